@@ -1,1 +1,80 @@
-fn main(){}
+//! The `alertscaler` binary: parse the command line, set up logging, run.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::net::TcpListener;
+
+use alertscaler::config::Config;
+use alertscaler::server;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Autoscale OpenFaaS functions from AlertManager webhooks"
+)]
+struct Cli {
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the webhook receiver.
+    Serve {
+        /// TOML configuration file (defaults < file < ALERTSCALER_* environment).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Print the effective configuration (secrets redacted) or the error that makes it invalid.
+    CheckConfig {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .map_err(|_| anyhow::anyhow!("could not install the ring TLS provider"))?;
+    init_tracing(cli.log_format);
+    match cli.command {
+        Command::CheckConfig { config } => {
+            let config = Config::load(config.as_deref())?;
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+        Command::Serve { config } => {
+            let config = Config::load(config.as_deref())?;
+            let backend = server::backend(&config).await?;
+            let state = server::state(&config, backend)?;
+            let listener = TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            tracing::info!(listen = %config.listen, backend = ?config.backend, "alertscaler serving");
+            server::serve(listener, state, server::shutdown_signal()).await
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

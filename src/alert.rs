@@ -1,0 +1,333 @@
+//! AlertManager webhook payload (version 4) and its translation into per-function intents.
+//!
+//! Payload types accept unknown fields: AlertManager adds fields over time (`notification_reason`,
+//! `routeLabels`), and a receiver that rejected them would break on upgrade.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::Hasher;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PayloadError;
+
+/// Label and annotation maps, sorted so that output and hashing are stable.
+pub type Labels = BTreeMap<String, String>;
+
+/// Alert or notification status as AlertManager sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Firing,
+    Resolved,
+}
+
+/// The whole webhook body AlertManager posts (`version: "4"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    pub version: String,
+    #[serde(default)]
+    pub group_key: String,
+    #[serde(default)]
+    pub truncated_alerts: u64,
+    pub status: Status,
+    #[serde(default)]
+    pub receiver: String,
+    #[serde(default)]
+    pub group_labels: Labels,
+    #[serde(default)]
+    pub common_labels: Labels,
+    #[serde(default)]
+    pub common_annotations: Labels,
+    #[serde(default, rename = "externalURL")]
+    pub external_url: String,
+    pub alerts: Vec<Alert>,
+}
+
+/// One alert of a notification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert {
+    pub status: Status,
+    #[serde(default)]
+    pub labels: Labels,
+    #[serde(default)]
+    pub annotations: Labels,
+    pub starts_at: DateTime<Utc>,
+    /// `0001-01-01T00:00:00Z` while the alert fires.
+    #[serde(default)]
+    pub ends_at: Option<DateTime<Utc>>,
+    #[serde(default, rename = "generatorURL")]
+    pub generator_url: String,
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+}
+
+/// The only payload version this receiver understands.
+pub const SUPPORTED_VERSION: &str = "4";
+
+/// Parse a webhook body; errors name the JSON path and position of the problem.
+pub fn parse(body: &[u8]) -> Result<Webhook, PayloadError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let webhook: Webhook = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        PayloadError::Json {
+            path,
+            message: e.into_inner().to_string(),
+        }
+    })?;
+    if webhook.version != SUPPORTED_VERSION {
+        return Err(PayloadError::Version(webhook.version));
+    }
+    Ok(webhook)
+}
+
+/// A function as OpenFaaS names it: `name` in `namespace`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FunctionId {
+    pub name: String,
+    pub namespace: String,
+}
+
+impl FunctionId {
+    /// Split `name.namespace` at the last '.', as the OpenFaaS gateway does; no dot → `default_namespace`.
+    pub fn parse(label: &str, default_namespace: &str) -> Result<Self, String> {
+        let (name, namespace) = match label.rsplit_once('.') {
+            Some((name, namespace)) => (name, namespace),
+            None => (label, default_namespace),
+        };
+        if !is_dns_label(name) {
+            return Err(format!(
+                "function name {name:?} is not a valid DNS-1123 name"
+            ));
+        }
+        if !is_dns_label(namespace) {
+            return Err(format!(
+                "namespace {namespace:?} is not a valid DNS-1123 label"
+            ));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for FunctionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.name, self.namespace)
+    }
+}
+
+/// Kubernetes object names: lower-case alphanumerics and '-', 1..=63, alphanumeric at both ends.
+/// Dots are excluded on purpose: the gateway's naming splits at the last dot.
+fn is_dns_label(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+/// Which way a firing alert asks to move a function (label `scale_direction`, default `up`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+/// Identity of one alert episode: the same series (fingerprint) firing from the same `startsAt`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EpisodeKey {
+    pub fingerprint: String,
+    pub starts_at: DateTime<Utc>,
+}
+
+/// One alert, reduced to what the ledger and the policies need.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Signal {
+    pub alertname: String,
+    pub status: Status,
+    pub direction: Direction,
+    /// Label `scale_policy` set by the rule pack; `None` means the configured default.
+    pub policy: Option<String>,
+    pub episode: EpisodeKey,
+    pub annotations: Labels,
+}
+
+/// All signals of one notification for one function: they produce one decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Intent {
+    pub function: FunctionId,
+    pub signals: Vec<Signal>,
+}
+
+/// An alert that could not be attributed to an eligible function.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    pub alertname: String,
+    pub fingerprint: String,
+    /// Set when the alert named a function that is not eligible (e.g. namespace not allowed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    pub reason: String,
+}
+
+/// How alerts are attributed to functions.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub function_label: String,
+    pub default_namespace: String,
+    pub allowed_namespaces: Vec<String>,
+}
+
+/// Group a notification's alerts by function, in a stable order; alerts that name no eligible
+/// function are returned as skipped with the reason.
+pub fn intents(webhook: &Webhook, identity: &Identity) -> (Vec<Intent>, Vec<Skipped>) {
+    let mut by_function: BTreeMap<FunctionId, Vec<Signal>> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for alert in &webhook.alerts {
+        let alertname = alert.labels.get("alertname").cloned().unwrap_or_default();
+        let fingerprint = alert
+            .fingerprint
+            .clone()
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| fingerprint(&alert.labels));
+        let skip = |function: Option<String>, reason: String| Skipped {
+            alertname: alertname.clone(),
+            fingerprint: fingerprint.clone(),
+            function,
+            reason,
+        };
+        let Some(label) = alert.labels.get(&identity.function_label) else {
+            let reason = format!("alert has no {:?} label", identity.function_label);
+            skipped.push(skip(None, reason));
+            continue;
+        };
+        let function = match FunctionId::parse(label, &identity.default_namespace) {
+            Ok(function) => function,
+            Err(reason) => {
+                skipped.push(skip(Some(label.clone()), reason));
+                continue;
+            }
+        };
+        if !identity.allowed_namespaces.contains(&function.namespace) {
+            let reason = format!(
+                "namespace {:?} is not in the allowed namespaces {:?}",
+                function.namespace, identity.allowed_namespaces
+            );
+            skipped.push(skip(Some(function.to_string()), reason));
+            continue;
+        }
+        let direction = match alert.labels.get("scale_direction").map(String::as_str) {
+            None | Some("up") => Direction::Up,
+            Some("down") => Direction::Down,
+            Some(other) => {
+                let reason =
+                    format!("label scale_direction={other:?}: expected \"up\" or \"down\"");
+                skipped.push(skip(Some(function.to_string()), reason));
+                continue;
+            }
+        };
+        by_function.entry(function).or_default().push(Signal {
+            alertname: alertname.clone(),
+            status: alert.status,
+            direction,
+            policy: alert.labels.get("scale_policy").cloned(),
+            episode: EpisodeKey {
+                fingerprint,
+                starts_at: alert.starts_at,
+            },
+            annotations: alert.annotations.clone(),
+        });
+    }
+    let intents = by_function
+        .into_iter()
+        .map(|(function, signals)| Intent { function, signals })
+        .collect();
+    (intents, skipped)
+}
+
+/// AlertManager's own fingerprint of a label set (FNV-1a 64 over sorted `name 0xff value 0xff`),
+/// used when a payload carries no fingerprint so that the same series always gets the same key.
+pub fn fingerprint(labels: &Labels) -> String {
+    let mut hasher = fnv::FnvHasher::default();
+    for (name, value) in labels {
+        hasher.write(name.as_bytes());
+        hasher.write_u8(0xff);
+        hasher.write(value.as_bytes());
+        hasher.write_u8(0xff);
+    }
+    format!("{:016x}", hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn fingerprint_matches_alertmanager() {
+        // Labels and fingerprint from a real AlertManager 0.25 notification.
+        let l = labels(&[
+            ("alertname", "APIHighInvocationRate"),
+            ("function_name", "echo-fn.openfaas-fn"),
+            ("service", "gateway"),
+            ("severity", "major"),
+        ]);
+        assert_eq!(fingerprint(&l), "6a65bd8dfb3af9ad");
+    }
+
+    #[test]
+    fn function_id_splits_at_last_dot() {
+        let f = FunctionId::parse("figlet.openfaas-fn", "default-ns").unwrap();
+        assert_eq!(
+            (f.name.as_str(), f.namespace.as_str()),
+            ("figlet", "openfaas-fn")
+        );
+        let f = FunctionId::parse("figlet", "openfaas-fn").unwrap();
+        assert_eq!(
+            (f.name.as_str(), f.namespace.as_str()),
+            ("figlet", "openfaas-fn")
+        );
+        assert!(FunctionId::parse("a.b.c", "x").is_err(), "name with a dot");
+        assert!(FunctionId::parse("", "x").is_err());
+        assert!(FunctionId::parse("Upper", "x").is_err());
+        assert!(FunctionId::parse("fn.", "x").is_err());
+        assert!(FunctionId::parse(&"a".repeat(64), "x").is_err());
+    }
+
+    #[test]
+    fn unset_ends_at_and_unknown_fields_parse() {
+        let body = br#"{"version":"4","status":"firing","notification_reason":"new","routeLabels":{},
+            "alerts":[{"status":"firing","labels":{"function_name":"f"},"startsAt":"2026-11-24T06:55:10.479Z",
+            "endsAt":"0001-01-01T00:00:00Z","somethingNew":1}]}"#;
+        let w = parse(body).unwrap();
+        assert_eq!(w.alerts[0].ends_at.unwrap().timestamp(), -62135596800);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let body = br#"{"version":"4","status":"firing","alerts":[{"status":"firing","startsAt":"yesterday"}]}"#;
+        let err = parse(body).unwrap_err().to_string();
+        assert!(err.contains("alerts[0].startsAt"), "{err}");
+        let err = parse(br#"{"status":"firing","alerts":[]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("version"), "{err}");
+        let err = parse(br#"{"version":"3","status":"firing","alerts":[]}"#).unwrap_err();
+        assert!(matches!(err, PayloadError::Version(v) if v == "3"));
+    }
+}

@@ -1,0 +1,93 @@
+//! Webhook authentication: none, basic (password from a file) or bearer (token from a file).
+//!
+//! Credentials are compared in constant time and never logged.
+
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use base64::Engine;
+use subtle::ConstantTimeEq;
+
+use crate::config::{AuthConfig, ConfigError};
+
+/// The credential a request must present, in the form it appears after the scheme.
+#[derive(Clone)]
+pub enum Auth {
+    None,
+    Basic { expected: Vec<u8> },
+    Bearer { expected: Vec<u8> },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "Auth::None",
+            Self::Basic { .. } => "Auth::Basic([redacted])",
+            Self::Bearer { .. } => "Auth::Bearer([redacted])",
+        })
+    }
+}
+
+impl Auth {
+    /// Read the secret files named in the configuration.
+    pub fn from_config(config: &AuthConfig) -> Result<Self, ConfigError> {
+        Ok(match config {
+            AuthConfig::None => Self::None,
+            AuthConfig::Basic {
+                username,
+                password_file,
+            } => {
+                let password = read_secret("auth.password_file", password_file)?;
+                let pair = format!("{username}:{password}");
+                let expected = base64::engine::general_purpose::STANDARD.encode(pair);
+                Self::Basic {
+                    expected: expected.into_bytes(),
+                }
+            }
+            AuthConfig::Bearer { token_file } => Self::Bearer {
+                expected: read_secret("auth.token_file", token_file)?.into_bytes(),
+            },
+        })
+    }
+
+    /// Whether the request's `Authorization` header carries the expected credential.
+    pub fn allows(&self, headers: &HeaderMap) -> bool {
+        let (scheme, expected) = match self {
+            Self::None => return true,
+            Self::Basic { expected } => ("basic", expected),
+            Self::Bearer { expected } => ("bearer", expected),
+        };
+        let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let Some((given_scheme, credential)) = value.split_once(' ') else {
+            return false;
+        };
+        given_scheme.eq_ignore_ascii_case(scheme)
+            && bool::from(credential.trim().as_bytes().ct_eq(expected))
+    }
+
+    /// The `WWW-Authenticate` challenge for a 401.
+    pub fn challenge(&self) -> &'static str {
+        match self {
+            Self::Bearer { .. } => "Bearer realm=\"alertscaler\"",
+            _ => "Basic realm=\"alertscaler\"",
+        }
+    }
+}
+
+/// Read a secret file; a trailing newline (as `echo` writes) is not part of the secret.
+fn read_secret(key: &'static str, path: &std::path::Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Secret {
+        key,
+        path: path.to_owned(),
+        source,
+    })?;
+    let secret = text.trim_end_matches(['\n', '\r']).to_owned();
+    if secret.is_empty() {
+        return Err(ConfigError::Invalid {
+            key,
+            problem: format!("secret file {} is empty", path.display()),
+        });
+    }
+    Ok(secret)
+}

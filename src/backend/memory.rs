@@ -1,0 +1,149 @@
+//! The embedded backend: functions declared in the configuration, replicas kept in memory.
+//!
+//! It is the default (a newcomer needs no cluster) and the test double for the other backends: it
+//! follows the same contract, including version conflicts.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{Backend, FunctionState, FunctionSummary, Update};
+use crate::alert::FunctionId;
+use crate::error::BackendError;
+use crate::ledger;
+
+/// A function declared in the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSpec {
+    pub name: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    #[serde(default = "one")]
+    pub replicas: u32,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_namespace() -> String {
+    "openfaas-fn".into()
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug)]
+struct Stored {
+    replicas: u32,
+    labels: BTreeMap<String, String>,
+    ledger: Option<ledger::Entry>,
+    version: u64,
+}
+
+/// In-memory functions. Cheap to share: wrap it in an `Arc`.
+#[derive(Debug, Default)]
+pub struct MemoryBackend {
+    functions: Mutex<BTreeMap<FunctionId, Stored>>,
+}
+
+impl MemoryBackend {
+    pub fn new(specs: &[FunctionSpec]) -> Self {
+        let functions = specs
+            .iter()
+            .map(|s| {
+                let id = FunctionId {
+                    name: s.name.clone(),
+                    namespace: s.namespace.clone(),
+                };
+                let stored = Stored {
+                    replicas: s.replicas,
+                    labels: s.labels.clone(),
+                    ledger: None,
+                    version: 1,
+                };
+                (id, stored)
+            })
+            .collect();
+        Self {
+            functions: Mutex::new(functions),
+        }
+    }
+
+    /// Current replicas of a function (for tests and the simulator).
+    pub fn replicas(&self, function: &FunctionId) -> Option<u32> {
+        self.lock().get(function).map(|s| s.replicas)
+    }
+
+    /// Set replicas from outside, as another actor (a person, another controller) would.
+    pub fn set_replicas(&self, function: &FunctionId, replicas: u32) -> bool {
+        match self.lock().get_mut(function) {
+            Some(s) => {
+                s.replicas = replicas;
+                s.version += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<FunctionId, Stored>> {
+        // A poisoned lock only means a panic elsewhere; the map itself is always consistent.
+        self.functions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Backend for MemoryBackend {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError> {
+        let functions = self.lock();
+        let s = functions
+            .get(function)
+            .ok_or_else(|| BackendError::NotFound(function.to_string()))?;
+        Ok(FunctionState {
+            replicas: s.replicas,
+            labels: s.labels.clone(),
+            ledger: s.ledger.clone(),
+            version: s.version.to_string(),
+        })
+    }
+
+    async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+        let mut functions = self.lock();
+        let s = functions
+            .get_mut(function)
+            .ok_or_else(|| BackendError::NotFound(function.to_string()))?;
+        if s.version.to_string() != update.version {
+            return Err(BackendError::Conflict(format!(
+                "{function} changed: version {} is not {}",
+                s.version, update.version
+            )));
+        }
+        if let Some(replicas) = update.replicas {
+            s.replicas = replicas;
+        }
+        s.ledger = Some(update.ledger.clone());
+        s.version += 1;
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<FunctionSummary>, BackendError> {
+        Ok(self
+            .lock()
+            .iter()
+            .map(|(id, s)| FunctionSummary {
+                name: id.name.clone(),
+                namespace: id.namespace.clone(),
+                replicas: s.replicas,
+                labels: s.labels.clone(),
+                firing: s.ledger.as_ref().map(|l| l.firing_up()).unwrap_or_default(),
+            })
+            .collect())
+    }
+}

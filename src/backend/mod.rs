@@ -1,0 +1,72 @@
+//! Backends: where replicas are read and written. The trait is small so that Kubernetes, the
+//! OpenFaaS provider API and the embedded memory backend plug in without touching decisions.
+//!
+//! A backend stores each function's ledger entry beside the function and writes it together with
+//! the replica count under one optimistic-concurrency version, so that two receivers (or a
+//! restarted one) never apply the same alert episode twice.
+
+pub mod memory;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::alert::FunctionId;
+use crate::error::BackendError;
+use crate::ledger;
+
+/// What a backend knows about a function at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionState {
+    pub replicas: u32,
+    /// Labels (and annotations) that may hold `com.openfaas.scale.*`.
+    pub labels: BTreeMap<String, String>,
+    /// The ledger entry stored with the function; `None` when nothing was stored yet.
+    pub ledger: Option<ledger::Entry>,
+    /// Opaque version for optimistic concurrency (e.g. Kubernetes' resourceVersion).
+    pub version: String,
+}
+
+/// One write: the ledger entry, and the replica count when it changes.
+#[derive(Debug, Clone, Copy)]
+pub struct Update<'a> {
+    pub replicas: Option<u32>,
+    pub ledger: &'a ledger::Entry,
+    /// The version that was read; the write must fail with [`BackendError::Conflict`] if it moved.
+    pub version: &'a str,
+}
+
+/// A function as listed by `GET /system/functions`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunctionSummary {
+    pub name: String,
+    pub namespace: String,
+    pub replicas: u32,
+    pub labels: BTreeMap<String, String>,
+    /// Names of the alerts currently firing for it, as the ledger knows them.
+    pub firing: Vec<String>,
+}
+
+/// Read and scale functions.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Short name for logs and metrics.
+    fn name(&self) -> &'static str;
+
+    /// Read a function's replicas, labels, stored ledger entry and version.
+    async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError>;
+
+    /// Write the ledger entry and, if set, the replica count, atomically, if the version still matches.
+    async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError>;
+
+    /// List eligible functions.
+    async fn list(&self) -> Result<Vec<FunctionSummary>, BackendError> {
+        Err(BackendError::Unsupported("listing functions"))
+    }
+
+    /// Whether the backend can be reached (for `/readyz`).
+    async fn ready(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! OpenFaaS CE's step policy: each firing notification adds `ceil(max * factor / 100)` replicas
+//! up to max; resolved drops to min.
+
+/// CE's step size, computed exactly as the gateway does (float64 `max / 100 * factor`, then ceil),
+/// which differs from integer ceiling for some pairs (max 14, factor 50 → 8).
+pub fn step(max: u32, factor: u32) -> u32 {
+    (f64::from(max) / 100.0 * f64::from(factor)).ceil() as u32
+}
+
+/// OpenFaaS CE's `CalculateReplicas`, verbatim in behaviour: the reference the policy is tested against.
+/// Note that CE answers `min` to a firing alert when the step is 0; alertscaler's policy instead
+/// treats factor 0 as "scaling up disabled" and moves nothing (see [`crate::policy::decide`]).
+pub fn ce_calculate_replicas(firing: bool, current: u32, max: u32, min: u32, factor: u32) -> u32 {
+    let step = step(max, factor);
+    if firing && step > 0 {
+        current.saturating_add(step).min(max)
+    } else {
+        min
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_ce_calculate_replicas_cases() {
+        // OpenFaaS CE's own CalculateReplicas table (status, current, max, min, factor → want),
+        // with CE's max cap of 5 already applied to the max column.
+        let cases = [
+            (true, 1, 5, 1, 0, 1),
+            (true, 1, 5, 0, 0, 0),
+            (true, 5, 5, 5, 10, 5),
+            (true, 1, 5, 1, 100, 5), // max 10 capped to 5
+            (true, 1, 5, 1, 10, 2),
+            (true, 4, 5, 1, 25, 5),
+            (true, 5, 5, 1, 10, 5),
+            (true, 19, 5, 1, 10, 5),
+            (false, 8, 5, 1, 10, 1),
+            // Older defaults (max 20, factor 20).
+            (true, 1, 20, 1, 20, 5),
+            (true, 4, 20, 1, 20, 8),
+            (true, 19, 20, 1, 20, 20),
+            (true, 20, 20, 1, 20, 20),
+            (false, 8, 20, 1, 20, 1),
+        ];
+        for (firing, current, max, min, factor, want) in cases {
+            let got = ce_calculate_replicas(firing, current, max, min, factor);
+            assert_eq!(
+                got, want,
+                "firing={firing} current={current} max={max} min={min} factor={factor}"
+            );
+        }
+        // CE cases that only assert growth.
+        assert!(ce_calculate_replicas(true, 1, 5, 1, 30) > 1);
+        assert!(ce_calculate_replicas(true, 1, 4, 1, 1) > 1);
+    }
+
+    #[test]
+    fn step_uses_float_arithmetic_like_the_gateway() {
+        assert_eq!(step(14, 50), 8);
+        assert_eq!(step(20, 20), 4);
+        assert_eq!(step(5, 10), 1);
+        assert_eq!(step(5, 0), 0);
+        assert_eq!(step(100, 100), 100);
+    }
+}

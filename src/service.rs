@@ -1,0 +1,213 @@
+//! The one place that sequences a notification: intents → read → plan → decide → write.
+//!
+//! Reads and writes go through the backend; planning and deciding are pure. The ledger entry is
+//! written together with the replicas under the version that was read, so a conflicting writer
+//! (another receiver, a person) makes us re-read and decide again rather than double-step.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use tracing::{info, instrument, warn};
+
+use crate::alert::{self, FunctionId, Identity, Intent, Skipped, Webhook};
+use crate::backend::{Backend, Update};
+use crate::config::Config;
+use crate::error::BackendError;
+use crate::labels::{self, LabelDefaults};
+use crate::ledger;
+use crate::policy::{self, Decision, Why};
+
+/// How many times a function is re-read and re-decided after a version conflict.
+const CONFLICT_RETRIES: usize = 5;
+
+/// The webhook's answer: one entry per function, plus the alerts that named none.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub functions: Vec<FunctionReport>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Report {
+    /// A backend failed for some function: AlertManager should retry (the retry is idempotent).
+    pub fn has_errors(&self) -> bool {
+        self.functions.iter().any(|f| f.outcome == Outcome::Error)
+    }
+}
+
+/// What happened to one function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Scaled,
+    Unchanged,
+    Refused,
+    Error,
+}
+
+/// One function's line in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionReport {
+    pub function: String,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<Why>,
+    pub reason: String,
+}
+
+impl FunctionReport {
+    fn new(function: &FunctionId, outcome: Outcome, reason: String) -> Self {
+        Self {
+            function: function.to_string(),
+            outcome,
+            from: None,
+            to: None,
+            why: None,
+            reason,
+        }
+    }
+
+    fn from_decision(function: &FunctionId, decision: Decision) -> Self {
+        match decision {
+            Decision::Scale { from, to, reason } => Self {
+                from: Some(from),
+                to: Some(to),
+                ..Self::new(function, Outcome::Scaled, reason)
+            },
+            Decision::Unchanged { why, reason } => Self {
+                why: Some(why),
+                ..Self::new(function, Outcome::Unchanged, reason)
+            },
+            Decision::Refused { reason } => Self::new(function, Outcome::Refused, reason),
+        }
+    }
+}
+
+/// Decision settings taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub identity: Identity,
+    pub ledger: ledger::Settings,
+    pub label_defaults: LabelDefaults,
+    pub ceiling: u32,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            identity: Identity {
+                function_label: config.function_label.clone(),
+                default_namespace: config.default_namespace.clone(),
+                allowed_namespaces: config.allowed_namespaces.clone(),
+            },
+            ledger: ledger::Settings {
+                cooldown: secs(config.scale_up_cooldown_secs),
+                episode_ttl: secs(config.episode_ttl_secs),
+                ..ledger::Settings::default()
+            },
+            label_defaults: config.labels,
+            ceiling: config.max_replicas_ceiling,
+        }
+    }
+}
+
+fn secs(s: u64) -> TimeDelta {
+    TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+}
+
+/// Applies notifications to functions through a backend.
+#[derive(Clone)]
+pub struct Service {
+    backend: Arc<dyn Backend>,
+    settings: Arc<Settings>,
+}
+
+impl Service {
+    pub fn new(backend: Arc<dyn Backend>, settings: Settings) -> Self {
+        Self {
+            backend,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Handle one notification received at `now`.
+    pub async fn handle(&self, webhook: &Webhook, now: DateTime<Utc>) -> Report {
+        let (intents, skipped) = alert::intents(webhook, &self.settings.identity);
+        for s in &skipped {
+            warn!(alert = %s.alertname, fingerprint = %s.fingerprint, reason = %s.reason, "alert skipped");
+        }
+        let mut functions = Vec::with_capacity(intents.len());
+        for intent in &intents {
+            functions.push(self.handle_function(intent, now).await);
+        }
+        Report { functions, skipped }
+    }
+
+    #[instrument(skip_all, fields(function = %intent.function))]
+    async fn handle_function(&self, intent: &Intent, now: DateTime<Utc>) -> FunctionReport {
+        let function = &intent.function;
+        for _ in 0..=CONFLICT_RETRIES {
+            match self.attempt(intent, now).await {
+                Ok(decision) => {
+                    let report = FunctionReport::from_decision(function, decision);
+                    info!(outcome = ?report.outcome, from = report.from, to = report.to, reason = %report.reason, "decided");
+                    return report;
+                }
+                Err(BackendError::Conflict(why)) => {
+                    info!(%why, "version conflict; reading again");
+                }
+                Err(e @ (BackendError::NotFound(_) | BackendError::Ineligible(_))) => {
+                    return FunctionReport::new(function, Outcome::Refused, e.to_string());
+                }
+                Err(e) => {
+                    warn!(error = %e, backend = self.backend.name(), "backend failed");
+                    return FunctionReport::new(function, Outcome::Error, e.to_string());
+                }
+            }
+        }
+        let reason = format!("gave up after {CONFLICT_RETRIES} version conflicts; retry later");
+        FunctionReport::new(function, Outcome::Error, reason)
+    }
+
+    /// One read → plan → decide → write round; a conflict means "do it again".
+    async fn attempt(&self, intent: &Intent, now: DateTime<Utc>) -> Result<Decision, BackendError> {
+        let state = self.backend.read(&intent.function).await?;
+        let s = &self.settings;
+        let labels = match labels::parse(&state.labels, &s.label_defaults, s.ceiling) {
+            Ok(labels) => labels,
+            Err(e) => {
+                return Ok(Decision::Refused {
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let entry = state.ledger.unwrap_or_default();
+        let plan = ledger::plan(&entry, &intent.signals, now, &s.ledger);
+        let decision = policy::decide(&labels, state.replicas, &plan.trigger);
+        if matches!(decision, Decision::Refused { .. }) {
+            return Ok(decision);
+        }
+        let replicas = decision.target();
+        if replicas.is_some() || plan.next != entry {
+            let update = Update {
+                replicas,
+                ledger: &plan.next,
+                version: &state.version,
+            };
+            self.backend.apply(&intent.function, update).await?;
+        }
+        Ok(decision)
+    }
+}
