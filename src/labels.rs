@@ -172,7 +172,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_naming_label_and_value() {
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
             (&[(MIN, "two")], MIN, "two"),
             (&[(MIN, "-1")], MIN, "-1"),
             (&[(MIN, "1.5")], MIN, "1.5"),

@@ -253,7 +253,8 @@ mod tests {
 
     #[test]
     fn table() {
-        let cases: &[(ScaleLabels, u32, Trigger, Option<u32>, Option<Why>)] = &[
+        type Case = (ScaleLabels, u32, Trigger, Option<u32>, Option<Why>);
+        let cases: &[Case] = &[
             (labels(1, 20, 20), 1, up(), Some(5), None),
             (labels(1, 20, 20), 20, up(), None, Some(Why::AtMax)),
             (labels(1, 20, 0), 3, up(), None, Some(Why::NoStep)),
