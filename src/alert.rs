@@ -171,6 +171,8 @@ pub struct Intent {
 /// An alert that could not be attributed to an eligible function.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Skipped {
+    /// `refused` when the alert names a function that is not eligible, `skipped` when it names none.
+    pub outcome: &'static str,
     pub alertname: String,
     pub fingerprint: String,
     /// Set when the alert named a function that is not eligible (e.g. namespace not allowed).
@@ -200,6 +202,11 @@ pub fn intents(webhook: &Webhook, identity: &Identity) -> (Vec<Intent>, Vec<Skip
             .filter(|f| !f.is_empty())
             .unwrap_or_else(|| fingerprint(&alert.labels));
         let skip = |function: Option<String>, reason: String| Skipped {
+            outcome: if function.is_some() {
+                "refused"
+            } else {
+                "skipped"
+            },
             alertname: alertname.clone(),
             fingerprint: fingerprint.clone(),
             function,
