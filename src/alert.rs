@@ -72,7 +72,9 @@ pub const SUPPORTED_VERSION: &str = "4";
 pub fn parse(body: &[u8]) -> Result<Webhook, PayloadError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let webhook: Webhook = serde_path_to_error::deserialize(de).map_err(|e| {
+        // At end of input the innermost segment is unknown ("?"): name the enclosing one.
         let path = e.path().to_string();
+        let path = path.trim_end_matches(".?").to_owned();
         PayloadError::Json {
             path,
             message: e.into_inner().to_string(),
