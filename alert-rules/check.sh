@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Validate the alert rule packs and the Prometheus/AlertManager configuration with the real tools.
+# Needs promtool and amtool on PATH (Debian: prometheus, prometheus-alertmanager); installs nothing.
+# Usage: alert-rules/check.sh   (from any directory; exits non-zero if any check fails)
+set -u
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root" || exit 2
+
+for tool in promtool amtool; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "check.sh: $tool not found on PATH (install prometheus / prometheus-alertmanager)" >&2
+    exit 2
+  fi
+done
+
+failed=0
+run() {
+  echo "+ $*"
+  if ! "$@"; then
+    echo "check.sh: FAILED: $*" >&2
+    failed=1
+  fi
+}
+
+shopt -s nullglob
+rules=(alert-rules/*.rules.yml)
+tests=(alert-rules/*.test.yml)
+if [ ${#rules[@]} -eq 0 ] || [ ${#tests[@]} -eq 0 ]; then
+  echo "check.sh: no rule or test files under alert-rules/" >&2
+  exit 2
+fi
+
+run promtool check rules "${rules[@]}"
+run promtool test rules "${tests[@]}"
+run promtool check config prometheus/prometheus.yml
+run amtool check-config prometheus/alertmanager.yml
+
+if [ "$failed" -ne 0 ]; then
+  echo "check.sh: some checks failed" >&2
+  exit 1
+fi
+echo "check.sh: all checks passed"
