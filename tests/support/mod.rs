@@ -98,3 +98,6 @@ pub fn line<'a>(report: &'a Value, function: &str) -> &'a Value {
         .find(|f| f["function"] == function)
         .unwrap_or_else(|| panic!("no line for {function} in {report}"))
 }
+
+pub mod gateway;
+pub mod procs;
