@@ -238,3 +238,35 @@ async fn concurrent_writers_conflict_on_the_local_version() {
     assert!(matches!(err, BackendError::Conflict(_)), "{err}");
     assert_eq!(gw.with(|g| g.scales.len()), 1);
 }
+
+#[tokio::test]
+async fn a_refused_scale_rolls_the_ledger_back_at_once() {
+    let gw = mock::start(&[("figlet", labelled(2))]).await;
+    let env = Env::new(&gw);
+    let backend = env.backend();
+    let read = backend.read(&figlet()).await.unwrap();
+    let entry = alertscaler::ledger::Entry {
+        last_down: Some(t0()),
+        ..Default::default()
+    };
+    let update = Update {
+        replicas: Some(0),
+        ledger: &entry,
+        version: &read.version,
+    };
+    let err = backend.apply(&figlet(), update).await.unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Ineligible(m) if m.contains("scale to 0")),
+        "{err}"
+    );
+    assert_eq!(gw.with(|g| g.scales.len()), 1, "a 400 is not retried");
+    let slot = state_file::load(&env.state_path()).unwrap()[&figlet()].clone();
+    assert!(
+        slot.pending.is_none() && slot.entry.last_down.is_none(),
+        "{slot:?}"
+    );
+    assert_eq!(
+        backend.read(&figlet()).await.unwrap().ledger,
+        Some(Default::default())
+    );
+}

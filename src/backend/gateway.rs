@@ -145,6 +145,10 @@ impl Gateway {
             StatusCode::NOT_FOUND => definite(BackendError::NotFound(format!(
                 "{id}: the gateway knows no such function"
             ))),
+            StatusCode::BAD_REQUEST => definite(BackendError::Ineligible(format!(
+                "{id}: the gateway refused to scale to {replicas} (400: {}); OpenFaaS CE rejects 0",
+                snippet(&text)
+            ))),
             s => definite(refusal(id, s, &text)),
         }
     }

@@ -196,6 +196,10 @@ async fn scale(
         let Some(replicas) = req["replicas"].as_u64() else {
             return (StatusCode::BAD_REQUEST, "replicas missing").into_response();
         };
+        if replicas == 0 {
+            // OpenFaaS CE's answer to a scale to zero.
+            return (StatusCode::BAD_REQUEST, "replicas must be greater than 0").into_response();
+        }
         let hang = g.scale_hang_without_apply;
         if hang.is_none() {
             match g.functions.get_mut(&name) {
