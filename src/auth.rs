@@ -76,7 +76,10 @@ impl Auth {
 }
 
 /// Read a secret file; a trailing newline (as `echo` writes) is not part of the secret.
-fn read_secret(key: &'static str, path: &std::path::Path) -> Result<String, ConfigError> {
+pub(crate) fn read_secret(
+    key: &'static str,
+    path: &std::path::Path,
+) -> Result<String, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Secret {
         key,
         path: path.to_owned(),

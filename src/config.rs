@@ -43,6 +43,8 @@ pub struct Config {
     pub labels: LabelDefaults,
     /// Functions of the embedded memory backend.
     pub memory: MemoryConfig,
+    /// The OpenFaaS gateway (`backend = "openfaas"`).
+    pub openfaas: OpenFaasConfig,
 }
 
 impl Default for Config {
@@ -60,6 +62,7 @@ impl Default for Config {
             max_replicas_ceiling: 100,
             labels: LabelDefaults::default(),
             memory: MemoryConfig::default(),
+            openfaas: OpenFaasConfig::default(),
         }
     }
 }
@@ -97,6 +100,88 @@ pub enum AuthConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct MemoryConfig {
     pub functions: Vec<FunctionSpec>,
+}
+
+/// `[openfaas]` section: how to reach the gateway's provider API and where the ledger is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenFaasConfig {
+    /// Gateway base URL, e.g. `http://127.0.0.1:8080` (faasd) or `http://gateway.openfaas:8080`.
+    pub gateway_url: String,
+    /// Basic-auth user of the gateway.
+    pub username: String,
+    /// File holding the gateway's basic-auth password (as OpenFaaS mounts it); unset = no auth.
+    pub password_file: Option<PathBuf>,
+    /// Local JSON file holding the dedup ledger (one alertscaler replica only).
+    pub state_file: PathBuf,
+    /// TCP connect timeout per attempt.
+    pub connect_timeout_ms: u64,
+    /// Whole-request timeout per attempt.
+    pub request_timeout_ms: u64,
+    /// Extra attempts after the first on connection errors, timeouts and 5xx (never on 4xx).
+    pub retries: u32,
+    /// Backoff before the first retry; doubled for each further retry.
+    pub retry_backoff_ms: u64,
+}
+
+impl Default for OpenFaasConfig {
+    fn default() -> Self {
+        Self {
+            gateway_url: "http://127.0.0.1:8080".into(),
+            username: "admin".into(),
+            password_file: None,
+            state_file: PathBuf::from("alertscaler-state.json"),
+            connect_timeout_ms: 2000,
+            request_timeout_ms: 5000,
+            retries: 3,
+            retry_backoff_ms: 200,
+        }
+    }
+}
+
+impl OpenFaasConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
+        match reqwest::Url::parse(&self.gateway_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+            Ok(_) => {
+                return invalid(
+                    "openfaas.gateway_url",
+                    format!("{:?} must be an http(s) URL", self.gateway_url),
+                );
+            }
+            Err(e) => {
+                return invalid(
+                    "openfaas.gateway_url",
+                    format!("{:?}: {e}", self.gateway_url),
+                );
+            }
+        }
+        if self.username.is_empty() || self.username.contains(':') {
+            return invalid(
+                "openfaas.username",
+                "must be non-empty and contain no ':'".into(),
+            );
+        }
+        if self.state_file.as_os_str().is_empty() || self.state_file.file_name().is_none() {
+            return invalid("openfaas.state_file", "must name a file".into());
+        }
+        for (key, value) in [
+            ("openfaas.connect_timeout_ms", self.connect_timeout_ms),
+            ("openfaas.request_timeout_ms", self.request_timeout_ms),
+        ] {
+            if !(1..=600_000).contains(&value) {
+                return invalid(key, format!("{value} must be between 1 and 600000"));
+            }
+        }
+        if self.retries > 10 {
+            return invalid("openfaas.retries", "must be at most 10".into());
+        }
+        if self.retry_backoff_ms > 60_000 {
+            return invalid("openfaas.retry_backoff_ms", "must be at most 60000".into());
+        }
+        Ok(())
+    }
 }
 
 /// A configuration that cannot be used; the message names the key or file to fix.
@@ -199,7 +284,7 @@ impl Config {
                 );
             }
         }
-        Ok(())
+        self.openfaas.validate()
     }
 
     /// The configuration as TOML with secrets redacted (secrets live in files; only paths are shown).
@@ -278,6 +363,27 @@ mod tests {
     }
 
     #[test]
+    fn openfaas_section_defaults_and_overrides() {
+        let c = load_str(
+            "backend = \"openfaas\"\n[openfaas]\ngateway_url = \"http://gw:8080\"\npassword_file = \"/var/secrets/basic-auth-password\"\n",
+            &[("OPENFAAS__RETRIES", "5")],
+        )
+        .unwrap();
+        assert_eq!(c.backend, BackendKind::Openfaas);
+        assert_eq!(c.openfaas.gateway_url, "http://gw:8080");
+        assert_eq!(c.openfaas.retries, 5);
+        assert_eq!(c.openfaas.username, "admin");
+        assert_eq!(
+            c.openfaas.state_file,
+            PathBuf::from("alertscaler-state.json")
+        );
+        let err = load_str("[openfaas]\npasword_file = \"/p\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pasword_file"), "{err}");
+    }
+
+    #[test]
     fn invalid_combinations_name_the_key() {
         for (text, key) in [
             ("max_replicas_ceiling = 10\n", "labels"),
@@ -288,6 +394,20 @@ mod tests {
                 "[[memory.functions]]\nname = \"Bad_Name\"\n",
                 "memory.functions",
             ),
+            (
+                "[openfaas]\ngateway_url = \"ftp://x\"\n",
+                "openfaas.gateway_url",
+            ),
+            (
+                "[openfaas]\ngateway_url = \"not a url\"\n",
+                "openfaas.gateway_url",
+            ),
+            (
+                "[openfaas]\nrequest_timeout_ms = 0\n",
+                "openfaas.request_timeout_ms",
+            ),
+            ("[openfaas]\nretries = 1000\n", "openfaas.retries"),
+            ("[openfaas]\nstate_file = \"\"\n", "openfaas.state_file"),
         ] {
             let err = load_str(text, &[]).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");

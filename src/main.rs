@@ -35,6 +35,10 @@ enum Command {
         /// TOML configuration file (defaults < file < ALERTSCALER_* environment).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// OpenFaaS backend: if the state file is corrupt or unreadable, move it aside and start with
+        /// an EMPTY ledger instead of refusing to start (duplicates may then step once more).
+        #[arg(long)]
+        fresh_state: bool,
     },
     /// Print the effective configuration (secrets redacted) or the error that makes it invalid.
     CheckConfig {
@@ -56,9 +60,12 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", config.to_redacted_toml());
             Ok(())
         }
-        Command::Serve { config } => {
+        Command::Serve {
+            config,
+            fresh_state,
+        } => {
             let config = Config::load(config.as_deref())?;
-            let backend = server::backend(&config).await?;
+            let backend = server::backend_with(&config, fresh_state).await?;
             let state = server::state(&config, backend)?;
             let listener = TcpListener::bind(config.listen)
                 .await

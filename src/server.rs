@@ -9,14 +9,26 @@ use tokio::net::TcpListener;
 use crate::auth::Auth;
 use crate::backend::Backend;
 use crate::backend::memory::MemoryBackend;
+use crate::backend::openfaas::OpenFaasBackend;
 use crate::config::{BackendKind, Config};
 use crate::http::{AppState, router};
 use crate::service::{Service, Settings};
 
 /// Build the backend the configuration names.
 pub async fn backend(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+    backend_with(config, false).await
+}
+
+/// As [`backend`]; `fresh_state` (`serve --fresh-state`) lets the OpenFaaS backend start with an
+/// empty ledger when its state file is corrupt instead of refusing to start.
+pub async fn backend_with(config: &Config, fresh_state: bool) -> anyhow::Result<Arc<dyn Backend>> {
     match config.backend {
         BackendKind::Memory => Ok(Arc::new(MemoryBackend::new(&config.memory.functions))),
+        BackendKind::Openfaas => Ok(Arc::new(OpenFaasBackend::new(
+            &config.openfaas,
+            config.allowed_namespaces.clone(),
+            fresh_state,
+        )?)),
         other => anyhow::bail!("backend {other:?} is not available in this build yet"),
     }
 }

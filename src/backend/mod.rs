@@ -5,7 +5,10 @@
 //! the replica count under one optimistic-concurrency version, so that two receivers (or a
 //! restarted one) never apply the same alert episode twice.
 
+pub mod gateway;
 pub mod memory;
+pub mod openfaas;
+pub mod state_file;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,310 @@
+//! A small client of the OpenFaaS gateway's provider API (faasd, faas-netes, any provider):
+//! read a function, scale it, list functions, health. Bounded retries with doubling backoff on
+//! connection errors, timeouts and 5xx; never on 4xx; never forever.
+//!
+//! Separate from [`super::openfaas`] so that HTTP status mapping is read in one place and the
+//! backend file keeps to the ledger logic.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::{Client, Method, StatusCode, Url};
+use serde::{Deserialize, Serialize};
+use tracing::{debug, warn};
+
+use crate::alert::FunctionId;
+use crate::config::OpenFaasConfig;
+use crate::error::BackendError;
+
+/// The provider's `FunctionStatus`: every field is `omitempty`, so every field is optional here and
+/// unknown fields are ignored. An absent `replicas` means 0.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FunctionStatus {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub replicas: Option<u64>,
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+impl FunctionStatus {
+    /// Replicas, absent = 0, saturating at `u32::MAX`.
+    pub fn replicas(&self) -> u32 {
+        u32::try_from(self.replicas.unwrap_or(0)).unwrap_or(u32::MAX)
+    }
+
+    /// Annotations overlaid by labels: where both carry a `com.openfaas.scale.*` key, the LABEL wins
+    /// (labels are what `faas-cli deploy --label` sets and what OpenFaaS CE reads).
+    pub fn scaling_labels(&self) -> BTreeMap<String, String> {
+        let mut merged = self.annotations.clone().unwrap_or_default();
+        merged.extend(self.labels.clone().unwrap_or_default());
+        merged
+    }
+}
+
+/// Body of `POST /system/scale-function/{name}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ScaleRequest<'a> {
+    service_name: &'a str,
+    namespace: &'a str,
+    replicas: u64,
+}
+
+/// A call that failed after all attempts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallFailure {
+    pub error: BackendError,
+    /// Whether some attempt may have reached the gateway and acted (a timeout after sending, a 5xx):
+    /// for a scale call, the outcome is then unknown.
+    pub maybe_applied: bool,
+}
+
+/// The gateway client: base URL, credentials, timeouts and the retry budget.
+#[derive(Clone)]
+pub struct Gateway {
+    client: Client,
+    base: Url,
+    credentials: Option<(String, String)>,
+    retries: u32,
+    backoff: Duration,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("base", &self.base.as_str())
+            .field("auth", &self.credentials.as_ref().map(|_| "[redacted]"))
+            .field("retries", &self.retries)
+            .finish()
+    }
+}
+
+impl Gateway {
+    /// Build the client; `password` is the content of `openfaas.password_file` (None = no auth).
+    pub fn new(config: &OpenFaasConfig, password: Option<String>) -> Result<Self, String> {
+        let base = Url::parse(&config.gateway_url).map_err(|e| e.to_string())?;
+        // reqwest is built without a default TLS provider; main installs ring, tests may not.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = Client::builder()
+            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .timeout(Duration::from_millis(config.request_timeout_ms))
+            .user_agent(concat!("alertscaler/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            client,
+            base,
+            credentials: password.map(|p| (config.username.clone(), p)),
+            retries: config.retries,
+            backoff: Duration::from_millis(config.retry_backoff_ms),
+        })
+    }
+
+    /// `GET /system/function/{name}?namespace={ns}`.
+    pub async fn function(&self, id: &FunctionId) -> Result<FunctionStatus, BackendError> {
+        let url = self.url(&["system", "function", &id.name], Some(&id.namespace));
+        let (status, body) = self
+            .call(Method::GET, url, None)
+            .await
+            .map_err(|f| f.error)?;
+        match status {
+            s if s.is_success() => serde_json::from_slice(&body).map_err(|e| {
+                BackendError::Unavailable(format!("gateway sent an unreadable FunctionStatus: {e}"))
+            }),
+            StatusCode::NOT_FOUND => Err(BackendError::NotFound(format!(
+                "{id}: the gateway knows no such function"
+            ))),
+            s => Err(refusal(id, s, &body)),
+        }
+    }
+
+    /// `POST /system/scale-function/{name}?namespace={ns}`; 200 and 202 are success.
+    pub async fn scale(&self, id: &FunctionId, replicas: u32) -> Result<(), CallFailure> {
+        let url = self.url(&["system", "scale-function", &id.name], Some(&id.namespace));
+        let body = serde_json::to_vec(&ScaleRequest {
+            service_name: &id.name,
+            namespace: &id.namespace,
+            replicas: u64::from(replicas),
+        })
+        .unwrap_or_default();
+        let (status, text) = self.call(Method::POST, url, Some(body)).await?;
+        let definite = |error| {
+            Err(CallFailure {
+                error,
+                maybe_applied: false,
+            })
+        };
+        match status {
+            s if s.is_success() => Ok(()),
+            StatusCode::NOT_FOUND => definite(BackendError::NotFound(format!(
+                "{id}: the gateway knows no such function"
+            ))),
+            StatusCode::BAD_REQUEST => definite(BackendError::Ineligible(format!(
+                "{id}: the gateway refused to scale to {replicas} (400: {}); OpenFaaS CE rejects 0",
+                snippet(&text)
+            ))),
+            s => definite(refusal(id, s, &text)),
+        }
+    }
+
+    /// `GET /system/functions?namespace={ns}`; `Ok(None)` when the gateway refuses the namespace.
+    pub async fn functions(
+        &self,
+        namespace: &str,
+    ) -> Result<Option<Vec<FunctionStatus>>, BackendError> {
+        let url = self.url(&["system", "functions"], Some(namespace));
+        let (status, body) = self
+            .call(Method::GET, url, None)
+            .await
+            .map_err(|f| f.error)?;
+        match status {
+            s if s.is_success() => serde_json::from_slice(&body).map(Some).map_err(|e| {
+                BackendError::Unavailable(format!("gateway sent an unreadable function list: {e}"))
+            }),
+            StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(credentials(status)),
+            s => Err(BackendError::Unavailable(format!(
+                "gateway answered {s} to a function list"
+            ))),
+        }
+    }
+
+    /// `GET /healthz`, one attempt, for `/readyz`.
+    pub async fn healthz(&self) -> Result<(), BackendError> {
+        let url = self.url(&["healthz"], None);
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| BackendError::Unavailable(format!("gateway unreachable: {e}")))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(BackendError::Unavailable(format!(
+                "gateway /healthz answered {}",
+                response.status()
+            )))
+        }
+    }
+
+    fn url(&self, segments: &[&str], namespace: Option<&str>) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        if let Some(ns) = namespace {
+            url.query_pairs_mut().append_pair("namespace", ns);
+        }
+        url
+    }
+
+    /// One request with bounded retries. Returns the status and body of the first non-5xx answer.
+    async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Vec<u8>), CallFailure> {
+        let mut maybe_applied = false;
+        let mut last = String::new();
+        for attempt in 0..=self.retries {
+            if attempt > 0 {
+                let delay = self.backoff.saturating_mul(1 << (attempt - 1).min(16));
+                debug!(attempt, ?delay, %url, "retrying gateway call");
+                tokio::time::sleep(delay).await;
+            }
+            match self
+                .attempt(method.clone(), url.clone(), body.clone())
+                .await
+            {
+                Ok((status, bytes)) if status.is_server_error() => {
+                    maybe_applied = true;
+                    last = format!("gateway answered {status}: {}", snippet(&bytes));
+                }
+                Ok(answer) => return Ok(answer),
+                Err(e) => {
+                    // A connection that was never made cannot have acted; anything later might have.
+                    maybe_applied |= !e.is_connect();
+                    last = format!("gateway call failed: {}", error_chain(&e));
+                }
+            }
+            warn!(attempt, %url, error = %last, "gateway call failed");
+        }
+        Err(CallFailure {
+            error: BackendError::Unavailable(format!(
+                "{last} (after {} attempts to {} {})",
+                self.retries + 1,
+                method,
+                url.path()
+            )),
+            maybe_applied,
+        })
+    }
+
+    async fn attempt(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Vec<u8>), reqwest::Error> {
+        let mut request = self.client.request(method, url);
+        if let Some((user, password)) = &self.credentials {
+            request = request.basic_auth(user, Some(password));
+        }
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        Ok((status, bytes.to_vec()))
+    }
+}
+
+/// A 4xx other than 404: credentials, or a namespace/request the gateway will not serve.
+fn refusal(id: &FunctionId, status: StatusCode, body: &[u8]) -> BackendError {
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => credentials(status),
+        StatusCode::BAD_REQUEST => BackendError::Ineligible(format!(
+            "{id}: the gateway refused the request (400: {}); OpenFaaS CE serves only the openfaas-fn namespace",
+            snippet(body)
+        )),
+        s => BackendError::Unavailable(format!("{id}: gateway answered {s}: {}", snippet(body))),
+    }
+}
+
+fn credentials(status: StatusCode) -> BackendError {
+    BackendError::Forbidden(format!(
+        "gateway rejected the credentials ({status}): check openfaas.username/password_file"
+    ))
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    match text.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None if text.is_empty() => "(empty body)".into(),
+        None => text.to_owned(),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
