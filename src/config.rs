@@ -301,7 +301,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, text).unwrap();
-        let prefix = format!("TEST_{}_", std::process::id());
+        // A prefix per call: tests run in parallel threads of one process and share its environment.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let prefix = format!("TEST_{}_{call}_", std::process::id());
         for (k, v) in env {
             // SAFETY: test-local variables with a per-process prefix; read back immediately below.
             unsafe { std::env::set_var(format!("{prefix}{k}"), v) };
