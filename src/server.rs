@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::Auth;
 use crate::backend::Backend;
+use crate::backend::kubernetes::KubernetesBackend;
 use crate::backend::memory::MemoryBackend;
 use crate::config::{BackendKind, Config};
 use crate::http::{AppState, router};
@@ -17,6 +18,12 @@ use crate::service::{Service, Settings};
 pub async fn backend(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
     match config.backend {
         BackendKind::Memory => Ok(Arc::new(MemoryBackend::new(&config.memory.functions))),
+        BackendKind::Kubernetes => {
+            let backend = KubernetesBackend::connect(config)
+                .await
+                .context("cannot start the kubernetes backend")?;
+            Ok(Arc::new(backend))
+        }
         other => anyhow::bail!("backend {other:?} is not available in this build yet"),
     }
 }
