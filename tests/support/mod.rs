@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses a different part of the support code
 pub mod apiserver;
 
 use std::sync::Arc;
