@@ -12,12 +12,9 @@ use alertscaler::backend::{Backend, Update};
 use alertscaler::error::BackendError;
 use alertscaler::ledger;
 use alertscaler::service::Outcome;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::Method;
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
-use tower::ServiceExt;
 
 use support::apiserver::{Action, FakeApiserver, function_deployment, plain_deployment};
 use support::{backend, config, firing, notification_json, now, receiver};
@@ -41,16 +38,26 @@ async fn scaling_labels_are_read_from_the_deployment_with_template_labels_first(
     fake.put(d);
     let rv_before = fake.get(FN_NS, "echo").unwrap()["metadata"]["resourceVersion"].clone();
 
-    let report = receiver(&fake, &config(&[FN_NS])).handle(&firing("echo.openfaas-fn"), now()).await;
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
 
     // max 4 from the template label (not 2 from the annotation), factor 100 from the annotation
     // (not the default 20): 1 + ceil(4 * 100%) capped at 4. Defaults alone would give 5.
     let f = &report.functions[0];
-    assert_eq!((f.outcome, f.from, f.to), (Outcome::Scaled, Some(1), Some(4)), "{f:?}");
+    assert_eq!(
+        (f.outcome, f.from, f.to),
+        (Outcome::Scaled, Some(1), Some(4)),
+        "{f:?}"
+    );
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(4));
     let after = fake.get(FN_NS, "echo").unwrap();
     assert_ne!(after["metadata"]["resourceVersion"], rv_before);
-    let patches: Vec<_> = fake.seen().into_iter().filter(|s| s.method == Method::PATCH).collect();
+    let patches: Vec<_> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == Method::PATCH)
+        .collect();
     assert_eq!(patches.len(), 1, "replicas and ledger in one write");
     assert_eq!(patches[0].content_type, "application/merge-patch+json");
     let entry = ledger_annotation(&fake, "echo").expect("ledger stored on the Deployment");
@@ -62,11 +69,17 @@ async fn absent_spec_replicas_counts_as_one() {
     let fake = FakeApiserver::start().await;
     fake.put(function_deployment("echo", FN_NS, None, &[]));
     let state = backend(&fake, &config(&[FN_NS]))
-        .read(&FunctionId { name: "echo".into(), namespace: FN_NS.into() })
+        .read(&FunctionId {
+            name: "echo".into(),
+            namespace: FN_NS.into(),
+        })
         .await
         .unwrap();
     assert_eq!(state.replicas, 1);
-    assert_eq!(state.labels.get("faas_function").map(String::as_str), Some("echo"));
+    assert_eq!(
+        state.labels.get("faas_function").map(String::as_str),
+        Some("echo")
+    );
     assert!(state.ledger.is_none());
 }
 
@@ -82,9 +95,15 @@ async fn non_function_deployment_is_refused_and_never_written() {
         .await;
     let f = &report.functions[0];
     assert_eq!(f.outcome, Outcome::Refused);
-    assert!(f.reason.contains("kube-system/coredns") && f.reason.contains("faas_function"), "{}", f.reason);
+    assert!(
+        f.reason.contains("kube-system/coredns") && f.reason.contains("faas_function"),
+        "{}",
+        f.reason
+    );
 
-    let report = receiver(&fake, &config(&[FN_NS])).handle(&firing("redis.openfaas-fn"), now()).await;
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("redis.openfaas-fn"), now())
+        .await;
     assert_eq!(report.functions[0].outcome, Outcome::Refused);
 
     assert_eq!(fake.count(&Method::PATCH) + fake.count(&Method::PUT), 0);
@@ -98,12 +117,23 @@ async fn namespaces_outside_the_allowed_list_are_never_requested() {
     fake.put(function_deployment("coredns", "kube-system", Some(2), &[]));
     let cfg = config(&[FN_NS]);
     // The service drops the alert before the backend …
-    let report = receiver(&fake, &cfg).handle(&firing("coredns.kube-system"), now()).await;
-    assert!(report.functions.is_empty() && report.skipped.len() == 1, "{report:?}");
+    let report = receiver(&fake, &cfg)
+        .handle(&firing("coredns.kube-system"), now())
+        .await;
+    assert!(
+        report.functions.is_empty() && report.skipped.len() == 1,
+        "{report:?}"
+    );
     // … and the backend re-checks on its own.
-    let id = FunctionId { name: "coredns".into(), namespace: "kube-system".into() };
+    let id = FunctionId {
+        name: "coredns".into(),
+        namespace: "kube-system".into(),
+    };
     let err = backend(&fake, &cfg).read(&id).await.unwrap_err();
-    assert!(matches!(err, BackendError::Ineligible(ref m) if m.contains("kube-system/coredns")), "{err}");
+    assert!(
+        matches!(err, BackendError::Ineligible(ref m) if m.contains("kube-system/coredns")),
+        "{err}"
+    );
     assert!(fake.seen().is_empty(), "{:?}", fake.seen());
 }
 
@@ -112,13 +142,20 @@ async fn stale_version_is_a_conflict() {
     let fake = FakeApiserver::start().await;
     fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
     let b = backend(&fake, &config(&[FN_NS]));
-    let id = FunctionId { name: "echo".into(), namespace: FN_NS.into() };
+    let id = FunctionId {
+        name: "echo".into(),
+        namespace: FN_NS.into(),
+    };
     let state = b.read(&id).await.unwrap();
     let mut other = fake.get(FN_NS, "echo").unwrap();
     other["spec"]["replicas"] = json!(7);
     fake.put(other);
     let entry = ledger::Entry::default();
-    let update = Update { replicas: Some(3), ledger: &entry, version: &state.version };
+    let update = Update {
+        replicas: Some(3),
+        ledger: &entry,
+        version: &state.version,
+    };
     let err = b.apply(&id, update).await.unwrap_err();
     assert!(matches!(err, BackendError::Conflict(_)), "{err}");
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(7));
@@ -127,16 +164,27 @@ async fn stale_version_is_a_conflict() {
 #[tokio::test]
 async fn concurrent_writer_is_retried_on_top_of_its_value() {
     let fake = FakeApiserver::start().await;
-    fake.put(function_deployment("echo", FN_NS, Some(1), &[("com.openfaas.scale.max", "10")]));
+    fake.put(function_deployment(
+        "echo",
+        FN_NS,
+        Some(1),
+        &[("com.openfaas.scale.max", "10")],
+    ));
     // Between our read and our write, someone else sets replicas to 4.
     let other = Action::Interfere(Arc::new(|d: &mut Value| d["spec"]["replicas"] = json!(4)));
     fake.fault(Some(Method::PATCH), other, Some(1));
 
-    let report = receiver(&fake, &config(&[FN_NS])).handle(&firing("echo.openfaas-fn"), now()).await;
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
 
     // step = ceil(10 * 20%) = 2, applied once on top of the other writer's 4.
     let f = &report.functions[0];
-    assert_eq!((f.outcome, f.from, f.to), (Outcome::Scaled, Some(4), Some(6)), "{f:?}");
+    assert_eq!(
+        (f.outcome, f.from, f.to),
+        (Outcome::Scaled, Some(4), Some(6)),
+        "{f:?}"
+    );
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(6));
     assert_eq!(fake.count(&Method::PATCH), 2, "one 409, one success");
     assert_eq!(fake.count(&Method::GET), 2, "re-read after the conflict");
@@ -145,9 +193,18 @@ async fn concurrent_writer_is_retried_on_top_of_its_value() {
 #[tokio::test]
 async fn two_receivers_given_the_same_notification_apply_one_step() {
     let fake = FakeApiserver::start().await;
-    fake.put(function_deployment("echo", FN_NS, Some(1), &[("com.openfaas.scale.max", "10")]));
+    fake.put(function_deployment(
+        "echo",
+        FN_NS,
+        Some(1),
+        &[("com.openfaas.scale.max", "10")],
+    ));
     // Hold the first two reads until both receivers have read the same version.
-    fake.fault(Some(Method::GET), Action::Gate(Arc::new(Barrier::new(2))), Some(2));
+    fake.fault(
+        Some(Method::GET),
+        Action::Gate(Arc::new(Barrier::new(2))),
+        Some(2),
+    );
     let cfg = config(&[FN_NS]);
     let (a, b) = (receiver(&fake, &cfg), receiver(&fake, &cfg));
     let webhook = firing("echo.openfaas-fn");
@@ -156,8 +213,16 @@ async fn two_receivers_given_the_same_notification_apply_one_step() {
 
     let mut outcomes = [ra.functions[0].outcome, rb.functions[0].outcome];
     outcomes.sort_by_key(|o| format!("{o:?}"));
-    assert_eq!(outcomes, [Outcome::Scaled, Outcome::Unchanged], "{ra:?} {rb:?}");
-    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3), "exactly one step of 2");
+    assert_eq!(
+        outcomes,
+        [Outcome::Scaled, Outcome::Unchanged],
+        "{ra:?} {rb:?}"
+    );
+    assert_eq!(
+        fake.replicas(FN_NS, "echo"),
+        Some(3),
+        "exactly one step of 2"
+    );
 }
 
 #[tokio::test]
@@ -185,7 +250,9 @@ async fn corrupt_ledger_annotation_counts_as_empty_and_is_overwritten() {
     let mut d = function_deployment("echo", FN_NS, Some(1), &[]);
     d["metadata"]["annotations"][LEDGER] = json!("{not json");
     fake.put(d);
-    let report = receiver(&fake, &config(&[FN_NS])).handle(&firing("echo.openfaas-fn"), now()).await;
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
     assert_eq!(report.functions[0].outcome, Outcome::Scaled);
     let entry = ledger_annotation(&fake, "echo").expect("valid ledger written");
     assert!(entry["firing"]["6a65bd8dfb3af9ad"].is_object(), "{entry}");
@@ -199,10 +266,19 @@ async fn oversized_ledger_is_refused_and_not_written() {
     let fingerprints: Vec<String> = (0..40).map(|i| format!("{i:016x}")).collect();
     let alerts: Vec<_> = fingerprints
         .iter()
-        .map(|fp| ("echo.openfaas-fn", fp.as_str(), long_name.as_str(), "firing"))
+        .map(|fp| {
+            (
+                "echo.openfaas-fn",
+                fp.as_str(),
+                long_name.as_str(),
+                "firing",
+            )
+        })
         .collect();
     let webhook = alertscaler::alert::parse(notification_json(&alerts).as_bytes()).unwrap();
-    let report = receiver(&fake, &config(&[FN_NS])).handle(&webhook, now()).await;
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&webhook, now())
+        .await;
     let f = &report.functions[0];
     assert_eq!(f.outcome, Outcome::Refused, "{f:?}");
     assert!(f.reason.contains("16384-byte limit"), "{}", f.reason);
@@ -213,16 +289,24 @@ async fn oversized_ledger_is_refused_and_not_written() {
 #[tokio::test]
 async fn missing_deployment_is_refused_as_no_such_function() {
     let fake = FakeApiserver::start().await;
-    let report = receiver(&fake, &config(&[FN_NS])).handle(&firing("ghost.openfaas-fn"), now()).await;
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("ghost.openfaas-fn"), now())
+        .await;
     let f = &report.functions[0];
     assert_eq!(f.outcome, Outcome::Refused);
-    assert!(f.reason.contains("no such function") && f.reason.contains("openfaas-fn/ghost"), "{}", f.reason);
+    assert!(
+        f.reason.contains("no such function") && f.reason.contains("openfaas-fn/ghost"),
+        "{}",
+        f.reason
+    );
     assert!(!report.has_errors());
 
     // Deleted between read and write: the PATCH answers 404.
     fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
     fake.fault(Some(Method::PATCH), Action::Status(404), None);
-    let report = receiver(&fake, &config(&[FN_NS])).handle(&firing("echo.openfaas-fn"), now()).await;
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
     assert_eq!(report.functions[0].outcome, Outcome::Refused, "{report:?}");
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
 }
@@ -235,7 +319,9 @@ async fn forbidden_names_the_missing_verb() {
     for (method, verb) in [(Method::PATCH, "patch"), (Method::GET, "get")] {
         fake.clear_faults();
         fake.fault(Some(method), Action::Status(403), None);
-        let report = receiver(&fake, &cfg).handle(&firing("echo.openfaas-fn"), now()).await;
+        let report = receiver(&fake, &cfg)
+            .handle(&firing("echo.openfaas-fn"), now())
+            .await;
         let f = &report.functions[0];
         assert_eq!(f.outcome, Outcome::Error, "{f:?}");
         let want = format!("needs `{verb}` on deployments.apps in namespace openfaas-fn");
@@ -250,113 +336,17 @@ async fn slow_apiserver_times_out_as_unavailable() {
     fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
     let mut cfg = config(&[FN_NS]);
     cfg.kubernetes.request_timeout_secs = 1;
-    fake.fault(Some(Method::GET), Action::Delay(Duration::from_secs(5)), None);
-    let report = receiver(&fake, &cfg).handle(&firing("echo.openfaas-fn"), now()).await;
+    fake.fault(
+        Some(Method::GET),
+        Action::Delay(Duration::from_secs(5)),
+        None,
+    );
+    let report = receiver(&fake, &cfg)
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
     let f = &report.functions[0];
     assert_eq!(f.outcome, Outcome::Error);
     assert!(f.reason.contains("within 1s"), "{}", f.reason);
     assert!(report.has_errors());
     assert_eq!(fake.count(&Method::PATCH), 0);
-}
-
-// ---- through the real router ----
-
-async fn post_alert(app: axum::Router, body: String) -> (StatusCode, Value) {
-    let request = Request::post("/system/alert")
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .unwrap();
-    let response = app.oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap())
-}
-
-async fn get(app: axum::Router, path: &str) -> (StatusCode, Value) {
-    let response = app.oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap())
-}
-
-fn app(fake: &FakeApiserver) -> axum::Router {
-    let cfg = config(&[FN_NS]);
-    let state = alertscaler::server::state(&cfg, Arc::new(backend(fake, &cfg))).unwrap();
-    alertscaler::http::router(state)
-}
-
-fn echo_alert() -> String {
-    notification_json(&[("echo.openfaas-fn", "6a65bd8dfb3af9ad", "APIHighInvocationRate", "firing")])
-}
-
-#[tokio::test]
-async fn server_error_answers_503_changes_nothing_and_the_retry_steps_once() {
-    let fake = FakeApiserver::start().await;
-    fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
-    let app = app(&fake);
-    for method in [Method::GET, Method::PATCH] {
-        fake.clear_faults();
-        fake.fault(Some(method.clone()), Action::Status(500), None);
-        let (status, body) = post_alert(app.clone(), echo_alert()).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{method}: {body}");
-        assert_eq!(body["functions"][0]["outcome"], "error");
-        assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
-        assert!(ledger_annotation(&fake, "echo").is_none());
-    }
-    // AlertManager retries once the apiserver is back: one step, then duplicates hold.
-    fake.clear_faults();
-    let (status, body) = post_alert(app.clone(), echo_alert()).await;
-    assert_eq!((status, body["functions"][0]["to"].clone()), (StatusCode::OK, json!(5)), "{body}");
-    let (status, body) = post_alert(app, echo_alert()).await;
-    assert_eq!((status, body["functions"][0]["outcome"].clone()), (StatusCode::OK, json!("unchanged")));
-    assert_eq!(fake.replicas(FN_NS, "echo"), Some(5));
-}
-
-#[tokio::test]
-async fn apiserver_down_answers_503_and_changes_nothing() {
-    let mut fake = FakeApiserver::start().await;
-    fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
-    let app = app(&fake);
-    assert_eq!(get(app.clone(), "/readyz").await.0, StatusCode::OK);
-    fake.down().await;
-
-    let (status, body) = post_alert(app.clone(), echo_alert()).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert!(body["functions"][0]["reason"].as_str().unwrap().contains("unavailable"), "{body}");
-    let (status, body) = get(app, "/readyz").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    // The stored object is untouched.
-    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
-    assert!(ledger_annotation(&fake, "echo").is_none());
-}
-
-#[tokio::test]
-async fn functions_list_shows_only_selected_deployments() {
-    let fake = FakeApiserver::start().await;
-    fake.put(function_deployment("echo", FN_NS, Some(2), &[("com.openfaas.scale.max", "4")]));
-    fake.put(plain_deployment("redis", FN_NS, 1));
-    fake.put(function_deployment("other", "elsewhere", Some(1), &[]));
-    let (status, body) = get(app(&fake), "/system/functions").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let names: Vec<_> = body.as_array().unwrap().iter().map(|f| f["name"].clone()).collect();
-    assert_eq!(names, [json!("echo")]);
-    assert_eq!(body[0]["replicas"], 2);
-    assert_eq!(body[0]["labels"]["com.openfaas.scale.max"], "4");
-    let lists: Vec<_> = fake.seen().into_iter().filter(|s| s.method == Method::GET).collect();
-    assert_eq!(lists.len(), 1, "{lists:?}");
-    assert!(lists[0].query.contains("labelSelector=faas_function"), "{lists:?}");
-}
-
-#[tokio::test]
-async fn readiness_is_a_single_small_list_and_403_makes_it_unready() {
-    let fake = FakeApiserver::start().await;
-    let app = app(&fake);
-    assert_eq!(get(app.clone(), "/readyz").await.0, StatusCode::OK);
-    let seen = fake.seen();
-    assert_eq!(seen.len(), 1);
-    assert!(seen[0].query.contains("limit=1") && seen[0].path.ends_with("/namespaces/openfaas-fn/deployments"), "{seen:?}");
-    fake.fault(None, Action::Status(403), None);
-    let (status, body) = get(app, "/readyz").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(body["message"].as_str().unwrap().contains("needs `list`"), "{body}");
 }

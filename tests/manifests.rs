@@ -41,9 +41,14 @@ fn documents(file: &str) -> Vec<Value> {
 /// Decode strictly: any field the type does not know is an error naming its path.
 fn strict<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
     let mut unknown = Vec::new();
-    let decoded: T = serde_ignored::deserialize(value.clone(), |path| unknown.push(path.to_string()))
-        .map_err(|e| e.to_string())?;
-    if unknown.is_empty() { Ok(decoded) } else { Err(format!("unknown fields: {unknown:?}")) }
+    let decoded: T =
+        serde_ignored::deserialize(value.clone(), |path| unknown.push(path.to_string()))
+            .map_err(|e| e.to_string())?;
+    if unknown.is_empty() {
+        Ok(decoded)
+    } else {
+        Err(format!("unknown fields: {unknown:?}"))
+    }
 }
 
 #[derive(Default)]
@@ -98,7 +103,10 @@ fn every_yaml_file_in_deploy_is_listed_or_is_the_alertmanager_snippet() {
         if name == "kustomization.yaml" || name == "alertmanager-receiver.yml" {
             continue;
         }
-        assert!(listed.contains(&name), "{name} is not in kustomization.yaml");
+        assert!(
+            listed.contains(&name),
+            "{name} is not in kustomization.yaml"
+        );
     }
 }
 
@@ -110,16 +118,27 @@ fn strict_decoding_catches_a_typo() {
     .unwrap();
     let err = strict::<Deployment>(&doc).unwrap_err();
     assert!(err.contains("replica\""), "{err}");
-    let wrong_type: Value = serde_norway::from_str("apiVersion: v1\nkind: Service\nspec: {ports: 8080}\n").unwrap();
+    let wrong_type: Value =
+        serde_norway::from_str("apiVersion: v1\nkind: Service\nspec: {ports: 8080}\n").unwrap();
     assert!(strict::<Service>(&wrong_type).is_err());
 }
 
 #[test]
 fn manifests_decode_and_reference_each_other() {
     let m = load();
-    assert_eq!((m.service_accounts.len(), m.deployments.len(), m.services.len()), (1, 1, 1));
+    assert_eq!(
+        (
+            m.service_accounts.len(),
+            m.deployments.len(),
+            m.services.len()
+        ),
+        (1, 1, 1)
+    );
     let sa = &m.service_accounts[0];
-    let (sa_name, sa_ns) = (sa.metadata.name.clone().unwrap(), sa.metadata.namespace.clone().unwrap());
+    let (sa_name, sa_ns) = (
+        sa.metadata.name.clone().unwrap(),
+        sa.metadata.namespace.clone().unwrap(),
+    );
 
     let d = &m.deployments[0];
     let spec = d.spec.as_ref().unwrap();
@@ -134,30 +153,47 @@ fn manifests_decode_and_reference_each_other() {
     assert_eq!(sc.read_only_root_filesystem, Some(true));
     assert_eq!(sc.allow_privilege_escalation, Some(false));
     let probe_path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
-        p.as_ref().and_then(|p| p.http_get.as_ref()).and_then(|h| h.path.clone())
+        p.as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .and_then(|h| h.path.clone())
     };
     assert_eq!(probe_path(&c.readiness_probe).as_deref(), Some("/readyz"));
     assert_eq!(probe_path(&c.liveness_probe).as_deref(), Some("/healthz"));
-    let requests = c.resources.as_ref().and_then(|r| r.requests.as_ref()).unwrap();
+    let requests = c
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.as_ref())
+        .unwrap();
     assert!(requests.contains_key("cpu") && requests.contains_key("memory"));
 
     // The Service selects the pods and targets the container's port.
     let svc = &m.services[0];
     let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
-    let pod_labels = spec.template.metadata.as_ref().unwrap().labels.clone().unwrap();
+    let pod_labels = spec
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .labels
+        .clone()
+        .unwrap();
     assert!(selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)));
     let port = &svc.spec.as_ref().unwrap().ports.as_ref().unwrap()[0];
     let container_port = &c.ports.as_ref().unwrap()[0];
     assert_eq!(
         port.target_port,
-        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
-            container_port.name.clone().unwrap()
-        ))
+        Some(
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
+                container_port.name.clone().unwrap()
+            )
+        )
     );
 
     // The AlertManager snippet points at that Service.
     let snippet = &documents("alertmanager-receiver.yml")[0];
-    let url = snippet["receivers"][0]["webhook_configs"][0]["url"].as_str().unwrap();
+    let url = snippet["receivers"][0]["webhook_configs"][0]["url"]
+        .as_str()
+        .unwrap();
     let want = format!(
         "http://{}.{}:{}/system/alert",
         svc.metadata.name.as_deref().unwrap(),
@@ -170,31 +206,81 @@ fn manifests_decode_and_reference_each_other() {
     // lives where the Secret is mounted.
     let config = configmap_config(&m);
     assert_eq!(config.backend, BackendKind::Kubernetes);
-    assert_eq!(i32::from(config.listen.port()), container_port.container_port);
-    let AuthConfig::Basic { password_file, .. } = &config.auth else { panic!("basic auth expected") };
+    assert_eq!(
+        i32::from(config.listen.port()),
+        container_port.container_port
+    );
+    let AuthConfig::Basic { password_file, .. } = &config.auth else {
+        panic!("basic auth expected")
+    };
     let mounts = c.volume_mounts.as_ref().unwrap();
     let volumes = pod.volumes.as_ref().unwrap();
-    let secret_mount = mounts.iter().find(|vm| password_file.starts_with(&vm.mount_path)).expect("password file is mounted");
-    let volume = volumes.iter().find(|v| v.name == secret_mount.name).unwrap();
-    assert_eq!(volume.secret.as_ref().unwrap().secret_name.as_deref(), Some("alertscaler-webhook"));
-    let config_mount = mounts.iter().find(|vm| vm.mount_path == "/etc/alertscaler").unwrap();
+    let secret_mount = mounts
+        .iter()
+        .find(|vm| password_file.starts_with(&vm.mount_path))
+        .expect("password file is mounted");
+    let volume = volumes
+        .iter()
+        .find(|v| v.name == secret_mount.name)
+        .unwrap();
+    assert_eq!(
+        volume.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("alertscaler-webhook")
+    );
+    let config_mount = mounts
+        .iter()
+        .find(|vm| vm.mount_path == "/etc/alertscaler")
+        .unwrap();
     let args = c.args.clone().unwrap();
-    assert!(args.windows(2).any(|w| w == ["--config", "/etc/alertscaler/config.toml"]), "{args:?}");
-    let cm_volume = volumes.iter().find(|v| v.name == config_mount.name).unwrap();
-    assert_eq!(cm_volume.config_map.as_ref().unwrap().name, m.config_maps[0].metadata.name.clone().unwrap());
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--config", "/etc/alertscaler/config.toml"]),
+        "{args:?}"
+    );
+    let cm_volume = volumes
+        .iter()
+        .find(|v| v.name == config_mount.name)
+        .unwrap();
+    assert_eq!(
+        cm_volume.config_map.as_ref().unwrap().name,
+        m.config_maps[0].metadata.name.clone().unwrap()
+    );
 
     // Every allowed namespace has a Role bound to the service account.
     for ns in &config.allowed_namespaces {
-        let role = m.roles.iter().find(|r| r.metadata.namespace.as_ref() == Some(ns)).expect("Role per namespace");
-        let binding = m.bindings.iter().find(|b| b.metadata.namespace.as_ref() == Some(ns)).expect("RoleBinding per namespace");
-        assert_eq!((binding.role_ref.kind.as_str(), Some(&binding.role_ref.name)), ("Role", role.metadata.name.as_ref()));
+        let role = m
+            .roles
+            .iter()
+            .find(|r| r.metadata.namespace.as_ref() == Some(ns))
+            .expect("Role per namespace");
+        let binding = m
+            .bindings
+            .iter()
+            .find(|b| b.metadata.namespace.as_ref() == Some(ns))
+            .expect("RoleBinding per namespace");
+        assert_eq!(
+            (binding.role_ref.kind.as_str(), Some(&binding.role_ref.name)),
+            ("Role", role.metadata.name.as_ref())
+        );
         let subject = &binding.subjects.as_ref().unwrap()[0];
-        assert_eq!((subject.kind.as_str(), subject.name.as_str(), subject.namespace.as_deref()), ("ServiceAccount", sa_name.as_str(), Some(sa_ns.as_str())));
+        assert_eq!(
+            (
+                subject.kind.as_str(),
+                subject.name.as_str(),
+                subject.namespace.as_deref()
+            ),
+            ("ServiceAccount", sa_name.as_str(), Some(sa_ns.as_str()))
+        );
     }
 }
 
 fn configmap_config(m: &Manifests) -> Config {
-    let text = m.config_maps[0].data.as_ref().unwrap().get("config.toml").unwrap();
+    let text = m.config_maps[0]
+        .data
+        .as_ref()
+        .unwrap()
+        .get("config.toml")
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, text).unwrap();
@@ -219,24 +305,54 @@ async fn role_grants_exactly_the_verbs_the_backend_uses() {
     let config = configmap_config(&m);
     let fake = FakeApiserver::start().await;
     fake.put(function_deployment("echo", "openfaas-fn", Some(1), &[]));
-    let backend = alertscaler::backend::kubernetes::KubernetesBackend::new(fake.client(), &config).unwrap();
-    let id = FunctionId { name: "echo".into(), namespace: "openfaas-fn".into() };
+    let backend =
+        alertscaler::backend::kubernetes::KubernetesBackend::new(fake.client(), &config).unwrap();
+    let id = FunctionId {
+        name: "echo".into(),
+        namespace: "openfaas-fn".into(),
+    };
     // Every operation of the Backend trait.
     let state = backend.read(&id).await.unwrap();
     let entry = ledger::Entry::default();
-    backend.apply(&id, Update { replicas: Some(2), ledger: &entry, version: &state.version }).await.unwrap();
+    backend
+        .apply(
+            &id,
+            Update {
+                replicas: Some(2),
+                ledger: &entry,
+                version: &state.version,
+            },
+        )
+        .await
+        .unwrap();
     backend.list().await.unwrap();
     backend.ready().await.unwrap();
 
-    let used: BTreeSet<&str> = fake.seen().iter().map(|s| verb(&s.method, &s.path)).collect();
-    assert!(fake.seen().iter().all(|s| s.path.starts_with("/apis/apps/v1/namespaces/openfaas-fn/deployments")));
+    let used: BTreeSet<&str> = fake
+        .seen()
+        .iter()
+        .map(|s| verb(&s.method, &s.path))
+        .collect();
+    assert!(fake.seen().iter().all(|s| {
+        s.path
+            .starts_with("/apis/apps/v1/namespaces/openfaas-fn/deployments")
+    }));
     for role in &m.roles {
         let rules = role.rules.as_ref().unwrap();
         assert_eq!(rules.len(), 1, "one rule");
-        assert_eq!(rules[0].api_groups.as_deref(), Some(&["apps".to_owned()][..]));
-        assert_eq!(rules[0].resources.as_deref(), Some(&["deployments".to_owned()][..]));
+        assert_eq!(
+            rules[0].api_groups.as_deref(),
+            Some(&["apps".to_owned()][..])
+        );
+        assert_eq!(
+            rules[0].resources.as_deref(),
+            Some(&["deployments".to_owned()][..])
+        );
         assert!(rules[0].resource_names.is_none());
         let granted: BTreeSet<&str> = rules[0].verbs.iter().map(String::as_str).collect();
-        assert_eq!(granted, used, "Role verbs must be exactly the verbs the code uses");
+        assert_eq!(
+            granted, used,
+            "Role verbs must be exactly the verbs the code uses"
+        );
     }
 }

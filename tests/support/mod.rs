@@ -34,7 +34,10 @@ pub fn config(allowed: &[&str]) -> Config {
 
 /// A receiver instance: its own kube client, backend and service.
 pub fn receiver(fake: &FakeApiserver, config: &Config) -> Service {
-    Service::new(Arc::new(backend(fake, config)), Settings::from_config(config))
+    Service::new(
+        Arc::new(backend(fake, config)),
+        Settings::from_config(config),
+    )
 }
 
 pub fn backend(fake: &FakeApiserver, config: &Config) -> KubernetesBackend {
@@ -57,7 +60,11 @@ pub fn notification_json(alerts: &[(&str, &str, &str, &str)]) -> String {
             })
         })
         .collect();
-    let status = if alerts.iter().any(|a| a["status"] == "firing") { "firing" } else { "resolved" };
+    let status = if alerts.iter().any(|a| a["status"] == "firing") {
+        "firing"
+    } else {
+        "resolved"
+    };
     json!({
         "receiver": "scale-up",
         "status": status,
@@ -75,5 +82,14 @@ pub fn notification_json(alerts: &[(&str, &str, &str, &str)]) -> String {
 
 /// One firing alert for `function` (`name.namespace`).
 pub fn firing(function: &str) -> Webhook {
-    alert::parse(notification_json(&[(function, "6a65bd8dfb3af9ad", "APIHighInvocationRate", "firing")]).as_bytes()).unwrap()
+    alert::parse(
+        notification_json(&[(
+            function,
+            "6a65bd8dfb3af9ad",
+            "APIHighInvocationRate",
+            "firing",
+        )])
+        .as_bytes(),
+    )
+    .unwrap()
 }

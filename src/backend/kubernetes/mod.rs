@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::Client;
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 use tracing::{instrument, warn};
 
@@ -127,14 +127,20 @@ impl KubernetesBackend {
             Err(BackendError::Ineligible(format!(
                 "{}/{}: the Deployment's labels do not match the selector {:?} \
                  (it is not an OpenFaaS function); it is never scaled",
-                function.namespace, function.name, self.selector.to_string()
+                function.namespace,
+                function.name,
+                self.selector.to_string()
             )))
         }
     }
 
     /// The stored ledger; a corrupt annotation is treated as empty (logged), see docs/kubernetes.md.
     fn stored_ledger(&self, d: &Deployment) -> Option<ledger::Entry> {
-        let text = d.metadata.annotations.as_ref()?.get(&self.ledger_annotation)?;
+        let text = d
+            .metadata
+            .annotations
+            .as_ref()?
+            .get(&self.ledger_annotation)?;
         match serde_json::from_str(text) {
             Ok(entry) => Some(entry),
             Err(e) => {
@@ -171,7 +177,9 @@ pub fn scaling_labels(d: &Deployment) -> BTreeMap<String, String> {
     };
     let mut merged = BTreeMap::new();
     merged.extend(scale_annotations(d.metadata.annotations.as_ref()));
-    merged.extend(scale_annotations(template.and_then(|t| t.annotations.as_ref())));
+    merged.extend(scale_annotations(
+        template.and_then(|t| t.annotations.as_ref()),
+    ));
     merged.extend(d.metadata.labels.clone().unwrap_or_default());
     merged.extend(template.and_then(|t| t.labels.clone()).unwrap_or_default());
     merged
@@ -271,9 +279,10 @@ impl Backend for KubernetesBackend {
 
     /// A cheap list (limit 1) in the first allowed namespace: reachable, and allowed to `list`.
     async fn ready(&self) -> Result<(), BackendError> {
-        let namespace = self.allowed_namespaces.first().ok_or_else(|| {
-            BackendError::Unavailable("no allowed namespace configured".into())
-        })?;
+        let namespace = self
+            .allowed_namespaces
+            .first()
+            .ok_or_else(|| BackendError::Unavailable("no allowed namespace configured".into()))?;
         let params = ListParams::default()
             .labels(&self.selector.to_string())
             .limit(1);

@@ -85,7 +85,8 @@ fn key(k: &str) -> Result<String, String> {
     let prefix_ok = k.rsplit_once('/').is_none_or(|(p, _)| {
         !p.is_empty()
             && p.len() <= 253
-            && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
     });
     if name.is_empty() || name.len() > 63 || !prefix_ok || !valid_chars(name) {
         return Err(format!("{k:?} is not a valid label key"));
@@ -149,7 +150,16 @@ mod tests {
 
     #[test]
     fn bad_selectors_are_refused() {
-        for text in ["", "a,,b", "env in (prod)", "a=b c", "-a", "a=-", "/x", "A/x"] {
+        for text in [
+            "",
+            "a,,b",
+            "env in (prod)",
+            "a=b c",
+            "-a",
+            "a=-",
+            "/x",
+            "A/x",
+        ] {
             assert!(Selector::parse(text).is_err(), "{text:?} accepted");
         }
     }
