@@ -291,3 +291,51 @@ impl Backend for KubernetesBackend {
             .map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaling_labels_precedence_template_labels_then_labels_then_annotations() {
+        let d: Deployment = serde_json::from_value(json!({
+            "metadata": {
+                "name": "echo",
+                "labels": { "faas_function": "echo", "com.openfaas.scale.max": "8", "com.openfaas.scale.min": "2" },
+                "annotations": {
+                    "com.openfaas.scale.max": "1", "com.openfaas.scale.factor": "30",
+                    "com.openfaas.scale.zero": "true", "kubectl.kubernetes.io/last-applied-configuration": "{}"
+                },
+            },
+            "spec": {
+                "selector": {},
+                "template": { "metadata": {
+                    "labels": { "com.openfaas.scale.max": "6" },
+                    "annotations": { "com.openfaas.scale.factor": "40" },
+                } },
+            },
+        }))
+        .unwrap();
+        let l = scaling_labels(&d);
+        let get = |k: &str| l.get(k).map(String::as_str);
+        assert_eq!(
+            get("com.openfaas.scale.max"),
+            Some("6"),
+            "template label wins"
+        );
+        assert_eq!(get("com.openfaas.scale.min"), Some("2"), "Deployment label");
+        assert_eq!(
+            get("com.openfaas.scale.factor"),
+            Some("40"),
+            "template annotation over Deployment's"
+        );
+        assert_eq!(
+            get("com.openfaas.scale.zero"),
+            Some("true"),
+            "Deployment annotation"
+        );
+        assert_eq!(get("faas_function"), Some("echo"));
+        assert!(!l.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
+        assert_eq!(replicas(&d), 1, "absent spec.replicas defaults to 1");
+    }
+}
