@@ -7,7 +7,7 @@
 //! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in.
 //! - [`policy`]: pure decisions (CE-compatible step, …) → [`policy::Decision`].
 //! - [`service`]: the one place that sequences read → plan → decide → write.
-//! - [`backend`]: the small backend trait and its implementations (memory, …).
+//! - [`backend`]: the small backend trait and its implementations (memory, kubernetes, …).
 //! - [`http`]: router, handlers, error responses; [`auth`]: webhook credentials.
 //! - [`config`]: figment layering and validation.
 //! - [`server`]: wiring a configuration into a running server.
