@@ -45,6 +45,8 @@ pub struct Config {
     pub memory: MemoryConfig,
     /// The OpenFaaS gateway (`backend = "openfaas"`).
     pub openfaas: OpenFaasConfig,
+    /// Settings of the Kubernetes backend.
+    pub kubernetes: KubernetesConfig,
 }
 
 impl Default for Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             labels: LabelDefaults::default(),
             memory: MemoryConfig::default(),
             openfaas: OpenFaasConfig::default(),
+            kubernetes: KubernetesConfig::default(),
         }
     }
 }
@@ -135,6 +138,29 @@ impl Default for OpenFaasConfig {
             request_timeout_ms: 5000,
             retries: 3,
             retry_backoff_ms: 200,
+        }
+    }
+}
+
+/// `[kubernetes]` section: which Deployments are functions, and where the ledger is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesConfig {
+    /// Label selector a Deployment must match to be scaled (`key`, `key=value`, `key!=value`,
+    /// `!key`, comma-separated). faas-netes puts `faas_function=<name>` on every function.
+    pub selector: String,
+    /// Annotation on the Deployment that holds the function's ledger (JSON).
+    pub ledger_annotation: String,
+    /// Seconds one apiserver request may take before the webhook answers 503.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        Self {
+            selector: "faas_function".into(),
+            ledger_annotation: "alertscaler.openfaas.com/ledger".into(),
+            request_timeout_secs: 10,
         }
     }
 }
@@ -284,6 +310,22 @@ impl Config {
                 );
             }
         }
+        let k = &self.kubernetes;
+        if let Err(problem) = crate::backend::kubernetes::Selector::parse(&k.selector) {
+            return invalid("kubernetes.selector", problem);
+        }
+        if crate::backend::kubernetes::selector::valid_key(&k.ledger_annotation).is_err() {
+            return invalid(
+                "kubernetes.ledger_annotation",
+                format!("{:?} is not a valid annotation key", k.ledger_annotation),
+            );
+        }
+        if k.request_timeout_secs == 0 || k.request_timeout_secs > 300 {
+            return invalid(
+                "kubernetes.request_timeout_secs",
+                "must be between 1 and 300".into(),
+            );
+        }
         self.openfaas.validate()
     }
 
@@ -411,6 +453,18 @@ mod tests {
             ),
             ("[openfaas]\nretries = 1000\n", "openfaas.retries"),
             ("[openfaas]\nstate_file = \"\"\n", "openfaas.state_file"),
+            (
+                "[kubernetes]\nselector = \"env in (prod)\"\n",
+                "kubernetes.selector",
+            ),
+            (
+                "[kubernetes]\nledger_annotation = \"bad key!\"\n",
+                "kubernetes.ledger_annotation",
+            ),
+            (
+                "[kubernetes]\nrequest_timeout_secs = 0\n",
+                "kubernetes.request_timeout_secs",
+            ),
         ] {
             let err = load_str(text, &[]).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");

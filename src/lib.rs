@@ -7,8 +7,8 @@
 //! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in.
 //! - [`policy`]: pure decisions (CE-compatible step, …) → [`policy::Decision`].
 //! - [`service`]: the one place that sequences read → plan → decide → write.
-//! - [`backend`]: the small backend trait and its implementations (memory, OpenFaaS provider API
-//!   with its local state-file ledger, …).
+//! - [`backend`]: the small backend trait and its implementations (memory, Kubernetes Deployments,
+//!   OpenFaaS provider API with its local state-file ledger).
 //! - [`http`]: router, handlers, error responses; [`auth`]: webhook credentials.
 //! - [`config`]: figment layering and validation.
 //! - [`server`]: wiring a configuration into a running server.

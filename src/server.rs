@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::Auth;
 use crate::backend::Backend;
+use crate::backend::kubernetes::KubernetesBackend;
 use crate::backend::memory::MemoryBackend;
 use crate::backend::openfaas::OpenFaasBackend;
 use crate::config::{BackendKind, Config};
@@ -29,7 +30,12 @@ pub async fn backend_with(config: &Config, fresh_state: bool) -> anyhow::Result<
             config.allowed_namespaces.clone(),
             fresh_state,
         )?)),
-        other => anyhow::bail!("backend {other:?} is not available in this build yet"),
+        BackendKind::Kubernetes => {
+            let backend = KubernetesBackend::connect(config)
+                .await
+                .context("cannot start the kubernetes backend")?;
+            Ok(Arc::new(backend))
+        }
     }
 }
 

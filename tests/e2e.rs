@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use serde_yaml_ng::Value as Yaml;
+use serde_norway::Value as Yaml;
 use support::gateway::Gateway;
 use support::procs::{Proc, free_port, wait_ready};
 
@@ -21,11 +21,11 @@ const SLOW: &str = "slow.openfaas-fn";
 const IDLE: &str = "idle.openfaas-fn";
 
 fn write_yaml(path: &Path, value: &Yaml) {
-    std::fs::write(path, serde_yaml_ng::to_string(value).unwrap()).unwrap();
+    std::fs::write(path, serde_norway::to_string(value).unwrap()).unwrap();
 }
 
 fn load_yaml(repo_path: &str) -> Yaml {
-    serde_yaml_ng::from_str(&std::fs::read_to_string(support::repo(repo_path)).unwrap()).unwrap()
+    serde_norway::from_str(&std::fs::read_to_string(support::repo(repo_path)).unwrap()).unwrap()
 }
 
 /// The shipped prometheus.yml with loopback targets, 1 s intervals and absolute rule paths.
