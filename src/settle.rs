@@ -82,8 +82,15 @@ pub fn spawn(service: Service) -> JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = service.settle(Utc::now()).await {
-                warn!(error = %e, backend = service.backend().name(), "settle pass failed");
+            match service.settle(Utc::now()).await {
+                Ok(_) => {}
+                Err(e @ BackendError::Unsupported(_)) => {
+                    warn!(error = %e, backend = service.backend().name(), "backend cannot list functions: held-back scale-downs finish only on the next alert");
+                    return;
+                }
+                Err(e) => {
+                    warn!(error = %e, backend = service.backend().name(), "settle pass failed")
+                }
             }
         }
     })
