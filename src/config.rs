@@ -13,6 +13,8 @@ use thiserror::Error;
 
 use crate::backend::memory::FunctionSpec;
 use crate::labels::LabelDefaults;
+use crate::load::PrometheusConfig;
+use crate::policy::PolicyConfig;
 
 /// Everything alertscaler can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +49,10 @@ pub struct Config {
     pub openfaas: OpenFaasConfig,
     /// Settings of the Kubernetes backend.
     pub kubernetes: KubernetesConfig,
+    /// Scaling policies: default policy, scale-down mode, stabilization (see docs/policies.md).
+    pub policy: PolicyConfig,
+    /// Optional Prometheus for load at decision time (proportional policy).
+    pub prometheus: PrometheusConfig,
 }
 
 impl Default for Config {
@@ -66,6 +72,8 @@ impl Default for Config {
             memory: MemoryConfig::default(),
             openfaas: OpenFaasConfig::default(),
             kubernetes: KubernetesConfig::default(),
+            policy: PolicyConfig::default(),
+            prometheus: PrometheusConfig::default(),
         }
     }
 }
@@ -300,6 +308,9 @@ impl Config {
                 "scale_up_cooldown_secs",
                 "must be shorter than episode_ttl_secs".into(),
             );
+        }
+        if let Err((key, problem)) = self.policy.validate().and(self.prometheus.validate()) {
+            return invalid(key, problem);
         }
         for f in &self.memory.functions {
             let label = format!("{}.{}", f.name, f.namespace);

@@ -5,12 +5,30 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use chrono::TimeDelta;
+
 use serde::{Deserialize, Serialize};
 
 pub const MIN: &str = "com.openfaas.scale.min";
 pub const MAX: &str = "com.openfaas.scale.max";
 pub const FACTOR: &str = "com.openfaas.scale.factor";
 pub const ZERO: &str = "com.openfaas.scale.zero";
+/// Load per replica the proportional policy aims for.
+pub const TARGET: &str = "com.openfaas.scale.target";
+/// Fraction of `target` used as the effective target (headroom), default 0.9.
+pub const TARGET_PROPORTION: &str = "com.openfaas.scale.target-proportion";
+/// Largest multiplication of replicas in one proportional scale-up (outside panic).
+pub const MAX_UP_FACTOR: &str = "com.openfaas.scale.max-up-factor";
+/// Latency policy: percent of current replicas added when latency is high (default 50).
+pub const LATENCY_UP_PERCENT: &str = "com.openfaas.scale.latency-up-percent";
+/// Latency policy: percent of current replicas removed when latency is low (default 25).
+pub const LATENCY_DOWN_PERCENT: &str = "com.openfaas.scale.latency-down-percent";
+/// Latency policy: seconds during which no opposite move follows a move.
+pub const LATENCY_HOLD_SECS: &str = "com.openfaas.scale.latency-hold-secs";
+/// Scale-down stabilization window (seconds or a duration such as `5m`).
+pub const DOWN_STABILIZATION: &str = "com.openfaas.scale.down-stabilization";
+/// Idle time before scale to zero, used by the rule pack (default `15m`).
+pub const ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
 
 /// Defaults for functions that carry no scaling labels (OpenFaaS CE's: min 1, max 20, factor 20).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +50,7 @@ impl Default for LabelDefaults {
 }
 
 /// A function's validated scaling bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ScaleLabels {
     pub min: u32,
     pub max: u32,
@@ -40,6 +58,42 @@ pub struct ScaleLabels {
     pub factor: u32,
     /// Whether the function may be scaled to zero replicas.
     pub zero: bool,
+    /// Settings of the proportional, latency and zero policies and of stabilization.
+    pub policy: PolicyLabels,
+}
+
+/// Per-function policy settings; `None` means "use the configured default".
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PolicyLabels {
+    /// Load per replica (proportional policy); required by that policy.
+    pub target: Option<f64>,
+    /// Effective target = target × proportion; in (0, 1].
+    pub target_proportion: f64,
+    /// Largest growth factor of one proportional scale-up; ≥ 1.
+    pub max_up_factor: Option<f64>,
+    pub latency_up_percent: u32,
+    pub latency_down_percent: u32,
+    #[serde(skip)]
+    pub latency_hold: Option<TimeDelta>,
+    #[serde(skip)]
+    pub down_stabilization: Option<TimeDelta>,
+    #[serde(skip)]
+    pub zero_duration: TimeDelta,
+}
+
+impl Default for PolicyLabels {
+    fn default() -> Self {
+        Self {
+            target: None,
+            target_proportion: 0.9,
+            max_up_factor: None,
+            latency_up_percent: 50,
+            latency_down_percent: 25,
+            latency_hold: None,
+            down_stabilization: None,
+            zero_duration: TimeDelta::minutes(15),
+        }
+    }
 }
 
 impl ScaleLabels {
@@ -113,7 +167,133 @@ pub fn parse(
         max,
         factor,
         zero,
+        policy: parse_policy(labels)?,
     })
+}
+
+/// Parse the policy labels; each must be well-formed and within its range.
+pub fn parse_policy(labels: &BTreeMap<String, String>) -> Result<PolicyLabels, LabelError> {
+    let d = PolicyLabels::default();
+    let positive = |x: f64| x > 0.0;
+    Ok(PolicyLabels {
+        target: decimal(labels, TARGET, positive, "must be a number > 0")?,
+        target_proportion: decimal(
+            labels,
+            TARGET_PROPORTION,
+            |x| x > 0.0 && x <= 1.0,
+            "must be a number in (0, 1]",
+        )?
+        .unwrap_or(d.target_proportion),
+        max_up_factor: decimal(labels, MAX_UP_FACTOR, |x| x >= 1.0, "must be a number ≥ 1")?,
+        latency_up_percent: percent(labels, LATENCY_UP_PERCENT, 1000, d.latency_up_percent)?,
+        latency_down_percent: percent(labels, LATENCY_DOWN_PERCENT, 100, d.latency_down_percent)?,
+        latency_hold: match labels.get(LATENCY_HOLD_SECS) {
+            None => None,
+            Some(_) => Some(TimeDelta::seconds(i64::from(number(
+                labels,
+                LATENCY_HOLD_SECS,
+                0,
+            )?))),
+        },
+        down_stabilization: duration_label(labels, DOWN_STABILIZATION, true)?,
+        zero_duration: duration_label(labels, ZERO_DURATION, false)?.unwrap_or(d.zero_duration),
+    })
+}
+
+/// Parse a duration: bare seconds (`300`) or Prometheus style (`15m`, `1h30m`, `90s`, `1d`).
+pub fn parse_duration(text: &str) -> Option<TimeDelta> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u32>() {
+        return Some(TimeDelta::seconds(i64::from(secs)));
+    }
+    let mut total: i64 = 0;
+    let mut digits = String::new();
+    let mut chars = text.chars().peekable();
+    let mut parts = 0;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: i64 = digits.parse().ok().filter(|n| *n <= 1_000_000)?;
+        digits.clear();
+        let unit_ms = match c {
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                1
+            }
+            's' => 1_000,
+            'm' => 60_000,
+            'h' => 3_600_000,
+            'd' => 86_400_000,
+            'w' => 604_800_000,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit_ms)?)?;
+        parts += 1;
+    }
+    (digits.is_empty() && parts > 0).then(|| TimeDelta::milliseconds(total))
+}
+
+fn duration_label(
+    labels: &BTreeMap<String, String>,
+    label: &'static str,
+    seconds_ok: bool,
+) -> Result<Option<TimeDelta>, LabelError> {
+    let Some(value) = labels.get(label) else {
+        return Ok(None);
+    };
+    let bare = value.trim().parse::<u64>().is_ok();
+    match parse_duration(value) {
+        Some(d) if seconds_ok => Ok(Some(d)),
+        // A Prometheus duration (it goes into a PromQL range): a unit is required, zero is useless.
+        Some(d) if !bare && d > TimeDelta::zero() => Ok(Some(d)),
+        _ => Err(LabelError {
+            label,
+            value: value.clone(),
+            problem: if seconds_ok {
+                "must be seconds or a duration such as 90s, 5m or 1h30m".into()
+            } else {
+                "must be a Prometheus duration above zero, such as 15m or 1h30m".into()
+            },
+        }),
+    }
+}
+
+fn decimal(
+    labels: &BTreeMap<String, String>,
+    label: &'static str,
+    valid: impl Fn(f64) -> bool,
+    problem: &str,
+) -> Result<Option<f64>, LabelError> {
+    let Some(value) = labels.get(label) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && valid(x) => Ok(Some(x)),
+        _ => Err(LabelError {
+            label,
+            value: value.clone(),
+            problem: problem.into(),
+        }),
+    }
+}
+
+fn percent(
+    labels: &BTreeMap<String, String>,
+    label: &'static str,
+    max: u32,
+    default: u32,
+) -> Result<u32, LabelError> {
+    let p = number(labels, label, default)?;
+    if p == 0 || p > max {
+        return Err(LabelError {
+            label,
+            value: labels.get(label).cloned().unwrap_or_default(),
+            problem: format!("must be a whole percent between 1 and {max}"),
+        });
+    }
+    Ok(p)
 }
 
 fn number(
@@ -145,54 +325,5 @@ fn boolean(labels: &BTreeMap<String, String>, label: &'static str) -> Result<boo
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse_pairs(pairs: &[(&str, &str)]) -> Result<ScaleLabels, LabelError> {
-        let labels = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        parse(&labels, &LabelDefaults::default(), 50)
-    }
-
-    #[test]
-    fn defaults_are_ce() {
-        let l = parse_pairs(&[]).unwrap();
-        assert_eq!((l.min, l.max, l.factor, l.zero), (1, 20, 20, false));
-        assert!(!l.autoscaling_disabled());
-    }
-
-    #[test]
-    fn labels_override_defaults() {
-        let l = parse_pairs(&[(MIN, "2"), (MAX, "2"), (FACTOR, "0"), (ZERO, "true")]).unwrap();
-        assert_eq!((l.min, l.max, l.factor, l.zero), (2, 2, 0, true));
-        assert!(l.autoscaling_disabled());
-    }
-
-    #[test]
-    fn bad_values_are_refused_naming_label_and_value() {
-        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
-        let cases: &[Case] = &[
-            (&[(MIN, "two")], MIN, "two"),
-            (&[(MIN, "-1")], MIN, "-1"),
-            (&[(MIN, "1.5")], MIN, "1.5"),
-            (&[(MIN, "0")], MIN, "0"),
-            (&[(MIN, "5"), (MAX, "3")], MAX, "3"),
-            (&[(MIN, "30")], MAX, "20 (default)"),
-            (&[(MAX, "51")], MAX, "51"),
-            (&[(FACTOR, "101")], FACTOR, "101"),
-            (&[(FACTOR, "")], FACTOR, ""),
-            (&[(ZERO, "yes")], ZERO, "yes"),
-        ];
-        for (pairs, label, value) in cases {
-            let err = parse_pairs(pairs).expect_err(&format!("{pairs:?} must be refused"));
-            assert_eq!(
-                (err.label, err.value.as_str()),
-                (*label, *value),
-                "{pairs:?}"
-            );
-            assert!(err.to_string().contains(label));
-        }
-    }
-}
+#[path = "labels_tests.rs"]
+mod tests;

@@ -65,6 +65,24 @@ pub struct Entry {
     pub last_up: Option<DateTime<Utc>>,
     /// When a scale-down was last triggered.
     pub last_down: Option<DateTime<Utc>>,
+    /// Recent replica counts the policies wanted, oldest first: the scale-down stabilization window
+    /// never goes below the highest of them. Bounded by time and by [`MAX_RECOMMENDATIONS`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recommendations: Vec<Recommendation>,
+    /// A scale-down held back by stabilization is still heading to this count; the settle loop
+    /// finishes it when the window allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settle_to: Option<u32>,
+}
+
+/// At most this many recommendations are kept per function.
+pub const MAX_RECOMMENDATIONS: usize = 32;
+
+/// One replica count a policy wanted at one moment (before stabilization).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub at: DateTime<Utc>,
+    pub desired: u32,
 }
 
 impl Entry {

@@ -5,8 +5,10 @@
 //! - [`alert`]: AlertManager webhook payload (v4) → per-function intents.
 //! - [`labels`]: `com.openfaas.scale.*` parsing and validation.
 //! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in.
-//! - [`policy`]: pure decisions (CE-compatible step, …) → [`policy::Decision`].
+//! - [`policy`]: pure decisions (step, proportional, latency, zero; stabilization) → [`policy::Decision`].
+//! - [`load`]: load measured at decision time (optional Prometheus query) for the proportional policy.
 //! - [`service`]: the one place that sequences read → plan → decide → write.
+//! - [`settle`]: the loop that finishes scale-downs held by the stabilization window.
 //! - [`backend`]: the small backend trait and its implementations (memory, Kubernetes Deployments,
 //!   OpenFaaS provider API with its local state-file ledger).
 //! - [`http`]: router, handlers, error responses; [`auth`]: webhook credentials.
@@ -21,6 +23,8 @@ pub mod error;
 pub mod http;
 pub mod labels;
 pub mod ledger;
+pub mod load;
 pub mod policy;
 pub mod server;
 pub mod service;
+pub mod settle;

@@ -13,6 +13,7 @@ use crate::backend::memory::MemoryBackend;
 use crate::backend::openfaas::OpenFaasBackend;
 use crate::config::{BackendKind, Config};
 use crate::http::{AppState, router};
+use crate::load::LoadSource;
 use crate::service::{Service, Settings};
 
 /// Build the backend the configuration names.
@@ -43,7 +44,8 @@ pub async fn backend_with(config: &Config, fresh_state: bool) -> anyhow::Result<
 pub fn state(config: &Config, backend: Arc<dyn Backend>) -> anyhow::Result<AppState> {
     let auth = Auth::from_config(&config.auth)?;
     Ok(AppState {
-        service: Service::new(backend, Settings::from_config(config)),
+        service: Service::new(backend, Settings::from_config(config))
+            .with_load_source(LoadSource::from_config(&config.prometheus)?),
         auth: Arc::new(auth),
         body_limit: config.body_limit_bytes,
     })
@@ -55,10 +57,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(state))
+    let settler = crate::settle::spawn(state.service.clone());
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
-        .context("HTTP server failed")
+        .context("HTTP server failed");
+    settler.abort();
+    served
 }
 
 /// Resolves on SIGINT or SIGTERM.

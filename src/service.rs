@@ -16,7 +16,8 @@ use crate::config::Config;
 use crate::error::BackendError;
 use crate::labels::{self, LabelDefaults};
 use crate::ledger;
-use crate::policy::{self, Decision, Why};
+use crate::load::LoadSource;
+use crate::policy::{self, Decision, PolicyConfig, Why};
 
 /// How many times a function is re-read and re-decided after a version conflict.
 const CONFLICT_RETRIES: usize = 5;
@@ -71,7 +72,7 @@ impl FunctionReport {
         }
     }
 
-    fn from_decision(function: &FunctionId, decision: Decision) -> Self {
+    pub(crate) fn from_decision(function: &FunctionId, decision: Decision) -> Self {
         match decision {
             Decision::Scale { from, to, reason } => Self {
                 from: Some(from),
@@ -94,6 +95,7 @@ pub struct Settings {
     pub ledger: ledger::Settings,
     pub label_defaults: LabelDefaults,
     pub ceiling: u32,
+    pub policy: PolicyConfig,
 }
 
 impl Settings {
@@ -111,6 +113,7 @@ impl Settings {
             },
             label_defaults: config.labels,
             ceiling: config.max_replicas_ceiling,
+            policy: config.policy,
         }
     }
 }
@@ -124,6 +127,7 @@ fn secs(s: u64) -> TimeDelta {
 pub struct Service {
     backend: Arc<dyn Backend>,
     settings: Arc<Settings>,
+    load: Arc<LoadSource>,
 }
 
 impl Service {
@@ -131,7 +135,14 @@ impl Service {
         Self {
             backend,
             settings: Arc::new(settings),
+            load: Arc::new(LoadSource::none()),
         }
+    }
+
+    /// Measure load from Prometheus for the proportional policy (default: the alert annotation).
+    pub fn with_load_source(mut self, load: LoadSource) -> Self {
+        self.load = Arc::new(load);
+        self
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
@@ -195,15 +206,30 @@ impl Service {
         };
         let entry = state.ledger.unwrap_or_default();
         let plan = ledger::plan(&entry, &intent.signals, now, &s.ledger);
-        let decision = policy::decide(&labels, state.replicas, &plan.trigger);
+        let load = (self.load)
+            .for_trigger(&plan.trigger, &s.policy, &intent.function)
+            .await;
+        let input = policy::Input {
+            labels: &labels,
+            current: state.replicas,
+            trigger: &plan.trigger,
+            entry: &entry,
+            load: load.as_ref(),
+            now,
+        };
+        let mut next = plan.next.clone();
+        let decision = policy::decide(&input, &s.policy, &mut next);
+        if let Some(Ok(kind)) = policy::selected(&plan.trigger, &s.policy) {
+            info!(policy = kind.as_str(), current = state.replicas, target = decision.target(), load = load.as_ref().map(|l| l.value), reason = %decision.reason(), "policy");
+        }
         if matches!(decision, Decision::Refused { .. }) {
             return Ok(decision);
         }
         let replicas = decision.target();
-        if replicas.is_some() || plan.next != entry {
+        if replicas.is_some() || next != entry {
             let update = Update {
                 replicas,
-                ledger: &plan.next,
+                ledger: &next,
                 version: &state.version,
             };
             self.backend.apply(&intent.function, update).await?;

@@ -79,6 +79,10 @@ fn receiver_config(dir: &Path, port: u16, password_file: &Path) -> std::path::Pa
     let text = format!(
         r#"listen = "127.0.0.1:{port}"
 scale_up_cooldown_secs = 3
+[policy]
+scale_down = "stabilized"
+scale_down_stabilization_secs = 10
+settle_interval_secs = 1
 [auth]
 mode = "basic"
 username = "admin"

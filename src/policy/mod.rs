@@ -1,14 +1,30 @@
-//! Scaling policies: pure functions from (labels, current replicas, trigger) to a [`Decision`].
+//! Scaling policies: pure functions from (labels, current replicas, trigger, ledger, now) to a
+//! [`Decision`].
 //!
-//! They never read the clock and never await; the service supplies everything.
+//! They never read the clock and never await; the service supplies everything (including a load
+//! measured from Prometheus, when configured). The alert's `scale_policy` label selects the policy
+//! ([`PolicyKind`]); every policy proposes a desired count ([`Proposal`]) and
+//! [`stabilize::apply`] turns it into the decision, holding scale-downs within the stabilization
+//! window.
 
+pub mod latency;
+pub mod proportional;
+mod settings;
+pub mod stabilize;
 pub mod step;
+#[cfg(test)]
+mod testkit;
+pub mod zero;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+pub use proportional::Load;
+pub use settings::{PolicyConfig, PolicyKind, ScaleDown};
 
 use crate::alert::{Signal, Status};
 use crate::labels::ScaleLabels;
-use crate::ledger::{Hold, Trigger};
+use crate::ledger::{Entry, Hold, Trigger};
 
 /// Why nothing moved: a short code (for metrics and clients) plus the human reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,6 +40,16 @@ pub enum Why {
     Replay,
     NoStep,
     DownEnded,
+    /// Proportional: load within the tolerance of current capacity.
+    Tolerance,
+    /// A scale-down held by the stabilization window.
+    Stabilizing,
+    /// Latency: an opposite move happened within the hold window.
+    OppositeHold,
+    /// Zero: the function does not allow scaling to zero.
+    NoZero,
+    /// Latency: a high-latency alert resolved; nothing to move.
+    InBand,
 }
 
 impl Why {
@@ -39,6 +65,11 @@ impl Why {
             Self::Replay => "replay",
             Self::NoStep => "no_step",
             Self::DownEnded => "down_ended",
+            Self::Tolerance => "tolerance",
+            Self::Stabilizing => "stabilizing",
+            Self::OppositeHold => "opposite_hold",
+            Self::NoZero => "no_zero",
+            Self::InBand => "in_band",
         }
     }
 }
@@ -60,6 +91,12 @@ impl Decision {
         }
     }
 
+    fn refused(reason: impl Into<String>) -> Self {
+        Self::Refused {
+            reason: reason.into(),
+        }
+    }
+
     /// The replica count to write, if any.
     pub fn target(&self) -> Option<u32> {
         match self {
@@ -67,95 +104,102 @@ impl Decision {
             _ => None,
         }
     }
+
+    /// The human reason, whatever the outcome.
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Scale { reason, .. }
+            | Self::Unchanged { reason, .. }
+            | Self::Refused { reason } => reason,
+        }
+    }
 }
 
-/// Decide what to do with a function, given its validated labels, its current replicas and the
-/// ledger's trigger.
-pub fn decide(labels: &ScaleLabels, current: u32, trigger: &Trigger) -> Decision {
-    let signal = match trigger {
+/// What a policy wants, before the stabilization window has its say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// The desired replica count (already clamped to [min, max], or 0 for scale to zero).
+    pub desired: u32,
+    /// The numbers used, for the reason.
+    pub explain: String,
+    /// The code to report when `desired` equals the current count.
+    pub same: Why,
+}
+
+/// Everything one decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub labels: &'a ScaleLabels,
+    pub current: u32,
+    pub trigger: &'a Trigger,
+    /// The ledger entry as read, before planning (for last_up / last_down).
+    pub entry: &'a Entry,
+    /// Load measured at decision time (Prometheus); `None` → the alert's `value` annotation.
+    pub load: Option<&'a Load>,
+    pub now: DateTime<Utc>,
+}
+
+/// The policy the trigger's alert selects (`None` for holds).
+pub fn selected(trigger: &Trigger, config: &PolicyConfig) -> Option<Result<PolicyKind, String>> {
+    match trigger {
+        Trigger::Hold(_) => None,
+        Trigger::Up { signal, .. } | Trigger::Down { signal } => {
+            Some(PolicyKind::select(signal.policy.as_deref(), config.default))
+        }
+    }
+}
+
+/// Decide what to do with a function. Records the policy's recommendation (and a held-back
+/// scale-down) in `next`, the ledger entry the service stores when the decision is applied.
+pub fn decide(input: &Input<'_>, config: &PolicyConfig, next: &mut Entry) -> Decision {
+    let signal = match input.trigger {
         Trigger::Hold(hold) => return hold_decision(hold),
         Trigger::Up { signal, .. } | Trigger::Down { signal } => signal,
     };
-    if let Err(reason) = known_policy(signal) {
-        return Decision::Refused { reason };
-    }
-    if labels.autoscaling_disabled() {
+    let kind = match PolicyKind::select(signal.policy.as_deref(), config.default) {
+        Ok(kind) => kind,
+        Err(e) => return Decision::refused(format!("alert {}: {e}", signal.alertname)),
+    };
+    let labels = input.labels;
+    let sleeps = kind == PolicyKind::Zero && labels.zero;
+    if labels.autoscaling_disabled() && !sleeps {
         return Decision::unchanged(
             Why::Disabled,
             format!(
-                "autoscaling disabled: min = max = {} (current {current})",
-                labels.min
+                "autoscaling disabled: min = max = {} (current {})",
+                labels.min, input.current
             ),
         );
     }
-    match trigger {
-        Trigger::Up { signal, repeat } => step_up(labels, current, signal, *repeat),
-        Trigger::Down { signal } => to_min(labels, current, signal),
-        Trigger::Hold(_) => unreachable!("handled above"),
+    let proposal = match kind {
+        PolicyKind::Step => step::propose(labels, input.current, input.trigger),
+        PolicyKind::Proportional => proportional::propose(input, config),
+        PolicyKind::Latency => latency::propose(input, config),
+        PolicyKind::Zero => zero::propose(input),
+    };
+    match proposal {
+        Ok(p) => stabilize::apply(input, config, p, next),
+        Err(decision) => decision,
     }
 }
 
-fn known_policy(signal: &Signal) -> Result<(), String> {
-    match signal.policy.as_deref() {
-        None | Some("step") => Ok(()),
-        Some(other) => Err(format!(
-            "alert {} asks for scale_policy={other:?}, which this alertscaler does not know (known: step)",
-            signal.alertname
-        )),
-    }
-}
-
-fn step_up(labels: &ScaleLabels, current: u32, signal: &Signal, repeat: bool) -> Decision {
-    let step = step::step(labels.max, labels.factor);
-    if step == 0 {
-        return Decision::unchanged(
-            Why::NoStep,
-            format!("factor {} disables scaling up", labels.factor),
-        );
-    }
-    let to = labels.clamp(current.saturating_add(step));
-    let kind = if repeat { "still firing" } else { "firing" };
-    if to == current {
-        return Decision::unchanged(
-            Why::AtMax,
-            format!("{} {kind}, already at max {}", signal.alertname, labels.max),
-        );
-    }
-    Decision::Scale {
-        from: current,
-        to,
-        reason: format!(
-            "{} {kind}: step ceil({} × {}%) = {step}, {current} → {to} (max {})",
-            signal.alertname, labels.max, labels.factor, labels.max
-        ),
-    }
-}
-
-fn to_min(labels: &ScaleLabels, current: u32, signal: &Signal) -> Decision {
-    if current == labels.min {
-        return Decision::unchanged(
-            Why::AtMin,
-            format!(
-                "{} resolved, already at min {}",
-                signal.alertname, labels.min
-            ),
-        );
-    }
+/// The shared scale-down of an up alert that resolved: to min (the stabilization window may hold).
+pub fn down_to_min(labels: &ScaleLabels, signal: &Signal) -> Proposal {
     let what = match signal.status {
         Status::Resolved => "resolved",
         Status::Firing => "asks to scale down",
     };
-    Decision::Scale {
-        from: current,
-        to: labels.min,
-        reason: format!(
-            "{} {what} and no scale-up alert is firing: {current} → min {}",
+    Proposal {
+        desired: labels.min,
+        explain: format!(
+            "{} {what} and no scale-up alert is firing: min {}",
             signal.alertname, labels.min
         ),
+        same: Why::AtMin,
     }
 }
 
-fn hold_decision(hold: &Hold) -> Decision {
+pub(crate) fn hold_decision(hold: &Hold) -> Decision {
     match hold {
         Hold::Duplicate { ago_secs } => Decision::unchanged(
             Why::Duplicate,
@@ -181,121 +225,5 @@ fn hold_decision(hold: &Hold) -> Decision {
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::Utc;
-
-    use super::*;
-    use crate::alert::{Direction, EpisodeKey};
-
-    fn labels(min: u32, max: u32, factor: u32) -> ScaleLabels {
-        ScaleLabels {
-            min,
-            max,
-            factor,
-            zero: false,
-        }
-    }
-
-    fn signal(status: Status, policy: Option<&str>) -> Signal {
-        Signal {
-            alertname: "APIHighInvocationRate".into(),
-            status,
-            direction: Direction::Up,
-            policy: policy.map(Into::into),
-            episode: EpisodeKey {
-                fingerprint: "f".into(),
-                starts_at: Utc::now(),
-            },
-            annotations: Default::default(),
-        }
-    }
-
-    fn up() -> Trigger {
-        Trigger::Up {
-            signal: signal(Status::Firing, None),
-            repeat: false,
-        }
-    }
-
-    fn down() -> Trigger {
-        Trigger::Down {
-            signal: signal(Status::Resolved, None),
-        }
-    }
-
-    #[test]
-    fn agrees_with_ce_wherever_ce_moves_replicas() {
-        for current in 0..=25 {
-            for (min, max, factor) in [(1, 20, 20), (1, 5, 10), (2, 14, 50), (1, 5, 100), (3, 9, 1)]
-            {
-                let l = labels(min, max, factor);
-                let ce_up = step::ce_calculate_replicas(true, current, max, min, factor).max(min);
-                let ce_down = step::ce_calculate_replicas(false, current, max, min, factor);
-                let want_up = if ce_up == current { None } else { Some(ce_up) };
-                let want_down = if ce_down == current {
-                    None
-                } else {
-                    Some(ce_down)
-                };
-                assert_eq!(
-                    decide(&l, current, &up()).target(),
-                    want_up,
-                    "up {current} {l:?}"
-                );
-                assert_eq!(
-                    decide(&l, current, &down()).target(),
-                    want_down,
-                    "down {current} {l:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn table() {
-        type Case = (ScaleLabels, u32, Trigger, Option<u32>, Option<Why>);
-        let cases: &[Case] = &[
-            (labels(1, 20, 20), 1, up(), Some(5), None),
-            (labels(1, 20, 20), 20, up(), None, Some(Why::AtMax)),
-            (labels(1, 20, 0), 3, up(), None, Some(Why::NoStep)),
-            (labels(2, 2, 20), 1, up(), None, Some(Why::Disabled)),
-            (labels(1, 1, 20), 1, down(), None, Some(Why::Disabled)),
-            (labels(1, 20, 20), 1, down(), None, Some(Why::AtMin)),
-            (labels(1, 20, 20), 8, down(), Some(1), None),
-            (labels(3, 20, 20), 0, up(), Some(4), None),
-            (labels(1, 10, 20), 15, up(), Some(10), None),
-        ];
-        for (l, current, trigger, to, why) in cases {
-            let d = decide(l, *current, trigger);
-            assert_eq!(d.target(), *to, "{l:?} {current} → {d:?}");
-            if let Some(why) = why {
-                assert!(
-                    matches!(&d, Decision::Unchanged { why: w, .. } if w == why),
-                    "{d:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn unknown_policy_is_refused() {
-        let t = Trigger::Up {
-            signal: signal(Status::Firing, Some("magic")),
-            repeat: false,
-        };
-        assert!(
-            matches!(decide(&labels(1, 20, 20), 1, &t), Decision::Refused { reason } if reason.contains("magic"))
-        );
-    }
-
-    #[test]
-    fn reasons_carry_the_numbers() {
-        let Decision::Scale { reason, .. } = decide(&labels(1, 20, 20), 1, &up()) else {
-            panic!()
-        };
-        assert!(
-            reason.contains("step ceil(20 × 20%) = 4") && reason.contains("1 → 5"),
-            "{reason}"
-        );
-    }
-}
+#[path = "mod_tests.rs"]
+mod tests;

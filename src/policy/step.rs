@@ -1,5 +1,39 @@
 //! OpenFaaS CE's step policy: each firing notification adds `ceil(max * factor / 100)` replicas
-//! up to max; resolved drops to min.
+//! up to max; resolved drops to min (held by the stabilization window unless `scale_down = "ce"`).
+
+use super::{Decision, Proposal, Why, down_to_min};
+use crate::labels::ScaleLabels;
+use crate::ledger::Trigger;
+
+/// The step policy's proposal: a firing up alert adds one step; any scale-down goes to min.
+pub fn propose(
+    labels: &ScaleLabels,
+    current: u32,
+    trigger: &Trigger,
+) -> Result<Proposal, Decision> {
+    match trigger {
+        Trigger::Up { signal, repeat } => {
+            let step = step(labels.max, labels.factor);
+            if step == 0 {
+                return Err(Decision::unchanged(
+                    Why::NoStep,
+                    format!("factor {} disables scaling up", labels.factor),
+                ));
+            }
+            let kind = if *repeat { "still firing" } else { "firing" };
+            Ok(Proposal {
+                desired: labels.clamp(current.saturating_add(step)),
+                explain: format!(
+                    "{} {kind}: step ceil({} × {}%) = {step} (max {})",
+                    signal.alertname, labels.max, labels.factor, labels.max
+                ),
+                same: Why::AtMax,
+            })
+        }
+        Trigger::Down { signal } => Ok(down_to_min(labels, signal)),
+        Trigger::Hold(hold) => Err(super::hold_decision(hold)),
+    }
+}
 
 /// CE's step size, computed exactly as the gateway does (float64 `max / 100 * factor`, then ceil),
 /// which differs from integer ceiling for some pairs (max 14, factor 50 → 8).

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use alertscaler::alert::{self, FunctionId, Webhook};
 use alertscaler::backend::openfaas::OpenFaasBackend;
 use alertscaler::config::{BackendKind, Config, OpenFaasConfig};
+use alertscaler::policy::{PolicyConfig, ScaleDown};
 use alertscaler::service::{Outcome, Report, Service, Settings};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -60,6 +61,11 @@ impl Env {
                 retries: 2,
                 retry_backoff_ms: 10,
                 ..OpenFaasConfig::default()
+            },
+            // These tests are about the backend: resolved goes straight to min, as in CE.
+            policy: PolicyConfig {
+                scale_down: ScaleDown::Ce,
+                ..PolicyConfig::default()
             },
             ..Config::default()
         };

@@ -1,0 +1,130 @@
+use super::*;
+
+fn parse_pairs(pairs: &[(&str, &str)]) -> Result<ScaleLabels, LabelError> {
+    let labels = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    parse(&labels, &LabelDefaults::default(), 50)
+}
+
+#[test]
+fn defaults_are_ce() {
+    let l = parse_pairs(&[]).unwrap();
+    assert_eq!((l.min, l.max, l.factor, l.zero), (1, 20, 20, false));
+    assert!(!l.autoscaling_disabled());
+}
+
+#[test]
+fn labels_override_defaults() {
+    let l = parse_pairs(&[(MIN, "2"), (MAX, "2"), (FACTOR, "0"), (ZERO, "true")]).unwrap();
+    assert_eq!((l.min, l.max, l.factor, l.zero), (2, 2, 0, true));
+    assert!(l.autoscaling_disabled());
+}
+
+#[test]
+fn policy_labels_parse_with_defaults() {
+    let l = parse_pairs(&[]).unwrap().policy;
+    assert_eq!(l, PolicyLabels::default());
+    let l = parse_pairs(&[
+        (TARGET, "50"),
+        (TARGET_PROPORTION, "0.8"),
+        (MAX_UP_FACTOR, "3"),
+        (LATENCY_UP_PERCENT, "100"),
+        (LATENCY_DOWN_PERCENT, "10"),
+        (LATENCY_HOLD_SECS, "60"),
+        (DOWN_STABILIZATION, "2m"),
+        (ZERO_DURATION, "1h30m"),
+    ])
+    .unwrap()
+    .policy;
+    assert_eq!(l.target, Some(50.0));
+    assert_eq!(l.target_proportion, 0.8);
+    assert_eq!(l.max_up_factor, Some(3.0));
+    assert_eq!((l.latency_up_percent, l.latency_down_percent), (100, 10));
+    assert_eq!(l.latency_hold, Some(TimeDelta::seconds(60)));
+    assert_eq!(l.down_stabilization, Some(TimeDelta::seconds(120)));
+    assert_eq!(l.zero_duration, TimeDelta::minutes(90));
+}
+
+#[test]
+fn durations() {
+    let cases = [
+        ("300", Some(300_000)),
+        ("0", Some(0)),
+        ("90s", Some(90_000)),
+        ("15m", Some(900_000)),
+        ("1h30m", Some(5_400_000)),
+        ("1d", Some(86_400_000)),
+        ("500ms", Some(500)),
+        ("1m30s", Some(90_000)),
+        ("", None),
+        ("m", None),
+        ("5", Some(5_000)),
+        ("5 m", None),
+        ("1.5m", None),
+        ("10y", None),
+        ("-5s", None),
+        ("15m3", None),
+    ];
+    for (text, ms) in cases {
+        assert_eq!(
+            parse_duration(text).map(|d| d.num_milliseconds()),
+            ms,
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_values_are_refused_naming_label_and_value() {
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
+        (&[(MIN, "two")], MIN, "two"),
+        (&[(MIN, "-1")], MIN, "-1"),
+        (&[(MIN, "1.5")], MIN, "1.5"),
+        (&[(MIN, "0")], MIN, "0"),
+        (&[(MIN, "5"), (MAX, "3")], MAX, "3"),
+        (&[(MIN, "30")], MAX, "20 (default)"),
+        (&[(MAX, "51")], MAX, "51"),
+        (&[(FACTOR, "101")], FACTOR, "101"),
+        (&[(FACTOR, "")], FACTOR, ""),
+        (&[(ZERO, "yes")], ZERO, "yes"),
+        (&[(TARGET, "0")], TARGET, "0"),
+        (&[(TARGET, "-3")], TARGET, "-3"),
+        (&[(TARGET, "NaN")], TARGET, "NaN"),
+        (&[(TARGET, "inf")], TARGET, "inf"),
+        (&[(TARGET, "ten")], TARGET, "ten"),
+        (&[(TARGET_PROPORTION, "0")], TARGET_PROPORTION, "0"),
+        (&[(TARGET_PROPORTION, "1.5")], TARGET_PROPORTION, "1.5"),
+        (&[(MAX_UP_FACTOR, "0.5")], MAX_UP_FACTOR, "0.5"),
+        (&[(LATENCY_UP_PERCENT, "0")], LATENCY_UP_PERCENT, "0"),
+        (&[(LATENCY_UP_PERCENT, "1001")], LATENCY_UP_PERCENT, "1001"),
+        (
+            &[(LATENCY_DOWN_PERCENT, "101")],
+            LATENCY_DOWN_PERCENT,
+            "101",
+        ),
+        (&[(LATENCY_DOWN_PERCENT, "x")], LATENCY_DOWN_PERCENT, "x"),
+        (&[(LATENCY_HOLD_SECS, "5m")], LATENCY_HOLD_SECS, "5m"),
+        (
+            &[(DOWN_STABILIZATION, "5 min")],
+            DOWN_STABILIZATION,
+            "5 min",
+        ),
+        (&[(DOWN_STABILIZATION, "-1")], DOWN_STABILIZATION, "-1"),
+        (&[(ZERO_DURATION, "15")], ZERO_DURATION, "15"),
+        (&[(ZERO_DURATION, "0s")], ZERO_DURATION, "0s"),
+        (&[(ZERO_DURATION, "15x")], ZERO_DURATION, "15x"),
+        (&[(ZERO_DURATION, "m")], ZERO_DURATION, "m"),
+    ];
+    for (pairs, label, value) in cases {
+        let err = parse_pairs(pairs).expect_err(&format!("{pairs:?} must be refused"));
+        assert_eq!(
+            (err.label, err.value.as_str()),
+            (*label, *value),
+            "{pairs:?}"
+        );
+        assert!(err.to_string().contains(label));
+    }
+}

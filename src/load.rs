@@ -1,0 +1,228 @@
+//! Load measured at decision time: an optional Prometheus instant query for the proportional
+//! policy, falling back to the alert's `value` annotation on any error or timeout.
+//!
+//! This is the only I/O a policy input needs, so it lives here and not in [`crate::policy`]: the
+//! service measures, then hands the number to the pure decision.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tracing::warn;
+
+use crate::alert::{FunctionId, Signal};
+use crate::ledger::Trigger;
+use crate::policy::{Load, PolicyConfig, PolicyKind, proportional};
+
+/// `[prometheus]` section: where to query the load, how long to wait, and which query per alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusConfig {
+    /// Base URL of Prometheus (e.g. `http://prometheus:9090`); unset → always the annotation.
+    pub url: Option<String>,
+    /// Time allowed for one query, connection included.
+    pub query_timeout_ms: u64,
+    /// PromQL per alertname; `{function}` (name.namespace), `{name}` and `{namespace}` are
+    /// replaced. Alerts without a query use the annotation.
+    pub queries: BTreeMap<String, String>,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            query_timeout_ms: 500,
+            queries: BTreeMap::new(),
+        }
+    }
+}
+
+impl PrometheusConfig {
+    /// Check the URL and timeout; the error names the key and the problem.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if let Some(url) = &self.url {
+            match reqwest::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                _ => return Err(("prometheus.url", format!("{url:?} is not an http(s) URL"))),
+            }
+        }
+        if !(1..=60_000).contains(&self.query_timeout_ms) {
+            return Err((
+                "prometheus.query_timeout_ms",
+                "must be between 1 and 60000".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why a query gave no load (logged; the annotation is used instead).
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("prometheus query timed out after {0} ms")]
+    Timeout(u64),
+    #[error("prometheus request failed: {0}")]
+    Request(String),
+    #[error("prometheus answered {0}")]
+    Status(u16),
+    #[error("prometheus answer not understood: {0}")]
+    Answer(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Fetches load from Prometheus when configured.
+#[derive(Debug, Clone, Default)]
+pub struct LoadSource {
+    prometheus: Option<Prometheus>,
+}
+
+#[derive(Debug, Clone)]
+struct Prometheus {
+    client: reqwest::Client,
+    endpoint: String,
+    timeout_ms: u64,
+    queries: BTreeMap<String, String>,
+}
+
+impl LoadSource {
+    /// No Prometheus: the proportional policy reads the annotation.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// From a validated configuration. Requires the process's rustls provider (main installs it).
+    pub fn from_config(config: &PrometheusConfig) -> Result<Self, LoadError> {
+        let Some(url) = &config.url else {
+            return Ok(Self::none());
+        };
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.query_timeout_ms))
+            .build()
+            .map_err(|e| LoadError::Client(e.to_string()))?;
+        Ok(Self {
+            prometheus: Some(Prometheus {
+                client,
+                endpoint: format!("{}/api/v1/query", url.trim_end_matches('/')),
+                timeout_ms: config.query_timeout_ms,
+                queries: config.queries.clone(),
+            }),
+        })
+    }
+
+    /// The measured load for a trigger that selects the proportional policy and has a query;
+    /// `None` (annotation) otherwise or when the query fails, which is logged.
+    pub async fn for_trigger(
+        &self,
+        trigger: &Trigger,
+        config: &PolicyConfig,
+        function: &FunctionId,
+    ) -> Option<Load> {
+        let signal = match trigger {
+            Trigger::Up { signal, .. } | Trigger::Down { signal } => signal,
+            Trigger::Hold(_) => return None,
+        };
+        let kind = PolicyKind::select(signal.policy.as_deref(), config.default).ok()?;
+        if kind != PolicyKind::Proportional {
+            return None;
+        }
+        self.measure(&signal.alertname, function).await
+    }
+
+    /// Query the load for this alert and function; `None` when not configured or on failure.
+    pub async fn measure(&self, alertname: &str, function: &FunctionId) -> Option<Load> {
+        let p = self.prometheus.as_ref()?;
+        let template = p.queries.get(alertname)?;
+        let query = template
+            .replace("{function}", &function.to_string())
+            .replace("{name}", &function.name)
+            .replace("{namespace}", &function.namespace);
+        match p.query(&query).await {
+            Ok(value) => Some(Load {
+                value,
+                source: "prometheus",
+            }),
+            Err(e) => {
+                warn!(error = %e, %query, alert = alertname, "load query failed; using the alert's value annotation");
+                None
+            }
+        }
+    }
+
+    /// The load to use: measured, else the annotation (the error names the annotation).
+    pub async fn load(&self, signal: &Signal, function: &FunctionId) -> Result<Load, String> {
+        match self.measure(&signal.alertname, function).await {
+            Some(load) => Ok(load),
+            None => proportional::annotation_load(signal),
+        }
+    }
+}
+
+impl Prometheus {
+    async fn query(&self, query: &str) -> Result<f64, LoadError> {
+        let url = reqwest::Url::parse_with_params(&self.endpoint, [("query", query)])
+            .map_err(|e| LoadError::Request(e.to_string()))?;
+        let request = self.client.get(url);
+        let timeout = Duration::from_millis(self.timeout_ms);
+        let response = tokio::time::timeout(timeout, request.send())
+            .await
+            .map_err(|_| LoadError::Timeout(self.timeout_ms))?
+            .map_err(|e| {
+                if e.is_timeout() {
+                    LoadError::Timeout(self.timeout_ms)
+                } else {
+                    LoadError::Request(e.to_string())
+                }
+            })?;
+        if !response.status().is_success() {
+            return Err(LoadError::Status(response.status().as_u16()));
+        }
+        let body: serde_json::Value = tokio::time::timeout(timeout, response.json())
+            .await
+            .map_err(|_| LoadError::Timeout(self.timeout_ms))?
+            .map_err(|e| LoadError::Answer(e.to_string()))?;
+        parse_answer(&body)
+    }
+}
+
+/// One number from an instant-query answer: a scalar, or a vector with exactly one sample.
+pub fn parse_answer(body: &serde_json::Value) -> Result<f64, LoadError> {
+    let bad = |m: &str| LoadError::Answer(m.to_owned());
+    if body["status"] != "success" {
+        return Err(bad("status is not success"));
+    }
+    let data = &body["data"];
+    let sample = match data["resultType"].as_str() {
+        Some("scalar") => &data["result"],
+        Some("vector") => {
+            let result = data["result"].as_array().ok_or_else(|| bad("no result"))?;
+            match result.as_slice() {
+                [one] => &one["value"],
+                [] => return Err(bad("empty vector (no data for this function)")),
+                many => {
+                    return Err(LoadError::Answer(format!(
+                        "{} series; the query must return one (wrap it in sum(...))",
+                        many.len()
+                    )));
+                }
+            }
+        }
+        other => return Err(LoadError::Answer(format!("result type {other:?}"))),
+    };
+    let value: f64 = sample[1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("sample value is not a number"))?;
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(LoadError::Answer(format!(
+            "sample value {value} is not ≥ 0"
+        )))
+    }
+}
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

@@ -1,0 +1,317 @@
+//! Proportional target policy (OpenFaaS Pro's target per replica, the HPA's formula):
+//! desired = ceil(load / (target × proportion)), clamped to [min, max].
+//!
+//! No change while load is within ±tolerance of current capacity; one scale-up grows at most to
+//! max(ceil(current × max-up-factor), current + max_scale_up_step) unless load reaches twice the
+//! current capacity (current × target): then it jumps straight to desired (panic, as Knative's KPA).
+//! An up alert that resolves goes to min, like CE, through the stabilization window.
+
+use serde::Serialize;
+
+use super::{Decision, Input, PolicyConfig, Proposal, Why, down_to_min};
+use crate::alert::{Signal, Status};
+use crate::labels::TARGET;
+use crate::ledger::Trigger;
+
+/// The alert annotation holding the observed load (set by the shipped rule packs).
+pub const VALUE_ANNOTATION: &str = "value";
+
+/// An observed load and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Load {
+    pub value: f64,
+    /// `annotation` or `prometheus`.
+    pub source: &'static str,
+}
+
+/// The load the alert carries in its `value` annotation; the error names the annotation.
+pub fn annotation_load(signal: &Signal) -> Result<Load, String> {
+    let Some(text) = signal.annotations.get(VALUE_ANNOTATION) else {
+        return Err(format!(
+            "alert {} has no annotation `{VALUE_ANNOTATION}`: the proportional policy needs the observed load there",
+            signal.alertname
+        ));
+    };
+    match text.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(Load {
+            value,
+            source: "annotation",
+        }),
+        _ => Err(format!(
+            "alert {}: annotation `{VALUE_ANNOTATION}`={text:?} is not a number ≥ 0",
+            signal.alertname
+        )),
+    }
+}
+
+/// The proportional policy's proposal.
+pub fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Proposal, Decision> {
+    let (labels, current) = (input.labels, input.current);
+    let signal = match input.trigger {
+        Trigger::Hold(hold) => return Err(super::hold_decision(hold)),
+        Trigger::Down { signal } if signal.status == Status::Resolved => {
+            return Ok(down_to_min(labels, signal));
+        }
+        Trigger::Up { signal, .. } | Trigger::Down { signal } => signal,
+    };
+    let Some(target) = labels.policy.target else {
+        return Err(Decision::refused(format!(
+            "alert {} selects the proportional policy, but the function has no label {TARGET} (load per replica)",
+            signal.alertname
+        )));
+    };
+    let load = match input.load {
+        Some(load) => load.clone(),
+        None => annotation_load(signal).map_err(Decision::refused)?,
+    };
+    let proportion = labels.policy.target_proportion;
+    let effective = target * proportion;
+    let raw_f = (load.value / effective).ceil();
+    let raw = if raw_f >= f64::from(u32::MAX) {
+        u32::MAX
+    } else {
+        raw_f as u32
+    };
+    let clamped = labels.clamp(raw);
+    let mut explain = format!(
+        "{} load {} ({}) / (target {target} × {proportion}) → ceil = {raw}",
+        signal.alertname, load.value, load.source
+    );
+    if clamped != raw {
+        explain += &format!(", clamped to [{}, {}] = {clamped}", labels.min, labels.max);
+    }
+    let same = if clamped == labels.max {
+        Why::AtMax
+    } else if clamped == labels.min {
+        Why::AtMin
+    } else {
+        Why::Tolerance
+    };
+    let in_bounds = labels.clamp(current) == current;
+    if current > 0 && in_bounds && clamped != current {
+        let usage = load.value / (f64::from(current) * effective);
+        if (usage - 1.0).abs() <= config.tolerance {
+            explain += &format!(
+                "; usage {usage:.2} of current capacity is within ±{}% tolerance",
+                (config.tolerance * 100.0).round()
+            );
+            return Ok(Proposal {
+                desired: current,
+                explain,
+                same: Why::Tolerance,
+            });
+        }
+    }
+    if clamped <= current {
+        return Ok(Proposal {
+            desired: clamped,
+            explain,
+            same,
+        });
+    }
+    let capacity = f64::from(current) * target;
+    if load.value >= 2.0 * capacity {
+        explain += &format!("; panic: load ≥ 2 × capacity {capacity} → straight to {clamped}");
+        return Ok(Proposal {
+            desired: clamped,
+            explain,
+            same,
+        });
+    }
+    let factor = labels
+        .policy
+        .max_up_factor
+        .unwrap_or(config.max_scale_up_factor);
+    let by_factor = (f64::from(current) * factor)
+        .ceil()
+        .min(f64::from(u32::MAX)) as u32;
+    let limit = by_factor.max(current.saturating_add(config.max_scale_up_step));
+    let desired = if clamped > limit {
+        explain += &format!(
+            "; rate-limited to max(×{factor}, +{}) = {limit}",
+            config.max_scale_up_step
+        );
+        limit
+    } else {
+        clamped
+    };
+    Ok(Proposal {
+        desired,
+        explain,
+        same,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::*;
+    use crate::labels::ScaleLabels;
+    use crate::ledger::Entry;
+
+    fn l(min: u32, max: u32, target: f64) -> ScaleLabels {
+        let mut l = labels(min, max, 20);
+        l.policy.target = Some(target);
+        l
+    }
+
+    fn rate(value: &str) -> Trigger {
+        up("APIHighInvocationRate", Some("proportional"), Some(value))
+    }
+
+    fn low(value: &str) -> Trigger {
+        down("APIInvocationRateLow", Some("proportional"), Some(value))
+    }
+
+    #[test]
+    fn table() {
+        // (labels, current, trigger, want target, want why)
+        type Case = (ScaleLabels, u32, Trigger, Option<u32>, Option<Why>);
+        let cases: Vec<Case> = vec![
+            // 45 / (10 × 0.9) = 5 → from 4: +1 (no rate limit hit).
+            (l(1, 20, 10.0), 4, rate("45"), Some(5), None),
+            // ceil(46 / 9) = 6.
+            (l(1, 20, 10.0), 4, rate("46"), Some(6), None),
+            // Within tolerance of 5 × 9 = 45: 46 / 45 = 1.02 → unchanged although ceil says 6.
+            (l(1, 20, 10.0), 5, rate("46"), None, Some(Why::Tolerance)),
+            // Tolerance: 4 × 9 = 36 capacity, 38 / 36 = 1.06 → unchanged (formula says 5).
+            (l(1, 20, 10.0), 4, rate("38"), None, Some(Why::Tolerance)),
+            // Just outside tolerance: 40 / 36 = 1.11 → 5.
+            (l(1, 20, 10.0), 4, rate("40"), Some(5), None),
+            // Below, within tolerance: 20 × 9 = 180, 171 / 180 = 0.95 → unchanged (formula: 19).
+            (l(1, 50, 10.0), 20, low("171"), None, Some(Why::Tolerance)),
+            // Below, outside tolerance: 160 / 180 = 0.89 → ceil(17.8) = 18.
+            (l(1, 50, 10.0), 20, low("160"), Some(18), None),
+            // Scale down: 18 / 9 = 2 from 8 (no history → no stabilization hold).
+            (l(1, 20, 10.0), 8, low("18"), Some(2), None),
+            // Clamp to max: 900 / 9 = 100 → max 20 (panic: 900 ≥ 2 × capacity 100).
+            (l(1, 20, 10.0), 10, rate("900"), Some(20), None),
+            // Clamp to min: load 0 → min 3.
+            (l(3, 20, 10.0), 8, low("0"), Some(3), None),
+            // At max already.
+            (l(1, 20, 10.0), 20, rate("500"), None, Some(Why::AtMax)),
+            // Panic: capacity 10 × 10 = 100, load 270 ≥ 200 → straight to 30 (limit would be 20).
+            (l(1, 50, 10.0), 10, rate("270"), Some(30), None),
+            // Rate limit without panic: current 10, capacity 100, load 190 → 22 wanted, limit
+            // max(20, 14) = 20.
+            (l(1, 50, 10.0), 10, rate("190"), Some(20), None),
+            // Small counts: +4 beats ×2: current 1, capacity 10, load 19 → 3 wanted, limit 5 → 3.
+            (l(1, 50, 10.0), 1, rate("19"), Some(3), None),
+            // Panic from 2: capacity 20, load 100 → straight to ceil(100 / 9) = 12 (limit: 6).
+            (l(1, 50, 10.0), 2, rate("100"), Some(12), None),
+            // Just below panic: load 39 < 40 → ceil(39 / 9) = 5, limit max(4, 6) = 6 → 5.
+            (l(1, 50, 10.0), 2, rate("39"), Some(5), None),
+            // From zero: capacity 0 → panic; at least min.
+            (l(2, 50, 10.0), 0, rate("1"), Some(2), None),
+            // Resolved → min.
+            (
+                l(1, 20, 10.0),
+                6,
+                resolved("APIHighInvocationRate", Some("proportional")),
+                Some(1),
+                None,
+            ),
+        ];
+        for (labels, current, trigger, to, why) in &cases {
+            let d = simple(labels, *current, trigger);
+            assert_eq!(d.target(), *to, "{current} {trigger:?} → {d:?}");
+            if let Some(w) = why {
+                assert_eq!(super::super::testkit::why(&d), Some(*w), "{d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn rate_limit_without_panic_uses_factor_label_and_step() {
+        // current 10, capacity 100, load 190 → wants 22; factor label 1.5 → max(15, 14) = 15.
+        let mut labels = l(1, 50, 10.0);
+        labels.policy.max_up_factor = Some(1.5);
+        let d = simple(&labels, 10, &rate("190"));
+        assert_eq!(d.target(), Some(15), "{d:?}");
+        assert!(
+            d.reason().contains("rate-limited to max(×1.5, +4) = 15"),
+            "{d:?}"
+        );
+        // A larger configured step wins over the factor.
+        let config = PolicyConfig {
+            max_scale_up_step: 10,
+            ..Default::default()
+        };
+        let (d, _) = run(
+            &labels,
+            10,
+            &rate("190"),
+            &Entry::default(),
+            None,
+            0,
+            &config,
+        );
+        assert_eq!(d.target(), Some(20), "{d:?}");
+    }
+
+    #[test]
+    fn proportion_label_changes_the_effective_target() {
+        let mut labels = l(1, 50, 10.0);
+        labels.policy.target_proportion = 1.0;
+        // 60 / 10 = 6 from 4 (capacity 40; 60 < 80 no panic; limit 8).
+        assert_eq!(simple(&labels, 4, &rate("60")).target(), Some(6));
+        labels.policy.target_proportion = 0.5;
+        // 60 / 5 = 12, limit max(8, 8) = 8.
+        assert_eq!(simple(&labels, 4, &rate("60")).target(), Some(8));
+    }
+
+    #[test]
+    fn measured_load_wins_over_the_annotation() {
+        let measured = Load {
+            value: 90.0,
+            source: "prometheus",
+        };
+        let (d, _) = run(
+            &l(1, 20, 10.0),
+            5,
+            &rate("not used"),
+            &Entry::default(),
+            Some(&measured),
+            0,
+            &PolicyConfig::default(),
+        );
+        assert_eq!(d.target(), Some(10), "{d:?}");
+        assert!(d.reason().contains("(prometheus)"), "{d:?}");
+    }
+
+    #[test]
+    fn refusals_name_what_is_missing() {
+        let cases: [(ScaleLabels, Trigger, &str); 4] = [
+            (labels(1, 20, 20), rate("5"), TARGET),
+            (
+                l(1, 20, 10.0),
+                up("APIHighInvocationRate", Some("proportional"), None),
+                "annotation `value`",
+            ),
+            (l(1, 20, 10.0), rate("lots"), "\"lots\""),
+            (l(1, 20, 10.0), rate("-1"), "\"-1\""),
+        ];
+        for (labels, trigger, needle) in cases {
+            match simple(&labels, 3, &trigger) {
+                Decision::Refused { reason } => assert!(reason.contains(needle), "{reason}"),
+                other => panic!("expected refusal, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn reason_carries_the_numbers() {
+        let d = simple(&l(1, 5, 10.0), 2, &rate("90"));
+        let r = d.reason();
+        for needle in [
+            "load 90 (annotation)",
+            "target 10 × 0.9",
+            "ceil = 10",
+            "clamped to [1, 5] = 5",
+            "panic",
+            "2 → 5",
+        ] {
+            assert!(r.contains(needle), "{needle:?} missing in {r}");
+        }
+    }
+}

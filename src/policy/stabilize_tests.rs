@@ -1,0 +1,237 @@
+use chrono::TimeDelta;
+
+use super::super::testkit::*;
+use super::*;
+use crate::policy::ScaleDown;
+
+fn rate_up() -> crate::ledger::Trigger {
+    up("APIHighInvocationRate", None, None)
+}
+
+fn rate_resolved() -> crate::ledger::Trigger {
+    resolved("APIHighInvocationRate", None)
+}
+
+#[test]
+fn scale_down_never_below_the_window_high() {
+    let l = labels(1, 20, 20);
+    let config = PolicyConfig::default(); // stabilized, 300 s
+    // (history, current, now, want target, want why, want settle_to)
+    type Case = (
+        Vec<(i64, u32)>,
+        u32,
+        i64,
+        Option<u32>,
+        Option<Why>,
+        Option<u32>,
+    );
+    let cases: Vec<Case> = vec![
+        // Nothing recent: straight to min.
+        (vec![], 9, 1000, Some(1), None, None),
+        (vec![(600, 9)], 9, 1000, Some(1), None, None),
+        // Exactly at the window's edge (300 s ago) is outside.
+        (vec![(700, 9)], 9, 1000, Some(1), None, None),
+        // 9 wanted 10 s ago: stays at 9, remembers min as the target.
+        (
+            vec![(990, 9)],
+            9,
+            1000,
+            None,
+            Some(Why::Stabilizing),
+            Some(1),
+        ),
+        // Highest in the window counts, not the latest: 5 then 3 → 5.
+        (vec![(800, 5), (900, 3)], 9, 1000, Some(5), None, Some(1)),
+        // Older high outside, newer low inside → to 3.
+        (vec![(600, 9), (900, 3)], 9, 1000, Some(3), None, Some(1)),
+        // The window never raises: a recommendation above current keeps current.
+        (
+            vec![(990, 15)],
+            9,
+            1000,
+            None,
+            Some(Why::Stabilizing),
+            Some(1),
+        ),
+    ];
+    for (recs, current, now, to, why, settle_to) in cases {
+        let entry = history(&recs);
+        let (d, next) = run(&l, current, &rate_resolved(), &entry, None, now, &config);
+        assert_eq!(d.target(), to, "{recs:?} {current} → {d:?}");
+        assert_eq!(super::super::testkit::why(&d), why, "{d:?}");
+        assert_eq!(next.settle_to, settle_to, "{recs:?}");
+        // The new recommendation (min) is recorded, stale ones pruned.
+        let last = next.recommendations.last().unwrap();
+        assert_eq!((last.at, last.desired), (t(now), 1));
+        assert!(
+            next.recommendations
+                .iter()
+                .all(|r| t(now) - r.at < TimeDelta::seconds(300))
+        );
+    }
+}
+
+#[test]
+fn ce_mode_and_label_override() {
+    let entry = history(&[(990, 9)]);
+    let ce = PolicyConfig {
+        scale_down: ScaleDown::Ce,
+        ..Default::default()
+    };
+    let l = labels(1, 20, 20);
+    assert_eq!(
+        run(&l, 9, &rate_resolved(), &entry, None, 1000, &ce)
+            .0
+            .target(),
+        Some(1)
+    );
+    // A label window applies even in ce mode, and overrides the configured one.
+    let mut short = l;
+    short.policy.down_stabilization = Some(TimeDelta::seconds(5));
+    let stabilized = PolicyConfig::default();
+    let (d, _) = run(&short, 9, &rate_resolved(), &entry, None, 1000, &stabilized);
+    assert_eq!(
+        d.target(),
+        Some(1),
+        "10 s ago is outside a 5 s window: {d:?}"
+    );
+    let mut long = l;
+    long.policy.down_stabilization = Some(TimeDelta::seconds(60));
+    let (d, _) = run(&long, 9, &rate_resolved(), &entry, None, 1000, &ce);
+    assert_eq!(d.target(), None, "{d:?}");
+}
+
+#[test]
+fn scale_up_is_never_held_and_clears_a_pending_settle() {
+    let l = labels(1, 20, 20);
+    let mut entry = history(&[(990, 9)]);
+    entry.settle_to = Some(1);
+    let (d, next) = run(
+        &l,
+        3,
+        &rate_up(),
+        &entry,
+        None,
+        1000,
+        &PolicyConfig::default(),
+    );
+    assert_eq!(d.target(), Some(7));
+    assert_eq!(next.settle_to, None);
+}
+
+#[test]
+fn ramp_then_resolve_then_settle() {
+    // Step ramps 1 → 5 → 9, resolves 60 s later (held at 9), then the settle loop brings it down
+    // once the window has passed the last ramp.
+    let l = labels(1, 20, 20);
+    let config = PolicyConfig::default();
+    let mut entry = Entry::default();
+    let mut current = 1;
+    for (now, trigger, want) in [
+        (0, rate_up(), Some(5)),
+        (30, rate_up(), Some(9)),
+        (90, rate_resolved(), None),
+    ] {
+        let (d, next) = run(&l, current, &trigger, &entry, None, now, &config);
+        assert_eq!(d.target(), want, "at {now}: {d:?}");
+        current = d.target().unwrap_or(current);
+        entry = next;
+    }
+    assert_eq!(entry.settle_to, Some(1));
+    // (now, want target, still pending)
+    // The 9 was wanted at 30 s: held until 330 s.
+    for (now, want, pending) in [(200, None, true), (329, None, true), (331, Some(1), false)] {
+        let (d, next) = settle(&l, current, &entry, t(now), &config).expect("pending");
+        assert_eq!(d.target(), want, "settle at {now}: {d:?}");
+        assert_eq!(next.settle_to.is_some(), pending, "at {now}");
+        current = d.target().unwrap_or(current);
+        entry = next;
+    }
+    assert!(settle(&l, current, &entry, t(400), &config).is_none());
+}
+
+#[test]
+fn settle_moves_part_way_while_a_lower_high_remains() {
+    let l = labels(1, 20, 20);
+    let config = PolicyConfig::default();
+    let mut entry = history(&[(0, 9), (60, 5), (90, 1)]);
+    entry.settle_to = Some(1);
+    let mut current = 9;
+    for (now, want, pending) in [
+        (200, None, true),
+        (301, Some(5), true),
+        (361, Some(1), false),
+    ] {
+        let (d, next) = settle(&l, current, &entry, t(now), &config).expect("pending");
+        assert_eq!(d.target(), want, "settle at {now}: {d:?}");
+        assert_eq!(next.settle_to.is_some(), pending, "at {now}");
+        current = d.target().unwrap_or(current);
+        entry = next;
+    }
+}
+
+#[test]
+fn settle_respects_bounds_and_outside_moves() {
+    let config = PolicyConfig::default();
+    let mut entry = history(&[(0, 9)]);
+    entry.settle_to = Some(0);
+    // Without zero=true a target of 0 means min.
+    let l = labels(2, 20, 20);
+    let (d, next) = settle(&l, 9, &entry, t(1000), &config).unwrap();
+    assert_eq!(d.target(), Some(2));
+    assert_eq!(next.settle_to, None);
+    let mut z = l;
+    z.zero = true;
+    assert_eq!(
+        settle(&z, 9, &entry, t(1000), &config).unwrap().0.target(),
+        Some(0)
+    );
+    // Someone already scaled below the target: forget it, move nothing.
+    entry.settle_to = Some(4);
+    let (d, next) = settle(&l, 3, &entry, t(1000), &config).unwrap();
+    assert_eq!((d.target(), next.settle_to), (None, None));
+}
+
+#[test]
+fn history_is_bounded() {
+    let mut h = Vec::new();
+    let w = TimeDelta::seconds(300);
+    for i in 0..200 {
+        record(
+            &mut h,
+            Recommendation {
+                at: t(i),
+                desired: 1,
+            },
+            w,
+        );
+        assert!(h.len() <= crate::ledger::MAX_RECOMMENDATIONS);
+    }
+    // Time pruning keeps the newest even when it is older than the window.
+    record(
+        &mut h,
+        Recommendation {
+            at: t(10_000),
+            desired: 3,
+        },
+        w,
+    );
+    assert_eq!(h.len(), 1);
+    let mut h2 = h.clone();
+    prune(&mut h2, t(20_000), w);
+    assert_eq!(h2, h);
+}
+
+#[test]
+fn entry_with_history_round_trips_and_old_entries_still_parse() {
+    let mut entry = history(&[(1, 3), (2, 5)]);
+    entry.settle_to = Some(1);
+    let text = serde_json::to_string(&entry).unwrap();
+    assert_eq!(serde_json::from_str::<Entry>(&text).unwrap(), entry);
+    // An entry written before these fields existed.
+    let old = r#"{"firing":{},"resolved":{},"last_up":null,"last_down":null}"#;
+    assert_eq!(
+        serde_json::from_str::<Entry>(old).unwrap(),
+        Entry::default()
+    );
+}

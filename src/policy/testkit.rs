@@ -1,0 +1,126 @@
+//! Fixtures shared by the policy tables.
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::{Decision, Input, Load, PolicyConfig};
+use crate::alert::{Direction, EpisodeKey, Signal, Status};
+use crate::labels::{PolicyLabels, ScaleLabels};
+use crate::ledger::{Entry, Recommendation, Trigger};
+
+/// A fixed instant, `secs` after an arbitrary origin.
+pub fn t(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+}
+
+pub fn labels(min: u32, max: u32, factor: u32) -> ScaleLabels {
+    ScaleLabels {
+        min,
+        max,
+        factor,
+        zero: false,
+        policy: PolicyLabels::default(),
+    }
+}
+
+pub fn signal(
+    alertname: &str,
+    status: Status,
+    direction: Direction,
+    policy: Option<&str>,
+    value: Option<&str>,
+) -> Signal {
+    Signal {
+        alertname: alertname.into(),
+        status,
+        direction,
+        policy: policy.map(Into::into),
+        episode: EpisodeKey {
+            fingerprint: "f".into(),
+            starts_at: t(0),
+        },
+        annotations: value
+            .map(|v| [("value".to_string(), v.to_string())].into())
+            .unwrap_or_default(),
+    }
+}
+
+/// A firing up-direction alert.
+pub fn up(alertname: &str, policy: Option<&str>, value: Option<&str>) -> Trigger {
+    Trigger::Up {
+        signal: signal(alertname, Status::Firing, Direction::Up, policy, value),
+        repeat: false,
+    }
+}
+
+/// A firing down-direction alert.
+pub fn down(alertname: &str, policy: Option<&str>, value: Option<&str>) -> Trigger {
+    Trigger::Down {
+        signal: signal(alertname, Status::Firing, Direction::Down, policy, value),
+    }
+}
+
+/// An up-direction alert that resolved.
+pub fn resolved(alertname: &str, policy: Option<&str>) -> Trigger {
+    Trigger::Down {
+        signal: signal(alertname, Status::Resolved, Direction::Up, policy, None),
+    }
+}
+
+/// An entry whose history holds these (seconds, desired) recommendations.
+pub fn history(recs: &[(i64, u32)]) -> Entry {
+    Entry {
+        recommendations: recs
+            .iter()
+            .map(|(at, desired)| Recommendation {
+                at: t(*at),
+                desired: *desired,
+            })
+            .collect(),
+        ..Entry::default()
+    }
+}
+
+/// Decide at `t(now)` with this entry and config; returns the decision and the entry to store.
+pub fn run(
+    labels: &ScaleLabels,
+    current: u32,
+    trigger: &Trigger,
+    entry: &Entry,
+    load: Option<&Load>,
+    now: i64,
+    config: &PolicyConfig,
+) -> (Decision, Entry) {
+    let mut next = entry.clone();
+    let input = Input {
+        labels,
+        current,
+        trigger,
+        entry,
+        load,
+        now: t(now),
+    };
+    let d = super::decide(&input, config, &mut next);
+    (d, next)
+}
+
+/// Decide with no history, default config, at t(1000).
+pub fn simple(labels: &ScaleLabels, current: u32, trigger: &Trigger) -> Decision {
+    run(
+        labels,
+        current,
+        trigger,
+        &Entry::default(),
+        None,
+        1000,
+        &PolicyConfig::default(),
+    )
+    .0
+}
+
+/// The `why` of an unchanged decision.
+pub fn why(d: &Decision) -> Option<super::Why> {
+    match d {
+        Decision::Unchanged { why, .. } => Some(*why),
+        _ => None,
+    }
+}

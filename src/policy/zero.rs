@@ -1,0 +1,190 @@
+//! Scale to zero: a firing idle alert (`FunctionIdle`, scale_direction=down) takes a function
+//! labelled `com.openfaas.scale.zero=true` to 0 replicas; never a function without that label.
+//! The rule pack fires after `com.openfaas.scale.zero-duration` (default 15m) without invocations.
+//! An up-direction alert with this policy wakes the function to min; every other policy's
+//! scale-up also starts from min, since their counts are clamped to [min, max].
+
+use super::{Decision, Input, Proposal, Why};
+use crate::alert::Status;
+use crate::labels::ZERO;
+use crate::ledger::Trigger;
+
+/// The zero policy's proposal.
+pub fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
+    let (labels, current) = (input.labels, input.current);
+    match input.trigger {
+        Trigger::Hold(hold) => Err(super::hold_decision(hold)),
+        Trigger::Down { signal } if signal.status == Status::Firing => {
+            if !labels.zero {
+                return Err(Decision::unchanged(
+                    Why::NoZero,
+                    format!(
+                        "{} firing, but the function has no label {ZERO}=true: never scaled to zero (current {current})",
+                        signal.alertname
+                    ),
+                ));
+            }
+            let idle = labels.policy.zero_duration.num_seconds();
+            Ok(Proposal {
+                desired: 0,
+                explain: format!(
+                    "{} firing: idle (zero-duration {idle}s) and {ZERO}=true → 0",
+                    signal.alertname
+                ),
+                same: Why::AtMin,
+            })
+        }
+        Trigger::Up { signal, .. } => Ok(Proposal {
+            desired: current.max(labels.min),
+            explain: format!(
+                "{} firing: wake to at least min {}",
+                signal.alertname, labels.min
+            ),
+            same: Why::AtMin,
+        }),
+        Trigger::Down { signal } => Err(Decision::unchanged(
+            Why::DownEnded,
+            format!("{} resolved: nothing to move", signal.alertname),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::*;
+    use crate::labels::ScaleLabels;
+    use crate::ledger::Entry;
+    use crate::policy::PolicyConfig;
+
+    fn idle() -> Trigger {
+        down("FunctionIdle", Some("zero"), Some("0"))
+    }
+
+    fn sleepy(min: u32, max: u32) -> ScaleLabels {
+        let mut l = labels(min, max, 20);
+        l.zero = true;
+        l
+    }
+
+    #[test]
+    fn table() {
+        // (labels, current, trigger, history, want target, want why)
+        type Case = (ScaleLabels, u32, Trigger, Entry, Option<u32>, Option<Why>);
+        let empty = Entry::default;
+        let cases: Vec<Case> = vec![
+            (sleepy(1, 20), 3, idle(), empty(), Some(0), None),
+            // min = max does not prevent sleeping when zero=true.
+            (sleepy(2, 2), 2, idle(), empty(), Some(0), None),
+            (sleepy(1, 20), 0, idle(), empty(), None, Some(Why::AtMin)),
+            // Never without the label.
+            (
+                labels(1, 20, 20),
+                3,
+                idle(),
+                empty(),
+                None,
+                Some(Why::NoZero),
+            ),
+            // Stabilization: 4 was wanted 60 s ago → held at 3 (no lower than min(4, current)).
+            (
+                sleepy(1, 20),
+                3,
+                idle(),
+                history(&[(940, 4)]),
+                None,
+                Some(Why::Stabilizing),
+            ),
+            // …and 2 wanted 60 s ago → partial move to 2.
+            (
+                sleepy(1, 20),
+                3,
+                idle(),
+                history(&[(940, 2)]),
+                Some(2),
+                None,
+            ),
+            // Outside the 300 s window → straight to zero.
+            (
+                sleepy(1, 20),
+                3,
+                idle(),
+                history(&[(600, 4)]),
+                Some(0),
+                None,
+            ),
+            // Waking: an up alert with the zero policy goes to min.
+            (
+                sleepy(2, 20),
+                0,
+                up("FunctionWake", Some("zero"), None),
+                empty(),
+                Some(2),
+                None,
+            ),
+            (
+                sleepy(2, 20),
+                3,
+                up("FunctionWake", Some("zero"), None),
+                empty(),
+                None,
+                Some(Why::AtMin),
+            ),
+            // Waking through the step policy: 0 + 4 = 4 ≥ min.
+            (
+                sleepy(2, 20),
+                0,
+                up("APIHighInvocationRate", None, None),
+                empty(),
+                Some(4),
+                None,
+            ),
+            // Step factor 1 from zero: 0 + 1 → at least min 3.
+            (
+                ScaleLabels {
+                    factor: 1,
+                    ..sleepy(3, 20)
+                },
+                0,
+                up("APIHighInvocationRate", None, None),
+                empty(),
+                Some(3),
+                None,
+            ),
+            (
+                sleepy(1, 20),
+                3,
+                Trigger::Down {
+                    signal: signal(
+                        "FunctionIdle",
+                        Status::Resolved,
+                        crate::alert::Direction::Down,
+                        Some("zero"),
+                        None,
+                    ),
+                },
+                empty(),
+                None,
+                Some(Why::DownEnded),
+            ),
+        ];
+        for (labels, current, trigger, entry, to, why) in &cases {
+            let (d, next) = run(
+                labels,
+                *current,
+                trigger,
+                entry,
+                None,
+                1000,
+                &PolicyConfig::default(),
+            );
+            assert_eq!(d.target(), *to, "{current} {trigger:?} {entry:?} → {d:?}");
+            if let Some(w) = why {
+                assert_eq!(super::super::testkit::why(&d), Some(*w), "{d:?}");
+            }
+            if matches!(d, Decision::Scale { to: 2, .. }) && *current == 3 {
+                assert_eq!(next.settle_to, Some(0), "partial move remembers the target");
+            }
+        }
+    }
+}
