@@ -43,6 +43,44 @@ pub struct Config {
     pub labels: LabelDefaults,
     /// Functions of the embedded memory backend.
     pub memory: MemoryConfig,
+    /// Decisions kept for `GET /decisions` (0 keeps none).
+    pub audit_capacity: usize,
+    /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT before the server exits.
+    pub shutdown_grace_secs: u64,
+    /// Seconds a request may take before it is answered 503 (AlertManager retries it).
+    pub request_timeout_secs: u64,
+    /// Per-source-IP limit on failed authentications.
+    pub auth_failure_limit: AuthFailureLimit,
+    /// Serve HTTPS with these PEM files instead of plain HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[auth_failure_limit]`: after `max_failures` failed authentications from one IP within
+/// `window_secs`, that IP is answered 429 until the window has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthFailureLimit {
+    pub max_failures: u32,
+    pub window_secs: u64,
+}
+
+impl Default for AuthFailureLimit {
+    fn default() -> Self {
+        Self {
+            max_failures: 10,
+            window_secs: 60,
+        }
+    }
+}
+
+/// `[tls]`: certificate chain and private key, PEM files (the key is a secret: only its path is
+/// ever shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 impl Default for Config {
@@ -60,6 +98,11 @@ impl Default for Config {
             max_replicas_ceiling: 100,
             labels: LabelDefaults::default(),
             memory: MemoryConfig::default(),
+            audit_capacity: crate::audit::DEFAULT_CAPACITY,
+            shutdown_grace_secs: 20,
+            request_timeout_secs: 10,
+            auth_failure_limit: AuthFailureLimit::default(),
+            tls: None,
         }
     }
 }
@@ -190,6 +233,7 @@ impl Config {
                 "must be shorter than episode_ttl_secs".into(),
             );
         }
+        self.validate_ops()?;
         for f in &self.memory.functions {
             let label = format!("{}.{}", f.name, f.namespace);
             if crate::alert::FunctionId::parse(&label, &self.default_namespace).is_err() {
@@ -198,6 +242,33 @@ impl Config {
                     format!("{label:?} is not a valid function name.namespace"),
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// Limits of the operations settings (audit, shutdown, timeouts, auth failures).
+    fn validate_ops(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                problem: problem.into(),
+            })
+        };
+        if self.audit_capacity > 1_000_000 {
+            return invalid("audit_capacity", "must be at most 1000000");
+        }
+        if self.request_timeout_secs == 0 {
+            return invalid("request_timeout_secs", "must be at least 1");
+        }
+        if self.shutdown_grace_secs > 3600 {
+            return invalid("shutdown_grace_secs", "must be at most 3600");
+        }
+        let l = self.auth_failure_limit;
+        if l.max_failures == 0 || l.window_secs == 0 {
+            return invalid(
+                "auth_failure_limit",
+                "max_failures and window_secs must be at least 1",
+            );
         }
         Ok(())
     }

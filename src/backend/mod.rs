@@ -5,6 +5,7 @@
 //! the replica count under one optimistic-concurrency version, so that two receivers (or a
 //! restarted one) never apply the same alert episode twice.
 
+pub mod instrumented;
 pub mod memory;
 
 use std::collections::BTreeMap;
