@@ -275,6 +275,34 @@ mod tests {
     }
 
     #[test]
+    fn every_metric_the_alert_rules_use_exists() {
+        let rules = include_str!("../alert-rules/alertscaler.rules.yml");
+        let m = Metrics::new();
+        m.notification(Status::Firing);
+        m.decision("error");
+        m.scaled("f.ns", 1, 2);
+        m.backend_call("memory", "read", "ok", Duration::ZERO);
+        m.webhook(200, Duration::ZERO);
+        let text = m.render();
+        let mut checked = 0;
+        for word in rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if !word.starts_with("alertscaler_") {
+                continue;
+            }
+            let base = ["_total", "_count", "_bucket", "_sum"]
+                .iter()
+                .find_map(|s| word.strip_suffix(s))
+                .unwrap_or(word);
+            assert!(
+                text.contains(&format!("# TYPE {base} ")),
+                "rule uses {word}, not exported:\n{text}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 5, "{checked}");
+    }
+
+    #[test]
     fn counters_render_with_labels() {
         let m = Metrics::new();
         m.notification(Status::Firing);
