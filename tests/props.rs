@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 const FUNCTIONS: [&str; 3] = ["alpha", "beta", "gamma"];
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
 }
 
 fn t0() -> DateTime<Utc> {
@@ -29,18 +31,34 @@ fn label_value() -> impl Strategy<Value = Option<String>> {
     prop_oneof![
         Just(None),
         (0u32..30).prop_map(|n| Some(n.to_string())),
-        prop::sample::select(vec!["", "-1", "abc", "1e3", "999999999999", "true", "false", " 3"])
-            .prop_map(|s| Some(s.to_owned())),
+        prop::sample::select(vec![
+            "",
+            "-1",
+            "abc",
+            "1e3",
+            "999999999999",
+            "true",
+            "false",
+            " 3"
+        ])
+        .prop_map(|s| Some(s.to_owned())),
     ]
 }
 
 fn function_labels() -> impl Strategy<Value = BTreeMap<String, String>> {
-    (label_value(), label_value(), label_value(), label_value()).prop_map(|(min, max, factor, zero)| {
-        [(labels::MIN, min), (labels::MAX, max), (labels::FACTOR, factor), (labels::ZERO, zero)]
+    (label_value(), label_value(), label_value(), label_value()).prop_map(
+        |(min, max, factor, zero)| {
+            [
+                (labels::MIN, min),
+                (labels::MAX, max),
+                (labels::FACTOR, factor),
+                (labels::ZERO, zero),
+            ]
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
             .collect()
-    })
+        },
+    )
 }
 
 fn specs() -> impl Strategy<Value = Vec<FunctionSpec>> {
@@ -60,8 +78,16 @@ fn specs() -> impl Strategy<Value = Vec<FunctionSpec>> {
 /// One alert: random status, fingerprint, start, function (including invalid names), direction.
 fn alert_json() -> impl Strategy<Value = Value> {
     let function = prop::sample::select(vec![
-        "alpha", "beta.openfaas-fn", "gamma.openfaas-fn", "ghost", "Bad_Name", "a.b.c",
-        "alpha.other-ns", "", ".openfaas-fn", "alpha.",
+        "alpha",
+        "beta.openfaas-fn",
+        "gamma.openfaas-fn",
+        "ghost",
+        "Bad_Name",
+        "a.b.c",
+        "alpha.other-ns",
+        "",
+        ".openfaas-fn",
+        "alpha.",
     ]);
     (
         any::<bool>(),
@@ -104,7 +130,10 @@ fn service(specs: &[FunctionSpec]) -> (Service, std::sync::Arc<MemoryBackend>) {
 }
 
 fn id(name: &str) -> FunctionId {
-    FunctionId { name: name.into(), namespace: "openfaas-fn".into() }
+    FunctionId {
+        name: name.into(),
+        namespace: "openfaas-fn".into(),
+    }
 }
 
 proptest! {

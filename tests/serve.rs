@@ -21,7 +21,11 @@ fn provider() {
 async fn start(
     backend: Arc<dyn alertscaler::backend::Backend>,
     options: ServeOptions,
-) -> (std::net::SocketAddr, oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>) {
+) -> (
+    std::net::SocketAddr,
+    oneshot::Sender<()>,
+    JoinHandle<anyhow::Result<()>>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = server::state(&config(&["echo"]), backend).unwrap();
@@ -83,13 +87,25 @@ async fn shutdown_gives_up_on_stuck_requests_after_the_grace_period() {
     let body = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
     let request = tokio::spawn({
         let client = client();
-        async move { client.post(format!("http://{addr}/system/alert")).json(&body).send().await }
+        async move {
+            client
+                .post(format!("http://{addr}/system/alert"))
+                .json(&body)
+                .send()
+                .await
+        }
     });
     stuck.started.notified().await;
     stop.send(()).unwrap();
     let exited = tokio::time::timeout(Duration::from_secs(30), task).await;
-    exited.expect("server exits despite a stuck request").unwrap().unwrap();
-    assert!(request.await.unwrap().is_err(), "the stuck request was cut off");
+    exited
+        .expect("server exits despite a stuck request")
+        .unwrap()
+        .unwrap();
+    assert!(
+        request.await.unwrap().is_err(),
+        "the stuck request was cut off"
+    );
     assert_eq!(stuck.inner.replicas(&common::function("echo")), Some(1));
 }
 
@@ -156,7 +172,10 @@ async fn a_missing_tls_key_is_a_clear_startup_error() {
     )
     .await;
     let err = task.await.unwrap().unwrap_err();
-    assert!(format!("{err:#}").contains("/nonexistent/cert.pem"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("/nonexistent/cert.pem"),
+        "{err:#}"
+    );
 }
 
 #[test]
@@ -188,6 +207,9 @@ fn check_config_prints_paths_never_secrets() {
     assert!(stdout.contains("key_file"), "{stdout}");
     assert!(stdout.contains("shutdown_grace_secs = 20"), "{stdout}");
     for secret in ["sup3r-s3cret-t0ken", "S3CRETKEY"] {
-        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{stdout}{stderr}");
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{stdout}{stderr}"
+        );
     }
 }
