@@ -364,4 +364,43 @@ mod tests {
             assert!(err.contains(key), "{text}: {err}");
         }
     }
+
+    #[test]
+    fn ops_settings_parse_and_validate() {
+        let c = load_str(
+            "audit_capacity = 5\nshutdown_grace_secs = 3\nrequest_timeout_secs = 4\n\
+             [auth_failure_limit]\nmax_failures = 2\nwindow_secs = 9\n\
+             [tls]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.audit_capacity,
+                c.shutdown_grace_secs,
+                c.request_timeout_secs
+            ),
+            (5, 3, 4)
+        );
+        assert_eq!(
+            (
+                c.auth_failure_limit.max_failures,
+                c.auth_failure_limit.window_secs
+            ),
+            (2, 9)
+        );
+        assert_eq!(c.tls.unwrap().key_file, PathBuf::from("/k.pem"));
+        for (text, key) in [
+            ("request_timeout_secs = 0\n", "request_timeout_secs"),
+            ("audit_capacity = 2000000\n", "audit_capacity"),
+            (
+                "[auth_failure_limit]\nmax_failures = 0\n",
+                "auth_failure_limit",
+            ),
+            ("[tls]\ncert_file = \"/c.pem\"\n", "key_file"),
+        ] {
+            let err = load_str(text, &[]).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
 }
