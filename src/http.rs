@@ -153,13 +153,28 @@ async fn require_auth(
 
 /// Times `POST /system/alert` into `alertscaler_webhook_duration_seconds{code}`.
 async fn time_webhook(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
+    let mut timing = WebhookTiming {
+        metrics: state.service.metrics().clone(),
+        started: Instant::now(),
+        // Dropped before an answer: the request timeout cut it off, and it is answered 503.
+        code: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+    };
     let response = next.run(request).await;
-    state
-        .service
-        .metrics()
-        .webhook(response.status().as_u16(), started.elapsed());
+    timing.code = response.status().as_u16();
     response
+}
+
+/// Records the webhook's latency when dropped, so requests cut off by the timeout count too.
+struct WebhookTiming {
+    metrics: Arc<crate::metrics::Metrics>,
+    started: Instant,
+    code: u16,
+}
+
+impl Drop for WebhookTiming {
+    fn drop(&mut self) {
+        self.metrics.webhook(self.code, self.started.elapsed());
+    }
 }
 
 /// `POST /system/alert`: an AlertManager notification.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use crate::alert::{self, FunctionId, Identity, Intent, Skipped, Webhook};
 use crate::audit::{Audit, DecisionRecord};
@@ -205,15 +205,27 @@ impl Service {
         let mut alerts: Vec<String> = intent.signals.iter().map(|s| s.alertname.clone()).collect();
         alerts.sort();
         alerts.dedup();
-        info!(
-            function = %report.function,
-            alerts = ?alerts,
-            outcome,
-            from = report.from,
-            to = report.to,
-            reason = %report.reason,
-            "decided"
-        );
+        // Holds (duplicates above all: AlertManager retries and HA peers) are the hot path and the
+        // bulk of decisions: logged at debug so they do not cost a log line each; they are still
+        // counted and kept in the audit ring. Everything that acted or failed is logged at info.
+        macro_rules! decided {
+            ($level:ident) => {
+                $level!(
+                    function = %report.function,
+                    alerts = ?alerts,
+                    outcome,
+                    from = report.from,
+                    to = report.to,
+                    reason = %report.reason,
+                    "decided"
+                )
+            };
+        }
+        if report.outcome == Outcome::Unchanged {
+            decided!(debug);
+        } else {
+            decided!(info);
+        }
         self.audit.record(DecisionRecord {
             time: now,
             function: report.function.clone(),

@@ -226,16 +226,20 @@ async fn failed_authentications_are_rate_limited_per_source() {
 async fn slow_requests_time_out_with_a_json_503() {
     let c = config(&["echo"]);
     let slow = Slow::new(&["echo"], Some(Duration::from_secs(30)));
-    let app = with_timeout(
-        router(server::state(&c, slow).unwrap()),
-        Duration::from_secs(2),
-    );
+    let state = server::state(&c, slow).unwrap();
+    let app = with_timeout(router(state.clone()), Duration::from_secs(2));
     let alert = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
     let (status, _, body) = send(&app, post_alert(&alert, None)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap()["error"],
         "timeout"
+    );
+    // Counted as a 503 webhook, so the error-rate alert sees timeouts.
+    let text = state.service.metrics().render();
+    assert!(
+        text.contains("alertscaler_webhook_duration_seconds_count{code=\"503\"} 1"),
+        "{text}"
     );
     // Fast requests pass through.
     assert_eq!(send(&app, get("/healthz")).await.0, StatusCode::OK);
