@@ -53,6 +53,44 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Optional Prometheus for load at decision time (proportional policy).
     pub prometheus: PrometheusConfig,
+    /// Decisions kept for `GET /decisions` (0 keeps none).
+    pub audit_capacity: usize,
+    /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT before the server exits.
+    pub shutdown_grace_secs: u64,
+    /// Seconds a request may take before it is answered 503 (AlertManager retries it).
+    pub request_timeout_secs: u64,
+    /// Per-source-IP limit on failed authentications.
+    pub auth_failure_limit: AuthFailureLimit,
+    /// Serve HTTPS with these PEM files instead of plain HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[auth_failure_limit]`: after `max_failures` failed authentications from one IP within
+/// `window_secs`, that IP is answered 429 until the window has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthFailureLimit {
+    pub max_failures: u32,
+    pub window_secs: u64,
+}
+
+impl Default for AuthFailureLimit {
+    fn default() -> Self {
+        Self {
+            max_failures: 10,
+            window_secs: 60,
+        }
+    }
+}
+
+/// `[tls]`: certificate chain and private key, PEM files (the key is a secret: only its path is
+/// ever shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 impl Default for Config {
@@ -74,6 +112,11 @@ impl Default for Config {
             kubernetes: KubernetesConfig::default(),
             policy: PolicyConfig::default(),
             prometheus: PrometheusConfig::default(),
+            audit_capacity: crate::audit::DEFAULT_CAPACITY,
+            shutdown_grace_secs: 20,
+            request_timeout_secs: 10,
+            auth_failure_limit: AuthFailureLimit::default(),
+            tls: None,
         }
     }
 }
@@ -312,6 +355,7 @@ impl Config {
         if let Err((key, problem)) = self.policy.validate().and(self.prometheus.validate()) {
             return invalid(key, problem);
         }
+        self.validate_ops()?;
         for f in &self.memory.functions {
             let label = format!("{}.{}", f.name, f.namespace);
             if crate::alert::FunctionId::parse(&label, &self.default_namespace).is_err() {
@@ -338,6 +382,33 @@ impl Config {
             );
         }
         self.openfaas.validate()
+    }
+
+    /// Limits of the operations settings (audit, shutdown, timeouts, auth failures).
+    fn validate_ops(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                problem: problem.into(),
+            })
+        };
+        if self.audit_capacity > 1_000_000 {
+            return invalid("audit_capacity", "must be at most 1000000");
+        }
+        if self.request_timeout_secs == 0 {
+            return invalid("request_timeout_secs", "must be at least 1");
+        }
+        if self.shutdown_grace_secs > 3600 {
+            return invalid("shutdown_grace_secs", "must be at most 3600");
+        }
+        let l = self.auth_failure_limit;
+        if l.max_failures == 0 || l.window_secs == 0 {
+            return invalid(
+                "auth_failure_limit",
+                "max_failures and window_secs must be at least 1",
+            );
+        }
+        Ok(())
     }
 
     /// The configuration as TOML with secrets redacted (secrets live in files; only paths are shown).
@@ -476,6 +547,45 @@ mod tests {
                 "[kubernetes]\nrequest_timeout_secs = 0\n",
                 "kubernetes.request_timeout_secs",
             ),
+        ] {
+            let err = load_str(text, &[]).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn ops_settings_parse_and_validate() {
+        let c = load_str(
+            "audit_capacity = 5\nshutdown_grace_secs = 3\nrequest_timeout_secs = 4\n\
+             [auth_failure_limit]\nmax_failures = 2\nwindow_secs = 9\n\
+             [tls]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.audit_capacity,
+                c.shutdown_grace_secs,
+                c.request_timeout_secs
+            ),
+            (5, 3, 4)
+        );
+        assert_eq!(
+            (
+                c.auth_failure_limit.max_failures,
+                c.auth_failure_limit.window_secs
+            ),
+            (2, 9)
+        );
+        assert_eq!(c.tls.unwrap().key_file, PathBuf::from("/k.pem"));
+        for (text, key) in [
+            ("request_timeout_secs = 0\n", "request_timeout_secs"),
+            ("audit_capacity = 2000000\n", "audit_capacity"),
+            (
+                "[auth_failure_limit]\nmax_failures = 0\n",
+                "auth_failure_limit",
+            ),
+            ("[tls]\ncert_file = \"/c.pem\"\n", "key_file"),
         ] {
             let err = load_str(text, &[]).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");

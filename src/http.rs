@@ -3,23 +3,27 @@
 //! Status codes follow AlertManager's retry rules: 2xx done, 4xx not retried (bad payload, bad
 //! credentials), 5xx retried (a backend failed; the retry is idempotent thanks to the ledger).
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::rejection::{BytesRejection, ExtensionRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::alert;
 use crate::auth::Auth;
 use crate::error::{BackendError, PayloadError};
+use crate::limits::AuthLimiter;
+use crate::metrics;
 use crate::service::Service;
 
 /// Shared state of all handlers: cheap to clone.
@@ -28,18 +32,25 @@ pub struct AppState {
     pub service: Service,
     pub auth: Arc<Auth>,
     pub body_limit: usize,
+    /// Per-source-IP limit on failed authentications.
+    pub auth_limiter: Arc<AuthLimiter>,
 }
 
 /// Build the application; tests call this and drive it with `oneshot`.
 pub fn router(state: AppState) -> Router {
-    let system = Router::new()
+    let webhook = Router::new()
         .route("/system/alert", post(alert_webhook))
+        .route_layer(middleware::from_fn_with_state(state.clone(), time_webhook));
+    let system = Router::new()
+        .merge(webhook)
         .route("/system/functions", get(list_functions))
+        .route("/decisions", get(decisions))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
         .merge(system)
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(state.body_limit))
         .with_state(state)
@@ -52,6 +63,10 @@ pub enum AppError {
     Body(BytesRejection),
     Unauthorized(&'static str),
     Backend(BackendError),
+    /// Too many failed authentications from this source; retry after the duration.
+    TooManyAuthFailures(Duration),
+    /// The request took longer than the configured timeout.
+    Timeout(Duration),
     NotFound,
 }
 
@@ -82,6 +97,16 @@ impl IntoResponse for AppError {
                 format!("{what} is not supported by this backend"),
             ),
             Self::Backend(e) => (StatusCode::SERVICE_UNAVAILABLE, "backend", e.to_string()),
+            Self::TooManyAuthFailures(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_auth_failures",
+                "too many failed authentications from this address; retry later".into(),
+            ),
+            Self::Timeout(d) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!("request not handled within {} s", d.as_secs()),
+            ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such route".into()),
         };
         let mut response = (status, Json(ErrorBody { error, message })).into_response();
@@ -91,16 +116,64 @@ impl IntoResponse for AppError {
                 HeaderValue::from_static(challenge),
             );
         }
+        if let Self::TooManyAuthFailures(wait) = self {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
     }
 }
 
-async fn require_auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn require_auth(
+    State(state): State<AppState>,
+    peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(*state.auth, Auth::None) {
+        return next.run(request).await;
+    }
+    // The peer address (`into_make_service_with_connect_info`); unspecified when unknown.
+    let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let now = Instant::now();
+    if let Some(wait) = state.auth_limiter.blocked(ip, now) {
+        return AppError::TooManyAuthFailures(wait).into_response();
+    }
     if state.auth.allows(request.headers()) {
         next.run(request).await
     } else {
-        tracing::warn!(path = %request.uri().path(), "rejected request with bad or missing credentials");
+        state.auth_limiter.record_failure(ip, now);
+        state.service.metrics().auth_failure();
+        tracing::warn!(path = %request.uri().path(), %ip, "rejected request with bad or missing credentials");
         AppError::Unauthorized(state.auth.challenge()).into_response()
+    }
+}
+
+/// Times `POST /system/alert` into `alertscaler_webhook_duration_seconds{code}`.
+async fn time_webhook(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut timing = WebhookTiming {
+        metrics: state.service.metrics().clone(),
+        started: Instant::now(),
+        // Dropped before an answer: the request timeout cut it off, and it is answered 503.
+        code: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+    };
+    let response = next.run(request).await;
+    timing.code = response.status().as_u16();
+    response
+}
+
+/// Records the webhook's latency when dropped, so requests cut off by the timeout count too.
+struct WebhookTiming {
+    metrics: Arc<crate::metrics::Metrics>,
+    started: Instant,
+    code: u16,
+}
+
+impl Drop for WebhookTiming {
+    fn drop(&mut self) {
+        self.metrics.webhook(self.code, self.started.elapsed());
     }
 }
 
@@ -129,6 +202,24 @@ async fn list_functions(State(state): State<AppState>) -> Result<Response, AppEr
         .await
         .map_err(AppError::Backend)?;
     Ok(Json(functions).into_response())
+}
+
+/// `GET /metrics`: own metrics in the OpenMetrics text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let body = state.service.metrics().render();
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
+}
+
+#[derive(Deserialize)]
+struct DecisionsQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /decisions?limit=N`: the last decisions, oldest first.
+async fn decisions(State(state): State<AppState>, Query(query): Query<DecisionsQuery>) -> Response {
+    let audit = state.service.audit();
+    let decisions = audit.recent(query.limit);
+    Json(json!({"capacity": audit.capacity(), "decisions": decisions})).into_response()
 }
 
 /// `GET /readyz`: configuration loaded and backend reachable.

@@ -14,8 +14,11 @@
 //! - [`http`]: router, handlers, error responses; [`auth`]: webhook credentials.
 //! - [`config`]: figment layering and validation.
 //! - [`server`]: wiring a configuration into a running server.
+//! - [`metrics`]: own Prometheus metrics; [`audit`]: the ring of recent decisions;
+//!   [`limits`]: failed-authentication limiter and request timeout.
 
 pub mod alert;
+pub mod audit;
 pub mod auth;
 pub mod backend;
 pub mod config;
@@ -23,7 +26,9 @@ pub mod error;
 pub mod http;
 pub mod labels;
 pub mod ledger;
+pub mod limits;
 pub mod load;
+pub mod metrics;
 pub mod policy;
 pub mod server;
 pub mod service;

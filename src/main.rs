@@ -70,8 +70,10 @@ async fn main() -> anyhow::Result<()> {
             let listener = TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
-            tracing::info!(listen = %config.listen, backend = ?config.backend, "alertscaler serving");
-            server::serve(listener, state, server::shutdown_signal()).await
+            let bound = listener.local_addr().unwrap_or(config.listen);
+            tracing::info!(listen = %bound, backend = ?config.backend, tls = config.tls.is_some(), "alertscaler serving");
+            let options = server::ServeOptions::from_config(&config);
+            server::serve_with(listener, state, server::shutdown_signal(), options).await
         }
     }
 }

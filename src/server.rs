@@ -1,19 +1,25 @@
 //! Wiring: configuration → backend → service → router → listener, with graceful shutdown.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::audit::Audit;
 use crate::auth::Auth;
 use crate::backend::Backend;
+use crate::backend::instrumented::Instrumented;
 use crate::backend::kubernetes::KubernetesBackend;
 use crate::backend::memory::MemoryBackend;
 use crate::backend::openfaas::OpenFaasBackend;
-use crate::config::{BackendKind, Config};
+use crate::config::{BackendKind, Config, TlsConfig};
 use crate::http::{AppState, router};
+use crate::limits::{AuthLimiter, with_timeout};
 use crate::load::LoadSource;
+use crate::metrics::Metrics;
 use crate::service::{Service, Settings};
 
 /// Build the backend the configuration names.
@@ -40,30 +46,117 @@ pub async fn backend_with(config: &Config, fresh_state: bool) -> anyhow::Result<
     }
 }
 
-/// Build the application state from a validated configuration and a backend.
+/// Build the application state from a validated configuration and a backend (which gets timed
+/// into the service's metrics).
 pub fn state(config: &Config, backend: Arc<dyn Backend>) -> anyhow::Result<AppState> {
     let auth = Auth::from_config(&config.auth)?;
+    let metrics = Arc::new(Metrics::new());
+    let backend = Instrumented::wrap(backend, metrics.clone());
+    let service = Service::new(backend, Settings::from_config(config))
+        .with_metrics(metrics)
+        .with_audit(Arc::new(Audit::new(config.audit_capacity)))
+        .with_load_source(LoadSource::from_config(&config.prometheus)?);
+    let limit = config.auth_failure_limit;
     Ok(AppState {
-        service: Service::new(backend, Settings::from_config(config))
-            .with_load_source(LoadSource::from_config(&config.prometheus)?),
+        service,
         auth: Arc::new(auth),
         body_limit: config.body_limit_bytes,
+        auth_limiter: Arc::new(AuthLimiter::new(
+            limit.max_failures,
+            Duration::from_secs(limit.window_secs),
+        )),
     })
 }
 
-/// Serve on `listener` until `shutdown` completes, then finish in-flight requests.
+/// How the listener behaves: shutdown deadline, request timeout, TLS.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// After the shutdown signal, in-flight requests get this long to finish.
+    pub shutdown_grace: Duration,
+    /// Requests taking longer are answered 503.
+    pub request_timeout: Duration,
+    /// Serve HTTPS with these files.
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self::from_config(&Config::default())
+    }
+}
+
+impl ServeOptions {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+            request_timeout: Duration::from_secs(config.request_timeout_secs),
+            tls: config.tls.clone(),
+        }
+    }
+}
+
+/// Serve on `listener` until `shutdown` completes, then finish in-flight requests (default options).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let settler = crate::settle::spawn(state.service.clone());
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed");
+    serve_with(listener, state, shutdown, ServeOptions::default()).await
+}
+
+/// Serve on `listener` until `shutdown` completes; then stop accepting, let in-flight requests
+/// finish within `options.shutdown_grace`, and return.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+) -> anyhow::Result<()> {
+    let tls = match &options.tls {
+        Some(tls) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_file, &tls.key_file)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot load TLS certificate {} / key {}",
+                        tls.cert_file.display(),
+                        tls.key_file.display()
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let state_for_settle = state.service.clone();
+    let app = with_timeout(router(state), options.request_timeout)
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let settler = crate::settle::spawn(state_for_settle);
+    let handle = axum_server::Handle::new();
+    let trigger = handle.clone();
+    let grace = options.shutdown_grace;
+    let watcher = tokio::spawn(async move {
+        shutdown.await;
+        trigger.graceful_shutdown(Some(grace));
+    });
+    let listener = listener
+        .into_std()
+        .context("cannot hand the listener over")?;
+    let result = match tls {
+        None => {
+            axum_server::from_tcp(listener)?
+                .handle(handle)
+                .serve(app)
+                .await
+        }
+        Some(config) => {
+            axum_server::tls_rustls::from_tcp_rustls(listener, config)?
+                .handle(handle)
+                .serve(app)
+                .await
+        }
+    };
+    watcher.abort();
     settler.abort();
-    served
+    result.context("HTTP server failed")
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -8,15 +8,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use crate::alert::{self, FunctionId, Identity, Intent, Skipped, Webhook};
+use crate::audit::{Audit, DecisionRecord};
 use crate::backend::{Backend, Update};
 use crate::config::Config;
 use crate::error::BackendError;
 use crate::labels::{self, LabelDefaults};
 use crate::ledger;
 use crate::load::LoadSource;
+use crate::metrics::Metrics;
 use crate::policy::{self, Decision, PolicyConfig, Why};
 
 /// How many times a function is re-read and re-decided after a version conflict.
@@ -69,6 +71,17 @@ impl FunctionReport {
             to: None,
             why: None,
             reason,
+        }
+    }
+
+    /// The label of `alertscaler_decisions_total`: the outcome, or why nothing moved.
+    pub fn outcome_label(&self) -> &'static str {
+        match (self.outcome, self.why) {
+            (Outcome::Scaled, _) => "scaled",
+            (Outcome::Refused, _) => "refused",
+            (Outcome::Error, _) => "error",
+            (Outcome::Unchanged, Some(why)) => why.as_str(),
+            (Outcome::Unchanged, None) => "unchanged",
         }
     }
 
@@ -128,6 +141,8 @@ pub struct Service {
     backend: Arc<dyn Backend>,
     settings: Arc<Settings>,
     load: Arc<LoadSource>,
+    metrics: Arc<Metrics>,
+    audit: Arc<Audit>,
 }
 
 impl Service {
@@ -136,6 +151,8 @@ impl Service {
             backend,
             settings: Arc::new(settings),
             load: Arc::new(LoadSource::none()),
+            metrics: Arc::new(Metrics::new()),
+            audit: Arc::new(Audit::default()),
         }
     }
 
@@ -143,6 +160,26 @@ impl Service {
     pub fn with_load_source(mut self, load: LoadSource) -> Self {
         self.load = Arc::new(load);
         self
+    }
+
+    /// Record into these metrics (the backend should be wrapped with the same ones).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Keep decisions in this audit ring.
+    pub fn with_audit(mut self, audit: Arc<Audit>) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    pub fn audit(&self) -> &Arc<Audit> {
+        &self.audit
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
@@ -155,15 +192,61 @@ impl Service {
 
     /// Handle one notification received at `now`.
     pub async fn handle(&self, webhook: &Webhook, now: DateTime<Utc>) -> Report {
+        self.metrics.notification(webhook.status);
         let (intents, skipped) = alert::intents(webhook, &self.settings.identity);
         for s in &skipped {
             warn!(alert = %s.alertname, fingerprint = %s.fingerprint, reason = %s.reason, "alert skipped");
         }
         let mut functions = Vec::with_capacity(intents.len());
         for intent in &intents {
-            functions.push(self.handle_function(intent, now).await);
+            let report = self.handle_function(intent, now).await;
+            self.observe(intent, &report, now);
+            functions.push(report);
         }
         Report { functions, skipped }
+    }
+
+    /// Count, log and remember one function's decision.
+    fn observe(&self, intent: &Intent, report: &FunctionReport, now: DateTime<Utc>) {
+        let outcome = report.outcome_label();
+        self.metrics.decision(outcome);
+        if let (Some(from), Some(to)) = (report.from, report.to) {
+            self.metrics.scaled(&report.function, from, to);
+        }
+        let mut alerts: Vec<String> = intent.signals.iter().map(|s| s.alertname.clone()).collect();
+        alerts.sort();
+        alerts.dedup();
+        // Holds (duplicates above all: AlertManager retries and HA peers) are the hot path and the
+        // bulk of decisions: logged at debug so they do not cost a log line each; they are still
+        // counted and kept in the audit ring. Everything that acted or failed is logged at info.
+        macro_rules! decided {
+            ($level:ident) => {
+                $level!(
+                    function = %report.function,
+                    alerts = ?alerts,
+                    outcome,
+                    from = report.from,
+                    to = report.to,
+                    reason = %report.reason,
+                    "decided"
+                )
+            };
+        }
+        if report.outcome == Outcome::Unchanged {
+            decided!(debug);
+        } else {
+            decided!(info);
+        }
+        self.audit.record(DecisionRecord {
+            time: now,
+            function: report.function.clone(),
+            alerts,
+            outcome: report.outcome,
+            why: report.why,
+            from: report.from,
+            to: report.to,
+            reason: report.reason.clone(),
+        });
     }
 
     #[instrument(skip_all, fields(function = %intent.function))]
@@ -172,9 +255,7 @@ impl Service {
         for _ in 0..=CONFLICT_RETRIES {
             match self.attempt(intent, now).await {
                 Ok(decision) => {
-                    let report = FunctionReport::from_decision(function, decision);
-                    info!(outcome = ?report.outcome, from = report.from, to = report.to, reason = %report.reason, "decided");
-                    return report;
+                    return FunctionReport::from_decision(function, decision);
                 }
                 Err(BackendError::Conflict(why)) => {
                     info!(%why, "version conflict; reading again");
@@ -233,6 +314,9 @@ impl Service {
                 version: &state.version,
             };
             self.backend.apply(&intent.function, update).await?;
+            self.metrics.ledger_size(&intent.function, plan.next.len());
+        } else {
+            self.metrics.ledger_size(&intent.function, entry.len());
         }
         Ok(decision)
     }

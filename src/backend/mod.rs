@@ -6,6 +6,7 @@
 //! restarted one) never apply the same alert episode twice.
 
 pub mod gateway;
+pub mod instrumented;
 pub mod kubernetes;
 pub mod memory;
 pub mod openfaas;

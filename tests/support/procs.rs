@@ -54,10 +54,10 @@ pub async fn wait_ready(proc: &mut Proc, url: &str, timeout: Duration, log_dir: 
     let client = reqwest::Client::new();
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if let Ok(r) = client.get(url).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        if let Ok(r) = client.get(url).send().await
+            && r.status().is_success()
+        {
+            return;
         }
         if !proc.alive() {
             break;

@@ -1,0 +1,123 @@
+//! Audit trail: the last N decisions in a bounded ring, served at `GET /decisions`.
+//!
+//! "Why did my function scale (or not)?" must be answerable without grepping logs. The ring is
+//! bounded so memory stays flat however many notifications arrive; every decision is also logged
+//! through tracing with the same fields.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::policy::Why;
+use crate::service::Outcome;
+
+/// Default number of decisions kept.
+pub const DEFAULT_CAPACITY: usize = 1000;
+
+/// One decision about one function.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionRecord {
+    pub time: DateTime<Utc>,
+    pub function: String,
+    /// Names of the alerts of the notification that concerned this function.
+    pub alerts: Vec<String>,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<Why>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<u32>,
+    pub reason: String,
+}
+
+/// The bounded ring of recent decisions.
+#[derive(Debug)]
+pub struct Audit {
+    capacity: usize,
+    ring: Mutex<VecDeque<DecisionRecord>>,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self::new(DEFAULT_CAPACITY)
+    }
+}
+
+impl Audit {
+    /// Keep at most `capacity` decisions (0 keeps none).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            ring: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+        }
+    }
+
+    /// How many decisions are kept at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Remember a decision, forgetting the oldest when full.
+    pub fn record(&self, record: DecisionRecord) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        if ring.len() == self.capacity {
+            ring.pop_front();
+        }
+        ring.push_back(record);
+    }
+
+    /// The last `limit` decisions (all kept when `None`), oldest first.
+    pub fn recent(&self, limit: Option<usize>) -> Vec<DecisionRecord> {
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        let n = limit.unwrap_or(ring.len()).min(ring.len());
+        ring.iter().skip(ring.len() - n).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: u32) -> DecisionRecord {
+        DecisionRecord {
+            time: DateTime::from_timestamp(i64::from(i), 0).unwrap(),
+            function: format!("f{i}.openfaas-fn"),
+            alerts: vec!["High".into()],
+            outcome: Outcome::Scaled,
+            why: None,
+            from: Some(i),
+            to: Some(i + 1),
+            reason: "step".into(),
+        }
+    }
+
+    #[test]
+    fn ring_keeps_the_newest_capacity_records_in_order() {
+        let audit = Audit::new(3);
+        for i in 0..5 {
+            audit.record(record(i));
+        }
+        let all: Vec<u32> = audit.recent(None).iter().filter_map(|r| r.from).collect();
+        assert_eq!(all, vec![2, 3, 4]);
+        let last: Vec<u32> = audit
+            .recent(Some(2))
+            .iter()
+            .filter_map(|r| r.from)
+            .collect();
+        assert_eq!(last, vec![3, 4]);
+        assert_eq!(audit.recent(Some(100)).len(), 3);
+    }
+
+    #[test]
+    fn zero_capacity_keeps_nothing() {
+        let audit = Audit::new(0);
+        audit.record(record(1));
+        assert!(audit.recent(None).is_empty());
+    }
+}

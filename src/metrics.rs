@@ -1,0 +1,325 @@
+//! alertscaler's own Prometheus metrics, served at `GET /metrics` in the OpenMetrics text format.
+//!
+//! An autoscaler nobody can watch is not trusted: these say what arrived, what was decided, what was
+//! scaled, how slow the backend and the webhook are, and how much the ledger remembers. Metric names
+//! are used verbatim by `alert-rules/alertscaler.rules.yml`; rename both together.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::alert::{FunctionId, Status};
+
+/// Content type of `GET /metrics`.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScaleLabels {
+    function: String,
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabels {
+    backend: &'static str,
+    operation: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabels {
+    code: u16,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// 0.1 ms … ~3.3 s: the memory backend answers in microseconds, a remote API in milliseconds.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// Every metric alertscaler exports, with the registry that renders them.
+pub struct Metrics {
+    registry: Registry,
+    notifications: Family<StatusLabels, Counter>,
+    decisions: Family<OutcomeLabels, Counter>,
+    scale_actions: Family<ScaleLabels, Counter>,
+    backend_latency: Histograms<BackendLabels>,
+    webhook_latency: Histograms<CodeLabels>,
+    auth_failures: Counter,
+    ledger_episodes: Gauge,
+    ledger_functions: Gauge,
+    /// Episodes per function as last seen, so the gauges are sums that never drift.
+    episodes: Mutex<LedgerTally>,
+}
+
+#[derive(Default)]
+struct LedgerTally {
+    by_function: HashMap<FunctionId, usize>,
+    total: usize,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered (values start at zero).
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("alertscaler");
+        let notifications = Family::default();
+        registry.register(
+            "notifications",
+            "Webhook notifications received, by notification status",
+            notifications.clone(),
+        );
+        let decisions = Family::default();
+        registry.register(
+            "decisions",
+            "Per-function decisions, by outcome (scaled, refused, error, or why nothing moved: duplicate, cooldown, disabled, at_max, …)",
+            decisions.clone(),
+        );
+        let scale_actions = Family::default();
+        registry.register(
+            "scale_actions",
+            "Replica changes written, by function and direction (up, down)",
+            scale_actions.clone(),
+        );
+        let backend_latency: Histograms<BackendLabels> =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "backend_request_duration_seconds",
+            "Backend call latency, by backend, operation and result",
+            backend_latency.clone(),
+        );
+        let webhook_latency: Histograms<CodeLabels> =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "webhook_duration_seconds",
+            "POST /system/alert handling latency, by HTTP status code",
+            webhook_latency.clone(),
+        );
+        let auth_failures = Counter::default();
+        registry.register(
+            "auth_failures",
+            "Requests rejected for bad or missing credentials",
+            auth_failures.clone(),
+        );
+        let ledger_episodes = Gauge::default();
+        registry.register(
+            "ledger_episodes",
+            "Alert episodes remembered in the ledger entries this process last read or wrote",
+            ledger_episodes.clone(),
+        );
+        let ledger_functions = Gauge::default();
+        registry.register(
+            "ledger_functions",
+            "Functions whose ledger entry holds at least one episode, as this process last saw it",
+            ledger_functions.clone(),
+        );
+        Self {
+            registry,
+            notifications,
+            decisions,
+            scale_actions,
+            backend_latency,
+            webhook_latency,
+            auth_failures,
+            ledger_episodes,
+            ledger_functions,
+            episodes: Mutex::new(LedgerTally::default()),
+        }
+    }
+
+    /// Render every metric in the OpenMetrics text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    /// A notification arrived with this status.
+    pub fn notification(&self, status: Status) {
+        let status = match status {
+            Status::Firing => "firing",
+            Status::Resolved => "resolved",
+        };
+        self.notifications
+            .get_or_create(&StatusLabels { status })
+            .inc();
+    }
+
+    /// A function's decision, labelled as in [`crate::service::FunctionReport::outcome_label`].
+    pub fn decision(&self, outcome: &'static str) {
+        self.decisions
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Replicas of `function` were written from `from` to `to`.
+    pub fn scaled(&self, function: &str, from: u32, to: u32) {
+        let direction = if to >= from { "up" } else { "down" };
+        self.scale_actions
+            .get_or_create(&ScaleLabels {
+                function: function.to_owned(),
+                direction,
+            })
+            .inc();
+    }
+
+    /// One backend call took `elapsed`; `result` is `ok` or the error's metric label.
+    pub fn backend_call(
+        &self,
+        backend: &'static str,
+        operation: &'static str,
+        result: &'static str,
+        elapsed: Duration,
+    ) {
+        self.backend_latency
+            .get_or_create(&BackendLabels {
+                backend,
+                operation,
+                result,
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// A webhook was answered with `code` after `elapsed`.
+    pub fn webhook(&self, code: u16, elapsed: Duration) {
+        self.webhook_latency
+            .get_or_create(&CodeLabels { code })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// A request presented bad or missing credentials.
+    pub fn auth_failure(&self) {
+        self.auth_failures.inc();
+    }
+
+    /// The ledger entry of `function` now holds `episodes` episodes.
+    pub fn ledger_size(&self, function: &FunctionId, episodes: usize) {
+        let mut tally = self.episodes.lock().unwrap_or_else(|e| e.into_inner());
+        let old = match tally.by_function.get_mut(function) {
+            Some(n) if episodes == 0 => {
+                let old = *n;
+                tally.by_function.remove(function);
+                old
+            }
+            Some(n) => std::mem::replace(n, episodes),
+            None if episodes == 0 => 0,
+            None => {
+                tally.by_function.insert(function.clone(), episodes);
+                0
+            }
+        };
+        tally.total = tally.total + episodes - old;
+        self.ledger_episodes
+            .set(i64::try_from(tally.total).unwrap_or(i64::MAX));
+        self.ledger_functions
+            .set(i64::try_from(tally.by_function.len()).unwrap_or(i64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(name: &str) -> FunctionId {
+        FunctionId {
+            name: name.into(),
+            namespace: "openfaas-fn".into(),
+        }
+    }
+
+    #[test]
+    fn ledger_gauges_are_sums_of_last_seen_sizes() {
+        let m = Metrics::new();
+        m.ledger_size(&f("a"), 3);
+        m.ledger_size(&f("b"), 2);
+        m.ledger_size(&f("a"), 1);
+        let text = m.render();
+        assert!(text.contains("alertscaler_ledger_episodes 3\n"), "{text}");
+        assert!(text.contains("alertscaler_ledger_functions 2\n"), "{text}");
+        m.ledger_size(&f("b"), 0);
+        m.ledger_size(&f("c"), 0);
+        let text = m.render();
+        assert!(text.contains("alertscaler_ledger_episodes 1\n"), "{text}");
+        assert!(text.contains("alertscaler_ledger_functions 1\n"), "{text}");
+    }
+
+    #[test]
+    fn every_metric_the_alert_rules_use_exists() {
+        let rules = include_str!("../alert-rules/alertscaler.rules.yml");
+        let m = Metrics::new();
+        m.notification(Status::Firing);
+        m.decision("error");
+        m.scaled("f.ns", 1, 2);
+        m.backend_call("memory", "read", "ok", Duration::ZERO);
+        m.webhook(200, Duration::ZERO);
+        let text = m.render();
+        let mut checked = 0;
+        for word in rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if !word.starts_with("alertscaler_") {
+                continue;
+            }
+            let base = ["_total", "_count", "_bucket", "_sum"]
+                .iter()
+                .find_map(|s| word.strip_suffix(s))
+                .unwrap_or(word);
+            assert!(
+                text.contains(&format!("# TYPE {base} ")),
+                "rule uses {word}, not exported:\n{text}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 5, "{checked}");
+    }
+
+    #[test]
+    fn counters_render_with_labels() {
+        let m = Metrics::new();
+        m.notification(Status::Firing);
+        m.decision("duplicate");
+        m.scaled("echo.openfaas-fn", 1, 5);
+        m.scaled("echo.openfaas-fn", 5, 1);
+        m.webhook(503, Duration::from_millis(3));
+        let text = m.render();
+        for line in [
+            "alertscaler_notifications_total{status=\"firing\"} 1",
+            "alertscaler_decisions_total{outcome=\"duplicate\"} 1",
+            "alertscaler_scale_actions_total{function=\"echo.openfaas-fn\",direction=\"up\"} 1",
+            "alertscaler_scale_actions_total{function=\"echo.openfaas-fn\",direction=\"down\"} 1",
+            "alertscaler_webhook_duration_seconds_count{code=\"503\"} 1",
+            "# EOF",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+}

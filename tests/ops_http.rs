@@ -1,0 +1,246 @@
+//! Operations endpoints through the router: health, readiness, metrics, audit trail, the
+//! failed-authentication limiter and the request timeout.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alertscaler::backend::memory::MemoryBackend;
+use alertscaler::config::{AuthConfig, Config};
+use alertscaler::http::router;
+use alertscaler::limits::with_timeout;
+use alertscaler::server;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use common::{Down, Slow, config, webhook};
+
+fn app(config: &Config) -> Router {
+    let backend = Arc::new(MemoryBackend::new(&config.memory.functions));
+    router(server::state(config, backend).unwrap())
+}
+
+async fn send(app: &Router, request: Request<Body>) -> (StatusCode, header::HeaderMap, String) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+fn post_alert(body: &Value, token: Option<&str>) -> Request<Body> {
+    let mut r = Request::post("/system/alert").header(header::CONTENT_TYPE, "application/json");
+    if let Some(t) = token {
+        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    r.body(Body::from(body.to_string())).unwrap()
+}
+
+#[tokio::test]
+async fn healthz_and_readyz() {
+    let app = app(&config(&["echo"]));
+    let (status, _, body) = send(&app, get("/healthz")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["status"],
+        "ok"
+    );
+    let (status, _, body) = send(&app, get("/readyz")).await;
+    assert_eq!(status, StatusCode::OK);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (body["status"].as_str(), body["backend"].as_str()),
+        (Some("ready"), Some("memory"))
+    );
+}
+
+#[tokio::test]
+async fn readyz_fails_when_the_backend_is_down_but_healthz_does_not() {
+    let app = router(server::state(&config(&[]), Arc::new(Down)).unwrap());
+    let (status, _, body) = send(&app, get("/readyz")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"],
+        "backend"
+    );
+    assert_eq!(send(&app, get("/healthz")).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_count_notifications_outcomes_and_latencies() {
+    let app = app(&config(&["echo"]));
+    let alert = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
+    assert_eq!(send(&app, post_alert(&alert, None)).await.0, StatusCode::OK);
+    assert_eq!(send(&app, post_alert(&alert, None)).await.0, StatusCode::OK);
+    let missing = webhook("firing", "ghost.openfaas-fn", "0000000000000001");
+    assert_eq!(
+        send(&app, post_alert(&missing, None)).await.0,
+        StatusCode::OK
+    );
+    let down = router(server::state(&config(&[]), Arc::new(Down)).unwrap());
+    assert_eq!(
+        send(&down, post_alert(&alert, None)).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    let (status, headers, text) = send(&app, get("/metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    for line in [
+        "alertscaler_notifications_total{status=\"firing\"} 3",
+        "alertscaler_decisions_total{outcome=\"scaled\"} 1",
+        "alertscaler_decisions_total{outcome=\"duplicate\"} 1",
+        "alertscaler_decisions_total{outcome=\"refused\"} 1",
+        "alertscaler_scale_actions_total{function=\"echo.openfaas-fn\",direction=\"up\"} 1",
+        "alertscaler_backend_request_duration_seconds_count{backend=\"memory\",operation=\"read\",result=\"ok\"} 2",
+        "alertscaler_backend_request_duration_seconds_count{backend=\"memory\",operation=\"read\",result=\"not_found\"} 1",
+        "alertscaler_backend_request_duration_seconds_count{backend=\"memory\",operation=\"apply\",result=\"ok\"} 1",
+        "alertscaler_webhook_duration_seconds_count{code=\"200\"} 3",
+        "alertscaler_ledger_episodes 1",
+        "alertscaler_ledger_functions 1",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    let (_, _, text) = send(&down, get("/metrics")).await;
+    for line in [
+        "alertscaler_decisions_total{outcome=\"error\"} 1",
+        "alertscaler_webhook_duration_seconds_count{code=\"503\"} 1",
+        "alertscaler_backend_request_duration_seconds_count{backend=\"down\",operation=\"read\",result=\"unavailable\"} 1",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn decisions_are_a_bounded_ring_of_structured_records() {
+    let mut c = config(&["echo", "other"]);
+    c.audit_capacity = 2;
+    let app = app(&c);
+    let alert = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
+    send(&app, post_alert(&alert, None)).await;
+    send(&app, post_alert(&alert, None)).await;
+    let (status, _, body) = send(&app, get("/decisions")).await;
+    assert_eq!(status, StatusCode::OK);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["capacity"], 2);
+    let d = body["decisions"].as_array().unwrap();
+    assert_eq!(d.len(), 2);
+    assert_eq!(d[0]["function"], "echo.openfaas-fn");
+    assert_eq!(d[0]["alerts"], serde_json::json!(["APIHighInvocationRate"]));
+    assert_eq!(
+        (
+            d[0]["outcome"].as_str(),
+            d[0]["from"].as_u64(),
+            d[0]["to"].as_u64()
+        ),
+        (Some("scaled"), Some(1), Some(5))
+    );
+    assert!(d[0]["time"].as_str().unwrap().starts_with("20"), "{}", d[0]);
+    assert!(!d[0]["reason"].as_str().unwrap().is_empty());
+    assert_eq!(
+        (d[1]["outcome"].as_str(), d[1]["why"].as_str()),
+        (Some("unchanged"), Some("duplicate"))
+    );
+
+    // A third decision pushes the oldest out; ?limit picks the newest.
+    send(
+        &app,
+        post_alert(
+            &webhook("firing", "other.openfaas-fn", "00000000000000ff"),
+            None,
+        ),
+    )
+    .await;
+    let (_, _, body) = send(&app, get("/decisions")).await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let functions: Vec<&str> = body["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["function"].as_str().unwrap())
+        .collect();
+    assert_eq!(functions, ["echo.openfaas-fn", "other.openfaas-fn"]);
+    let (_, _, body) = send(&app, get("/decisions?limit=1")).await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["decisions"].as_array().unwrap().len(), 1);
+    assert_eq!(body["decisions"][0]["function"], "other.openfaas-fn");
+}
+
+#[tokio::test]
+async fn failed_authentications_are_rate_limited_per_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "right-token\n").unwrap();
+    let mut c = config(&["echo"]);
+    c.auth = AuthConfig::Bearer { token_file };
+    c.auth_failure_limit.max_failures = 3;
+    c.auth_failure_limit.window_secs = 60;
+    let backend = Arc::new(MemoryBackend::new(&c.memory.functions));
+    let state = server::state(&c, backend).unwrap();
+    let from =
+        |ip: [u8; 4]| router(state.clone()).layer(MockConnectInfo(SocketAddr::from((ip, 4000))));
+    let attacker = from([10, 0, 0, 1]);
+    let alertmanager = from([10, 0, 0, 2]);
+    let alert = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
+
+    for _ in 0..3 {
+        let (status, headers, _) = send(&attacker, post_alert(&alert, Some("guess"))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(headers.contains_key(header::WWW_AUTHENTICATE));
+    }
+    // Blocked now, even with the right token.
+    let (status, headers, body) = send(&attacker, post_alert(&alert, Some("right-token"))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"],
+        "too_many_auth_failures"
+    );
+    // Another source is not affected.
+    let (status, _, _) = send(&alertmanager, post_alert(&alert, Some("right-token"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, text) = send(&alertmanager, get("/metrics")).await;
+    assert!(text.contains("alertscaler_auth_failures_total 3"), "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_requests_time_out_with_a_json_503() {
+    let c = config(&["echo"]);
+    let slow = Slow::new(&["echo"], Some(Duration::from_secs(30)));
+    let state = server::state(&c, slow).unwrap();
+    let app = with_timeout(router(state.clone()), Duration::from_secs(2));
+    let alert = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
+    let (status, _, body) = send(&app, post_alert(&alert, None)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"],
+        "timeout"
+    );
+    // Counted as a 503 webhook, so the error-rate alert sees timeouts.
+    let text = state.service.metrics().render();
+    assert!(
+        text.contains("alertscaler_webhook_duration_seconds_count{code=\"503\"} 1"),
+        "{text}"
+    );
+    // Fast requests pass through.
+    assert_eq!(send(&app, get("/healthz")).await.0, StatusCode::OK);
+}
