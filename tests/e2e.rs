@@ -50,6 +50,9 @@ fn prometheus_config(
         };
         job["static_configs"][0]["targets"] =
             Yaml::Sequence(vec![format!("127.0.0.1:{port}").into()]);
+        if job.get("scrape_interval").is_some() {
+            job["scrape_interval"] = "1s".into();
+        }
     }
     let path = dir.join("prometheus.yml");
     write_yaml(&path, &c);
