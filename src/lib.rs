@@ -11,6 +11,7 @@
 //! - [`http`]: router, handlers, error responses; [`auth`]: webhook credentials.
 //! - [`config`]: figment layering and validation.
 //! - [`server`]: wiring a configuration into a running server.
+//! - [`sim`]: `alertscaler simulate`: load, queueing and monitoring models driving the real decision code.
 
 pub mod alert;
 pub mod auth;
@@ -23,3 +24,4 @@ pub mod ledger;
 pub mod policy;
 pub mod server;
 pub mod service;
+pub mod sim;

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use alertscaler::config::Config;
 use alertscaler::server;
+use alertscaler::sim;
 
 #[derive(Parser)]
 #[command(
@@ -41,11 +42,43 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Replay a load scenario through simulated Prometheus/AlertManager and the real decision code;
+    /// compare policies (table on stdout; summary.md, CSV and SVG in --out).
+    Simulate {
+        /// Scenario file (TOML), e.g. fixtures/scenarios/cpu-bound-75ms.toml.
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Policy preset to run (repeatable): ce, alertscaler-step, alertscaler-latency. Default: the
+        /// scenario's list, else all.
+        #[arg(long = "policy")]
+        policies: Vec<String>,
+        /// Directory for summary.md, <policy>.csv and <function>.svg.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of the random arrivals (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Simulate {
+        scenario,
+        policies,
+        out,
+        seed,
+    } = &cli.command
+    {
+        // Synchronous on purpose: the simulator drives the async service on its own single-threaded
+        // runtime with simulated time, and must not run inside another runtime.
+        return simulate(scenario, policies, out.as_deref(), *seed);
+    }
+    serve_main(cli)
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn serve_main(cli: Cli) -> anyhow::Result<()> {
     rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("could not install the ring TLS provider"))?;
@@ -66,7 +99,40 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(listen = %config.listen, backend = ?config.backend, "alertscaler serving");
             server::serve(listener, state, server::shutdown_signal()).await
         }
+        Command::Simulate { .. } => unreachable!("handled in main"),
     }
+}
+
+fn simulate(
+    scenario: &std::path::Path,
+    policies: &[String],
+    out: Option<&std::path::Path>,
+    seed: Option<u64>,
+) -> anyhow::Result<()> {
+    let options = sim::Options {
+        seed,
+        policies: policies.to_vec(),
+    };
+    let started = std::time::Instant::now();
+    let result = sim::run_file(scenario, &options)
+        .with_context(|| format!("simulating {}", scenario.display()))?;
+    let wall = started.elapsed();
+    println!("{}", sim::report::summary(&result));
+    for run in &result.runs {
+        println!(
+            "{}: {} functions × {} s simulated in {:.2} s wall time",
+            run.policy.name,
+            result.functions.len(),
+            result.scenario.duration_secs,
+            run.wall.as_secs_f64()
+        );
+    }
+    println!("total wall time {:.2} s", wall.as_secs_f64());
+    if let Some(dir) = out {
+        let files = sim::report::write(&result, dir)?;
+        println!("wrote {} files to {}", files.len(), dir.display());
+    }
+    Ok(())
 }
 
 fn init_tracing(format: LogFormat) {
