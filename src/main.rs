@@ -42,8 +42,8 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// Replay a load scenario through simulated Prometheus/AlertManager and the real decision code;
-    /// compare policies (table on stdout; summary.md, CSV and SVG in --out).
+    /// Replay a load scenario through simulated Prometheus and AlertManager and the real decision code;
+    /// compare policies (table on stdout; summary.md, CSV and SVG in --out). Decision logs are silenced.
     Simulate {
         /// Scenario file (TOML), e.g. fixtures/scenarios/cpu-bound-75ms.toml.
         #[arg(long)]
@@ -61,24 +61,9 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    if let Command::Simulate {
-        scenario,
-        policies,
-        out,
-        seed,
-    } = &cli.command
-    {
-        // Synchronous on purpose: the simulator drives the async service on its own single-threaded
-        // runtime with simulated time, and must not run inside another runtime.
-        return simulate(scenario, policies, out.as_deref(), *seed);
-    }
-    serve_main(cli)
-}
-
 #[tokio::main]
-async fn serve_main(cli: Cli) -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("could not install the ring TLS provider"))?;
@@ -99,7 +84,23 @@ async fn serve_main(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(listen = %config.listen, backend = ?config.backend, "alertscaler serving");
             server::serve(listener, state, server::shutdown_signal()).await
         }
-        Command::Simulate { .. } => unreachable!("handled in main"),
+        Command::Simulate {
+            scenario,
+            policies,
+            out,
+            seed,
+        } => {
+            // The simulator drives the service on its own single-threaded runtime with simulated time, so it
+            // runs on a plain thread, outside this runtime, with the per-decision logs silenced.
+            std::thread::spawn(move || {
+                let quiet = tracing::subscriber::NoSubscriber::default();
+                tracing::subscriber::with_default(quiet, || {
+                    simulate(&scenario, &policies, out.as_deref(), seed)
+                })
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the simulation thread panicked"))?
+        }
     }
 }
 

@@ -247,6 +247,9 @@ fn bad_scenarios_are_clear_errors() {
     let zero = TIMING.replace("concurrency = 10", "concurrency = 0");
     let err = sim::run_file(&write(dir.path(), "c.toml", &zero), &Options::default()).unwrap_err();
     assert!(err.to_string().contains("concurrency"), "{err}");
+    let typo = TIMING.replace("rps = 100", "rsp = 100");
+    let err = sim::run_file(&write(dir.path(), "d.toml", &typo), &Options::default()).unwrap_err();
+    assert!(err.to_string().contains("rsp"), "{err}");
     let err = sim::run_file(&dir.path().join("missing.toml"), &Options::default()).unwrap_err();
     assert!(err.to_string().contains("missing.toml"), "{err}");
 }

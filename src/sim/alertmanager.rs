@@ -120,7 +120,7 @@ impl Alertmanager {
 
     /// Run the timers due at `now` and return the notifications sent.
     pub fn tick(&mut self, now: u64) -> Vec<Notification> {
-        if now > 0 && now % 30 == 0 {
+        if now > 0 && now.is_multiple_of(30) {
             self.groups.retain(|_, g| !g.alerts.is_empty());
         }
         let mut out = Vec::new();
@@ -262,5 +262,88 @@ fn notification(
             external_url: "http://alertmanager.sim:9093".into(),
             alerts: payload,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(function: usize, name: &str, starts_at: u64, ends_at: Option<u64>) -> PromAlert {
+        let labels: Labels = [
+            ("alertname", "APIHighInvocationRate"),
+            ("function_name", name),
+            ("service", "gateway"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        PromAlert {
+            function,
+            labels,
+            annotations: Labels::new(),
+            starts_at,
+            ends_at,
+        }
+    }
+
+    fn am(spec: AlertmanagerSpec) -> Alertmanager {
+        Alertmanager::new(spec, DateTime::<Utc>::UNIX_EPOCH)
+    }
+
+    fn run(am: &mut Alertmanager, from: u64, to: u64) -> Vec<(u64, Status, usize)> {
+        (from..=to)
+            .flat_map(|t| am.tick(t))
+            .map(|n| (n.at, n.webhook.status, n.webhook.alerts.len()))
+            .collect()
+    }
+
+    #[test]
+    fn without_send_resolved_the_resolution_is_not_posted() {
+        let spec = AlertmanagerSpec {
+            send_resolved: false,
+            ..AlertmanagerSpec::default()
+        };
+        let mut am = am(spec);
+        am.receive(alert(0, "f.ns", 10, None), 10);
+        assert_eq!(run(&mut am, 10, 20), vec![(15, Status::Firing, 1)]);
+        am.receive(alert(0, "f.ns", 10, Some(21)), 21);
+        assert_eq!(run(&mut am, 21, 100), vec![]);
+    }
+
+    #[test]
+    fn ce_grouping_puts_every_function_in_one_post() {
+        let spec = AlertmanagerSpec {
+            group_by: vec!["alertname".into(), "service".into()],
+            ..AlertmanagerSpec::default()
+        };
+        let mut am = am(spec);
+        am.receive(alert(0, "a.ns", 10, None), 10);
+        assert_eq!(run(&mut am, 10, 15), vec![(15, Status::Firing, 1)]);
+        am.receive(alert(1, "b.ns", 18, None), 18);
+        // A new firing alert joins at the next group_interval tick (25) and the post repeats a's alert too.
+        let posts: Vec<Notification> = (16..=25).flat_map(|t| am.tick(t)).collect();
+        assert_eq!(posts.len(), 1);
+        assert_eq!((posts[0].at, posts[0].functions.clone()), (25, vec![0, 1]));
+        let fp = posts[0].webhook.alerts[0].fingerprint.clone().unwrap();
+        assert_eq!(fp, alert::fingerprint(&posts[0].webhook.alerts[0].labels));
+        assert_eq!(posts[0].webhook.group_labels.len(), 2);
+        assert_eq!(
+            posts[0].webhook.common_labels.get("service").unwrap(),
+            "gateway"
+        );
+    }
+
+    #[test]
+    fn resolved_then_refired_alert_in_a_flushed_group_waits_for_the_interval() {
+        let mut am = am(AlertmanagerSpec::default());
+        am.receive(alert(0, "f.ns", 10, None), 10);
+        run(&mut am, 10, 15);
+        am.receive(alert(0, "f.ns", 10, Some(17)), 17);
+        assert_eq!(run(&mut am, 16, 25), vec![(25, Status::Resolved, 1)]);
+        // The empty group lives until the 30 s maintenance; an alert at 28 joins it: no group_wait, the next
+        // interval tick (35) posts it.
+        am.receive(alert(0, "f.ns", 28, None), 28);
+        assert_eq!(run(&mut am, 26, 35), vec![(35, Status::Firing, 1)]);
     }
 }

@@ -339,7 +339,7 @@ mod tests {
         assert_eq!(t.at(2.0).rps, 20.0);
         assert_eq!(t.at(5.0).rps, 10.0 + 50.0 + 1.0);
         assert_eq!(t.at(15.0).rps, 100.0 + 1.0);
-        assert_eq!(t.at(20.0).rps, 0.0);
+        assert_eq!(t.at(23.0).rps, 0.0);
     }
 
     #[test]

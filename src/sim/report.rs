@@ -168,7 +168,7 @@ fn plot(sim: &Simulation, function: Option<usize>, name: &str, path: &Path) -> R
         let mut chart = ChartBuilder::on(panel)
             .caption(format!("{name}: {title}"), ("sans-serif", 16))
             .margin(8)
-            .x_label_area_size(24)
+            .x_label_area_size(36)
             .y_label_area_size(56)
             .build_cartesian_2d(0.0..duration, 0.0..top * 1.05)
             .map_err(|e| e.to_string())?;
