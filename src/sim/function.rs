@@ -1,7 +1,8 @@
 //! One simulated function: replicas (with cold start), a FIFO backlog for overload, the M/M/c response time,
 //! and the gateway counters Prometheus scrapes.
 //!
-//! Per second: arrivals are Poisson around the trace's rate. While the backlog is empty and the arrivals stay
+//! Per second: open-loop arrivals are Poisson around the trace's rate; closed-loop clients send at the rate
+//! Little's law gives them. While the backlog is empty and the arrivals stay
 //! below 95 % of capacity (`ready × concurrency / service time`), the stationary M/M/c response-time
 //! distribution applies. Beyond that, the excess waits in a FIFO backlog served at full capacity; served
 //! requests see their time in the backlog plus the M/M/c response at 95 % utilisation. Requests older than
@@ -109,8 +110,11 @@ impl FunctionModel {
         let capacity = f64::from(servers) / self.service;
         let demand = self.trace.at((t - 1) as f64);
         let queued: f64 = self.backlog.iter().map(|c| c.1).sum();
-        let offered = demand.rps + self.closed_loop(demand, servers, queued);
-        let arrivals = self.rng.poisson(offered);
+        let closed = self.closed_loop(demand, servers, queued);
+        let offered = demand.rps + closed;
+        // Open-loop arrivals are Poisson; a closed population sends at its solved rate (it cannot burst
+        // beyond itself).
+        let arrivals = self.rng.poisson(demand.rps) + closed;
 
         let mut dropped = 0.0;
         while let Some(&(at, n)) = self.backlog.front() {

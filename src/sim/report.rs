@@ -129,6 +129,7 @@ const COLORS: [RGBColor; 6] = [
 ];
 
 type Pick = fn(&super::engine::Row) -> f64;
+type Segment = Vec<(f64, f64)>;
 
 /// Three panels over time, one line per policy: offered load, replicas, true p95 (with the target).
 fn plot(sim: &Simulation, function: Option<usize>, name: &str, path: &Path) -> Result<(), String> {
@@ -141,26 +142,38 @@ fn plot(sim: &Simulation, function: Option<usize>, name: &str, path: &Path) -> R
     let specs: [(&str, Pick); 3] = [
         ("offered load (req/s)", |r| r.second.offered_rps),
         ("replicas", |r| f64::from(r.replicas)),
-        ("true p95 latency (ms)", |r| r.second.p95 * 1000.0),
+        ("true p95 latency (ms, clipped at 10× target)", |r| {
+            r.second.p95 * 1000.0
+        }),
     ];
     for (k, (panel, (title, pick))) in panels.iter().zip(specs).enumerate() {
-        let series: Vec<(&str, Vec<(f64, f64)>)> = sim
+        // Latency is clipped at 10× the target so that one overloaded policy does not flatten the others.
+        let cap = match (k, target) {
+            (2, Some(target)) => target * 10.0,
+            _ => f64::INFINITY,
+        };
+        let series: Vec<(&str, Vec<Segment>)> = sim
             .runs
             .iter()
             .map(|run| {
-                let points = run
-                    .rows
-                    .iter()
-                    .filter(|r| r.function == function)
-                    .map(|r| (r.t as f64, pick(r)))
-                    .filter(|p| p.1.is_finite())
-                    .collect();
-                (run.policy.name, points)
+                // Contiguous runs of defined values: no line across seconds without traffic.
+                let mut segments: Vec<Segment> = vec![Vec::new()];
+                for r in run.rows.iter().filter(|r| r.function == function) {
+                    let v = pick(r);
+                    if v.is_finite() {
+                        if let Some(s) = segments.last_mut() {
+                            s.push((r.t as f64, v.min(cap)));
+                        }
+                    } else if segments.last().is_some_and(|s| !s.is_empty()) {
+                        segments.push(Vec::new());
+                    }
+                }
+                (run.policy.name, segments)
             })
             .collect();
         let mut top = series
             .iter()
-            .flat_map(|(_, p)| p.iter().map(|x| x.1))
+            .flat_map(|(_, segments)| segments.iter().flatten().map(|x| x.1))
             .fold(1.0f64, f64::max);
         if k == 2 {
             top = top.max(target.unwrap_or(0.0) * 1.5);
@@ -177,13 +190,18 @@ fn plot(sim: &Simulation, function: Option<usize>, name: &str, path: &Path) -> R
             .x_desc("simulated seconds")
             .draw()
             .map_err(|e| e.to_string())?;
-        for (j, (policy, points)) in series.into_iter().enumerate() {
+        for (j, (policy, segments)) in series.into_iter().enumerate() {
             let color = COLORS[j % COLORS.len()];
-            chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(policy)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+            for (n, points) in segments.into_iter().enumerate() {
+                let drawn = chart
+                    .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                    .map_err(|e| e.to_string())?;
+                if n == 0 {
+                    drawn
+                        .label(policy)
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+                }
+            }
         }
         if k == 2
             && let Some(target) = target
@@ -194,7 +212,8 @@ fn plot(sim: &Simulation, function: Option<usize>, name: &str, path: &Path) -> R
                     BLACK.stroke_width(1),
                 ))
                 .map_err(|e| e.to_string())?
-                .label("target");
+                .label("target")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
         }
         {
             chart
