@@ -47,6 +47,7 @@ pub fn summary(sim: &Simulation) -> String {
         s.duration_secs
     );
     out.push_str(&table(sim));
+    out.push('\n');
     out
 }
 
