@@ -107,7 +107,9 @@ fn alert_timing_follows_rule_and_alertmanager_timers() {
         1 + 4 * 3,
         "posts at 8, 32 (first after cooldown) and 56 step"
     );
-    assert_eq!(replicas(70), 1);
+    // What the resolution at 70 does depends on the configured scale-down mode (CE: to min at once;
+    // stabilized: after its window), so only "never up on a resolution" is checked here.
+    assert!(replicas(70) <= replicas(69));
 }
 
 #[test]
@@ -178,7 +180,16 @@ fn ce_without_dedup_steps_more_than_alertscaler_on_duplicates() {
         ce.scale_events,
         ours.scale_events
     );
-    assert!(ce.replica_seconds > ours.replica_seconds);
+    // While loaded (scale-down after the load depends on the configured scale-down mode).
+    let loaded = |i: usize| -> u32 {
+        sim.runs[i]
+            .rows
+            .iter()
+            .filter(|r| r.t < 200)
+            .map(|r| r.replicas)
+            .sum()
+    };
+    assert!(loaded(0) > loaded(1), "{} vs {}", loaded(0), loaded(1));
     // Same alerts reached both: the difference is the decision code only.
     assert_eq!(ce.notifications, ours.notifications);
 }
@@ -186,7 +197,14 @@ fn ce_without_dedup_steps_more_than_alertscaler_on_duplicates() {
 #[test]
 fn one_function_one_delivery_ce_and_alertscaler_agree() {
     let sim = run(TIMING, &["ce", "alertscaler-step"], None);
-    let rows = |i: usize| -> Vec<u32> { sim.runs[i].rows.iter().map(|r| r.replicas).collect() };
+    let rows = |i: usize| -> Vec<u32> {
+        sim.runs[i]
+            .rows
+            .iter()
+            .filter(|r| r.t < 70)
+            .map(|r| r.replicas)
+            .collect()
+    };
     // Without duplicates and with a cooldown shorter than repeat_interval + group_interval, every post
     // steps in both.
     let sim2 = run(
@@ -194,8 +212,17 @@ fn one_function_one_delivery_ce_and_alertscaler_agree() {
         &["ce", "alertscaler-step"],
         None,
     );
-    let rows2 = |i: usize| -> Vec<u32> { sim2.runs[i].rows.iter().map(|r| r.replicas).collect() };
+    // Up to the resolution at 70 (scale-down depends on the configured scale-down mode).
+    let rows2 = |i: usize| -> Vec<u32> {
+        sim2.runs[i]
+            .rows
+            .iter()
+            .filter(|r| r.t < 70)
+            .map(|r| r.replicas)
+            .collect()
+    };
     assert_eq!(rows2(0), rows2(1));
+    assert!(rows2(0).contains(&9), "both stepped twice: {:?}", rows2(0));
     // With repeats every 6 s, the 20 s cooldown holds some of them back in alertscaler only.
     assert!(sim.runs[0].totals.scale_events > sim.runs[1].totals.scale_events);
     assert_ne!(rows(0), rows(1));
