@@ -16,6 +16,7 @@
 //! - [`server`]: wiring a configuration into a running server.
 //! - [`metrics`]: own Prometheus metrics; [`audit`]: the ring of recent decisions;
 //!   [`limits`]: failed-authentication limiter and request timeout.
+//! - [`sim`]: `alertscaler simulate`: load, queueing and monitoring models driving the real decision code.
 
 pub mod alert;
 pub mod audit;
@@ -33,3 +34,4 @@ pub mod policy;
 pub mod server;
 pub mod service;
 pub mod settle;
+pub mod sim;

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use alertscaler::config::Config;
 use alertscaler::server;
+use alertscaler::sim;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +46,23 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Replay a load scenario through simulated Prometheus and AlertManager and the real decision code;
+    /// compare policies (table on stdout; summary.md, CSV and SVG in --out). Decision logs are silenced.
+    Simulate {
+        /// Scenario file (TOML), e.g. fixtures/scenarios/cpu-bound-75ms.toml.
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Policy preset to run (repeatable): ce, alertscaler-step, alertscaler-latency. Default: the
+        /// scenario's list, else all.
+        #[arg(long = "policy")]
+        policies: Vec<String>,
+        /// Directory for summary.md, <policy>.csv and <function>.svg.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of the random arrivals (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 #[tokio::main]
@@ -75,7 +93,56 @@ async fn main() -> anyhow::Result<()> {
             let options = server::ServeOptions::from_config(&config);
             server::serve_with(listener, state, server::shutdown_signal(), options).await
         }
+        Command::Simulate {
+            scenario,
+            policies,
+            out,
+            seed,
+        } => {
+            // The simulator drives the service on its own single-threaded runtime with simulated time, so it
+            // runs on a plain thread, outside this runtime, with the per-decision logs silenced.
+            std::thread::spawn(move || {
+                let quiet = tracing::subscriber::NoSubscriber::default();
+                tracing::subscriber::with_default(quiet, || {
+                    simulate(&scenario, &policies, out.as_deref(), seed)
+                })
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the simulation thread panicked"))?
+        }
     }
+}
+
+fn simulate(
+    scenario: &std::path::Path,
+    policies: &[String],
+    out: Option<&std::path::Path>,
+    seed: Option<u64>,
+) -> anyhow::Result<()> {
+    let options = sim::Options {
+        seed,
+        policies: policies.to_vec(),
+    };
+    let started = std::time::Instant::now();
+    let result = sim::run_file(scenario, &options)
+        .with_context(|| format!("simulating {}", scenario.display()))?;
+    let wall = started.elapsed();
+    println!("{}", sim::report::summary(&result));
+    for run in &result.runs {
+        println!(
+            "{}: {} functions × {} s simulated in {:.2} s wall time",
+            run.policy.name,
+            result.functions.len(),
+            result.scenario.duration_secs,
+            run.wall.as_secs_f64()
+        );
+    }
+    println!("total wall time {:.2} s", wall.as_secs_f64());
+    if let Some(dir) = out {
+        let files = sim::report::write(&result, dir)?;
+        println!("wrote {} files to {}", files.len(), dir.display());
+    }
+    Ok(())
 }
 
 fn init_tracing(format: LogFormat) {

@@ -1,0 +1,237 @@
+//! One simulated function: replicas (with cold start), a FIFO backlog for overload, the M/M/c response time,
+//! and the gateway counters Prometheus scrapes.
+//!
+//! Per second: open-loop arrivals are Poisson around the trace's rate; closed-loop clients send at the rate
+//! Little's law gives them. While the backlog is empty and the arrivals stay
+//! below 95 % of capacity (`ready × concurrency / service time`), the stationary M/M/c response-time
+//! distribution applies. Beyond that, the excess waits in a FIFO backlog served at full capacity; served
+//! requests see their time in the backlog plus the M/M/c response at 95 % utilisation. Requests older than
+//! `timeout_secs` in the backlog are dropped and recorded as failed requests of that duration.
+
+use std::collections::VecDeque;
+
+use super::load::{Demand, Rng, Trace};
+use super::monitor::{BUCKETS, NB, Sample};
+use super::queue::{Distribution, Response, quantile_of};
+use super::scenario::FunctionSpec;
+
+/// Utilisation above which the backlog model takes over from the stationary M/M/c model.
+pub const RHO_MAX: f64 = 0.95;
+
+/// What one simulated second produced for one function.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Second {
+    pub offered_rps: f64,
+    pub arrivals: f64,
+    pub served: f64,
+    pub dropped: f64,
+    pub backlog: f64,
+    /// True p95 of the requests answered this second (NaN when none, or when not computed).
+    pub p95: f64,
+    /// p95 above target, or requests dropped or stuck.
+    pub violation: bool,
+}
+
+/// A function's simulated state.
+#[derive(Debug, Clone)]
+pub struct FunctionModel {
+    pub trace: Trace,
+    service: f64,
+    distribution: Distribution,
+    concurrency: u32,
+    cold_start: u64,
+    timeout: f64,
+    pub target_secs: f64,
+    /// Replicas the backend says (ready or starting).
+    pub desired: u32,
+    pub ready: u32,
+    starting: VecDeque<u64>,
+    backlog: VecDeque<(u64, f64)>,
+    ok_total: f64,
+    buckets: [f64; NB],
+    pub cold_starts: u64,
+    pub rng: Rng,
+}
+
+impl FunctionModel {
+    pub fn new(spec: &FunctionSpec, trace: Trace, rng: Rng) -> Self {
+        Self {
+            trace,
+            service: spec.service_time_ms / 1000.0,
+            distribution: spec.service_distribution,
+            concurrency: spec.concurrency,
+            cold_start: spec.cold_start_secs,
+            timeout: spec.timeout_secs,
+            target_secs: spec.latency_target_ms / 1000.0,
+            desired: spec.replicas,
+            ready: spec.replicas,
+            starting: VecDeque::new(),
+            backlog: VecDeque::new(),
+            ok_total: 0.0,
+            buckets: [0.0; NB],
+            cold_starts: 0,
+            rng,
+        }
+    }
+
+    /// The backend moved the function to `replicas` at `now`: start or stop replicas.
+    pub fn set_desired(&mut self, replicas: u32, now: u64) {
+        if replicas > self.desired {
+            for _ in self.desired..replicas {
+                self.starting.push_back(now + self.cold_start);
+            }
+            self.cold_starts += u64::from(replicas - self.desired);
+        } else {
+            for _ in replicas..self.desired {
+                if self.starting.pop_back().is_none() {
+                    self.ready = self.ready.saturating_sub(1);
+                }
+            }
+        }
+        self.desired = replicas;
+    }
+
+    /// The gateway metrics as scraped at `t`, or `None` before the first request (no series yet).
+    pub fn sample(&self, t: u64) -> Option<Sample> {
+        (self.buckets[NB - 1] > 0.0).then_some(Sample {
+            t,
+            ok: self.ok_total,
+            buckets: self.buckets,
+        })
+    }
+
+    /// Simulate the second `(t-1, t]`. `histogram`: update the latency buckets; `detailed`: compute the p95.
+    pub fn step(&mut self, t: u64, histogram: bool, detailed: bool) -> Second {
+        while self.starting.front().is_some_and(|r| *r < t) {
+            self.starting.pop_front();
+            self.ready += 1;
+        }
+        let servers = self.ready * self.concurrency;
+        let capacity = f64::from(servers) / self.service;
+        let demand = self.trace.at((t - 1) as f64);
+        let queued: f64 = self.backlog.iter().map(|c| c.1).sum();
+        let closed = self.closed_loop(demand, servers, queued);
+        let offered = demand.rps + closed;
+        // Open-loop arrivals are Poisson; a closed population sends at its solved rate (it cannot burst
+        // beyond itself).
+        let arrivals = self.rng.poisson(demand.rps) + closed;
+
+        let mut dropped = 0.0;
+        while let Some(&(at, n)) = self.backlog.front() {
+            if (t - at) as f64 <= self.timeout {
+                break;
+            }
+            dropped += n;
+            self.backlog.pop_front();
+        }
+        let mut cohorts: Vec<(f64, f64)> = Vec::new();
+        let stationary = self.backlog.is_empty() && arrivals < RHO_MAX * capacity;
+        let response = if stationary {
+            cohorts.push((0.0, arrivals));
+            Response::new(arrivals, servers, self.service, self.distribution)
+        } else {
+            self.backlog.push_back((t, arrivals));
+            let mut budget = capacity;
+            let mut before = 0.0;
+            while budget > 0.0 {
+                let Some(front) = self.backlog.front_mut() else {
+                    break;
+                };
+                let n = front.1.min(budget);
+                // Fluid FIFO: served at (t-1) + position/capacity, arrived mid-second of its cohort.
+                let wait = (t - front.0) as f64 + (before + n / 2.0) / capacity - 0.5;
+                cohorts.push((wait.max(0.0), n));
+                before += n;
+                budget -= n;
+                front.1 -= n;
+                if front.1 <= 0.0 {
+                    self.backlog.pop_front();
+                }
+            }
+            Response::new(RHO_MAX * capacity, servers, self.service, self.distribution)
+        };
+        let served: f64 = cohorts.iter().map(|c| c.1).sum();
+        let backlog: f64 = self.backlog.iter().map(|c| c.1).sum();
+        let backlog = if backlog > 0.0 { backlog } else { 0.0 };
+        let survival = |x: f64| match response {
+            Some(r) if served > 0.0 => {
+                cohorts
+                    .iter()
+                    .map(|(d, n)| n * r.survival(x - d))
+                    .sum::<f64>()
+                    / served
+            }
+            _ => 1.0,
+        };
+        if histogram {
+            for (i, le) in BUCKETS.iter().enumerate() {
+                self.buckets[i] += served * (1.0 - survival(*le));
+                if *le >= self.timeout {
+                    self.buckets[i] += dropped;
+                }
+            }
+            self.buckets[NB - 1] += served + dropped;
+        } else {
+            self.buckets[NB - 1] += served + dropped;
+        }
+        self.ok_total += served;
+        let p95 = if detailed && served > 0.0 && response.is_some() {
+            let guess = response.map_or(self.service, |r| r.mean());
+            quantile_of(survival, 0.95, guess)
+        } else {
+            f64::NAN
+        };
+        let violation = dropped > 0.0
+            || (served == 0.0 && backlog > 0.0)
+            || (served > 0.0 && survival(self.target_secs) > 0.05);
+        Second {
+            offered_rps: offered,
+            arrivals,
+            served,
+            dropped,
+            backlog,
+            p95,
+            violation,
+        }
+    }
+
+    /// Arrival rate of a closed population whose `queued` members wait in the backlog. Below saturation the
+    /// free clients satisfy `X (R(open + X) + think) = free` (Little's law), solved by bisection; when even
+    /// 95 % utilisation does not absorb them, arrivals match capacity and the backlog moves towards the
+    /// clients that are neither thinking nor in service (so the response time obeys Little's law).
+    fn closed_loop(&self, demand: Demand, servers: u32, queued: f64) -> f64 {
+        let free = (demand.clients - queued).max(0.0);
+        if free <= 0.0 || servers == 0 {
+            return 0.0;
+        }
+        let capacity = f64::from(servers) / self.service;
+        let room = RHO_MAX * capacity - demand.rps;
+        let mean_r = |x: f64| {
+            Response::new(demand.rps + x, servers, self.service, self.distribution)
+                .map_or(f64::INFINITY, |r| r.mean())
+        };
+        let g = |x: f64| x * (mean_r(x) + demand.think) - free;
+        let no_wait = free / (self.service + demand.think);
+        let top = no_wait.min(room);
+        if top <= 0.0 || (no_wait > room && g(room) <= 0.0) {
+            // Saturated: every server busy; the clients neither thinking nor in service queue. Relax the
+            // backlog half-way to that equilibrium each second (a one-second step would overshoot).
+            let share = (capacity - demand.rps).max(0.0);
+            let equilibrium = (demand.clients - share * (self.service + demand.think)).max(0.0);
+            return (share + 0.5 * (equilibrium - queued)).max(0.0);
+        }
+        if g(top) <= 0.0 {
+            return top;
+        }
+        let (mut lo, mut hi) = (0.0, top);
+        for _ in 0..50 {
+            let mid = 0.5 * (lo + hi);
+            if g(mid) > 0.0 {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        lo
+    }
+}

@@ -1,0 +1,373 @@
+//! Load traces: what each function is asked per second, and a small seeded random source.
+//!
+//! A function's load is the sum of its segments. Open-loop segments (step, ramp, spike, sine, on/off,
+//! CSV) give requests per second; closed-loop `clients` segments give a population of clients that each
+//! send the next request when the previous one answered (as `hey -c N` does), so their rate depends on
+//! the latency the simulator computes.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::SimError;
+
+/// One load segment as written in a scenario file. Times are simulated seconds from the start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LoadSpec {
+    /// Constant `rps` from `start_secs` to `end_secs` (open-ended when absent).
+    Step {
+        rps: f64,
+        #[serde(default)]
+        start_secs: f64,
+        end_secs: Option<f64>,
+    },
+    /// Linear from `from_rps` at `start_secs` to `to_rps` at `end_secs`, then holds `to_rps` until `hold_until_secs`.
+    Ramp {
+        from_rps: f64,
+        to_rps: f64,
+        start_secs: f64,
+        end_secs: f64,
+        hold_until_secs: Option<f64>,
+    },
+    /// `peak_rps` for `width_secs` from `at_secs`.
+    Spike {
+        peak_rps: f64,
+        at_secs: f64,
+        width_secs: f64,
+    },
+    /// `mean_rps + amplitude_rps * sin(2π (t + phase_secs) / period_secs)`, never below zero.
+    Sine {
+        mean_rps: f64,
+        amplitude_rps: f64,
+        period_secs: f64,
+        #[serde(default)]
+        phase_secs: f64,
+    },
+    /// `rps` for `on_secs`, nothing for `off_secs`, repeating from `start_secs` to `end_secs`.
+    OnOff {
+        rps: f64,
+        on_secs: f64,
+        off_secs: f64,
+        #[serde(default)]
+        start_secs: f64,
+        end_secs: Option<f64>,
+    },
+    /// `clients` closed-loop clients (each waits for its answer, then `think_ms`) in the window.
+    Clients {
+        clients: f64,
+        #[serde(default)]
+        think_ms: f64,
+        #[serde(default)]
+        start_secs: f64,
+        end_secs: Option<f64>,
+    },
+    /// Requests per second read from a CSV file: header `t,<function>,…`, one row per second (held between
+    /// rows). `path` is relative to the scenario file; `column` defaults to the function's name.
+    Csv {
+        path: String,
+        column: Option<String>,
+    },
+}
+
+/// A compiled segment: CSV files are read once at load.
+#[derive(Debug, Clone)]
+enum Segment {
+    Spec(LoadSpec),
+    Series(Vec<(f64, f64)>),
+}
+
+/// A function's whole load, ready to be asked "what at second t".
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    segments: Vec<Segment>,
+}
+
+/// Demand at one second: open-loop rate plus closed-loop population.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Demand {
+    pub rps: f64,
+    pub clients: f64,
+    /// Client think time in seconds (the largest of the active client segments).
+    pub think: f64,
+}
+
+fn within(t: f64, start: f64, end: Option<f64>) -> bool {
+    t >= start && end.is_none_or(|e| t < e)
+}
+
+impl Trace {
+    /// Compile segments; `base` is the scenario file's directory, `function` the default CSV column.
+    pub fn compile(specs: &[LoadSpec], base: &Path, function: &str) -> Result<Self, SimError> {
+        let mut segments = Vec::with_capacity(specs.len());
+        for spec in specs {
+            validate(spec, function)?;
+            segments.push(match spec {
+                LoadSpec::Csv { path, column } => {
+                    let column = column.as_deref().unwrap_or(function);
+                    Segment::Series(read_csv(&base.join(path), column)?)
+                }
+                other => Segment::Spec(other.clone()),
+            });
+        }
+        Ok(Self { segments })
+    }
+
+    /// The demand during second `[t, t+1)`.
+    pub fn at(&self, t: f64) -> Demand {
+        let mut d = Demand::default();
+        for segment in &self.segments {
+            match segment {
+                Segment::Series(rows) => d.rps += series_at(rows, t),
+                Segment::Spec(spec) => match *spec {
+                    LoadSpec::Step {
+                        rps,
+                        start_secs,
+                        end_secs,
+                    } if within(t, start_secs, end_secs) => d.rps += rps,
+                    LoadSpec::Ramp {
+                        from_rps,
+                        to_rps,
+                        start_secs,
+                        end_secs,
+                        hold_until_secs,
+                    } => {
+                        if within(t, start_secs, Some(end_secs)) {
+                            let f = (t - start_secs) / (end_secs - start_secs);
+                            d.rps += from_rps + f * (to_rps - from_rps);
+                        } else if within(t, end_secs, hold_until_secs) {
+                            d.rps += to_rps;
+                        }
+                    }
+                    LoadSpec::Spike {
+                        peak_rps,
+                        at_secs,
+                        width_secs,
+                    } if within(t, at_secs, Some(at_secs + width_secs)) => d.rps += peak_rps,
+                    LoadSpec::Sine {
+                        mean_rps,
+                        amplitude_rps,
+                        period_secs,
+                        phase_secs,
+                    } => {
+                        let x = std::f64::consts::TAU * (t + phase_secs) / period_secs;
+                        d.rps += (mean_rps + amplitude_rps * x.sin()).max(0.0);
+                    }
+                    LoadSpec::OnOff {
+                        rps,
+                        on_secs,
+                        off_secs,
+                        start_secs,
+                        end_secs,
+                    } if within(t, start_secs, end_secs)
+                        && (t - start_secs) % (on_secs + off_secs) < on_secs =>
+                    {
+                        d.rps += rps
+                    }
+                    LoadSpec::Clients {
+                        clients,
+                        think_ms,
+                        start_secs,
+                        end_secs,
+                    } if within(t, start_secs, end_secs) => {
+                        d.clients += clients;
+                        d.think = d.think.max(think_ms / 1000.0);
+                    }
+                    _ => {}
+                },
+            }
+        }
+        d
+    }
+}
+
+fn validate(spec: &LoadSpec, function: &str) -> Result<(), SimError> {
+    let bad = |what: &str| {
+        Err(SimError::Scenario(format!(
+            "function {function}: load segment {spec:?}: {what}"
+        )))
+    };
+    let nonneg = |x: f64| x.is_finite() && x >= 0.0;
+    match *spec {
+        LoadSpec::Step { rps, .. } | LoadSpec::Spike { peak_rps: rps, .. } if !nonneg(rps) => {
+            bad("rate must be a finite number ≥ 0")
+        }
+        LoadSpec::Ramp {
+            from_rps,
+            to_rps,
+            start_secs,
+            end_secs,
+            ..
+        } if !nonneg(from_rps) || !nonneg(to_rps) || end_secs <= start_secs => {
+            bad("rates must be ≥ 0 and end_secs > start_secs")
+        }
+        LoadSpec::Sine { period_secs, .. } if period_secs <= 0.0 => bad("period_secs must be > 0"),
+        LoadSpec::OnOff {
+            rps,
+            on_secs,
+            off_secs,
+            ..
+        } if !nonneg(rps) || on_secs <= 0.0 || off_secs < 0.0 => {
+            bad("need rps ≥ 0, on_secs > 0, off_secs ≥ 0")
+        }
+        LoadSpec::Clients {
+            clients, think_ms, ..
+        } if !nonneg(clients) || !nonneg(think_ms) => bad("clients and think_ms must be ≥ 0"),
+        _ => Ok(()),
+    }
+}
+
+fn series_at(rows: &[(f64, f64)], t: f64) -> f64 {
+    match rows.partition_point(|(rt, _)| *rt <= t) {
+        0 => 0.0,
+        i => rows[i - 1].1,
+    }
+}
+
+fn read_csv(path: &Path, column: &str) -> Result<Vec<(f64, f64)>, SimError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SimError::Io {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let err = |line: usize, what: String| {
+        SimError::Scenario(format!("{}: line {line}: {what}", path.display()))
+    };
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().ok_or_else(|| err(1, "empty file".into()))?;
+    let names: Vec<&str> = header.split(',').map(str::trim).collect();
+    let col = names
+        .iter()
+        .position(|n| *n == column)
+        .filter(|&i| i > 0)
+        .ok_or_else(|| err(1, format!("no column {column:?} in header {names:?}")))?;
+    let mut rows = Vec::new();
+    for (i, line) in lines {
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        let num = |j: usize| -> Result<f64, SimError> {
+            let cell = cells.get(j).copied().unwrap_or("");
+            cell.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .ok_or_else(|| err(i + 1, format!("{cell:?} is not a number ≥ 0")))
+        };
+        let t = num(0)?;
+        if rows.last().is_some_and(|(prev, _)| *prev >= t) {
+            return Err(err(i + 1, "times must increase".into()));
+        }
+        rows.push((t, num(col)?));
+    }
+    Ok(rows)
+}
+
+/// SplitMix64: a tiny, fast, seedable generator, so that a run depends only on its seed.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Poisson-distributed count with mean `lambda` (Knuth below 30, normal approximation above).
+    pub fn poisson(&mut self, lambda: f64) -> f64 {
+        if lambda <= 0.0 {
+            return 0.0;
+        }
+        if lambda < 30.0 {
+            let limit = (-lambda).exp();
+            let (mut k, mut p) = (0.0, self.uniform());
+            while p > limit {
+                k += 1.0;
+                p *= self.uniform();
+            }
+            return k;
+        }
+        let (u1, u2) = (self.uniform(), self.uniform());
+        let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        (lambda + lambda.sqrt() * normal).round().max(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace(specs: Vec<LoadSpec>) -> Trace {
+        Trace::compile(&specs, Path::new("."), "f").unwrap()
+    }
+
+    #[test]
+    fn shapes_add_up() {
+        let t = trace(vec![
+            LoadSpec::Step {
+                rps: 10.0,
+                start_secs: 5.0,
+                end_secs: Some(10.0),
+            },
+            LoadSpec::Ramp {
+                from_rps: 0.0,
+                to_rps: 100.0,
+                start_secs: 0.0,
+                end_secs: 10.0,
+                hold_until_secs: Some(20.0),
+            },
+            LoadSpec::OnOff {
+                rps: 1.0,
+                on_secs: 2.0,
+                off_secs: 3.0,
+                start_secs: 0.0,
+                end_secs: None,
+            },
+        ]);
+        assert_eq!(t.at(0.0).rps, 1.0);
+        assert_eq!(t.at(2.0).rps, 20.0);
+        assert_eq!(t.at(5.0).rps, 10.0 + 50.0 + 1.0);
+        assert_eq!(t.at(15.0).rps, 100.0 + 1.0);
+        assert_eq!(t.at(23.0).rps, 0.0);
+    }
+
+    #[test]
+    fn csv_is_held_between_rows_and_errors_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("l.csv"), "t,f,g\n0,1,9\n10,5,9\n").unwrap();
+        let csv = |path: &str| LoadSpec::Csv {
+            path: path.into(),
+            column: None,
+        };
+        let t = Trace::compile(&[csv("l.csv")], dir.path(), "f").unwrap();
+        assert_eq!((t.at(3.0).rps, t.at(12.0).rps), (1.0, 5.0));
+        std::fs::write(dir.path().join("b.csv"), "t,f\n0,1\n1,x\n").unwrap();
+        let err = Trace::compile(&[csv("b.csv")], dir.path(), "f").unwrap_err();
+        assert!(err.to_string().contains("line 3"), "{err}");
+        let err = Trace::compile(&[csv("l.csv")], dir.path(), "h").unwrap_err();
+        assert!(err.to_string().contains("no column"), "{err}");
+    }
+
+    #[test]
+    fn poisson_mean_is_lambda_and_seeded() {
+        for lambda in [3.0, 200.0] {
+            let mut rng = Rng::new(7);
+            let n = 20_000;
+            let mean: f64 = (0..n).map(|_| rng.poisson(lambda)).sum::<f64>() / f64::from(n);
+            assert!((mean - lambda).abs() < 0.05 * lambda, "{lambda}: {mean}");
+        }
+        let (mut a, mut b) = (Rng::new(1), Rng::new(1));
+        assert!((0..100).all(|_| a.next_u64() == b.next_u64()));
+    }
+}

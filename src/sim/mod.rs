@@ -1,0 +1,104 @@
+//! `alertscaler simulate`: replay a load through a model of the function, of Prometheus and of AlertManager,
+//! and through the real decision code, to compare scaling policies before deploying them.
+//!
+//! Time is simulated in 1 s steps and passed to the decision code as `now`; nothing reads the clock except the
+//! wall-time measurement of a run. A run is deterministic given its seed.
+//!
+//! # Layout
+//! - [`scenario`]: TOML scenario files; [`load`]: load traces and the seeded random source.
+//! - [`queue`]: M/M/c response times (Erlang C); [`function`]: one function's replicas, backlog and metrics.
+//! - [`monitor`]: Prometheus (`rate`, `histogram_quantile`, rules with `for:`); [`alertmanager`]: grouping,
+//!   timers, notification log, webhook payloads.
+//! - [`presets`]: named policies; [`engine`]: the per-second loop feeding `Service::handle`;
+//!   [`report`]: totals, table, CSV and SVG.
+
+pub mod alertmanager;
+pub mod engine;
+pub mod function;
+pub mod load;
+pub mod monitor;
+pub mod presets;
+pub mod queue;
+pub mod report;
+pub mod scenario;
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use engine::{NotificationRecord, PolicyRun, Row, Simulation, Totals};
+use presets::Preset;
+use scenario::Scenario;
+
+/// Why a simulation could not run; each message says what to fix.
+#[derive(Debug, Error)]
+pub enum SimError {
+    #[error("{0}")]
+    Scenario(String),
+    #[error("cannot read {path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("cannot write {path}: {message}")]
+    Write { path: PathBuf, message: String },
+    #[error("unknown policy {name:?}; known policies: {known}")]
+    UnknownPolicy { name: String, known: String },
+    #[error("the simulated alertscaler configuration is invalid: {0}")]
+    Config(String),
+    #[error("cannot start the simulation runtime: {0}")]
+    Runtime(String),
+}
+
+/// Command-line choices for a run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Policies to run; empty means the scenario's list, or every preset.
+    pub policies: Vec<String>,
+}
+
+/// Resolve policy names: the options', else the scenario's, else every preset.
+pub fn policies(scenario: &Scenario, options: &Options) -> Result<Vec<&'static Preset>, SimError> {
+    let names: Vec<String> = if !options.policies.is_empty() {
+        options.policies.clone()
+    } else if !scenario.policies.is_empty() {
+        scenario.policies.clone()
+    } else {
+        presets::names().into_iter().map(String::from).collect()
+    };
+    names
+        .iter()
+        .map(|name| {
+            presets::preset(name).ok_or_else(|| SimError::UnknownPolicy {
+                name: name.clone(),
+                known: presets::names().join(", "),
+            })
+        })
+        .collect()
+}
+
+/// Load a scenario file and run the chosen policies on it.
+pub fn run_file(path: &Path, options: &Options) -> Result<Simulation, SimError> {
+    let scenario = Scenario::load(path)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    run(&scenario, base, options)
+}
+
+/// Run the chosen policies on a scenario; `base` resolves relative CSV paths.
+pub fn run(scenario: &Scenario, base: &Path, options: &Options) -> Result<Simulation, SimError> {
+    scenario.validate()?;
+    let presets = policies(scenario, options)?;
+    let functions = scenario.expand(base)?;
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let runs = presets
+        .into_iter()
+        .map(|p| engine::run_policy(scenario, &functions, p, seed))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Simulation {
+        scenario: scenario.clone(),
+        functions: functions
+            .iter()
+            .map(|(f, _)| format!("{}.{}", f.name, f.namespace))
+            .collect(),
+        runs,
+    })
+}

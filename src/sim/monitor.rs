@@ -1,0 +1,352 @@
+//! The Prometheus side of the monitoring path: gateway metrics as scraped, `rate()` and
+//! `histogram_quantile()` computed as Prometheus computes them, and alert rules with `for:`.
+//!
+//! What the gateway exports per function (`function_name="name.namespace"`):
+//! `gateway_function_invocation_total{code="200"}` (counter) and the histogram
+//! `gateway_functions_seconds_bucket{le}` with the Prometheus client's default buckets. A series exists from
+//! its function's first request on, as with the real gateway, which matters for `rate()` at the start.
+
+use std::collections::VecDeque;
+
+/// Upper bounds of the gateway histogram (the Prometheus client's `DefBuckets`); `+Inf` is implicit.
+pub const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Number of cumulative bucket counters including `+Inf`.
+pub const NB: usize = BUCKETS.len() + 1;
+
+/// One scrape of one function's gateway metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub t: u64,
+    /// `gateway_function_invocation_total{code="200"}`.
+    pub ok: f64,
+    /// Cumulative `gateway_functions_seconds_bucket{le}`; the last one is `+Inf` (= `_count`).
+    pub buckets: [f64; NB],
+}
+
+/// The samples Prometheus holds for one function, trimmed to the longest window any rule reads.
+#[derive(Debug, Clone, Default)]
+pub struct Series {
+    samples: VecDeque<Sample>,
+}
+
+impl Series {
+    /// Append a scrape, forgetting samples older than `keep_secs` before it.
+    pub fn push(&mut self, sample: Sample, keep_secs: u64) {
+        self.samples.push_back(sample);
+        while self
+            .samples
+            .front()
+            .is_some_and(|s| s.t + keep_secs < sample.t)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// `rate(metric[window])` evaluated at `now`, for the counter `value` picks from each sample.
+    pub fn rate(&self, now: u64, window: u64, value: impl Fn(&Sample) -> f64) -> Option<f64> {
+        let start = now.saturating_sub(window);
+        let points: Vec<(f64, f64)> = self
+            .samples
+            .iter()
+            .filter(|s| s.t >= start && s.t <= now)
+            .map(|s| (s.t as f64, value(s)))
+            .collect();
+        extrapolated_rate(&points, start as f64, now as f64)
+    }
+
+    /// Per-bucket `rate(gateway_functions_seconds_bucket[window])`, as `(le, rate)` with `+Inf` last.
+    pub fn bucket_rates(&self, now: u64, window: u64) -> Option<Vec<(f64, f64)>> {
+        (0..NB)
+            .map(|i| {
+                let le = BUCKETS.get(i).copied().unwrap_or(f64::INFINITY);
+                self.rate(now, window, |s| s.buckets[i]).map(|r| (le, r))
+            })
+            .collect()
+    }
+}
+
+/// Prometheus' `extrapolatedRate` (2.x, promql/functions.go) for a counter without resets: the increase between
+/// the first and last sample in `[range_start, range_end]`, extrapolated towards the range edges (not before
+/// the counter's zero point; half an average sample interval when an edge is further than 1.1 intervals),
+/// per second. `None` with fewer than two samples, as Prometheus returns no value.
+pub fn extrapolated_rate(points: &[(f64, f64)], range_start: f64, range_end: f64) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let (first_t, first_v) = points[0];
+    let (last_t, last_v) = points[points.len() - 1];
+    let increase = last_v - first_v;
+    let sampled = last_t - first_t;
+    let average = sampled / (points.len() - 1) as f64;
+    let mut to_start = first_t - range_start;
+    let to_end = range_end - last_t;
+    // Prometheus 2.42 order: first limit the start by the counter's zero point, then cap both edges.
+    if increase > 0.0 && first_v >= 0.0 {
+        to_start = to_start.min(sampled * (first_v / increase));
+    }
+    let threshold = average * 1.1;
+    let edge = |d: f64| if d < threshold { d } else { average / 2.0 };
+    let (to_start, to_end) = (edge(to_start), edge(to_end));
+    let factor = (sampled + to_start + to_end) / sampled;
+    Some(increase * factor / (range_end - range_start))
+}
+
+/// Prometheus' `histogram_quantile(q, …)` over cumulative `(le, count)` buckets sorted by `le` with `+Inf`
+/// last: linear interpolation inside the bucket holding the rank; the lowest bucket starts at 0; a rank in
+/// `+Inf` answers the highest finite bound. NaN when there are no observations.
+pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
+    if buckets.len() < 2 || !buckets.last().is_some_and(|b| b.0.is_infinite()) {
+        return f64::NAN;
+    }
+    // Prometheus fixes non-monotonic buckets (from float error) by carrying the maximum forward.
+    let mut counts: Vec<f64> = buckets.iter().map(|b| b.1).collect();
+    for i in 1..counts.len() {
+        counts[i] = counts[i].max(counts[i - 1]);
+    }
+    let total = counts[counts.len() - 1];
+    if total <= 0.0 || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    let rank = q * total;
+    let b = counts
+        .iter()
+        .position(|c| *c >= rank)
+        .unwrap_or(counts.len() - 1);
+    if b == buckets.len() - 1 {
+        return buckets[buckets.len() - 2].0;
+    }
+    if b == 0 && buckets[0].0 <= 0.0 {
+        return buckets[0].0;
+    }
+    let (lower, below) = if b == 0 {
+        (0.0, 0.0)
+    } else {
+        (buckets[b - 1].0, counts[b - 1])
+    };
+    let upper = buckets[b].0;
+    let in_bucket = counts[b] - below;
+    lower + (upper - lower) * ((rank - below) / in_bucket)
+}
+
+/// The expression of a simulated alert rule, one per rule of the shipped packs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expr {
+    /// `sum(rate(gateway_function_invocation_total{code="200"}[window])) by (function_name) > threshold`.
+    RateAbove { window: u64, threshold: f64 },
+    /// p95 over `window` above the function's latency target (`FunctionLatencyHigh`).
+    P95Above { window: u64 },
+    /// p95 over `window` below target × (1 − tolerance) while the function has traffic (`FunctionLatencyLow`).
+    P95Below { window: u64, tolerance: f64 },
+}
+
+impl Expr {
+    /// The window this expression reads.
+    pub fn window(&self) -> u64 {
+        match *self {
+            Self::RateAbove { window, .. }
+            | Self::P95Above { window }
+            | Self::P95Below { window, .. } => window,
+        }
+    }
+
+    /// Whether the expression needs the latency histogram.
+    pub fn needs_histogram(&self) -> bool {
+        !matches!(self, Self::RateAbove { .. })
+    }
+
+    /// Evaluate for one function at `now`: `Some((value, target))` when the alert condition holds.
+    pub fn eval(&self, series: &Series, now: u64, target_secs: f64) -> Option<(f64, f64)> {
+        match *self {
+            Self::RateAbove { window, threshold } => series
+                .rate(now, window, |s| s.ok)
+                .filter(|v| *v > threshold)
+                .map(|v| (v, threshold)),
+            Self::P95Above { window } => {
+                let p95 = p95(series, now, window)?;
+                (p95 > target_secs).then_some((p95, target_secs))
+            }
+            Self::P95Below { window, tolerance } => {
+                let p95 = p95(series, now, window)?;
+                (p95 < target_secs * (1.0 - tolerance)).then_some((p95, target_secs))
+            }
+        }
+    }
+}
+
+/// The latency pack's `p95_1m` recording rule: only defined where the request rate is > 0.
+fn p95(series: &Series, now: u64, window: u64) -> Option<f64> {
+    let traffic = series.rate(now, window, |s| s.buckets[NB - 1])?;
+    if traffic <= 0.0 {
+        return None;
+    }
+    let q = histogram_quantile(0.95, &series.bucket_rates(now, window)?);
+    (!q.is_nan()).then_some(q)
+}
+
+/// Alert state of one rule for one function, as Prometheus' rule manager keeps it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Active {
+    pub active_at: u64,
+    pub fired_at: Option<u64>,
+    pub last_sent: u64,
+}
+
+/// What an evaluation asks Prometheus to send to AlertManager for one function.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Send {
+    /// The alert (still) fires; `starts_at` is when it started firing (Prometheus sends `FiredAt`).
+    Firing {
+        starts_at: u64,
+        value: f64,
+        target: f64,
+    },
+    /// The alert stopped firing at `ends_at`.
+    Resolved { starts_at: u64, ends_at: u64 },
+}
+
+/// How long Prometheus waits before re-sending a still-firing alert (`--rules.alert.resend-delay`).
+pub const RESEND_DELAY: u64 = 60;
+
+/// Advance one function's alert state by one evaluation: pending after the first true evaluation, firing once
+/// it has been true for `for_secs` (`>=`, as Prometheus), resolved on the first false evaluation while firing.
+pub fn step_alert(
+    state: &mut Option<Active>,
+    result: Option<(f64, f64)>,
+    now: u64,
+    for_secs: u64,
+) -> Option<Send> {
+    match (result, state.as_mut()) {
+        (Some(_), None) => {
+            *state = Some(Active {
+                active_at: now,
+                fired_at: None,
+                last_sent: 0,
+            });
+            step_alert(state, result, now, for_secs).filter(|_| for_secs == 0)
+        }
+        (Some((value, target)), Some(a)) => {
+            let fired_at = match a.fired_at {
+                Some(f) => f,
+                None if now - a.active_at >= for_secs => {
+                    a.fired_at = Some(now);
+                    a.last_sent = now;
+                    return Some(Send::Firing {
+                        starts_at: now,
+                        value,
+                        target,
+                    });
+                }
+                None => return None,
+            };
+            if now - a.last_sent >= RESEND_DELAY {
+                a.last_sent = now;
+                return Some(Send::Firing {
+                    starts_at: fired_at,
+                    value,
+                    target,
+                });
+            }
+            None
+        }
+        (None, Some(a)) => {
+            let sent = a.fired_at.map(|starts_at| Send::Resolved {
+                starts_at,
+                ends_at: now,
+            });
+            *state = None;
+            sent
+        }
+        (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_extrapolates_like_prometheus() {
+        // A steady 10/s counter sampled every second over a 10s window: exact rate 10.
+        let pts: Vec<(f64, f64)> = (0..=10)
+            .map(|t| (t as f64 + 100.0, 1000.0 + 10.0 * t as f64))
+            .collect();
+        assert!((extrapolated_rate(&pts, 100.0, 110.0).unwrap() - 10.0).abs() < 1e-9);
+        // A new series (20 at t=1, 40 at t=2, window [-8, 2]): the start is limited to the zero point
+        // (1 s before the first sample), which is within 1.1 intervals: increase 20 × 2 / 10 = 4.
+        let r = extrapolated_rate(&[(1.0, 20.0), (2.0, 40.0)], -8.0, 2.0).unwrap();
+        assert!((r - 4.0).abs() < 1e-9, "{r}");
+        // Far from the zero point: half an interval at the start: 20 × 1.5 / 10 = 3.
+        let r = extrapolated_rate(&[(1.0, 500.0), (2.0, 520.0)], -8.0, 2.0).unwrap();
+        assert!((r - 3.0).abs() < 1e-9, "{r}");
+        // The zero point limits extrapolation: first value 5, increase 20 → to_zero 0.25 < 0.5.
+        let r = extrapolated_rate(&[(1.0, 5.0), (2.0, 25.0)], -8.0, 2.0).unwrap();
+        assert!((r - 20.0 * 1.25 / 10.0).abs() < 1e-9, "{r}");
+        assert_eq!(extrapolated_rate(&[(1.0, 5.0)], 0.0, 2.0), None);
+    }
+
+    #[test]
+    fn histogram_quantile_interpolates_within_buckets() {
+        let inf = f64::INFINITY;
+        // 100 observations: 50 ≤ 0.1, 90 ≤ 0.5, all ≤ 1. p95: rank 95 in (0.5, 1], 5 of 10 → 0.75.
+        let b = [(0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (inf, 100.0)];
+        assert!((histogram_quantile(0.95, &b) - 0.75).abs() < 1e-12);
+        // p50: rank 50 fills the first bucket exactly → its upper bound (linear from 0).
+        assert!((histogram_quantile(0.5, &b) - 0.1).abs() < 1e-12);
+        assert!((histogram_quantile(0.25, &b) - 0.05).abs() < 1e-12);
+        // Rank in +Inf → the highest finite bound.
+        let b = [(0.1, 10.0), (1.0, 10.0), (inf, 100.0)];
+        assert_eq!(histogram_quantile(0.95, &b), 1.0);
+        assert!(histogram_quantile(0.95, &[(0.1, 0.0), (inf, 0.0)]).is_nan());
+    }
+
+    #[test]
+    fn alert_goes_pending_then_firing_after_for_then_resolves() {
+        let mut st = None;
+        let yes = Some((7.0, 5.0));
+        assert_eq!(step_alert(&mut st, yes, 4, 5), None);
+        for t in 5..9 {
+            assert_eq!(step_alert(&mut st, yes, t, 5), None, "t={t}");
+        }
+        assert_eq!(
+            step_alert(&mut st, yes, 9, 5),
+            Some(Send::Firing {
+                starts_at: 9,
+                value: 7.0,
+                target: 5.0
+            })
+        );
+        assert_eq!(step_alert(&mut st, yes, 10, 5), None);
+        assert_eq!(
+            step_alert(&mut st, yes, 9 + RESEND_DELAY, 5),
+            Some(Send::Firing {
+                starts_at: 9,
+                value: 7.0,
+                target: 5.0
+            })
+        );
+        assert_eq!(
+            step_alert(&mut st, None, 80, 5),
+            Some(Send::Resolved {
+                starts_at: 9,
+                ends_at: 80
+            })
+        );
+        // Pending that stops is dropped silently.
+        step_alert(&mut st, yes, 90, 5);
+        assert_eq!(step_alert(&mut st, None, 91, 5), None);
+        assert_eq!(st, None);
+        // for: 0 fires on the first true evaluation.
+        assert!(matches!(
+            step_alert(&mut st, yes, 100, 0),
+            Some(Send::Firing { starts_at: 100, .. })
+        ));
+    }
+}

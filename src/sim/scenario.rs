@@ -1,0 +1,197 @@
+//! Scenario files (TOML): the functions, their load, and the monitoring timings to simulate.
+//!
+//! Unknown keys are errors, as in the server's configuration: a typo must not silently change a result.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::SimError;
+use super::alertmanager::AlertmanagerSpec;
+use super::load::{LoadSpec, Trace};
+use super::queue::Distribution;
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Simulated seconds.
+    pub duration_secs: u64,
+    /// Seed of the random arrivals (overridden by `--seed`).
+    #[serde(default)]
+    pub seed: u64,
+    /// Policies run when the command line names none.
+    #[serde(default)]
+    pub policies: Vec<String>,
+    #[serde(default)]
+    pub prometheus: PrometheusSpec,
+    #[serde(default)]
+    pub alertmanager: AlertmanagerSpec,
+    /// Fleet mode: every function below is replicated this many times (names get `-<i>`), and only
+    /// fleet-wide series are recorded.
+    pub fleet: Option<FleetSpec>,
+    pub functions: Vec<FunctionSpec>,
+}
+
+/// Prometheus timings.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusSpec {
+    pub scrape_interval_secs: u64,
+    pub evaluation_interval_secs: u64,
+}
+
+impl Default for PrometheusSpec {
+    /// The OpenFaaS gateway job's 5 s scrape; evaluation every 5 s.
+    fn default() -> Self {
+        Self {
+            scrape_interval_secs: 5,
+            evaluation_interval_secs: 5,
+        }
+    }
+}
+
+/// Fleet mode.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSpec {
+    pub copies: u32,
+}
+
+/// One function: its service, its replicas and its load.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSpec {
+    pub name: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Mean service time of one request, in milliseconds.
+    pub service_time_ms: f64,
+    #[serde(default)]
+    pub service_distribution: Distribution,
+    /// Requests one replica serves at once.
+    #[serde(default = "one")]
+    pub concurrency: u32,
+    /// Seconds before a new replica serves.
+    #[serde(default)]
+    pub cold_start_secs: u64,
+    /// Replicas at the start.
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Function labels (`com.openfaas.scale.*`), read by the decision code.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The p95 latency objective, in milliseconds (SLO and latency rules).
+    pub latency_target_ms: f64,
+    /// Requests queued longer than this are dropped (gateway / client timeout).
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: f64,
+    pub load: Vec<LoadSpec>,
+}
+
+fn default_namespace() -> String {
+    "openfaas-fn".into()
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_timeout() -> f64 {
+    30.0
+}
+
+impl Scenario {
+    /// Read and validate a scenario file.
+    pub fn load(path: &Path) -> Result<Self, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SimError::Io {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let scenario: Scenario = toml::from_str(&text).map_err(|e| {
+            SimError::Scenario(format!(
+                "{}: {}",
+                path.display(),
+                e.to_string().trim_end().replace('\n', " ")
+            ))
+        })?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// Rules that types cannot express; each error names the key.
+    pub fn validate(&self) -> Result<(), SimError> {
+        let bad = |what: String| {
+            Err(SimError::Scenario(format!(
+                "scenario {}: {what}",
+                self.name
+            )))
+        };
+        if self.duration_secs == 0 || self.duration_secs > 7 * 86_400 {
+            return bad("duration_secs must be between 1 and 604800".into());
+        }
+        let p = &self.prometheus;
+        if p.scrape_interval_secs == 0 || p.evaluation_interval_secs == 0 {
+            return bad("prometheus intervals must be ≥ 1 s".into());
+        }
+        let a = &self.alertmanager;
+        if a.group_interval_secs == 0 || a.deliveries == 0 {
+            return bad("alertmanager.group_interval_secs and deliveries must be ≥ 1".into());
+        }
+        if self.functions.is_empty() {
+            return bad("needs at least one [[functions]]".into());
+        }
+        if self
+            .fleet
+            .is_some_and(|f| f.copies == 0 || f.copies > 1_000_000)
+        {
+            return bad("fleet.copies must be between 1 and 1000000".into());
+        }
+        for f in &self.functions {
+            let id = format!("{}.{}", f.name, f.namespace);
+            if crate::alert::FunctionId::parse(&id, "openfaas-fn").is_err() {
+                return bad(format!("function {id:?} is not a valid name.namespace"));
+            }
+            let positive = |x: f64| x.is_finite() && x > 0.0;
+            if !positive(f.service_time_ms)
+                || !positive(f.latency_target_ms)
+                || !positive(f.timeout_secs)
+            {
+                return bad(format!(
+                    "function {id}: service_time_ms, latency_target_ms and timeout_secs must be > 0"
+                ));
+            }
+            if f.concurrency == 0 || f.replicas == 0 {
+                return bad(format!(
+                    "function {id}: concurrency and replicas must be ≥ 1"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The functions to simulate (fleet copies expanded) with their compiled load traces.
+    pub fn expand(&self, base: &Path) -> Result<Vec<(FunctionSpec, Trace)>, SimError> {
+        let copies = self.fleet.map_or(1, |f| f.copies);
+        let mut out = Vec::with_capacity(self.functions.len() * copies as usize);
+        let traces: Vec<Trace> = self
+            .functions
+            .iter()
+            .map(|f| Trace::compile(&f.load, base, &f.name))
+            .collect::<Result<_, _>>()?;
+        for i in 0..copies {
+            for (f, trace) in self.functions.iter().zip(&traces) {
+                let mut f = f.clone();
+                if self.fleet.is_some() {
+                    f.name = format!("{}-{i}", f.name);
+                }
+                out.push((f, trace.clone()));
+            }
+        }
+        Ok(out)
+    }
+}
