@@ -1,0 +1,251 @@
+//! Configuration: built-in defaults < TOML file < environment (`ALERTSCALER_…`, nested with `__`).
+//!
+//! Unknown keys are errors (a typo must not silently change behaviour), and `validate()` runs once at
+//! load so that an invalid configuration never reaches a handler.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::backend::memory::FunctionSpec;
+use crate::labels::LabelDefaults;
+use crate::load::PrometheusConfig;
+use crate::policy::PolicyConfig;
+
+mod sections;
+
+pub use sections::{AuthFailureLimit, KubernetesConfig, OpenFaasConfig, TlsConfig};
+
+/// Everything alertscaler can be configured with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Which backend scales functions.
+    pub backend: BackendKind,
+    /// Namespace for a `function_name` label without a `.namespace` suffix.
+    pub default_namespace: String,
+    /// Only functions in these namespaces are ever scaled.
+    pub allowed_namespaces: Vec<String>,
+    /// Alert label that names the function.
+    pub function_label: String,
+    /// Credentials AlertManager must present on `/system/*`.
+    pub auth: AuthConfig,
+    /// Largest accepted webhook body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Minimum seconds between two scale-ups of one function; must exceed AlertManager's retry window
+    /// and stay below its repeat_interval.
+    pub scale_up_cooldown_secs: u64,
+    /// Resolved episodes are forgotten, and silent firing ones expire, after this many seconds.
+    pub episode_ttl_secs: u64,
+    /// Replicas no function may exceed, whatever its labels say.
+    pub max_replicas_ceiling: u32,
+    /// Scaling label defaults (OpenFaaS CE's).
+    pub labels: LabelDefaults,
+    /// Functions of the embedded memory backend.
+    pub memory: MemoryConfig,
+    /// The OpenFaaS gateway (`backend = "openfaas"`).
+    pub openfaas: OpenFaasConfig,
+    /// Settings of the Kubernetes backend.
+    pub kubernetes: KubernetesConfig,
+    /// Scaling policies: default policy, scale-down mode, stabilization (see docs/policies.md).
+    pub policy: PolicyConfig,
+    /// Optional Prometheus for load at decision time (proportional policy).
+    pub prometheus: PrometheusConfig,
+    /// Decisions kept for `GET /decisions` (0 keeps none).
+    pub audit_capacity: usize,
+    /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT before the server exits.
+    pub shutdown_grace_secs: u64,
+    /// Seconds a request may take before it is answered 503 (AlertManager retries it).
+    pub request_timeout_secs: u64,
+    /// Per-source-IP limit on failed authentications.
+    pub auth_failure_limit: AuthFailureLimit,
+    /// Serve HTTPS with these PEM files instead of plain HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            backend: BackendKind::Memory,
+            default_namespace: "openfaas-fn".into(),
+            allowed_namespaces: vec!["openfaas-fn".into()],
+            function_label: "function_name".into(),
+            auth: AuthConfig::None,
+            body_limit_bytes: 1024 * 1024,
+            scale_up_cooldown_secs: 20,
+            episode_ttl_secs: 3600,
+            max_replicas_ceiling: 100,
+            labels: LabelDefaults::default(),
+            memory: MemoryConfig::default(),
+            openfaas: OpenFaasConfig::default(),
+            kubernetes: KubernetesConfig::default(),
+            policy: PolicyConfig::default(),
+            prometheus: PrometheusConfig::default(),
+            audit_capacity: crate::audit::DEFAULT_CAPACITY,
+            shutdown_grace_secs: 20,
+            request_timeout_secs: 10,
+            auth_failure_limit: AuthFailureLimit::default(),
+            tls: None,
+        }
+    }
+}
+
+/// The backend that reads and writes replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Embedded, in memory, functions from `[[memory.functions]]`.
+    Memory,
+    /// Kubernetes Deployments.
+    Kubernetes,
+    /// The OpenFaaS gateway's provider API.
+    Openfaas,
+}
+
+/// Webhook authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
+pub enum AuthConfig {
+    None,
+    /// HTTP basic auth; the password is read from a file (as Kubernetes mounts secrets).
+    Basic {
+        username: String,
+        password_file: PathBuf,
+    },
+    /// `Authorization: Bearer …`; the token is read from a file.
+    Bearer {
+        token_file: PathBuf,
+    },
+}
+
+/// `[memory]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    pub functions: Vec<FunctionSpec>,
+}
+
+/// A configuration that cannot be used; the message names the key or file to fix.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("configuration: {0}")]
+    Figment(String),
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid { key: &'static str, problem: String },
+    #[error("cannot read secret file {path} (for `{key}`): {source}")]
+    Secret {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    /// Load defaults < `file` < environment, then validate.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, Env::prefixed("ALERTSCALER_").split("__"))
+    }
+
+    /// As [`Config::load`], with the environment provider given (tests pass a fake one).
+    pub fn load_with_env(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            // Parse the file on its own first: toml's errors carry the line and column.
+            toml::from_str::<Config>(&text).map_err(|e| ConfigError::File {
+                path: path.to_owned(),
+                message: e.to_string().trim_end().replace('\n', " "),
+            })?;
+            figment = figment.merge(Toml::string(&text));
+        }
+        let config: Config = figment
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError::Figment(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Check cross-field rules that types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
+        if self.allowed_namespaces.is_empty() {
+            return invalid(
+                "allowed_namespaces",
+                "must name at least one namespace".into(),
+            );
+        }
+        if !self.allowed_namespaces.contains(&self.default_namespace) {
+            return invalid(
+                "default_namespace",
+                format!(
+                    "{:?} is not in allowed_namespaces {:?}",
+                    self.default_namespace, self.allowed_namespaces
+                ),
+            );
+        }
+        if self.body_limit_bytes < 1024 {
+            return invalid("body_limit_bytes", "must be at least 1024".into());
+        }
+        if self.max_replicas_ceiling == 0 {
+            return invalid("max_replicas_ceiling", "must be at least 1".into());
+        }
+        let l = &self.labels;
+        if l.min == 0 || l.min > l.max || l.max > self.max_replicas_ceiling || l.factor > 100 {
+            return invalid(
+                "labels",
+                format!(
+                    "need 1 ≤ min ≤ max ≤ max_replicas_ceiling ({}) and factor ≤ 100, got min {} max {} factor {}",
+                    self.max_replicas_ceiling, l.min, l.max, l.factor
+                ),
+            );
+        }
+        if self.scale_up_cooldown_secs >= self.episode_ttl_secs {
+            return invalid(
+                "scale_up_cooldown_secs",
+                "must be shorter than episode_ttl_secs".into(),
+            );
+        }
+        if let Err((key, problem)) = self.policy.validate().and(self.prometheus.validate()) {
+            return invalid(key, problem);
+        }
+        sections::validate_ops(self)?;
+        for f in &self.memory.functions {
+            let label = format!("{}.{}", f.name, f.namespace);
+            if crate::alert::FunctionId::parse(&label, &self.default_namespace).is_err() {
+                return invalid(
+                    "memory.functions",
+                    format!("{label:?} is not a valid function name.namespace"),
+                );
+            }
+        }
+        self.kubernetes.validate()?;
+        self.openfaas.validate()
+    }
+
+    /// The configuration as TOML with secrets redacted (secrets live in files; only paths are shown).
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,189 @@
+//! Configuration sections of the backends and of operations, with their validation.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Config, ConfigError};
+
+/// `[auth_failure_limit]`: after `max_failures` failed authentications from one IP within
+/// `window_secs`, that IP is answered 429 until the window has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthFailureLimit {
+    pub max_failures: u32,
+    pub window_secs: u64,
+}
+
+impl Default for AuthFailureLimit {
+    fn default() -> Self {
+        Self {
+            max_failures: 10,
+            window_secs: 60,
+        }
+    }
+}
+
+/// `[tls]`: certificate chain and private key, PEM files (the key is a secret: only its path is
+/// ever shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// `[openfaas]` section: how to reach the gateway's provider API and where the ledger is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenFaasConfig {
+    /// Gateway base URL, e.g. `http://127.0.0.1:8080` (faasd) or `http://gateway.openfaas:8080`.
+    pub gateway_url: String,
+    /// Basic-auth user of the gateway.
+    pub username: String,
+    /// File holding the gateway's basic-auth password (as OpenFaaS mounts it); unset = no auth.
+    pub password_file: Option<PathBuf>,
+    /// Local JSON file holding the dedup ledger (one alertscaler replica only).
+    pub state_file: PathBuf,
+    /// TCP connect timeout per attempt.
+    pub connect_timeout_ms: u64,
+    /// Whole-request timeout per attempt.
+    pub request_timeout_ms: u64,
+    /// Extra attempts after the first on connection errors, timeouts and 5xx (never on 4xx).
+    pub retries: u32,
+    /// Backoff before the first retry; doubled for each further retry.
+    pub retry_backoff_ms: u64,
+}
+
+impl Default for OpenFaasConfig {
+    fn default() -> Self {
+        Self {
+            gateway_url: "http://127.0.0.1:8080".into(),
+            username: "admin".into(),
+            password_file: None,
+            state_file: PathBuf::from("alertscaler-state.json"),
+            connect_timeout_ms: 2000,
+            request_timeout_ms: 5000,
+            retries: 3,
+            retry_backoff_ms: 200,
+        }
+    }
+}
+
+/// `[kubernetes]` section: which Deployments are functions, and where the ledger is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesConfig {
+    /// Label selector a Deployment must match to be scaled (`key`, `key=value`, `key!=value`,
+    /// `!key`, comma-separated). faas-netes puts `faas_function=<name>` on every function.
+    pub selector: String,
+    /// Annotation on the Deployment that holds the function's ledger (JSON).
+    pub ledger_annotation: String,
+    /// Seconds one apiserver request may take before the webhook answers 503.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        Self {
+            selector: "faas_function".into(),
+            ledger_annotation: "alertscaler.openfaas.com/ledger".into(),
+            request_timeout_secs: 10,
+        }
+    }
+}
+
+impl OpenFaasConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
+        match reqwest::Url::parse(&self.gateway_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+            Ok(_) => {
+                return invalid(
+                    "openfaas.gateway_url",
+                    format!("{:?} must be an http(s) URL", self.gateway_url),
+                );
+            }
+            Err(e) => {
+                return invalid(
+                    "openfaas.gateway_url",
+                    format!("{:?}: {e}", self.gateway_url),
+                );
+            }
+        }
+        if self.username.is_empty() || self.username.contains(':') {
+            return invalid(
+                "openfaas.username",
+                "must be non-empty and contain no ':'".into(),
+            );
+        }
+        if self.state_file.as_os_str().is_empty() || self.state_file.file_name().is_none() {
+            return invalid("openfaas.state_file", "must name a file".into());
+        }
+        for (key, value) in [
+            ("openfaas.connect_timeout_ms", self.connect_timeout_ms),
+            ("openfaas.request_timeout_ms", self.request_timeout_ms),
+        ] {
+            if !(1..=600_000).contains(&value) {
+                return invalid(key, format!("{value} must be between 1 and 600000"));
+            }
+        }
+        if self.retries > 10 {
+            return invalid("openfaas.retries", "must be at most 10".into());
+        }
+        if self.retry_backoff_ms > 60_000 {
+            return invalid("openfaas.retry_backoff_ms", "must be at most 60000".into());
+        }
+        Ok(())
+    }
+}
+
+impl KubernetesConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let k = self;
+        let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
+        if let Err(problem) = crate::backend::kubernetes::Selector::parse(&k.selector) {
+            return invalid("kubernetes.selector", problem);
+        }
+        if crate::backend::kubernetes::selector::valid_key(&k.ledger_annotation).is_err() {
+            return invalid(
+                "kubernetes.ledger_annotation",
+                format!("{:?} is not a valid annotation key", k.ledger_annotation),
+            );
+        }
+        if k.request_timeout_secs == 0 || k.request_timeout_secs > 300 {
+            return invalid(
+                "kubernetes.request_timeout_secs",
+                "must be between 1 and 300".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Limits of the operations settings (audit, shutdown, timeouts, auth failures).
+pub(super) fn validate_ops(config: &Config) -> Result<(), ConfigError> {
+    let invalid = |key, problem: &str| {
+        Err(ConfigError::Invalid {
+            key,
+            problem: problem.into(),
+        })
+    };
+    if config.audit_capacity > 1_000_000 {
+        return invalid("audit_capacity", "must be at most 1000000");
+    }
+    if config.request_timeout_secs == 0 {
+        return invalid("request_timeout_secs", "must be at least 1");
+    }
+    if config.shutdown_grace_secs > 3600 {
+        return invalid("shutdown_grace_secs", "must be at most 3600");
+    }
+    let l = config.auth_failure_limit;
+    if l.max_failures == 0 || l.window_secs == 0 {
+        return invalid(
+            "auth_failure_limit",
+            "max_failures and window_secs must be at least 1",
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,172 @@
+use super::*;
+
+fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    // A prefix per call: tests run in parallel threads of one process and share its environment.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let prefix = format!("TEST_{}_{call}_", std::process::id());
+    for (k, v) in env {
+        // SAFETY: test-local variables with a per-process prefix; read back immediately below.
+        unsafe { std::env::set_var(format!("{prefix}{k}"), v) };
+    }
+    let result = Config::load_with_env(Some(&path), Env::prefixed(&prefix).split("__"));
+    for (k, _) in env {
+        unsafe { std::env::remove_var(format!("{prefix}{k}")) };
+    }
+    result
+}
+
+#[test]
+fn defaults_validate() {
+    let c = Config::default();
+    c.validate().unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!((c.labels.min, c.labels.max, c.labels.factor), (1, 20, 20));
+}
+
+#[test]
+fn file_then_env_layering() {
+    let c = load_str(
+        "listen = \"127.0.0.1:9999\"\n[labels]\nmax = 30\n",
+        &[("LABELS__FACTOR", "50"), ("SCALE_UP_COOLDOWN_SECS", "7")],
+    )
+    .unwrap();
+    assert_eq!(c.listen.port(), 9999);
+    assert_eq!((c.labels.max, c.labels.factor, c.labels.min), (30, 50, 1));
+    assert_eq!(c.scale_up_cooldown_secs, 7);
+}
+
+#[test]
+fn unknown_keys_are_errors_with_line() {
+    let err = load_str("listen = \"127.0.0.1:1\"\nscale_up_cooldwn_secs = 3\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("scale_up_cooldwn_secs") && err.contains("line 2"),
+        "{err}"
+    );
+    let err = load_str("[labels]\nmaximum = 3\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("maximum"), "{err}");
+    let err = load_str("", &[("LISTN", "x")]).unwrap_err().to_string();
+    assert!(err.contains("listn"), "{err}");
+}
+
+#[test]
+fn auth_modes_parse() {
+    let c = load_str(
+        "[auth]\nmode = \"basic\"\nusername = \"admin\"\npassword_file = \"/p\"\n",
+        &[],
+    )
+    .unwrap();
+    assert!(matches!(c.auth, AuthConfig::Basic { .. }));
+    let err = load_str("[auth]\nmode = \"bearer\"\ntoken = \"inline\"\n", &[]).unwrap_err();
+    assert!(err.to_string().contains("token"), "{err}");
+}
+
+#[test]
+fn openfaas_section_defaults_and_overrides() {
+    let c = load_str(
+        "backend = \"openfaas\"\n[openfaas]\ngateway_url = \"http://gw:8080\"\npassword_file = \"/var/secrets/basic-auth-password\"\n",
+        &[("OPENFAAS__RETRIES", "5")],
+    )
+    .unwrap();
+    assert_eq!(c.backend, BackendKind::Openfaas);
+    assert_eq!(c.openfaas.gateway_url, "http://gw:8080");
+    assert_eq!(c.openfaas.retries, 5);
+    assert_eq!(c.openfaas.username, "admin");
+    assert_eq!(
+        c.openfaas.state_file,
+        PathBuf::from("alertscaler-state.json")
+    );
+    let err = load_str("[openfaas]\npasword_file = \"/p\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("pasword_file"), "{err}");
+}
+
+#[test]
+fn invalid_combinations_name_the_key() {
+    for (text, key) in [
+        ("max_replicas_ceiling = 10\n", "labels"),
+        ("default_namespace = \"other\"\n", "default_namespace"),
+        ("allowed_namespaces = []\n", "allowed_namespaces"),
+        ("body_limit_bytes = 10\n", "body_limit_bytes"),
+        (
+            "[[memory.functions]]\nname = \"Bad_Name\"\n",
+            "memory.functions",
+        ),
+        (
+            "[openfaas]\ngateway_url = \"ftp://x\"\n",
+            "openfaas.gateway_url",
+        ),
+        (
+            "[openfaas]\ngateway_url = \"not a url\"\n",
+            "openfaas.gateway_url",
+        ),
+        (
+            "[openfaas]\nrequest_timeout_ms = 0\n",
+            "openfaas.request_timeout_ms",
+        ),
+        ("[openfaas]\nretries = 1000\n", "openfaas.retries"),
+        ("[openfaas]\nstate_file = \"\"\n", "openfaas.state_file"),
+        (
+            "[kubernetes]\nselector = \"env in (prod)\"\n",
+            "kubernetes.selector",
+        ),
+        (
+            "[kubernetes]\nledger_annotation = \"bad key!\"\n",
+            "kubernetes.ledger_annotation",
+        ),
+        (
+            "[kubernetes]\nrequest_timeout_secs = 0\n",
+            "kubernetes.request_timeout_secs",
+        ),
+    ] {
+        let err = load_str(text, &[]).unwrap_err().to_string();
+        assert!(err.contains(key), "{text}: {err}");
+    }
+}
+
+#[test]
+fn ops_settings_parse_and_validate() {
+    let c = load_str(
+        "audit_capacity = 5\nshutdown_grace_secs = 3\nrequest_timeout_secs = 4\n\
+         [auth_failure_limit]\nmax_failures = 2\nwindow_secs = 9\n\
+         [tls]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            c.audit_capacity,
+            c.shutdown_grace_secs,
+            c.request_timeout_secs
+        ),
+        (5, 3, 4)
+    );
+    assert_eq!(
+        (
+            c.auth_failure_limit.max_failures,
+            c.auth_failure_limit.window_secs
+        ),
+        (2, 9)
+    );
+    assert_eq!(c.tls.unwrap().key_file, PathBuf::from("/k.pem"));
+    for (text, key) in [
+        ("request_timeout_secs = 0\n", "request_timeout_secs"),
+        ("audit_capacity = 2000000\n", "audit_capacity"),
+        (
+            "[auth_failure_limit]\nmax_failures = 0\n",
+            "auth_failure_limit",
+        ),
+        ("[tls]\ncert_file = \"/c.pem\"\n", "key_file"),
+    ] {
+        let err = load_str(text, &[]).unwrap_err().to_string();
+        assert!(err.contains(key), "{text}: {err}");
+    }
+}
