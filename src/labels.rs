@@ -29,6 +29,10 @@ pub const LATENCY_HOLD_SECS: &str = "com.openfaas.scale.latency-hold-secs";
 pub const DOWN_STABILIZATION: &str = "com.openfaas.scale.down-stabilization";
 /// Idle time before scale to zero, used by the rule pack (default `15m`).
 pub const ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
+/// Latency target of the function in milliseconds, exported for the latency rule pack.
+pub const LATENCY_TARGET_MS: &str = "com.openfaas.scale.latency-target-ms";
+/// Latency tolerance ratio in [0, 1), exported for the latency rule pack.
+pub const LATENCY_TOLERANCE: &str = "com.openfaas.scale.latency-tolerance";
 
 /// Defaults for functions that carry no scaling labels (OpenFaaS CE's: min 1, max 20, factor 20).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +83,10 @@ pub struct PolicyLabels {
     pub down_stabilization: Option<TimeDelta>,
     #[serde(skip)]
     pub zero_duration: TimeDelta,
+    /// Per-function latency target (seconds) for the rule pack; `None` → the pack's default.
+    pub latency_target_secs: Option<f64>,
+    /// Per-function latency tolerance ratio for the rule pack; `None` → the pack's default.
+    pub latency_tolerance: Option<f64>,
 }
 
 impl Default for PolicyLabels {
@@ -92,6 +100,8 @@ impl Default for PolicyLabels {
             latency_hold: None,
             down_stabilization: None,
             zero_duration: TimeDelta::minutes(15),
+            latency_target_secs: None,
+            latency_tolerance: None,
         }
     }
 }
@@ -197,6 +207,19 @@ pub fn parse_policy(labels: &BTreeMap<String, String>) -> Result<PolicyLabels, L
         },
         down_stabilization: duration_label(labels, DOWN_STABILIZATION, true)?,
         zero_duration: duration_label(labels, ZERO_DURATION, false)?.unwrap_or(d.zero_duration),
+        latency_target_secs: decimal(
+            labels,
+            LATENCY_TARGET_MS,
+            positive,
+            "must be a number of milliseconds > 0",
+        )?
+        .map(|ms| ms / 1000.0),
+        latency_tolerance: decimal(
+            labels,
+            LATENCY_TOLERANCE,
+            |x| (0.0..1.0).contains(&x),
+            "must be a number in [0, 1)",
+        )?,
     })
 }
 

@@ -117,6 +117,10 @@ fn bad_values_are_refused_naming_label_and_value() {
         (&[(ZERO_DURATION, "0s")], ZERO_DURATION, "0s"),
         (&[(ZERO_DURATION, "15x")], ZERO_DURATION, "15x"),
         (&[(ZERO_DURATION, "m")], ZERO_DURATION, "m"),
+        (&[(LATENCY_TARGET_MS, "0")], LATENCY_TARGET_MS, "0"),
+        (&[(LATENCY_TARGET_MS, "fast")], LATENCY_TARGET_MS, "fast"),
+        (&[(LATENCY_TOLERANCE, "1")], LATENCY_TOLERANCE, "1"),
+        (&[(LATENCY_TOLERANCE, "-0.1")], LATENCY_TOLERANCE, "-0.1"),
     ];
     for (pairs, label, value) in cases {
         let err = parse_pairs(pairs).expect_err(&format!("{pairs:?} must be refused"));
@@ -127,4 +131,22 @@ fn bad_values_are_refused_naming_label_and_value() {
         );
         assert!(err.to_string().contains(label));
     }
+}
+
+#[test]
+fn latency_overrides_parse_to_seconds_and_ratio() {
+    let labels = [(LATENCY_TARGET_MS, "250"), (LATENCY_TOLERANCE, "0.3")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let p = parse_policy(&labels).unwrap();
+    assert_eq!(
+        (p.latency_target_secs, p.latency_tolerance),
+        (Some(0.25), Some(0.3))
+    );
+    let none = parse_policy(&Default::default()).unwrap();
+    assert_eq!(
+        (none.latency_target_secs, none.latency_tolerance),
+        (None, None)
+    );
 }

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -17,6 +18,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::alert::{FunctionId, Status};
+use crate::backend::FunctionSummary;
 
 /// Content type of `GET /metrics`.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -45,6 +47,14 @@ struct BackendLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FunctionLabels {
+    function_name: String,
+}
+
+/// A gauge of a float value per function.
+type FunctionGauges = Family<FunctionLabels, Gauge<f64, AtomicU64>>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabels {
     code: u16,
 }
@@ -67,6 +77,8 @@ pub struct Metrics {
     auth_failures: Counter,
     ledger_episodes: Gauge,
     ledger_functions: Gauge,
+    latency_targets: FunctionGauges,
+    latency_tolerances: FunctionGauges,
     /// Episodes per function as last seen, so the gauges are sums that never drift.
     episodes: Mutex<LedgerTally>,
 }
@@ -143,8 +155,22 @@ impl Metrics {
             "Functions whose ledger entry holds at least one episode, as this process last saw it",
             ledger_functions.clone(),
         );
+        let latency_targets = FunctionGauges::default();
+        registry.register(
+            "function_latency_target_seconds",
+            "Latency target per function from com.openfaas.scale.latency-target-ms, for the latency rule pack",
+            latency_targets.clone(),
+        );
+        let latency_tolerances = FunctionGauges::default();
+        registry.register(
+            "function_latency_tolerance_ratio",
+            "Latency tolerance per function from com.openfaas.scale.latency-tolerance, for the latency rule pack",
+            latency_tolerances.clone(),
+        );
         Self {
             registry,
+            latency_targets,
+            latency_tolerances,
             notifications,
             decisions,
             scale_actions,
@@ -221,6 +247,27 @@ impl Metrics {
     /// A request presented bad or missing credentials.
     pub fn auth_failure(&self) {
         self.auth_failures.inc();
+    }
+
+    /// Export the per-function latency overrides the rule pack joins on `function_name`; functions
+    /// without a valid label are left out (the pack's default applies to them).
+    pub fn latency_overrides(&self, functions: &[FunctionSummary]) {
+        self.latency_targets.clear();
+        self.latency_tolerances.clear();
+        for f in functions {
+            let Ok(policy) = crate::labels::parse_policy(&f.labels) else {
+                continue;
+            };
+            let name = FunctionLabels {
+                function_name: format!("{}.{}", f.name, f.namespace),
+            };
+            if let Some(secs) = policy.latency_target_secs {
+                self.latency_targets.get_or_create(&name).set(secs);
+            }
+            if let Some(ratio) = policy.latency_tolerance {
+                self.latency_tolerances.get_or_create(&name).set(ratio);
+            }
+        }
     }
 
     /// The ledger entry of `function` now holds `episodes` episodes.

@@ -19,6 +19,7 @@ const PASSWORD: &str = "e2e-webhook-secret";
 const ECHO: &str = "echo.openfaas-fn";
 const SLOW: &str = "slow.openfaas-fn";
 const IDLE: &str = "idle.openfaas-fn";
+const TOLERANT: &str = "tolerant.openfaas-fn";
 
 fn write_yaml(path: &Path, value: &Yaml) {
     std::fs::write(path, serde_norway::to_string(value).unwrap()).unwrap();
@@ -96,6 +97,9 @@ labels = {{ "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "6", "com
 [[memory.functions]]
 name = "slow"
 labels = {{ "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "4" }}
+[[memory.functions]]
+name = "tolerant"
+labels = {{ "com.openfaas.scale.latency-target-ms" = "5000" }}
 [[memory.functions]]
 name = "idle"
 replicas = 2
@@ -291,12 +295,17 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
             r[IDLE], 2,
             "a function without traffic must never be touched"
         );
+        assert_eq!(
+            r[TOLERANT], 1,
+            "2 s is within tolerant's own 5 s latency target"
+        );
     };
 
     // Sustained load on echo (fast), and a slow function under light load (latency above target).
     let load_start = Instant::now();
     gateway.set(ECHO, 20.0, 0.01);
     gateway.set(SLOW, 2.0, 2.0);
+    gateway.set(TOLERANT, 2.0, 2.0);
 
     let first_up = until(
         &stack,
@@ -334,6 +343,18 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
         bounds,
     )
     .await;
+
+    // The per-function target travelled alertscaler /metrics → Prometheus → the pack's recording rule.
+    let target = stack
+        .query(&format!(
+            "alertscaler:latency_target_seconds{{function_name=\"{TOLERANT}\"}}"
+        ))
+        .await;
+    assert_eq!(
+        target.first().map(|s| s["value"][1].clone()),
+        Some("5".into()),
+        "{target:?}"
+    );
 
     // Prometheus never alerted on the idle function.
     let idle_alerts = stack

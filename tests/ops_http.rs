@@ -244,3 +244,41 @@ async fn slow_requests_time_out_with_a_json_503() {
     // Fast requests pass through.
     assert_eq!(send(&app, get("/healthz")).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn metrics_export_per_function_latency_overrides_for_the_rule_pack() {
+    let mut config = config(&["echo", "plain"]);
+    let labels = &mut config.memory.functions[0].labels;
+    labels.insert("com.openfaas.scale.latency-target-ms".into(), "250".into());
+    labels.insert("com.openfaas.scale.latency-tolerance".into(), "0.3".into());
+    let (_, _, text) = send(&app(&config), get("/metrics")).await;
+    let line = |name: &str, function: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains(&format!("function_name=\"{function}\"")))
+            .map(str::to_owned)
+    };
+    let target = line(
+        "alertscaler_function_latency_target_seconds",
+        "echo.openfaas-fn",
+    );
+    assert!(
+        target.as_deref().is_some_and(|l| l.ends_with(" 0.25")),
+        "{text}"
+    );
+    let tolerance = line(
+        "alertscaler_function_latency_tolerance_ratio",
+        "echo.openfaas-fn",
+    );
+    assert!(
+        tolerance.as_deref().is_some_and(|l| l.ends_with(" 0.3")),
+        "{text}"
+    );
+    // A function without the labels is left to the pack's default.
+    assert_eq!(
+        line(
+            "alertscaler_function_latency_target_seconds",
+            "plain.openfaas-fn"
+        ),
+        None
+    );
+}
