@@ -1,5 +1,5 @@
 //! The Kubernetes backend with the real kube client against an in-process fake apiserver
-//! (tests/support/apiserver.rs): eligibility, labels, optimistic concurrency, HA and restart
+//! (tests/kube_support/apiserver/): eligibility, labels, optimistic concurrency, HA and restart
 //! safety through the ledger annotation, and error mapping down to the HTTP status.
 
 #[path = "kube_support/mod.rs"]
