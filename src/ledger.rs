@@ -289,21 +289,20 @@ fn prune(entry: &mut Entry, now: DateTime<Utc>, settings: &Settings) {
 
 /// Bound the entry's size: drop the oldest episodes beyond `max` of each kind.
 fn cap(entry: &mut Entry, max: usize) {
-    while entry.resolved.len() > max {
-        let oldest = entry
-            .resolved
+    evict_oldest(&mut entry.resolved, max, |r| r.resolved_at);
+    evict_oldest(&mut entry.firing, max, |f| f.last_seen);
+}
+
+fn evict_oldest<V>(map: &mut BTreeMap<String, V>, max: usize, age: impl Fn(&V) -> DateTime<Utc>) {
+    while map.len() > max {
+        let Some(oldest) = map
             .iter()
-            .min_by_key(|(_, r)| r.resolved_at)
-            .map(|(k, _)| k.clone());
-        entry.resolved.remove(&oldest.expect("non-empty"));
-    }
-    while entry.firing.len() > max {
-        let oldest = entry
-            .firing
-            .iter()
-            .min_by_key(|(_, f)| f.last_seen)
-            .map(|(k, _)| k.clone());
-        entry.firing.remove(&oldest.expect("non-empty"));
+            .min_by_key(|(_, v)| age(v))
+            .map(|(k, _)| k.clone())
+        else {
+            break;
+        };
+        map.remove(&oldest);
     }
 }
 

@@ -314,7 +314,7 @@ impl Service {
                 version: &state.version,
             };
             self.backend.apply(&intent.function, update).await?;
-            self.metrics.ledger_size(&intent.function, plan.next.len());
+            self.metrics.ledger_size(&intent.function, next.len());
         } else {
             self.metrics.ledger_size(&intent.function, entry.len());
         }
