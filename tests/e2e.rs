@@ -161,28 +161,25 @@ impl Stack {
         v["data"]["result"].as_array().cloned().unwrap_or_default()
     }
 
-    /// AlertManager's own measurement of our webhook: (sum seconds, count) of notification latency.
-    async fn notify_latency(&self) -> (f64, f64) {
+    /// (sum seconds, count) of a histogram in a process's `/metrics`, over the lines containing `filter`.
+    async fn histogram(&self, base: &str, name: &str, filter: &str) -> (f64, f64) {
+        let url = format!("{base}/metrics");
         let text = self
             .client
-            .get(format!("{}/metrics", self.alertmanager))
+            .get(url)
             .send()
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
-        let pick = |name: &str| {
+        let total = |suffix: &str| -> f64 {
             text.lines()
-                .find(|l| l.starts_with(name) && l.contains("integration=\"webhook\""))
-                .and_then(|l| l.rsplit(' ').next())
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
+                .filter(|l| l.starts_with(&format!("{name}{suffix}")) && l.contains(filter))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
         };
-        (
-            pick("alertmanager_notification_latency_seconds_sum"),
-            pick("alertmanager_notification_latency_seconds_count"),
-        )
+        (total("_sum"), total("_count"))
     }
 }
 
@@ -365,8 +362,26 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
         "idle function alerted: {idle_alerts:?}"
     );
 
-    let (sum, count) = stack.notify_latency().await;
-    assert!(count >= 3.0, "AlertManager sent {count} webhooks");
+    // AlertManager's measurement of our webhook, and alertscaler's own handling time.
+    let (am_sum, am_count) = stack
+        .histogram(
+            &stack.alertmanager,
+            "alertmanager_notification_latency_seconds",
+            "integration=\"webhook\"",
+        )
+        .await;
+    let (own_sum, own_count) = stack
+        .histogram(
+            &stack.receiver,
+            "alertscaler_webhook_duration_seconds",
+            "code=\"200\"",
+        )
+        .await;
+    assert!(am_count >= 3.0, "AlertManager sent {am_count} webhooks");
+    assert!(
+        own_count >= am_count,
+        "alertscaler handled {own_count} of {am_count} webhooks"
+    );
     let secs = |a: Instant, b: Instant| b.duration_since(a).as_secs_f64();
     println!(
         "e2e timings (1 s scrape/eval, for: 5s/30s, group_wait 1s, group_interval 2s, repeat 5s):"
@@ -388,7 +403,8 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
         secs(load_end, down)
     );
     println!(
-        "  webhooks: {count}, mean time AlertManager waited for alertscaler's answer: {:.2} ms",
-        sum / count * 1000.0
+        "  webhooks: {am_count}; AlertManager waited {:.2} ms on average for the answer; alertscaler's own handling {:.2} ms",
+        am_sum / am_count * 1000.0,
+        own_sum / own_count * 1000.0
     );
 }
