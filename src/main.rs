@@ -52,8 +52,8 @@ enum Command {
         /// Scenario file (TOML), e.g. fixtures/scenarios/cpu-bound-75ms.toml.
         #[arg(long)]
         scenario: PathBuf,
-        /// Policy preset to run (repeatable): ce, alertscaler-step, alertscaler-latency. Default: the
-        /// scenario's list, else all.
+        /// Policy preset to run (repeatable): ce, alertscaler-step, alertscaler-step-ce-down,
+        /// alertscaler-latency. Default: the scenario's list, else all.
         #[arg(long = "policy")]
         policies: Vec<String>,
         /// Directory for summary.md, <policy>.csv and <function>.svg.

@@ -223,6 +223,20 @@ fn one_function_one_delivery_ce_and_alertscaler_agree() {
     };
     assert_eq!(rows2(0), rows2(1));
     assert!(rows2(0).contains(&9), "both stepped twice: {:?}", rows2(0));
+    // With `[policy] scale_down = "ce"` alertscaler also follows CE after the resolution (to min at once);
+    // the default stabilized mode keeps the replicas through its 300 s window.
+    let sim3 = run(
+        &TIMING.replace("repeat_interval_secs = 5", "repeat_interval_secs = 30"),
+        &["ce", "alertscaler-step-ce-down", "alertscaler-step"],
+        None,
+    );
+    let all = |i: usize| -> Vec<u32> { sim3.runs[i].rows.iter().map(|r| r.replicas).collect() };
+    assert_eq!(all(0), all(1));
+    assert_eq!(
+        (all(0)[69], all(2)[69]),
+        (1, 9),
+        "t = 70: ce at min, stabilized held"
+    );
     // With repeats every 6 s, the 20 s cooldown holds some of them back in alertscaler only.
     assert!(sim.runs[0].totals.scale_events > sim.runs[1].totals.scale_events);
     assert_ne!(rows(0), rows(1));
@@ -230,8 +244,8 @@ fn one_function_one_delivery_ce_and_alertscaler_agree() {
 
 #[test]
 fn latency_rules_reach_the_receiver_with_their_labels() {
-    // 1 replica of a 50 ms function at 30 req/s: p95 far above 100 ms. The latency policy may or may not be
-    // known to this build's Service; what is checked is the monitoring path.
+    // 1 replica of a 50 ms function at 18 req/s: p95 far above 100 ms. Max 1 replica, so the latency policy
+    // cannot move anything; what is checked is the monitoring path.
     let text = r#"
 name = "latency"
 duration_secs = 200
@@ -254,6 +268,62 @@ rps = 18
     // The 1m histogram window has two samples at t=10; pending then, firing at 10 + 30 = 40, group_wait 5 s.
     assert_eq!(first.at, 45);
     assert!(sim.runs[0].totals.slo_violation_secs > 150);
+}
+
+/// One replica of a 20 ms function at 45 req/s (utilisation 0.9): p95 ≈ 1.2 s against a 100 ms target, while
+/// 2–3 replicas bring it to ≈ 60–80 ms. Latency-bound, not rate-bound.
+const LATENCY_BOUND: &str = r#"
+name = "latency-bound"
+duration_secs = 200
+[[functions]]
+name = "slow"
+service_time_ms = 20
+latency_target_ms = 100
+labels = { "com.openfaas.scale.max" = "10" }
+[[functions.load]]
+kind = "step"
+rps = 45
+"#;
+
+#[test]
+fn latency_preset_scales_up_on_a_latency_bound_function() {
+    let sim = run(LATENCY_BOUND, &["alertscaler-latency"], None);
+    let run0 = &sim.runs[0];
+    assert_eq!(
+        run0.totals.refused, 0,
+        "the Service must accept scale_policy=latency"
+    );
+    let row = |t: u64| run0.rows.iter().find(|r| r.t == t).unwrap();
+    // First FunctionLatencyHigh post at 45 (as in the test above): +50% of 1, at least 1 → 2.
+    assert_eq!(run0.notifications[0].alerts[0].0, "FunctionLatencyHigh");
+    assert_eq!(run0.notifications[0].at, 45);
+    assert_eq!((row(44).replicas, row(45).replicas), (1, 2));
+    // It keeps adding while p95 stays above target, then the alert resolves: latency back in the band.
+    let last = row(200);
+    assert!(
+        (2..=10).contains(&last.replicas) && last.second.p95 < 100.0,
+        "{last:?}"
+    );
+    assert!(
+        run0.notifications
+            .iter()
+            .any(|n| n.status == Status::Resolved
+                && n.alerts.iter().any(|a| a.0 == "FunctionLatencyHigh")),
+        "FunctionLatencyHigh should resolve once scaled"
+    );
+    // The same function without room to scale violates its SLO far longer.
+    let fixed = run(
+        &LATENCY_BOUND.replace("scale.max\" = \"10\"", "scale.max\" = \"1\""),
+        &["alertscaler-latency"],
+        None,
+    );
+    assert_eq!(fixed.runs[0].totals.peak_replicas, 1);
+    assert!(
+        run0.totals.slo_violation_secs * 2 < fixed.runs[0].totals.slo_violation_secs,
+        "{} vs {} without scaling",
+        run0.totals.slo_violation_secs,
+        fixed.runs[0].totals.slo_violation_secs
+    );
 }
 
 #[test]

@@ -147,6 +147,9 @@ fn decider(preset: &Preset, specs: &[memory::FunctionSpec]) -> Result<Deciding, 
     if let Some(c) = preset.cooldown_secs {
         config.scale_up_cooldown_secs = c;
     }
+    if let Some(mode) = preset.scale_down {
+        config.policy.scale_down = mode;
+    }
     config.memory.functions = specs.to_vec();
     config
         .validate()

@@ -3,6 +3,7 @@
 //! Presets are data: adding one is one entry in [`PRESETS`].
 
 use super::monitor::Expr;
+use crate::policy::ScaleDown;
 
 /// Who turns notifications into replicas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +88,8 @@ pub struct Preset {
     pub rules: &'static [RuleKind],
     /// Overrides `scale_up_cooldown_secs` of alertscaler's configuration.
     pub cooldown_secs: Option<u64>,
+    /// Overrides `[policy] scale_down` (default `stabilized`, 300 s window).
+    pub scale_down: Option<ScaleDown>,
     /// Labels added to every function.
     pub labels: &'static [(&'static str, &'static str)],
 }
@@ -99,6 +102,7 @@ pub const PRESETS: &[Preset] = &[
         decider: Decider::CeNoDedup,
         rules: &[RuleKind::CeRate],
         cooldown_secs: None,
+        scale_down: None,
         labels: &[],
     },
     Preset {
@@ -107,6 +111,16 @@ pub const PRESETS: &[Preset] = &[
         decider: Decider::Service,
         rules: &[RuleKind::CeRate],
         cooldown_secs: None,
+        scale_down: None,
+        labels: &[],
+    },
+    Preset {
+        name: "alertscaler-step-ce-down",
+        about: "alertscaler-step with [policy] scale_down = \"ce\": to min at once on the resolution",
+        decider: Decider::Service,
+        rules: &[RuleKind::CeRate],
+        cooldown_secs: None,
+        scale_down: Some(ScaleDown::Ce),
         labels: &[],
     },
     Preset {
@@ -115,6 +129,7 @@ pub const PRESETS: &[Preset] = &[
         decider: Decider::Service,
         rules: &[RuleKind::LatencyHigh, RuleKind::LatencyLow],
         cooldown_secs: None,
+        scale_down: None,
         labels: &[],
     },
 ];
