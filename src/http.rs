@@ -28,12 +28,30 @@ use crate::service::Service;
 
 /// Shared state of all handlers: cheap to clone.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+/// What handlers share. Behind one `Arc`, so that the per-request clones axum makes (state
+/// extractor, middleware) cost one atomic increment rather than one per field.
+pub struct AppParts {
     pub service: Service,
-    pub auth: Arc<Auth>,
+    pub auth: Auth,
     pub body_limit: usize,
     /// Per-source-IP limit on failed authentications.
-    pub auth_limiter: Arc<AuthLimiter>,
+    pub auth_limiter: AuthLimiter,
+}
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
 }
 
 /// Build the application; tests call this and drive it with `oneshot`.
@@ -132,7 +150,7 @@ async fn require_auth(
     request: Request,
     next: Next,
 ) -> Response {
-    if matches!(*state.auth, Auth::None) {
+    if matches!(state.auth, Auth::None) {
         return next.run(request).await;
     }
     // The peer address (`into_make_service_with_connect_info`); unspecified when unknown.

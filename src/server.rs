@@ -16,7 +16,7 @@ use crate::backend::kubernetes::KubernetesBackend;
 use crate::backend::memory::MemoryBackend;
 use crate::backend::openfaas::OpenFaasBackend;
 use crate::config::{BackendKind, Config, TlsConfig};
-use crate::http::{AppState, router};
+use crate::http::{AppParts, AppState, router};
 use crate::limits::{AuthLimiter, with_timeout};
 use crate::load::LoadSource;
 use crate::metrics::Metrics;
@@ -57,15 +57,12 @@ pub fn state(config: &Config, backend: Arc<dyn Backend>) -> anyhow::Result<AppSt
         .with_audit(Arc::new(Audit::new(config.audit_capacity)))
         .with_load_source(LoadSource::from_config(&config.prometheus)?);
     let limit = config.auth_failure_limit;
-    Ok(AppState {
+    Ok(AppState::new(AppParts {
         service,
-        auth: Arc::new(auth),
+        auth,
         body_limit: config.body_limit_bytes,
-        auth_limiter: Arc::new(AuthLimiter::new(
-            limit.max_failures,
-            Duration::from_secs(limit.window_secs),
-        )),
-    })
+        auth_limiter: AuthLimiter::new(limit.max_failures, Duration::from_secs(limit.window_secs)),
+    }))
 }
 
 /// How the listener behaves: shutdown deadline, request timeout, TLS.
