@@ -270,6 +270,50 @@ rps = 18
     assert!(sim.runs[0].totals.slo_violation_secs > 150);
 }
 
+#[test]
+fn latency_high_stops_firing_within_30s_of_the_last_request() {
+    // The function of the test above, load from 0 to 100 s. The 1m p95 still holds the last requests until
+    // t = 160, but FunctionLatencyHigh is guarded by `rate(gateway_functions_seconds_count[30s]) > 0`: the
+    // last increasing scrape is at 100, so from 130 on the 30 s window is flat and the alert is resolved.
+    let text = r#"
+name = "latency-stop"
+duration_secs = 200
+[prometheus]
+scrape_interval_secs = 5
+evaluation_interval_secs = 5
+[[functions]]
+name = "slow"
+service_time_ms = 50
+latency_target_ms = 100
+labels = { "com.openfaas.scale.max" = "1" }
+[[functions.load]]
+kind = "step"
+rps = 18
+end_secs = 100
+"#;
+    let sim = run(text, &["alertscaler-latency"], None);
+    let run0 = &sim.runs[0];
+    let firing = |t: u64| run0.rows.iter().find(|r| r.t == t).unwrap().firing;
+    assert_eq!(firing(125), 1, "still requests in the 30 s window at 125");
+    for t in 130..200 {
+        assert_eq!(
+            firing(t),
+            0,
+            "FunctionLatencyHigh firing at {t}, after the load"
+        );
+    }
+    let resolved = run0
+        .notifications
+        .iter()
+        .find(|n| {
+            n.alerts
+                .iter()
+                .any(|a| a.0 == "FunctionLatencyHigh" && a.2 == Status::Resolved)
+        })
+        .expect("FunctionLatencyHigh resolves");
+    assert!(resolved.at < 160, "resolved only at {}", resolved.at);
+}
+
 /// One replica of a 20 ms function at 45 req/s (utilisation 0.9): p95 ≈ 1.2 s against a 100 ms target, while
 /// 2–3 replicas bring it to ≈ 60–80 ms. Latency-bound, not rate-bound.
 const LATENCY_BOUND: &str = r#"

@@ -141,8 +141,10 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
 pub enum Expr {
     /// `sum(rate(gateway_function_invocation_total{code="200"}[window])) by (function_name) > threshold`.
     RateAbove { window: u64, threshold: f64 },
-    /// p95 over `window` above the function's latency target (`FunctionLatencyHigh`).
-    P95Above { window: u64 },
+    /// p95 over `window` above the function's latency target while the function has requests in the last
+    /// `traffic_window` (`FunctionLatencyHigh`: the guard on `rate(gateway_functions_seconds_count[30s]) > 0`
+    /// that stops it firing on the stale 1m window after the load has ended).
+    P95Above { window: u64, traffic_window: u64 },
     /// p95 over `window` below target × (1 − tolerance) while the function has traffic (`FunctionLatencyLow`).
     P95Below { window: u64, tolerance: f64 },
 }
@@ -151,9 +153,11 @@ impl Expr {
     /// The window this expression reads.
     pub fn window(&self) -> u64 {
         match *self {
-            Self::RateAbove { window, .. }
-            | Self::P95Above { window }
-            | Self::P95Below { window, .. } => window,
+            Self::RateAbove { window, .. } | Self::P95Below { window, .. } => window,
+            Self::P95Above {
+                window,
+                traffic_window,
+            } => window.max(traffic_window),
         }
     }
 
@@ -169,9 +173,13 @@ impl Expr {
                 .rate(now, window, |s| s.ok)
                 .filter(|v| *v > threshold)
                 .map(|v| (v, threshold)),
-            Self::P95Above { window } => {
+            Self::P95Above {
+                window,
+                traffic_window,
+            } => {
                 let p95 = p95(series, now, window)?;
-                (p95 > target_secs).then_some((p95, target_secs))
+                let current = series.rate(now, traffic_window, |s| s.buckets[NB - 1])?;
+                (p95 > target_secs && current > 0.0).then_some((p95, target_secs))
             }
             Self::P95Below { window, tolerance } => {
                 let p95 = p95(series, now, window)?;
@@ -305,6 +313,40 @@ mod tests {
         let b = [(0.1, 10.0), (1.0, 10.0), (inf, 100.0)];
         assert_eq!(histogram_quantile(0.95, &b), 1.0);
         assert!(histogram_quantile(0.95, &[(0.1, 0.0), (inf, 0.0)]).is_nan());
+    }
+
+    #[test]
+    fn p95_above_needs_traffic_in_the_short_window() {
+        // One scrape every 5 s up to `until`; 10 slow requests (all in (0.5, 1]) per scrape until t = 100,
+        // flat after.
+        let slow = BUCKETS.iter().position(|b| *b == 1.0).unwrap();
+        let scraped = |until: u64| {
+            let mut series = Series::default();
+            for t in (0..=until).step_by(5) {
+                let n = 10.0 * (t.min(100) / 5) as f64;
+                let mut buckets = [0.0; NB];
+                buckets[slow..].fill(n);
+                series.push(Sample { t, ok: n, buckets }, 65);
+            }
+            series
+        };
+        let high = Expr::P95Above {
+            window: 60,
+            traffic_window: 30,
+        };
+        assert_eq!(high.window(), 60);
+        // Requests in the last 30 s: fires (p95 in (0.5, 1] against a 0.5 s target).
+        assert!(high.eval(&scraped(125), 125, 0.5).is_some());
+        // 30 s after the last request the 1m p95 is still above target, but there is no current traffic.
+        let series = scraped(130);
+        assert!(p95(&series, 130, 60).is_some_and(|q| q > 0.5));
+        assert_eq!(high.eval(&series, 130, 0.5), None);
+        // Without the guard (a 60 s traffic window, as the rule was before) it would still fire.
+        let unguarded = Expr::P95Above {
+            window: 60,
+            traffic_window: 60,
+        };
+        assert!(unguarded.eval(&series, 130, 0.5).is_some());
     }
 
     #[test]

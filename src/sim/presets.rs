@@ -20,7 +20,8 @@ pub enum Decider {
 pub enum RuleKind {
     /// CE's `APIHighInvocationRate` (rate over 10 s > 5, for 5 s).
     CeRate,
-    /// `FunctionLatencyHigh` (p95 over 1 m > target, for 30 s; scale up, policy latency).
+    /// `FunctionLatencyHigh` (p95 over 1 m > target while there were requests in the last 30 s, for 30 s;
+    /// scale up, policy latency).
     LatencyHigh,
     /// `FunctionLatencyLow` (p95 over 1 m < target × 0.8 with traffic, for 2 m; scale down, policy latency).
     LatencyLow,
@@ -52,7 +53,10 @@ impl RuleKind {
             },
             Self::LatencyHigh => Rule {
                 alertname: "FunctionLatencyHigh",
-                expr: Expr::P95Above { window: 60 },
+                expr: Expr::P95Above {
+                    window: 60,
+                    traffic_window: 30,
+                },
                 for_secs: 30,
                 labels: &[
                     ("scale_direction", "up"),
