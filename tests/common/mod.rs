@@ -11,7 +11,7 @@ use alertscaler::backend::{Backend, FunctionState, Update};
 use alertscaler::config::Config;
 use alertscaler::error::BackendError;
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Notify;
 
 /// A config with memory functions `names` (default labels: min 1, max 20, factor 20).
@@ -29,19 +29,13 @@ pub fn config(names: &[&str]) -> Config {
     config
 }
 
+#[path = "../shared/notification.rs"]
+mod shared;
+
 /// A firing (or resolved) AlertManager v4 notification for one function.
 pub fn webhook(status: &str, function: &str, fingerprint: &str) -> Value {
-    json!({
-        "version": "4", "status": status, "receiver": "scale", "groupKey": "{}:{}",
-        "alerts": [{
-            "status": status,
-            "labels": {"alertname": "APIHighInvocationRate", "function_name": function},
-            "annotations": {},
-            "startsAt": "2026-11-24T06:55:10.479Z",
-            "endsAt": "0001-01-01T00:00:00Z",
-            "fingerprint": fingerprint
-        }]
-    })
+    let alert = (function, fingerprint, "APIHighInvocationRate", status);
+    shared::notification(&[alert], "2026-11-24T06:55:10.479Z")
 }
 
 pub fn function(name: &str) -> FunctionId {

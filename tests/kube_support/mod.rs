@@ -8,7 +8,6 @@ use alertscaler::backend::kubernetes::KubernetesBackend;
 use alertscaler::config::{BackendKind, Config};
 use alertscaler::service::{Service, Settings};
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::json;
 
 use self::apiserver::FakeApiserver;
 
@@ -44,40 +43,12 @@ pub fn backend(fake: &FakeApiserver, config: &Config) -> KubernetesBackend {
     KubernetesBackend::new(fake.client(), config).unwrap()
 }
 
+#[path = "../shared/notification.rs"]
+mod shared;
+
 /// An AlertManager v4 notification as JSON; each alert is (function_name label, fingerprint, alertname, status).
-pub fn notification_json(alerts: &[(&str, &str, &str, &str)]) -> String {
-    let alerts: Vec<_> = alerts
-        .iter()
-        .map(|(function, fingerprint, alertname, status)| {
-            json!({
-                "status": status,
-                "labels": { "alertname": alertname, "function_name": function, "service": "gateway" },
-                "annotations": {},
-                "startsAt": STARTS_AT,
-                "endsAt": if *status == "firing" { "0001-01-01T00:00:00Z" } else { "2026-11-24T06:57:10.479Z" },
-                "generatorURL": "http://prometheus:9090/graph",
-                "fingerprint": fingerprint,
-            })
-        })
-        .collect();
-    let status = if alerts.iter().any(|a| a["status"] == "firing") {
-        "firing"
-    } else {
-        "resolved"
-    };
-    json!({
-        "receiver": "scale-up",
-        "status": status,
-        "alerts": alerts,
-        "groupLabels": { "alertname": "APIHighInvocationRate" },
-        "commonLabels": {},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093",
-        "version": "4",
-        "groupKey": "{}:{alertname=\"APIHighInvocationRate\"}",
-        "truncatedAlerts": 0,
-    })
-    .to_string()
+pub fn notification_json(alerts: &[shared::AlertSpec<'_>]) -> String {
+    shared::notification(alerts, STARTS_AT).to_string()
 }
 
 /// One firing alert for `function` (`name.namespace`).

@@ -10,9 +10,11 @@ use alertscaler::config::{BackendKind, Config, OpenFaasConfig};
 use alertscaler::policy::{PolicyConfig, ScaleDown};
 use alertscaler::service::{Outcome, Report, Service, Settings};
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::mock::{self, Function};
+
+#[path = "../shared/notification.rs"]
+mod shared;
 
 pub const STARTS: &str = "2026-11-24T06:55:10Z";
 
@@ -89,12 +91,13 @@ impl Env {
 }
 
 pub fn webhook(status: &str, function: &str) -> Webhook {
-    let body = json!({"version": "4", "status": status, "receiver": "scale", "groupKey": "{}:{}",
-        "alerts": [{"status": status,
-            "labels": {"alertname": "APIHighInvocationRate", "function_name": function},
-            "annotations": {}, "startsAt": STARTS,
-            "endsAt": if status == "firing" { "0001-01-01T00:00:00Z" } else { "2026-11-24T07:00:00Z" },
-            "fingerprint": "6a65bd8dfb3af9ad"}]});
+    let alert = (
+        function,
+        "6a65bd8dfb3af9ad",
+        "APIHighInvocationRate",
+        status,
+    );
+    let body = shared::notification(&[alert], STARTS);
     alert::parse(&serde_json::to_vec(&body).unwrap()).unwrap()
 }
 
