@@ -48,6 +48,8 @@ pub enum Why {
     OppositeHold,
     /// Zero: the function does not allow scaling to zero.
     NoZero,
+    /// An idle alert fired, but the function has not been idle for its zero-duration yet.
+    IdleTooShort,
     /// Latency: a high-latency alert resolved; nothing to move.
     InBand,
 }
@@ -69,6 +71,7 @@ impl Why {
             Self::Stabilizing => "stabilizing",
             Self::OppositeHold => "opposite_hold",
             Self::NoZero => "no_zero",
+            Self::IdleTooShort => "idle_too_short",
             Self::InBand => "in_band",
         }
     }

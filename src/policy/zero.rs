@@ -1,13 +1,36 @@
 //! Scale to zero: a firing idle alert (`FunctionIdle`, scale_direction=down) takes a function
 //! labelled `com.openfaas.scale.zero=true` to 0 replicas; never a function without that label.
-//! The rule pack fires after `com.openfaas.scale.zero-duration` (default 15m) without invocations.
+//! The rule pack fires after 15m without invocations and says so in annotation `window`; the
+//! function sleeps once it has been idle for its `com.openfaas.scale.zero-duration` (default 15m).
 //! An up-direction alert with this policy wakes the function to min; every other policy's
 //! scale-up also starts from min, since their counts are clamped to [min, max].
 
+use chrono::{DateTime, TimeDelta, Utc};
+
 use super::{Decision, Input, Proposal, Why};
+use crate::alert::Signal;
 use crate::alert::Status;
-use crate::labels::ZERO;
+use crate::labels::{ZERO, ZERO_DURATION, parse_duration};
 use crate::ledger::Trigger;
+
+/// How long the function has been idle, when the alert says how idle it was when it became active
+/// (annotation `window`, e.g. the pack's `15m`): that window plus the time since `startsAt`.
+/// Without the annotation the alert itself is the judge and the function may sleep at once; a
+/// malformed one is a refusal, not a guess.
+fn idle_for(signal: &Signal, now: DateTime<Utc>) -> Result<Option<TimeDelta>, Decision> {
+    let Some(text) = signal.annotations.get("window") else {
+        return Ok(None);
+    };
+    let window = parse_duration(text).ok_or_else(|| Decision::Refused {
+        reason: format!(
+            "{} has annotation window={text:?}, which is not a duration (like 15m)",
+            signal.alertname
+        ),
+    })?;
+    Ok(Some(
+        window + (now - signal.episode.starts_at).max(TimeDelta::zero()),
+    ))
+}
 
 /// The zero policy's proposal.
 pub fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
@@ -25,6 +48,18 @@ pub fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
                 ));
             }
             let idle = labels.policy.zero_duration.num_seconds();
+            if let Some(idle_for) = idle_for(signal, input.now)?
+                && idle_for.num_seconds() < idle
+            {
+                return Err(Decision::unchanged(
+                    Why::IdleTooShort,
+                    format!(
+                        "{} firing: idle for {}s, but {ZERO_DURATION} asks for {idle}s (current {current})",
+                        signal.alertname,
+                        idle_for.num_seconds()
+                    ),
+                ));
+            }
             Ok(Proposal {
                 desired: 0,
                 explain: format!(
@@ -65,6 +100,69 @@ mod tests {
         let mut l = labels(min, max, 20);
         l.zero = true;
         l
+    }
+
+    /// The pack's idle alert, which says the function was idle for `window` when it became active.
+    fn idle_window(window: &str) -> Trigger {
+        let mut s = signal(
+            "FunctionIdle",
+            Status::Firing,
+            crate::alert::Direction::Down,
+            Some("zero"),
+            Some("0"),
+        );
+        s.annotations.insert("window".into(), window.into());
+        Trigger::Down { signal: s }
+    }
+
+    fn sleepy_after(minutes: i64) -> ScaleLabels {
+        let mut l = sleepy(1, 20);
+        l.policy.zero_duration = chrono::TimeDelta::minutes(minutes);
+        l
+    }
+
+    #[test]
+    fn waits_for_the_functions_own_zero_duration() {
+        // The alert started 1000 s ago with a 15m window: idle for 900 + 1000 = 1900 s.
+        let cases = [
+            (sleepy_after(15), Some(0), None),
+            (sleepy_after(30), Some(0), None),
+            (sleepy_after(60), None, Some(Why::IdleTooShort)),
+        ];
+        for (labels, to, why) in cases {
+            let (d, _) = run(
+                &labels,
+                3,
+                &idle_window("15m"),
+                &Entry::default(),
+                None,
+                1000,
+                &PolicyConfig::default(),
+            );
+            assert_eq!(d.target(), to, "{d:?}");
+            assert_eq!(super::super::testkit::why(&d), why, "{d:?}");
+            if why.is_some() {
+                let reason = d.reason();
+                assert!(
+                    reason.contains("1900s") && reason.contains("3600s"),
+                    "{reason}"
+                );
+            }
+        }
+        // A malformed window is refused, naming it.
+        let (d, _) = run(
+            &sleepy_after(60),
+            3,
+            &idle_window("soon"),
+            &Entry::default(),
+            None,
+            1000,
+            &PolicyConfig::default(),
+        );
+        assert!(
+            matches!(&d, Decision::Refused { reason } if reason.contains("window=\"soon\"")),
+            "{d:?}"
+        );
     }
 
     #[test]
