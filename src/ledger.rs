@@ -8,12 +8,11 @@
 //! (an AlertManager retry or its HA peer); after the cooldown it is a repeat (repeat_interval) and
 //! steps again, which keeps OpenFaaS CE's ramp-up.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Direction, Signal, Status};
+use crate::episodes::Episodes;
 
 /// Timing settings of the ledger.
 #[derive(Debug, Clone, Copy)]
@@ -58,9 +57,9 @@ pub struct Resolved {
 #[serde(default)]
 pub struct Entry {
     /// Firing episodes by fingerprint.
-    pub firing: BTreeMap<String, Firing>,
+    pub firing: Episodes<Firing>,
     /// Resolved episodes by fingerprint.
-    pub resolved: BTreeMap<String, Resolved>,
+    pub resolved: Episodes<Resolved>,
     /// When a scale-up was last triggered.
     pub last_up: Option<DateTime<Utc>>,
     /// When a scale-down was last triggered.
@@ -293,7 +292,7 @@ fn cap(entry: &mut Entry, max: usize) {
     evict_oldest(&mut entry.firing, max, |f| f.last_seen);
 }
 
-fn evict_oldest<V>(map: &mut BTreeMap<String, V>, max: usize, age: impl Fn(&V) -> DateTime<Utc>) {
+fn evict_oldest<V>(map: &mut Episodes<V>, max: usize, age: impl Fn(&V) -> DateTime<Utc>) {
     while map.len() > max {
         let Some(oldest) = map
             .iter()

@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`alert`]: AlertManager webhook payload (v4) → per-function intents.
 //! - [`labels`]: `com.openfaas.scale.*` parsing and validation.
-//! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in.
+//! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in ([`episodes`]: its compact map).
 //! - [`policy`]: pure decisions (step, proportional, latency, zero; stabilization) → [`policy::Decision`].
 //! - [`load`]: load measured at decision time (optional Prometheus query) for the proportional policy.
 //! - [`service`]: the one place that sequences read → plan → decide → write.
@@ -23,6 +23,7 @@ pub mod audit;
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod episodes;
 pub mod error;
 pub mod http;
 pub mod labels;
