@@ -10,27 +10,19 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::policy::Why;
-use crate::service::Outcome;
+use crate::service::FunctionReport;
 
 /// Default number of decisions kept.
 pub const DEFAULT_CAPACITY: usize = 1000;
 
-/// One decision about one function.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One decision about one function: the webhook's report line, with when and for which alerts.
+#[derive(Debug, Clone, Serialize)]
 pub struct DecisionRecord {
     pub time: DateTime<Utc>,
-    pub function: String,
     /// Names of the alerts of the notification that concerned this function.
     pub alerts: Vec<String>,
-    pub outcome: Outcome,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub why: Option<Why>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<u32>,
-    pub reason: String,
+    #[serde(flatten)]
+    pub report: FunctionReport,
 }
 
 /// The bounded ring of recent decisions.
@@ -85,15 +77,18 @@ mod tests {
     use super::*;
 
     fn record(i: u32) -> DecisionRecord {
-        DecisionRecord {
-            time: DateTime::from_timestamp(i64::from(i), 0).unwrap(),
+        let report = FunctionReport {
             function: format!("f{i}.openfaas-fn"),
-            alerts: vec!["High".into()],
-            outcome: Outcome::Scaled,
-            why: None,
+            outcome: crate::service::Outcome::Scaled,
             from: Some(i),
             to: Some(i + 1),
+            why: None,
             reason: "step".into(),
+        };
+        DecisionRecord {
+            time: DateTime::from_timestamp(i64::from(i), 0).unwrap(),
+            alerts: vec!["High".into()],
+            report,
         }
     }
 
@@ -103,12 +98,16 @@ mod tests {
         for i in 0..5 {
             audit.record(record(i));
         }
-        let all: Vec<u32> = audit.recent(None).iter().filter_map(|r| r.from).collect();
+        let all: Vec<u32> = audit
+            .recent(None)
+            .iter()
+            .filter_map(|r| r.report.from)
+            .collect();
         assert_eq!(all, vec![2, 3, 4]);
         let last: Vec<u32> = audit
             .recent(Some(2))
             .iter()
-            .filter_map(|r| r.from)
+            .filter_map(|r| r.report.from)
             .collect();
         assert_eq!(last, vec![3, 4]);
         assert_eq!(audit.recent(Some(100)).len(), 3);

@@ -239,13 +239,8 @@ impl Service {
         }
         self.audit.record(DecisionRecord {
             time: now,
-            function: report.function.clone(),
             alerts,
-            outcome: report.outcome,
-            why: report.why,
-            from: report.from,
-            to: report.to,
-            reason: report.reason.clone(),
+            report: report.clone(),
         });
     }
 
