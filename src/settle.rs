@@ -22,7 +22,10 @@ impl Service {
     /// One pass over the listed functions at `now`; reports only functions with a pending target.
     pub async fn settle(&self, now: DateTime<Utc>) -> Result<Vec<FunctionReport>, BackendError> {
         let mut reports = Vec::new();
-        for f in self.backend().list().await? {
+        // Only functions whose stored ledger has a pending target are read again: the others
+        // would cost a read each for nothing (a GET per function per pass on Kubernetes).
+        let pending = self.backend().list().await?.into_iter();
+        for f in pending.filter(|f| f.settling_to.is_some()) {
             let id = FunctionId {
                 name: f.name,
                 namespace: f.namespace,

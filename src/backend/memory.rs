@@ -137,12 +137,14 @@ impl Backend for MemoryBackend {
         Ok(self
             .lock()
             .iter()
-            .map(|(id, s)| FunctionSummary {
-                name: id.name.clone(),
-                namespace: id.namespace.clone(),
-                replicas: s.replicas,
-                labels: s.labels.clone(),
-                firing: s.ledger.as_ref().map(|l| l.firing_up()).unwrap_or_default(),
+            .map(|(id, s)| {
+                FunctionSummary::new(
+                    id.name.clone(),
+                    id.namespace.clone(),
+                    s.replicas,
+                    s.labels.clone(),
+                    s.ledger.as_ref(),
+                )
             })
             .collect())
     }

@@ -51,6 +51,30 @@ pub struct FunctionSummary {
     pub labels: BTreeMap<String, String>,
     /// Names of the alerts currently firing for it, as the ledger knows them.
     pub firing: Vec<String>,
+    /// A scale-down held by the stabilization window is still heading here (the settle loop
+    /// re-decides only these functions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settling_to: Option<u32>,
+}
+
+impl FunctionSummary {
+    /// A listed function, with what its stored ledger entry (if any) says.
+    pub fn new(
+        name: String,
+        namespace: String,
+        replicas: u32,
+        labels: BTreeMap<String, String>,
+        ledger: Option<&ledger::Entry>,
+    ) -> Self {
+        Self {
+            name,
+            namespace,
+            replicas,
+            labels,
+            firing: ledger.map(ledger::Entry::firing_up).unwrap_or_default(),
+            settling_to: ledger.and_then(|l| l.settle_to),
+        }
+    }
 }
 
 /// Read and scale functions.

@@ -292,17 +292,14 @@ impl Backend for OpenFaasBackend {
                     name: name.clone(),
                     namespace: namespace.clone(),
                 };
-                let firing = self
-                    .slot(&id)
-                    .map(|s| s.entry.firing_up())
-                    .unwrap_or_default();
-                out.push(FunctionSummary {
+                let slot = self.slot(&id);
+                out.push(FunctionSummary::new(
                     name,
-                    namespace: namespace.clone(),
-                    replicas: f.replicas(),
-                    labels: f.scaling_labels(),
-                    firing,
-                });
+                    namespace.clone(),
+                    f.replicas(),
+                    f.scaling_labels(),
+                    slot.as_ref().map(|s| &s.entry),
+                ));
             }
         }
         Ok(out)

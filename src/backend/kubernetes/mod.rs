@@ -262,16 +262,13 @@ impl Backend for KubernetesBackend {
                 if !self.selector.matches(&labels) {
                     continue;
                 }
-                functions.push(FunctionSummary {
-                    name: d.metadata.name.clone().unwrap_or_default(),
-                    namespace: namespace.clone(),
-                    replicas: replicas(&d),
-                    labels: scaling_labels(&d),
-                    firing: self
-                        .stored_ledger(&d)
-                        .map(|l| l.firing_up())
-                        .unwrap_or_default(),
-                });
+                functions.push(FunctionSummary::new(
+                    d.metadata.name.clone().unwrap_or_default(),
+                    namespace.clone(),
+                    replicas(&d),
+                    scaling_labels(&d),
+                    self.stored_ledger(&d).as_ref(),
+                ));
             }
         }
         Ok(functions)
