@@ -164,22 +164,28 @@ impl Config {
     /// As [`Config::load`], with the environment provider given (tests pass a fake one).
     pub fn load_with_env(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let mut text = None;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            let read = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                 path: path.to_owned(),
                 source,
             })?;
-            // Parse the file on its own first: toml's errors carry the line and column.
-            toml::from_str::<Config>(&text).map_err(|e| ConfigError::File {
-                path: path.to_owned(),
-                message: e.to_string().trim_end().replace('\n', " "),
-            })?;
-            figment = figment.merge(Toml::string(&text));
+            figment = figment.merge(Toml::string(&read));
+            text = Some((path, read));
         }
-        let config: Config = figment
-            .merge(env)
-            .extract()
-            .map_err(|e| ConfigError::Figment(e.to_string()))?;
+        let config: Config = figment.merge(env).extract().map_err(|e| {
+            // figment names the key but not the line: parse the file alone again, only now, for
+            // an error with line and column. If the file is fine, the problem came from the
+            // environment and figment's message stands.
+            let positioned = text.as_ref().and_then(|(path, text)| {
+                let e = toml::from_str::<Config>(text).err()?;
+                Some(ConfigError::File {
+                    path: path.to_path_buf(),
+                    message: e.to_string().trim_end().replace('\n', " "),
+                })
+            });
+            positioned.unwrap_or_else(|| ConfigError::Figment(e.to_string()))
+        })?;
         config.validate()?;
         Ok(config)
     }
