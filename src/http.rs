@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, ExtensionRejection};
+use axum::extract::rejection::{BytesRejection, ExtensionRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
 pub enum AppError {
     Payload(PayloadError),
     Body(BytesRejection),
+    Query(QueryRejection),
     Unauthorized(&'static str),
     Backend(BackendError),
     /// Too many failed authentications from this source; retry after the duration.
@@ -104,6 +105,7 @@ impl IntoResponse for AppError {
                 e.body_text(),
             ),
             Self::Body(e) => (e.status(), "invalid_body", e.body_text()),
+            Self::Query(e) => (StatusCode::BAD_REQUEST, "invalid_query", e.body_text()),
             Self::Unauthorized(_) => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -242,10 +244,14 @@ struct DecisionsQuery {
 }
 
 /// `GET /decisions?limit=N`: the last decisions, oldest first.
-async fn decisions(State(state): State<AppState>, Query(query): Query<DecisionsQuery>) -> Response {
+async fn decisions(
+    State(state): State<AppState>,
+    query: Result<Query<DecisionsQuery>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(query) = query.map_err(AppError::Query)?;
     let audit = state.service.audit();
     let decisions = audit.recent(query.limit);
-    Json(json!({"capacity": audit.capacity(), "decisions": decisions})).into_response()
+    Ok(Json(json!({"capacity": audit.capacity(), "decisions": decisions})).into_response())
 }
 
 /// `GET /readyz`: configuration loaded and backend reachable.

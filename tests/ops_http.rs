@@ -282,3 +282,16 @@ async fn metrics_export_per_function_latency_overrides_for_the_rule_pack() {
         None
     );
 }
+
+#[tokio::test]
+async fn a_bad_decisions_limit_is_a_json_400() {
+    let app = app(&config(&["echo"]));
+    let (status, _, body) = send(&app, get("/decisions?limit=many")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"], "invalid_query");
+    assert!(
+        body["message"].as_str().unwrap().contains("limit"),
+        "{body}"
+    );
+}
