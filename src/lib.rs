@@ -2,6 +2,7 @@
 //! Prometheus AlertManager webhooks, with deduplication and enforced scaling labels.
 //!
 //! # Layout
+//! - [`id`]: [`id::FunctionId`], a function's name and namespace (a leaf every module may use).
 //! - [`alert`]: AlertManager webhook payload (v4) → per-function intents.
 //! - [`labels`]: `com.openfaas.scale.*` parsing and validation.
 //! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in ([`episodes`]: its compact map).
@@ -26,6 +27,7 @@ pub mod config;
 pub mod episodes;
 pub mod error;
 pub mod http;
+pub mod id;
 pub mod labels;
 pub mod ledger;
 pub mod limits;

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tracing::warn;
 
-use crate::alert::{FunctionId, Signal};
+use crate::alert::Signal;
+use crate::id::FunctionId;
 use crate::ledger::Trigger;
 use crate::policy::{Load, PolicyConfig, PolicyKind, proportional};
 

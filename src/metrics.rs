@@ -17,8 +17,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::alert::{FunctionId, Status};
+use crate::alert::Status;
 use crate::backend::FunctionSummary;
+use crate::id::FunctionId;
 
 /// Content type of `GET /metrics`.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

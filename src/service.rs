@@ -10,11 +10,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use tracing::{debug, info, instrument, warn};
 
-use crate::alert::{self, FunctionId, Identity, Intent, Skipped, Webhook};
+use crate::alert::{self, Identity, Intent, Skipped, Webhook};
 use crate::audit::{Audit, DecisionRecord};
 use crate::backend::{Backend, Update};
 use crate::config::Config;
 use crate::error::BackendError;
+use crate::id::FunctionId;
 use crate::labels::{self, LabelDefaults};
 use crate::ledger;
 use crate::load::LoadSource;

@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::alert::FunctionId;
 use crate::backend::Update;
 use crate::error::BackendError;
+use crate::id::FunctionId;
 use crate::labels;
 use crate::policy::{Decision, stabilize};
 use crate::service::{FunctionReport, Service};

@@ -8,9 +8,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alertscaler::alert::FunctionId;
 use alertscaler::backend::{Backend, Update};
 use alertscaler::error::BackendError;
+use alertscaler::id::FunctionId;
 use alertscaler::ledger;
 use alertscaler::service::Outcome;
 use axum::http::Method;

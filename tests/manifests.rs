@@ -9,9 +9,9 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use alertscaler::alert::FunctionId;
 use alertscaler::backend::{Backend, Update};
 use alertscaler::config::{AuthConfig, BackendKind, Config};
+use alertscaler::id::FunctionId;
 use alertscaler::ledger;
 use axum::http::Method;
 use k8s_openapi::api::apps::v1::Deployment;

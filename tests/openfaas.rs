@@ -8,10 +8,10 @@ mod mock;
 
 use std::time::Duration;
 
-use alertscaler::alert::FunctionId;
 use alertscaler::backend::state_file;
 use alertscaler::backend::{Backend, Update};
 use alertscaler::error::BackendError;
+use alertscaler::id::FunctionId;
 use alertscaler::service::Outcome;
 use chrono::TimeDelta;
 use env::*;

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use alertscaler::alert::{self, FunctionId};
+use alertscaler::alert;
 use alertscaler::backend::Backend;
 use alertscaler::backend::memory::{FunctionSpec, MemoryBackend};
 use alertscaler::config::Config;
+use alertscaler::id::FunctionId;
 use alertscaler::labels;
 use alertscaler::ledger;
 use alertscaler::service::{Outcome, Service, Settings};

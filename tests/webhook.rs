@@ -5,11 +5,11 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use alertscaler::alert::FunctionId;
 use alertscaler::backend::memory::MemoryBackend;
 use alertscaler::backend::{Backend, FunctionState, Update};
 use alertscaler::config::AuthConfig;
 use alertscaler::error::BackendError;
+use alertscaler::id::FunctionId;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

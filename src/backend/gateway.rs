@@ -12,9 +12,9 @@ use reqwest::{Client, Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
-use crate::alert::FunctionId;
 use crate::config::OpenFaasConfig;
 use crate::error::BackendError;
+use crate::id::FunctionId;
 
 /// The provider's `FunctionStatus`: every field is `omitempty`, so every field is optional here and
 /// unknown fields are ignored. An absent `replicas` means 0.

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{Backend, FunctionState, FunctionSummary, Update};
-use crate::alert::FunctionId;
 use crate::error::BackendError;
+use crate::id::FunctionId;
 use crate::metrics::Metrics;
 
 /// Wraps a backend and records the latency and result of each call.

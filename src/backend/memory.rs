@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{Backend, FunctionState, FunctionSummary, Update};
-use crate::alert::FunctionId;
 use crate::error::BackendError;
+use crate::id::FunctionId;
 use crate::ledger;
 
 /// A function declared in the configuration file.

@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::alert::FunctionId;
 use crate::error::BackendError;
+use crate::id::FunctionId;
 use crate::ledger;
 
 /// What a backend knows about a function at one moment.

@@ -31,9 +31,9 @@ use tracing::{info, instrument, warn};
 use super::gateway::{CallFailure, Gateway};
 use super::state_file::{self, Pending, Slot, Slots, StateError};
 use super::{Backend, FunctionState, FunctionSummary, Update};
-use crate::alert::FunctionId;
 use crate::config::{ConfigError, OpenFaasConfig};
 use crate::error::BackendError;
+use crate::id::FunctionId;
 
 /// The OpenFaaS backend could not start; the message names what to fix.
 #[derive(Debug, Error)]

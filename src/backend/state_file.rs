@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::alert::FunctionId;
+use crate::id::FunctionId;
 use crate::ledger;
 
 /// Version of the file format; a different version is refused rather than guessed.

@@ -236,7 +236,7 @@ impl Config {
         sections::validate_ops(self)?;
         for f in &self.memory.functions {
             let label = format!("{}.{}", f.name, f.namespace);
-            if crate::alert::FunctionId::parse(&label, &self.default_namespace).is_err() {
+            if crate::id::FunctionId::parse(&label, &self.default_namespace).is_err() {
                 return invalid(
                     "memory.functions",
                     format!("{label:?} is not a valid function name.namespace"),

@@ -153,7 +153,7 @@ impl Scenario {
         }
         for f in &self.functions {
             let id = format!("{}.{}", f.name, f.namespace);
-            if crate::alert::FunctionId::parse(&id, "openfaas-fn").is_err() {
+            if crate::id::FunctionId::parse(&id, "openfaas-fn").is_err() {
                 return bad(format!("function {id:?} is not a valid name.namespace"));
             }
             let positive = |x: f64| x.is_finite() && x > 0.0;

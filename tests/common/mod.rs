@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alertscaler::alert::FunctionId;
 use alertscaler::backend::memory::{FunctionSpec, MemoryBackend};
 use alertscaler::backend::{Backend, FunctionState, Update};
 use alertscaler::config::Config;
 use alertscaler::error::BackendError;
+use alertscaler::id::FunctionId;
 use async_trait::async_trait;
 use serde_json::Value;
 use tokio::sync::Notify;

@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use alertscaler::alert::{self, FunctionId, Webhook};
+use alertscaler::alert::{self, Webhook};
 use alertscaler::backend::openfaas::OpenFaasBackend;
 use alertscaler::config::{BackendKind, Config, OpenFaasConfig};
+use alertscaler::id::FunctionId;
 use alertscaler::policy::{PolicyConfig, ScaleDown};
 use alertscaler::service::{Outcome, Report, Service, Settings};
 use chrono::{DateTime, Utc};

@@ -1,8 +1,8 @@
 //! kube errors → [`BackendError`], so the service can tell a refusal from a retryable failure and an
 //! operator reads which RBAC permission is missing.
 
-use crate::alert::FunctionId;
 use crate::error::BackendError;
+use crate::id::FunctionId;
 
 /// The API call that failed, for messages: the RBAC verb and where it was needed.
 #[derive(Debug, Clone, Copy)]

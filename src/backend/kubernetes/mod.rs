@@ -24,9 +24,9 @@ use tracing::{instrument, warn};
 use self::errors::Call;
 pub use self::selector::Selector;
 use super::{Backend, FunctionState, FunctionSummary, Update};
-use crate::alert::FunctionId;
 use crate::config::{Config, ConfigError};
 use crate::error::BackendError;
+use crate::id::FunctionId;
 use crate::ledger;
 
 /// Largest ledger annotation we write. Kubernetes allows 256 KiB for all annotations of an
