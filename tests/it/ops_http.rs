@@ -1,7 +1,7 @@
 //! Operations endpoints through the router: health, readiness, metrics, audit trail, the
 //! failed-authentication limiter and the request timeout.
 
-mod common;
+use crate::support::doubles as common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,8 +1,7 @@
 //! The Kubernetes backend behind the real router (HTTP statuses AlertManager acts on) and the real
 //! binary (`serve` with backend = "kubernetes", a kubeconfig pointing at the fake apiserver).
 
-#[path = "kube_support/mod.rs"]
-mod support;
+use crate::support::kube as support;
 
 use std::io::Read;
 use std::net::SocketAddr;

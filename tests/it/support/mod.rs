@@ -99,5 +99,9 @@ pub fn line<'a>(report: &'a Value, function: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no line for {function} in {report}"))
 }
 
+pub mod doubles;
 pub mod gateway;
+pub mod kube;
+pub mod notification;
+pub mod openfaas;
 pub mod procs;

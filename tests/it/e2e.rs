@@ -5,7 +5,7 @@
 //! Needs `prometheus` and `prometheus-alertmanager` on PATH (`.ci/run` installs them).
 //! Run alone with timings printed: `cargo test --test e2e -- --nocapture`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -29,8 +29,7 @@ pub fn config(names: &[&str]) -> Config {
     config
 }
 
-#[path = "../shared/notification.rs"]
-mod shared;
+use super::notification as shared;
 
 /// A firing (or resolved) AlertManager v4 notification for one function.
 pub fn webhook(status: &str, function: &str, fingerprint: &str) -> Value {

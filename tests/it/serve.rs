@@ -1,6 +1,6 @@
 //! The real listener: graceful shutdown with a deadline, TLS, and `check-config` redaction.
 
-mod common;
+use crate::support::doubles as common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The binary end to end: JSON logs with structured decision fields, and SIGTERM → clean exit.
 
-mod common;
+use crate::support::doubles as common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

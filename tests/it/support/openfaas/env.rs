@@ -14,8 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::mock::{self, Function};
 
-#[path = "../shared/notification.rs"]
-mod shared;
+use crate::support::notification as shared;
 
 pub const STARTS: &str = "2026-11-24T06:55:10Z";
 

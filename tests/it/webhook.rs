@@ -1,6 +1,6 @@
 //! The webhook through the real axum router, with the fixtures a user posts with curl.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

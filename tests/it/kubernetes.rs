@@ -2,8 +2,7 @@
 //! (tests/kube_support/apiserver/): eligibility, labels, optimistic concurrency, HA and restart
 //! safety through the ledger annotation, and error mapping down to the HTTP status.
 
-#[path = "kube_support/mod.rs"]
-mod support;
+use crate::support::kube as support;
 
 use std::sync::Arc;
 use std::time::Duration;
