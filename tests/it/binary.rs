@@ -1,6 +1,6 @@
 //! The binary end to end: JSON logs with structured decision fields, and SIGTERM → clean exit.
 
-use crate::support::doubles as common;
+use crate::support::doubles::webhook;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -57,7 +57,7 @@ fn json_logs_carry_decision_fields_and_sigterm_exits_cleanly() {
     let serving = wait_for("alertscaler serving");
     let addr = serving["fields"]["listen"].as_str().unwrap().to_owned();
 
-    let body = common::webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad").to_string();
+    let body = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad").to_string();
     let response = http_post(&addr, &body);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     let decided = wait_for("decided");

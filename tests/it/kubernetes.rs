@@ -1,5 +1,5 @@
 //! The Kubernetes backend with the real kube client against an in-process fake apiserver
-//! (tests/kube_support/apiserver/): eligibility, labels, optimistic concurrency, HA and restart
+//! (tests/it/support/kube/apiserver/): eligibility, labels, optimistic concurrency, HA and restart
 //! safety through the ledger annotation, and error mapping down to the HTTP status.
 
 use crate::support::kube as support;

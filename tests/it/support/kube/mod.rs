@@ -1,4 +1,3 @@
-#![allow(dead_code)] // each test binary uses a different part of the support code
 pub mod apiserver;
 
 use std::sync::Arc;

@@ -1,5 +1,4 @@
 //! Shared fixtures of the OpenFaaS backend tests: configuration, backend, service, webhooks.
-#![allow(dead_code)] // each test crate uses a different subset
 
 use std::path::PathBuf;
 use std::sync::Arc;
