@@ -18,7 +18,9 @@ use crate::policy::PolicyConfig;
 
 mod sections;
 
-pub use sections::{AuthFailureLimit, KubernetesConfig, OpenFaasConfig, TlsConfig};
+pub use sections::{
+    AuthFailureLimit, ConnectionsConfig, KubernetesConfig, OpenFaasConfig, TlsConfig,
+};
 
 /// Everything alertscaler can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +67,8 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Per-source-IP limit on failed authentications.
     pub auth_failure_limit: AuthFailureLimit,
+    /// Header-read and idle timeouts, maximum concurrent connections.
+    pub connections: ConnectionsConfig,
     /// Serve HTTPS with these PEM files instead of plain HTTP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
@@ -93,6 +97,7 @@ impl Default for Config {
             shutdown_grace_secs: 20,
             request_timeout_secs: 10,
             auth_failure_limit: AuthFailureLimit::default(),
+            connections: ConnectionsConfig::default(),
             tls: None,
         }
     }

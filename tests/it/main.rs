@@ -3,6 +3,7 @@
 mod support;
 
 mod binary;
+mod connections;
 mod e2e;
 mod kubernetes;
 mod kubernetes_http;
