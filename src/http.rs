@@ -230,7 +230,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     // that cannot list (or is slow) only leaves them out: the rule pack's defaults apply.
     let list = state.service.backend().list();
     match tokio::time::timeout(std::time::Duration::from_secs(2), list).await {
-        Ok(Ok(functions)) => state.service.metrics().latency_overrides(&functions),
+        Ok(Ok(functions)) => {
+            state.service.metrics().latency_overrides(&functions);
+            state.service.metrics().capacity_targets(&functions);
+        }
         Ok(Err(e)) => tracing::debug!(error = %e, "no function list for latency overrides"),
         Err(_) => tracing::warn!("listing functions for latency overrides timed out"),
     }

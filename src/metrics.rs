@@ -56,6 +56,12 @@ struct FunctionLabels {
 type FunctionGauges = Family<FunctionLabels, Gauge<f64, AtomicU64>>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CapacityLabels {
+    function_name: String,
+    r#type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabels {
     code: u16,
 }
@@ -80,6 +86,7 @@ pub struct Metrics {
     ledger_functions: Gauge,
     latency_targets: FunctionGauges,
     latency_tolerances: FunctionGauges,
+    capacity_targets: Family<CapacityLabels, Gauge<f64, AtomicU64>>,
     /// Episodes per function as last seen, so the gauges are sums that never drift.
     episodes: Mutex<LedgerTally>,
 }
@@ -168,8 +175,15 @@ impl Metrics {
             "Latency tolerance per function from com.openfaas.scale.latency-tolerance, for the latency rule pack",
             latency_tolerances.clone(),
         );
+        let capacity_targets = Family::default();
+        registry.register(
+            "function_capacity_target",
+            "Effective load per replica (target × target-proportion) per function and type, for the capacity rule pack",
+            capacity_targets.clone(),
+        );
         Self {
             registry,
+            capacity_targets,
             latency_targets,
             latency_tolerances,
             notifications,
@@ -271,6 +285,27 @@ impl Metrics {
         }
     }
 
+    /// Export the effective capacity target of functions that set a capacity label (type, target
+    /// or target-proportion) and whose labels are valid; the others get the rule pack's default.
+    pub fn capacity_targets(&self, functions: &[FunctionSummary]) {
+        self.capacity_targets.clear();
+        for f in functions {
+            if !crate::labels::has_capacity_labels(&f.labels) {
+                continue;
+            }
+            let Ok(policy) = crate::labels::parse_policy(&f.labels) else {
+                continue;
+            };
+            let key = CapacityLabels {
+                function_name: format!("{}.{}", f.name, f.namespace),
+                r#type: policy.scale_type.as_str(),
+            };
+            self.capacity_targets
+                .get_or_create(&key)
+                .set(policy.capacity_target());
+        }
+    }
+
     /// The ledger entry of `function` now holds `episodes` episodes.
     pub fn ledger_size(&self, function: &FunctionId, episodes: usize) {
         let mut tally = self.episodes.lock().unwrap_or_else(|e| e.into_inner());
@@ -324,13 +359,26 @@ mod tests {
 
     #[test]
     fn every_metric_the_alert_rules_use_exists() {
-        let rules = include_str!("../alert-rules/alertscaler.rules.yml");
+        let rules = [
+            include_str!("../alert-rules/alertscaler.rules.yml"),
+            include_str!("../alert-rules/capacity.rules.yml"),
+        ]
+        .concat();
         let m = Metrics::new();
         m.notification(Status::Firing);
         m.decision("error");
         m.scaled("f.ns", 1, 2);
         m.backend_call("memory", "read", "ok", Duration::ZERO);
         m.webhook(200, Duration::ZERO);
+        // Per-function families render only once they hold a series.
+        let labels = [("com.openfaas.scale.target".to_string(), "5".to_string())].into();
+        m.capacity_targets(&[FunctionSummary::new(
+            "f".into(),
+            "ns".into(),
+            1,
+            labels,
+            None,
+        )]);
         let text = m.render();
         let mut checked = 0;
         for word in rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
@@ -348,6 +396,48 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 5, "{checked}");
+        assert!(
+            rules.contains("alertscaler_function_capacity_target{"),
+            "the capacity pack reads the exported target"
+        );
+    }
+
+    #[test]
+    fn capacity_targets_are_exported_for_functions_that_set_them() {
+        let function = |name: &str, pairs: &[(&str, &str)]| {
+            let labels = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            FunctionSummary::new(name.into(), "openfaas-fn".into(), 1, labels, None)
+        };
+        let m = Metrics::new();
+        m.capacity_targets(&[
+            function("plain", &[]),
+            function("conc", &[("com.openfaas.scale.target", "4")]),
+            function(
+                "rate",
+                &[
+                    ("com.openfaas.scale.type", "rps"),
+                    ("com.openfaas.scale.target", "50"),
+                    ("com.openfaas.scale.target-proportion", "1"),
+                ],
+            ),
+            function("bad", &[("com.openfaas.scale.type", "cpu")]),
+        ]);
+        let text = m.render();
+        for line in [
+            "alertscaler_function_capacity_target{function_name=\"conc.openfaas-fn\",type=\"capacity\"} 3.6",
+            "alertscaler_function_capacity_target{function_name=\"rate.openfaas-fn\",type=\"rps\"} 50.0",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        for absent in ["plain.openfaas-fn", "bad.openfaas-fn"] {
+            assert!(!text.contains(absent), "{absent} exported:\n{text}");
+        }
+        // A function that drops its labels drops its series.
+        m.capacity_targets(&[function("conc", &[])]);
+        assert!(!m.render().contains("conc.openfaas-fn"));
     }
 
     #[test]

@@ -295,3 +295,22 @@ async fn a_bad_decisions_limit_is_a_json_400() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn metrics_export_per_function_capacity_targets_for_the_rule_pack() {
+    let mut config = config(&["echo", "plain"]);
+    let labels = &mut config.memory.functions[0].labels;
+    labels.insert("com.openfaas.scale.type".into(), "rps".into());
+    labels.insert("com.openfaas.scale.target".into(), "50".into());
+    let (_, _, text) = send(&app(&config), get("/metrics")).await;
+    assert!(
+        text.lines().any(|l| l
+            == "alertscaler_function_capacity_target{function_name=\"echo.openfaas-fn\",type=\"rps\"} 45.0"),
+        "{text}"
+    );
+    // A function without capacity labels is left to the pack's default.
+    assert!(
+        !text.contains("capacity_target{function_name=\"plain"),
+        "{text}"
+    );
+}
