@@ -189,7 +189,9 @@ fn capacity_labels_parse_with_defaults() {
 
 #[test]
 fn bad_capacity_labels_are_refused_naming_label_and_value() {
-    let cases: [(&[(&str, &str)], &str, &str, &str); 7] = [
+    // (labels, refused label, refused value, a word the message must hold)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str, &'a str);
+    let cases: [Case; 7] = [
         (&[(SCALE_TYPE, "cpu")], SCALE_TYPE, "cpu", "cpu"),
         (
             &[(SCALE_TYPE, "RPS"), (TARGET, "5")],

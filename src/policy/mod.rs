@@ -7,6 +7,7 @@
 //! [`stabilize::apply`] turns it into the decision, holding scale-downs within the stabilization
 //! window.
 
+pub mod capacity;
 pub mod latency;
 pub mod proportional;
 mod settings;
@@ -179,6 +180,7 @@ pub fn decide(input: &Input<'_>, config: &PolicyConfig, next: &mut Entry) -> Dec
         PolicyKind::Proportional => proportional::propose(input, config),
         PolicyKind::Latency => latency::propose(input, config),
         PolicyKind::Zero => zero::propose(input),
+        PolicyKind::Capacity => capacity::propose(input),
     };
     match proposal {
         Ok(p) => stabilize::apply(input, config, p, next),

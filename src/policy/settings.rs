@@ -17,6 +17,8 @@ pub enum PolicyKind {
     Latency,
     /// To zero on an idle alert, for functions that allow it.
     Zero,
+    /// Straight to the replica count the capacity rule pack computes from load per replica.
+    Capacity,
 }
 
 impl PolicyKind {
@@ -27,6 +29,7 @@ impl PolicyKind {
             Self::Proportional => "proportional",
             Self::Latency => "latency",
             Self::Zero => "zero",
+            Self::Capacity => "capacity",
         }
     }
 
@@ -38,9 +41,10 @@ impl PolicyKind {
             Some("proportional") => Ok(Self::Proportional),
             Some("latency") => Ok(Self::Latency),
             Some("zero") => Ok(Self::Zero),
+            Some("capacity") => Ok(Self::Capacity),
             Some(other) => Err(format!(
                 "scale_policy={other:?} is not a policy this alertscaler knows \
-                 (known: step, proportional, latency, zero)"
+                 (known: step, proportional, latency, zero, capacity)"
             )),
         }
     }
@@ -143,7 +147,7 @@ mod tests {
     #[test]
     fn selection() {
         use PolicyKind::*;
-        let cases: [(Option<&str>, PolicyKind, Option<PolicyKind>); 7] = [
+        let cases: [(Option<&str>, PolicyKind, Option<PolicyKind>); 9] = [
             (None, Step, Some(Step)),
             (None, Proportional, Some(Proportional)),
             (Some("step"), Latency, Some(Step)),
@@ -151,6 +155,8 @@ mod tests {
             (Some("latency"), Step, Some(Latency)),
             (Some("zero"), Step, Some(Zero)),
             (Some("Step"), Step, None),
+            (Some("capacity"), Step, Some(Capacity)),
+            (None, Capacity, Some(Capacity)),
         ];
         for (label, default, want) in cases {
             assert_eq!(PolicyKind::select(label, default).ok(), want, "{label:?}");
