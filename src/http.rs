@@ -54,19 +54,18 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// Build the application; tests call this and drive it with `oneshot`.
+/// Build the application; tests call this and drive it with `oneshot`. Middleware only where it
+/// is configured: without credentials to check, `/system/*` has no authentication layer.
 pub fn router(state: AppState) -> Router {
-    let webhook = Router::new()
+    let mut app = Router::new()
         .route("/system/alert", post(alert_webhook))
-        .route_layer(middleware::from_fn_with_state(state.clone(), time_webhook));
-    let system = Router::new()
-        .merge(webhook)
         .route("/system/functions", get(list_functions))
-        .route("/decisions", get(decisions))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
-    Router::new()
-        .merge(system)
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/decisions", get(decisions));
+    if !matches!(state.auth, Auth::None) {
+        // `route_layer` covers the routes above only.
+        app = app.route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
+    }
+    app.route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .fallback(|| async { AppError::NotFound })
@@ -171,27 +170,15 @@ async fn require_auth(
     }
 }
 
-/// Times `POST /system/alert` into `alertscaler_webhook_duration_seconds{code}`.
-async fn time_webhook(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let mut timing = WebhookTiming {
-        metrics: state.service.metrics().clone(),
-        started: Instant::now(),
-        // Dropped before an answer: the request timeout cut it off, and it is answered 503.
-        code: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
-    };
-    let response = next.run(request).await;
-    timing.code = response.status().as_u16();
-    response
-}
-
-/// Records the webhook's latency when dropped, so requests cut off by the timeout count too.
-struct WebhookTiming {
-    metrics: Arc<crate::metrics::Metrics>,
+/// Records the webhook's latency into `alertscaler_webhook_duration_seconds{code}` when dropped,
+/// so that requests cut off by the request timeout count too (as 503, their answer).
+struct WebhookTiming<'a> {
+    metrics: &'a crate::metrics::Metrics,
     started: Instant,
     code: u16,
 }
 
-impl Drop for WebhookTiming {
+impl Drop for WebhookTiming<'_> {
     fn drop(&mut self) {
         self.metrics.webhook(self.code, self.started.elapsed());
     }
@@ -201,10 +188,31 @@ impl Drop for WebhookTiming {
 async fn alert_webhook(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut timing = WebhookTiming {
+        metrics: state.service.metrics().as_ref(),
+        started: Instant::now(),
+        // Dropped before an answer: the request timeout cut it off, and it is answered 503.
+        code: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+    };
+    let response = match notify(&state, body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
+    timing.code = response.status().as_u16();
+    response
+}
+
+async fn notify(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body.map_err(AppError::Body)?;
-    let webhook = alert::parse(&body).map_err(AppError::Payload)?;
-    let report = state.service.handle(&webhook, Utc::now()).await;
+    let notification = alert::parse_notification(&body).map_err(AppError::Payload)?;
+    let report = state
+        .service
+        .handle_notification(&notification, Utc::now())
+        .await;
     let status = if report.has_errors() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

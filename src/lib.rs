@@ -16,6 +16,8 @@
 //! - [`config`]: figment layering and validation.
 //! - [`server`]: wiring a configuration into a running server; [`listener`]: the accept loop
 //!   under the [`connections`] limits (header-read and idle timeouts, maximum connections).
+//! - [`memory`]: returning the start-up peak to the OS (`malloc_trim`).
+//! - [`logging`]: the non-blocking log writer (a stalled stdout never blocks a decision).
 //! - [`metrics`]: own Prometheus metrics; [`audit`]: the ring of recent decisions;
 //!   [`limits`]: failed-authentication limiter and request timeout.
 //! - [`sim`]: `alertscaler simulate`: load, queueing and monitoring models driving the real decision code.
@@ -36,6 +38,8 @@ pub mod ledger;
 pub mod limits;
 pub mod listener;
 pub mod load;
+pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod policy;
 pub mod report;

@@ -1,12 +1,17 @@
 //! The `alertscaler` binary: parse the command line, set up logging, run.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 
-use alertscaler::config::Config;
+use alertscaler::backend::Backend;
+use alertscaler::backend::memory::MemoryBackend;
+use alertscaler::config::{BackendKind, Config};
+use alertscaler::logging;
 use alertscaler::server;
 use alertscaler::sim;
 
@@ -71,7 +76,8 @@ async fn main() -> anyhow::Result<()> {
     rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("could not install the ring TLS provider"))?;
-    init_tracing(cli.log_format);
+    // Flushes the log writer thread when main returns.
+    let _log = init_tracing(cli.log_format);
     match cli.command {
         Command::CheckConfig { config } => {
             let config = Config::load(config.as_deref())?;
@@ -82,9 +88,17 @@ async fn main() -> anyhow::Result<()> {
             config,
             fresh_state,
         } => {
-            let config = Config::load(config.as_deref())?;
-            let backend = server::backend_with(&config, fresh_state).await?;
+            let mut config = Config::load(config.as_deref())?;
+            let backend: Arc<dyn Backend> = match config.backend {
+                // Moved into the backend, not copied: a large function table is held once.
+                BackendKind::Memory => Arc::new(MemoryBackend::from_specs(std::mem::take(
+                    &mut config.memory.functions,
+                ))),
+                _ => server::backend_with(&config, fresh_state).await?,
+            };
             let state = server::state(&config, backend)?;
+            // Loading freed more than the process keeps using: give it back to the OS.
+            alertscaler::memory::release_free_memory();
             let listener = TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -145,12 +159,20 @@ fn simulate(
     Ok(())
 }
 
-fn init_tracing(format: LogFormat) {
+/// Log lines go through a writer thread (a stalled stdout never blocks a decision), without
+/// colour codes unless stdout is a terminal.
+fn init_tracing(format: LogFormat) -> logging::FlushGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let ansi = std::io::stdout().is_terminal();
+    let (writer, guard) = logging::NonBlocking::new(std::io::stdout(), logging::DEFAULT_CAPACITY);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }

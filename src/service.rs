@@ -10,11 +10,12 @@
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tracing::{debug, info, instrument, warn};
 
-use crate::alert::{self, Identity, Signal, Webhook};
+use crate::alert::{Identity, Notification, Signal, Webhook};
 use crate::audit::{Audit, DecisionRecord};
 use crate::backend::{Backend, Update};
 use crate::config::{Config, LabelDefaults};
@@ -103,6 +104,8 @@ pub struct Service {
     /// Functions with a firing capacity alert, as this process last decided them: the follow-up
     /// pass re-decides these.
     followed: Arc<std::sync::Mutex<BTreeSet<FunctionId>>>,
+    /// How many functions `followed` holds, readable without its lock.
+    following: Arc<AtomicUsize>,
 }
 
 impl Service {
@@ -117,6 +120,7 @@ impl Service {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             followed: Arc::default(),
+            following: Arc::default(),
         }
     }
 
@@ -156,8 +160,18 @@ impl Service {
 
     /// Trigger: one notification received at `now`; one decision per function it names.
     pub async fn handle(&self, webhook: &Webhook, now: DateTime<Utc>) -> Report {
-        self.metrics.notification(webhook.status);
-        let (intents, skipped) = alert::intents(webhook, &self.settings.identity);
+        self.handle_notification(&webhook.notification(), now).await
+    }
+
+    /// As [`Service::handle`], from the notification borrowed from a request body (the webhook's
+    /// hot path: nothing of the body is copied that no decision keeps).
+    pub async fn handle_notification(
+        &self,
+        notification: &Notification<'_>,
+        now: DateTime<Utc>,
+    ) -> Report {
+        self.metrics.notification(notification.status);
+        let (intents, skipped) = notification.intents(&self.settings.identity);
         for s in &skipped {
             warn!(alert = %s.alertname, fingerprint = %s.fingerprint, reason = %s.reason, "alert skipped");
         }
@@ -216,14 +230,21 @@ impl Service {
     /// Follow `function` up while its stored ledger has a firing capacity alert.
     fn track_follow_up(&self, function: &FunctionId, ledger: &ledger::Entry, now: DateTime<Utc>) {
         let firing = ledger::follow_up(ledger, now, &self.settings.timing).is_some();
-        if firing == self.followed().contains(function) {
+        // Without a capacity alert anywhere (the common case) there is nothing to look up: the
+        // set's lock stays off the hot path.
+        if !firing && self.following.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut followed = self.followed();
+        if firing == followed.contains(function) {
             return;
         }
         if firing {
-            self.followed().insert(function.clone());
+            followed.insert(function.clone());
         } else {
-            self.followed().remove(function);
+            followed.remove(function);
         }
+        self.following.store(followed.len(), Ordering::Release);
     }
 
     /// The one path from a trigger to a write, for one function. `None` when a background
