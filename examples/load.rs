@@ -101,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Episode `episode` of function `function`: even fires, odd resolves the one before it.
 fn notification(function: usize, episode: usize) -> String {
-    let status = if episode % 2 == 0 {
+    let status = if episode.is_multiple_of(2) {
         "firing"
     } else {
         "resolved"

@@ -5,6 +5,7 @@
 //! are used verbatim by `alert-rules/alertscaler.rules.yml`; rename both together.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -92,6 +93,41 @@ pub struct Metrics {
     episodes: LedgerTally,
     /// The label series last exported per function.
     exports: ExportCache,
+    /// Handles of the series every request touches, looked up once (a family lookup takes the
+    /// family's lock and hashes the labels).
+    handles: Handles,
+}
+
+/// Every `outcome` label a decision can carry (see `FunctionReport::outcome_label`).
+const OUTCOMES: [&str; 20] = [
+    "scaled",
+    "refused",
+    "error",
+    "unchanged",
+    "duplicate",
+    "cooldown",
+    "disabled",
+    "at_max",
+    "at_min",
+    "still_firing",
+    "stale",
+    "replay",
+    "no_step",
+    "down_ended",
+    "tolerance",
+    "stabilizing",
+    "opposite_hold",
+    "no_zero",
+    "idle_too_short",
+    "in_band",
+];
+
+/// Series handles filled on first use (so that nothing renders before it happened).
+#[derive(Default)]
+struct Handles {
+    notifications: [OnceLock<Counter>; 2],
+    decisions: [OnceLock<Counter>; OUTCOMES.len()],
+    webhook_ok: OnceLock<Histogram>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -193,6 +229,7 @@ impl Metrics {
             ledger_functions,
             episodes: LedgerTally::default(),
             exports: ExportCache::default(),
+            handles: Handles::default(),
         }
     }
 
@@ -210,16 +247,27 @@ impl Metrics {
             Status::Firing => "firing",
             Status::Resolved => "resolved",
         };
-        self.notifications
-            .get_or_create(&StatusLabels { status })
+        let i = usize::from(status == "resolved");
+        self.handles.notifications[i]
+            .get_or_init(|| {
+                self.notifications
+                    .get_or_create(&StatusLabels { status })
+                    .clone()
+            })
             .inc();
     }
 
     /// A function's decision, labelled as in [`crate::report::FunctionReport::outcome_label`].
     pub fn decision(&self, outcome: &'static str) {
-        self.decisions
-            .get_or_create(&OutcomeLabels { outcome })
-            .inc();
+        let family = || {
+            self.decisions
+                .get_or_create(&OutcomeLabels { outcome })
+                .clone()
+        };
+        match OUTCOMES.iter().position(|o| *o == outcome) {
+            Some(i) => self.handles.decisions[i].get_or_init(family).inc(),
+            None => family().inc(),
+        };
     }
 
     /// Replicas of `function` were written from `from` to `to`.
@@ -252,9 +300,34 @@ impl Metrics {
 
     /// A webhook was answered with `code` after `elapsed`.
     pub fn webhook(&self, code: u16, elapsed: Duration) {
-        self.webhook_latency
-            .get_or_create(&CodeLabels { code })
-            .observe(elapsed.as_secs_f64());
+        let family = || {
+            self.webhook_latency
+                .get_or_create(&CodeLabels { code })
+                .clone()
+        };
+        let secs = elapsed.as_secs_f64();
+        if code == 200 {
+            self.handles.webhook_ok.get_or_init(family).observe(secs);
+        } else {
+            family().observe(secs);
+        }
+    }
+
+    /// The latency histogram of one backend operation and result, to keep and observe directly
+    /// (the backend decorator holds the `ok` ones: they are on every request's path).
+    pub fn backend_histogram(
+        &self,
+        backend: &'static str,
+        operation: &'static str,
+        result: &'static str,
+    ) -> Histogram {
+        self.backend_latency
+            .get_or_create(&BackendLabels {
+                backend,
+                operation,
+                result,
+            })
+            .clone()
     }
 
     /// A request presented bad or missing credentials.

@@ -188,15 +188,11 @@ impl Service {
     /// Trigger: the settle pass at `now`. Re-decides the listed functions whose stored state holds
     /// a scale-down the stabilization window held back; returns what moved, was refused or failed.
     pub async fn settle(&self, now: DateTime<Utc>) -> Result<Vec<FunctionReport>, BackendError> {
-        let listed = self.backend.list().await?;
-        let mut reports = Vec::new();
         // Only functions with a pending target are read again: the others would cost a read each
         // for nothing (a GET per function per pass on Kubernetes).
-        for f in listed.into_iter().filter(|f| f.settling_to.is_some()) {
-            let id = FunctionId {
-                name: f.name,
-                namespace: f.namespace,
-            };
+        let settling = self.backend.settling().await?;
+        let mut reports = Vec::new();
+        for id in settling {
             if let Some(report) = self.decide(&id, Cause::Settle, now).await {
                 reports.push(report);
             }

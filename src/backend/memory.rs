@@ -111,6 +111,20 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
+    async fn settling(&self) -> Result<Vec<FunctionId>, BackendError> {
+        // Only the few with a pending scale-down are copied, not the whole table.
+        Ok(self
+            .lock()
+            .iter()
+            .filter(|(_, s)| {
+                s.stored
+                    .as_ref()
+                    .is_some_and(|s| s.window.pending.is_some())
+            })
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
     async fn list(&self) -> Result<Vec<FunctionSummary>, BackendError> {
         Ok(self
             .lock()

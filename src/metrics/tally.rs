@@ -22,35 +22,38 @@ fn shard(function: &FunctionId) -> usize {
     (h.finish() % SHARDS as u64) as usize
 }
 
-/// Episodes per function as last seen; only functions with at least one are kept.
+/// Episodes per function as last seen; only functions with at least one are kept. Keyed by a
+/// 64-bit hash of the function, not a copy of its name: with tens of thousands of functions the
+/// names would be most of this map (two functions colliding, odds ~n²/2⁶⁵, would share a count).
 #[derive(Default)]
 pub(super) struct LedgerTally {
-    shards: [Mutex<Map<usize>>; SHARDS],
+    shards: [Mutex<HashMap<u64, u32, FnvBuildHasher>>; SHARDS],
 }
 
 impl LedgerTally {
     /// Record that `function` holds `episodes`; returns how the total of episodes and the number
     /// of functions holding any changed.
     pub(super) fn set(&self, function: &FunctionId, episodes: usize) -> (i64, i64) {
-        let mut map = self.shards[shard(function)]
+        let key = key(function);
+        let episodes = u32::try_from(episodes).unwrap_or(u32::MAX);
+        let mut map = self.shards[(key % SHARDS as u64) as usize]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let old = match map.get_mut(function) {
-            Some(n) if episodes == 0 => {
-                let old = *n;
-                map.remove(function);
-                old
-            }
-            Some(n) => std::mem::replace(n, episodes),
-            None if episodes == 0 => 0,
-            None => {
-                map.insert(function.clone(), episodes);
-                0
-            }
+        let old = if episodes == 0 {
+            map.remove(&key).unwrap_or(0)
+        } else {
+            map.insert(key, episodes).unwrap_or(0)
         };
         let functions = i64::from(episodes > 0) - i64::from(old > 0);
-        (episodes as i64 - old as i64, functions)
+        (i64::from(episodes) - i64::from(old), functions)
     }
+}
+
+/// A well-mixed 64-bit key for a function (SipHash, the same throughout the process).
+fn key(function: &FunctionId) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    function.hash(&mut h);
+    h.finish()
 }
 
 /// The per-function series one function's labels ask for.
