@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`id`]: [`id::FunctionId`], a function's name and namespace (a leaf every module may use).
-//! - [`alert`]: AlertManager webhook payload (v4) → per-function intents.
+//! - [`alert`]: AlertManager webhook payload (v4) → per-function intents (the hot path parses a
+//!   borrowed [`alert::Notification`]).
 //! - [`labels`]: `com.openfaas.scale.*` parsing and validation.
 //! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in ([`episodes`]: its compact map).
 //! - [`policy`]: pure decisions (step, proportional, latency, zero; stabilization) → [`policy::Decision`].
@@ -13,7 +14,7 @@
 //! - [`backend`]: the small backend trait and its implementations (memory, Kubernetes Deployments,
 //!   OpenFaaS provider API with its local state-file ledger).
 //! - [`http`]: router, handlers, error responses; [`auth`]: webhook credentials.
-//! - [`config`]: figment layering and validation.
+//! - [`config`]: figment layering and validation (the memory function table is read apart, in batches).
 //! - [`server`]: wiring a configuration into a running server; [`listener`]: the accept loop
 //!   under the [`connections`] limits (header-read and idle timeouts, maximum connections).
 //! - [`memory`]: returning the start-up peak to the OS (`malloc_trim`).

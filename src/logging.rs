@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// Lines buffered between the handlers and the writer thread before lines are dropped.
-pub const DEFAULT_CAPACITY: usize = 16 * 1024;
+/// Lines buffered between the handlers and the writer thread before lines are dropped: enough for
+/// bursts (the thread drains thousands of lines per millisecond into a file or pipe), small enough
+/// (~0.5 MB of ~200-byte lines) that a stalled stdout does not grow the process.
+pub const DEFAULT_CAPACITY: usize = 2048;
 
 enum Message {
     Line(Vec<u8>),
