@@ -109,7 +109,7 @@ pub async fn serve_with(
     };
     let mut limits = options.connections;
     limits.max_connections = fit_open_file_limit(limits.max_connections);
-    let settler = crate::settle::spawn(state.service.clone());
+    let settler = crate::background::spawn(state.service.clone());
     let app = with_timeout(router(state), options.request_timeout);
     crate::listener::serve(listener, app, tls, limits, shutdown, options.shutdown_grace).await;
     settler.abort();

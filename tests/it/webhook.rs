@@ -53,12 +53,14 @@ async fn firing_scales_duplicate_does_not_resolved_returns_to_min() {
 #[tokio::test]
 async fn concurrent_ha_duplicates_step_once() {
     let config = sample_config();
-    // Both notifications read before either writes: the loser's write conflicts.
+    // Two receivers on one backend (decisions inside one process are serialized, so only another
+    // writer can conflict). Both notifications read before either writes: the loser's write conflicts.
     let backend = Double::on(&config).read_together(2).arc();
     let (app, _) = app_with_backend(&config, backend.clone());
+    let (peer, _) = app_with_backend(&config, backend.clone());
     let (a, b) = tokio::join!(
         post_fixture(&app, "firing"),
-        post_fixture(&app, "ha-duplicate")
+        post_fixture(&peer, "ha-duplicate")
     );
     assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK));
     let outcomes = [
