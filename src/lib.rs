@@ -16,8 +16,11 @@
 //! - [`config`]: figment layering and validation.
 //! - [`server`]: wiring a configuration into a running server; [`listener`]: the accept loop
 //!   under the [`connections`] limits (header-read and idle timeouts, maximum connections).
+//! - [`skipped`]: bounds on what one notification writes (skipped alerts logged once per reason,
+//!   a bounded list in the answer, long values shortened); [`logging`]: text logs that escape
+//!   control characters so payload values cannot forge lines.
 //! - [`metrics`]: own Prometheus metrics; [`audit`]: the ring of recent decisions;
-//!   [`limits`]: failed-authentication limiter and request timeout.
+//!   [`limits`]: the failed-authentication limiter (per IPv4 address or IPv6 /64).
 //! - [`sim`]: `alertscaler simulate`: load, queueing and monitoring models driving the real decision code.
 
 pub mod alert;
@@ -36,10 +39,12 @@ pub mod ledger;
 pub mod limits;
 pub mod listener;
 pub mod load;
+pub mod logging;
 pub mod metrics;
 pub mod policy;
 pub mod report;
 pub mod server;
 pub mod service;
 pub mod sim;
+pub mod skipped;
 pub mod stored;

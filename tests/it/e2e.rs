@@ -82,7 +82,7 @@ fn alertmanager_config(dir: &Path, receiver: u16, password_file: &Path) -> std::
 fn receiver_config(dir: &Path, port: u16, password_file: &Path) -> std::path::PathBuf {
     let text = format!(
         r#"listen = "127.0.0.1:{port}"
-scale_up_cooldown_secs = 3
+scale_up_cooldown_secs = 10
 [policy]
 scale_down = "stabilized"
 scale_down_stabilization_secs = 10
