@@ -5,6 +5,7 @@ mod support;
 mod binary;
 mod connections;
 mod e2e;
+mod fuzz;
 mod hostile;
 mod kubernetes;
 mod kubernetes_http;

@@ -109,6 +109,7 @@ pub fn line<'a>(report: &'a Value, function: &str) -> &'a Value {
 pub mod doubles;
 pub mod gateway;
 pub mod kube;
+pub mod mutate;
 pub mod notification;
 pub mod openfaas;
 pub mod procs;
