@@ -101,6 +101,9 @@ impl Served {
             .args(["--log-format", format, "serve", "--config"])
             .arg(config)
             .env("RUST_LOG", "info")
+            // Never the in-cluster Kubernetes configuration of a CI runner.
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("KUBERNETES_SERVICE_PORT")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
