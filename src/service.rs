@@ -22,7 +22,7 @@ use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::labels;
 use crate::ledger::{self, Trigger};
-use crate::load::LoadSource;
+use crate::measure::LoadSource;
 use crate::metrics::Metrics;
 use crate::policy::{self, Decision, PolicyConfig, stabilize};
 pub use crate::report::{FunctionReport, Outcome, Report};

@@ -13,7 +13,7 @@ use crate::alert::{self, Webhook};
 use crate::backend::memory::MemoryBackend;
 use crate::config::Config;
 use crate::config::MemoryFunction;
-use crate::load::LoadSource;
+use crate::measure::LoadSource;
 use crate::policy::Why;
 use crate::service::{Outcome, Settings};
 
