@@ -18,7 +18,7 @@ use crate::config::{BackendKind, Config, TlsConfig};
 use crate::connections::ConnectionLimits;
 use crate::http::{AppParts, AppState, router, with_timeout};
 use crate::limits::AuthLimiter;
-use crate::load::LoadSource;
+use crate::measure::LoadSource;
 use crate::metrics::Metrics;
 use crate::service::{Service, Settings};
 

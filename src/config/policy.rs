@@ -17,6 +17,8 @@ pub enum PolicyKind {
     Latency,
     /// To zero on an idle alert, for functions that allow it.
     Zero,
+    /// Straight to the replica count the capacity rule pack computes from load per replica.
+    Capacity,
 }
 
 impl PolicyKind {
@@ -27,6 +29,7 @@ impl PolicyKind {
             Self::Proportional => "proportional",
             Self::Latency => "latency",
             Self::Zero => "zero",
+            Self::Capacity => "capacity",
         }
     }
 
@@ -37,9 +40,10 @@ impl PolicyKind {
             "proportional" => Ok(Self::Proportional),
             "latency" => Ok(Self::Latency),
             "zero" => Ok(Self::Zero),
+            "capacity" => Ok(Self::Capacity),
             other => Err(format!(
                 "scale_policy={other:?} is not a policy this alertscaler knows \
-                 (known: step, proportional, latency, zero)"
+                 (known: step, proportional, latency, zero, capacity)"
             )),
         }
     }
@@ -67,6 +71,9 @@ pub struct PolicyConfig {
     pub scale_down_stabilization_secs: u64,
     /// How often held-back scale-downs are re-checked (the settle loop); 0 disables the loop.
     pub settle_interval_secs: u64,
+    /// While a capacity alert fires, its function's desired count is re-read from Prometheus and
+    /// re-decided this often (AlertManager repeats only every repeat_interval); 0 disables.
+    pub follow_up_interval_secs: u64,
     /// Proportional: no change while load is within ±tolerance of current capacity.
     pub tolerance: f64,
     /// Proportional: one scale-up at most multiplies replicas by this (label `max-up-factor`)…
@@ -84,6 +91,7 @@ impl Default for PolicyConfig {
             scale_down: ScaleDown::Stabilized,
             scale_down_stabilization_secs: 300,
             settle_interval_secs: 15,
+            follow_up_interval_secs: 5,
             tolerance: 0.1,
             max_scale_up_factor: 2.0,
             max_scale_up_step: 4,
@@ -109,6 +117,10 @@ impl PolicyConfig {
             ),
             ("policy.latency_hold_secs", self.latency_hold_secs),
             ("policy.settle_interval_secs", self.settle_interval_secs),
+            (
+                "policy.follow_up_interval_secs",
+                self.follow_up_interval_secs,
+            ),
         ] {
             if v > day {
                 return Err((key, format!("{v} is more than a day ({day})")));
@@ -142,11 +154,12 @@ mod tests {
     #[test]
     fn selection() {
         use PolicyKind::*;
-        let cases: [(&str, Option<PolicyKind>); 6] = [
+        let cases: [(&str, Option<PolicyKind>); 7] = [
             ("step", Some(Step)),
             ("proportional", Some(Proportional)),
             (" latency ", Some(Latency)),
             ("zero", Some(Zero)),
+            ("capacity", Some(Capacity)),
             ("Step", None),
             ("", None),
         ];

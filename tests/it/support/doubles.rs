@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use alertscaler::backend::memory::MemoryBackend;
 use alertscaler::backend::{Backend, FunctionState, FunctionSummary, Update};
-use alertscaler::config::{Config, MemoryFunction};
+use alertscaler::config::Config;
+use alertscaler::config::MemoryFunction;
 use alertscaler::error::BackendError;
 use alertscaler::id::FunctionId;
 use async_trait::async_trait;
