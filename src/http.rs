@@ -104,7 +104,13 @@ struct ErrorBody<'a> {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, error, message) = match &self {
-            Self::Payload(e) => (StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()),
+            // A parse error can quote the offending value: never echo a huge one whole.
+            Self::Payload(e) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_payload",
+                crate::skipped::shorten(&e.to_string(), 4 * crate::skipped::MAX_VALUE_CHARS)
+                    .into_owned(),
+            ),
             Self::Body(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",

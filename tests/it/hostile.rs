@@ -276,6 +276,30 @@ async fn a_long_function_name_is_shortened_in_the_answer() {
 }
 
 #[tokio::test]
+async fn a_huge_bad_value_is_not_echoed_whole_in_the_400() {
+    let (app, _) = app_with(config(&["echo"]));
+    let huge = "f".repeat(10_000);
+    let body = json!({
+        "version": "4",
+        "status": "firing",
+        "alerts": [{"status": huge, "labels": {}, "startsAt": "2026-11-24T06:55:10Z"}],
+    });
+    let request = Request::post("/system/alert")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (status, _, text) = send_raw(&app, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.len() < 2048, "{} bytes", text.len());
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["error"], "invalid_payload");
+    assert!(
+        answer["message"].as_str().unwrap().contains("…(+"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
 async fn a_replica_label_with_a_sign_is_refused() {
     let mut c = config(&["echo"]);
     c.memory.functions[0]
