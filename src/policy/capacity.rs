@@ -41,6 +41,19 @@ pub fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
         Trigger::Up { signal, .. } | Trigger::Down { signal } => signal,
     };
     let (wanted, explain) = match (input.load, signal.status) {
+        // An up alert that resolved only ever moves up: its end means replicas caught up with the
+        // load, and a lower count now is the panic window calming down, not a reason to shrink;
+        // scale-downs are FunctionOverProvisioned's (1m `for:`), through the stabilization window.
+        (Some(measured), Status::Resolved) if measured.value <= f64::from(input.current) => {
+            return Err(Decision::unchanged(
+                Why::InBand,
+                format!(
+                    "{} resolved; desired {} ({}) ≤ current {}: scale-downs come from \
+                     FunctionOverProvisioned",
+                    signal.alertname, measured.value, measured.source, input.current
+                ),
+            ));
+        }
         (Some(measured), _) => (
             measured.value,
             format!(

@@ -91,15 +91,25 @@ fn table() {
         // Measured wins over the annotation, in both directions.
         (1, 20, 1, under("3"), Some(8.0), Some(8), None),
         (1, 20, 8, under("9"), Some(3.0), Some(3), None),
-        // The alert resolved: a measured count still applies…
+        // The alert resolved: a measured count above current still applies (load rose again)…
+        (
+            1,
+            20,
+            6,
+            alert(UNDER, Status::Resolved, &[("desired", "9")]),
+            Some(8.0),
+            Some(8),
+            None,
+        ),
+        // …one below it does not scale down (FunctionOverProvisioned does, after its 1m)…
         (
             1,
             20,
             6,
             alert(UNDER, Status::Resolved, &[("desired", "9")]),
             Some(4.0),
-            Some(4),
             None,
+            Some(Why::InBand),
         ),
         // …but a resolved alert's own annotation is stale: nothing moves.
         (
