@@ -27,6 +27,9 @@ pub enum ScaleType {
 }
 
 impl ScaleType {
+    /// Every type, for exporters that withdraw a function's series of the other type.
+    pub const ALL: [Self; 2] = [Self::Capacity, Self::Rps];
+
     /// The label value, also the `type` label of the exported target series.
     pub fn as_str(self) -> &'static str {
         match self {

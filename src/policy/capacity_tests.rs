@@ -3,7 +3,6 @@ use super::super::{Load, PolicyConfig, Why};
 use super::*;
 use crate::alert::{Direction, Status};
 use crate::labels::{ScaleLabels, ScaleType};
-use crate::ledger::Entry;
 
 const UNDER: &str = "FunctionUnderProvisioned";
 const OVER: &str = "FunctionOverProvisioned";
@@ -52,7 +51,7 @@ fn decide(labels: &ScaleLabels, current: u32, trigger: &Trigger, load: Option<f6
         labels,
         current,
         trigger,
-        &Entry::default(),
+        &crate::stored::Stored::default(),
         load.as_ref(),
         1000,
         &config,
@@ -147,7 +146,7 @@ fn scale_down_waits_for_the_stabilization_window_scale_up_does_not() {
     let entry = history(&[(940, 8)]);
     let (d, next) = run(&l, 8, &over("2"), &entry, None, 1000, &config);
     assert_eq!(why(&d), Some(Why::Stabilizing), "{d:?}");
-    assert_eq!(next.settle_to, Some(2));
+    assert_eq!(next.window.pending, Some(2));
     // An up move right after is not held.
     let (d, _) = run(&l, 8, &under("12"), &next, None, 1001, &config);
     assert_eq!(d.target(), Some(12), "{d:?}");
