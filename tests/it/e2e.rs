@@ -445,7 +445,7 @@ username = "admin"
 password_file = "{pw}"
 [[memory.functions]]
 name = "stepfn"
-labels = {{ "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "10", "com.openfaas.scale.factor" = "20" }}
+labels = {{ "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "10", "com.openfaas.scale.factor" = "20", "com.openfaas.scale.target" = "10", "com.openfaas.scale.target-proportion" = "0.9" }}
 "#,
             pw = password_file.display()
         ),
@@ -605,6 +605,22 @@ async fn closed_loop_step_load_capacity_pack_against_ce_pack() {
     assert!(
         decisions.to_string().contains("(prometheus)"),
         "no decision used the measured count: {decisions}"
+    );
+    // The function's own target (10 × 0.9, the same as the pack's default so the figures compare)
+    // travelled alertscaler /metrics → Prometheus → the pack's effective target.
+    let target = capacity
+        .stack
+        .query(&format!(
+            "alertscaler:function_capacity_target{{function_name=\"{STEP_FN}\"}} \
+             and on (function_name) alertscaler_function_capacity_target"
+        ))
+        .await;
+    assert_eq!(
+        target
+            .first()
+            .map(|s| (s["metric"]["type"].clone(), s["value"][1].clone())),
+        Some(("capacity".into(), "9".into())),
+        "{target:?}"
     );
 }
 
