@@ -311,11 +311,11 @@ impl Service {
                 ledger: &next,
                 version: &state.version,
             };
-            self.backend.apply(&intent.function, update).await?;
+            let applied = self.backend.apply(&intent.function, update).await?;
             self.metrics.ledger_size(&intent.function, next.len());
-        } else {
-            self.metrics.ledger_size(&intent.function, entry.len());
+            return Ok(applied.carried_out(decision));
         }
+        self.metrics.ledger_size(&intent.function, entry.len());
         Ok(decision)
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use alertscaler::backend::memory::MemoryBackend;
-use alertscaler::backend::{Backend, FunctionState, Update};
+use alertscaler::backend::{Applied, Backend, FunctionState, Update};
 use alertscaler::config::AuthConfig;
 use alertscaler::error::BackendError;
 use alertscaler::id::FunctionId;
@@ -69,7 +69,7 @@ impl Backend for SlowRead {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         state
     }
-    async fn apply(&self, f: &FunctionId, u: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(&self, f: &FunctionId, u: Update<'_>) -> Result<Applied, BackendError> {
         let result = self.inner.apply(f, u).await;
         if matches!(result, Err(BackendError::Conflict(_))) {
             self.conflicts.fetch_add(1, Ordering::SeqCst);
@@ -301,7 +301,7 @@ impl Backend for FailOnce {
     async fn read(&self, f: &FunctionId) -> Result<FunctionState, BackendError> {
         self.inner.read(f).await
     }
-    async fn apply(&self, f: &FunctionId, u: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(&self, f: &FunctionId, u: Update<'_>) -> Result<Applied, BackendError> {
         if f.name == self.fail && self.failures.fetch_add(1, Ordering::SeqCst) == 0 {
             return Err(BackendError::Unavailable("connection refused".into()));
         }

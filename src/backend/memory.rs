@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Backend, FunctionState, FunctionSummary, Update};
+use super::{Applied, Backend, FunctionState, FunctionSummary, Update};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::ledger;
@@ -114,7 +114,11 @@ impl Backend for MemoryBackend {
         })
     }
 
-    async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(
+        &self,
+        function: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<Applied, BackendError> {
         let mut functions = self.lock();
         let s = functions
             .get_mut(function)
@@ -130,7 +134,7 @@ impl Backend for MemoryBackend {
         }
         s.ledger = Some(update.ledger.clone());
         s.version += 1;
-        Ok(())
+        Ok(Applied::as_asked(&update))
     }
 
     async fn list(&self) -> Result<Vec<FunctionSummary>, BackendError> {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alertscaler::backend::memory::{FunctionSpec, MemoryBackend};
-use alertscaler::backend::{Backend, FunctionState, Update};
+use alertscaler::backend::{Applied, Backend, FunctionState, Update};
 use alertscaler::config::Config;
 use alertscaler::error::BackendError;
 use alertscaler::id::FunctionId;
@@ -80,7 +80,11 @@ impl Backend for Slow {
         self.inner.read(function).await
     }
 
-    async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(
+        &self,
+        function: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<Applied, BackendError> {
         self.inner.apply(function, update).await
     }
 }
@@ -96,7 +100,7 @@ impl Backend for Down {
     async fn read(&self, _: &FunctionId) -> Result<FunctionState, BackendError> {
         Err(BackendError::Unavailable("connection refused".into()))
     }
-    async fn apply(&self, _: &FunctionId, _: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(&self, _: &FunctionId, _: Update<'_>) -> Result<Applied, BackendError> {
         Err(BackendError::Unavailable("connection refused".into()))
     }
     async fn ready(&self) -> Result<(), BackendError> {

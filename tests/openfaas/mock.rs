@@ -1,5 +1,6 @@
 //! An in-process OpenFaaS gateway that follows the provider API: paths, query, JSON, basic auth.
 //! Scripted failures and delays let tests drive retries, timeouts and unknown outcomes.
+#![allow(dead_code)] // each test crate uses a different subset
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -27,21 +28,89 @@ pub struct Function {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// Which provider sits behind the gateway: they differ where the real ones do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Provider {
+    /// faasd: 404 to scaling an unknown function; the namespace is read from the body.
+    #[default]
+    Faasd,
+    /// faas-netes: 500 to scaling an unknown function; the namespace is read from the query.
+    FaasNetes,
+}
+
 /// What the gateway holds, what it received, and what it is scripted to do next.
 #[derive(Debug, Default)]
 pub struct Gateway {
     pub functions: BTreeMap<String, Function>,
+    pub provider: Provider,
+    /// OpenFaaS CE 0.27: every scale is clamped to 1..=5 and answered 200.
+    pub ce_clamp: bool,
+    /// The gateway's Prometheus is unreachable: `GET /system/functions` fails and the connection
+    /// is closed mid-answer.
+    pub no_prometheus: bool,
     /// Every scale request body received, in order.
     pub scales: Vec<Value>,
+    /// Every replica count the provider actually applied, per function, in order.
+    pub applied: Vec<(String, u64)>,
     pub reads: usize,
-    /// Answer this many next reads / scales with 500.
+    /// Answer this many next reads / scales with 500 (a scale answered so does NOT act).
     pub fail_reads: usize,
     pub fail_scales: usize,
+    /// Answer this many next scales with 502 AFTER applying them.
+    pub fail_scales_after_apply: usize,
+    /// Answer the next scales with 502 and apply them this much later (a slow container start):
+    /// the count lands after the caller was told it failed.
+    pub apply_late: Option<Duration>,
     /// Sleep before answering reads; sleep AFTER applying a scale (the scale lands, the answer is late).
     pub read_delay: Option<Duration>,
     pub scale_delay_after_apply: Option<Duration>,
     /// Sleep and do NOT apply the scale (the request dies before acting).
     pub scale_hang_without_apply: Option<Duration>,
+    /// Late applications not landed yet, oldest first: (function, replicas).
+    late: Vec<(String, u64)>,
+}
+
+impl Gateway {
+    /// Set a function's replicas as the provider would, after any late application still due
+    /// for it (a provider applies one function's updates in order).
+    fn set(&mut self, name: &str, replicas: u64) -> bool {
+        self.land_late(name);
+        match self.functions.get_mut(name) {
+            Some(f) => {
+                f.replicas = replicas;
+                self.applied.push((name.to_owned(), replicas));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Land every late application due for `name`, in order.
+    fn land_late(&mut self, name: &str) {
+        let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.late)
+            .into_iter()
+            .partition(|(n, _)| n == name);
+        self.late = rest;
+        for (n, replicas) in due {
+            if let Some(f) = self.functions.get_mut(&n) {
+                f.replicas = replicas;
+                self.applied.push((n, replicas));
+            }
+        }
+    }
+
+    /// Land every late application now (tests call this instead of sleeping).
+    pub fn land_all_late(&mut self) {
+        let names: Vec<String> = self.late.iter().map(|(n, _)| n.clone()).collect();
+        for n in names {
+            self.land_late(&n);
+        }
+    }
+
+    /// Late applications not landed yet.
+    pub fn late_pending(&self) -> usize {
+        self.late.len()
+    }
 }
 
 pub type Shared = Arc<Mutex<Gateway>>;
@@ -168,7 +237,7 @@ async fn scale(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let (hang, late) = {
+    let (wait, status) = {
         let mut g = s.lock().unwrap();
         if !authorised(&headers) {
             return (StatusCode::UNAUTHORIZED, "invalid credentials").into_response();
@@ -188,31 +257,62 @@ async fn scale(
             )
                 .into_response();
         }
-        if req["serviceName"] != json!(name)
-            || req["namespace"] != json!(ns.namespace.clone().unwrap_or_default())
-        {
+        // faasd reads the namespace from the body, faas-netes from the query: both must be right.
+        let body_ns = req["namespace"].as_str().unwrap_or_default();
+        let query_ns = ns.namespace.clone().unwrap_or_default();
+        if req["serviceName"] != json!(name) || body_ns != query_ns {
             return (StatusCode::BAD_REQUEST, "serviceName/namespace mismatch").into_response();
         }
-        let Some(replicas) = req["replicas"].as_u64() else {
+        let Some(mut replicas) = req["replicas"].as_u64() else {
             return (StatusCode::BAD_REQUEST, "replicas missing").into_response();
         };
-        if replicas == 0 {
-            // OpenFaaS CE's answer to a scale to zero.
+        if g.ce_clamp {
+            replicas = replicas.clamp(1, 5); // CE 0.27: silently, and answered 200
+        } else if replicas == 0 {
+            // faasd's answer to a scale to zero.
             return (StatusCode::BAD_REQUEST, "replicas must be greater than 0").into_response();
         }
-        let hang = g.scale_hang_without_apply;
-        if hang.is_none() {
-            match g.functions.get_mut(&name) {
-                Some(f) => f.replicas = replicas,
-                None => return StatusCode::NOT_FOUND.into_response(),
+        if !g.functions.contains_key(&name) {
+            return match g.provider {
+                Provider::Faasd => (StatusCode::NOT_FOUND, "function not found").into_response(),
+                Provider::FaasNetes => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("deployments.apps \"{name}\" not found"),
+                )
+                    .into_response(),
+            };
+        }
+        if let Some(d) = g.scale_hang_without_apply {
+            (Some(d), StatusCode::ACCEPTED)
+        } else if let Some(d) = g.apply_late {
+            g.land_late(&name);
+            g.late.push((name.clone(), replicas));
+            let late = s.clone();
+            let n = name.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(d).await;
+                late.lock().unwrap().land_late(&n);
+            });
+            (None, StatusCode::BAD_GATEWAY)
+        } else {
+            g.set(&name, replicas);
+            if g.fail_scales_after_apply > 0 {
+                g.fail_scales_after_apply -= 1;
+                (None, StatusCode::BAD_GATEWAY)
+            } else {
+                let ok = if g.ce_clamp {
+                    StatusCode::OK
+                } else {
+                    StatusCode::ACCEPTED
+                };
+                (g.scale_delay_after_apply, ok)
             }
         }
-        (hang, g.scale_delay_after_apply)
     };
-    if let Some(d) = hang.or(late) {
+    if let Some(d) = wait {
         tokio::time::sleep(d).await;
     }
-    StatusCode::ACCEPTED.into_response()
+    status.into_response()
 }
 
 async fn list(State(s): State<Shared>, Query(ns): Query<Ns>, headers: HeaderMap) -> Response {
@@ -222,6 +322,11 @@ async fn list(State(s): State<Shared>, Query(ns): Query<Ns>, headers: HeaderMap)
     }
     if !namespace_ok(&ns) {
         return (StatusCode::BAD_REQUEST, "namespace not allowed").into_response();
+    }
+    if g.no_prometheus {
+        // The CE gateway queries Prometheus for invocation counts and fails mid-answer: announce
+        // a longer body than is sent, so the connection is closed under the client.
+        return ([("content-length", "1000")], "[{").into_response();
     }
     let all: Vec<Value> = g.functions.iter().map(|(n, f)| status(n, f)).collect();
     Json(all).into_response()
