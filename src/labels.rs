@@ -9,6 +9,8 @@ use chrono::TimeDelta;
 
 use serde::{Deserialize, Serialize};
 
+use crate::platform::{Platform, StepBase};
+
 pub const MIN: &str = "com.openfaas.scale.min";
 pub const MAX: &str = "com.openfaas.scale.max";
 pub const FACTOR: &str = "com.openfaas.scale.factor";
@@ -64,6 +66,19 @@ pub struct ScaleLabels {
     pub zero: bool,
     /// Settings of the proportional, latency and zero policies and of stabilization.
     pub policy: PolicyLabels,
+    /// Where the platform's limits changed what the labels asked.
+    pub limit: Limited,
+}
+
+/// Where the platform's limits ([`Platform`]) changed what a function's labels asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Limited {
+    /// The label's max, when the platform's `max_replicas` lowered it to `max`.
+    pub label_max: Option<u32>,
+    /// The max the step policy computes its step from, when not `max` (see [`StepBase`]).
+    pub step_max: Option<u32>,
+    /// `com.openfaas.scale.zero=true` is set, but the platform does not scale to zero.
+    pub zero_blocked: bool,
 }
 
 /// Per-function policy settings; `None` means "use the configured default".
@@ -112,6 +127,11 @@ impl ScaleLabels {
         self.min == self.max
     }
 
+    /// The max the step policy's step is computed from.
+    pub fn step_max(&self) -> u32 {
+        self.limit.step_max.unwrap_or(self.max)
+    }
+
     /// Keep a replica count inside [min, max].
     pub fn clamp(&self, replicas: u32) -> u32 {
         replicas.clamp(self.min, self.max)
@@ -134,11 +154,24 @@ impl fmt::Display for LabelError {
 
 impl std::error::Error for LabelError {}
 
-/// Parse and validate the scaling labels of a function against the defaults and the global ceiling.
+/// Parse and validate the scaling labels of a function against the defaults and the global ceiling,
+/// on a platform without limits ([`Platform::default`]).
 pub fn parse(
     labels: &BTreeMap<String, String>,
     defaults: &LabelDefaults,
     ceiling: u32,
+) -> Result<ScaleLabels, LabelError> {
+    parse_within(labels, defaults, ceiling, &Platform::default())
+}
+
+/// Parse and validate the scaling labels, then fit them into the platform's limits: a max above
+/// `max_replicas` is lowered to it (remembered in [`Limited`] for the reason), a min above it or a
+/// min of 0 where the platform cannot scale to zero is refused with what to do.
+pub fn parse_within(
+    labels: &BTreeMap<String, String>,
+    defaults: &LabelDefaults,
+    ceiling: u32,
+    platform: &Platform,
 ) -> Result<ScaleLabels, LabelError> {
     let min = number(labels, MIN, defaults.min)?;
     let max = number(labels, MAX, defaults.max)?;
@@ -152,11 +185,14 @@ pub fn parse(
             .unwrap_or_else(|| format!("{value} (default)")),
         problem,
     };
-    if min == 0 {
+    if min == 0 && !platform.scale_to_zero {
         return Err(err(
             MIN,
             min,
-            format!("must be at least 1; label {ZERO}=true allows scaling to zero"),
+            format!(
+                "{}: set {MIN} to 1 or more, or set scale_to_zero = true if your provider scales to zero",
+                platform.no_zero()
+            ),
         ));
     }
     if max < min {
@@ -172,12 +208,30 @@ pub fn parse(
     if factor > 100 {
         return Err(err(FACTOR, factor, "must be between 0 and 100".into()));
     }
+    let mut limit = Limited {
+        zero_blocked: zero && !platform.scale_to_zero,
+        ..Limited::default()
+    };
+    let mut effective = max;
+    if let Some(cap) = platform.max_replicas.filter(|cap| max > *cap) {
+        if min > cap {
+            return Err(err(
+                MIN,
+                min,
+                format!("{}: set {MIN} to {cap} or less", platform.at_most(cap)),
+            ));
+        }
+        effective = cap;
+        limit.label_max = Some(max);
+        limit.step_max = (platform.step_base == StepBase::LabelMax).then_some(max);
+    }
     Ok(ScaleLabels {
         min,
-        max,
+        max: effective,
         factor,
-        zero,
+        zero: zero && platform.scale_to_zero,
         policy: parse_policy(labels)?,
+        limit,
     })
 }
 

@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`id`]: [`id::FunctionId`], a function's name and namespace (a leaf every module may use).
 //! - [`alert`]: AlertManager webhook payload (v4) → per-function intents.
-//! - [`labels`]: `com.openfaas.scale.*` parsing and validation.
+//! - [`labels`]: `com.openfaas.scale.*` parsing and validation, fitted into [`platform`]'s replica limits.
 //! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in ([`episodes`]: its compact map).
 //! - [`policy`]: pure decisions (step, proportional, latency, zero; stabilization) → [`policy::Decision`].
 //! - [`load`]: load measured at decision time (optional Prometheus query) for the proportional policy.
@@ -33,6 +33,7 @@ pub mod ledger;
 pub mod limits;
 pub mod load;
 pub mod metrics;
+pub mod platform;
 pub mod policy;
 pub mod server;
 pub mod service;

@@ -20,6 +20,7 @@ use crate::labels::{self, LabelDefaults};
 use crate::ledger;
 use crate::load::LoadSource;
 use crate::metrics::Metrics;
+use crate::platform::Platform;
 use crate::policy::{self, Decision, PolicyConfig, Why};
 
 /// How many times a function is re-read and re-decided after a version conflict.
@@ -109,6 +110,8 @@ pub struct Settings {
     pub ledger: ledger::Settings,
     pub label_defaults: LabelDefaults,
     pub ceiling: u32,
+    /// The platform's replica limits; labels are fitted into them before any policy plans.
+    pub platform: Platform,
     pub policy: PolicyConfig,
 }
 
@@ -127,6 +130,7 @@ impl Settings {
             },
             label_defaults: config.labels,
             ceiling: config.max_replicas_ceiling,
+            platform: config.platform.clone(),
             policy: config.policy,
         }
     }
@@ -275,14 +279,15 @@ impl Service {
     async fn attempt(&self, intent: &Intent, now: DateTime<Utc>) -> Result<Decision, BackendError> {
         let state = self.backend.read(&intent.function).await?;
         let s = &self.settings;
-        let labels = match labels::parse(&state.labels, &s.label_defaults, s.ceiling) {
-            Ok(labels) => labels,
-            Err(e) => {
-                return Ok(Decision::Refused {
-                    reason: e.to_string(),
-                });
-            }
-        };
+        let labels =
+            match labels::parse_within(&state.labels, &s.label_defaults, s.ceiling, &s.platform) {
+                Ok(labels) => labels,
+                Err(e) => {
+                    return Ok(Decision::Refused {
+                        reason: e.to_string(),
+                    });
+                }
+            };
         let entry = state.ledger.unwrap_or_default();
         let plan = ledger::plan(&entry, &intent.signals, now, &s.ledger);
         let load = (self.load)
@@ -298,6 +303,7 @@ impl Service {
         };
         let mut next = plan.next.clone();
         let decision = policy::decide(&input, &s.policy, &mut next);
+        let decision = policy::platform::explain(decision, &labels, &s.platform);
         if let Some(Ok(kind)) = policy::selected(&plan.trigger, &s.policy) {
             info!(function = %intent.function, policy = kind.as_str(), current = state.replicas, target = decision.target(), load = load.as_ref().map(|l| l.value), reason = %decision.reason(), "policy");
         }

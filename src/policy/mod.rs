@@ -8,6 +8,7 @@
 //! window.
 
 pub mod latency;
+pub mod platform;
 pub mod proportional;
 mod settings;
 pub mod stabilize;
