@@ -66,6 +66,8 @@ pub struct Gateway {
     pub scale_delay_after_apply: Option<Duration>,
     /// Sleep and do NOT apply the scale (the request dies before acting).
     pub scale_hang_without_apply: Option<Duration>,
+    /// Forget every function as soon as a scale call arrives (it vanished meanwhile).
+    pub vanish_on_scale: bool,
     /// Late applications not landed yet, oldest first: (function, replicas).
     late: Vec<(String, u64)>,
 }
@@ -249,6 +251,9 @@ async fn scale(
             return (StatusCode::BAD_REQUEST, "bad json").into_response();
         };
         g.scales.push(req.clone());
+        if g.vanish_on_scale {
+            g.functions.clear();
+        }
         if g.fail_scales > 0 {
             g.fail_scales -= 1;
             return (

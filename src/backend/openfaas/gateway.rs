@@ -146,7 +146,7 @@ impl Gateway {
                 "{id}: the gateway knows no such function"
             ))),
             StatusCode::BAD_REQUEST => definite(BackendError::Ineligible(format!(
-                "{id}: the gateway refused to scale to {replicas} (400: {}); OpenFaaS CE rejects 0",
+                "{id}: the gateway refused to scale to {replicas} (400: {}); faasd rejects 0: set [platform] scale_to_zero = false to plan within it",
                 snippet(&text)
             ))),
             s => definite(refusal(id, s, &text)),
