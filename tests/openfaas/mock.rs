@@ -66,6 +66,8 @@ pub struct Gateway {
     pub scale_delay_after_apply: Option<Duration>,
     /// Sleep and do NOT apply the scale (the request dies before acting).
     pub scale_hang_without_apply: Option<Duration>,
+    /// Random faults on every scale call (the kill -9 fault test); see [`Chaos`].
+    pub chaos: Option<Chaos>,
     /// Forget every function as soon as a scale call arrives (it vanished meanwhile).
     pub vanish_on_scale: bool,
     /// Late applications not landed yet, oldest first: (function, replicas).
@@ -112,6 +114,52 @@ impl Gateway {
     /// Late applications not landed yet.
     pub fn late_pending(&self) -> usize {
         self.late.len()
+    }
+}
+
+/// Seeded random faults on scale calls: of every 100, `fail_before` answer 500 without acting,
+/// `fail_after` act and answer 502, `late` answer 502 and act up to `late_max` later; the rest act
+/// and answer 202. Late applications of one function land in order.
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    pub state: u64,
+    pub fail_before: u64,
+    pub fail_after: u64,
+    pub late: u64,
+    pub late_max: Duration,
+}
+
+/// What one scale call does under [`Chaos`].
+enum Fault {
+    None,
+    FailBefore,
+    FailAfter,
+    Late(Duration),
+}
+
+impl Chaos {
+    /// xorshift64*: small, seeded, good enough to spread faults.
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.state.max(1);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.state = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn pick(&mut self) -> Fault {
+        let roll = self.next() % 100;
+        let late_ms = u64::try_from(self.late_max.as_millis()).unwrap_or(0).max(1);
+        if roll < self.fail_before {
+            Fault::FailBefore
+        } else if roll < self.fail_before + self.fail_after {
+            Fault::FailAfter
+        } else if roll < self.fail_before + self.fail_after + self.late {
+            Fault::Late(Duration::from_millis(self.next() % late_ms))
+        } else {
+            Fault::None
+        }
     }
 }
 
@@ -287,9 +335,21 @@ async fn scale(
                     .into_response(),
             };
         }
+        let fault = g.chaos.as_mut().map_or(Fault::None, Chaos::pick);
+        let late = match fault {
+            Fault::FailBefore => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, "injected").into_response();
+            }
+            Fault::FailAfter => {
+                g.set(&name, replicas);
+                return (StatusCode::BAD_GATEWAY, "injected after applying").into_response();
+            }
+            Fault::Late(d) => Some(d),
+            Fault::None => g.apply_late,
+        };
         if let Some(d) = g.scale_hang_without_apply {
             (Some(d), StatusCode::ACCEPTED)
-        } else if let Some(d) = g.apply_late {
+        } else if let Some(d) = late {
             g.land_late(&name);
             g.late.push((name.clone(), replicas));
             let late = s.clone();
