@@ -9,7 +9,8 @@ use chrono::TimeDelta;
 
 use serde::{Deserialize, Serialize};
 
-use crate::platform::{Platform, StepBase};
+pub use crate::platform::Limited;
+use crate::platform::Platform;
 
 pub const MIN: &str = "com.openfaas.scale.min";
 pub const MAX: &str = "com.openfaas.scale.max";
@@ -68,17 +69,6 @@ pub struct ScaleLabels {
     pub policy: PolicyLabels,
     /// Where the platform's limits changed what the labels asked.
     pub limit: Limited,
-}
-
-/// Where the platform's limits ([`Platform`]) changed what a function's labels asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct Limited {
-    /// The label's max, when the platform's `max_replicas` lowered it to `max`.
-    pub label_max: Option<u32>,
-    /// The max the step policy computes its step from, when not `max` (see [`StepBase`]).
-    pub step_max: Option<u32>,
-    /// `com.openfaas.scale.zero=true` is set, but the platform does not scale to zero.
-    pub zero_blocked: bool,
 }
 
 /// Per-function policy settings; `None` means "use the configured default".
@@ -208,23 +198,10 @@ pub fn parse_within(
     if factor > 100 {
         return Err(err(FACTOR, factor, "must be between 0 and 100".into()));
     }
-    let mut limit = Limited {
-        zero_blocked: zero && !platform.scale_to_zero,
-        ..Limited::default()
-    };
-    let mut effective = max;
-    if let Some(cap) = platform.max_replicas.filter(|cap| max > *cap) {
-        if min > cap {
-            return Err(err(
-                MIN,
-                min,
-                format!("{}: set {MIN} to {cap} or less", platform.at_most(cap)),
-            ));
-        }
-        effective = cap;
-        limit.label_max = Some(max);
-        limit.step_max = (platform.step_base == StepBase::LabelMax).then_some(max);
-    }
+    let (effective, limit) = platform.fit(min, max, zero).map_err(|cap| {
+        let problem = format!("{}: set {MIN} to {cap} or less", platform.at_most(cap));
+        err(MIN, min, problem)
+    })?;
     Ok(ScaleLabels {
         min,
         max: effective,

@@ -19,6 +19,17 @@ pub enum StepBase {
     CappedMax,
 }
 
+/// Where the platform's limits changed what a function's labels asked ([`crate::labels::ScaleLabels`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Limited {
+    /// The label's max, when the platform's `max_replicas` lowered it to `max`.
+    pub label_max: Option<u32>,
+    /// The max the step policy computes its step from, when not `max` (see [`StepBase`]).
+    pub step_max: Option<u32>,
+    /// `com.openfaas.scale.zero=true` is set, but the platform does not scale to zero.
+    pub zero_blocked: bool,
+}
+
 /// `[platform]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -85,6 +96,24 @@ impl Platform {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// Fit valid label bounds into the limits: the effective max and what was changed, or the
+    /// platform's max when even `min` is above it.
+    pub fn fit(&self, min: u32, max: u32, zero: bool) -> Result<(u32, Limited), u32> {
+        let mut limit = Limited {
+            zero_blocked: zero && !self.scale_to_zero,
+            ..Limited::default()
+        };
+        let Some(cap) = self.max_replicas.filter(|cap| max > *cap) else {
+            return Ok((max, limit));
+        };
+        if min > cap {
+            return Err(cap);
+        }
+        limit.label_max = Some(max);
+        limit.step_max = (self.step_base == StepBase::LabelMax).then_some(max);
+        Ok((cap, limit))
     }
 
     /// The words of a capped move: "OpenFaaS CE allows at most 5 replicas".

@@ -157,7 +157,7 @@ async fn kill_9_during_a_notification_stream_never_applies_twice() {
         .collect();
     let gw = mock::start(&refs).await;
     let mut rng = Chaos {
-        state: 0x5eed_0f_a1e7,
+        state: 0x005e_ed0f_a1e7,
         fail_before: 15,
         fail_after: 15,
         late: 25,

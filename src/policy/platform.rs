@@ -77,7 +77,8 @@ mod tests {
         let open = Platform::default();
         // (labels, platform) → (min, max, step base, zero) or the refusal's words.
         type Want = Result<(u32, u32, u32, bool), &'static str>;
-        let cases: [(&[(&str, &str)], &Platform, Want); 9] = [
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a Platform, Want);
+        let cases: [Case; 9] = [
             (&[], &open, Ok((1, 20, 20, false))),
             (&[], &ce, Ok((1, 5, 5, false))),
             (&[(MAX, "3")], &ce, Ok((1, 3, 3, false))),
