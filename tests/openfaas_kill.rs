@@ -96,20 +96,63 @@ fn config(dir: &Path, gateway: &str, port: u16) -> std::path::PathBuf {
     path
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(3)).await;
+/// Where the binary listens and how it is configured; the port moves if another process took it.
+struct Target {
+    dir: std::path::PathBuf,
+    gateway: String,
+    config: std::path::PathBuf,
+    log: std::path::PathBuf,
+    base: String,
+}
+
+impl Target {
+    fn new(dir: &Path, gateway: String) -> Self {
+        let mut target = Self {
+            dir: dir.to_owned(),
+            gateway,
+            config: Default::default(),
+            log: dir.join("alertscaler.log"),
+            base: String::new(),
+        };
+        target.new_port();
+        target
     }
-    panic!(
-        "alertscaler did not start: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
+
+    fn new_port(&mut self) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        self.config = config(&self.dir, &self.gateway, port);
+        self.base = format!("http://127.0.0.1:{port}");
+    }
+
+    /// Start the binary and wait until `/healthz` answers; a process that exits at once (its port
+    /// was taken meanwhile) is started again on another port, at most 5 times.
+    async fn launch(&mut self, client: &reqwest::Client) -> Alertscaler {
+        for _ in 0..5 {
+            let mut process = Alertscaler::start(&self.config, &self.log);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await
+                    && r.status().is_success()
+                {
+                    return process;
+                }
+                if matches!(process.0.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+            process.kill();
+            self.new_port();
+        }
+        panic!(
+            "alertscaler did not start: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
 }
 
 /// Post one notification; any answer that reports a step other than 1 → 2 is a double application.
@@ -170,14 +213,7 @@ async fn kill_9_during_a_notification_stream_never_applies_twice() {
         })
     });
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = config(dir.path(), &gw.url(), port);
-    let log = dir.path().join("alertscaler.log");
-    let base = format!("http://127.0.0.1:{port}");
+    let mut target = Target::new(dir.path(), gw.url());
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
@@ -193,8 +229,8 @@ async fn kill_9_during_a_notification_stream_never_applies_twice() {
             started.elapsed() < BUDGET,
             "over the time budget after {round} kills"
         );
-        let process = Alertscaler::start(&config, &log);
-        wait_ready(&client, &base, &log).await;
+        let process = target.launch(&client).await;
+        let base = target.base.clone();
         let mut posts = Vec::new();
         let fresh = (0..FRESH_PER_ROUND).map(|k| round * FRESH_PER_ROUND + k);
         let again: Vec<usize> = (0..FRESH_PER_ROUND)
@@ -221,8 +257,8 @@ async fn kill_9_during_a_notification_stream_never_applies_twice() {
         g.chaos = None;
         g.land_all_late();
     });
-    let process = Alertscaler::start(&config, &log);
-    wait_ready(&client, &base, &log).await;
+    let process = target.launch(&client).await;
+    let base = target.base.clone();
     let touched: Vec<usize> = touched.into_iter().collect();
     for chunk in touched.chunks(16) {
         let retries = chunk.iter().map(|&i| {
