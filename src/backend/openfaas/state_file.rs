@@ -174,9 +174,12 @@ fn sync_dir(_path: &Path) -> std::io::Result<()> {
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
-    slots: Mutex<Slots>,
-    /// Serialises file writes, so a later snapshot is never overwritten by an earlier one.
-    writer: tokio::sync::Mutex<()>,
+    /// The ledger, and the generation of its last change (bumped under the same lock).
+    slots: Mutex<(Slots, u64)>,
+    /// Serialises file writes, so a later snapshot is never overwritten by an earlier one; holds
+    /// the generation on disk, so that one save covers every change made while it waited
+    /// (group commit: concurrent notifications share an fsync).
+    writer: tokio::sync::Mutex<u64>,
 }
 
 impl Store {
@@ -207,50 +210,68 @@ impl Store {
         info!(state_file = %path.display(), functions = slots.len(), pending, "ledger loaded");
         Ok(Self {
             path: path.to_owned(),
-            slots: Mutex::new(slots),
-            writer: tokio::sync::Mutex::new(()),
+            slots: Mutex::new((slots, 0)),
+            writer: tokio::sync::Mutex::new(0),
         })
     }
 
-    fn slots(&self) -> MutexGuard<'_, Slots> {
+    fn slots(&self) -> MutexGuard<'_, (Slots, u64)> {
         // A poisoned lock only means a panic elsewhere; every update is a single insert or remove.
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// One function's slot as it is now.
     pub fn get(&self, function: &FunctionId) -> Option<Slot> {
-        self.slots().get(function).cloned()
+        self.slots().0.get(function).cloned()
     }
 
     /// The functions the ledger knows in `namespaces` (the listing fallback reads these).
     pub fn known(&self, namespaces: &[String]) -> Vec<FunctionId> {
         let slots = self.slots();
-        let known = slots.keys().filter(|id| namespaces.contains(&id.namespace));
+        let known = slots
+            .0
+            .keys()
+            .filter(|id| namespaces.contains(&id.namespace));
         known.cloned().collect()
     }
 
-    /// Set a function's slot and write the whole ledger; on a failed write the memory is restored
-    /// to `before`, so memory and file never disagree.
+    /// Set a function's slot and make it durable (the whole ledger is written, unless a save that
+    /// started later already covered this change). On a failed write the slot is restored to
+    /// `before`, so memory never holds what the file lacks. Callers hold the function's lock.
     pub async fn put(
         &self,
         function: &FunctionId,
         slot: Slot,
         before: Option<Slot>,
     ) -> Result<(), BackendError> {
-        let _writer = self.writer.lock().await;
-        self.slots().insert(function.clone(), slot);
-        let bytes = encode(&self.slots());
+        let generation = {
+            let mut slots = self.slots();
+            slots.0.insert(function.clone(), slot);
+            slots.1 += 1;
+            slots.1
+        };
+        let mut saved = self.writer.lock().await;
+        if *saved >= generation {
+            return Ok(());
+        }
+        let (bytes, covers) = {
+            let slots = self.slots();
+            (encode(&slots.0), slots.1)
+        };
         let path = self.path.clone();
         let written = tokio::task::spawn_blocking(move || save(&path, &bytes))
             .await
             .map_err(|e| BackendError::Unavailable(format!("state file writer failed: {e}")))
             .and_then(|r| r.map_err(|e| BackendError::Unavailable(e.to_string())));
-        if written.is_err() {
-            let mut slots = self.slots();
-            match before {
-                Some(before) => slots.insert(function.clone(), before),
-                None => slots.remove(function),
-            };
+        match written {
+            Ok(()) => *saved = covers,
+            Err(_) => {
+                let mut slots = self.slots();
+                match before {
+                    Some(before) => slots.0.insert(function.clone(), before),
+                    None => slots.0.remove(function),
+                };
+            }
         }
         written
     }
@@ -309,6 +330,31 @@ mod tests {
         save(&path, &encode(&slots)).unwrap();
         assert_eq!(load(&path).unwrap(), slots);
         assert!(!temp_path(&path).exists(), "temp file renamed away");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_puts_are_each_on_disk_when_they_return() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let store = std::sync::Arc::new(Store::open(&path, false).unwrap());
+        let tasks: Vec<_> = (0..40u64)
+            .map(|i| {
+                let (store, path) = (store.clone(), path.clone());
+                tokio::spawn(async move {
+                    let f = id(&format!("f{i}.openfaas-fn"));
+                    let slot = Slot {
+                        counter: i,
+                        ..Slot::default()
+                    };
+                    store.put(&f, slot, None).await.unwrap();
+                    load(&path).unwrap()[&f].counter
+                })
+            })
+            .collect();
+        for (i, task) in tasks.into_iter().enumerate() {
+            assert_eq!(task.await.unwrap(), i as u64, "durable when put returned");
+        }
+        assert_eq!(load(&path).unwrap().len(), 40);
     }
 
     #[test]
