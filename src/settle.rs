@@ -54,7 +54,9 @@ impl Service {
             return Ok(None);
         };
         let s = self.settings();
-        let Ok(labels) = labels::parse(&state.labels, &s.label_defaults, s.ceiling) else {
+        let Ok(labels) =
+            labels::parse_within(&state.labels, &s.label_defaults, s.ceiling, &s.platform)
+        else {
             return Ok(None);
         };
         let Some((decision, next)) =
