@@ -142,6 +142,11 @@ async fn listing_without_prometheus_is_a_clear_error_then_falls_back_to_known_fu
         "{err}"
     );
 
+    let state = alertscaler::server::state(&env.config, backend.clone()).unwrap();
+    let (status, body) = get(state, "/system/functions").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("Prometheus"), "{body}");
+
     // Once the state file knows figlet, the settle and refresh loops still reach it.
     let report = env.service(backend.clone()).handle(&firing(), t0()).await;
     assert_scaled(&report, 1, 6);
@@ -236,22 +241,26 @@ async fn readyz_fails_while_the_state_directory_is_not_writable() {
         "{err}"
     );
     let state = alertscaler::server::state(&env.config, backend.clone()).unwrap();
-    let status = readyz(state).await;
+    let (status, body) = get(state, "/readyz").await;
     assert_eq!(status, 503);
+    assert!(body.contains("not writable"), "{body}");
     std::fs::create_dir(&dir).unwrap();
     backend.ready().await.unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert!(leftovers.is_empty(), "the probe file is removed");
 }
 
-async fn readyz(state: alertscaler::http::AppState) -> u16 {
+async fn get(state: alertscaler::http::AppState, path: &str) -> (u16, String) {
+    use http_body_util::BodyExt;
     use tower::ServiceExt;
-    let request = axum::http::Request::get("/readyz")
+    let request = axum::http::Request::get(path)
         .body(axum::body::Body::empty())
         .unwrap();
     let response = alertscaler::http::router(state)
         .oneshot(request)
         .await
         .unwrap();
-    response.status().as_u16()
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
