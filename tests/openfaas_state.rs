@@ -265,3 +265,31 @@ async fn a_corrupt_state_file_stops_startup_unless_fresh_state() {
         .collect();
     assert_eq!(aside.len(), 1, "corrupt file kept for inspection");
 }
+
+#[tokio::test]
+async fn an_intent_on_a_function_that_vanished_is_rolled_back_and_refused() {
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let mut env = Env::new(&gw);
+    env.config.openfaas.retries = 0;
+    let backend = env.backend();
+    let service = env.service(backend.clone());
+    gw.with(|g| g.fail_scales = 1);
+    assert_outcome(&service.handle(&firing(), t0()).await, Outcome::Error);
+    assert!(backend.slot(&figlet()).unwrap().pending.is_some());
+
+    gw.with(|g| g.functions.clear());
+    let report = service
+        .handle(&firing(), t0() + TimeDelta::seconds(3))
+        .await;
+    assert!(assert_outcome(&report, Outcome::Refused).contains("no such function"));
+    let slot = backend.slot(&figlet()).unwrap();
+    assert!(
+        slot.pending.is_none() && slot.entry.last_up.is_none(),
+        "rolled back: {slot:?}"
+    );
+    assert_eq!(
+        gw.with(|g| g.scales.len()),
+        1,
+        "never re-sent to a function that is gone"
+    );
+}

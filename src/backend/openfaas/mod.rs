@@ -134,20 +134,11 @@ impl OpenFaasBackend {
         } else {
             info!(%function, replicas, from = pending.from, to = pending.to,
                 "an earlier scale is unconfirmed; sending the same count again");
-            match self.gateway.scale(function, pending.to).await {
-                Ok(()) => {}
-                Err(CallFailure {
-                    error: e @ (BackendError::NotFound(_) | BackendError::Ineligible(_)),
-                    ..
-                }) => {
+            if let Err(e) = self.resend(function, pending.to).await {
+                if matches!(e, BackendError::NotFound(_) | BackendError::Ineligible(_)) {
                     self.roll_back(function, slot).await;
-                    return Err(e);
                 }
-                Err(CallFailure {
-                    error: e @ BackendError::Unavailable(_),
-                    ..
-                }) => return Err(unconfirmed(&e, pending.to)),
-                Err(CallFailure { error, .. }) => return Err(error),
+                return Err(e);
             }
         }
         let done = Slot {
@@ -156,6 +147,18 @@ impl OpenFaasBackend {
             ..slot.clone()
         };
         self.store.put(function, done, Some(slot)).await
+    }
+
+    /// Send an unconfirmed count again; a failure that may have acted says so.
+    async fn resend(&self, function: &FunctionId, to: u32) -> Result<(), BackendError> {
+        match self.gateway.scale(function, to).await {
+            Ok(()) => Ok(()),
+            Err(CallFailure {
+                error: e @ BackendError::Unavailable(_),
+                ..
+            }) => Err(unconfirmed(&e, to)),
+            Err(CallFailure { error, .. }) => Err(error),
+        }
     }
 
     /// The scale call answered 2xx: read back what the gateway set, and clear the intent.
