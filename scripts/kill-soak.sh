@@ -5,7 +5,7 @@
 # Prints kills, scale calls, kills that left an intent on disk, double applications and wrong
 # counts; fails on any double application or wrong count. Loopback only; bounded (ROUNDS, and the
 # test's own 600 s budget).
-# Usage: scripts/kill-soak.sh            (ROUNDS=1000 by default; CI runs 200)
+# Usage: scripts/kill-soak.sh            (ROUNDS=1000 by default; cargo test runs 300)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-1000}

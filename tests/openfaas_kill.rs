@@ -6,7 +6,7 @@
 //!
 //! Reported: kills, kills that left an intent on disk, scale calls, injected faults; asserted:
 //! zero double applications (a count other than 2 ever applied) and every function at 2.
-//! `KILL9_ROUNDS` sets the number of kills (default 200; `scripts/kill-soak.sh` runs more).
+//! `KILL9_ROUNDS` sets the number of kills (default 300; `scripts/kill-soak.sh` runs more).
 
 #[path = "openfaas/env.rs"]
 mod env;
@@ -182,7 +182,7 @@ async fn kill_9_during_a_notification_stream_never_applies_twice() {
     let kills: usize = std::env::var("KILL9_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(300);
     let pool = kills * FRESH_PER_ROUND + 1;
     let functions: Vec<(String, Function)> = (0..pool)
         .map(|i| {
