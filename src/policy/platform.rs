@@ -3,8 +3,8 @@
 //! or a scale to zero the platform cannot do. Pure, like every policy.
 
 use super::{Decision, Why};
+use crate::config::Platform;
 use crate::labels::ScaleLabels;
-use crate::platform::Platform;
 
 /// The decision with the platform's part in it said; otherwise unchanged.
 pub fn explain(decision: Decision, labels: &ScaleLabels, platform: &Platform) -> Decision {
@@ -53,8 +53,9 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::labels::{LabelDefaults, parse_within};
-    use crate::platform::StepBase;
+    use crate::config::LabelDefaults;
+    use crate::config::StepBase;
+    use crate::labels::parse_within;
     use crate::policy::step;
     use crate::policy::testkit::up;
 

@@ -314,7 +314,7 @@ impl Backend for OpenFaasBackend {
         Ok(FunctionState {
             replicas,
             labels: status.scaling_labels(),
-            ledger: slot.map(|s| s.entry),
+            stored: slot.map(|s| s.entry),
             version: format!("{counter}:{replicas}"),
         })
     }
@@ -341,7 +341,7 @@ impl Backend for OpenFaasBackend {
         let Some(to) = update.replicas else {
             let slot = Slot {
                 counter: now + 1,
-                entry: update.ledger.clone(),
+                entry: update.stored.clone(),
                 pending: None,
             };
             self.store.put(function, slot, before).await?;
@@ -355,7 +355,7 @@ impl Backend for OpenFaasBackend {
         }
         let intent = Slot {
             counter: now + 1,
-            entry: update.ledger.clone(),
+            entry: update.stored.clone(),
             pending: Some(Pending { from, to, previous }),
         };
         self.store.put(function, intent.clone(), before).await?;
