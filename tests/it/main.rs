@@ -10,6 +10,8 @@ mod kubernetes_http;
 mod manifests;
 mod openfaas;
 mod openfaas_cli;
+mod openfaas_gateway;
+mod openfaas_kill;
 mod openfaas_state;
 mod ops_http;
 mod props;

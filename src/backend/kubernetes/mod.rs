@@ -21,7 +21,7 @@ use serde_json::json;
 use tracing::{instrument, warn};
 
 use self::errors::Call;
-use super::{Backend, FunctionState, FunctionSummary, Update};
+use super::{Applied, Backend, FunctionState, FunctionSummary, Update};
 use crate::config::selector::Selector;
 use crate::config::{Config, ConfigError};
 use crate::error::BackendError;
@@ -215,7 +215,11 @@ impl Backend for KubernetesBackend {
     }
 
     #[instrument(skip_all, fields(function = %function, replicas = update.replicas))]
-    async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(
+        &self,
+        function: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<Applied, BackendError> {
         self.check_namespace(function)?;
         let ledger = serde_json::to_string(update.stored)
             .map_err(|e| BackendError::Unavailable(format!("cannot encode the ledger: {e}")))?;
@@ -247,7 +251,7 @@ impl Backend for KubernetesBackend {
             api.patch(&function.name, &params, &Patch::Merge(&patch)),
         )
         .await?;
-        Ok(())
+        Ok(Applied::as_asked(&update))
     }
 
     async fn list(&self) -> Result<Vec<FunctionSummary>, BackendError> {
