@@ -85,6 +85,9 @@ pub fn spawn(service: Service) -> JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !service.backend().leads_passes().await {
+                continue;
+            }
             match service.settle(Utc::now()).await {
                 Ok(_) => {}
                 Err(e @ BackendError::Unsupported(_)) => {

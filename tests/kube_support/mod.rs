@@ -43,6 +43,19 @@ pub fn backend(fake: &FakeApiserver, config: &Config) -> KubernetesBackend {
     KubernetesBackend::new(fake.client(), config).unwrap()
 }
 
+/// The ledger in function `name`'s state ConfigMap, as JSON.
+pub fn stored_ledger(fake: &FakeApiserver, ns: &str, name: &str) -> Option<serde_json::Value> {
+    let cm = fake.get_on(apiserver::CONFIGMAPS, ns, &format!("alertscaler-{name}"))?;
+    let text = cm["data"]["ledger"].as_str()?.to_owned();
+    Some(serde_json::from_str(&text).expect("the stored ledger is JSON"))
+}
+
+/// Whether function `name`'s state ConfigMap holds an unconfirmed write.
+pub fn has_pending(fake: &FakeApiserver, ns: &str, name: &str) -> bool {
+    fake.get_on(apiserver::CONFIGMAPS, ns, &format!("alertscaler-{name}"))
+        .is_some_and(|cm| !cm["data"]["pending"].is_null())
+}
+
 #[path = "../shared/notification.rs"]
 mod shared;
 
