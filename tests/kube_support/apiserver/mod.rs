@@ -80,6 +80,7 @@ struct Inner {
     faults: Vec<Fault>,
     seen: Vec<Seen>,
     ce_controller: bool,
+    clamps: usize,
 }
 
 impl Inner {
@@ -105,6 +106,7 @@ impl Inner {
         let clamped = replicas.clamp(1, 5);
         if clamped != replicas {
             d["spec"]["replicas"] = json!(clamped);
+            self.clamps += 1;
             self.bump(&mut d);
             self.objects.insert(key.clone(), d);
         }
@@ -223,6 +225,11 @@ impl FakeApiserver {
     /// Turn on the faas-netes CE controller (clamp to 1–5 after every Deployment write).
     pub fn faas_netes_ce(&self) {
         self.lock().ce_controller = true;
+    }
+
+    /// How many writes the faas-netes CE controller reverted.
+    pub fn clamps(&self) -> usize {
+        self.lock().clamps
     }
 
     /// Script a fault for Deployment requests of `method` (any if `None`), `times` times (always if `None`).

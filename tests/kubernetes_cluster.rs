@@ -1,0 +1,324 @@
+//! The Kubernetes backend against the behaviours of a real OpenFaaS cluster, played by the fake
+//! apiserver through the real kube client: faas-netes redeploys (annotations replaced, replicas
+//! reset to min), faas-netes CE's replica clamp, 429/503 once and always, a write that commits and
+//! then answers too late, admission denials, the passes Lease, and migration from the annotation.
+
+#[path = "kube_support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alertscaler::backend::Backend;
+use alertscaler::service::Outcome;
+use axum::http::Method;
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+
+use support::apiserver::{Action, FakeApiserver, LEASES, function_deployment, redeploy};
+use support::{backend, config, firing, has_pending, now, receiver, stored_ledger};
+
+const FN_NS: &str = "openfaas-fn";
+const FINGERPRINT: &str = "6a65bd8dfb3af9ad";
+
+fn is_duplicate(report: &alertscaler::service::Report) -> bool {
+    let f = &report.functions[0];
+    f.outcome == Outcome::Unchanged && format!("{:?}", f.why).contains("Duplicate")
+}
+
+fn episode_recorded(fake: &FakeApiserver) -> bool {
+    stored_ledger(fake, FN_NS, "echo").is_some_and(|l| l["firing"][FINGERPRINT].is_object())
+}
+
+/// echo at 1 replica, min 1 (so a redeploy resets it to 1), max 10: a step is +2.
+fn echo(fake: &FakeApiserver) {
+    let labels = [
+        ("com.openfaas.scale.min", "1"),
+        ("com.openfaas.scale.max", "10"),
+    ];
+    fake.put(function_deployment("echo", FN_NS, Some(1), &labels));
+}
+
+#[tokio::test]
+async fn after_a_redeploy_an_applied_episode_is_still_a_duplicate() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    let cfg = config(&[FN_NS]);
+    let webhook = firing("echo.openfaas-fn");
+    let first = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    assert_eq!(first.functions[0].outcome, Outcome::Scaled, "{first:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+
+    // faas-cli deploy: annotations replaced wholesale, replicas reset to min.
+    fake.change(FN_NS, "echo", redeploy);
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+
+    let later = now() + chrono::TimeDelta::seconds(5);
+    let again = receiver(&fake, &cfg).handle(&webhook, later).await;
+    assert!(is_duplicate(&again), "{again:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1), "no second step");
+}
+
+#[tokio::test]
+async fn two_receivers_and_a_redeploy_racing_on_one_episode_give_one_step() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    // Both receivers read the same versions; the redeploy lands just before the first replica write.
+    fake.fault(
+        Some(Method::GET),
+        Action::Gate(Arc::new(Barrier::new(2))),
+        Some(2),
+    );
+    fake.fault(
+        Some(Method::PATCH),
+        Action::Interfere(Arc::new(redeploy)),
+        Some(1),
+    );
+    let cfg = config(&[FN_NS]);
+    let (a, b) = (receiver(&fake, &cfg), receiver(&fake, &cfg));
+    let webhook = firing("echo.openfaas-fn");
+
+    let (ra, rb) = tokio::join!(a.handle(&webhook, now()), b.handle(&webhook, now()));
+
+    let scaled = [&ra, &rb]
+        .iter()
+        .filter(|r| r.functions[0].outcome == Outcome::Scaled)
+        .count();
+    assert!(scaled <= 1, "{ra:?} {rb:?}");
+    assert!(!ra.has_errors() && !rb.has_errors(), "{ra:?} {rb:?}");
+    assert_eq!(
+        fake.replicas(FN_NS, "echo"),
+        Some(3),
+        "exactly one step of 2 from min"
+    );
+    assert!(
+        fake.count(&Method::PATCH) >= 2,
+        "the redeploy made a replica write conflict"
+    );
+    assert!(episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"));
+    // And a third copy of the notification is a duplicate.
+    let third = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    assert!(is_duplicate(&third), "{third:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+}
+
+#[tokio::test]
+async fn faas_netes_ce_clamps_writes_and_the_next_write_starts_from_its_value() {
+    let fake = FakeApiserver::start().await;
+    fake.faas_netes_ce();
+    let labels = [
+        ("com.openfaas.scale.max", "10"),
+        ("com.openfaas.scale.factor", "50"),
+    ];
+    fake.put(function_deployment("echo", FN_NS, Some(4), &labels));
+    let cfg = config(&[FN_NS]);
+    let report = receiver(&fake, &cfg)
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    let f = &report.functions[0];
+    assert_eq!((f.outcome, f.to), (Outcome::Scaled, Some(9)), "{f:?}");
+    // Our write, then the controller's revert to 5 (a second version).
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(5));
+    assert_eq!(fake.clamps(), 1);
+    assert!(episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"));
+
+    // A new episode reads the reverted value and version: one PATCH, no 409.
+    let patches = fake.count(&Method::PATCH);
+    let next =
+        support::notification_json(&[("echo.openfaas-fn", "00000000000000aa", "Other", "firing")]);
+    let webhook = alertscaler::alert::parse(next.as_bytes()).unwrap();
+    let after_cooldown = now() + chrono::TimeDelta::seconds(300);
+    let report = receiver(&fake, &cfg).handle(&webhook, after_cooldown).await;
+    let f = &report.functions[0];
+    assert_eq!((f.outcome, f.from), (Outcome::Scaled, Some(5)), "{f:?}");
+    assert_eq!(fake.count(&Method::PATCH), patches + 1);
+
+    // Zero is reverted to one.
+    fake.change(FN_NS, "echo", |d| d["spec"]["replicas"] = json!(2));
+    let id = alertscaler::id::FunctionId {
+        name: "echo".into(),
+        namespace: FN_NS.into(),
+    };
+    let b = backend(&fake, &cfg);
+    let state = b.read(&id).await.unwrap();
+    let entry = state.ledger.clone().unwrap_or_default();
+    let update = alertscaler::backend::Update {
+        replicas: Some(0),
+        ledger: &entry,
+        version: &state.version,
+    };
+    b.apply(&id, update).await.unwrap();
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+}
+
+#[tokio::test]
+async fn a_read_answered_503_once_is_retried_and_503_always_is_reported_as_503() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    let cfg = config(&[FN_NS]);
+    fake.fault(Some(Method::GET), Action::Status(503), Some(1));
+    let report = receiver(&fake, &cfg)
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    assert_eq!(report.functions[0].outcome, Outcome::Scaled, "{report:?}");
+
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    fake.fault(Some(Method::GET), Action::Status(503), None);
+    let report = receiver(&fake, &cfg)
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    let f = &report.functions[0];
+    assert_eq!(f.outcome, Outcome::Error);
+    assert!(report.has_errors(), "503 to AlertManager");
+    assert!(
+        f.reason.contains("answered 503") && f.reason.contains("after 4 attempts"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(
+        fake.count(&Method::GET),
+        4,
+        "bounded: kube's own retry layer is off"
+    );
+}
+
+#[tokio::test]
+async fn a_write_answered_429_is_retried_and_lands_once() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    fake.fault(Some(Method::PATCH), Action::Status(429), Some(1));
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    assert_eq!(report.functions[0].outcome, Outcome::Scaled, "{report:?}");
+    assert_eq!(fake.count(&Method::PATCH), 2);
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+    assert!(episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"));
+}
+
+#[tokio::test]
+async fn a_write_that_commits_and_then_times_out_is_reported_as_the_step_it_was() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    let mut cfg = config(&[FN_NS]);
+    cfg.kubernetes.request_timeout_secs = 1;
+    fake.fault(
+        Some(Method::PATCH),
+        Action::CommitThenDelay(Duration::from_secs(2)),
+        Some(1),
+    );
+    let webhook = firing("echo.openfaas-fn");
+    let report = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    let f = &report.functions[0];
+    assert_eq!((f.outcome, f.to), (Outcome::Scaled, Some(3)), "{f:?}");
+    assert!(!report.has_errors());
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+    assert_eq!(fake.count(&Method::PATCH), 1, "not sent twice");
+    assert!(episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"));
+    let again = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    assert!(is_duplicate(&again), "{again:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+}
+
+#[tokio::test]
+async fn admission_denials_are_refusals_with_the_webhooks_message() {
+    let webhook_message = "admission webhook \"replicas.policy.example.com\" denied the request: \
+                           openfaas-fn/echo is frozen for the release";
+    for (code, message) in [
+        (400, webhook_message.to_owned()),
+        (403, webhook_message.to_owned()),
+        (422, "Deployment.apps \"echo\" is invalid: spec.replicas: Invalid value: 3: must be at most 2".to_owned()),
+    ] {
+        let fake = FakeApiserver::start().await;
+        echo(&fake);
+        fake.fault(Some(Method::PATCH), Action::Deny(code, message.clone()), None);
+        let report = receiver(&fake, &config(&[FN_NS]))
+            .handle(&firing("echo.openfaas-fn"), now())
+            .await;
+        let f = &report.functions[0];
+        assert_eq!(f.outcome, Outcome::Refused, "{code}: {f:?}");
+        assert!(!report.has_errors(), "{code}: 200, AlertManager must not retry");
+        assert!(f.reason.contains(&message) && f.reason.contains(&format!("({code})")), "{}", f.reason);
+        assert_eq!(fake.count(&Method::PATCH), 1, "{code}: not retried");
+        assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+        assert!(!episode_recorded(&fake), "{code}: ledger rolled back");
+        assert!(!has_pending(&fake, FN_NS, "echo"));
+    }
+}
+
+#[tokio::test]
+async fn one_replica_holds_the_passes_lease_until_it_stops_renewing() {
+    let fake = FakeApiserver::start().await;
+    let cfg = config(&[FN_NS]);
+    let (a, b) = (backend(&fake, &cfg), backend(&fake, &cfg));
+    assert!(a.leads_passes().await, "creates the Lease");
+    assert!(!b.leads_passes().await, "fresh Lease held by a");
+    assert!(a.leads_passes().await, "renews");
+    let lease = fake
+        .get_on(LEASES, "openfaas", "alertscaler-passes")
+        .unwrap();
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 45);
+    // a stops renewing: its last renewal is now older than the lease duration.
+    let mut stale = lease.clone();
+    stale["spec"]["renewTime"] = json!("2020-01-01T00:00:00.000000Z");
+    fake.put(stale);
+    assert!(b.leads_passes().await, "takes over");
+    assert!(!a.leads_passes().await, "b holds it now");
+    let lease = fake
+        .get_on(LEASES, "openfaas", "alertscaler-passes")
+        .unwrap();
+    assert_eq!(lease["spec"]["leaseTransitions"], 1);
+    // Election off: every replica runs passes.
+    let mut solo = cfg.clone();
+    solo.kubernetes.lease_namespace = String::new();
+    assert!(backend(&fake, &solo).leads_passes().await);
+}
+
+#[tokio::test]
+async fn the_annotation_ledger_is_migrated_into_the_state_configmap() {
+    // A ledger written by an older version, on the Deployment.
+    let old = FakeApiserver::start().await;
+    echo(&old);
+    let cfg = config(&[FN_NS]);
+    let webhook = firing("echo.openfaas-fn");
+    receiver(&old, &cfg).handle(&webhook, now()).await;
+    let text = serde_json::to_string(&stored_ledger(&old, FN_NS, "echo").unwrap()).unwrap();
+
+    let fake = FakeApiserver::start().await;
+    let labels = [
+        ("com.openfaas.scale.min", "1"),
+        ("com.openfaas.scale.max", "10"),
+    ];
+    let mut d = function_deployment("echo", FN_NS, Some(3), &labels);
+    d["metadata"]["annotations"]["alertscaler.openfaas.com/ledger"] = Value::String(text);
+    fake.put(d);
+    let again = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    assert!(is_duplicate(&again), "read from the annotation: {again:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+
+    let other =
+        support::notification_json(&[("echo.openfaas-fn", "00000000000000bb", "Other", "firing")]);
+    let other = alertscaler::alert::parse(other.as_bytes()).unwrap();
+    let after_cooldown = now() + chrono::TimeDelta::seconds(300);
+    let report = receiver(&fake, &cfg).handle(&other, after_cooldown).await;
+    assert_eq!(report.functions[0].outcome, Outcome::Scaled, "{report:?}");
+    let ledger = stored_ledger(&fake, FN_NS, "echo").expect("state ConfigMap created");
+    assert!(
+        ledger["firing"][FINGERPRINT].is_object()
+            && ledger["firing"]["00000000000000bb"].is_object(),
+        "{ledger}"
+    );
+    let cm = fake
+        .get_on(support::apiserver::CONFIGMAPS, FN_NS, "alertscaler-echo")
+        .unwrap();
+    let owner = &cm["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (owner["kind"].as_str(), owner["name"].as_str()),
+        (Some("Deployment"), Some("echo"))
+    );
+    assert_eq!(
+        owner["uid"],
+        fake.get(FN_NS, "echo").unwrap()["metadata"]["uid"]
+    );
+}
