@@ -183,7 +183,8 @@ impl KubernetesConfig {
                 ),
             );
         }
-        if !k.lease_namespace.is_empty() && !(dns(&k.lease_namespace) && dns(&k.lease_name)) {
+        let lease_ok = dns(&k.lease_namespace) && dns(&k.lease_name);
+        if !(k.lease_namespace.is_empty() || lease_ok) {
             return invalid(
                 "kubernetes.lease_name",
                 format!(
