@@ -123,8 +123,11 @@ pub(super) fn map(error: kube::Error, call: Call<'_>, attempts: u32) -> Failure 
             },
         },
         other => {
-            let connect = format!("{other:?}").contains("ConnectError")
-                || format!("{other:?}").contains("Connection refused");
+            // A connection that was never made cannot have acted.
+            let chain = error_chain(&other);
+            let connect = ["tcp connect error", "Connection refused", "dns error"]
+                .iter()
+                .any(|m| chain.contains(m));
             Failure {
                 error: BackendError::Unavailable(format!(
                     "cannot reach the apiserver for `{}` on {target}{tries}: {other}",
@@ -134,6 +137,17 @@ pub(super) fn map(error: kube::Error, call: Call<'_>, attempts: u32) -> Failure 
             }
         }
     }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// A refusal by validation or admission: permanent for this request, so not retried (200 to
@@ -235,6 +249,16 @@ mod tests {
         }
         let f = map(api(403, "Forbidden", webhook), patch, 1);
         assert!(f.error.to_string().contains("replicas frozen"), "{f:?}");
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let f = map(kube::Error::Service(Box::new(refused)), patch, 1);
+        assert!(!f.maybe_applied, "{f:?}");
+        let reset = std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by peer",
+        );
+        let f = map(kube::Error::Service(Box::new(reset)), patch, 1);
+        assert!(f.maybe_applied, "{f:?}");
         let f = map(api(503, "ServiceUnavailable", "down"), get, 4);
         assert!(
             f.error.to_string().contains("503") && f.error.to_string().contains("4 attempts"),
