@@ -322,3 +322,45 @@ async fn the_annotation_ledger_is_migrated_into_the_state_configmap() {
         fake.get(FN_NS, "echo").unwrap()["metadata"]["uid"]
     );
 }
+
+#[test]
+fn kubernetes_settings_are_validated_at_load() {
+    type Edit = fn(&mut alertscaler::config::KubernetesConfig);
+    let cases: [(Edit, &str); 6] = [
+        (
+            |k| k.state_prefix = String::new(),
+            "kubernetes.state_prefix",
+        ),
+        (
+            |k| k.state_prefix = "Alertscaler_".into(),
+            "kubernetes.state_prefix",
+        ),
+        (
+            |k| k.lease_name = "no/slash".into(),
+            "kubernetes.lease_name",
+        ),
+        (
+            |k| k.lease_namespace = "-bad".into(),
+            "kubernetes.lease_name",
+        ),
+        (
+            |k| k.lease_duration_secs = 2,
+            "kubernetes.lease_duration_secs",
+        ),
+        (
+            |k| k.lease_duration_secs = 7200,
+            "kubernetes.lease_duration_secs",
+        ),
+    ];
+    for (edit, key) in cases {
+        let mut c = config(&[FN_NS]);
+        edit(&mut c.kubernetes);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains(key), "{key}: {err}");
+    }
+    // Election off is valid, whatever the Lease name.
+    let mut c = config(&[FN_NS]);
+    c.kubernetes.lease_namespace = String::new();
+    c.kubernetes.lease_name = String::new();
+    c.validate().unwrap();
+}

@@ -8,99 +8,22 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 
 use alertscaler::backend::{Backend, Update};
-use alertscaler::config::{AuthConfig, BackendKind, Config};
+use alertscaler::config::{AuthConfig, BackendKind};
 use alertscaler::id::FunctionId;
 use alertscaler::ledger;
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use serde::de::DeserializeOwned;
+use k8s_openapi::api::core::v1::Service;
 use serde_json::Value;
 
 use support::apiserver::{FakeApiserver, Seen, function_deployment};
-
-fn deploy_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
-}
-
-/// Every YAML document of a file, as JSON values.
-fn documents(file: &str) -> Vec<Value> {
-    let text = std::fs::read_to_string(deploy_dir().join(file)).unwrap();
-    serde_norway::Deserializer::from_str(&text)
-        .map(|doc| {
-            let value: Value = serde::Deserialize::deserialize(doc)
-                .unwrap_or_else(|e| panic!("{file}: invalid YAML: {e}"));
-            value
-        })
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
-/// Decode strictly: any field the type does not know is an error naming its path.
-fn strict<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
-    let mut unknown = Vec::new();
-    let decoded: T =
-        serde_ignored::deserialize(value.clone(), |path| unknown.push(path.to_string()))
-            .map_err(|e| e.to_string())?;
-    if unknown.is_empty() {
-        Ok(decoded)
-    } else {
-        Err(format!("unknown fields: {unknown:?}"))
-    }
-}
-
-#[derive(Default)]
-struct Manifests {
-    service_accounts: Vec<ServiceAccount>,
-    roles: Vec<Role>,
-    bindings: Vec<RoleBinding>,
-    config_maps: Vec<ConfigMap>,
-    deployments: Vec<Deployment>,
-    services: Vec<Service>,
-    budgets: Vec<PodDisruptionBudget>,
-}
-
-fn manifest_files() -> Vec<String> {
-    let kustomization = documents("kustomization.yaml");
-    kustomization[0]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn load() -> Manifests {
-    let mut m = Manifests::default();
-    for file in manifest_files() {
-        for doc in documents(&file) {
-            let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
-            let at = format!("{file}: {kind}");
-            match kind.as_str() {
-                "ServiceAccount" => m.service_accounts.push(decode(&at, &doc)),
-                "Role" => m.roles.push(decode(&at, &doc)),
-                "RoleBinding" => m.bindings.push(decode(&at, &doc)),
-                "ConfigMap" => m.config_maps.push(decode(&at, &doc)),
-                "Deployment" => m.deployments.push(decode(&at, &doc)),
-                "Service" => m.services.push(decode(&at, &doc)),
-                "PodDisruptionBudget" => m.budgets.push(decode(&at, &doc)),
-                other => panic!("{file}: unexpected kind {other:?}"),
-            }
-        }
-    }
-    m
-}
-
-fn decode<T: DeserializeOwned>(at: &str, doc: &Value) -> T {
-    strict(doc).unwrap_or_else(|e| panic!("{at}: {e}"))
-}
+use support::manifests::{
+    configmap_config, decode, deploy_dir, documents, load, manifest_files, strict,
+};
 
 #[test]
 fn every_yaml_file_in_deploy_is_listed_or_is_the_alertmanager_snippet() {
@@ -298,20 +221,6 @@ fn manifests_decode_and_reference_each_other() {
             ("ServiceAccount", sa_name.as_str(), Some(sa_ns.as_str()))
         );
     }
-}
-
-fn configmap_config(m: &Manifests) -> Config {
-    let text = m.config_maps[0]
-        .data
-        .as_ref()
-        .unwrap()
-        .get("config.toml")
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, text).unwrap();
-    let env = figment::providers::Env::prefixed("ALERTSCALER_MANIFESTS_TEST_UNSET_");
-    Config::load_with_env(Some(&path), env).unwrap_or_else(|e| panic!("ConfigMap config.toml: {e}"))
 }
 
 /// `(namespace, "group/resource", verb)` of a request the backend made to the fake apiserver.

@@ -1,5 +1,6 @@
 #![allow(dead_code)] // each test binary uses a different part of the support code
 pub mod apiserver;
+pub mod manifests;
 
 use std::sync::Arc;
 

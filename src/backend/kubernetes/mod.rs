@@ -12,6 +12,7 @@
 //! replica that holds a Lease ([`lease`]).
 
 mod errors;
+mod labels;
 mod lease;
 mod listing;
 mod protocol;
@@ -20,7 +21,7 @@ pub mod selector;
 pub mod state;
 mod store;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ use serde_json::json;
 use tracing::{instrument, warn};
 
 use self::errors::{Call, DEPLOYMENTS, Failure};
+use self::labels::replicas;
+pub use self::labels::scaling_labels;
 use self::lease::Election;
 pub use self::selector::Selector;
 use self::state::{Pending, Version};
@@ -52,9 +55,6 @@ pub const USER_AGENT: &str = concat!("alertscaler/", env!("CARGO_PKG_VERSION"));
 /// Largest ledger we write (a ConfigMap may hold 1 MiB; a ledger is normally a few KiB, bounded
 /// episodes per function).
 pub const MAX_LEDGER_BYTES: usize = 16 * 1024;
-
-/// Prefix of the scaling keys that are also read from annotations.
-const SCALE_PREFIX: &str = "com.openfaas.scale.";
 
 /// What a read saw, kept until the apply that follows it (the previous ledger for a rollback,
 /// the Deployment's uid to own a new state ConfigMap).
@@ -226,35 +226,6 @@ impl KubernetesBackend {
     }
 }
 
-/// Replicas as Kubernetes defaults them: an absent `spec.replicas` means 1.
-fn replicas(d: &Deployment) -> u32 {
-    let r = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    u32::try_from(r).unwrap_or(0)
-}
-
-/// The labels the scaling rules are read from, lowest precedence first:
-/// `com.openfaas.scale.*` annotations of the Deployment, then those of the pod template, then the
-/// Deployment's labels, then the pod template's labels (where faas-netes puts a function's labels,
-/// and what OpenFaaS itself reports). A later source overrides an earlier one key by key.
-pub fn scaling_labels(d: &Deployment) -> BTreeMap<String, String> {
-    let template = d.spec.as_ref().and_then(|s| s.template.metadata.as_ref());
-    let scale_annotations = |a: Option<&BTreeMap<String, String>>| {
-        a.into_iter()
-            .flatten()
-            .filter(|(k, _)| k.starts_with(SCALE_PREFIX))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<Vec<_>>()
-    };
-    let mut merged = BTreeMap::new();
-    merged.extend(scale_annotations(d.metadata.annotations.as_ref()));
-    merged.extend(scale_annotations(
-        template.and_then(|t| t.annotations.as_ref()),
-    ));
-    merged.extend(d.metadata.labels.clone().unwrap_or_default());
-    merged.extend(template.and_then(|t| t.labels.clone()).unwrap_or_default());
-    merged
-}
-
 #[async_trait]
 impl Backend for KubernetesBackend {
     fn name(&self) -> &'static str {
@@ -391,53 +362,5 @@ impl Backend for KubernetesBackend {
                 false
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scaling_labels_precedence_template_labels_then_labels_then_annotations() {
-        let d: Deployment = serde_json::from_value(json!({
-            "metadata": {
-                "name": "echo",
-                "labels": { "faas_function": "echo", "com.openfaas.scale.max": "8", "com.openfaas.scale.min": "2" },
-                "annotations": {
-                    "com.openfaas.scale.max": "1", "com.openfaas.scale.factor": "30",
-                    "com.openfaas.scale.zero": "true", "kubectl.kubernetes.io/last-applied-configuration": "{}"
-                },
-            },
-            "spec": {
-                "selector": {},
-                "template": { "metadata": {
-                    "labels": { "com.openfaas.scale.max": "6" },
-                    "annotations": { "com.openfaas.scale.factor": "40" },
-                } },
-            },
-        }))
-        .unwrap();
-        let l = scaling_labels(&d);
-        let get = |k: &str| l.get(k).map(String::as_str);
-        assert_eq!(
-            get("com.openfaas.scale.max"),
-            Some("6"),
-            "template label wins"
-        );
-        assert_eq!(get("com.openfaas.scale.min"), Some("2"), "Deployment label");
-        assert_eq!(
-            get("com.openfaas.scale.factor"),
-            Some("40"),
-            "template annotation over Deployment's"
-        );
-        assert_eq!(
-            get("com.openfaas.scale.zero"),
-            Some("true"),
-            "Deployment annotation"
-        );
-        assert_eq!(get("faas_function"), Some("echo"));
-        assert!(!l.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
-        assert_eq!(replicas(&d), 1, "absent spec.replicas defaults to 1");
     }
 }

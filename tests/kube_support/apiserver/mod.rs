@@ -29,6 +29,7 @@ use tokio::sync::{Barrier, oneshot};
 use tokio::task::JoinHandle;
 
 mod handlers;
+mod wire;
 
 /// Resource names as in the URL.
 pub const DEPLOYMENTS: &str = "deployments";
