@@ -1,106 +1,23 @@
-//! The Kubernetes backend against the behaviours of a real OpenFaaS cluster, played by the fake
-//! apiserver through the real kube client: faas-netes redeploys (annotations replaced, replicas
-//! reset to min), faas-netes CE's replica clamp, 429/503 once and always, a write that commits and
-//! then answers too late, admission denials, the passes Lease, and migration from the annotation.
+//! The Kubernetes backend against the behaviours of a real cluster, played by the fake apiserver
+//! through the real kube client: faas-netes CE's replica clamp, 429/503 once and always, a write
+//! that commits and then answers too late, admission denials, the passes Lease, and the settings.
+//! (Redeploys and the state ConfigMap: tests/kubernetes_state.rs.)
 
 #[path = "kube_support/mod.rs"]
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use alertscaler::backend::Backend;
 use alertscaler::service::Outcome;
 use axum::http::Method;
-use serde_json::{Value, json};
-use tokio::sync::Barrier;
+use serde_json::json;
 
-use support::apiserver::{Action, FakeApiserver, LEASES, function_deployment, redeploy};
-use support::{backend, config, firing, has_pending, now, receiver, stored_ledger};
-
-const FN_NS: &str = "openfaas-fn";
-const FINGERPRINT: &str = "6a65bd8dfb3af9ad";
-
-fn is_duplicate(report: &alertscaler::service::Report) -> bool {
-    let f = &report.functions[0];
-    f.outcome == Outcome::Unchanged && format!("{:?}", f.why).contains("Duplicate")
-}
-
-fn episode_recorded(fake: &FakeApiserver) -> bool {
-    stored_ledger(fake, FN_NS, "echo").is_some_and(|l| l["firing"][FINGERPRINT].is_object())
-}
-
-/// echo at 1 replica, min 1 (so a redeploy resets it to 1), max 10: a step is +2.
-fn echo(fake: &FakeApiserver) {
-    let labels = [
-        ("com.openfaas.scale.min", "1"),
-        ("com.openfaas.scale.max", "10"),
-    ];
-    fake.put(function_deployment("echo", FN_NS, Some(1), &labels));
-}
-
-#[tokio::test]
-async fn after_a_redeploy_an_applied_episode_is_still_a_duplicate() {
-    let fake = FakeApiserver::start().await;
-    echo(&fake);
-    let cfg = config(&[FN_NS]);
-    let webhook = firing("echo.openfaas-fn");
-    let first = receiver(&fake, &cfg).handle(&webhook, now()).await;
-    assert_eq!(first.functions[0].outcome, Outcome::Scaled, "{first:?}");
-    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
-
-    // faas-cli deploy: annotations replaced wholesale, replicas reset to min.
-    fake.change(FN_NS, "echo", redeploy);
-    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
-
-    let later = now() + chrono::TimeDelta::seconds(5);
-    let again = receiver(&fake, &cfg).handle(&webhook, later).await;
-    assert!(is_duplicate(&again), "{again:?}");
-    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1), "no second step");
-}
-
-#[tokio::test]
-async fn two_receivers_and_a_redeploy_racing_on_one_episode_give_one_step() {
-    let fake = FakeApiserver::start().await;
-    echo(&fake);
-    // Both receivers read the same versions; the redeploy lands just before the first replica write.
-    fake.fault(
-        Some(Method::GET),
-        Action::Gate(Arc::new(Barrier::new(2))),
-        Some(2),
-    );
-    fake.fault(
-        Some(Method::PATCH),
-        Action::Interfere(Arc::new(redeploy)),
-        Some(1),
-    );
-    let cfg = config(&[FN_NS]);
-    let (a, b) = (receiver(&fake, &cfg), receiver(&fake, &cfg));
-    let webhook = firing("echo.openfaas-fn");
-
-    let (ra, rb) = tokio::join!(a.handle(&webhook, now()), b.handle(&webhook, now()));
-
-    let scaled = [&ra, &rb]
-        .iter()
-        .filter(|r| r.functions[0].outcome == Outcome::Scaled)
-        .count();
-    assert!(scaled <= 1, "{ra:?} {rb:?}");
-    assert!(!ra.has_errors() && !rb.has_errors(), "{ra:?} {rb:?}");
-    assert_eq!(
-        fake.replicas(FN_NS, "echo"),
-        Some(3),
-        "exactly one step of 2 from min"
-    );
-    assert!(
-        fake.count(&Method::PATCH) >= 2,
-        "the redeploy made a replica write conflict"
-    );
-    assert!(episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"));
-    // And a third copy of the notification is a duplicate.
-    let third = receiver(&fake, &cfg).handle(&webhook, now()).await;
-    assert!(is_duplicate(&third), "{third:?}");
-    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
-}
+use support::apiserver::{Action, FakeApiserver, LEASES, function_deployment};
+use support::{
+    FN_NS, backend, config, echo, episode_recorded, firing, has_pending, is_duplicate, now,
+    receiver,
+};
 
 #[tokio::test]
 async fn faas_netes_ce_clamps_writes_and_the_next_write_starts_from_its_value() {
@@ -273,54 +190,6 @@ async fn one_replica_holds_the_passes_lease_until_it_stops_renewing() {
     let mut solo = cfg.clone();
     solo.kubernetes.lease_namespace = String::new();
     assert!(backend(&fake, &solo).leads_passes().await);
-}
-
-#[tokio::test]
-async fn the_annotation_ledger_is_migrated_into_the_state_configmap() {
-    // A ledger written by an older version, on the Deployment.
-    let old = FakeApiserver::start().await;
-    echo(&old);
-    let cfg = config(&[FN_NS]);
-    let webhook = firing("echo.openfaas-fn");
-    receiver(&old, &cfg).handle(&webhook, now()).await;
-    let text = serde_json::to_string(&stored_ledger(&old, FN_NS, "echo").unwrap()).unwrap();
-
-    let fake = FakeApiserver::start().await;
-    let labels = [
-        ("com.openfaas.scale.min", "1"),
-        ("com.openfaas.scale.max", "10"),
-    ];
-    let mut d = function_deployment("echo", FN_NS, Some(3), &labels);
-    d["metadata"]["annotations"]["alertscaler.openfaas.com/ledger"] = Value::String(text);
-    fake.put(d);
-    let again = receiver(&fake, &cfg).handle(&webhook, now()).await;
-    assert!(is_duplicate(&again), "read from the annotation: {again:?}");
-    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
-
-    let other =
-        support::notification_json(&[("echo.openfaas-fn", "00000000000000bb", "Other", "firing")]);
-    let other = alertscaler::alert::parse(other.as_bytes()).unwrap();
-    let after_cooldown = now() + chrono::TimeDelta::seconds(300);
-    let report = receiver(&fake, &cfg).handle(&other, after_cooldown).await;
-    assert_eq!(report.functions[0].outcome, Outcome::Scaled, "{report:?}");
-    let ledger = stored_ledger(&fake, FN_NS, "echo").expect("state ConfigMap created");
-    assert!(
-        ledger["firing"][FINGERPRINT].is_object()
-            && ledger["firing"]["00000000000000bb"].is_object(),
-        "{ledger}"
-    );
-    let cm = fake
-        .get_on(support::apiserver::CONFIGMAPS, FN_NS, "alertscaler-echo")
-        .unwrap();
-    let owner = &cm["metadata"]["ownerReferences"][0];
-    assert_eq!(
-        (owner["kind"].as_str(), owner["name"].as_str()),
-        (Some("Deployment"), Some("echo"))
-    );
-    assert_eq!(
-        owner["uid"],
-        fake.get(FN_NS, "echo").unwrap()["metadata"]["uid"]
-    );
 }
 
 #[test]

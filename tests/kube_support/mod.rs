@@ -78,3 +78,35 @@ pub fn firing(function: &str) -> Webhook {
     )
     .unwrap()
 }
+
+/// The function namespace of the fixtures.
+pub const FN_NS: &str = "openfaas-fn";
+
+/// The fingerprint of [`firing`]'s alert.
+pub const FINGERPRINT: &str = "6a65bd8dfb3af9ad";
+
+/// Whether the (single) function of `report` was held as a duplicate.
+pub fn is_duplicate(report: &alertscaler::service::Report) -> bool {
+    let f = &report.functions[0];
+    f.outcome == alertscaler::service::Outcome::Unchanged
+        && format!("{:?}", f.why).contains("Duplicate")
+}
+
+/// Whether echo's stored ledger holds [`firing`]'s episode.
+pub fn episode_recorded(fake: &FakeApiserver) -> bool {
+    stored_ledger(fake, FN_NS, "echo").is_some_and(|l| l["firing"][FINGERPRINT].is_object())
+}
+
+/// echo at 1 replica, min 1 (so a redeploy resets it to 1), max 10: a step is +2.
+pub fn echo(fake: &FakeApiserver) {
+    let labels = [
+        ("com.openfaas.scale.min", "1"),
+        ("com.openfaas.scale.max", "10"),
+    ];
+    fake.put(apiserver::function_deployment(
+        "echo",
+        FN_NS,
+        Some(1),
+        &labels,
+    ));
+}

@@ -280,9 +280,10 @@ impl Backend for KubernetesBackend {
         self.check_namespace(function)?;
         let conflict = |why: &str| BackendError::Conflict(format!("{function}: {why}"));
         let v = Version::parse(update.version).ok_or_else(|| conflict("version is not ours"))?;
+        // Kept (not taken): a concurrent apply of the same read is refused by the apiserver instead.
         let snapshot = {
-            let mut snapshots = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
-            snapshots.remove(function)
+            let snapshots = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+            snapshots.get(function).cloned()
         }
         .filter(|s| s.version == update.version)
         .ok_or_else(|| conflict("not read by this backend at this version; read again"))?;
