@@ -115,6 +115,46 @@ async fn a_write_answered_429_is_retried_and_lands_once() {
 }
 
 #[tokio::test]
+async fn a_write_answered_429_always_is_rolled_back_and_reported_as_429() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    fake.fault(Some(Method::PATCH), Action::Status(429), None);
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    let f = &report.functions[0];
+    assert!(report.has_errors(), "503 to AlertManager: {f:?}");
+    assert!(f.reason.contains("answered 429"), "{}", f.reason);
+    assert_eq!(fake.count(&Method::PATCH), 4, "bounded");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+    assert!(!episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"));
+}
+
+#[tokio::test]
+async fn a_retry_that_runs_out_of_time_still_names_the_status_before_it() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    let mut cfg = config(&[FN_NS]);
+    cfg.kubernetes.request_timeout_secs = 1;
+    fake.fault(Some(Method::GET), Action::Status(503), Some(1));
+    fake.fault(
+        Some(Method::GET),
+        Action::Delay(Duration::from_secs(5)),
+        None,
+    );
+    let report = receiver(&fake, &cfg)
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    let f = &report.functions[0];
+    assert_eq!(f.outcome, Outcome::Error);
+    assert!(
+        f.reason.contains("answered 503") && f.reason.contains("within 1s"),
+        "{}",
+        f.reason
+    );
+}
+
+#[tokio::test]
 async fn a_write_that_commits_and_then_times_out_is_reported_as_the_step_it_was() {
     let fake = FakeApiserver::start().await;
     echo(&fake);
