@@ -13,7 +13,7 @@ use alertscaler::service::Outcome;
 use axum::http::Method;
 use serde_json::json;
 
-use support::apiserver::{Action, FakeApiserver, LEASES, function_deployment};
+use support::apiserver::{Action, DEPLOYMENTS, FakeApiserver, LEASES, function_deployment};
 use support::{
     FN_NS, backend, config, echo, episode_recorded, firing, has_pending, is_duplicate, now,
     receiver,
@@ -272,4 +272,67 @@ fn kubernetes_settings_are_validated_at_load() {
     c.kubernetes.lease_namespace = String::new();
     c.kubernetes.lease_name = String::new();
     c.validate().unwrap();
+}
+
+/// (collection?, metadata-only?) of each Deployment request so far.
+fn deployment_requests(fake: &FakeApiserver) -> Vec<(bool, bool)> {
+    fake.seen()
+        .iter()
+        .filter(|s| s.resource == DEPLOYMENTS)
+        .map(|s| {
+            let metadata = s.accept.contains("PartialObjectMetadata");
+            (s.path.ends_with("/deployments"), metadata)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn listing_reads_metadata_and_fetches_only_what_changed() {
+    let fake = FakeApiserver::start().await;
+    for name in ["a", "b", "c"] {
+        fake.put(function_deployment(name, FN_NS, Some(1), &[]));
+    }
+    let b = backend(&fake, &config(&[FN_NS]));
+    assert_eq!(b.list().await.unwrap().len(), 3);
+    let get = (false, false);
+    let metadata_list = (true, true);
+    assert_eq!(deployment_requests(&fake), [metadata_list, get, get, get]);
+    b.list().await.unwrap();
+    assert_eq!(
+        deployment_requests(&fake)[4..],
+        [metadata_list],
+        "quiet: metadata only"
+    );
+    fake.change(FN_NS, "b", |d| d["spec"]["replicas"] = json!(4));
+    let listed = b.list().await.unwrap();
+    assert_eq!(
+        deployment_requests(&fake)[5..],
+        [metadata_list, get],
+        "only b"
+    );
+    assert_eq!((listed[1].name.as_str(), listed[1].replicas), ("b", 4));
+}
+
+#[tokio::test]
+async fn a_cold_cache_is_filled_by_one_full_list_not_a_get_per_function() {
+    let fake = FakeApiserver::start().await;
+    for i in 0..20 {
+        fake.put(function_deployment(
+            &format!("f{i:02}"),
+            FN_NS,
+            Some(1),
+            &[],
+        ));
+    }
+    let b = backend(&fake, &config(&[FN_NS]));
+    assert_eq!(b.list().await.unwrap().len(), 20);
+    // 20 changed is above the GET budget: one full list after the metadata list.
+    assert_eq!(deployment_requests(&fake), [(true, true), (true, false)]);
+    fake.change(FN_NS, "f07", |d| d["spec"]["replicas"] = json!(3));
+    let listed = b.list().await.unwrap();
+    assert_eq!(listed[7].replicas, 3);
+    assert_eq!(
+        deployment_requests(&fake)[2..],
+        [(true, true), (false, false)]
+    );
 }

@@ -181,33 +181,6 @@ async fn functions_list_shows_only_selected_deployments() {
 }
 
 #[tokio::test]
-async fn listing_fetches_only_deployments_that_changed() {
-    let fake = FakeApiserver::start().await;
-    for name in ["a", "b", "c"] {
-        fake.put(function_deployment(name, FN_NS, Some(1), &[]));
-    }
-    let app = app(&fake);
-    let full_gets = |fake: &FakeApiserver| {
-        fake.seen()
-            .iter()
-            .filter(|s| {
-                s.method == Method::GET
-                    && s.resource == DEPLOYMENTS
-                    && !s.path.ends_with("/deployments")
-            })
-            .count()
-    };
-    get(app.clone(), "/system/functions").await;
-    assert_eq!(full_gets(&fake), 3);
-    get(app.clone(), "/system/functions").await;
-    assert_eq!(full_gets(&fake), 3, "nothing changed: metadata only");
-    fake.change(FN_NS, "b", |d| d["spec"]["replicas"] = json!(4));
-    let (_, body) = get(app, "/system/functions").await;
-    assert_eq!(full_gets(&fake), 4, "only b is fetched again");
-    assert_eq!(body[1]["replicas"], 4, "{body}");
-}
-
-#[tokio::test]
 async fn readiness_checks_every_allowed_namespace_and_403_makes_it_unready() {
     let fake = FakeApiserver::start().await;
     let cfg = config(&[FN_NS, "team-b"]);

@@ -3,8 +3,9 @@
 //! The settle loop, `/metrics` and `/system/functions` all list. A full LIST sends every pod template
 //! of every function each time; here each namespace costs one METADATA-only LIST of Deployments
 //! (names, labels, resourceVersions) and one LIST of alertscaler's own state ConfigMaps. Full
-//! Deployments are fetched (GET) only when their resourceVersion differs from the cached copy, so
-//! a quiet cluster is listed from metadata alone. The summaries are hints: every decision re-reads.
+//! Deployments are fetched (GET) only when their resourceVersion differs from the cached copy (or,
+//! when many differ, by one full LIST), so a quiet cluster is listed from metadata alone. The
+//! summaries are hints: every decision re-reads.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,6 +20,9 @@ use super::{KubernetesBackend, replicas, request, scaling_labels, store};
 use crate::backend::FunctionSummary;
 use crate::error::BackendError;
 use crate::ledger;
+
+/// Above this many changed Deployments in a namespace, one full LIST replaces the GETs.
+pub const MAX_GETS: usize = 8;
 
 /// Full Deployments by (namespace, name), with the resourceVersion they were fetched at.
 #[derive(Debug, Default)]
@@ -85,39 +89,57 @@ impl KubernetesBackend {
             .collect())
     }
 
-    /// The eligible Deployments of `namespace`: metadata LIST, GET of the changed ones.
+    /// The eligible Deployments of `namespace`: metadata LIST, then a GET of each changed one, or
+    /// one full LIST when more than [`MAX_GETS`] changed (a cold cache after a start).
     async fn deployments(&self, namespace: &str) -> Result<Vec<Deployment>, BackendError> {
         let api: Api<Deployment> = self.api(namespace);
         let params = ListParams::default().labels(&self.selector.to_string());
         let call = Call::list(DEPLOYMENTS, namespace);
         let metas = request::run(call, self.timeout, || api.list_metadata(&params)).await?;
-        let mut fresh = Vec::new();
+        let mut cached = Vec::new();
+        let mut changed = Vec::new();
         for meta in metas.items {
             let labels = meta.metadata.labels.clone().unwrap_or_default();
-            let Some(name) = meta
-                .metadata
-                .name
-                .clone()
-                .filter(|_| self.selector.matches(&labels))
-            else {
+            let Some(name) = meta.metadata.name.clone() else {
                 continue;
             };
+            if !self.selector.matches(&labels) {
+                continue;
+            }
             let key = (namespace.to_owned(), name.clone());
-            let d = match self
+            match self
                 .cache
                 .fresh(&key, meta.metadata.resource_version.as_ref())
             {
-                Some(d) => d,
-                None => {
-                    let call = Call::on("get", DEPLOYMENTS, namespace, &name);
-                    match request::run(call, self.timeout, || api.get_opt(&name)).await? {
-                        Some(d) => d,
-                        None => continue, // deleted since the listing
-                    }
-                }
-            };
-            fresh.push(d);
+                Some(d) => cached.push(d),
+                None => changed.push(name),
+            }
         }
+        let fetched = if changed.len() > MAX_GETS {
+            let call = Call::list(DEPLOYMENTS, namespace);
+            let all = request::run(call, self.timeout, || api.list(&params)).await?;
+            cached.clear();
+            all.items
+                .into_iter()
+                .filter(|d| {
+                    self.selector
+                        .matches(d.metadata.labels.as_ref().unwrap_or(&Default::default()))
+                })
+                .collect()
+        } else {
+            let mut fetched = Vec::new();
+            for name in changed {
+                let call = Call::on("get", DEPLOYMENTS, namespace, &name);
+                // None: deleted since the listing.
+                if let Some(d) = request::run(call, self.timeout, || api.get_opt(&name)).await? {
+                    fetched.push(d);
+                }
+            }
+            fetched
+        };
+        let mut fresh = cached;
+        fresh.extend(fetched);
+        fresh.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
         self.cache.keep(namespace, fresh.clone());
         Ok(fresh)
     }
