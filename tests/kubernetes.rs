@@ -64,6 +64,12 @@ async fn scaling_labels_are_read_from_the_deployment_with_template_labels_first(
         "{:?}",
         patches[0]
     );
+    // Only spec.replicas, under the version read: what the optional admission policy allows.
+    let body: Value = serde_json::from_str(&patches[0].body).unwrap();
+    assert_eq!(
+        body,
+        json!({"metadata": {"resourceVersion": rv_before}, "spec": {"replicas": 4}})
+    );
     let seen = fake.seen();
     assert!(
         seen.iter()

@@ -216,6 +216,7 @@ pub(super) async fn serve(
             content_type: header(&headers, header::CONTENT_TYPE),
             accept: header(&headers, header::ACCEPT),
             user_agent: header(&headers, header::USER_AGENT),
+            body: String::from_utf8_lossy(&body).into_owned(),
         });
     let key = (resource.to_owned(), ns, name.clone().unwrap_or_default());
     let after = match run_fault(&inner, &method, &key, name.is_some()).await {

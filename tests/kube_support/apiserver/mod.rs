@@ -70,6 +70,8 @@ pub struct Seen {
     pub content_type: String,
     pub accept: String,
     pub user_agent: String,
+    /// The request body (UTF-8, lossy).
+    pub body: String,
 }
 
 type Key = (String, String, String);
