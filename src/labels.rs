@@ -5,9 +5,16 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::config::LabelDefaults;
+
 use chrono::TimeDelta;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+#[path = "labels_capacity.rs"]
+mod capacity;
+use capacity::scale_type;
+pub use capacity::{DEFAULT_CAPACITY_TARGET, SCALE_TYPE, ScaleType, has_capacity_labels};
 
 pub const MIN: &str = "com.openfaas.scale.min";
 pub const MAX: &str = "com.openfaas.scale.max";
@@ -33,25 +40,6 @@ pub const ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
 pub const LATENCY_TARGET_MS: &str = "com.openfaas.scale.latency-target-ms";
 /// Latency tolerance ratio in [0, 1), exported for the latency rule pack.
 pub const LATENCY_TOLERANCE: &str = "com.openfaas.scale.latency-tolerance";
-
-/// Defaults for functions that carry no scaling labels (OpenFaaS CE's: min 1, max 20, factor 20).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LabelDefaults {
-    pub min: u32,
-    pub max: u32,
-    pub factor: u32,
-}
-
-impl Default for LabelDefaults {
-    fn default() -> Self {
-        Self {
-            min: 1,
-            max: 20,
-            factor: 20,
-        }
-    }
-}
 
 /// A function's validated scaling bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -87,6 +75,8 @@ pub struct PolicyLabels {
     pub latency_target_secs: Option<f64>,
     /// Per-function latency tolerance ratio for the rule pack; `None` → the pack's default.
     pub latency_tolerance: Option<f64>,
+    /// Capacity policy and pack: what a replica's load is measured in.
+    pub scale_type: ScaleType,
 }
 
 impl Default for PolicyLabels {
@@ -102,6 +92,7 @@ impl Default for PolicyLabels {
             zero_duration: TimeDelta::minutes(15),
             latency_target_secs: None,
             latency_tolerance: None,
+            scale_type: ScaleType::Capacity,
         }
     }
 }
@@ -220,6 +211,7 @@ pub fn parse_policy(labels: &BTreeMap<String, String>) -> Result<PolicyLabels, L
             |x| (0.0..1.0).contains(&x),
             "must be a number in [0, 1)",
         )?,
+        scale_type: scale_type(labels)?,
     })
 }
 

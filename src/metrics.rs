@@ -4,7 +4,7 @@
 //! scaled, how slow the backend and the webhook are, and how much the ledger remembers. Metric names
 //! are used verbatim by `alert-rules/alertscaler.rules.yml`; rename both together.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -18,7 +18,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::alert::Status;
-use crate::backend::FunctionSummary;
 use crate::id::FunctionId;
 
 /// Content type of `GET /metrics`.
@@ -35,7 +34,7 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ScaleLabels {
+struct ScaleActionLabels {
     function: String,
     direction: &'static str,
 }
@@ -56,6 +55,12 @@ struct FunctionLabels {
 type FunctionGauges = Family<FunctionLabels, Gauge<f64, AtomicU64>>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CapacityLabels {
+    function_name: String,
+    r#type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabels {
     code: u16,
 }
@@ -72,7 +77,7 @@ pub struct Metrics {
     registry: Registry,
     notifications: Family<StatusLabels, Counter>,
     decisions: Family<OutcomeLabels, Counter>,
-    scale_actions: Family<ScaleLabels, Counter>,
+    scale_actions: Family<ScaleActionLabels, Counter>,
     backend_latency: Histograms<BackendLabels>,
     webhook_latency: Histograms<CodeLabels>,
     auth_failures: Counter,
@@ -80,6 +85,7 @@ pub struct Metrics {
     ledger_functions: Gauge,
     latency_targets: FunctionGauges,
     latency_tolerances: FunctionGauges,
+    capacity_targets: Family<CapacityLabels, Gauge<f64, AtomicU64>>,
     /// Episodes per function as last seen, so the gauges are sums that never drift.
     episodes: Mutex<LedgerTally>,
 }
@@ -168,8 +174,15 @@ impl Metrics {
             "Latency tolerance per function from com.openfaas.scale.latency-tolerance, for the latency rule pack",
             latency_tolerances.clone(),
         );
+        let capacity_targets = Family::default();
+        registry.register(
+            "function_capacity_target",
+            "Effective load per replica (target × target-proportion) per function and type, for the capacity rule pack",
+            capacity_targets.clone(),
+        );
         Self {
             registry,
+            capacity_targets,
             latency_targets,
             latency_tolerances,
             notifications,
@@ -203,7 +216,7 @@ impl Metrics {
             .inc();
     }
 
-    /// A function's decision, labelled as in [`crate::service::FunctionReport::outcome_label`].
+    /// A function's decision, labelled as in [`crate::report::FunctionReport::outcome_label`].
     pub fn decision(&self, outcome: &'static str) {
         self.decisions
             .get_or_create(&OutcomeLabels { outcome })
@@ -214,7 +227,7 @@ impl Metrics {
     pub fn scaled(&self, function: &str, from: u32, to: u32) {
         let direction = if to >= from { "up" } else { "down" };
         self.scale_actions
-            .get_or_create(&ScaleLabels {
+            .get_or_create(&ScaleActionLabels {
                 function: function.to_owned(),
                 direction,
             })
@@ -250,24 +263,61 @@ impl Metrics {
         self.auth_failures.inc();
     }
 
-    /// Export the per-function latency overrides the rule pack joins on `function_name`; functions
-    /// without a valid label are left out (the pack's default applies to them).
-    pub fn latency_overrides(&self, functions: &[FunctionSummary]) {
-        self.latency_targets.clear();
-        self.latency_tolerances.clear();
-        for f in functions {
-            let Ok(policy) = crate::labels::parse_policy(&f.labels) else {
-                continue;
-            };
-            let name = FunctionLabels {
-                function_name: format!("{}.{}", f.name, f.namespace),
-            };
-            if let Some(secs) = policy.latency_target_secs {
+    /// Export (or withdraw) the per-function series the rule packs join on `function_name`
+    /// (latency target and tolerance), from the function's labels as just read. Functions without
+    /// a valid label are left out: the pack's default applies to them.
+    pub fn export_labels(&self, function: &FunctionId, labels: &BTreeMap<String, String>) {
+        let name = FunctionLabels {
+            function_name: function.to_string(),
+        };
+        let policy = crate::labels::parse_policy(labels).ok();
+        match policy.and_then(|p| p.latency_target_secs) {
+            Some(secs) => {
                 self.latency_targets.get_or_create(&name).set(secs);
             }
-            if let Some(ratio) = policy.latency_tolerance {
+            None => {
+                self.latency_targets.remove(&name);
+            }
+        }
+        match policy.and_then(|p| p.latency_tolerance) {
+            Some(ratio) => {
                 self.latency_tolerances.get_or_create(&name).set(ratio);
             }
+            None => {
+                self.latency_tolerances.remove(&name);
+            }
+        }
+        // The capacity target (target × proportion), for functions that set a capacity label.
+        let exported = policy.filter(|_| crate::labels::has_capacity_labels(labels));
+        for kind in crate::labels::ScaleType::ALL {
+            let key = CapacityLabels {
+                function_name: name.function_name.clone(),
+                r#type: kind.as_str(),
+            };
+            match exported.filter(|p| p.scale_type == kind) {
+                Some(p) => {
+                    self.capacity_targets
+                        .get_or_create(&key)
+                        .set(p.capacity_target());
+                }
+                None => {
+                    self.capacity_targets.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Replace every per-function label series with those of `functions` (a fresh listing), so
+    /// deleted functions disappear.
+    pub fn replace_label_exports<'a>(
+        &self,
+        functions: impl IntoIterator<Item = (FunctionId, &'a BTreeMap<String, String>)>,
+    ) {
+        self.latency_targets.clear();
+        self.latency_tolerances.clear();
+        self.capacity_targets.clear();
+        for (function, labels) in functions {
+            self.export_labels(&function, labels);
         }
     }
 
@@ -324,13 +374,20 @@ mod tests {
 
     #[test]
     fn every_metric_the_alert_rules_use_exists() {
-        let rules = include_str!("../alert-rules/alertscaler.rules.yml");
+        let rules = [
+            include_str!("../alert-rules/alertscaler.rules.yml"),
+            include_str!("../alert-rules/capacity.rules.yml"),
+        ]
+        .concat();
         let m = Metrics::new();
         m.notification(Status::Firing);
         m.decision("error");
         m.scaled("f.ns", 1, 2);
         m.backend_call("memory", "read", "ok", Duration::ZERO);
         m.webhook(200, Duration::ZERO);
+        // Per-function families render only once they hold a series.
+        let labels = [("com.openfaas.scale.target".to_string(), "5".to_string())].into();
+        m.export_labels(&f("f"), &labels);
         let text = m.render();
         let mut checked = 0;
         for word in rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
@@ -348,6 +405,83 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 5, "{checked}");
+        assert!(
+            rules.contains("alertscaler_function_capacity_target{"),
+            "the capacity pack reads the exported target"
+        );
+    }
+
+    #[test]
+    fn capacity_targets_are_exported_for_functions_that_set_them() {
+        let function = |name: &str, pairs: &[(&str, &str)]| {
+            let labels: BTreeMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            (f(name), labels)
+        };
+        let m = Metrics::new();
+        let functions = [
+            function("plain", &[]),
+            function("conc", &[("com.openfaas.scale.target", "4")]),
+            function(
+                "rate",
+                &[
+                    ("com.openfaas.scale.type", "rps"),
+                    ("com.openfaas.scale.target", "50"),
+                    ("com.openfaas.scale.target-proportion", "1"),
+                ],
+            ),
+            function("bad", &[("com.openfaas.scale.type", "cpu")]),
+        ];
+        m.replace_label_exports(functions.iter().map(|(id, l)| (id.clone(), l)));
+        let text = m.render();
+        for line in [
+            "alertscaler_function_capacity_target{function_name=\"conc.openfaas-fn\",type=\"capacity\"} 3.6",
+            "alertscaler_function_capacity_target{function_name=\"rate.openfaas-fn\",type=\"rps\"} 50.0",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        for absent in ["plain.openfaas-fn", "bad.openfaas-fn"] {
+            assert!(!text.contains(absent), "{absent} exported:\n{text}");
+        }
+        // A function that drops its labels drops its series.
+        m.export_labels(&f("conc"), &BTreeMap::new());
+        assert!(!m.render().contains("conc.openfaas-fn"));
+    }
+
+    #[test]
+    fn label_exports_follow_reads_and_listings() {
+        let m = Metrics::new();
+        let labels = |ms: &str| {
+            BTreeMap::from([(
+                "com.openfaas.scale.latency-target-ms".to_string(),
+                ms.to_string(),
+            )])
+        };
+        m.export_labels(&f("a"), &labels("250"));
+        m.export_labels(&f("b"), &labels("100"));
+        let text = m.render();
+        assert!(
+            text.contains(r#"function_latency_target_seconds{function_name="a.openfaas-fn"} 0.25"#),
+            "{text}"
+        );
+        // A read that shows the label gone withdraws the series; a bad value exports nothing.
+        m.export_labels(&f("a"), &BTreeMap::new());
+        m.export_labels(&f("b"), &labels("soon"));
+        let text = m.render();
+        assert!(!text.contains(r#"function_name="a.openfaas-fn""#), "{text}");
+        assert!(!text.contains(r#"function_name="b.openfaas-fn""#), "{text}");
+        // A listing replaces everything: functions not listed disappear.
+        m.export_labels(&f("gone"), &labels("100"));
+        let kept = labels("400");
+        m.replace_label_exports([(f("c"), &kept)]);
+        let text = m.render();
+        assert!(!text.contains("gone.openfaas-fn"), "{text}");
+        assert!(
+            text.contains(r#"function_name="c.openfaas-fn"} 0.4"#),
+            "{text}"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::monitor::{Active, Send, Series, step_alert};
 use super::presets::{Decider, Preset, Rule};
 use super::scenario::{FunctionSpec, Scenario};
 use crate::alert::{Labels, Status};
-use crate::backend::memory::{self, MemoryBackend};
+use crate::backend::memory::MemoryBackend;
 use crate::config::Config;
 use crate::id::FunctionId;
 use crate::labels::{self, ScaleLabels};
@@ -143,7 +143,7 @@ fn settle(
     }
 }
 
-fn decider(preset: &Preset, specs: &[memory::FunctionSpec]) -> Result<Deciding, SimError> {
+fn decider(preset: &Preset, specs: &[crate::config::MemoryFunction]) -> Result<Deciding, SimError> {
     let mut config = Config::default();
     if let Some(c) = preset.cooldown_secs {
         config.scale_up_cooldown_secs = c;
@@ -189,7 +189,7 @@ pub fn run_policy(
     let histogram = rules.iter().any(|r| r.expr.needs_histogram());
     let prom = scenario.prometheus;
     let keep = rules.iter().map(|r| r.expr.window()).max().unwrap_or(0) + prom.scrape_interval_secs;
-    let specs: Vec<memory::FunctionSpec> = functions
+    let specs: Vec<crate::config::MemoryFunction> = functions
         .iter()
         .map(|(f, _)| {
             let mut labels = f.labels.clone();
@@ -199,7 +199,7 @@ pub fn run_policy(
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string())),
             );
-            memory::FunctionSpec {
+            crate::config::MemoryFunction {
                 name: f.name.clone(),
                 namespace: f.namespace.clone(),
                 replicas: f.replicas,

@@ -19,7 +19,7 @@ use super::state::{FUNCTION_LABEL, MANAGED_BY};
 use super::{KubernetesBackend, replicas, request, scaling_labels, store};
 use crate::backend::FunctionSummary;
 use crate::error::BackendError;
-use crate::ledger;
+use crate::stored::Stored;
 
 /// Above this many changed Deployments in a namespace, one full LIST replaces the GETs.
 pub const MAX_GETS: usize = 8;
@@ -71,10 +71,7 @@ impl KubernetesBackend {
     }
 
     /// The state ConfigMaps' ledgers of `namespace`, by function name.
-    async fn ledgers(
-        &self,
-        namespace: &str,
-    ) -> Result<HashMap<String, ledger::Entry>, BackendError> {
+    async fn ledgers(&self, namespace: &str) -> Result<HashMap<String, Stored>, BackendError> {
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
         let params = managed();
         let call = Call::list(CONFIGMAPS, namespace);

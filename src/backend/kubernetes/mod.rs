@@ -17,7 +17,6 @@ mod lease;
 mod listing;
 mod protocol;
 mod request;
-pub mod selector;
 pub mod state;
 mod store;
 
@@ -37,14 +36,14 @@ use self::errors::{Call, DEPLOYMENTS, Failure};
 use self::labels::replicas;
 pub use self::labels::scaling_labels;
 use self::lease::Election;
-pub use self::selector::Selector;
 use self::state::{Pending, Version};
 use self::store::StateWrite;
 use super::{Backend, FunctionState, FunctionSummary, Update};
+use crate::config::selector::Selector;
 use crate::config::{Config, ConfigError};
 use crate::error::BackendError;
 use crate::id::FunctionId;
-use crate::ledger;
+use crate::stored::Stored;
 
 /// `fieldManager` of every write: managedFields and audit logs name alertscaler.
 pub const FIELD_MANAGER: &str = "alertscaler";
@@ -61,7 +60,7 @@ pub const MAX_LEDGER_BYTES: usize = 16 * 1024;
 #[derive(Debug, Clone)]
 struct Snapshot {
     version: String,
-    ledger: Option<ledger::Entry>,
+    ledger: Option<Stored>,
     uid: Option<String>,
 }
 
@@ -94,7 +93,7 @@ impl KubernetesBackend {
     /// Build on an injected client (tests point one at a fake apiserver).
     pub fn new(client: Client, config: &Config) -> Result<Self, ConfigError> {
         let k = &config.kubernetes;
-        let selector = Selector::parse(&k.selector).map_err(|problem| ConfigError::Invalid {
+        let selector = k.selector().map_err(|problem| ConfigError::Invalid {
             key: "kubernetes.selector",
             problem,
         })?;
@@ -177,7 +176,7 @@ impl KubernetesBackend {
     }
 
     /// The ledger older versions kept in an annotation (read once, to migrate it).
-    fn legacy_ledger(&self, d: &Deployment) -> Option<ledger::Entry> {
+    fn legacy_ledger(&self, d: &Deployment) -> Option<Stored> {
         let text = d
             .metadata
             .annotations
@@ -270,7 +269,7 @@ impl Backend for KubernetesBackend {
         Ok(FunctionState {
             replicas: current,
             labels: scaling_labels(&d),
-            ledger,
+            stored: ledger,
             version,
         })
     }
@@ -287,7 +286,7 @@ impl Backend for KubernetesBackend {
         }
         .filter(|s| s.version == update.version)
         .ok_or_else(|| conflict("not read by this backend at this version; read again"))?;
-        let size = serde_json::to_string(update.ledger).map_or(0, |t| t.len());
+        let size = serde_json::to_string(update.stored).map_or(0, |t| t.len());
         if size > MAX_LEDGER_BYTES {
             return Err(BackendError::Ineligible(format!(
                 "{function}: the ledger would be {size} bytes, above the {MAX_LEDGER_BYTES}-byte limit \
@@ -297,7 +296,7 @@ impl Backend for KubernetesBackend {
         let owner_uid = snapshot.uid.as_deref();
         let Some(to) = update.replicas else {
             let write = StateWrite {
-                ledger: update.ledger,
+                ledger: update.stored,
                 pending: None,
                 owner_uid,
             };
@@ -314,7 +313,7 @@ impl Backend for KubernetesBackend {
             claims: 0,
         };
         let write = StateWrite {
-            ledger: update.ledger,
+            ledger: update.stored,
             pending: Some(&pending),
             owner_uid,
         };
@@ -324,11 +323,11 @@ impl Backend for KubernetesBackend {
             .await?;
         match self.patch_replicas(function, &v.deployment, to).await {
             Ok(()) => {
-                self.finish(function, &intent, update.ledger).await;
+                self.finish(function, &intent, update.stored).await;
                 Ok(())
             }
             Err(failure) => {
-                self.after_failed_patch(function, &intent, update.ledger, &pending, failure)
+                self.after_failed_patch(function, &intent, update.stored, &pending, failure)
                     .await
             }
         }

@@ -11,7 +11,7 @@ use super::store::{StateDoc, StateWrite};
 use super::{KubernetesBackend, replicas};
 use crate::error::BackendError;
 use crate::id::FunctionId;
-use crate::ledger;
+use crate::stored::Stored;
 
 fn version_of(d: &Deployment) -> String {
     d.metadata.resource_version.clone().unwrap_or_default()
@@ -23,7 +23,7 @@ impl KubernetesBackend {
         &self,
         f: &FunctionId,
         at: &str,
-        ledger: &ledger::Entry,
+        ledger: &Stored,
     ) -> Result<String, BackendError> {
         let write = StateWrite {
             ledger,
@@ -35,7 +35,7 @@ impl KubernetesBackend {
 
     /// Confirm after the patch landed. A failure is only logged: the next read settles it (the
     /// Deployment moved to `to`, so the record resolves as landed).
-    pub(super) async fn finish(&self, f: &FunctionId, intent: &str, next: &ledger::Entry) {
+    pub(super) async fn finish(&self, f: &FunctionId, intent: &str, next: &Stored) {
         if let Err(e) = self.clear(f, intent, next).await {
             warn!(function = %f, error = %e, "scaled, but could not confirm; the next read settles it");
         }
@@ -55,7 +55,7 @@ impl KubernetesBackend {
         &self,
         f: &FunctionId,
         intent: &str,
-        next: &ledger::Entry,
+        next: &Stored,
         pending: &Pending,
         failure: Failure,
     ) -> Result<(), BackendError> {
@@ -135,7 +135,7 @@ impl KubernetesBackend {
         f: &FunctionId,
         doc: &StateDoc,
         pending: &Pending,
-        next: &ledger::Entry,
+        next: &Stored,
     ) -> Result<String, BackendError> {
         let claimed = Pending {
             claims: pending.claims + 1,

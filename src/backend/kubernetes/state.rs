@@ -18,9 +18,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ledger;
+use crate::stored::Stored;
 
-/// Data key of the ledger (JSON of [`ledger::Entry`]).
+/// Data key of the ledger (JSON of [`Stored`]).
 pub const LEDGER_KEY: &str = "ledger";
 /// Data key of the pending write (JSON of [`Pending`]); absent when none.
 pub const PENDING_KEY: &str = "pending";
@@ -36,7 +36,7 @@ pub struct Pending {
     pub from: u32,
     pub to: u32,
     /// The ledger before this write, restored if the write did not land.
-    pub previous: ledger::Entry,
+    pub previous: Stored,
     /// resourceVersion of the Deployment the patch is conditioned on.
     pub deployment_version: String,
     /// When the intent was written, by the writer's clock (for logs only).
@@ -134,7 +134,7 @@ mod tests {
         let p = Pending {
             from: 1,
             to: 3,
-            previous: ledger::Entry::default(),
+            previous: Stored::default(),
             deployment_version: "10".into(),
             at: "2026-11-24T06:55:10Z".parse().unwrap(),
             claims: 0,

@@ -10,20 +10,20 @@ use super::state::{self, FUNCTION_LABEL, LEDGER_KEY, MANAGED_BY, PENDING_KEY, Pe
 use super::{FIELD_MANAGER, KubernetesBackend, request};
 use crate::error::BackendError;
 use crate::id::FunctionId;
-use crate::ledger;
+use crate::stored::Stored;
 
 /// The state ConfigMap as read.
 #[derive(Debug, Clone)]
 pub(super) struct StateDoc {
     /// Its resourceVersion.
     pub version: String,
-    pub ledger: Option<ledger::Entry>,
+    pub ledger: Option<Stored>,
     pub pending: Option<Pending>,
 }
 
 /// What a write puts into the state ConfigMap.
 pub(super) struct StateWrite<'a> {
-    pub ledger: &'a ledger::Entry,
+    pub ledger: &'a Stored,
     pub pending: Option<&'a Pending>,
     /// uid of the Deployment, to own a newly created ConfigMap (deleted with the function).
     pub owner_uid: Option<&'a str>,
@@ -42,7 +42,7 @@ fn decode<T: serde::de::DeserializeOwned>(cm: &ConfigMap, key: &str) -> Option<T
 }
 
 /// The ledger stored in a state ConfigMap (corrupt → `None`, logged).
-pub(super) fn ledger_of(cm: &ConfigMap) -> Option<ledger::Entry> {
+pub(super) fn ledger_of(cm: &ConfigMap) -> Option<Stored> {
     decode(cm, LEDGER_KEY)
 }
 

@@ -1,0 +1,325 @@
+//! Per-function memory of alert episodes: deduplication, cooldown and "is anything still firing".
+//!
+//! Pure: the current entry, the notification's signals and `now` go in; the entry to store next and
+//! the trigger (up, down or hold, with why) come out. The service stores the new entry only when the
+//! decision was applied, so a failed write is retried as if it never happened.
+//!
+//! An episode is (fingerprint, startsAt). The same episode again within the cooldown is a duplicate
+//! (an AlertManager retry or its HA peer); after the cooldown it is a repeat (repeat_interval) and
+//! steps again, which keeps OpenFaaS CE's ramp-up.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{Direction, EpisodeKey, Signal, Status};
+use crate::config::PolicyKind;
+pub mod episodes;
+
+use episodes::Episodes;
+
+/// Timing settings of the ledger.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Minimum time between two scale-ups (and between two firing-driven scale-downs) of a function.
+    pub cooldown: TimeDelta,
+    /// Resolved episodes are forgotten after this; firing episodes not seen again for this long expire.
+    pub episode_ttl: TimeDelta,
+    /// At most this many firing and this many resolved episodes are kept per function.
+    pub max_episodes: usize,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            cooldown: TimeDelta::seconds(20),
+            episode_ttl: TimeDelta::hours(1),
+            max_episodes: 32,
+        }
+    }
+}
+
+/// An episode that is firing now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Firing {
+    pub starts_at: DateTime<Utc>,
+    pub alertname: String,
+    pub direction: Direction,
+    pub last_seen: DateTime<Utc>,
+    /// The policy the alert selected (`scale_policy`), when it named one: a capacity alert is
+    /// followed up between notifications ([`follow_up`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyKind>,
+}
+
+/// An episode that has resolved, kept to recognise replays and stale notifications.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resolved {
+    pub starts_at: DateTime<Utc>,
+    pub resolved_at: DateTime<Utc>,
+}
+
+/// The alert episodes remembered about one function. Small and serialisable: a backend stores it
+/// beside the function (with the policy layer's stabilization window, see
+/// [`crate::stored::Stored`]) and writes it together with the replica count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Entry {
+    /// Firing episodes by fingerprint.
+    pub firing: Episodes<Firing>,
+    /// Resolved episodes by fingerprint.
+    pub resolved: Episodes<Resolved>,
+    /// When a scale-up was last triggered.
+    pub last_up: Option<DateTime<Utc>>,
+    /// When a scale-down was last triggered.
+    pub last_down: Option<DateTime<Utc>>,
+}
+
+impl Entry {
+    /// Number of episodes remembered (for the ledger-size metric).
+    pub fn len(&self) -> usize {
+        self.firing.len() + self.resolved.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Names of the up-direction alerts still firing.
+    pub fn firing_up(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .firing
+            .values()
+            .filter(|f| f.direction == Direction::Up)
+            .map(|f| f.alertname.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// Why a notification moves nothing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Hold {
+    /// The same episode was acted on `ago` seconds ago, within the cooldown.
+    Duplicate { ago_secs: i64 },
+    /// Another step happened too recently.
+    Cooldown { remaining_secs: i64 },
+    /// A resolved notification while other alerts still fire for the function.
+    StillFiring { alerts: Vec<String> },
+    /// A notification for an episode older than the one we know.
+    Stale,
+    /// A resolved notification already applied.
+    Replay,
+    /// A scale-down alert (e.g. latency below target) ended: nothing to move.
+    DownEnded,
+}
+
+/// What the notification asks of the function, before the policy turns it into replicas.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    /// Scale up for this signal; `repeat` when the episode was already known (repeat_interval).
+    Up { signal: Signal, repeat: bool },
+    /// Scale down: a firing down-direction alert, or the last up-direction alert resolved.
+    Down { signal: Signal },
+    /// Move nothing.
+    Hold(Hold),
+}
+
+/// The result of planning: the trigger, and the entry to store if the decision is applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub trigger: Trigger,
+    pub next: Entry,
+}
+
+/// Plan one notification's signals for one function.
+pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Timing) -> Plan {
+    let mut next = entry.clone();
+    prune(&mut next, now, settings);
+    let mut up: Option<(Signal, bool)> = None;
+    let mut down: Option<Signal> = None;
+    let mut holds: Vec<Hold> = Vec::new();
+
+    for signal in signals {
+        let fp = &signal.episode.fingerprint;
+        let starts_at = signal.episode.starts_at;
+        match signal.status {
+            Status::Firing => {
+                if next
+                    .resolved
+                    .get(fp)
+                    .is_some_and(|r| r.starts_at >= starts_at)
+                {
+                    holds.push(Hold::Stale);
+                    continue;
+                }
+                let known = next
+                    .firing
+                    .get(fp)
+                    .is_some_and(|f| f.starts_at == starts_at);
+                if next.firing.get(fp).is_some_and(|f| f.starts_at > starts_at) {
+                    holds.push(Hold::Stale);
+                    continue;
+                }
+                // Refresh last_seen at most once per cooldown, so that duplicates change nothing
+                // and cost no write.
+                let last_seen = match next.firing.get(fp) {
+                    Some(f) if known && now - f.last_seen < settings.cooldown => f.last_seen,
+                    _ => now,
+                };
+                next.firing.insert(
+                    fp.clone(),
+                    Firing {
+                        starts_at,
+                        alertname: signal.alertname.clone(),
+                        direction: signal.direction,
+                        last_seen,
+                        policy: signal.policy,
+                    },
+                );
+                let last = match signal.direction {
+                    Direction::Up => next.last_up,
+                    Direction::Down => next.last_down,
+                };
+                match last.map(|t| now - t).filter(|ago| *ago < settings.cooldown) {
+                    Some(ago) if known => holds.push(Hold::Duplicate {
+                        ago_secs: ago.num_seconds(),
+                    }),
+                    Some(ago) => holds.push(Hold::Cooldown {
+                        remaining_secs: (settings.cooldown - ago).num_seconds().max(1),
+                    }),
+                    None => match signal.direction {
+                        Direction::Up => {
+                            up.get_or_insert((signal.clone(), known));
+                        }
+                        Direction::Down => {
+                            down.get_or_insert(signal.clone());
+                        }
+                    },
+                }
+            }
+            Status::Resolved => {
+                if let Some(f) = next.firing.get(fp) {
+                    if f.starts_at > starts_at {
+                        holds.push(Hold::Stale);
+                        continue;
+                    }
+                    next.firing.remove(fp);
+                } else if let Some(r) = next.resolved.get(fp) {
+                    if r.starts_at == starts_at {
+                        holds.push(Hold::Replay);
+                        continue;
+                    }
+                    if r.starts_at > starts_at {
+                        holds.push(Hold::Stale);
+                        continue;
+                    }
+                }
+                next.resolved.insert(
+                    fp.clone(),
+                    Resolved {
+                        starts_at,
+                        resolved_at: now,
+                    },
+                );
+                match signal.direction {
+                    Direction::Up => {
+                        down.get_or_insert(signal.clone());
+                    }
+                    Direction::Down => holds.push(Hold::DownEnded),
+                }
+            }
+        }
+    }
+    cap(&mut next, settings.max_episodes);
+
+    let still_firing = next.firing_up();
+    let trigger = if let Some((signal, repeat)) = up {
+        next.last_up = Some(now);
+        Trigger::Up { signal, repeat }
+    } else if let Some(signal) = down {
+        if still_firing.is_empty() {
+            next.last_down = Some(now);
+            Trigger::Down { signal }
+        } else {
+            Trigger::Hold(Hold::StillFiring {
+                alerts: still_firing,
+            })
+        }
+    } else {
+        Trigger::Hold(strongest(holds))
+    };
+    Plan { trigger, next }
+}
+
+/// The capacity alert a follow-up re-decides for, if one is firing: the most recently seen
+/// firing episode whose alert selected the capacity policy and that has not gone silent for the
+/// episode TTL (a lost resolution must not keep a function followed forever). The signal is
+/// rebuilt from the stored episode; its annotations are empty (the follow-up measures the desired
+/// count from Prometheus).
+pub fn follow_up(entry: &Entry, now: DateTime<Utc>, timing: &Timing) -> Option<Signal> {
+    let (fingerprint, f) = entry
+        .firing
+        .iter()
+        .filter(|(_, f)| f.policy == Some(PolicyKind::Capacity))
+        .filter(|(_, f)| now - f.last_seen < timing.episode_ttl)
+        .max_by_key(|(_, f)| f.last_seen)?;
+    Some(Signal {
+        alertname: f.alertname.clone(),
+        status: Status::Firing,
+        direction: f.direction,
+        policy: f.policy,
+        episode: EpisodeKey {
+            fingerprint: fingerprint.clone(),
+            starts_at: f.starts_at,
+        },
+        annotations: Default::default(),
+    })
+}
+
+/// When several signals hold, report the most telling reason.
+fn strongest(holds: Vec<Hold>) -> Hold {
+    let rank = |h: &Hold| match h {
+        Hold::Cooldown { .. } => 0,
+        Hold::Duplicate { .. } => 1,
+        Hold::StillFiring { .. } => 2,
+        Hold::DownEnded => 3,
+        Hold::Replay => 4,
+        Hold::Stale => 5,
+    };
+    holds.into_iter().min_by_key(rank).unwrap_or(Hold::Replay)
+}
+
+/// Forget resolved episodes and silent firing episodes older than the TTL.
+fn prune(entry: &mut Entry, now: DateTime<Utc>, settings: &Timing) {
+    entry
+        .resolved
+        .retain(|_, r| now - r.resolved_at < settings.episode_ttl);
+    entry
+        .firing
+        .retain(|_, f| now - f.last_seen < settings.episode_ttl);
+}
+
+/// Bound the entry's size: drop the oldest episodes beyond `max` of each kind.
+fn cap(entry: &mut Entry, max: usize) {
+    evict_oldest(&mut entry.resolved, max, |r| r.resolved_at);
+    evict_oldest(&mut entry.firing, max, |f| f.last_seen);
+}
+
+fn evict_oldest<V>(map: &mut Episodes<V>, max: usize, age: impl Fn(&V) -> DateTime<Utc>) {
+    while map.len() > max {
+        let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, v)| age(v))
+            .map(|(k, _)| k.clone())
+        else {
+            break;
+        };
+        map.remove(&oldest);
+    }
+}
+
+#[cfg(test)]
+mod tests;

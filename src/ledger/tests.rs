@@ -1,0 +1,211 @@
+use chrono::TimeZone;
+
+use super::*;
+use crate::alert::EpisodeKey;
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+}
+
+fn signal(alertname: &str, fp: &str, starts: i64, status: Status) -> Signal {
+    Signal {
+        alertname: alertname.into(),
+        status,
+        direction: Direction::Up,
+        policy: None,
+        episode: EpisodeKey {
+            fingerprint: fp.into(),
+            starts_at: t(starts),
+        },
+        annotations: Default::default(),
+    }
+}
+
+fn firing(fp: &str, starts: i64) -> Signal {
+    signal("APIHighInvocationRate", fp, starts, Status::Firing)
+}
+
+fn resolved(fp: &str, starts: i64) -> Signal {
+    signal("APIHighInvocationRate", fp, starts, Status::Resolved)
+}
+
+/// Feed notifications in order, storing each plan's entry as the service does on success.
+fn run(steps: &[(i64, Vec<Signal>)]) -> Vec<Trigger> {
+    let settings = Timing::default();
+    let mut entry = Entry::default();
+    steps
+        .iter()
+        .map(|(now, signals)| {
+            let plan = plan(&entry, signals, t(*now), &settings);
+            entry = plan.next;
+            plan.trigger
+        })
+        .collect()
+}
+
+fn kind(trigger: &Trigger) -> String {
+    match trigger {
+        Trigger::Up { repeat: false, .. } => "up".into(),
+        Trigger::Up { repeat: true, .. } => "up-repeat".into(),
+        Trigger::Down { .. } => "down".into(),
+        Trigger::Hold(h) => format!("{h:?}")
+            .split([' ', '{'])
+            .next()
+            .unwrap()
+            .to_lowercase(),
+    }
+}
+
+fn kinds(steps: &[(i64, Vec<Signal>)]) -> Vec<String> {
+    run(steps).iter().map(kind).collect()
+}
+
+#[test]
+fn same_notification_twice_acts_once() {
+    // AlertManager retry or HA peer: same episode, milliseconds to seconds apart.
+    let got = kinds(&[(10, vec![firing("a", 0)]), (11, vec![firing("a", 0)])]);
+    assert_eq!(got, ["up", "duplicate"]);
+}
+
+#[test]
+fn repeat_steps_again_only_after_cooldown() {
+    let got = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (25, vec![firing("a", 0)]), // 15 s later: within the 20 s cooldown
+        (31, vec![firing("a", 0)]), // 21 s after the last step: a repeat
+        (40, vec![firing("a", 0)]), // 9 s after that step
+    ]);
+    assert_eq!(got, ["up", "duplicate", "up-repeat", "duplicate"]);
+}
+
+#[test]
+fn a_second_alert_within_cooldown_is_recorded_but_does_not_step() {
+    let latency = signal("FunctionLatencyHigh", "b", 5, Status::Firing);
+    let got = run(&[(10, vec![firing("a", 0)]), (12, vec![latency])]);
+    assert_eq!(kind(&got[1]), "cooldown");
+    // …and it still counts as firing: resolving the rate alert does not scale down.
+    let got = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (
+            12,
+            vec![signal("FunctionLatencyHigh", "b", 5, Status::Firing)],
+        ),
+        (60, vec![resolved("a", 0)]),
+    ]);
+    assert_eq!(got[2], "stillfiring");
+}
+
+#[test]
+fn resolved_scales_down_only_when_nothing_else_fires() {
+    let lat = |status| signal("FunctionLatencyHigh", "b", 3, status);
+    let got = run(&[
+        (10, vec![firing("a", 0), lat(Status::Firing)]),
+        (60, vec![resolved("a", 0)]),
+        (90, vec![lat(Status::Resolved)]),
+    ]);
+    match &got[1] {
+        Trigger::Hold(Hold::StillFiring { alerts }) => assert_eq!(alerts, &["FunctionLatencyHigh"]),
+        other => panic!("expected still firing, got {other:?}"),
+    }
+    assert_eq!(kind(&got[2]), "down");
+}
+
+#[test]
+fn stale_and_replayed_resolved_are_ignored() {
+    let got = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (60, vec![resolved("a", 0)]),
+        (61, vec![resolved("a", 0)]),  // replay
+        (100, vec![firing("a", 90)]),  // new episode of the same series
+        (101, vec![resolved("a", 0)]), // resolved of the old episode: stale
+    ]);
+    assert_eq!(got, ["up", "down", "replay", "up", "stale"]);
+}
+
+#[test]
+fn late_firing_retry_of_a_resolved_episode_is_stale() {
+    let got = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (60, vec![resolved("a", 0)]),
+        (62, vec![firing("a", 0)]),
+    ]);
+    assert_eq!(got, ["up", "down", "stale"]);
+}
+
+#[test]
+fn resolved_of_unknown_episode_scales_down() {
+    // E.g. the firing notification went to a peer before we started.
+    assert_eq!(kinds(&[(10, vec![resolved("a", 0)])]), ["down"]);
+}
+
+#[test]
+fn several_alerts_in_one_notification_give_one_trigger() {
+    let got = kinds(&[(10, vec![firing("a", 0), firing("b", 0), firing("c", 0)])]);
+    assert_eq!(got, ["up"]);
+    // Firing wins over a resolved in the same notification.
+    let got = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (60, vec![resolved("a", 0), firing("b", 50)]),
+    ]);
+    assert_eq!(got, ["up", "up"]);
+}
+
+#[test]
+fn down_direction_alert_triggers_down_and_does_not_block_scale_down() {
+    let low = |status| Signal {
+        direction: Direction::Down,
+        ..signal("FunctionLatencyLow", "low", 20, status)
+    };
+    let got = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (60, vec![resolved("a", 0), low(Status::Firing)]),
+        (65, vec![low(Status::Firing)]),
+        (70, vec![low(Status::Resolved)]),
+    ]);
+    assert_eq!(got, ["up", "down", "duplicate", "downended"]);
+    // While an up alert fires, a down alert holds.
+    let got = kinds(&[(10, vec![firing("a", 0)]), (60, vec![low(Status::Firing)])]);
+    assert_eq!(got, ["up", "stillfiring"]);
+}
+
+#[test]
+fn memory_is_bounded_by_ttl_and_cap() {
+    let settings = Timing::default();
+    let mut entry = Entry::default();
+    for i in 0..100 {
+        let signals = [firing(&format!("fp{i}"), i), resolved(&format!("fp{i}"), i)];
+        entry = plan(&entry, &signals, t(i), &settings).next;
+        assert!(entry.len() <= 2 * settings.max_episodes);
+    }
+    assert_eq!(entry.resolved.len(), settings.max_episodes);
+    // After the TTL everything resolved is forgotten.
+    let later = t(100) + settings.episode_ttl;
+    entry = plan(&entry, &[], later, &settings).next;
+    assert!(entry.resolved.is_empty());
+}
+
+#[test]
+fn silent_firing_episode_expires_after_ttl() {
+    let settings = Timing::default();
+    let entry = plan(&Entry::default(), &[firing("a", 0)], t(0), &settings).next;
+    let later = t(0) + settings.episode_ttl;
+    let p = plan(&entry, &[resolved("b", 10)], later, &settings);
+    assert_eq!(
+        kind(&p.trigger),
+        "down",
+        "expired firing episode must not block"
+    );
+}
+
+#[test]
+fn entry_round_trips_through_json() {
+    let entry = plan(
+        &Entry::default(),
+        &[firing("a", 0)],
+        t(1),
+        &Timing::default(),
+    )
+    .next;
+    let text = serde_json::to_string(&entry).unwrap();
+    assert_eq!(serde_json::from_str::<Entry>(&text).unwrap(), entry);
+}

@@ -1,0 +1,268 @@
+//! Load measured at decision time: an optional Prometheus instant query for the proportional
+//! policy, falling back to the alert's `value` annotation on any error or timeout; for the capacity
+//! policy, the desired replica count the capacity rule pack records
+//! ([`DESIRED_SERIES`]), falling back to the alert's `desired` annotation.
+//!
+//! This is the only I/O a policy input needs, so it lives here and not in [`crate::policy`]: the
+//! service measures, then hands the number to the pure decision.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use thiserror::Error;
+use tracing::warn;
+
+use crate::alert::Signal;
+use crate::config::PrometheusConfig;
+use crate::id::FunctionId;
+use crate::ledger::Trigger;
+use crate::policy::{Load, PolicyConfig, PolicyKind, proportional};
+
+/// Why a query gave no load (logged; the annotation is used instead).
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("prometheus query timed out after {0} ms")]
+    Timeout(u64),
+    #[error("prometheus request failed: {0}")]
+    Request(String),
+    #[error("prometheus answered {0}")]
+    Status(u16),
+    #[error("prometheus answered {status}: {kind}: {message}")]
+    Refused {
+        status: u16,
+        kind: String,
+        message: String,
+    },
+    #[error("prometheus answer not understood: {0}")]
+    Answer(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Fetches load from Prometheus when configured.
+#[derive(Debug, Clone, Default)]
+pub struct LoadSource {
+    prometheus: Option<Prometheus>,
+}
+
+#[derive(Debug, Clone)]
+struct Prometheus {
+    client: reqwest::Client,
+    endpoint: String,
+    timeout_ms: u64,
+    queries: BTreeMap<String, String>,
+}
+
+impl LoadSource {
+    /// No Prometheus: the proportional policy reads the annotation.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// From a validated configuration. Requires the process's rustls provider (main installs it).
+    pub fn from_config(config: &PrometheusConfig) -> Result<Self, LoadError> {
+        let Some(url) = &config.url else {
+            return Ok(Self::none());
+        };
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.query_timeout_ms))
+            .build()
+            .map_err(|e| LoadError::Client(e.to_string()))?;
+        Ok(Self {
+            prometheus: Some(Prometheus {
+                client,
+                endpoint: format!("{}/api/v1/query", url.trim_end_matches('/')),
+                timeout_ms: config.query_timeout_ms,
+                queries: config.queries.clone(),
+            }),
+        })
+    }
+
+    /// The measured load for a trigger that selects the proportional policy and has a query;
+    /// `None` (annotation) otherwise or when the query fails, which is logged.
+    pub async fn for_trigger(
+        &self,
+        trigger: &Trigger,
+        config: &PolicyConfig,
+        function: &FunctionId,
+    ) -> Option<Load> {
+        let signal = match trigger {
+            Trigger::Up { signal, .. } | Trigger::Down { signal } => signal,
+            Trigger::Hold(_) => return None,
+        };
+        match signal.policy.unwrap_or(config.default) {
+            PolicyKind::Proportional => self.measure(&signal.alertname, function).await,
+            PolicyKind::Capacity => self.desired(function).await,
+            _ => None,
+        }
+    }
+
+    /// The function's desired replica count as the capacity rule pack last recorded it; `None`
+    /// when Prometheus is not configured or the query fails (logged): the alert's `desired`
+    /// annotation applies then. Public so a follow-up loop can re-read it while an alert fires.
+    pub async fn desired(&self, function: &FunctionId) -> Option<Load> {
+        let p = self.prometheus.as_ref()?;
+        let query = desired_query(function);
+        match p.fetch(&query).await.and_then(|b| parse_desired(&b)) {
+            Ok(value) => Some(Load {
+                value,
+                source: "prometheus",
+            }),
+            Err(e) => {
+                warn!(error = %e, %query, "desired replicas query failed; using the alert's desired annotation");
+                None
+            }
+        }
+    }
+
+    /// Query the load for this alert and function; `None` when not configured or on failure.
+    pub async fn measure(&self, alertname: &str, function: &FunctionId) -> Option<Load> {
+        let p = self.prometheus.as_ref()?;
+        let template = p.queries.get(alertname)?;
+        let query = template
+            .replace("{function}", &function.to_string())
+            .replace("{name}", &function.name)
+            .replace("{namespace}", &function.namespace);
+        match p.query(&query).await {
+            Ok(value) => Some(Load {
+                value,
+                source: "prometheus",
+            }),
+            Err(e) => {
+                warn!(error = %e, %query, alert = alertname, "load query failed; using the alert's value annotation");
+                None
+            }
+        }
+    }
+
+    /// The load to use: measured, else the annotation (the error names the annotation).
+    pub async fn load(&self, signal: &Signal, function: &FunctionId) -> Result<Load, String> {
+        match self.measure(&signal.alertname, function).await {
+            Some(load) => Ok(load),
+            None => proportional::annotation_load(signal),
+        }
+    }
+}
+
+impl Prometheus {
+    async fn query(&self, query: &str) -> Result<f64, LoadError> {
+        parse_answer(&self.fetch(query).await?)
+    }
+
+    /// GET /api/v1/query and the JSON body, within the timeout.
+    async fn fetch(&self, query: &str) -> Result<serde_json::Value, LoadError> {
+        let url = reqwest::Url::parse_with_params(&self.endpoint, [("query", query)])
+            .map_err(|e| LoadError::Request(e.to_string()))?;
+        let request = self.client.get(url);
+        let timeout = Duration::from_millis(self.timeout_ms);
+        let response = tokio::time::timeout(timeout, request.send())
+            .await
+            .map_err(|_| LoadError::Timeout(self.timeout_ms))?
+            .map_err(|e| {
+                if e.is_timeout() {
+                    LoadError::Timeout(self.timeout_ms)
+                } else {
+                    LoadError::Request(e.to_string())
+                }
+            })?;
+        let status = response.status().as_u16();
+        let body = tokio::time::timeout(timeout, response.json::<serde_json::Value>())
+            .await
+            .map_err(|_| LoadError::Timeout(self.timeout_ms))?;
+        match body {
+            Ok(body) if (200..300).contains(&status) => Ok(body),
+            Ok(body) => Err(error_answer(status, &body)),
+            Err(_) if (200..300).contains(&status) => {
+                Err(LoadError::Answer("the body is not JSON".into()))
+            }
+            Err(_) => Err(LoadError::Status(status)),
+        }
+    }
+}
+
+/// The series the capacity rule pack publishes per function: the replica count it needs.
+pub const DESIRED_SERIES: &str = "alertscaler:function_desired_replicas";
+
+/// The instant query for one function's desired count (`max` so extra labels, e.g. from
+/// federation, still give one sample).
+pub fn desired_query(function: &FunctionId) -> String {
+    let name = function
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
+    format!("max({DESIRED_SERIES}{{function_name=\"{name}\"}})")
+}
+
+/// The desired count from an instant-vector answer: exactly one sample, a number ≥ 0. An empty
+/// vector means the pack has no value for the function (not loaded, or no gateway series yet).
+pub fn parse_desired(body: &serde_json::Value) -> Result<f64, LoadError> {
+    if body["status"] != "success" {
+        return Err(LoadError::Answer("status is not success".into()));
+    }
+    if body["data"]["resultType"] != "vector" {
+        return Err(LoadError::Answer(format!(
+            "result type {} (want vector)",
+            body["data"]["resultType"]
+        )));
+    }
+    if body["data"]["result"].as_array().is_some_and(Vec::is_empty) {
+        return Err(LoadError::Answer(format!(
+            "no {DESIRED_SERIES} for this function (is alert-rules/capacity.rules.yml loaded?)"
+        )));
+    }
+    parse_answer(body)
+}
+
+/// A non-2xx answer: Prometheus's own `errorType` and `error` when the body has them.
+fn error_answer(status: u16, body: &serde_json::Value) -> LoadError {
+    match (body["errorType"].as_str(), body["error"].as_str()) {
+        (Some(kind), Some(message)) => LoadError::Refused {
+            status,
+            kind: kind.to_owned(),
+            message: message.to_owned(),
+        },
+        _ => LoadError::Status(status),
+    }
+}
+
+/// One number from an instant-query answer: a scalar, or a vector with exactly one sample.
+pub fn parse_answer(body: &serde_json::Value) -> Result<f64, LoadError> {
+    let bad = |m: &str| LoadError::Answer(m.to_owned());
+    if body["status"] != "success" {
+        return Err(bad("status is not success"));
+    }
+    let data = &body["data"];
+    let sample = match data["resultType"].as_str() {
+        Some("scalar") => &data["result"],
+        Some("vector") => {
+            let result = data["result"].as_array().ok_or_else(|| bad("no result"))?;
+            match result.as_slice() {
+                [one] => &one["value"],
+                [] => return Err(bad("empty vector (no data for this function)")),
+                many => {
+                    return Err(LoadError::Answer(format!(
+                        "{} series; the query must return one (wrap it in sum(...))",
+                        many.len()
+                    )));
+                }
+            }
+        }
+        other => return Err(LoadError::Answer(format!("result type {other:?}"))),
+    };
+    let value: f64 = sample[1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("sample value is not a number"))?;
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(LoadError::Answer(format!(
+            "sample value {value} is not ≥ 0"
+        )))
+    }
+}
+
+#[cfg(test)]
+#[path = "measure_tests.rs"]
+mod tests;

@@ -1,0 +1,410 @@
+//! End to end with real parts: a simulated gateway's metrics → real Prometheus (1 s scrape and
+//! evaluation) with the shipped rule packs → real AlertManager with the shipped configuration (timings
+//! shortened) → alertscaler (the built binary, memory backend, basic auth) over loopback HTTP.
+//!
+//! Needs `prometheus` and `prometheus-alertmanager` on PATH (`.ci/run` installs them).
+//! Run alone with timings printed: `cargo test --test it e2e -- --nocapture`.
+
+use crate::support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use serde_norway::Value as Yaml;
+use support::gateway::Gateway;
+use support::procs::{Proc, free_port, wait_ready};
+
+const PASSWORD: &str = "e2e-webhook-secret";
+const ECHO: &str = "echo.openfaas-fn";
+const SLOW: &str = "slow.openfaas-fn";
+const IDLE: &str = "idle.openfaas-fn";
+const TOLERANT: &str = "tolerant.openfaas-fn";
+
+fn write_yaml(path: &Path, value: &Yaml) {
+    std::fs::write(path, serde_norway::to_string(value).unwrap()).unwrap();
+}
+
+fn load_yaml(repo_path: &str) -> Yaml {
+    serde_norway::from_str(&std::fs::read_to_string(support::repo(repo_path)).unwrap()).unwrap()
+}
+
+/// The shipped prometheus.yml with loopback targets, 1 s intervals and absolute rule paths.
+fn prometheus_config(
+    dir: &Path,
+    gateway: u16,
+    receiver: u16,
+    alertmanager: u16,
+) -> std::path::PathBuf {
+    let mut c = load_yaml("prometheus/prometheus.yml");
+    c["global"]["scrape_interval"] = "1s".into();
+    c["global"]["evaluation_interval"] = "1s".into();
+    let rules = support::repo("alert-rules").join("*.rules.yml");
+    c["rule_files"] = Yaml::Sequence(vec![rules.display().to_string().into()]);
+    c["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] =
+        Yaml::Sequence(vec![format!("127.0.0.1:{alertmanager}").into()]);
+    for job in c["scrape_configs"].as_sequence_mut().unwrap() {
+        let port = match job["job_name"].as_str() {
+            Some("gateway") => gateway,
+            Some("alertscaler") => receiver,
+            other => panic!("unexpected scrape job {other:?} in the shipped prometheus.yml"),
+        };
+        job["static_configs"][0]["targets"] =
+            Yaml::Sequence(vec![format!("127.0.0.1:{port}").into()]);
+        if job.get("scrape_interval").is_some() {
+            job["scrape_interval"] = "1s".into();
+        }
+    }
+    let path = dir.join("prometheus.yml");
+    write_yaml(&path, &c);
+    path
+}
+
+/// The shipped alertmanager.yml pointed at our receiver, with short timings.
+fn alertmanager_config(dir: &Path, receiver: u16, password_file: &Path) -> std::path::PathBuf {
+    let mut c = load_yaml("prometheus/alertmanager.yml");
+    c["route"]["group_wait"] = "1s".into();
+    c["route"]["group_interval"] = "2s".into();
+    c["route"]["repeat_interval"] = "5s".into();
+    let hook = &mut c["receivers"][0]["webhook_configs"][0];
+    assert_eq!(
+        hook["send_resolved"],
+        Yaml::Bool(true),
+        "shipped config must send resolved"
+    );
+    hook["url"] = format!("http://127.0.0.1:{receiver}/system/alert").into();
+    hook["http_config"]["basic_auth"]["password_file"] = password_file.display().to_string().into();
+    let path = dir.join("alertmanager.yml");
+    write_yaml(&path, &c);
+    path
+}
+
+fn receiver_config(dir: &Path, port: u16, password_file: &Path) -> std::path::PathBuf {
+    let text = format!(
+        r#"listen = "127.0.0.1:{port}"
+scale_up_cooldown_secs = 3
+[policy]
+scale_down = "stabilized"
+scale_down_stabilization_secs = 10
+settle_interval_secs = 1
+[auth]
+mode = "basic"
+username = "admin"
+password_file = "{pw}"
+[[memory.functions]]
+name = "echo"
+labels = {{ "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "6", "com.openfaas.scale.factor" = "50" }}
+[[memory.functions]]
+name = "slow"
+labels = {{ "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "4" }}
+[[memory.functions]]
+name = "tolerant"
+labels = {{ "com.openfaas.scale.latency-target-ms" = "5000" }}
+[[memory.functions]]
+name = "idle"
+replicas = 2
+labels = {{ "com.openfaas.scale.min" = "2", "com.openfaas.scale.max" = "5" }}
+"#,
+        pw = password_file.display()
+    );
+    let path = dir.join("alertscaler.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+struct Stack {
+    client: reqwest::Client,
+    receiver: String,
+    prometheus: String,
+    alertmanager: String,
+}
+
+impl Stack {
+    async fn replicas(&self) -> std::collections::BTreeMap<String, u64> {
+        let list: Value = self
+            .client
+            .get(format!("{}/system/functions", self.receiver))
+            .basic_auth("admin", Some(PASSWORD))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    format!(
+                        "{}.{}",
+                        f["name"].as_str().unwrap(),
+                        f["namespace"].as_str().unwrap()
+                    ),
+                    f["replicas"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    async fn query(&self, promql: &str) -> Vec<Value> {
+        let v: Value = self
+            .client
+            .get(format!("{}/api/v1/query", self.prometheus))
+            .query(&[("query", promql)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// (sum seconds, count) of a histogram in a process's `/metrics`, over the lines containing `filter`.
+    async fn histogram(&self, base: &str, name: &str, filter: &str) -> (f64, f64) {
+        let url = format!("{base}/metrics");
+        let text = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let total = |suffix: &str| -> f64 {
+            text.lines()
+                .filter(|l| l.starts_with(&format!("{name}{suffix}")) && l.contains(filter))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        (total("_sum"), total("_count"))
+    }
+}
+
+/// Poll until `check` holds on the replica map, asserting `invariant` on every observation.
+async fn until(
+    stack: &Stack,
+    what: &str,
+    timeout: Duration,
+    check: impl Fn(&std::collections::BTreeMap<String, u64>) -> bool,
+    invariant: impl Fn(&std::collections::BTreeMap<String, u64>),
+) -> Instant {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let r = stack.replicas().await;
+        invariant(&r);
+        if check(&r) {
+            return Instant::now();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; replicas {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let password_file = d.join("webhook-password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+
+    let gateway = Gateway::default();
+    gateway.set(IDLE, 0.0, 0.01); // exported, never any traffic
+    let gateway_port = gateway.serve().await.port();
+    let (receiver_port, prom_port, am_port) = (free_port(), free_port(), free_port());
+
+    let mut receiver = Proc::start(
+        "alertscaler",
+        env!("CARGO_BIN_EXE_alertscaler"),
+        &[
+            "serve".into(),
+            "--config".into(),
+            receiver_config(d, receiver_port, &password_file)
+                .display()
+                .to_string(),
+        ],
+        d,
+    );
+    let am_cfg = alertmanager_config(d, receiver_port, &password_file);
+    let mut alertmanager = Proc::start(
+        "alertmanager",
+        "prometheus-alertmanager",
+        &[
+            format!("--config.file={}", am_cfg.display()),
+            format!("--storage.path={}", d.join("am").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        d,
+    );
+    let prom_cfg = prometheus_config(d, gateway_port, receiver_port, am_port);
+    let mut prometheus = Proc::start(
+        "prometheus",
+        "prometheus",
+        &[
+            format!("--config.file={}", prom_cfg.display()),
+            format!("--storage.tsdb.path={}", d.join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+            "--rules.alert.resend-delay=1s".into(),
+        ],
+        d,
+    );
+    let stack = Stack {
+        client: reqwest::Client::new(),
+        receiver: format!("http://127.0.0.1:{receiver_port}"),
+        prometheus: format!("http://127.0.0.1:{prom_port}"),
+        alertmanager: format!("http://127.0.0.1:{am_port}"),
+    };
+    let ready = Duration::from_secs(30);
+    wait_ready(
+        &mut receiver,
+        &format!("{}/healthz", stack.receiver),
+        ready,
+        d,
+    )
+    .await;
+    wait_ready(
+        &mut alertmanager,
+        &format!("{}/-/ready", stack.alertmanager),
+        ready,
+        d,
+    )
+    .await;
+    wait_ready(
+        &mut prometheus,
+        &format!("{}/-/ready", stack.prometheus),
+        ready,
+        d,
+    )
+    .await;
+
+    // Invariants checked on every observation: never past max, the idle function untouched.
+    let bounds = |r: &std::collections::BTreeMap<String, u64>| {
+        assert!((1..=6).contains(&r[ECHO]), "echo out of [1, 6]: {r:?}");
+        assert!((1..=4).contains(&r[SLOW]), "slow out of [1, 4]: {r:?}");
+        assert_eq!(
+            r[IDLE], 2,
+            "a function without traffic must never be touched"
+        );
+        assert_eq!(
+            r[TOLERANT], 1,
+            "2 s is within tolerant's own 5 s latency target"
+        );
+    };
+
+    // Sustained load on echo (fast), and a slow function under light load (latency above target).
+    let load_start = Instant::now();
+    gateway.set(ECHO, 20.0, 0.01);
+    gateway.set(SLOW, 2.0, 2.0);
+    gateway.set(TOLERANT, 2.0, 2.0);
+
+    let first_up = until(
+        &stack,
+        "echo's first scale-up",
+        Duration::from_secs(60),
+        |r| r[ECHO] > 1,
+        bounds,
+    )
+    .await;
+    let at_max = until(
+        &stack,
+        "echo at max 6",
+        Duration::from_secs(60),
+        |r| r[ECHO] == 6,
+        bounds,
+    )
+    .await;
+    let latency_up = until(
+        &stack,
+        "slow scaled up on latency",
+        Duration::from_secs(90),
+        |r| r[SLOW] > 1,
+        bounds,
+    )
+    .await;
+
+    // Load stops: resolved → back to min.
+    gateway.set(ECHO, 0.0, 0.01);
+    let load_end = Instant::now();
+    let down = until(
+        &stack,
+        "echo back to min",
+        Duration::from_secs(60),
+        |r| r[ECHO] == 1,
+        bounds,
+    )
+    .await;
+
+    // The per-function target travelled alertscaler /metrics → Prometheus → the pack's recording rule.
+    let target = stack
+        .query(&format!(
+            "alertscaler:latency_target_seconds{{function_name=\"{TOLERANT}\"}}"
+        ))
+        .await;
+    assert_eq!(
+        target.first().map(|s| s["value"][1].clone()),
+        Some("5".into()),
+        "{target:?}"
+    );
+
+    // Prometheus never alerted on the idle function.
+    let idle_alerts = stack
+        .query(&format!("ALERTS{{function_name=\"{IDLE}\"}}"))
+        .await;
+    assert!(
+        idle_alerts.is_empty(),
+        "idle function alerted: {idle_alerts:?}"
+    );
+
+    // AlertManager's measurement of our webhook, and alertscaler's own handling time.
+    let (am_sum, am_count) = stack
+        .histogram(
+            &stack.alertmanager,
+            "alertmanager_notification_latency_seconds",
+            "integration=\"webhook\"",
+        )
+        .await;
+    let (own_sum, own_count) = stack
+        .histogram(
+            &stack.receiver,
+            "alertscaler_webhook_duration_seconds",
+            "code=\"200\"",
+        )
+        .await;
+    assert!(am_count >= 3.0, "AlertManager sent {am_count} webhooks");
+    assert!(
+        own_count >= am_count,
+        "alertscaler handled {own_count} of {am_count} webhooks"
+    );
+    let secs = |a: Instant, b: Instant| b.duration_since(a).as_secs_f64();
+    println!(
+        "e2e timings (1 s scrape/eval, for: 5s/30s, group_wait 1s, group_interval 2s, repeat 5s):"
+    );
+    println!(
+        "  load start → first scale-up of echo: {:.1} s",
+        secs(load_start, first_up)
+    );
+    println!(
+        "  load start → echo at max:            {:.1} s",
+        secs(load_start, at_max)
+    );
+    println!(
+        "  load start → slow up on latency:     {:.1} s",
+        secs(load_start, latency_up)
+    );
+    println!(
+        "  load end   → echo back to min:       {:.1} s",
+        secs(load_end, down)
+    );
+    println!(
+        "  webhooks: {am_count}; AlertManager waited {:.2} ms on average for the answer; alertscaler's own handling {:.2} ms",
+        am_sum / am_count * 1000.0,
+        own_sum / own_count * 1000.0
+    );
+}

@@ -1,0 +1,390 @@
+//! The Kubernetes backend with the real kube client against an in-process fake apiserver
+//! (tests/it/support/kube/apiserver/): eligibility, labels, optimistic concurrency, HA and restart
+//! safety through the state ConfigMap, and error mapping down to the HTTP status.
+
+use crate::support::kube as support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alertscaler::backend::{Backend, Update};
+use alertscaler::error::BackendError;
+use alertscaler::id::FunctionId;
+use alertscaler::service::Outcome;
+use axum::http::Method;
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+
+use support::apiserver::CONFIGMAPS;
+use support::apiserver::{Action, FakeApiserver, function_deployment, plain_deployment};
+use support::{backend, config, firing, notification_json, now, receiver, stored_ledger};
+
+const FN_NS: &str = "openfaas-fn";
+const LEDGER: &str = "alertscaler.openfaas.com/ledger";
+
+fn ledger_of(fake: &FakeApiserver, name: &str) -> Option<Value> {
+    stored_ledger(fake, FN_NS, name)
+}
+
+#[tokio::test]
+async fn scaling_labels_are_read_from_the_deployment_with_template_labels_first() {
+    let fake = FakeApiserver::start().await;
+    // faas-netes: user labels only on the template; annotations on both.
+    let mut d = function_deployment("echo", FN_NS, Some(1), &[("com.openfaas.scale.max", "4")]);
+    d["metadata"]["annotations"]["com.openfaas.scale.max"] = json!("2");
+    d["metadata"]["annotations"]["com.openfaas.scale.factor"] = json!("100");
+    fake.put(d);
+    let rv_before = fake.get(FN_NS, "echo").unwrap()["metadata"]["resourceVersion"].clone();
+
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+
+    // max 4 from the template label (not 2 from the annotation), factor 100 from the annotation
+    // (not the default 20): 1 + ceil(4 * 100%) capped at 4. Defaults alone would give 5.
+    let f = &report.functions[0];
+    assert_eq!(
+        (f.outcome, f.from, f.to),
+        (Outcome::Scaled, Some(1), Some(4)),
+        "{f:?}"
+    );
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(4));
+    let after = fake.get(FN_NS, "echo").unwrap();
+    assert_ne!(after["metadata"]["resourceVersion"], rv_before);
+    let patches: Vec<_> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == Method::PATCH && s.resource == "deployments")
+        .collect();
+    assert_eq!(patches.len(), 1, "one replica write");
+    assert!(
+        patches[0].query.contains("fieldManager=alertscaler"),
+        "{:?}",
+        patches[0]
+    );
+    // Only spec.replicas, under the version read: what the optional admission policy allows.
+    let body: Value = serde_json::from_str(&patches[0].body).unwrap();
+    assert_eq!(
+        body,
+        json!({"metadata": {"resourceVersion": rv_before}, "spec": {"replicas": 4}})
+    );
+    let seen = fake.seen();
+    assert!(
+        seen.iter()
+            .all(|s| s.user_agent.starts_with("alertscaler/")),
+        "{seen:?}"
+    );
+    let writes: Vec<_> = seen.iter().filter(|s| s.method != Method::GET).collect();
+    assert!(
+        writes
+            .iter()
+            .all(|s| s.query.contains("fieldManager=alertscaler")),
+        "{writes:?}"
+    );
+    assert_eq!(patches[0].content_type, "application/merge-patch+json");
+    let entry = ledger_of(&fake, "echo").expect("ledger stored in the state ConfigMap");
+    assert!(entry["firing"]["6a65bd8dfb3af9ad"].is_object(), "{entry}");
+    let d = fake.get(FN_NS, "echo").unwrap();
+    assert!(
+        d["metadata"]["annotations"][LEDGER].is_null(),
+        "nothing but replicas is written to the Deployment: {d}"
+    );
+}
+
+#[tokio::test]
+async fn absent_spec_replicas_counts_as_one() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment("echo", FN_NS, None, &[]));
+    let state = backend(&fake, &config(&[FN_NS]))
+        .read(&FunctionId {
+            name: "echo".into(),
+            namespace: FN_NS.into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(state.replicas, 1);
+    assert_eq!(
+        state.labels.get("faas_function").map(String::as_str),
+        Some("echo")
+    );
+    assert!(state.stored.is_none());
+}
+
+#[tokio::test]
+async fn non_function_deployment_is_refused_and_never_written() {
+    let fake = FakeApiserver::start().await;
+    fake.put(plain_deployment("coredns", "kube-system", 2));
+    fake.put(plain_deployment("redis", FN_NS, 1));
+
+    // Even with kube-system allowed, coredns carries no faas_function label.
+    let report = receiver(&fake, &config(&[FN_NS, "kube-system"]))
+        .handle(&firing("coredns.kube-system"), now())
+        .await;
+    let f = &report.functions[0];
+    assert_eq!(f.outcome, Outcome::Refused);
+    assert!(
+        f.reason.contains("kube-system/coredns") && f.reason.contains("faas_function"),
+        "{}",
+        f.reason
+    );
+
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("redis.openfaas-fn"), now())
+        .await;
+    assert_eq!(report.functions[0].outcome, Outcome::Refused);
+
+    assert_eq!(fake.count(&Method::PATCH) + fake.count(&Method::PUT), 0);
+    assert_eq!(fake.replicas("kube-system", "coredns"), Some(2));
+    assert_eq!(fake.replicas(FN_NS, "redis"), Some(1));
+}
+
+#[tokio::test]
+async fn namespaces_outside_the_allowed_list_are_never_requested() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment("coredns", "kube-system", Some(2), &[]));
+    let cfg = config(&[FN_NS]);
+    // The service drops the alert before the backend …
+    let report = receiver(&fake, &cfg)
+        .handle(&firing("coredns.kube-system"), now())
+        .await;
+    assert!(
+        report.functions.is_empty() && report.skipped.len() == 1,
+        "{report:?}"
+    );
+    // … and the backend re-checks on its own.
+    let id = FunctionId {
+        name: "coredns".into(),
+        namespace: "kube-system".into(),
+    };
+    let err = backend(&fake, &cfg).read(&id).await.unwrap_err();
+    assert!(
+        matches!(err, BackendError::Ineligible(ref m) if m.contains("kube-system/coredns")),
+        "{err}"
+    );
+    assert!(fake.seen().is_empty(), "{:?}", fake.seen());
+}
+
+#[tokio::test]
+async fn stale_version_is_a_conflict() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
+    let b = backend(&fake, &config(&[FN_NS]));
+    let id = FunctionId {
+        name: "echo".into(),
+        namespace: FN_NS.into(),
+    };
+    let state = b.read(&id).await.unwrap();
+    let mut other = fake.get(FN_NS, "echo").unwrap();
+    other["spec"]["replicas"] = json!(7);
+    fake.put(other);
+    let entry = alertscaler::stored::Stored::default();
+    let update = Update {
+        replicas: Some(3),
+        stored: &entry,
+        version: &state.version,
+    };
+    let err = b.apply(&id, update).await.unwrap_err();
+    assert!(matches!(err, BackendError::Conflict(_)), "{err}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(7));
+}
+
+#[tokio::test]
+async fn concurrent_writer_is_retried_on_top_of_its_value() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment(
+        "echo",
+        FN_NS,
+        Some(1),
+        &[("com.openfaas.scale.max", "10")],
+    ));
+    // Between our read and our write, someone else sets replicas to 4.
+    let other = Action::Interfere(Arc::new(|d: &mut Value| d["spec"]["replicas"] = json!(4)));
+    fake.fault(Some(Method::PATCH), other, Some(1));
+
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+
+    // step = ceil(10 * 20%) = 2, applied once on top of the other writer's 4.
+    let f = &report.functions[0];
+    assert_eq!(
+        (f.outcome, f.from, f.to),
+        (Outcome::Scaled, Some(4), Some(6)),
+        "{f:?}"
+    );
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(6));
+    assert_eq!(fake.count(&Method::PATCH), 2, "one 409, one success");
+    // Read; after the 409, one look whether the target stands anyway; the re-read.
+    assert_eq!(fake.count(&Method::GET), 3, "re-read after the conflict");
+}
+
+#[tokio::test]
+async fn two_receivers_given_the_same_notification_apply_one_step() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment(
+        "echo",
+        FN_NS,
+        Some(1),
+        &[("com.openfaas.scale.max", "10")],
+    ));
+    // Hold the first two reads until both receivers have read the same version.
+    fake.fault(
+        Some(Method::GET),
+        Action::Gate(Arc::new(Barrier::new(2))),
+        Some(2),
+    );
+    let cfg = config(&[FN_NS]);
+    let (a, b) = (receiver(&fake, &cfg), receiver(&fake, &cfg));
+    let webhook = firing("echo.openfaas-fn");
+
+    let (ra, rb) = tokio::join!(a.handle(&webhook, now()), b.handle(&webhook, now()));
+
+    let mut outcomes = [ra.functions[0].outcome, rb.functions[0].outcome];
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(
+        outcomes,
+        [Outcome::Scaled, Outcome::Unchanged],
+        "{ra:?} {rb:?}"
+    );
+    assert_eq!(
+        fake.replicas(FN_NS, "echo"),
+        Some(3),
+        "exactly one step of 2"
+    );
+}
+
+#[tokio::test]
+async fn restarted_receiver_recognises_the_duplicate_from_the_state_configmap() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
+    let cfg = config(&[FN_NS]);
+    let webhook = firing("echo.openfaas-fn");
+    let first = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    assert_eq!(first.functions[0].outcome, Outcome::Scaled);
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(5));
+
+    // A new process: new client, new backend, nothing in memory.
+    let later = now() + chrono::TimeDelta::seconds(5);
+    let again = receiver(&fake, &cfg).handle(&webhook, later).await;
+    let f = &again.functions[0];
+    assert_eq!(f.outcome, Outcome::Unchanged, "{f:?}");
+    assert!(format!("{:?}", f.why).contains("Duplicate"), "{f:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(5));
+}
+
+#[tokio::test]
+async fn corrupt_ledgers_count_as_empty_and_are_overwritten() {
+    let fake = FakeApiserver::start().await;
+    let mut d = function_deployment("echo", FN_NS, Some(1), &[]);
+    d["metadata"]["annotations"][LEDGER] = json!("{not json");
+    fake.put(d);
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    assert_eq!(report.functions[0].outcome, Outcome::Scaled);
+    let entry = ledger_of(&fake, "echo").expect("valid ledger written");
+    assert!(entry["firing"]["6a65bd8dfb3af9ad"].is_object(), "{entry}");
+
+    // A corrupt state ConfigMap: empty ledger, overwritten by the next write.
+    let mut cm = fake.get_on(CONFIGMAPS, FN_NS, "alertscaler-echo").unwrap();
+    cm["data"]["ledger"] = json!("[1,");
+    fake.put(cm);
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    assert_eq!(report.functions[0].outcome, Outcome::Scaled, "{report:?}");
+    assert!(ledger_of(&fake, "echo").unwrap()["firing"]["6a65bd8dfb3af9ad"].is_object());
+}
+
+#[tokio::test]
+async fn oversized_ledger_is_refused_and_not_written() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
+    let long_name = "A".repeat(600);
+    let fingerprints: Vec<String> = (0..40).map(|i| format!("{i:016x}")).collect();
+    let alerts: Vec<_> = fingerprints
+        .iter()
+        .map(|fp| {
+            (
+                "echo.openfaas-fn",
+                fp.as_str(),
+                long_name.as_str(),
+                "firing",
+            )
+        })
+        .collect();
+    let webhook = alertscaler::alert::parse(notification_json(&alerts).as_bytes()).unwrap();
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&webhook, now())
+        .await;
+    let f = &report.functions[0];
+    assert_eq!(f.outcome, Outcome::Refused, "{f:?}");
+    assert!(f.reason.contains("16384-byte limit"), "{}", f.reason);
+    assert_eq!(fake.count(&Method::PATCH), 0);
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+}
+
+#[tokio::test]
+async fn missing_deployment_is_refused_as_no_such_function() {
+    let fake = FakeApiserver::start().await;
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("ghost.openfaas-fn"), now())
+        .await;
+    let f = &report.functions[0];
+    assert_eq!(f.outcome, Outcome::Refused);
+    assert!(
+        f.reason.contains("no such function") && f.reason.contains("openfaas-fn/ghost"),
+        "{}",
+        f.reason
+    );
+    assert!(!report.has_errors());
+
+    // Deleted between read and write: the PATCH answers 404.
+    fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
+    fake.fault(Some(Method::PATCH), Action::Status(404), None);
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    assert_eq!(report.functions[0].outcome, Outcome::Refused, "{report:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+}
+
+#[tokio::test]
+async fn forbidden_names_the_missing_verb() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
+    let cfg = config(&[FN_NS]);
+    for (method, verb) in [(Method::PATCH, "patch"), (Method::GET, "get")] {
+        fake.clear_faults();
+        fake.fault(Some(method), Action::Status(403), None);
+        let report = receiver(&fake, &cfg)
+            .handle(&firing("echo.openfaas-fn"), now())
+            .await;
+        let f = &report.functions[0];
+        assert_eq!(f.outcome, Outcome::Error, "{f:?}");
+        let want = format!("needs `{verb}` on deployments.apps in namespace openfaas-fn");
+        assert!(f.reason.contains(&want), "{}", f.reason);
+    }
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+}
+
+#[tokio::test]
+async fn slow_apiserver_times_out_as_unavailable() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
+    let mut cfg = config(&[FN_NS]);
+    cfg.kubernetes.request_timeout_secs = 1;
+    fake.fault(
+        Some(Method::GET),
+        Action::Delay(Duration::from_secs(5)),
+        None,
+    );
+    let report = receiver(&fake, &cfg)
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    let f = &report.functions[0];
+    assert_eq!(f.outcome, Outcome::Error);
+    assert!(f.reason.contains("within 1s"), "{}", f.reason);
+    assert!(report.has_errors());
+    assert_eq!(fake.count(&Method::PATCH), 0);
+}

@@ -1,0 +1,362 @@
+//! Offline checks of deploy/: every manifest document decodes into its k8s-openapi type with no
+//! unknown field (a typo is an error, as `kubectl apply --validate=strict` would make it), the
+//! Roles grant exactly the verbs the backend uses (taken from the requests it makes against the
+//! fake apiserver), the pieces reference each other consistently (PodDisruptionBudget, the optional
+//! ValidatingAdmissionPolicy and its binding), and the ConfigMap's TOML loads.
+
+use crate::support::kube as support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use alertscaler::backend::{Backend, Update};
+use alertscaler::config::{AuthConfig, BackendKind};
+use alertscaler::id::FunctionId;
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use serde_json::Value;
+
+use support::apiserver::{FakeApiserver, Seen, function_deployment};
+use support::manifests::{
+    configmap_config, decode, deploy_dir, documents, load, manifest_files, strict,
+};
+
+#[test]
+fn every_yaml_file_in_deploy_is_listed_or_is_the_alertmanager_snippet() {
+    let listed: BTreeSet<String> = manifest_files().into_iter().collect();
+    for entry in std::fs::read_dir(deploy_dir()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            assert_eq!(name, "optional", "only optional/ is applied on its own");
+            continue;
+        }
+        if name == "kustomization.yaml" || name == "alertmanager-receiver.yml" {
+            continue;
+        }
+        assert!(
+            listed.contains(&name),
+            "{name} is not in kustomization.yaml"
+        );
+    }
+}
+
+#[test]
+fn strict_decoding_catches_a_typo() {
+    let doc: Value = serde_norway::from_str(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replica: 2\n  selector: {}\n  template: {}\n",
+    )
+    .unwrap();
+    let err = strict::<Deployment>(&doc).unwrap_err();
+    assert!(err.contains("replica\""), "{err}");
+    let wrong_type: Value =
+        serde_norway::from_str("apiVersion: v1\nkind: Service\nspec: {ports: 8080}\n").unwrap();
+    assert!(strict::<Service>(&wrong_type).is_err());
+}
+
+#[test]
+fn manifests_decode_and_reference_each_other() {
+    let m = load();
+    assert_eq!(
+        (
+            m.service_accounts.len(),
+            m.deployments.len(),
+            m.services.len()
+        ),
+        (1, 1, 1)
+    );
+    let sa = &m.service_accounts[0];
+    let (sa_name, sa_ns) = (
+        sa.metadata.name.clone().unwrap(),
+        sa.metadata.namespace.clone().unwrap(),
+    );
+
+    let d = &m.deployments[0];
+    let spec = d.spec.as_ref().unwrap();
+    assert_eq!(spec.replicas, Some(2));
+    let pod = spec.template.spec.as_ref().unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some(sa_name.as_str()));
+    assert_eq!(d.metadata.namespace.as_deref(), Some(sa_ns.as_str()));
+    let pod_sc = pod.security_context.as_ref().unwrap();
+    assert_eq!(pod_sc.run_as_non_root, Some(true));
+    let c = &pod.containers[0];
+    let sc = c.security_context.as_ref().unwrap();
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    let probe_path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        p.as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .and_then(|h| h.path.clone())
+    };
+    assert_eq!(probe_path(&c.readiness_probe).as_deref(), Some("/readyz"));
+    assert_eq!(probe_path(&c.liveness_probe).as_deref(), Some("/healthz"));
+    let requests = c
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.as_ref())
+        .unwrap();
+    assert!(requests.contains_key("cpu") && requests.contains_key("memory"));
+
+    // The Service selects the pods and targets the container's port.
+    let svc = &m.services[0];
+    let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
+    let pod_labels = spec
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .labels
+        .clone()
+        .unwrap();
+    assert!(selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)));
+
+    // The PodDisruptionBudget selects the same pods and leaves one of the two running.
+    assert_eq!(m.budgets.len(), 1);
+    let pdb = m.budgets[0].spec.as_ref().unwrap();
+    let pdb_labels = pdb.selector.as_ref().unwrap().match_labels.clone().unwrap();
+    assert!(pdb_labels.iter().all(|(k, v)| pod_labels.get(k) == Some(v)));
+    assert_eq!(
+        m.budgets[0].metadata.namespace.as_deref(),
+        Some(sa_ns.as_str())
+    );
+    assert_eq!(
+        pdb.min_available,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+    );
+    let port = &svc.spec.as_ref().unwrap().ports.as_ref().unwrap()[0];
+    let container_port = &c.ports.as_ref().unwrap()[0];
+    assert_eq!(
+        port.target_port,
+        Some(
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
+                container_port.name.clone().unwrap()
+            )
+        )
+    );
+
+    // The AlertManager snippet points at that Service.
+    let snippet = &documents("alertmanager-receiver.yml")[0];
+    let url = snippet["receivers"][0]["webhook_configs"][0]["url"]
+        .as_str()
+        .unwrap();
+    let want = format!(
+        "http://{}.{}:{}/system/alert",
+        svc.metadata.name.as_deref().unwrap(),
+        svc.metadata.namespace.as_deref().unwrap(),
+        port.port
+    );
+    assert_eq!(url, want);
+
+    // The config loads, uses this backend, listens on the container port, and its secret file
+    // lives where the Secret is mounted.
+    let config = configmap_config(&m);
+    assert_eq!(config.backend, BackendKind::Kubernetes);
+    assert_eq!(
+        i32::from(config.listen.port()),
+        container_port.container_port
+    );
+    let AuthConfig::Basic { password_file, .. } = &config.auth else {
+        panic!("basic auth expected")
+    };
+    let mounts = c.volume_mounts.as_ref().unwrap();
+    let volumes = pod.volumes.as_ref().unwrap();
+    let secret_mount = mounts
+        .iter()
+        .find(|vm| password_file.starts_with(&vm.mount_path))
+        .expect("password file is mounted");
+    let volume = volumes
+        .iter()
+        .find(|v| v.name == secret_mount.name)
+        .unwrap();
+    assert_eq!(
+        volume.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("alertscaler-webhook")
+    );
+    let config_mount = mounts
+        .iter()
+        .find(|vm| vm.mount_path == "/etc/alertscaler")
+        .unwrap();
+    let args = c.args.clone().unwrap();
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--config", "/etc/alertscaler/config.toml"]),
+        "{args:?}"
+    );
+    let cm_volume = volumes
+        .iter()
+        .find(|v| v.name == config_mount.name)
+        .unwrap();
+    assert_eq!(
+        cm_volume.config_map.as_ref().unwrap().name,
+        m.config_maps[0].metadata.name.clone().unwrap()
+    );
+
+    // Every allowed namespace has a Role bound to the service account.
+    for ns in &config.allowed_namespaces {
+        let role = m
+            .roles
+            .iter()
+            .find(|r| r.metadata.namespace.as_ref() == Some(ns))
+            .expect("Role per namespace");
+        let binding = m
+            .bindings
+            .iter()
+            .find(|b| b.metadata.namespace.as_ref() == Some(ns))
+            .expect("RoleBinding per namespace");
+        assert_eq!(
+            (binding.role_ref.kind.as_str(), Some(&binding.role_ref.name)),
+            ("Role", role.metadata.name.as_ref())
+        );
+        let subject = &binding.subjects.as_ref().unwrap()[0];
+        assert_eq!(
+            (
+                subject.kind.as_str(),
+                subject.name.as_str(),
+                subject.namespace.as_deref()
+            ),
+            ("ServiceAccount", sa_name.as_str(), Some(sa_ns.as_str()))
+        );
+    }
+}
+
+/// `(namespace, "group/resource", verb)` of a request the backend made to the fake apiserver.
+fn permission(seen: &Seen) -> (String, String, String) {
+    let segments: Vec<&str> = seen.path.split('/').collect();
+    let at = segments.iter().position(|s| *s == "namespaces").unwrap();
+    let group = if segments[1] == "api" {
+        ""
+    } else {
+        segments[2]
+    };
+    let verb = match (seen.method.as_str(), segments.len() > at + 3) {
+        ("GET", false) => "list",
+        ("GET", true) => "get",
+        ("POST", _) => "create",
+        ("PATCH", _) => "patch",
+        ("PUT", _) => "update",
+        _ => "other",
+    };
+    let resource = format!("{group}/{}", segments[at + 2]);
+    (segments[at + 1].to_owned(), resource, verb.to_owned())
+}
+
+#[tokio::test]
+async fn roles_grant_exactly_the_verbs_the_backend_uses() {
+    let m = load();
+    let config = configmap_config(&m);
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment("echo", "openfaas-fn", Some(1), &[]));
+    let backend =
+        alertscaler::backend::kubernetes::KubernetesBackend::new(fake.client(), &config).unwrap();
+    let id = FunctionId {
+        name: "echo".into(),
+        namespace: "openfaas-fn".into(),
+    };
+    // Every operation of the Backend trait: a replica write (state created, Deployment patched,
+    // state confirmed), a ledger-only write, listing, readiness, and the Lease (created, renewed).
+    for replicas in [Some(2), None] {
+        let state = backend.read(&id).await.unwrap();
+        let entry = alertscaler::stored::Stored::default();
+        let update = Update {
+            replicas,
+            stored: &entry,
+            version: &state.version,
+        };
+        backend.apply(&id, update).await.unwrap();
+    }
+    backend.list().await.unwrap();
+    backend.ready().await.unwrap();
+    assert!(backend.leads_passes().await && backend.leads_passes().await);
+
+    let mut used: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+    for seen in fake.seen() {
+        let (ns, resource, verb) = permission(&seen);
+        used.entry(ns).or_default().insert((resource, verb));
+    }
+    let mut granted: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+    for role in &m.roles {
+        let ns = role.metadata.namespace.clone().unwrap();
+        for rule in role.rules.as_ref().unwrap() {
+            if let Some(names) = &rule.resource_names {
+                assert_eq!(
+                    names,
+                    std::slice::from_ref(&config.kubernetes.lease_name),
+                    "{rule:?}"
+                );
+            }
+            for group in rule.api_groups.as_ref().unwrap() {
+                for resource in rule.resources.as_ref().unwrap() {
+                    for verb in &rule.verbs {
+                        granted
+                            .entry(ns.clone())
+                            .or_default()
+                            .insert((format!("{group}/{resource}"), verb.clone()));
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        granted, used,
+        "Role verbs must be exactly the verbs the code uses, per namespace"
+    );
+    assert!(used.contains_key(&config.kubernetes.lease_namespace));
+}
+
+#[test]
+fn the_optional_admission_policy_covers_every_write_and_is_bound() {
+    let docs = documents("optional/admission-policy.yml");
+    assert_eq!(docs.len(), 2);
+    let policy: ValidatingAdmissionPolicy = decode("policy", &docs[0]);
+    let binding: ValidatingAdmissionPolicyBinding = decode("binding", &docs[1]);
+    let name = policy.metadata.name.clone().unwrap();
+    let bspec = binding.spec.unwrap();
+    assert_eq!(bspec.policy_name.as_deref(), Some(name.as_str()));
+    assert_eq!(bspec.validation_actions, Some(vec!["Deny".to_owned()]));
+    let spec = policy.spec.unwrap();
+    assert_eq!(spec.failure_policy.as_deref(), Some("Fail"));
+    // Only alertscaler's service account is matched.
+    let m = load();
+    let sa = &m.service_accounts[0];
+    let user = format!(
+        "system:serviceaccount:{}:{}",
+        sa.metadata.namespace.as_deref().unwrap(),
+        sa.metadata.name.as_deref().unwrap()
+    );
+    let conditions = spec.match_conditions.unwrap();
+    assert!(
+        conditions.iter().any(|c| c.expression.contains(&user)),
+        "{conditions:?}"
+    );
+    // Every write the backend makes in a function namespace is covered.
+    let rules = spec.match_constraints.unwrap().resource_rules.unwrap();
+    let covered = |resource: &str, op: &str| {
+        rules.iter().any(|r| {
+            r.resources
+                .as_ref()
+                .is_some_and(|rs| rs.iter().any(|x| x == resource))
+                && r.operations
+                    .as_ref()
+                    .is_some_and(|os| os.iter().any(|o| o == op))
+        })
+    };
+    for (resource, op) in [
+        ("deployments", "UPDATE"),
+        ("configmaps", "CREATE"),
+        ("configmaps", "UPDATE"),
+    ] {
+        assert!(covered(resource, op), "{resource} {op}");
+    }
+    let validations = spec.validations.unwrap();
+    let config = configmap_config(&m);
+    assert!(validations.iter().any(|v| {
+        v.expression
+            .contains("object.spec.template == oldObject.spec.template")
+    }));
+    assert!(validations.iter().any(|v| v.expression.contains(&format!(
+        "startsWith(\"{}\")",
+        config.kubernetes.state_prefix
+    ))));
+}

@@ -1,0 +1,221 @@
+//! The OpenFaaS backend's durable ledger: restarts, unknown outcomes, crashes while writing and
+//! corrupt state files, against the in-process provider API.
+
+use crate::support::openfaas::{env, mock};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alertscaler::backend::openfaas::OpenFaasBackend;
+use alertscaler::backend::state_file;
+use alertscaler::service::Outcome;
+use chrono::TimeDelta;
+use env::*;
+
+#[tokio::test]
+async fn duplicate_after_restart_is_not_applied_twice() {
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let env = Env::new(&gw);
+    let report = env.service(env.backend()).handle(&firing(), t0()).await;
+    assert_scaled(&report, 1, 6);
+
+    // A new process on the same state file: the retried notification is a duplicate.
+    let report = env
+        .service(env.backend())
+        .handle(&firing(), t0() + TimeDelta::seconds(5))
+        .await;
+    assert_outcome(&report, Outcome::Unchanged);
+    assert_eq!((gw.replicas("figlet"), gw.with(|g| g.scales.len())), (6, 1));
+
+    // Control: without the state file the same notification would step again.
+    let mut other = Env::new(&gw);
+    other.config.openfaas.state_file = other.dir.path().join("elsewhere.json");
+    let report = other
+        .service(other.backend())
+        .handle(&firing(), t0() + TimeDelta::seconds(5))
+        .await;
+    assert_scaled(&report, 6, 10);
+}
+
+#[tokio::test]
+async fn unknown_outcome_that_landed_is_not_applied_again_after_restart() {
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let mut env = Env::new(&gw);
+    env.config.openfaas.request_timeout_ms = 300;
+    // The gateway scales, but answers too late: the outcome is unknown to us.
+    gw.with(|g| g.scale_delay_after_apply = Some(Duration::from_millis(3000)));
+    let report = env.service(env.backend()).handle(&firing(), t0()).await;
+    assert!(assert_outcome(&report, Outcome::Error).contains("unknown"));
+    let slots = state_file::load(&env.state_path()).unwrap();
+    let pending = slots[&figlet()]
+        .pending
+        .clone()
+        .expect("intent written before the call");
+    assert_eq!((pending.from, pending.to), (1, 6));
+    assert_eq!(gw.replicas("figlet"), 6);
+
+    gw.with(|g| g.scale_delay_after_apply = None);
+    let report = env
+        .service(env.backend())
+        .handle(&firing(), t0() + TimeDelta::seconds(5))
+        .await;
+    assert_outcome(&report, Outcome::Unchanged);
+    assert_eq!(gw.replicas("figlet"), 6, "no second step");
+    let scales = gw.with(|g| g.scales.clone());
+    assert!(
+        scales.iter().all(|s| s["replicas"] == 6),
+        "retries repeat the same absolute count"
+    );
+    assert!(
+        state_file::load(&env.state_path()).unwrap()[&figlet()]
+            .pending
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn crash_before_the_scale_landed_is_decided_again_once() {
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let mut env = Env::new(&gw);
+    env.config.openfaas.request_timeout_ms = 300;
+    env.config.openfaas.retries = 0;
+    // The request dies before the gateway acts: same state on disk as a crash after the intent.
+    gw.with(|g| g.scale_hang_without_apply = Some(Duration::from_millis(3000)));
+    let report = env.service(env.backend()).handle(&firing(), t0()).await;
+    assert_outcome(&report, Outcome::Error);
+    assert!(
+        state_file::load(&env.state_path()).unwrap()[&figlet()]
+            .pending
+            .is_some()
+    );
+    assert_eq!(gw.replicas("figlet"), 1);
+
+    gw.with(|g| g.scale_hang_without_apply = None);
+    let service = env.service(env.backend());
+    let report = service
+        .handle(&firing(), t0() + TimeDelta::seconds(5))
+        .await;
+    assert_scaled(&report, 1, 6);
+    let report = service
+        .handle(&firing(), t0() + TimeDelta::seconds(6))
+        .await;
+    assert_outcome(&report, Outcome::Unchanged);
+    assert_eq!(gw.replicas("figlet"), 6);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_state_file_is_replaced_never_written_in_place() {
+    use std::os::unix::fs::MetadataExt;
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let env = Env::new(&gw);
+    let path = env.state_path();
+    let service = env.service(env.backend());
+    assert_scaled(&service.handle(&firing(), t0()).await, 1, 6);
+
+    // A hard link keeps the old inode: an in-place write would change what it shows.
+    let link = env.dir.path().join("old-link.json");
+    std::fs::hard_link(&path, &link).unwrap();
+    let old = std::fs::read(&link).unwrap();
+    let report = service
+        .handle(
+            &webhook("resolved", "figlet.openfaas-fn"),
+            t0() + TimeDelta::seconds(60),
+        )
+        .await;
+    assert_scaled(&report, 6, 1);
+    assert_eq!(std::fs::read(&link).unwrap(), old, "old file untouched");
+    assert_ne!(
+        std::fs::metadata(&link).unwrap().ino(),
+        std::fs::metadata(&path).unwrap().ino()
+    );
+    assert!(
+        state_file::load(&path).unwrap()[&figlet()]
+            .entry
+            .ledger
+            .last_down
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_crash_while_writing_leaves_the_real_file_loadable() {
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let env = Env::new(&gw);
+    let path = env.state_path();
+    assert_scaled(
+        &env.service(env.backend()).handle(&firing(), t0()).await,
+        1,
+        6,
+    );
+    let good = std::fs::read(&path).unwrap();
+
+    // Half a temp file, as a crash in the middle of a save leaves it: ignored on load.
+    let temp = state_file::temp_path(&path);
+    std::fs::write(&temp, &good[..good.len() / 2]).unwrap();
+    let backend = env.backend();
+    assert!(
+        backend
+            .slot(&figlet())
+            .unwrap()
+            .entry
+            .ledger
+            .last_up
+            .is_some()
+    );
+
+    // A save that cannot complete (the temp path is unusable) fails before any scale call and
+    // leaves the real file byte for byte as it was.
+    std::fs::remove_file(&temp).unwrap();
+    std::fs::create_dir(&temp).unwrap();
+    let report = env
+        .service(backend.clone())
+        .handle(&firing(), t0() + TimeDelta::seconds(60))
+        .await;
+    assert!(assert_outcome(&report, Outcome::Error).contains("state file"));
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    assert_eq!((gw.replicas("figlet"), gw.with(|g| g.scales.len())), (6, 1));
+
+    // Once the directory is usable again the same notification proceeds (memory was not changed).
+    std::fs::remove_dir(&temp).unwrap();
+    let report = env
+        .service(backend)
+        .handle(&firing(), t0() + TimeDelta::seconds(60))
+        .await;
+    assert_scaled(&report, 6, 10);
+}
+
+#[tokio::test]
+async fn a_corrupt_state_file_stops_startup_unless_fresh_state() {
+    let gw = mock::start(&[]).await;
+    let env = Env::new(&gw);
+    let path = env.state_path();
+    std::fs::write(
+        &path,
+        b"{\"version\":1,\"functions\":{\"figlet.openfaas-fn\":{\"coun",
+    )
+    .unwrap();
+    let namespaces = env.config.allowed_namespaces.clone();
+    let err = OpenFaasBackend::new(&env.config.openfaas, namespaces.clone(), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&path.display().to_string()) && err.contains("--fresh-state"),
+        "{err}"
+    );
+    let err = alertscaler::server::backend(&env.config)
+        .await
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("--fresh-state"));
+
+    let backend = OpenFaasBackend::new(&env.config.openfaas, namespaces, true).unwrap();
+    assert!(backend.slot(&figlet()).is_none(), "empty ledger");
+    assert!(!path.exists());
+    let aside: Vec<PathBuf> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".corrupt"))
+        .collect();
+    assert_eq!(aside.len(), 1, "corrupt file kept for inspection");
+}

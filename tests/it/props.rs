@@ -1,0 +1,261 @@
+//! Property tests over the payload parser, the service with the memory backend, and the ledger.
+//! Case counts are bounded so the whole suite stays fast.
+
+use std::collections::BTreeMap;
+
+use alertscaler::alert;
+use alertscaler::backend::Backend;
+use alertscaler::backend::memory::MemoryBackend;
+use alertscaler::config::Config;
+use alertscaler::config::MemoryFunction;
+use alertscaler::id::FunctionId;
+use alertscaler::labels;
+use alertscaler::ledger;
+use alertscaler::service::{Outcome, Service, Settings};
+use chrono::{DateTime, TimeDelta, Utc};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const FUNCTIONS: [&str; 3] = ["alpha", "beta", "gamma"];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+fn t0() -> DateTime<Utc> {
+    "2026-11-24T07:00:00Z".parse().unwrap()
+}
+
+/// Scaling label values, good and bad.
+fn label_value() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        (0u32..30).prop_map(|n| Some(n.to_string())),
+        prop::sample::select(vec![
+            "",
+            "-1",
+            "abc",
+            "1e3",
+            "999999999999",
+            "true",
+            "false",
+            " 3"
+        ])
+        .prop_map(|s| Some(s.to_owned())),
+    ]
+}
+
+fn function_labels() -> impl Strategy<Value = BTreeMap<String, String>> {
+    (label_value(), label_value(), label_value(), label_value()).prop_map(
+        |(min, max, factor, zero)| {
+            [
+                (labels::MIN, min),
+                (labels::MAX, max),
+                (labels::FACTOR, factor),
+                (labels::ZERO, zero),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+            .collect()
+        },
+    )
+}
+
+fn specs() -> impl Strategy<Value = Vec<MemoryFunction>> {
+    prop::collection::vec((function_labels(), 0u32..30), FUNCTIONS.len()).prop_map(|v| {
+        v.into_iter()
+            .zip(FUNCTIONS)
+            .map(|((labels, replicas), name)| MemoryFunction {
+                name: name.into(),
+                namespace: "openfaas-fn".into(),
+                replicas,
+                labels,
+            })
+            .collect()
+    })
+}
+
+/// One alert: random status, fingerprint, start, function (including invalid names), direction.
+fn alert_json() -> impl Strategy<Value = Value> {
+    let function = prop::sample::select(vec![
+        "alpha",
+        "beta.openfaas-fn",
+        "gamma.openfaas-fn",
+        "ghost",
+        "Bad_Name",
+        "a.b.c",
+        "alpha.other-ns",
+        "",
+        ".openfaas-fn",
+        "alpha.",
+    ]);
+    (
+        any::<bool>(),
+        0u8..6,
+        0i64..4,
+        function,
+        prop::sample::select(vec![None, Some("up"), Some("down"), Some("sideways")]),
+        any::<bool>(),
+    )
+        .prop_map(|(firing, fp, start, function, direction, with_fp)| {
+            let mut labels = json!({"alertname": format!("A{fp}"), "function_name": function});
+            if let Some(d) = direction {
+                labels["scale_direction"] = json!(d);
+            }
+            let starts_at = t0() - TimeDelta::minutes(10 * (start + 1));
+            let mut alert = json!({
+                "status": if firing { "firing" } else { "resolved" },
+                "labels": labels,
+                "annotations": {},
+                "startsAt": starts_at.to_rfc3339(),
+                "endsAt": "0001-01-01T00:00:00Z",
+            });
+            if with_fp {
+                alert["fingerprint"] = json!(format!("{fp:016x}"));
+            }
+            alert
+        })
+}
+
+fn webhook_json() -> impl Strategy<Value = Value> {
+    (any::<bool>(), prop::collection::vec(alert_json(), 0..6)).prop_map(|(firing, alerts)| {
+        json!({"version": "4", "status": if firing {"firing"} else {"resolved"}, "alerts": alerts})
+    })
+}
+
+fn service(specs: &[MemoryFunction]) -> (Service, std::sync::Arc<MemoryBackend>) {
+    let backend = std::sync::Arc::new(MemoryBackend::new(specs));
+    let service = Service::new(backend.clone(), Settings::from_config(&Config::default()));
+    (service, backend)
+}
+
+fn id(name: &str) -> FunctionId {
+    FunctionId {
+        name: name.into(),
+        namespace: "openfaas-fn".into(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parse_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = alert::parse(&bytes);
+    }
+
+    #[test]
+    fn parse_never_panics_on_mangled_payloads(w in webhook_json(), cut in 0usize..400, byte in any::<u8>()) {
+        let mut bytes = w.to_string().into_bytes();
+        let at = cut.min(bytes.len());
+        bytes.insert(at, byte);
+        let _ = alert::parse(&bytes);
+        bytes.truncate(at);
+        let _ = alert::parse(&bytes);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Whatever arrives, a function that is scaled lands inside [min, max] of its labels
+    /// (or on 0 when scale-to-zero is allowed), and functions with bad labels are never touched.
+    #[test]
+    fn replicas_stay_within_label_bounds(
+        specs in specs(),
+        notifications in prop::collection::vec((webhook_json(), 0i64..120), 1..8),
+    ) {
+        let (service, backend) = service(&specs);
+        let settings = Settings::from_config(&Config::default());
+        let mut now = t0();
+        runtime().block_on(async {
+            for (w, advance) in notifications {
+                now += TimeDelta::seconds(advance);
+                let webhook = alert::parse(w.to_string().as_bytes()).expect("well-formed");
+                let report = service.handle(&webhook, now).await;
+                for spec in &specs {
+                    let replicas = backend.replicas(&id(&spec.name)).unwrap();
+                    match labels::parse(&spec.labels, &settings.label_defaults, settings.ceiling) {
+                        Ok(l) => prop_assert!(
+                            replicas == spec.replicas
+                                || (l.min..=l.max).contains(&replicas)
+                                || (l.zero && replicas == 0),
+                            "{} at {replicas} outside [{}, {}] ({:?})", spec.name, l.min, l.max, l
+                        ),
+                        Err(_) => prop_assert_eq!(replicas, spec.replicas),
+                    }
+                }
+                for f in &report.functions {
+                    if let (Outcome::Scaled, Some(to)) = (f.outcome, f.to) {
+                        let name = f.function.split('.').next().unwrap();
+                        let spec = specs.iter().find(|s| s.name == name).unwrap();
+                        let l = labels::parse(&spec.labels, &settings.label_defaults, settings.ceiling).unwrap();
+                        prop_assert!((l.min..=l.max).contains(&to) || (l.zero && to == 0));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+
+    /// The same notification twice (an AlertManager retry or its HA peer) acts once.
+    #[test]
+    fn the_same_notification_twice_acts_once(
+        specs in specs(),
+        before in prop::collection::vec((webhook_json(), 0i64..120), 0..4),
+        w in webhook_json(),
+        gap in 0i64..5,
+    ) {
+        let (service, backend) = service(&specs);
+        let mut now = t0();
+        runtime().block_on(async {
+            for (w, advance) in before {
+                now += TimeDelta::seconds(advance);
+                service.handle(&alert::parse(w.to_string().as_bytes()).unwrap(), now).await;
+            }
+            let webhook = alert::parse(w.to_string().as_bytes()).unwrap();
+            now += TimeDelta::seconds(60);
+            service.handle(&webhook, now).await;
+            let after_first: Vec<_> = FUNCTIONS.iter().map(|f| backend.replicas(&id(f))).collect();
+            let second = service.handle(&webhook, now + TimeDelta::seconds(gap)).await;
+            let after_second: Vec<_> = FUNCTIONS.iter().map(|f| backend.replicas(&id(f))).collect();
+            prop_assert_eq!(&after_first, &after_second);
+            prop_assert!(second.functions.iter().all(|f| f.outcome != Outcome::Scaled), "{:?}", second);
+            Ok(())
+        })?;
+    }
+
+    /// However many episodes arrive, the ledger entry stored with a function stays bounded.
+    #[test]
+    fn ledger_entries_stay_bounded(
+        rounds in prop::collection::vec((1usize..80, any::<bool>(), 0i64..30), 1..6),
+    ) {
+        let specs = vec![MemoryFunction { name: "alpha".into(), namespace: "openfaas-fn".into(), replicas: 1, labels: BTreeMap::new() }];
+        let (service, backend) = service(&specs);
+        let max = ledger::Timing::default().max_episodes;
+        let mut now = t0();
+        let mut next_fp = 0u64;
+        runtime().block_on(async {
+            for (count, firing, advance) in rounds {
+                now += TimeDelta::seconds(advance);
+                let alerts: Vec<Value> = (0..count).map(|_| {
+                    next_fp += 1;
+                    json!({
+                        "status": if firing { "firing" } else { "resolved" },
+                        "labels": {"alertname": "A", "function_name": "alpha", "i": next_fp.to_string()},
+                        "startsAt": (now - TimeDelta::seconds(5)).to_rfc3339(),
+                        "fingerprint": format!("{next_fp:016x}"),
+                    })
+                }).collect();
+                let w = json!({"version": "4", "status": "firing", "alerts": alerts});
+                service.handle(&alert::parse(w.to_string().as_bytes()).unwrap(), now).await;
+                let entry = backend.read(&id("alpha")).await.unwrap().stored.unwrap_or_default().ledger;
+                prop_assert!(entry.firing.len() <= max && entry.resolved.len() <= max, "{} / {}", entry.firing.len(), entry.resolved.len());
+                prop_assert!(serde_json::to_string(&entry).unwrap().len() < 16 * 1024);
+            }
+            Ok(())
+        })?;
+    }
+}

@@ -1,0 +1,215 @@
+//! The real listener: graceful shutdown with a deadline, TLS, and `check-config` redaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alertscaler::config::TlsConfig;
+use alertscaler::server::{self, ServeOptions};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::support::doubles::{Double, config, function, webhook};
+
+fn provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Start a server on 127.0.0.1:0; returns its address, the shutdown trigger and its task.
+async fn start(
+    backend: Arc<dyn alertscaler::backend::Backend>,
+    options: ServeOptions,
+) -> (
+    std::net::SocketAddr,
+    oneshot::Sender<()>,
+    JoinHandle<anyhow::Result<()>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = server::state(&config(&["echo"]), backend).unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(server::serve_with(
+        listener,
+        state,
+        async move {
+            let _ = rx.await;
+        },
+        options,
+    ));
+    (addr, tx, task)
+}
+
+fn options(grace: Duration) -> ServeOptions {
+    ServeOptions {
+        shutdown_grace: grace,
+        ..ServeOptions::default()
+    }
+}
+
+fn client() -> reqwest::Client {
+    provider();
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_webhooks_then_exits() {
+    let slow = Double::new(&["echo"])
+        .read_delay(Duration::from_millis(300))
+        .arc();
+    let (addr, stop, task) = start(slow.clone(), options(Duration::from_secs(10))).await;
+    let url = format!("http://{addr}/system/alert");
+    let body = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
+    let request = tokio::spawn({
+        let client = client();
+        async move { client.post(url).json(&body).send().await }
+    });
+    // The webhook is inside the backend now; ask the server to stop.
+    slow.started.notified().await;
+    stop.send(()).unwrap();
+
+    let response = request.await.unwrap().expect("in-flight request completes");
+    assert_eq!(response.status(), 200);
+    let report: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(report["functions"][0]["outcome"], "scaled");
+    assert_eq!(slow.inner.replicas(&function("echo")), Some(5));
+
+    let exited = tokio::time::timeout(Duration::from_secs(30), task).await;
+    exited.expect("server exits").unwrap().unwrap();
+    // No longer accepting.
+    let again = client().get(format!("http://{addr}/healthz")).send().await;
+    assert!(again.is_err(), "{again:?}");
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_on_stuck_requests_after_the_grace_period() {
+    let stuck = Double::new(&["echo"]).read_stuck().arc();
+    let (addr, stop, task) = start(stuck.clone(), options(Duration::from_millis(200))).await;
+    let body = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
+    let request = tokio::spawn({
+        let client = client();
+        async move {
+            client
+                .post(format!("http://{addr}/system/alert"))
+                .json(&body)
+                .send()
+                .await
+        }
+    });
+    stuck.started.notified().await;
+    stop.send(()).unwrap();
+    let exited = tokio::time::timeout(Duration::from_secs(30), task).await;
+    exited
+        .expect("server exits despite a stuck request")
+        .unwrap()
+        .unwrap();
+    assert!(
+        request.await.unwrap().is_err(),
+        "the stuck request was cut off"
+    );
+    assert_eq!(stuck.inner.replicas(&function("echo")), Some(1));
+}
+
+#[tokio::test]
+async fn tls_listener_serves_https_with_the_configured_certificate() {
+    provider();
+    let dir = tempfile::tempdir().unwrap();
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let cert_pem = generated.cert.pem();
+    let tls = TlsConfig {
+        cert_file: dir.path().join("cert.pem"),
+        key_file: dir.path().join("key.pem"),
+    };
+    std::fs::write(&tls.cert_file, &cert_pem).unwrap();
+    std::fs::write(&tls.key_file, generated.signing_key.serialize_pem()).unwrap();
+    let backend = Arc::new(alertscaler::backend::memory::MemoryBackend::new(
+        &config(&["echo"]).memory.functions,
+    ));
+    let (addr, stop, task) = start(
+        backend,
+        ServeOptions {
+            tls: Some(tls),
+            ..options(Duration::from_secs(5))
+        },
+    )
+    .await;
+
+    let trusting = reqwest::Client::builder()
+        .no_proxy()
+        .tls_certs_only([reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    let response = trusting
+        .post(format!("https://127.0.0.1:{}/system/alert", addr.port()))
+        .json(&webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let report: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(report["functions"][0]["to"], 5);
+
+    // Plain HTTP is not served on the TLS port.
+    let plain = client().get(format!("http://{addr}/healthz")).send().await;
+    assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
+
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_tls_key_is_a_clear_startup_error() {
+    let backend = Arc::new(alertscaler::backend::memory::MemoryBackend::new(&[]));
+    let (_addr, _stop, task) = start(
+        backend,
+        ServeOptions {
+            tls: Some(TlsConfig {
+                cert_file: "/nonexistent/cert.pem".into(),
+                key_file: "/nonexistent/key.pem".into(),
+            }),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let err = task.await.unwrap().unwrap_err();
+    assert!(
+        format!("{err:#}").contains("/nonexistent/cert.pem"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn check_config_prints_paths_never_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "sup3r-s3cret-t0ken\n").unwrap();
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nS3CRETKEY\n").unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[auth]\nmode = \"bearer\"\ntoken_file = {:?}\n[tls]\ncert_file = \"/c.pem\"\nkey_file = {:?}\n",
+            token.display().to_string(),
+            key.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_alertscaler"))
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains(&token.display().to_string()), "{stdout}");
+    assert!(stdout.contains("key_file"), "{stdout}");
+    assert!(stdout.contains("shutdown_grace_secs = 20"), "{stdout}");
+    for secret in ["sup3r-s3cret-t0ken", "S3CRETKEY"] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{stdout}{stderr}"
+        );
+    }
+}
