@@ -234,7 +234,9 @@ impl Backend for KubernetesBackend {
     #[instrument(skip_all, fields(function = %function))]
     async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError> {
         self.check_namespace(function)?;
-        let d = self.get_deployment(function).await?;
+        // Both objects at once; the Deployment's answer (existence, eligibility) decides first.
+        let (d, state) = tokio::join!(self.get_deployment(function), self.get_state(function));
+        let d = d?;
         self.check_eligible(&d, function)?;
         let deployment = d
             .metadata
@@ -245,7 +247,7 @@ impl Backend for KubernetesBackend {
                 BackendError::Unavailable(format!("deployment {function} has no resourceVersion"))
             })?;
         let current = replicas(&d);
-        let (ledger, state) = match self.get_state(function).await? {
+        let (ledger, state) = match state? {
             None => (self.legacy_ledger(&d), None),
             Some(doc) => match &doc.pending {
                 None => (doc.ledger, Some(doc.version)),
