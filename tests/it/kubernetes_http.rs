@@ -198,6 +198,16 @@ async fn readiness_checks_every_allowed_namespace_and_403_makes_it_unready() {
         }
     }
     assert_eq!(seen.len(), 4, "two small lists per namespace: {seen:?}");
+    // The state ConfigMaps cannot be listed: unready, naming them.
+    fake.fault_on(CONFIGMAPS, None, Action::Status(403), None);
+    let (status, body) = get(app.clone(), "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("needs `list` on configmaps in namespace openfaas-fn"),
+        "{body}"
+    );
+    fake.clear_faults();
     fake.fault(None, Action::Status(403), None);
     let (status, body) = get(app, "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
