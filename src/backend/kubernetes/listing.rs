@@ -1,11 +1,11 @@
 //! Listing functions without a full Deployment LIST on every pass.
 //!
-//! The settle pass, the label refresh and `/system/functions` all list. A full LIST sends every pod template
-//! of every function each time; here each namespace costs one METADATA-only LIST of Deployments
-//! (names, labels, resourceVersions) and one LIST of alertscaler's own state ConfigMaps. Full
-//! Deployments are fetched (GET) only when their resourceVersion differs from the cached copy (or,
-//! when many differ, by one full LIST), so a quiet cluster is listed from metadata alone. The
-//! summaries are hints: every decision re-reads.
+//! The settle pass, the label refresh and `/system/functions` all list. A full LIST sends every
+//! pod template of every function each time; here each namespace costs one METADATA-only LIST of
+//! Deployments (names, labels, resourceVersions) and one LIST of alertscaler's own state
+//! ConfigMaps. Full Deployments are fetched (GET) only when their resourceVersion differs from the
+//! cached copy (or, when many differ, by one full LIST), so a quiet cluster is listed from metadata
+//! alone. The summaries are hints: every decision re-reads.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
