@@ -175,3 +175,89 @@ async fn a_pending_write_overtaken_by_another_writer_keeps_the_episode() {
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(7), "not stepped on top");
     assert!(episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"));
 }
+
+/// Whatever fails once on the way, two receivers given one notification and AlertManager's retries
+/// (until one answers 200) step the function exactly once.
+#[tokio::test]
+async fn any_single_failure_with_two_receivers_and_retries_gives_one_step() {
+    use std::time::Duration;
+    use support::apiserver::{CONFIGMAPS, DEPLOYMENTS};
+    let cases: [(&str, &'static str, Method, Action); 7] = [
+        ("none", DEPLOYMENTS, Method::PUT, Action::Status(500)),
+        (
+            "500 on the replica write",
+            DEPLOYMENTS,
+            Method::PATCH,
+            Action::Status(500),
+        ),
+        (
+            "replica write commits, answer lost",
+            DEPLOYMENTS,
+            Method::PATCH,
+            Action::CommitThenDelay(Duration::from_millis(1500)),
+        ),
+        (
+            "503 on the intent",
+            CONFIGMAPS,
+            Method::POST,
+            Action::Status(503),
+        ),
+        (
+            "intent commits, answer lost",
+            CONFIGMAPS,
+            Method::POST,
+            Action::CommitThenDelay(Duration::from_millis(1500)),
+        ),
+        (
+            "503 on the confirm",
+            CONFIGMAPS,
+            Method::PATCH,
+            Action::Status(503),
+        ),
+        (
+            "redeploy before the replica write",
+            DEPLOYMENTS,
+            Method::PATCH,
+            Action::Interfere(Arc::new(redeploy)),
+        ),
+    ];
+    for (case, resource, method, action) in cases {
+        let fake = FakeApiserver::start().await;
+        echo(&fake);
+        let mut cfg = config(&[FN_NS]);
+        cfg.kubernetes.request_timeout_secs = 1;
+        fake.fault(
+            Some(Method::GET),
+            Action::Gate(Arc::new(Barrier::new(2))),
+            Some(2),
+        );
+        fake.fault_on(resource, Some(method), action, Some(1));
+        let webhook = firing("echo.openfaas-fn");
+        let (a, b) = (receiver(&fake, &cfg), receiver(&fake, &cfg));
+        let (ra, rb) = tokio::join!(a.handle(&webhook, now()), b.handle(&webhook, now()));
+        let mut ok = !ra.has_errors() || !rb.has_errors();
+        // AlertManager retries (bounded) until a receiver answers 200.
+        for _ in 0..3 {
+            if ok {
+                break;
+            }
+            ok = !receiver(&fake, &cfg)
+                .handle(&webhook, now())
+                .await
+                .has_errors();
+        }
+        assert!(ok, "{case}: no 200 after retries");
+        // One more copy (an HA duplicate) changes nothing.
+        let late = receiver(&fake, &cfg).handle(&webhook, now()).await;
+        assert!(is_duplicate(&late), "{case}: {late:?}");
+        assert_eq!(
+            fake.replicas(FN_NS, "echo"),
+            Some(3),
+            "{case}: exactly one step of 2"
+        );
+        assert!(
+            episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"),
+            "{case}"
+        );
+    }
+}
