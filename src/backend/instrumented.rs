@@ -77,4 +77,8 @@ impl Backend for Instrumented {
         self.record("ready", started, &result);
         result
     }
+
+    async fn leads_passes(&self) -> bool {
+        self.inner.leads_passes().await
+    }
 }

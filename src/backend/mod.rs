@@ -143,4 +143,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn ready(&self) -> Result<(), BackendError> {
         Ok(())
     }
+
+    /// Whether this replica should run background passes now (settle loop). Backends shared by
+    /// several replicas elect one (Kubernetes: a Lease); the default is "yes" (one replica).
+    async fn leads_passes(&self) -> bool {
+        true
+    }
 }
