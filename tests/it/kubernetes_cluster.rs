@@ -335,3 +335,70 @@ async fn a_cold_cache_is_filled_by_one_full_list_not_a_get_per_function() {
         [(true, true), (false, false)]
     );
 }
+
+/// Every replica write the Deployment received, as JSON patches' `spec.replicas`.
+fn replica_writes(fake: &FakeApiserver) -> Vec<i64> {
+    fake.seen()
+        .iter()
+        .filter(|s| s.method == Method::PATCH && s.resource == DEPLOYMENTS)
+        .filter_map(|s| serde_json::from_str::<serde_json::Value>(&s.body).ok())
+        .filter_map(|b| b["spec"]["replicas"].as_i64())
+        .collect()
+}
+
+#[tokio::test]
+async fn on_a_ce_like_cluster_no_write_asks_above_five_or_for_zero_and_the_reason_says_why() {
+    let fake = FakeApiserver::start().await;
+    fake.faas_netes_ce();
+    let labels = [
+        ("com.openfaas.scale.max", "10"),
+        ("com.openfaas.scale.factor", "50"),
+        ("com.openfaas.scale.zero", "true"),
+    ];
+    fake.put(function_deployment("echo", FN_NS, Some(4), &labels));
+    let zero_min = [("com.openfaas.scale.min", "0")];
+    fake.put(function_deployment("sleepy", FN_NS, Some(2), &zero_min));
+    let mut cfg = config(&[FN_NS]);
+    cfg.platform = alertscaler::config::Platform::openfaas_ce();
+    cfg.validate().unwrap();
+    let service = receiver(&fake, &cfg);
+
+    // A step that would reach 9 plans within CE's 5, and says so.
+    let report = service.handle(&firing("echo.openfaas-fn"), now()).await;
+    let f = &report.functions[0];
+    assert_eq!(
+        (f.outcome, f.from, f.to),
+        (Outcome::Scaled, Some(4), Some(5)),
+        "{f:?}"
+    );
+    assert!(
+        f.reason.contains("OpenFaaS CE") && f.reason.contains('5'),
+        "{}",
+        f.reason
+    );
+
+    // An idle alert on a function that allows zero: CE does not scale to zero.
+    let idle = json!({"version": "4", "status": "firing", "alerts": [{
+        "status": "firing",
+        "labels": {"alertname": "FunctionIdle", "function_name": "echo.openfaas-fn",
+                   "scale_policy": "zero", "scale_direction": "down"},
+        "annotations": {"value": "0"},
+        "startsAt": "2026-11-24T05:00:00Z", "fingerprint": "00000000000000ee"}]});
+    let idle = alertscaler::alert::parse(idle.to_string().as_bytes()).unwrap();
+    let later = now() + chrono::TimeDelta::hours(2);
+    let report = service.handle(&idle, later).await;
+    let f = &report.functions[0];
+    assert_ne!(f.to, Some(0), "{f:?}");
+    assert!(f.reason.contains("zero"), "{}", f.reason);
+
+    // A label min of 0 is refused with what to do.
+    let report = service.handle(&firing("sleepy.openfaas-fn"), now()).await;
+    let f = &report.functions[0];
+    assert_eq!(f.outcome, Outcome::Refused, "{f:?}");
+    assert!(f.reason.contains("com.openfaas.scale.min"), "{}", f.reason);
+
+    let writes = replica_writes(&fake);
+    assert!(!writes.is_empty());
+    assert!(writes.iter().all(|r| (1..=5).contains(r)), "{writes:?}");
+    assert_eq!(fake.clamps(), 0, "faas-netes had nothing to revert");
+}
