@@ -33,7 +33,7 @@ pub fn spawn(service: Service) -> JoinHandle<()> {
         loop {
             tokio::select! {
                 _ = tick(&mut settle) => {
-                    if !settle_pass(&service).await {
+                    if service.backend().leads_passes().await && !settle_pass(&service).await {
                         settle = None;
                     }
                 }

@@ -86,7 +86,6 @@ fn bad_values_are_refused_naming_label_and_value() {
         (&[(MIN, "+1")], MIN, "+1"),
         (&[(MAX, "+7")], MAX, "+7"),
         (&[(FACTOR, "0x10")], FACTOR, "0x10"),
-        (&[(MIN, "0")], MIN, "0"),
         (&[(MIN, "5"), (MAX, "3")], MAX, "3"),
         (&[(MIN, "30")], MAX, "20 (default)"),
         (&[(MAX, "51")], MAX, "51"),

@@ -5,10 +5,11 @@
 //! Data flows one way: HTTP body → [`alert`] intents → [`service`] (read → [`ledger`] plan →
 //! [`policy`] decide → backend write → observe), one path for every trigger.
 //! - [`id`]: [`id::FunctionId`], a function's name and namespace (a leaf every module may use).
-//! - [`config`]: figment layering and validation; a leaf (its sections, the policy names and the
-//!   Kubernetes selector live there).
+//! - [`config`]: figment layering and validation; a leaf (its sections, the policy names, the
+//!   platform's replica limits and the Kubernetes selector live there).
 //! - [`alert`]: AlertManager webhook payload (v4) → per-function intents (policy names parsed).
-//! - [`labels`]: `com.openfaas.scale.*` parsing and validation.
+//! - [`labels`]: `com.openfaas.scale.*` parsing and validation, fitted into the platform's replica
+//!   limits ([`config::Platform`]).
 //! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in ([`ledger::episodes`]: its
 //!   compact map).
 //! - [`policy`]: pure decisions (step, proportional, latency, zero, capacity; stabilization) →

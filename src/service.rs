@@ -17,7 +17,7 @@ use tracing::{debug, info, instrument, warn};
 use crate::alert::{self, Identity, Signal, Webhook};
 use crate::audit::{Audit, DecisionRecord};
 use crate::backend::{Backend, Update};
-use crate::config::{Config, LabelDefaults};
+use crate::config::{Config, LabelDefaults, Platform};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::labels;
@@ -42,6 +42,8 @@ pub struct Settings {
     pub timing: ledger::Timing,
     pub label_defaults: LabelDefaults,
     pub ceiling: u32,
+    /// The platform's replica limits; labels are fitted into them before any policy plans.
+    pub platform: Platform,
     pub policy: PolicyConfig,
 }
 
@@ -60,6 +62,7 @@ impl Settings {
             },
             label_defaults: config.labels,
             ceiling: config.max_replicas_ceiling,
+            platform: config.platform.clone(),
             policy: config.policy,
         }
     }
@@ -297,10 +300,11 @@ impl Service {
             }
         }
         self.metrics.export_labels(function, &state.labels);
-        let labels = match labels::parse(&state.labels, &s.label_defaults, s.ceiling) {
-            Ok(labels) => labels,
-            Err(e) => return Ok(Some(Decision::refused(e.to_string()))),
-        };
+        let labels =
+            match labels::parse_within(&state.labels, &s.label_defaults, s.ceiling, &s.platform) {
+                Ok(labels) => labels,
+                Err(e) => return Ok(Some(Decision::refused(e.to_string()))),
+            };
         let (verdict, ledger) = match cause {
             Cause::Notification(signals) => {
                 let plan = ledger::plan(&stored.ledger, signals, now, &s.timing);
@@ -351,7 +355,7 @@ impl Service {
                 (policy::decide(&input, &s.policy), stored.ledger.clone())
             }
         };
-        let decision = verdict.decision;
+        let mut decision = policy::platform::explain(verdict.decision, &labels, &s.platform);
         if matches!(decision, Decision::Refused { .. }) {
             return Ok(Some(decision));
         }
@@ -366,7 +370,8 @@ impl Service {
                 stored: &next,
                 version: &state.version,
             };
-            self.backend.apply(function, update).await?;
+            let applied = self.backend.apply(function, update).await?;
+            decision = applied.carried_out(decision);
         }
         self.metrics.ledger_size(function, next.ledger.len());
         if matches!(cause, Cause::Notification(_)) {

@@ -53,7 +53,11 @@ impl Backend for Counting {
         state
     }
 
-    async fn apply(&self, f: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(
+        &self,
+        f: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<crate::backend::Applied, BackendError> {
         let conflict = self
             .conflicts
             .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
