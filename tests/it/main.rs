@@ -18,6 +18,7 @@ mod openfaas_cli;
 mod openfaas_gateway;
 mod openfaas_kill;
 mod openfaas_state;
+mod operator;
 mod ops_http;
 mod props;
 mod serve;
