@@ -5,6 +5,7 @@ mod support;
 mod binary;
 mod closed_loop;
 mod connections;
+mod dashboard;
 mod e2e;
 mod fuzz;
 mod hostile;
