@@ -62,6 +62,8 @@ timeout 60 "${podman[@]}" run -d --pull never --name "$name" --network host --re
   -v "$dir:/etc/alertscaler:ro" "$tag" --log-format json --config /etc/alertscaler/config.toml >/dev/null \
   || fail "podman run"
 
+user=$("${podman[@]}" inspect --format '{{.Config.User}}' "$name")
+[ "$user" = 65532:65532 ] || fail "runs as $user, not the non-root 65532:65532"
 base="http://127.0.0.1:$port"
 for _ in $(seq 1 100); do
   curl -fsS --max-time 1 "$base/healthz" >"$dir/healthz" 2>/dev/null && break
