@@ -56,6 +56,7 @@ printf '%s\n' "$password" >"$dir/password"
 chmod 755 "$dir" && chmod 644 "$dir/config.toml" "$dir/password"
 
 nofile=$(ulimit -Hn)
+[ "$nofile" = unlimited ] && nofile=1048576
 step "run it on 127.0.0.1:$port"
 timeout 60 "${podman[@]}" run -d --pull never --name "$name" --network host --read-only \
   --ulimit "nofile=$nofile:$nofile" --ulimit nproc=32768:32768 \
