@@ -169,6 +169,18 @@ fn the_installed_packs_are_the_recommended_ones() {
         .map(str::to_owned)
         .collect();
     assert_eq!(installed, loaded);
+    // Every other file of deploy/operator/ is installed too.
+    let listed = manifest_files();
+    for entry in std::fs::read_dir(deploy_dir().join("operator")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name != "rules" {
+            let path = format!("operator/{name}");
+            assert!(
+                listed.contains(&path),
+                "{path} is not in kustomization.yaml"
+            );
+        }
+    }
 }
 
 #[test]
