@@ -16,7 +16,7 @@ use super::{Decision, Input, PolicyConfig, Proposal, Verdict, Why};
 use crate::labels::ScaleLabels;
 
 /// At most this many recommendations are kept per function.
-pub const MAX_RECOMMENDATIONS: usize = 32;
+pub(crate) const MAX_RECOMMENDATIONS: usize = 32;
 
 /// One replica count a policy wanted at one moment (before stabilization).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ pub fn window(labels: &ScaleLabels, config: &PolicyConfig) -> TimeDelta {
 }
 
 /// The highest recommendation made within `window` before `now`, with when it was made.
-pub fn floor(
+pub(crate) fn floor(
     history: &[Recommendation],
     now: DateTime<Utc>,
     window: TimeDelta,
@@ -62,7 +62,7 @@ pub fn floor(
 
 /// Append a recommendation and bound the history: drop what left the window (always keeping the
 /// newest) and keep at most [`MAX_RECOMMENDATIONS`].
-pub fn record(history: &mut Vec<Recommendation>, rec: Recommendation, window: TimeDelta) {
+pub(crate) fn record(history: &mut Vec<Recommendation>, rec: Recommendation, window: TimeDelta) {
     history.push(rec);
     prune(history, rec.at, window);
 }
@@ -146,7 +146,7 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
 
 /// Finish a held-back scale-down as far as the window now allows. `None` when nothing is held;
 /// otherwise the verdict (the decision and the window to store).
-pub fn resume(
+pub(crate) fn resume(
     labels: &ScaleLabels,
     current: u32,
     held: &Window,
