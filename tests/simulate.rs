@@ -252,6 +252,8 @@ duration_secs = 200
 [prometheus]
 scrape_interval_secs = 5
 evaluation_interval_secs = 5
+scrape_offset_secs = 0
+evaluation_offset_secs = 0
 [[functions]]
 name = "slow"
 service_time_ms = 50
@@ -281,6 +283,8 @@ duration_secs = 200
 [prometheus]
 scrape_interval_secs = 5
 evaluation_interval_secs = 5
+scrape_offset_secs = 0
+evaluation_offset_secs = 0
 [[functions]]
 name = "slow"
 service_time_ms = 50
@@ -319,6 +323,9 @@ end_secs = 100
 const LATENCY_BOUND: &str = r#"
 name = "latency-bound"
 duration_secs = 200
+[prometheus]
+scrape_offset_secs = 0
+evaluation_offset_secs = 0
 [[functions]]
 name = "slow"
 service_time_ms = 20
@@ -382,7 +389,7 @@ fn bad_scenarios_are_clear_errors() {
     };
     let err = sim::run_file(&write(dir.path(), "b.toml", TIMING), &options).unwrap_err();
     assert!(
-        err.to_string().contains("hpa") && err.to_string().contains("alertscaler-step"),
+        err.to_string().contains("hpa") && err.to_string().contains("step-ce-down"),
         "{err}"
     );
     let zero = TIMING.replace("concurrency = 10", "concurrency = 0");

@@ -7,20 +7,27 @@
 //! # Layout
 //! - [`scenario`]: TOML scenario files; [`load`]: load traces and the seeded random source.
 //! - [`queue`]: M/M/c response times (Erlang C); [`function`]: one function's replicas, backlog and metrics.
-//! - [`monitor`]: Prometheus (`rate`, `histogram_quantile`, rules with `for:`); [`alertmanager`]: grouping,
+//! - [`monitor`]: Prometheus (`rate`, `histogram_quantile`, alert states with `for:`); [`rules`]: the shipped
+//!   packs' alerting rules; [`capacity`]: the capacity pack's recording rules; [`alertmanager`]: grouping,
 //!   timers, notification log, webhook payloads.
-//! - [`presets`]: named policies; [`engine`]: the per-second loop feeding `Service::handle`;
-//!   [`report`]: totals, table, CSV and SVG.
+//! - [`presets`]: named policies; [`decider`]: CE's handler, alertscaler's `Service`, or [`kpa`] (the
+//!   Knative-like baseline); [`engine`]: the per-second loop.
+//! - [`stats`]: latency quantiles and direction changes; [`report`]: table, `summary.json`, CSV and SVG.
 
 pub mod alertmanager;
+pub mod capacity;
+pub mod decider;
 pub mod engine;
 pub mod function;
+pub mod kpa;
 pub mod load;
 pub mod monitor;
 pub mod presets;
 pub mod queue;
 pub mod report;
+pub mod rules;
 pub mod scenario;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 

@@ -4,31 +4,57 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use plotters::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::SimError;
 use super::engine::{PolicyRun, Simulation};
 
+fn ms(seconds: f64) -> f64 {
+    (seconds * 10_000.0).round() / 10.0
+}
+
+fn cell(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.1}")
+    } else {
+        "–".into()
+    }
+}
+
 /// The side-by-side comparison of every policy, as a Markdown table.
 pub fn table(sim: &Simulation) -> String {
     let mut out = String::new();
+    let window = sim
+        .runs
+        .first()
+        .map_or(0, |r| r.totals.direction_window_secs);
     let _ = writeln!(
         out,
-        "| policy | SLO-violation s | replica-s | scale events | cold starts | peak replicas | dropped/timed-out | served | notifications | refused |"
+        "| policy | SLO-violation s | replica-s over {} s | mean ms | p50 ms | p95 ms | p99 ms | dropped/timed-out | scale events | cold starts | direction changes / {window} s | peak replicas | notifications | refused |",
+        sim.scenario.duration_secs
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for run in &sim.runs {
         let t = &run.totals;
+        let l = &t.latencies;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
             run.policy.name,
             t.slo_violation_secs,
             t.replica_seconds,
+            cell(ms(l.mean())),
+            cell(ms(l.quantile(0.5))),
+            cell(ms(l.quantile(0.95))),
+            cell(ms(l.quantile(0.99))),
+            t.dropped,
             t.scale_events,
             t.cold_starts,
+            t.max_direction_changes,
             t.peak_replicas,
-            t.dropped,
-            t.served,
             t.notifications,
             t.refused
         );
@@ -36,11 +62,72 @@ pub fn table(sim: &Simulation) -> String {
     out
 }
 
+/// One policy's line of `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySummary {
+    pub name: String,
+    pub slo_violation_seconds: u64,
+    pub replica_seconds: u64,
+    /// Latency of served requests in ms; `null` when nothing was served (or in fleet runs).
+    pub mean_ms: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// Requests dropped or timed out (the model has one cause: waiting longer than `timeout_secs`).
+    pub dropped: u64,
+    pub scale_events: u64,
+    pub cold_starts: u64,
+    /// Within one stabilization window (`policy.scale_down_stabilization_secs`, 300 s by default).
+    pub max_direction_changes_per_window: u32,
+}
+
+/// `summary.json`: the machine-readable table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub scenario: String,
+    /// Replica-seconds are summed over this fixed horizon (the scenario's `duration_secs`).
+    pub horizon_seconds: u64,
+    /// The preset the README recommends for new installs.
+    pub recommended: String,
+    pub policies: Vec<PolicySummary>,
+}
+
+/// The summary of a simulation.
+pub fn summary_json(sim: &Simulation) -> Summary {
+    let finite = |x: f64| x.is_finite().then_some(ms(x));
+    Summary {
+        scenario: sim.scenario.name.clone(),
+        horizon_seconds: sim.scenario.duration_secs,
+        recommended: super::presets::RECOMMENDED.into(),
+        policies: sim
+            .runs
+            .iter()
+            .map(|run| {
+                let t = &run.totals;
+                let l = &t.latencies;
+                PolicySummary {
+                    name: run.policy.name.into(),
+                    slo_violation_seconds: t.slo_violation_secs,
+                    replica_seconds: t.replica_seconds,
+                    mean_ms: finite(l.mean()),
+                    p50_ms: finite(l.quantile(0.5)),
+                    p95_ms: finite(l.quantile(0.95)),
+                    p99_ms: finite(l.quantile(0.99)),
+                    dropped: t.dropped.round() as u64,
+                    scale_events: t.scale_events,
+                    cold_starts: t.cold_starts,
+                    max_direction_changes_per_window: t.max_direction_changes,
+                }
+            })
+            .collect(),
+    }
+}
+
 /// A short Markdown summary of a scenario's run (heading, description, table).
 pub fn summary(sim: &Simulation) -> String {
     let s = &sim.scenario;
     let mut out = format!(
-        "## {}\n\n{}\n\n{} function(s), {} s simulated.\n\n",
+        "## {}\n\n{}\n\n{} function(s), {} s simulated (replica-seconds over that horizon; direction changes counted within one stabilization window).\n\n",
         s.name,
         s.description.trim(),
         sim.functions.len(),
@@ -99,6 +186,8 @@ pub fn write(sim: &Simulation, dir: &Path) -> Result<Vec<String>, SimError> {
         Ok::<(), SimError>(())
     };
     put("summary.md".into(), summary(sim))?;
+    let json = serde_json::to_string_pretty(&summary_json(sim)).unwrap_or_default();
+    put("summary.json".into(), json + "\n")?;
     for run in &sim.runs {
         put(format!("{}.csv", run.policy.name), csv(sim, run))?;
     }

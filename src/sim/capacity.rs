@@ -1,0 +1,293 @@
+//! The capacity rule pack's recording rules as the simulator computes them (`alert-rules/capacity.rules.yml`,
+//! group `alertscaler-capacity`): load by Little's law (in flight = `rate(gateway_functions_seconds_sum[W])`)
+//! or requests per second (`rate(gateway_functions_seconds_count[W])`) over a stable (1m) and a panic (15s)
+//! window, desired = ceil(load / target per replica), panic when the panic window's desired ≥ 2 × the
+//! gateway's replicas (`gateway_service_count`), and the published desired = max(stable, panic) while
+//! panicking, else stable.
+
+use std::collections::BTreeMap;
+
+use super::monitor::{NB, Observed, Series};
+
+/// Label that selects what a function's target counts (`capacity`: in flight, `rps`: requests/s).
+pub const TYPE: &str = "com.openfaas.scale.type";
+/// Panic threshold of the pack (×current replicas).
+pub const PANIC_THRESHOLD: f64 = 2.0;
+
+/// A function's effective target per replica, as alertscaler exports it
+/// (`alertscaler_function_capacity_target` = target × proportion).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CapacityTarget {
+    pub per_replica: f64,
+    /// `rps`: the load is requests per second; otherwise in-flight requests.
+    pub rps: bool,
+}
+
+impl Default for CapacityTarget {
+    /// The pack's default series: type capacity, 10 × 0.9.
+    fn default() -> Self {
+        Self {
+            per_replica: 9.0,
+            rps: false,
+        }
+    }
+}
+
+impl CapacityTarget {
+    /// From a function's labels (`com.openfaas.scale.type`, `.target`, `.target-proportion`); invalid or
+    /// absent values fall back to the defaults (capacity, 10, 0.9), as the pack's default series does.
+    pub fn from_labels(labels: &BTreeMap<String, String>) -> Self {
+        let number = |key: &str| {
+            labels
+                .get(key)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|x| x.is_finite() && *x > 0.0)
+        };
+        let rps = labels.get(TYPE).is_some_and(|t| t.trim() == "rps");
+        let target = number(crate::labels::TARGET).unwrap_or(10.0);
+        let proportion = number(crate::labels::TARGET_PROPORTION)
+            .filter(|p| *p <= 1.0)
+            .unwrap_or(0.9);
+        Self {
+            per_replica: target * proportion,
+            rps,
+        }
+    }
+}
+
+/// The pack's recording rules for one function at one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Desired {
+    /// Load over the stable window (in flight or req/s).
+    pub load: f64,
+    pub load_panic: f64,
+    pub stable: u32,
+    pub panic: u32,
+    pub panicking: bool,
+    /// `alertscaler:function_desired_replicas`.
+    pub desired: u32,
+    /// `gateway_service_count`.
+    pub replicas: u32,
+}
+
+impl Desired {
+    /// The annotations the pack's alerts carry: `value` (load), `target`, `desired`, `replicas`.
+    pub fn observed(&self, target: CapacityTarget) -> Observed {
+        Observed {
+            value: if self.panicking {
+                self.load.max(self.load_panic)
+            } else {
+                self.load
+            },
+            target: target.per_replica,
+            desired: Some(self.desired),
+            replicas: Some(self.replicas),
+        }
+    }
+}
+
+fn ceil_div(load: f64, target: f64) -> u32 {
+    let x = (load / target).ceil();
+    if x >= f64::from(u32::MAX) {
+        u32::MAX
+    } else if x > 0.0 {
+        x as u32
+    } else {
+        0
+    }
+}
+
+/// Evaluate the recording rules at `now`. `None` where the function has no series or fewer than two samples
+/// in the stable window (Prometheus has no value, so neither alert fires); a panic window without a value
+/// counts as no panic.
+pub fn desired(
+    series: &Series,
+    now: u64,
+    target: CapacityTarget,
+    stable_window: u64,
+    panic_window: u64,
+) -> Option<Desired> {
+    let pick = |s: &super::monitor::Sample| {
+        if target.rps { s.buckets[NB - 1] } else { s.sum }
+    };
+    let load = series.rate(now, stable_window, pick)?;
+    let replicas = series.last()?.replicas;
+    let load_panic = series.rate(now, panic_window, pick).unwrap_or(0.0);
+    let stable = ceil_div(load, target.per_replica);
+    let panic = ceil_div(load_panic, target.per_replica);
+    let panicking = f64::from(panic) >= PANIC_THRESHOLD * f64::from(replicas) && panic > 0;
+    let desired = if panicking { stable.max(panic) } else { stable };
+    Some(Desired {
+        load,
+        load_panic,
+        stable,
+        panic,
+        panicking,
+        desired,
+        replicas,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::monitor::{BUCKETS, Sample};
+    use crate::sim::rules::{Expr, Targets, p95};
+
+    /// Scrapes every 5 s: `per_scrape(t)` = (requests, latency seconds) added in the 5 s before `t`.
+    fn scraped(until: u64, replicas: u32, per_scrape: impl Fn(u64) -> (f64, f64)) -> Series {
+        let mut series = Series::default();
+        let (mut n, mut sum) = (0.0, 0.0);
+        for t in (5..=until).step_by(5) {
+            let (dn, ds) = per_scrape(t);
+            n += dn;
+            sum += ds;
+            let mut buckets = [0.0; NB];
+            buckets.fill(n);
+            series.push(
+                Sample {
+                    t,
+                    ok: n,
+                    sum,
+                    buckets,
+                    replicas,
+                },
+                65,
+            );
+        }
+        series
+    }
+
+    #[test]
+    fn target_from_labels_with_pack_defaults() {
+        let l = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            CapacityTarget::from_labels(&l(&[])),
+            CapacityTarget::default()
+        );
+        let t = CapacityTarget::from_labels(&l(&[
+            (TYPE, "rps"),
+            ("com.openfaas.scale.target", "50"),
+            ("com.openfaas.scale.target-proportion", "0.8"),
+        ]));
+        assert_eq!((t.per_replica, t.rps), (40.0, true));
+        let t = CapacityTarget::from_labels(&l(&[("com.openfaas.scale.target", "-3")]));
+        assert_eq!(t.per_replica, 9.0);
+    }
+
+    #[test]
+    fn little_law_load_gives_desired_and_panic() {
+        let cap = CapacityTarget::default(); // 9 in flight per replica
+        // 100 req/s at 0.2 s each = 20 in flight, steady for a minute on 1 replica: stable ceil(20/9) = 3,
+        // panic 3 ≥ 2 × 1 → panicking, desired 3.
+        let s = scraped(120, 1, |_| (500.0, 100.0));
+        let d = desired(&s, 120, cap, 60, 15).unwrap();
+        assert!((d.load - 20.0).abs() < 1e-9, "{}", d.load);
+        assert_eq!((d.stable, d.panic, d.panicking, d.desired), (3, 3, true, 3));
+        // The same load on 3 replicas: no panic, desired 3, neither alert.
+        let s = scraped(120, 3, |_| (500.0, 100.0));
+        let targets = Targets {
+            latency_secs: 1.0,
+            capacity: cap,
+        };
+        let under = Expr::DesiredAbove {
+            stable_window: 60,
+            panic_window: 15,
+        };
+        let over = Expr::DesiredBelow {
+            stable_window: 60,
+            panic_window: 15,
+        };
+        assert_eq!(under.eval(&s, 120, &targets), None);
+        assert_eq!(over.eval(&s, 120, &targets), None);
+        // A burst in the last 15 s: 4× the load. Stable (1m) rises a little, panic reads the burst:
+        // panic window [105, 120]: 3 scrapes × 400 s of work / 15 s = 80 → ceil(80/9) = 9 ≥ 6 → panic.
+        let s = scraped(120, 3, |t| {
+            if t > 105 {
+                (2000.0, 400.0)
+            } else {
+                (500.0, 100.0)
+            }
+        });
+        let d = desired(&s, 120, cap, 60, 15).unwrap();
+        assert_eq!((d.panic, d.panicking), (9, true));
+        assert!(d.desired >= 9);
+        let o = under.eval(&s, 120, &targets).unwrap();
+        assert_eq!(
+            (o.desired, o.replicas, o.target),
+            (Some(d.desired), Some(3), 9.0)
+        );
+        // Traffic stopped: desired 0 < 3 → over-provisioned (the policy clamps to min).
+        let s = scraped(
+            200,
+            3,
+            |t| if t <= 100 { (500.0, 100.0) } else { (0.0, 0.0) },
+        );
+        let o = over.eval(&s, 200, &targets).unwrap();
+        assert_eq!(o.desired, Some(0));
+        // No series at all → no alert.
+        assert_eq!(under.eval(&Series::default(), 200, &targets), None);
+    }
+
+    #[test]
+    fn rps_type_counts_requests() {
+        let cap = CapacityTarget {
+            per_replica: 45.0,
+            rps: true,
+        };
+        let s = scraped(120, 1, |_| (500.0, 100.0)); // 100 req/s
+        let d = desired(&s, 120, cap, 60, 15).unwrap();
+        assert!((d.load - 100.0).abs() < 1e-9);
+        assert_eq!(d.stable, 3);
+    }
+
+    #[test]
+    fn p95_above_needs_traffic_in_the_short_window() {
+        // One scrape every 5 s up to `until`; 10 slow requests (all in (0.5, 1]) per scrape until t = 100,
+        // flat after.
+        let slow = BUCKETS.iter().position(|b| *b == 1.0).unwrap();
+        let scraped = |until: u64| {
+            let mut series = Series::default();
+            for t in (0..=until).step_by(5) {
+                let n = 10.0 * (t.min(100) / 5) as f64;
+                let mut buckets = [0.0; NB];
+                buckets[slow..].fill(n);
+                let sample = Sample {
+                    t,
+                    ok: n,
+                    sum: 0.0,
+                    buckets,
+                    replicas: 1,
+                };
+                series.push(sample, 65);
+            }
+            series
+        };
+        let targets = Targets {
+            latency_secs: 0.5,
+            capacity: CapacityTarget::default(),
+        };
+        let high = Expr::P95Above {
+            window: 60,
+            traffic_window: 30,
+        };
+        assert_eq!(high.window(), 60);
+        // Requests in the last 30 s: fires (p95 in (0.5, 1] against a 0.5 s target).
+        assert!(high.eval(&scraped(125), 125, &targets).is_some());
+        // 30 s after the last request the 1m p95 is still above target, but there is no current traffic.
+        let series = scraped(130);
+        assert!(p95(&series, 130, 60).is_some_and(|q| q > 0.5));
+        assert_eq!(high.eval(&series, 130, &targets), None);
+        // Without the guard (a 60 s traffic window, as the rule was before) it would still fire.
+        let unguarded = Expr::P95Above {
+            window: 60,
+            traffic_window: 60,
+        };
+        assert!(unguarded.eval(&series, 130, &targets).is_some());
+    }
+}

@@ -1,0 +1,301 @@
+//! Who turns the monitoring signal into replicas in a run: OpenFaaS CE's handler (emulated), alertscaler's
+//! real `Service`, or the KPA-like baseline; and how a preset plus a scenario's overrides become the
+//! functions' labels, alertscaler's configuration and the simulated rules.
+
+use std::sync::Arc;
+
+use figment::Figment;
+use figment::providers::Serialized;
+
+use super::SimError;
+use super::alertmanager::{Notification, timestamp};
+use super::capacity::CapacityTarget;
+use super::engine::{Totals, epoch};
+use super::function::FunctionModel;
+use super::kpa::{Kpa, KpaFunction, KpaSpec};
+use super::load::Trace;
+use super::presets::{Decider, Preset, presets_match};
+use super::rules::Rule;
+use super::scenario::{FunctionSpec, PresetOverrides, Scenario};
+use crate::alert::Status;
+use crate::backend::memory::{self, MemoryBackend};
+use crate::config::Config;
+use crate::id::FunctionId;
+use crate::labels::{self, ScaleLabels};
+use crate::policy::step::ce_calculate_replicas;
+use crate::service::{Outcome, Service, Settings};
+
+/// A preset made concrete for one scenario.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub rules: Vec<Rule>,
+    pub specs: Vec<memory::FunctionSpec>,
+    pub config: Config,
+    pub kpa: KpaSpec,
+    /// Each function's capacity target (from its labels under this preset).
+    pub capacity: Vec<CapacityTarget>,
+}
+
+fn overrides<'a>(scenario: &'a Scenario, preset: &Preset) -> Option<&'a PresetOverrides> {
+    scenario
+        .presets
+        .iter()
+        .find(|(name, _)| presets_match(name, preset))
+        .map(|(_, o)| o)
+}
+
+/// Labels, configuration and rules of `preset` on `scenario`, overrides applied and validated.
+pub fn setup(
+    scenario: &Scenario,
+    functions: &[(FunctionSpec, Trace)],
+    preset: &Preset,
+) -> Result<Setup, SimError> {
+    let over = overrides(scenario, preset);
+    let specs: Vec<memory::FunctionSpec> = functions
+        .iter()
+        .map(|(f, _)| {
+            let mut labels = f.labels.clone();
+            for (k, v) in preset.labels {
+                labels.entry(k.to_string()).or_insert_with(|| v.to_string());
+            }
+            if let Some(o) = over {
+                labels.extend(o.labels.clone());
+            }
+            memory::FunctionSpec {
+                name: f.name.clone(),
+                namespace: f.namespace.clone(),
+                replicas: f.replicas,
+                labels,
+            }
+        })
+        .collect();
+    let mut config = Config::default();
+    if let Some(c) = preset.cooldown_secs {
+        config.scale_up_cooldown_secs = c;
+    }
+    if let Some(mode) = preset.scale_down {
+        config.policy.scale_down = mode;
+    }
+    if let Some(table) = over.and_then(|o| o.config.as_ref()) {
+        config = Figment::from(Serialized::defaults(config))
+            .merge(Serialized::defaults(table))
+            .extract()
+            .map_err(|e| SimError::Config(format!("[presets.{}.config]: {e}", preset.name)))?;
+    }
+    config.memory.functions = specs.clone();
+    config
+        .validate()
+        .map_err(|e| SimError::Config(e.to_string()))?;
+    let rules = preset
+        .rules
+        .iter()
+        .map(|k| {
+            let mut rule = k.rule();
+            if let Some(policy) = preset.scale_policy {
+                rule.labels.insert("scale_policy".into(), policy.into());
+            }
+            match over.and_then(|o| o.rules.get(rule.alertname)) {
+                Some(p) => rule.with(p),
+                None => rule,
+            }
+        })
+        .collect();
+    let capacity = specs
+        .iter()
+        .map(|s| CapacityTarget::from_labels(&s.labels))
+        .collect();
+    Ok(Setup {
+        rules,
+        specs,
+        config,
+        kpa: over.and_then(|o| o.kpa).unwrap_or_default(),
+        capacity,
+    })
+}
+
+/// The decider of one run.
+pub enum Deciding {
+    Ce(Vec<Option<ScaleLabels>>),
+    Service {
+        service: Service,
+        backend: Arc<MemoryBackend>,
+        runtime: tokio::runtime::Runtime,
+    },
+    Kpa {
+        scalers: Vec<Kpa>,
+        /// Load observed per function since the last tick, and the seconds it covers.
+        observed: Vec<f64>,
+        seconds: u32,
+        phase: u64,
+    },
+}
+
+impl Deciding {
+    /// Build the decider of `preset` for `setup`; `phase` is the KPA tick's offset.
+    pub fn new(preset: &Preset, setup: &Setup, phase: u64) -> Result<Self, SimError> {
+        let config = &setup.config;
+        let parse = |s: &memory::FunctionSpec| {
+            labels::parse(&s.labels, &config.labels, config.max_replicas_ceiling).ok()
+        };
+        Ok(match preset.decider {
+            Decider::CeNoDedup => Self::Ce(setup.specs.iter().map(parse).collect()),
+            Decider::Service => {
+                let backend = Arc::new(MemoryBackend::new(&setup.specs));
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .map_err(|e| SimError::Runtime(e.to_string()))?;
+                Self::Service {
+                    service: Service::new(backend.clone(), Settings::from_config(config)),
+                    backend,
+                    runtime,
+                }
+            }
+            Decider::Kpa => {
+                let scalers = setup
+                    .specs
+                    .iter()
+                    .zip(&setup.capacity)
+                    .map(|(s, cap)| {
+                        let l = parse(s);
+                        let function = KpaFunction {
+                            target: cap.per_replica,
+                            min: l.map_or(1, |l| l.min),
+                            max: l.map_or(1, |l| l.max),
+                            zero: l.is_some_and(|l| l.zero),
+                        };
+                        Kpa::new(setup.kpa, function)
+                    })
+                    .collect::<Vec<_>>();
+                Self::Kpa {
+                    observed: vec![0.0; scalers.len()],
+                    scalers,
+                    seconds: 0,
+                    phase,
+                }
+            }
+        })
+    }
+
+    /// The stabilization window direction changes are counted in (alertscaler's configured one).
+    pub fn window_secs(config: &Config) -> u64 {
+        config.policy.scale_down_stabilization_secs.max(1)
+    }
+
+    /// Hand one AlertManager post to the decider (the KPA ignores alerts).
+    pub fn deliver(
+        &mut self,
+        n: &Notification,
+        ids: &[FunctionId],
+        models: &mut [FunctionModel],
+        totals: &mut Totals,
+        t: u64,
+    ) {
+        match self {
+            Self::Kpa { .. } => {}
+            Self::Ce(labels) => {
+                for (alert, &i) in n.webhook.alerts.iter().zip(&n.functions) {
+                    let Some(l) = labels[i] else {
+                        totals.refused += 1;
+                        continue;
+                    };
+                    let current = models[i].desired;
+                    let firing = alert.status == Status::Firing;
+                    let to = ce_calculate_replicas(firing, current, l.max, l.min, l.factor);
+                    if to != current {
+                        totals.scale_events += 1;
+                        models[i].set_desired(to, t);
+                    }
+                }
+            }
+            Self::Service {
+                service,
+                backend,
+                runtime,
+            } => {
+                let report = runtime.block_on(service.handle(&n.webhook, timestamp(epoch(), t)));
+                for f in &report.functions {
+                    match f.outcome {
+                        Outcome::Scaled => totals.scale_events += 1,
+                        Outcome::Refused | Outcome::Error => totals.refused += 1,
+                        Outcome::Unchanged => {}
+                    }
+                }
+                for &i in &n.functions {
+                    sync(backend, &ids[i], &mut models[i], t);
+                }
+            }
+        }
+    }
+
+    /// Once per simulated second after the alerts: the service's settle loop (held scale-downs) every
+    /// `policy.settle_interval_secs`, as the server's background task; the KPA's tick.
+    pub fn tick(
+        &mut self,
+        t: u64,
+        ids: &[FunctionId],
+        models: &mut [FunctionModel],
+        loads: &[f64],
+        totals: &mut Totals,
+    ) {
+        match self {
+            Self::Ce(_) => {}
+            Self::Service {
+                service,
+                backend,
+                runtime,
+            } => {
+                let every = service.settings().policy.settle_interval_secs;
+                if every == 0 || !t.is_multiple_of(every) {
+                    return;
+                }
+                let Ok(reports) = runtime.block_on(service.settle(timestamp(epoch(), t))) else {
+                    return;
+                };
+                totals.scale_events += reports
+                    .iter()
+                    .filter(|r| r.outcome == Outcome::Scaled)
+                    .count() as u64;
+                if !reports.is_empty() {
+                    for (i, m) in models.iter_mut().enumerate() {
+                        sync(backend, &ids[i], m, t);
+                    }
+                }
+            }
+            Self::Kpa {
+                scalers,
+                observed,
+                seconds,
+                phase,
+            } => {
+                for (o, l) in observed.iter_mut().zip(loads) {
+                    *o += l;
+                }
+                *seconds += 1;
+                if !scalers.first().is_some_and(|k| k.due(t, *phase)) {
+                    return;
+                }
+                for ((k, m), o) in scalers
+                    .iter_mut()
+                    .zip(models.iter_mut())
+                    .zip(observed.iter_mut())
+                {
+                    let d = k.decide(t, *o / f64::from(*seconds), m.desired, m.ready);
+                    *o = 0.0;
+                    if d.replicas != m.desired {
+                        totals.scale_events += 1;
+                        m.set_desired(d.replicas, t);
+                    }
+                }
+                *seconds = 0;
+            }
+        }
+    }
+}
+
+fn sync(backend: &MemoryBackend, id: &FunctionId, model: &mut FunctionModel, t: u64) {
+    if let Some(r) = backend.replicas(id)
+        && r != model.desired
+    {
+        model.set_desired(r, t);
+    }
+}
