@@ -80,6 +80,8 @@ pub struct Simulation {
     pub scenario: Scenario,
     /// `name.namespace` of each simulated function.
     pub functions: Vec<String>,
+    /// Capacity against peak load of each function of the scenario file (before fleet copies).
+    pub capacity: Vec<super::feasibility::Capacity>,
     pub runs: Vec<PolicyRun>,
 }
 

@@ -12,12 +12,14 @@
 //!   timers, notification log, webhook payloads.
 //! - [`presets`]: named policies; [`decider`]: CE's handler, alertscaler's `Service`, or [`kpa`] (the
 //!   Knative-like baseline); [`engine`]: the per-second loop.
+//! - [`feasibility`]: each function's capacity at max replicas against its peak load.
 //! - [`stats`]: latency quantiles and direction changes; [`report`]: table, `summary.json`, CSV and SVG.
 
 pub mod alertmanager;
 pub mod capacity;
 pub mod decider;
 pub mod engine;
+pub mod feasibility;
 pub mod function;
 pub mod kpa;
 pub mod load;
@@ -95,6 +97,11 @@ pub fn run(scenario: &Scenario, base: &Path, options: &Options) -> Result<Simula
     scenario.validate()?;
     let presets = policies(scenario, options)?;
     let functions = scenario.expand(base)?;
+    let capacity = functions
+        .iter()
+        .take(scenario.functions.len())
+        .map(|(f, trace)| feasibility::capacity(f, trace, scenario.duration_secs))
+        .collect();
     let seed = options.seed.unwrap_or(scenario.seed);
     let runs = presets
         .into_iter()
@@ -106,6 +113,7 @@ pub fn run(scenario: &Scenario, base: &Path, options: &Options) -> Result<Simula
             .iter()
             .map(|(f, _)| format!("{}.{}", f.name, f.namespace))
             .collect(),
+        capacity,
         runs,
     })
 }

@@ -133,6 +133,10 @@ pub fn summary(sim: &Simulation) -> String {
         sim.functions.len(),
         s.duration_secs
     );
+    for (f, c) in s.functions.iter().zip(&sim.capacity) {
+        let _ = writeln!(out, "- {}", c.describe(&f.name));
+    }
+    out.push('\n');
     out.push_str(&table(sim));
     out.push('\n');
     out
