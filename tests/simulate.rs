@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use alertscaler::alert::Status;
 use alertscaler::sim::queue::{Distribution, Response, erlang_c};
-use alertscaler::sim::{self, Options, Simulation, report};
+use alertscaler::sim::rules::RuleKind;
+use alertscaler::sim::{self, Options, Simulation, replay, report};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -431,4 +432,97 @@ fn built_in_scenarios_run_and_write_outputs() {
         count += 1;
     }
     assert!(count >= 4);
+}
+
+/// Replay a pack's promtool cases through the simulator's rule model.
+fn replay_pack(test_file: &str, kinds: &[RuleKind]) -> replay::Outcome {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("alert-rules")
+        .join(test_file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let file: replay::TestFile = serde_norway::from_str(&text).unwrap();
+    let rules: Vec<_> = kinds.iter().map(|k| k.rule()).collect();
+    replay::replay(&file, &rules)
+}
+
+#[test]
+fn the_simulated_rules_pass_the_packs_promtool_cases() {
+    let ce = replay_pack("openfaas-ce.test.yml", &[RuleKind::CeRate]);
+    assert!(ce.mismatches.is_empty(), "{:#?}", ce.mismatches);
+    assert!(ce.checked >= 5, "{ce:?}");
+    let latency = replay_pack(
+        "latency.test.yml",
+        &[RuleKind::LatencyHigh, RuleKind::LatencyLow],
+    );
+    assert!(latency.mismatches.is_empty(), "{:#?}", latency.mismatches);
+    assert!(latency.checked >= 10, "{latency:?}");
+    // Only FunctionIdle (the zero policy, not simulated) is left out.
+    assert!(
+        latency.skipped.iter().all(|s| s.contains("FunctionIdle")),
+        "{:?}",
+        latency.skipped
+    );
+    // The replay does catch a rule that differs from the pack: a threshold of 5.3 req/s instead of 5, or a
+    // 2m `for:` on FunctionLatencyHigh instead of 30s.
+    let mut wrong = RuleKind::CeRate.rule();
+    wrong.expr = alertscaler::sim::rules::Expr::RateAbove {
+        window: 10,
+        threshold: 5.3,
+    };
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("alert-rules/openfaas-ce.test.yml"),
+    )
+    .unwrap();
+    let file: replay::TestFile = serde_norway::from_str(&text).unwrap();
+    assert!(!replay::replay(&file, &[wrong]).mismatches.is_empty());
+    let mut slow = RuleKind::LatencyHigh.rule();
+    slow.for_secs = 120;
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("alert-rules/latency.test.yml"),
+    )
+    .unwrap();
+    let file: replay::TestFile = serde_norway::from_str(&text).unwrap();
+    assert!(!replay::replay(&file, &[slow]).mismatches.is_empty());
+}
+
+#[test]
+fn simulated_rules_have_the_packs_for_and_labels() {
+    #[derive(serde::Deserialize)]
+    struct Pack {
+        groups: Vec<Group>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Group {
+        rules: Vec<serde_norway::Value>,
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("alert-rules");
+    let kinds = [
+        ("openfaas-ce.rules.yml", RuleKind::CeRate),
+        ("latency.rules.yml", RuleKind::LatencyHigh),
+        ("latency.rules.yml", RuleKind::LatencyLow),
+    ];
+    for (file, kind) in kinds {
+        let model = kind.rule();
+        let pack: Pack =
+            serde_norway::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+        let shipped = pack
+            .groups
+            .iter()
+            .flat_map(|g| &g.rules)
+            .find(|r| r["alert"].as_str() == Some(model.alertname))
+            .unwrap_or_else(|| panic!("{file} has no {}", model.alertname));
+        let for_secs = replay::duration(shipped["for"].as_str().unwrap_or("0s")).unwrap();
+        assert_eq!(for_secs, model.for_secs, "{}: for", model.alertname);
+        let labels: std::collections::BTreeMap<String, String> =
+            serde_norway::from_value(shipped["labels"].clone()).unwrap();
+        assert_eq!(labels, model.labels, "{}: labels", model.alertname);
+        let expr = shipped["expr"].as_str().unwrap();
+        let window = format!("[{}s]", model.expr.window());
+        let window_m = format!("[{}m]", model.expr.window() / 60);
+        assert!(
+            expr.contains(&window) || expr.contains(&window_m) || file.starts_with("latency"),
+            "{}: {expr} does not read {window}",
+            model.alertname
+        );
+    }
 }

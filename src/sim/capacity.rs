@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::monitor::{NB, Observed, Series};
+use super::monitor::{Metric, Observed, Scraped};
 
 /// Label that selects what a function's target counts (`capacity`: in flight, `rps`: requests/s).
 pub const TYPE: &str = "com.openfaas.scale.type";
@@ -101,18 +101,20 @@ fn ceil_div(load: f64, target: f64) -> u32 {
 /// in the stable window (Prometheus has no value, so neither alert fires); a panic window without a value
 /// counts as no panic.
 pub fn desired(
-    series: &Series,
+    series: &impl Scraped,
     now: u64,
     target: CapacityTarget,
     stable_window: u64,
     panic_window: u64,
 ) -> Option<Desired> {
-    let pick = |s: &super::monitor::Sample| {
-        if target.rps { s.buckets[NB - 1] } else { s.sum }
+    let metric = if target.rps {
+        Metric::Count
+    } else {
+        Metric::Sum
     };
-    let load = series.rate(now, stable_window, pick)?;
-    let replicas = series.last()?.replicas;
-    let load_panic = series.rate(now, panic_window, pick).unwrap_or(0.0);
+    let load = series.rate(now, stable_window, metric)?;
+    let replicas = series.replicas(now)?;
+    let load_panic = series.rate(now, panic_window, metric).unwrap_or(0.0);
     let stable = ceil_div(load, target.per_replica);
     let panic = ceil_div(load_panic, target.per_replica);
     let panicking = f64::from(panic) >= PANIC_THRESHOLD * f64::from(replicas) && panic > 0;
@@ -131,7 +133,7 @@ pub fn desired(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::monitor::{BUCKETS, Sample};
+    use crate::sim::monitor::{BUCKETS, NB, Sample, Series};
     use crate::sim::rules::{Expr, Targets, p95};
 
     /// Scrapes every 5 s: `per_scrape(t)` = (requests, latency seconds) added in the 5 s before `t`.
@@ -193,6 +195,7 @@ mod tests {
         let s = scraped(120, 3, |_| (500.0, 100.0));
         let targets = Targets {
             latency_secs: 1.0,
+            latency_tolerance: None,
             capacity: cap,
         };
         let under = Expr::DesiredAbove {
@@ -270,6 +273,7 @@ mod tests {
         };
         let targets = Targets {
             latency_secs: 0.5,
+            latency_tolerance: None,
             capacity: CapacityTarget::default(),
         };
         let high = Expr::P95Above {

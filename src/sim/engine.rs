@@ -203,6 +203,7 @@ pub fn run_policy(
                 for (i, state) in states.iter_mut().enumerate() {
                     let targets = Targets {
                         latency_secs: models[i].target_secs,
+                        latency_tolerance: None,
                         capacity: setup.capacity[i],
                     };
                     let result = rule.expr.eval(&series[i], t, &targets);

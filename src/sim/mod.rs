@@ -13,6 +13,7 @@
 //! - [`presets`]: named policies; [`decider`]: CE's handler, alertscaler's `Service`, or [`kpa`] (the
 //!   Knative-like baseline); [`engine`]: the per-second loop.
 //! - [`feasibility`]: each function's capacity at max replicas against its peak load.
+//! - [`replay`]: promtool test files replayed through the rule model (the rules are the shipped ones).
 //! - [`stats`]: latency quantiles and direction changes; [`report`]: table, `summary.json`, CSV and SVG.
 
 pub mod alertmanager;
@@ -26,6 +27,7 @@ pub mod load;
 pub mod monitor;
 pub mod presets;
 pub mod queue;
+pub mod replay;
 pub mod report;
 pub mod rules;
 pub mod scenario;

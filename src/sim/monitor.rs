@@ -29,6 +29,50 @@ pub struct Sample {
     pub replicas: u32,
 }
 
+/// A gateway counter of one function, as the rules select it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// `gateway_function_invocation_total{code="200"}`.
+    Ok,
+    /// `gateway_functions_seconds_count`.
+    Count,
+    /// `gateway_functions_seconds_sum`.
+    Sum,
+}
+
+/// What the rules read of one function's scraped series. [`Series`] is the simulator's; the promtool replay
+/// in `tests/simulate.rs` implements it over a test file's input series (any bucket bounds).
+pub trait Scraped {
+    /// `rate(metric[window])` at `now`; `None` without two samples in the window.
+    fn rate(&self, now: u64, window: u64, metric: Metric) -> Option<f64>;
+    /// Per-bucket `rate(gateway_functions_seconds_bucket[window])` as `(le, rate)`, sorted, `+Inf` last.
+    fn bucket_rates(&self, now: u64, window: u64) -> Option<Vec<(f64, f64)>>;
+    /// The latest `gateway_service_count` at or before `now`.
+    fn replicas(&self, now: u64) -> Option<u32>;
+}
+
+impl Scraped for Series {
+    fn rate(&self, now: u64, window: u64, metric: Metric) -> Option<f64> {
+        Series::rate(self, now, window, |s| match metric {
+            Metric::Ok => s.ok,
+            Metric::Count => s.buckets[NB - 1],
+            Metric::Sum => s.sum,
+        })
+    }
+
+    fn bucket_rates(&self, now: u64, window: u64) -> Option<Vec<(f64, f64)>> {
+        Series::bucket_rates(self, now, window)
+    }
+
+    fn replicas(&self, now: u64) -> Option<u32> {
+        self.samples
+            .iter()
+            .rev()
+            .find(|s| s.t <= now)
+            .map(|s| s.replicas)
+    }
+}
+
 /// The samples Prometheus holds for one function, trimmed to the longest window any rule reads.
 #[derive(Debug, Clone, Default)]
 pub struct Series {
@@ -36,11 +80,6 @@ pub struct Series {
 }
 
 impl Series {
-    /// The latest scrape.
-    pub fn last(&self) -> Option<&Sample> {
-        self.samples.back()
-    }
-
     /// Append a scrape, forgetting samples older than `keep_secs` before it.
     pub fn push(&mut self, sample: Sample, keep_secs: u64) {
         self.samples.push_back(sample);

@@ -7,13 +7,15 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::capacity::{self, CapacityTarget};
-use super::monitor::{NB, Observed, Series, histogram_quantile};
+use super::monitor::{Metric, Observed, Scraped, histogram_quantile};
 
 /// Per-function numbers the rules compare with (in production: series alertscaler exports from labels).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Targets {
     /// p95 objective in seconds (`alertscaler_function_latency_target_seconds`).
     pub latency_secs: f64,
+    /// Per-function tolerance (`alertscaler_function_latency_tolerance_ratio`); `None`: the rule's.
+    pub latency_tolerance: Option<f64>,
     /// Capacity per replica (`alertscaler_function_capacity_target`).
     pub capacity: CapacityTarget,
 }
@@ -67,10 +69,10 @@ impl Expr {
     }
 
     /// Evaluate for one function at `now`: `Some` (with the annotations' numbers) when the condition holds.
-    pub fn eval(&self, series: &Series, now: u64, targets: &Targets) -> Option<Observed> {
+    pub fn eval(&self, series: &impl Scraped, now: u64, targets: &Targets) -> Option<Observed> {
         match *self {
             Self::RateAbove { window, threshold } => series
-                .rate(now, window, |s| s.ok)
+                .rate(now, window, Metric::Ok)
                 .filter(|v| *v > threshold)
                 .map(|v| Observed::new(v, threshold)),
             Self::P95Above {
@@ -78,12 +80,13 @@ impl Expr {
                 traffic_window,
             } => {
                 let p95 = p95(series, now, window)?;
-                let current = series.rate(now, traffic_window, |s| s.buckets[NB - 1])?;
+                let current = series.rate(now, traffic_window, Metric::Count)?;
                 (p95 > targets.latency_secs && current > 0.0)
                     .then_some(Observed::new(p95, targets.latency_secs))
             }
             Self::P95Below { window, tolerance } => {
                 let p95 = p95(series, now, window)?;
+                let tolerance = targets.latency_tolerance.unwrap_or(tolerance);
                 (p95 < targets.latency_secs * (1.0 - tolerance))
                     .then_some(Observed::new(p95, targets.latency_secs))
             }
@@ -108,8 +111,8 @@ impl Expr {
 }
 
 /// The latency pack's `p95_1m` recording rule: only defined where the request rate is > 0.
-pub fn p95(series: &Series, now: u64, window: u64) -> Option<f64> {
-    let traffic = series.rate(now, window, |s| s.buckets[NB - 1])?;
+pub fn p95(series: &impl Scraped, now: u64, window: u64) -> Option<f64> {
+    let traffic = series.rate(now, window, Metric::Count)?;
     if traffic <= 0.0 {
         return None;
     }

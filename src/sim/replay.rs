@@ -1,0 +1,428 @@
+//! Replays a rule pack's promtool test file (`alert-rules/*.test.yml`) through the simulator's rule model:
+//! the input series become [`Scraped`] series, every simulated alerting rule is evaluated at each evaluation
+//! step with [`step_alert`], and at each `alert_rule_test` the set of firing functions (and their `value`,
+//! `desired`, `replicas` annotations) is compared with what promtool expects. This is how the simulator shows
+//! that the rules it simulates are the shipped ones. The YAML is read by the caller (tests/simulate.rs).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use super::capacity::CapacityTarget;
+use super::monitor::{Active, Metric, Scraped, extrapolated_rate, step_alert};
+use super::rules::{Rule, Targets};
+
+/// A promtool test file (fields this replay does not use are ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TestFile {
+    pub evaluation_interval: Option<String>,
+    #[serde(default)]
+    pub tests: Vec<TestGroup>,
+}
+
+/// One `tests:` entry.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TestGroup {
+    pub name: Option<String>,
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub input_series: Vec<InputSeries>,
+    #[serde(default)]
+    pub alert_rule_test: Vec<AlertTest>,
+}
+
+/// One input series in promtool's notation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InputSeries {
+    pub series: String,
+    pub values: String,
+}
+
+/// One expectation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertTest {
+    pub eval_time: String,
+    pub alertname: String,
+    #[serde(default)]
+    pub exp_alerts: Vec<ExpAlert>,
+}
+
+/// One expected firing alert.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExpAlert {
+    #[serde(default)]
+    pub exp_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub exp_annotations: BTreeMap<String, String>,
+}
+
+/// What a replay found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Expectations compared.
+    pub checked: usize,
+    /// Expectations for alerts the simulator does not model (named, for the report).
+    pub skipped: Vec<String>,
+    /// Disagreements, each saying where and what.
+    pub mismatches: Vec<String>,
+}
+
+/// A Prometheus duration (`15s`, `2m15s`, `1h`) in seconds.
+pub fn duration(text: &str) -> Option<u64> {
+    let (mut total, mut number) = (0u64, String::new());
+    let mut chars = text.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number.parse().ok()?;
+        number.clear();
+        total += n * match c {
+            's' => 1,
+            'm' if chars.peek() == Some(&'s') => return None,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return None,
+        };
+    }
+    number.is_empty().then_some(total)
+}
+
+/// Expand promtool's series notation (`0+50x20`, `1 2 _ 3`, `_x10 3+0x20`): one `Option` per interval.
+pub fn expand(values: &str) -> Option<Vec<Option<f64>>> {
+    let mut out = Vec::new();
+    for token in values.split_whitespace() {
+        if token == "_" || token == "stale" {
+            out.push(None);
+            continue;
+        }
+        let Some((start, times)) = token.split_once('x') else {
+            out.push(Some(token.parse().ok()?));
+            continue;
+        };
+        let n: usize = times.parse().ok()?;
+        if start == "_" {
+            out.extend(std::iter::repeat_n(None, n));
+            continue;
+        }
+        let split = start[1..].find(['+', '-']).map(|i| i + 1);
+        let (a, step) = match split {
+            Some(i) => (
+                start[..i].parse::<f64>().ok()?,
+                start[i..].parse::<f64>().ok()?,
+            ),
+            None => (start.parse::<f64>().ok()?, 0.0),
+        };
+        out.extend((0..=n).map(|k| Some(a + step * k as f64)));
+    }
+    Some(out)
+}
+
+/// `name{k="v",…}` → name and labels.
+fn selector(text: &str) -> Option<(String, BTreeMap<String, String>)> {
+    let text = text.trim();
+    let Some((name, rest)) = text.split_once('{') else {
+        return Some((text.to_string(), BTreeMap::new()));
+    };
+    let body = rest.strip_suffix('}')?;
+    let mut labels = BTreeMap::new();
+    for pair in body.split(',').filter(|p| !p.trim().is_empty()) {
+        let (k, v) = pair.split_once('=')?;
+        labels.insert(k.trim().to_string(), v.trim().trim_matches('"').to_string());
+    }
+    Some((name.to_string(), labels))
+}
+
+type Points = Vec<(f64, f64)>;
+
+/// One function's input series.
+#[derive(Debug, Clone, Default)]
+struct Function {
+    ok: Vec<Points>,
+    count: Vec<Points>,
+    sum: Vec<Points>,
+    buckets: Vec<(f64, Points)>,
+    replicas: Points,
+    latency_target: Points,
+    tolerance: Points,
+    capacity: Option<(Points, bool)>,
+}
+
+fn summed_rate(series: &[Points], now: u64, window: u64) -> Option<f64> {
+    let start = now.saturating_sub(window) as f64;
+    let rates: Vec<f64> = series
+        .iter()
+        .filter_map(|p| {
+            let inside: Points = p
+                .iter()
+                .copied()
+                .filter(|(t, _)| *t >= start && *t <= now as f64)
+                .collect();
+            extrapolated_rate(&inside, start, now as f64)
+        })
+        .collect();
+    (!rates.is_empty()).then(|| rates.iter().sum())
+}
+
+fn latest(points: &Points, now: u64) -> Option<f64> {
+    points
+        .iter()
+        .rev()
+        .find(|(t, _)| *t <= now as f64)
+        .map(|p| p.1)
+}
+
+impl Scraped for Function {
+    fn rate(&self, now: u64, window: u64, metric: Metric) -> Option<f64> {
+        let series = match metric {
+            Metric::Ok => &self.ok,
+            Metric::Count => &self.count,
+            Metric::Sum => &self.sum,
+        };
+        summed_rate(series, now, window)
+    }
+
+    fn bucket_rates(&self, now: u64, window: u64) -> Option<Vec<(f64, f64)>> {
+        let mut by_le: BTreeMap<u64, (f64, Vec<Points>)> = BTreeMap::new();
+        for (le, p) in &self.buckets {
+            let key = if le.is_infinite() {
+                u64::MAX
+            } else {
+                le.to_bits()
+            };
+            by_le
+                .entry(key)
+                .or_insert((*le, Vec::new()))
+                .1
+                .push(p.clone());
+        }
+        let mut out: Vec<(f64, f64)> = by_le
+            .values()
+            .map(|(le, s)| summed_rate(s, now, window).map(|r| (*le, r)))
+            .collect::<Option<_>>()?;
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Some(out)
+    }
+
+    fn replicas(&self, now: u64) -> Option<u32> {
+        latest(&self.replicas, now).map(|r| r.max(0.0) as u32)
+    }
+}
+
+impl Function {
+    fn targets(&self, now: u64) -> Targets {
+        let latency = latest(&self.latency_target, now).filter(|x| *x > 0.0);
+        let tolerance = latest(&self.tolerance, now).filter(|x| (0.0..1.0).contains(x));
+        let capacity = self
+            .capacity
+            .as_ref()
+            .and_then(|(p, rps)| latest(p, now).filter(|x| *x > 0.0).map(|v| (v, *rps)))
+            .map_or(CapacityTarget::default(), |(per_replica, rps)| {
+                CapacityTarget { per_replica, rps }
+            });
+        Targets {
+            latency_secs: latency.unwrap_or(0.5),
+            latency_tolerance: tolerance,
+            capacity,
+        }
+    }
+}
+
+fn functions(group: &TestGroup, interval: u64) -> Result<BTreeMap<String, Function>, String> {
+    let mut out: BTreeMap<String, Function> = BTreeMap::new();
+    for input in &group.input_series {
+        let (name, labels) =
+            selector(&input.series).ok_or(format!("bad series {:?}", input.series))?;
+        let values = expand(&input.values).ok_or(format!("bad values {:?}", input.values))?;
+        let points: Points = values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| ((i as u64 * interval) as f64, v)))
+            .collect();
+        let Some(function) = labels.get("function_name") else {
+            continue;
+        };
+        let f = out.entry(function.clone()).or_default();
+        match name.as_str() {
+            "gateway_function_invocation_total"
+                if labels.get("code").is_some_and(|c| c == "200") =>
+            {
+                f.ok.push(points)
+            }
+            "gateway_functions_seconds_count" => f.count.push(points),
+            "gateway_functions_seconds_sum" => f.sum.push(points),
+            "gateway_functions_seconds_bucket" => {
+                let le = labels.get("le").ok_or("bucket without le")?;
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().map_err(|_| "bad le")?
+                };
+                f.buckets.push((le, points));
+            }
+            "gateway_service_count" => f.replicas = points,
+            "alertscaler_function_latency_target_seconds" => f.latency_target = points,
+            "alertscaler_function_latency_tolerance_ratio" => f.tolerance = points,
+            "alertscaler_function_capacity_target" => {
+                let rps = labels.get("type").is_some_and(|t| t == "rps");
+                f.capacity = Some((points, rps));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Replay every group of `file` through `rules` (the simulator's model of the pack).
+pub fn replay(file: &TestFile, rules: &[Rule]) -> Outcome {
+    let mut outcome = Outcome::default();
+    let every = file
+        .evaluation_interval
+        .as_deref()
+        .and_then(duration)
+        .unwrap_or(60)
+        .max(1);
+    for (g, group) in file.tests.iter().enumerate() {
+        let label = group.name.clone().unwrap_or_else(|| format!("group {g}"));
+        let interval = group
+            .interval
+            .as_deref()
+            .and_then(duration)
+            .unwrap_or(every);
+        let inputs = match functions(group, interval.max(1)) {
+            Ok(f) => f,
+            Err(e) => {
+                outcome.mismatches.push(format!("{label}: {e}"));
+                continue;
+            }
+        };
+        let mut checks: BTreeMap<u64, Vec<&AlertTest>> = BTreeMap::new();
+        for test in &group.alert_rule_test {
+            match duration(&test.eval_time) {
+                Some(t) if rules.iter().any(|r| r.alertname == test.alertname) => {
+                    checks.entry(t).or_default().push(test)
+                }
+                Some(_) => outcome
+                    .skipped
+                    .push(format!("{label}: {} at {}", test.alertname, test.eval_time)),
+                None => outcome
+                    .mismatches
+                    .push(format!("{label}: bad eval_time {:?}", test.eval_time)),
+            }
+        }
+        let last = checks.keys().next_back().copied().unwrap_or(0);
+        let mut states: BTreeMap<
+            (usize, &str),
+            (Option<Active>, Option<super::monitor::Observed>),
+        > = BTreeMap::new();
+        let mut t = 0;
+        while t <= last {
+            for (r, rule) in rules.iter().enumerate() {
+                for (name, f) in &inputs {
+                    let result = rule.expr.eval(f, t, &f.targets(t));
+                    let state = states.entry((r, name.as_str())).or_default();
+                    step_alert(&mut state.0, result, t, rule.for_secs);
+                    state.1 = result;
+                }
+            }
+            for test in checks.get(&t).into_iter().flatten() {
+                outcome.checked += 1;
+                compare(&mut outcome, &label, test, rules, &states);
+            }
+            t += every;
+        }
+        if let Some(missed) = checks.keys().find(|k| *k % every != 0) {
+            outcome.mismatches.push(format!(
+                "{label}: eval_time {missed}s is not on an evaluation step"
+            ));
+        }
+    }
+    outcome
+}
+
+type States<'a> = BTreeMap<(usize, &'a str), (Option<Active>, Option<super::monitor::Observed>)>;
+
+fn compare(outcome: &mut Outcome, label: &str, test: &AlertTest, rules: &[Rule], states: &States) {
+    let Some(r) = rules.iter().position(|r| r.alertname == test.alertname) else {
+        return;
+    };
+    let firing: BTreeMap<&str, _> = states
+        .iter()
+        .filter(|((i, _), (a, _))| *i == r && a.is_some_and(|a| a.fired_at.is_some()))
+        .map(|((_, f), (_, o))| (*f, *o))
+        .collect();
+    let expected: BTreeSet<&str> = test
+        .exp_alerts
+        .iter()
+        .filter_map(|a| a.exp_labels.get("function_name").map(String::as_str))
+        .collect();
+    let got: BTreeSet<&str> = firing.keys().copied().collect();
+    let at = format!("{label}: {} at {}", test.alertname, test.eval_time);
+    if got != expected {
+        outcome.mismatches.push(format!(
+            "{at}: promtool expects {expected:?} firing, the model {got:?}"
+        ));
+        return;
+    }
+    for exp in &test.exp_alerts {
+        let Some(function) = exp.exp_labels.get("function_name") else {
+            continue;
+        };
+        let Some(Some(o)) = firing.get(function.as_str()) else {
+            continue;
+        };
+        for (key, model) in [
+            ("value", Some(o.value)),
+            ("desired", o.desired.map(f64::from)),
+            ("replicas", o.replicas.map(f64::from)),
+        ] {
+            let Some(want) = exp
+                .exp_annotations
+                .get(key)
+                .and_then(|v| v.parse::<f64>().ok())
+            else {
+                continue;
+            };
+            let close = model.is_some_and(|m| (m - want).abs() <= 1e-6 * want.abs().max(1.0));
+            if !close {
+                outcome.mismatches.push(format!(
+                    "{at}: {function} annotation {key}: promtool {want}, the model {model:?}"
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn promtool_notation_expands() {
+        assert_eq!(
+            expand("0+50x2 300+0x1 _ 7").unwrap(),
+            vec![
+                Some(0.0),
+                Some(50.0),
+                Some(100.0),
+                Some(300.0),
+                Some(300.0),
+                None,
+                Some(7.0)
+            ]
+        );
+        assert_eq!(
+            expand("_x2 1.5-0.5x1").unwrap(),
+            vec![None, None, Some(1.5), Some(1.0)]
+        );
+        assert_eq!(expand("0x2").unwrap(), vec![Some(0.0); 3]);
+        assert_eq!(expand("a+1x2"), None);
+        assert_eq!(duration("2m15s"), Some(135));
+        assert_eq!(duration("1h"), Some(3600));
+        assert_eq!(duration("5"), None);
+        let (name, labels) = selector(r#"m{function_name="a.b",code="200"}"#).unwrap();
+        assert_eq!((name.as_str(), labels["code"].as_str()), ("m", "200"));
+    }
+}
