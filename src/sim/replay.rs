@@ -313,10 +313,7 @@ pub fn replay(file: &TestFile, rules: &[Rule]) -> Outcome {
             }
         }
         let last = checks.keys().next_back().copied().unwrap_or(0);
-        let mut states: BTreeMap<
-            (usize, &str),
-            (Option<Active>, Option<super::monitor::Observed>),
-        > = BTreeMap::new();
+        let mut states: States = BTreeMap::new();
         let mut t = 0;
         while t <= last {
             for (r, rule) in rules.iter().enumerate() {
