@@ -25,6 +25,7 @@ pub mod function;
 pub mod kpa;
 pub mod load;
 pub mod monitor;
+pub mod plot;
 pub mod presets;
 pub mod queue;
 pub mod replay;

@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::SimError;
@@ -207,116 +206,8 @@ pub fn write(sim: &Simulation, dir: &Path) -> Result<Vec<String>, SimError> {
     for (function, name) in plots {
         let file = format!("{name}.svg");
         let path = dir.join(&file);
-        plot(sim, function, &name, &path).map_err(|e| err(&path, e))?;
+        super::plot::plot(sim, function, &name, &path).map_err(|e| err(&path, e))?;
         written.push(file);
     }
     Ok(written)
-}
-
-const COLORS: [RGBColor; 6] = [
-    RGBColor(214, 39, 40),
-    RGBColor(31, 119, 180),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(255, 127, 14),
-    RGBColor(23, 190, 207),
-];
-
-type Pick = fn(&super::engine::Row) -> f64;
-type Segment = Vec<(f64, f64)>;
-
-/// Three panels over time, one line per policy: offered load, replicas, true p95 (with the target).
-fn plot(sim: &Simulation, function: Option<usize>, name: &str, path: &Path) -> Result<(), String> {
-    let root = SVGBackend::new(path, (1000, 780)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let panels = root.split_evenly((3, 1));
-    let duration = sim.scenario.duration_secs as f64;
-    let target = function
-        .map(|i| sim.scenario.functions[i % sim.scenario.functions.len()].latency_target_ms);
-    let specs: [(&str, Pick); 3] = [
-        ("offered load (req/s)", |r| r.second.offered_rps),
-        ("replicas", |r| f64::from(r.replicas)),
-        ("true p95 latency (ms, clipped at 10× target)", |r| {
-            r.second.p95 * 1000.0
-        }),
-    ];
-    for (k, (panel, (title, pick))) in panels.iter().zip(specs).enumerate() {
-        // Latency is clipped at 10× the target so that one overloaded policy does not flatten the others.
-        let cap = match (k, target) {
-            (2, Some(target)) => target * 10.0,
-            _ => f64::INFINITY,
-        };
-        let series: Vec<(&str, Vec<Segment>)> = sim
-            .runs
-            .iter()
-            .map(|run| {
-                // Contiguous runs of defined values: no line across seconds without traffic.
-                let mut segments: Vec<Segment> = vec![Vec::new()];
-                for r in run.rows.iter().filter(|r| r.function == function) {
-                    let v = pick(r);
-                    if v.is_finite() {
-                        if let Some(s) = segments.last_mut() {
-                            s.push((r.t as f64, v.min(cap)));
-                        }
-                    } else if segments.last().is_some_and(|s| !s.is_empty()) {
-                        segments.push(Vec::new());
-                    }
-                }
-                (run.policy.name, segments)
-            })
-            .collect();
-        let mut top = series
-            .iter()
-            .flat_map(|(_, segments)| segments.iter().flatten().map(|x| x.1))
-            .fold(1.0f64, f64::max);
-        if k == 2 {
-            top = top.max(target.unwrap_or(0.0) * 1.5);
-        }
-        let mut chart = ChartBuilder::on(panel)
-            .caption(format!("{name}: {title}"), ("sans-serif", 16))
-            .margin(8)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.0..duration, 0.0..top * 1.05)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("simulated seconds")
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (j, (policy, segments)) in series.into_iter().enumerate() {
-            let color = COLORS[j % COLORS.len()];
-            for (n, points) in segments.into_iter().enumerate() {
-                let drawn = chart
-                    .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                    .map_err(|e| e.to_string())?;
-                if n == 0 {
-                    drawn
-                        .label(policy)
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
-                }
-            }
-        }
-        if k == 2
-            && let Some(target) = target
-        {
-            chart
-                .draw_series(LineSeries::new(
-                    vec![(0.0, target), (duration, target)],
-                    BLACK.stroke_width(1),
-                ))
-                .map_err(|e| e.to_string())?
-                .label("target")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
-        }
-        {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
-        }
-    }
-    root.present().map_err(|e| e.to_string())
 }
