@@ -10,6 +10,7 @@ use std::hash::Hasher;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::config::PolicyKind;
 use crate::error::PayloadError;
 use crate::id::FunctionId;
 
@@ -83,7 +84,22 @@ pub fn parse(body: &[u8]) -> Result<Webhook, PayloadError> {
 }
 
 /// Parse a body known to be bad again, tracking the JSON path, to say where and why it failed.
+/// A payload of another version (the legacy version 3 has a numeric `groupKey`) is named as
+/// such rather than by the first field that differs.
 fn explain(body: &[u8]) -> PayloadError {
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: serde_json::Value,
+    }
+    if let Ok(Versioned { version }) = serde_json::from_slice(body) {
+        let version = match version {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        if version != SUPPORTED_VERSION {
+            return PayloadError::Version(version);
+        }
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, Webhook>(de) {
         Err(e) => {
@@ -124,8 +140,8 @@ pub struct Signal {
     pub alertname: String,
     pub status: Status,
     pub direction: Direction,
-    /// Label `scale_policy` set by the rule pack; `None` means the configured default.
-    pub policy: Option<String>,
+    /// Label `scale_policy` set by the rule pack, parsed; `None` means the configured default.
+    pub policy: Option<PolicyKind>,
     pub episode: EpisodeKey,
     pub annotations: Labels,
 }
@@ -211,11 +227,21 @@ pub fn intents(webhook: &Webhook, identity: &Identity) -> (Vec<Intent>, Vec<Skip
                 continue;
             }
         };
+        let policy = match alert.labels.get("scale_policy") {
+            None => None,
+            Some(label) => match PolicyKind::parse(label) {
+                Ok(kind) => Some(kind),
+                Err(reason) => {
+                    skipped.push(skip(Some(function.to_string()), reason));
+                    continue;
+                }
+            },
+        };
         by_function.entry(function).or_default().push(Signal {
             alertname: alertname.clone(),
             status: alert.status,
             direction,
-            policy: alert.labels.get("scale_policy").cloned(),
+            policy,
             episode: EpisodeKey {
                 fingerprint,
                 starts_at: alert.starts_at,
@@ -286,5 +312,42 @@ mod tests {
         assert!(err.contains("version"), "{err}");
         let err = parse(br#"{"version":"3","status":"firing","alerts":[]}"#).unwrap_err();
         assert!(matches!(err, PayloadError::Version(v) if v == "3"));
+        // The legacy version 3 payload: numeric groupKey, which the v4 types refuse.
+        let v3 = br#"{"version":"3","groupKey":12345,"status":"firing","receiver":"r",
+            "alerts":[{"status":"firing","labels":{"function_name":"f"},"startsAt":"2026-11-24T06:55:10Z"}]}"#;
+        let err = parse(v3).unwrap_err();
+        assert!(
+            matches!(&err, PayloadError::Version(v) if v == "3"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains('3'), "{err}");
+        let err = parse(br#"{"version":4,"status":"firing","alerts":[]}"#).unwrap_err();
+        assert!(
+            matches!(&err, PayloadError::Json { path, .. } if path == "version"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_policy_is_refused_before_any_backend_call() {
+        let body = br#"{"version":"4","status":"firing","alerts":[
+            {"status":"firing","labels":{"alertname":"A","function_name":"f","scale_policy":"magic"},"startsAt":"2026-11-24T06:55:10Z"},
+            {"status":"firing","labels":{"alertname":"B","function_name":"g","scale_policy":"latency"},"startsAt":"2026-11-24T06:55:10Z"}]}"#;
+        let identity = Identity {
+            function_label: "function_name".into(),
+            default_namespace: "openfaas-fn".into(),
+            allowed_namespaces: vec!["openfaas-fn".into()],
+        };
+        let (intents, skipped) = intents(&parse(body).unwrap(), &identity);
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].outcome, "refused");
+        assert_eq!(skipped[0].function.as_deref(), Some("f.openfaas-fn"));
+        assert!(
+            skipped[0].reason.contains("\"magic\""),
+            "{}",
+            skipped[0].reason
+        );
+        assert_eq!(intents.len(), 1);
+        assert_eq!(intents[0].signals[0].policy, Some(PolicyKind::Latency));
     }
 }

@@ -10,15 +10,18 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::service::FunctionReport;
+use crate::report::FunctionReport;
 
 /// Default number of decisions kept.
-pub const DEFAULT_CAPACITY: usize = 1000;
+pub const DEFAULT_CAPACITY: usize = crate::config::DEFAULT_AUDIT_CAPACITY;
 
 /// One decision about one function: the webhook's report line, with when and for which alerts.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecisionRecord {
     pub time: DateTime<Utc>,
+    /// What asked for the decision: `notification` (an AlertManager webhook) or `settle` (the
+    /// pass that finishes scale-downs held by the stabilization window).
+    pub trigger: &'static str,
     /// Names of the alerts of the notification that concerned this function.
     pub alerts: Vec<String>,
     #[serde(flatten)]
@@ -79,7 +82,7 @@ mod tests {
     fn record(i: u32) -> DecisionRecord {
         let report = FunctionReport {
             function: format!("f{i}.openfaas-fn"),
-            outcome: crate::service::Outcome::Scaled,
+            outcome: crate::report::Outcome::Scaled,
             from: Some(i),
             to: Some(i + 1),
             why: None,
@@ -87,6 +90,7 @@ mod tests {
         };
         DecisionRecord {
             time: DateTime::from_timestamp(i64::from(i), 0).unwrap(),
+            trigger: "notification",
             alerts: vec!["High".into()],
             report,
         }

@@ -226,14 +226,6 @@ async fn list_functions(State(state): State<AppState>) -> Result<Response, AppEr
 
 /// `GET /metrics`: own metrics in the OpenMetrics text format.
 async fn metrics(State(state): State<AppState>) -> Response {
-    // Per-function latency overrides come from the functions' labels, read at scrape time. A backend
-    // that cannot list (or is slow) only leaves them out: the rule pack's defaults apply.
-    let list = state.service.backend().list();
-    match tokio::time::timeout(std::time::Duration::from_secs(2), list).await {
-        Ok(Ok(functions)) => state.service.metrics().latency_overrides(&functions),
-        Ok(Err(e)) => tracing::debug!(error = %e, "no function list for latency overrides"),
-        Err(_) => tracing::warn!("listing functions for latency overrides timed out"),
-    }
     let body = state.service.metrics().render();
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
 }

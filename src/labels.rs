@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::config::LabelDefaults;
+
 use chrono::TimeDelta;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub const MIN: &str = "com.openfaas.scale.min";
 pub const MAX: &str = "com.openfaas.scale.max";
@@ -33,25 +35,6 @@ pub const ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
 pub const LATENCY_TARGET_MS: &str = "com.openfaas.scale.latency-target-ms";
 /// Latency tolerance ratio in [0, 1), exported for the latency rule pack.
 pub const LATENCY_TOLERANCE: &str = "com.openfaas.scale.latency-tolerance";
-
-/// Defaults for functions that carry no scaling labels (OpenFaaS CE's: min 1, max 20, factor 20).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LabelDefaults {
-    pub min: u32,
-    pub max: u32,
-    pub factor: u32,
-}
-
-impl Default for LabelDefaults {
-    fn default() -> Self {
-        Self {
-            min: 1,
-            max: 20,
-            factor: 20,
-        }
-    }
-}
 
 /// A function's validated scaling bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -16,7 +16,7 @@ use crate::episodes::Episodes;
 
 /// Timing settings of the ledger.
 #[derive(Debug, Clone, Copy)]
-pub struct Settings {
+pub struct Timing {
     /// Minimum time between two scale-ups (and between two firing-driven scale-downs) of a function.
     pub cooldown: TimeDelta,
     /// Resolved episodes are forgotten after this; firing episodes not seen again for this long expire.
@@ -25,7 +25,7 @@ pub struct Settings {
     pub max_episodes: usize,
 }
 
-impl Default for Settings {
+impl Default for Timing {
     fn default() -> Self {
         Self {
             cooldown: TimeDelta::seconds(20),
@@ -51,8 +51,9 @@ pub struct Resolved {
     pub resolved_at: DateTime<Utc>,
 }
 
-/// Everything remembered about one function. Small and serialisable, so a backend can store it
-/// beside the function (an annotation) and write it together with the replica count.
+/// The alert episodes remembered about one function. Small and serialisable: a backend stores it
+/// beside the function (with the policy layer's stabilization window, see
+/// [`crate::stored::Stored`]) and writes it together with the replica count.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Entry {
@@ -64,24 +65,6 @@ pub struct Entry {
     pub last_up: Option<DateTime<Utc>>,
     /// When a scale-down was last triggered.
     pub last_down: Option<DateTime<Utc>>,
-    /// Recent replica counts the policies wanted, oldest first: the scale-down stabilization window
-    /// never goes below the highest of them. Bounded by time and by [`MAX_RECOMMENDATIONS`].
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub recommendations: Vec<Recommendation>,
-    /// A scale-down held back by stabilization is still heading to this count; the settle loop
-    /// finishes it when the window allows.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub settle_to: Option<u32>,
-}
-
-/// At most this many recommendations are kept per function.
-pub const MAX_RECOMMENDATIONS: usize = 32;
-
-/// One replica count a policy wanted at one moment (before stabilization).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recommendation {
-    pub at: DateTime<Utc>,
-    pub desired: u32,
 }
 
 impl Entry {
@@ -145,7 +128,7 @@ pub struct Plan {
 }
 
 /// Plan one notification's signals for one function.
-pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Settings) -> Plan {
+pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Timing) -> Plan {
     let mut next = entry.clone();
     prune(&mut next, now, settings);
     let mut up: Option<(Signal, bool)> = None;
@@ -277,7 +260,7 @@ fn strongest(holds: Vec<Hold>) -> Hold {
 }
 
 /// Forget resolved episodes and silent firing episodes older than the TTL.
-fn prune(entry: &mut Entry, now: DateTime<Utc>, settings: &Settings) {
+fn prune(entry: &mut Entry, now: DateTime<Utc>, settings: &Timing) {
     entry
         .resolved
         .retain(|_, r| now - r.resolved_at < settings.episode_ttl);

@@ -31,7 +31,7 @@ fn resolved(fp: &str, starts: i64) -> Signal {
 
 /// Feed notifications in order, storing each plan's entry as the service does on success.
 fn run(steps: &[(i64, Vec<Signal>)]) -> Vec<Trigger> {
-    let settings = Settings::default();
+    let settings = Timing::default();
     let mut entry = Entry::default();
     steps
         .iter()
@@ -170,7 +170,7 @@ fn down_direction_alert_triggers_down_and_does_not_block_scale_down() {
 
 #[test]
 fn memory_is_bounded_by_ttl_and_cap() {
-    let settings = Settings::default();
+    let settings = Timing::default();
     let mut entry = Entry::default();
     for i in 0..100 {
         let signals = [firing(&format!("fp{i}"), i), resolved(&format!("fp{i}"), i)];
@@ -186,7 +186,7 @@ fn memory_is_bounded_by_ttl_and_cap() {
 
 #[test]
 fn silent_firing_episode_expires_after_ttl() {
-    let settings = Settings::default();
+    let settings = Timing::default();
     let entry = plan(&Entry::default(), &[firing("a", 0)], t(0), &settings).next;
     let later = t(0) + settings.episode_ttl;
     let p = plan(&entry, &[resolved("b", 10)], later, &settings);
@@ -203,7 +203,7 @@ fn entry_round_trips_through_json() {
         &Entry::default(),
         &[firing("a", 0)],
         t(1),
-        &Settings::default(),
+        &Timing::default(),
     )
     .next;
     let text = serde_json::to_string(&entry).unwrap();

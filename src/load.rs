@@ -7,56 +7,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tracing::warn;
 
 use crate::alert::Signal;
+use crate::config::PrometheusConfig;
 use crate::id::FunctionId;
 use crate::ledger::Trigger;
 use crate::policy::{Load, PolicyConfig, PolicyKind, proportional};
-
-/// `[prometheus]` section: where to query the load, how long to wait, and which query per alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PrometheusConfig {
-    /// Base URL of Prometheus (e.g. `http://prometheus:9090`); unset → always the annotation.
-    pub url: Option<String>,
-    /// Time allowed for one query, connection included.
-    pub query_timeout_ms: u64,
-    /// PromQL per alertname; `{function}` (name.namespace), `{name}` and `{namespace}` are
-    /// replaced. Alerts without a query use the annotation.
-    pub queries: BTreeMap<String, String>,
-}
-
-impl Default for PrometheusConfig {
-    fn default() -> Self {
-        Self {
-            url: None,
-            query_timeout_ms: 500,
-            queries: BTreeMap::new(),
-        }
-    }
-}
-
-impl PrometheusConfig {
-    /// Check the URL and timeout; the error names the key and the problem.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if let Some(url) = &self.url {
-            match reqwest::Url::parse(url) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-                _ => return Err(("prometheus.url", format!("{url:?} is not an http(s) URL"))),
-            }
-        }
-        if !(1..=60_000).contains(&self.query_timeout_ms) {
-            return Err((
-                "prometheus.query_timeout_ms",
-                "must be between 1 and 60000".into(),
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// Why a query gave no load (logged; the annotation is used instead).
 #[derive(Debug, Error)]
@@ -124,7 +82,7 @@ impl LoadSource {
             Trigger::Up { signal, .. } | Trigger::Down { signal } => signal,
             Trigger::Hold(_) => return None,
         };
-        let kind = PolicyKind::select(signal.policy.as_deref(), config.default).ok()?;
+        let kind = signal.policy.unwrap_or(config.default);
         if kind != PolicyKind::Proportional {
             return None;
         }

@@ -69,7 +69,7 @@ fn signal(alertname: &str, value: Option<&str>) -> Signal {
         alertname: alertname.into(),
         status: Status::Firing,
         direction: Direction::Up,
-        policy: Some("proportional".into()),
+        policy: Some(crate::config::PolicyKind::Proportional),
         episode: EpisodeKey {
             fingerprint: "f".into(),
             starts_at: chrono::Utc::now(),
@@ -143,7 +143,7 @@ async fn only_proportional_triggers_are_measured() {
     };
     let measured = src.for_trigger(&t(&s), &config, &function()).await;
     assert_eq!(measured.map(|l| l.value), Some(123.5));
-    s.policy = Some("step".into());
+    s.policy = Some(crate::config::PolicyKind::Step);
     assert!(
         src.for_trigger(&t(&s), &config, &function())
             .await

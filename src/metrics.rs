@@ -4,7 +4,7 @@
 //! scaled, how slow the backend and the webhook are, and how much the ledger remembers. Metric names
 //! are used verbatim by `alert-rules/alertscaler.rules.yml`; rename both together.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -18,7 +18,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::alert::Status;
-use crate::backend::FunctionSummary;
 use crate::id::FunctionId;
 
 /// Content type of `GET /metrics`.
@@ -35,7 +34,7 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ScaleLabels {
+struct ScaleActionLabels {
     function: String,
     direction: &'static str,
 }
@@ -72,7 +71,7 @@ pub struct Metrics {
     registry: Registry,
     notifications: Family<StatusLabels, Counter>,
     decisions: Family<OutcomeLabels, Counter>,
-    scale_actions: Family<ScaleLabels, Counter>,
+    scale_actions: Family<ScaleActionLabels, Counter>,
     backend_latency: Histograms<BackendLabels>,
     webhook_latency: Histograms<CodeLabels>,
     auth_failures: Counter,
@@ -203,7 +202,7 @@ impl Metrics {
             .inc();
     }
 
-    /// A function's decision, labelled as in [`crate::service::FunctionReport::outcome_label`].
+    /// A function's decision, labelled as in [`crate::report::FunctionReport::outcome_label`].
     pub fn decision(&self, outcome: &'static str) {
         self.decisions
             .get_or_create(&OutcomeLabels { outcome })
@@ -214,7 +213,7 @@ impl Metrics {
     pub fn scaled(&self, function: &str, from: u32, to: u32) {
         let direction = if to >= from { "up" } else { "down" };
         self.scale_actions
-            .get_or_create(&ScaleLabels {
+            .get_or_create(&ScaleActionLabels {
                 function: function.to_owned(),
                 direction,
             })
@@ -250,24 +249,42 @@ impl Metrics {
         self.auth_failures.inc();
     }
 
-    /// Export the per-function latency overrides the rule pack joins on `function_name`; functions
-    /// without a valid label are left out (the pack's default applies to them).
-    pub fn latency_overrides(&self, functions: &[FunctionSummary]) {
-        self.latency_targets.clear();
-        self.latency_tolerances.clear();
-        for f in functions {
-            let Ok(policy) = crate::labels::parse_policy(&f.labels) else {
-                continue;
-            };
-            let name = FunctionLabels {
-                function_name: format!("{}.{}", f.name, f.namespace),
-            };
-            if let Some(secs) = policy.latency_target_secs {
+    /// Export (or withdraw) the per-function series the rule packs join on `function_name`
+    /// (latency target and tolerance), from the function's labels as just read. Functions without
+    /// a valid label are left out: the pack's default applies to them.
+    pub fn export_labels(&self, function: &FunctionId, labels: &BTreeMap<String, String>) {
+        let name = FunctionLabels {
+            function_name: function.to_string(),
+        };
+        let policy = crate::labels::parse_policy(labels).ok();
+        match policy.and_then(|p| p.latency_target_secs) {
+            Some(secs) => {
                 self.latency_targets.get_or_create(&name).set(secs);
             }
-            if let Some(ratio) = policy.latency_tolerance {
+            None => {
+                self.latency_targets.remove(&name);
+            }
+        }
+        match policy.and_then(|p| p.latency_tolerance) {
+            Some(ratio) => {
                 self.latency_tolerances.get_or_create(&name).set(ratio);
             }
+            None => {
+                self.latency_tolerances.remove(&name);
+            }
+        }
+    }
+
+    /// Replace every per-function label series with those of `functions` (a fresh listing), so
+    /// deleted functions disappear.
+    pub fn replace_label_exports<'a>(
+        &self,
+        functions: impl IntoIterator<Item = (FunctionId, &'a BTreeMap<String, String>)>,
+    ) {
+        self.latency_targets.clear();
+        self.latency_tolerances.clear();
+        for (function, labels) in functions {
+            self.export_labels(&function, labels);
         }
     }
 
@@ -348,6 +365,40 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 5, "{checked}");
+    }
+
+    #[test]
+    fn label_exports_follow_reads_and_listings() {
+        let m = Metrics::new();
+        let labels = |ms: &str| {
+            BTreeMap::from([(
+                "com.openfaas.scale.latency-target-ms".to_string(),
+                ms.to_string(),
+            )])
+        };
+        m.export_labels(&f("a"), &labels("250"));
+        m.export_labels(&f("b"), &labels("100"));
+        let text = m.render();
+        assert!(
+            text.contains(r#"function_latency_target_seconds{function_name="a.openfaas-fn"} 0.25"#),
+            "{text}"
+        );
+        // A read that shows the label gone withdraws the series; a bad value exports nothing.
+        m.export_labels(&f("a"), &BTreeMap::new());
+        m.export_labels(&f("b"), &labels("soon"));
+        let text = m.render();
+        assert!(!text.contains(r#"function_name="a.openfaas-fn""#), "{text}");
+        assert!(!text.contains(r#"function_name="b.openfaas-fn""#), "{text}");
+        // A listing replaces everything: functions not listed disappear.
+        m.export_labels(&f("gone"), &labels("100"));
+        let kept = labels("400");
+        m.replace_label_exports([(f("c"), &kept)]);
+        let text = m.render();
+        assert!(!text.contains("gone.openfaas-fn"), "{text}");
+        assert!(
+            text.contains(r#"function_name="c.openfaas-fn"} 0.4"#),
+            "{text}"
+        );
     }
 
     #[test]

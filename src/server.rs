@@ -126,7 +126,7 @@ pub async fn serve_with(
     let state_for_settle = state.service.clone();
     let app = with_timeout(router(state), options.request_timeout)
         .into_make_service_with_connect_info::<SocketAddr>();
-    let settler = crate::settle::spawn(state_for_settle);
+    let settler = crate::background::spawn(state_for_settle);
     let handle = axum_server::Handle::new();
     let trigger = handle.clone();
     let grace = options.shutdown_grace;

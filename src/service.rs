@@ -1,112 +1,44 @@
-//! The one place that sequences a notification: intents → read → plan → decide → write.
+//! The one decision path. Every trigger — an AlertManager notification, the settle pass that
+//! finishes scale-downs held by the stabilization window, any later background trigger — goes
+//! through [`Service::decide`]: read → plan → decide (pure) → write, re-reading on a version
+//! conflict → observe (metrics, audit, one log line).
 //!
-//! Reads and writes go through the backend; planning and deciding are pure. The ledger entry is
-//! written together with the replicas under the version that was read, so a conflicting writer
-//! (another receiver, a person) makes us re-read and decide again rather than double-step.
+//! Background loops ([`crate::background`]) only choose which functions to re-decide and when.
+//! Decisions for one function are serialized inside the process, so a version conflict always
+//! means another writer (a second receiver, a person, a controller).
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::Serialize;
 use tracing::{debug, info, instrument, warn};
 
-use crate::alert::{self, Identity, Intent, Skipped, Webhook};
+use crate::alert::{self, Identity, Signal, Webhook};
 use crate::audit::{Audit, DecisionRecord};
 use crate::backend::{Backend, Update};
-use crate::config::Config;
+use crate::config::{Config, LabelDefaults};
 use crate::error::BackendError;
 use crate::id::FunctionId;
-use crate::labels::{self, LabelDefaults};
+use crate::labels;
 use crate::ledger;
 use crate::load::LoadSource;
 use crate::metrics::Metrics;
-use crate::policy::{self, Decision, PolicyConfig, Why};
+use crate::policy::{self, Decision, PolicyConfig, stabilize};
+pub use crate::report::{FunctionReport, Outcome, Report};
+use crate::stored::Stored;
 
-/// How many times a function is re-read and re-decided after a version conflict.
-const CONFLICT_RETRIES: usize = 5;
+/// Reads and writes of one function per trigger: the first, plus one per version conflict.
+pub const MAX_ATTEMPTS: usize = 6;
 
-/// The webhook's answer: one entry per function, plus the alerts that named none.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub functions: Vec<FunctionReport>,
-    pub skipped: Vec<Skipped>,
-}
-
-impl Report {
-    /// A backend failed for some function: AlertManager should retry (the retry is idempotent).
-    pub fn has_errors(&self) -> bool {
-        self.functions.iter().any(|f| f.outcome == Outcome::Error)
-    }
-}
-
-/// What happened to one function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Scaled,
-    Unchanged,
-    Refused,
-    Error,
-}
-
-/// One function's line in the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct FunctionReport {
-    pub function: String,
-    pub outcome: Outcome,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub why: Option<Why>,
-    pub reason: String,
-}
-
-impl FunctionReport {
-    fn new(function: &FunctionId, outcome: Outcome, reason: String) -> Self {
-        Self {
-            function: function.to_string(),
-            outcome,
-            from: None,
-            to: None,
-            why: None,
-            reason,
-        }
-    }
-
-    /// The label of `alertscaler_decisions_total`: the outcome, or why nothing moved.
-    pub fn outcome_label(&self) -> &'static str {
-        match (self.outcome, self.why) {
-            (Outcome::Scaled, _) => "scaled",
-            (Outcome::Refused, _) => "refused",
-            (Outcome::Error, _) => "error",
-            (Outcome::Unchanged, Some(why)) => why.as_str(),
-            (Outcome::Unchanged, None) => "unchanged",
-        }
-    }
-
-    pub(crate) fn from_decision(function: &FunctionId, decision: Decision) -> Self {
-        match decision {
-            Decision::Scale { from, to, reason } => Self {
-                from: Some(from),
-                to: Some(to),
-                ..Self::new(function, Outcome::Scaled, reason)
-            },
-            Decision::Unchanged { why, reason } => Self {
-                why: Some(why),
-                ..Self::new(function, Outcome::Unchanged, reason)
-            },
-            Decision::Refused { reason } => Self::new(function, Outcome::Refused, reason),
-        }
-    }
-}
+/// Decisions of functions that hash alike wait for each other; 256 locks bound memory whatever
+/// the number of functions, and a webhook takes one at a time, so they cannot deadlock.
+const LOCK_STRIPES: usize = 256;
 
 /// Decision settings taken from the configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub identity: Identity,
-    pub ledger: ledger::Settings,
+    pub timing: ledger::Timing,
     pub label_defaults: LabelDefaults,
     pub ceiling: u32,
     pub policy: PolicyConfig,
@@ -120,10 +52,10 @@ impl Settings {
                 default_namespace: config.default_namespace.clone(),
                 allowed_namespaces: config.allowed_namespaces.clone(),
             },
-            ledger: ledger::Settings {
+            timing: ledger::Timing {
                 cooldown: secs(config.scale_up_cooldown_secs),
                 episode_ttl: secs(config.episode_ttl_secs),
-                ..ledger::Settings::default()
+                ..ledger::Timing::default()
             },
             label_defaults: config.labels,
             ceiling: config.max_replicas_ceiling,
@@ -136,7 +68,26 @@ fn secs(s: u64) -> TimeDelta {
     TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
 }
 
-/// Applies notifications to functions through a backend.
+/// What asks for a decision about one function.
+#[derive(Debug, Clone, Copy)]
+pub enum Cause<'a> {
+    /// An AlertManager notification's alerts for this function.
+    Notification(&'a [Signal]),
+    /// The settle pass: finish a scale-down the stabilization window held back, if any.
+    Settle,
+}
+
+impl Cause<'_> {
+    /// The name recorded in the audit trail.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Notification(_) => "notification",
+            Self::Settle => "settle",
+        }
+    }
+}
+
+/// Applies triggers to functions through a backend.
 #[derive(Clone)]
 pub struct Service {
     backend: Arc<dyn Backend>,
@@ -144,6 +95,7 @@ pub struct Service {
     load: Arc<LoadSource>,
     metrics: Arc<Metrics>,
     audit: Arc<Audit>,
+    locks: Arc<[tokio::sync::Mutex<()>]>,
 }
 
 impl Service {
@@ -154,6 +106,9 @@ impl Service {
             load: Arc::new(LoadSource::none()),
             metrics: Arc::new(Metrics::new()),
             audit: Arc::new(Audit::default()),
+            locks: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 
@@ -191,7 +146,7 @@ impl Service {
         &self.settings
     }
 
-    /// Handle one notification received at `now`.
+    /// Trigger: one notification received at `now`; one decision per function it names.
     pub async fn handle(&self, webhook: &Webhook, now: DateTime<Utc>) -> Report {
         self.metrics.notification(webhook.status);
         let (intents, skipped) = alert::intents(webhook, &self.settings.identity);
@@ -200,30 +155,173 @@ impl Service {
         }
         let mut functions = Vec::with_capacity(intents.len());
         for intent in &intents {
-            let report = self.handle_function(intent, now).await;
-            self.observe(intent, &report, now);
-            functions.push(report);
+            let cause = Cause::Notification(&intent.signals);
+            if let Some(report) = self.decide(&intent.function, cause, now).await {
+                functions.push(report);
+            }
         }
         Report { functions, skipped }
     }
 
-    /// Count, log and remember one function's decision.
-    fn observe(&self, intent: &Intent, report: &FunctionReport, now: DateTime<Utc>) {
-        let outcome = report.outcome_label();
-        self.metrics.decision(outcome);
-        if let (Some(from), Some(to)) = (report.from, report.to) {
-            self.metrics.scaled(&report.function, from, to);
+    /// Trigger: the settle pass at `now`. Re-decides the listed functions whose stored state holds
+    /// a scale-down the stabilization window held back; returns what moved, was refused or failed.
+    pub async fn settle(&self, now: DateTime<Utc>) -> Result<Vec<FunctionReport>, BackendError> {
+        let listed = self.backend.list().await?;
+        let mut reports = Vec::new();
+        // Only functions with a pending target are read again: the others would cost a read each
+        // for nothing (a GET per function per pass on Kubernetes).
+        for f in listed.into_iter().filter(|f| f.settling_to.is_some()) {
+            let id = FunctionId {
+                name: f.name,
+                namespace: f.namespace,
+            };
+            if let Some(report) = self.decide(&id, Cause::Settle, now).await {
+                reports.push(report);
+            }
         }
-        let mut alerts: Vec<String> = intent.signals.iter().map(|s| s.alertname.clone()).collect();
-        alerts.sort();
-        alerts.dedup();
+        Ok(reports)
+    }
+
+    /// The one path from a trigger to a write, for one function. `None` when a background
+    /// trigger found nothing to do (nothing is recorded then).
+    // A debug-level span: at info it costs a formatted allocation per webhook on the duplicate hot
+    // path. The log lines name the function themselves.
+    #[instrument(level = "debug", skip_all, fields(%function, trigger = cause.name()))]
+    pub async fn decide(
+        &self,
+        function: &FunctionId,
+        cause: Cause<'_>,
+        now: DateTime<Utc>,
+    ) -> Option<FunctionReport> {
+        let _serialized = self.lock_for(function).lock().await;
+        let mut conflicts = 0;
+        let report = loop {
+            match self.attempt(function, cause, now).await {
+                Ok(None) => return None,
+                Ok(Some(decision)) => break FunctionReport::from_decision(function, decision),
+                Err(BackendError::Conflict(why)) if conflicts + 1 < MAX_ATTEMPTS => {
+                    conflicts += 1;
+                    info!(%function, %why, attempt = conflicts + 1, "version conflict; reading again");
+                }
+                Err(BackendError::Conflict(why)) => {
+                    let reason = format!(
+                        "gave up after {MAX_ATTEMPTS} attempts: the function's version kept \
+                         changing ({why}); retry later"
+                    );
+                    break FunctionReport::new(function, Outcome::Error, reason);
+                }
+                Err(e @ (BackendError::NotFound(_) | BackendError::Ineligible(_))) => {
+                    break FunctionReport::new(function, Outcome::Refused, e.to_string());
+                }
+                Err(e) => {
+                    warn!(%function, error = %e, backend = self.backend.name(), "backend failed");
+                    break FunctionReport::new(function, Outcome::Error, e.to_string());
+                }
+            }
+        };
+        self.observe(cause, report, now)
+    }
+
+    fn lock_for(&self, function: &FunctionId) -> &tokio::sync::Mutex<()> {
+        let mut h = fnv::FnvHasher::default();
+        function.hash(&mut h);
+        let stripe = usize::try_from(h.finish() % self.locks.len() as u64).unwrap_or(0);
+        &self.locks[stripe]
+    }
+
+    /// One read → plan → decide → write round; a conflict means "do it again". `None`: nothing
+    /// to do for a background trigger.
+    async fn attempt(
+        &self,
+        function: &FunctionId,
+        cause: Cause<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Decision>, BackendError> {
+        let state = self.backend.read(function).await?;
+        let s = &self.settings;
+        let stored = state.stored.unwrap_or_default();
+        if matches!(cause, Cause::Settle) && stored.window.pending.is_none() {
+            return Ok(None);
+        }
+        self.metrics.export_labels(function, &state.labels);
+        let labels = match labels::parse(&state.labels, &s.label_defaults, s.ceiling) {
+            Ok(labels) => labels,
+            Err(e) => return Ok(Some(Decision::refused(e.to_string()))),
+        };
+        let (verdict, ledger) = match cause {
+            Cause::Notification(signals) => {
+                let plan = ledger::plan(&stored.ledger, signals, now, &s.timing);
+                let load = (self.load)
+                    .for_trigger(&plan.trigger, &s.policy, function)
+                    .await;
+                let input = policy::Input {
+                    labels: &labels,
+                    current: state.replicas,
+                    trigger: &plan.trigger,
+                    ledger: &stored.ledger,
+                    window: &stored.window,
+                    load: load.as_ref(),
+                    now,
+                };
+                (policy::decide(&input, &s.policy), plan.next)
+            }
+            Cause::Settle => {
+                let Some(verdict) =
+                    stabilize::resume(&labels, state.replicas, &stored.window, now, &s.policy)
+                else {
+                    return Ok(None);
+                };
+                (verdict, stored.ledger.clone())
+            }
+        };
+        let decision = verdict.decision;
+        if matches!(decision, Decision::Refused { .. }) {
+            return Ok(Some(decision));
+        }
+        let next = Stored {
+            ledger,
+            window: verdict.window,
+        };
+        let replicas = decision.target();
+        if replicas.is_some() || next != stored {
+            let update = Update {
+                replicas,
+                stored: &next,
+                version: &state.version,
+            };
+            self.backend.apply(function, update).await?;
+        }
+        self.metrics.ledger_size(function, next.ledger.len());
+        Ok(Some(decision))
+    }
+
+    /// Count, log and remember one function's decision. A background pass that moved nothing is
+    /// logged at debug only: it polls, and recording every poll would flood the audit ring.
+    fn observe(
+        &self,
+        cause: Cause<'_>,
+        report: FunctionReport,
+        now: DateTime<Utc>,
+    ) -> Option<FunctionReport> {
+        let outcome = report.outcome_label();
+        let alerts = match cause {
+            Cause::Notification(signals) => {
+                let mut names: Vec<String> = signals.iter().map(|s| s.alertname.clone()).collect();
+                names.sort();
+                names.dedup();
+                names
+            }
+            Cause::Settle => Vec::new(),
+        };
+        let trigger = cause.name();
         // Holds (duplicates above all: AlertManager retries and HA peers) are the hot path and the
-        // bulk of decisions: logged at debug so they do not cost a log line each; they are still
-        // counted and kept in the audit ring. Everything that acted or failed is logged at info.
+        // bulk of decisions: logged at debug so they do not cost a log line each. Everything that
+        // acted or failed is logged at info.
         macro_rules! decided {
             ($level:ident) => {
                 $level!(
                     function = %report.function,
+                    trigger,
                     alerts = ?alerts,
                     outcome,
                     from = report.from,
@@ -235,87 +333,40 @@ impl Service {
         }
         if report.outcome == Outcome::Unchanged {
             decided!(debug);
+            if matches!(cause, Cause::Settle) {
+                return None;
+            }
         } else {
             decided!(info);
         }
+        self.metrics.decision(outcome);
+        if let (Some(from), Some(to)) = (report.from, report.to) {
+            self.metrics.scaled(&report.function, from, to);
+        }
         self.audit.record(DecisionRecord {
             time: now,
+            trigger,
             alerts,
             report: report.clone(),
         });
+        Some(report)
     }
 
-    // A debug-level span: at info it costs a formatted allocation per webhook on the duplicate hot
-    // path. The logs below name the function themselves.
-    #[instrument(level = "debug", skip_all, fields(function = %intent.function))]
-    async fn handle_function(&self, intent: &Intent, now: DateTime<Utc>) -> FunctionReport {
-        let function = &intent.function;
-        for _ in 0..=CONFLICT_RETRIES {
-            match self.attempt(intent, now).await {
-                Ok(decision) => {
-                    return FunctionReport::from_decision(function, decision);
-                }
-                Err(BackendError::Conflict(why)) => {
-                    info!(%function, %why, "version conflict; reading again");
-                }
-                Err(e @ (BackendError::NotFound(_) | BackendError::Ineligible(_))) => {
-                    return FunctionReport::new(function, Outcome::Refused, e.to_string());
-                }
-                Err(e) => {
-                    warn!(%function, error = %e, backend = self.backend.name(), "backend failed");
-                    return FunctionReport::new(function, Outcome::Error, e.to_string());
-                }
-            }
-        }
-        let reason = format!("gave up after {CONFLICT_RETRIES} version conflicts; retry later");
-        FunctionReport::new(function, Outcome::Error, reason)
-    }
-
-    /// One read → plan → decide → write round; a conflict means "do it again".
-    async fn attempt(&self, intent: &Intent, now: DateTime<Utc>) -> Result<Decision, BackendError> {
-        let state = self.backend.read(&intent.function).await?;
-        let s = &self.settings;
-        let labels = match labels::parse(&state.labels, &s.label_defaults, s.ceiling) {
-            Ok(labels) => labels,
-            Err(e) => {
-                return Ok(Decision::Refused {
-                    reason: e.to_string(),
-                });
-            }
-        };
-        let entry = state.ledger.unwrap_or_default();
-        let plan = ledger::plan(&entry, &intent.signals, now, &s.ledger);
-        let load = (self.load)
-            .for_trigger(&plan.trigger, &s.policy, &intent.function)
-            .await;
-        let input = policy::Input {
-            labels: &labels,
-            current: state.replicas,
-            trigger: &plan.trigger,
-            entry: &entry,
-            load: load.as_ref(),
-            now,
-        };
-        let mut next = plan.next.clone();
-        let decision = policy::decide(&input, &s.policy, &mut next);
-        if let Some(Ok(kind)) = policy::selected(&plan.trigger, &s.policy) {
-            info!(function = %intent.function, policy = kind.as_str(), current = state.replicas, target = decision.target(), load = load.as_ref().map(|l| l.value), reason = %decision.reason(), "policy");
-        }
-        if matches!(decision, Decision::Refused { .. }) {
-            return Ok(decision);
-        }
-        let replicas = decision.target();
-        if replicas.is_some() || next != entry {
-            let update = Update {
-                replicas,
-                ledger: &next,
-                version: &state.version,
+    /// Re-export the per-function label series (latency targets …) from a fresh listing, so that
+    /// functions whose labels changed or that were deleted are current without a read per scrape.
+    pub async fn refresh_label_exports(&self) -> Result<(), BackendError> {
+        let listed = self.backend.list().await?;
+        self.metrics.replace_label_exports(listed.iter().map(|f| {
+            let id = FunctionId {
+                name: f.name.clone(),
+                namespace: f.namespace.clone(),
             };
-            self.backend.apply(&intent.function, update).await?;
-            self.metrics.ledger_size(&intent.function, next.len());
-        } else {
-            self.metrics.ledger_size(&intent.function, entry.len());
-        }
-        Ok(decision)
+            (id, &f.labels)
+        }));
+        Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

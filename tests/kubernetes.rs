@@ -11,7 +11,6 @@ use std::time::Duration;
 use alertscaler::backend::{Backend, Update};
 use alertscaler::error::BackendError;
 use alertscaler::id::FunctionId;
-use alertscaler::ledger;
 use alertscaler::service::Outcome;
 use axum::http::Method;
 use serde_json::{Value, json};
@@ -81,7 +80,7 @@ async fn absent_spec_replicas_counts_as_one() {
         state.labels.get("faas_function").map(String::as_str),
         Some("echo")
     );
-    assert!(state.ledger.is_none());
+    assert!(state.stored.is_none());
 }
 
 #[tokio::test]
@@ -151,10 +150,10 @@ async fn stale_version_is_a_conflict() {
     let mut other = fake.get(FN_NS, "echo").unwrap();
     other["spec"]["replicas"] = json!(7);
     fake.put(other);
-    let entry = ledger::Entry::default();
+    let entry = alertscaler::stored::Stored::default();
     let update = Update {
         replicas: Some(3),
-        ledger: &entry,
+        stored: &entry,
         version: &state.version,
     };
     let err = b.apply(&id, update).await.unwrap_err();

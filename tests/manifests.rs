@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use alertscaler::backend::{Backend, Update};
 use alertscaler::config::{AuthConfig, BackendKind, Config};
 use alertscaler::id::FunctionId;
-use alertscaler::ledger;
 use axum::http::Method;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
@@ -314,13 +313,13 @@ async fn role_grants_exactly_the_verbs_the_backend_uses() {
     };
     // Every operation of the Backend trait.
     let state = backend.read(&id).await.unwrap();
-    let entry = ledger::Entry::default();
+    let entry = alertscaler::stored::Stored::default();
     backend
         .apply(
             &id,
             Update {
                 replicas: Some(2),
-                ledger: &entry,
+                stored: &entry,
                 version: &state.version,
             },
         )

@@ -40,7 +40,10 @@ async fn scales_up_with_labels_and_persists_the_ledger() {
     let slots = state_file::load(&env.state_path()).unwrap();
     let slot = &slots[&figlet()];
     assert!(slot.pending.is_none(), "intent cleared after the scale");
-    assert!(slot.entry.last_up.is_some() && slot.entry.firing.contains_key("6a65bd8dfb3af9ad"));
+    assert!(
+        slot.entry.ledger.last_up.is_some()
+            && slot.entry.ledger.firing.contains_key("6a65bd8dfb3af9ad")
+    );
 
     // AlertManager resends (retry or HA peer): held, no second POST.
     let again = service
@@ -85,7 +88,7 @@ async fn reads_absent_replicas_null_maps_list_and_health() {
     let bare = FunctionId::parse("bare", "openfaas-fn").unwrap();
     let state = backend.read(&bare).await.unwrap();
     assert_eq!(
-        (state.replicas, state.labels.len(), state.ledger),
+        (state.replicas, state.labels.len(), state.stored),
         (0, 0, None)
     );
     let list = backend.list().await.unwrap();
@@ -146,7 +149,7 @@ async fn persistent_server_errors_fail_without_changing_the_ledger() {
     gw.with(|g| g.fail_scales = 0);
     let state = backend.read(&figlet()).await.unwrap();
     assert!(
-        state.ledger.unwrap().is_empty(),
+        state.stored.unwrap().ledger.is_empty(),
         "ledger unchanged by the failed attempt"
     );
     let report = service
@@ -215,10 +218,10 @@ async fn concurrent_writers_conflict_on_the_local_version() {
     let backend = env.backend();
     let a = backend.read(&figlet()).await.unwrap();
     let b = backend.read(&figlet()).await.unwrap();
-    let entry = alertscaler::ledger::Entry::default();
+    let entry = alertscaler::stored::Stored::default();
     let update = |v| Update {
         replicas: Some(2),
-        ledger: &entry,
+        stored: &entry,
         version: v,
     };
     backend.apply(&figlet(), update(&a.version)).await.unwrap();
@@ -245,13 +248,16 @@ async fn a_refused_scale_rolls_the_ledger_back_at_once() {
     let env = Env::new(&gw);
     let backend = env.backend();
     let read = backend.read(&figlet()).await.unwrap();
-    let entry = alertscaler::ledger::Entry {
-        last_down: Some(t0()),
+    let entry = alertscaler::stored::Stored {
+        ledger: alertscaler::ledger::Entry {
+            last_down: Some(t0()),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let update = Update {
         replicas: Some(0),
-        ledger: &entry,
+        stored: &entry,
         version: &read.version,
     };
     let err = backend.apply(&figlet(), update).await.unwrap_err();
@@ -262,11 +268,11 @@ async fn a_refused_scale_rolls_the_ledger_back_at_once() {
     assert_eq!(gw.with(|g| g.scales.len()), 1, "a 400 is not retried");
     let slot = state_file::load(&env.state_path()).unwrap()[&figlet()].clone();
     assert!(
-        slot.pending.is_none() && slot.entry.last_down.is_none(),
+        slot.pending.is_none() && slot.entry.ledger.last_down.is_none(),
         "{slot:?}"
     );
     assert_eq!(
-        backend.read(&figlet()).await.unwrap().ledger,
+        backend.read(&figlet()).await.unwrap().stored,
         Some(Default::default())
     );
 }

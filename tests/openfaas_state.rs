@@ -135,6 +135,7 @@ async fn the_state_file_is_replaced_never_written_in_place() {
     assert!(
         state_file::load(&path).unwrap()[&figlet()]
             .entry
+            .ledger
             .last_down
             .is_some()
     );
@@ -156,7 +157,15 @@ async fn a_crash_while_writing_leaves_the_real_file_loadable() {
     let temp = state_file::temp_path(&path);
     std::fs::write(&temp, &good[..good.len() / 2]).unwrap();
     let backend = env.backend();
-    assert!(backend.slot(&figlet()).unwrap().entry.last_up.is_some());
+    assert!(
+        backend
+            .slot(&figlet())
+            .unwrap()
+            .entry
+            .ledger
+            .last_up
+            .is_some()
+    );
 
     // A save that cannot complete (the temp path is unusable) fails before any scale call and
     // leaves the real file byte for byte as it was.

@@ -251,7 +251,28 @@ async fn metrics_export_per_function_latency_overrides_for_the_rule_pack() {
     let labels = &mut config.memory.functions[0].labels;
     labels.insert("com.openfaas.scale.latency-target-ms".into(), "250".into());
     labels.insert("com.openfaas.scale.latency-tolerance".into(), "0.3".into());
-    let (_, _, text) = send(&app(&config), get("/metrics")).await;
+    let backend = Arc::new(MemoryBackend::new(&config.memory.functions));
+    let state = server::state(&config, backend).unwrap();
+    let app = router(state.clone());
+    // Before any refresh or decision, nothing is exported: a scrape never lists the backend.
+    let (_, _, text) = send(&app, get("/metrics")).await;
+    assert!(
+        !text.contains("function_name=\"echo.openfaas-fn\""),
+        "{text}"
+    );
+    assert!(!text.contains("operation=\"list\""), "{text}");
+    // The background refresh (one listing) exports them; scrapes after it still list nothing.
+    state.service.refresh_label_exports().await.unwrap();
+    send(&app, get("/metrics")).await;
+    let (_, _, text) = send(&app, get("/metrics")).await;
+    let lists = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("alertscaler_backend_request_duration_seconds_count")
+                && l.contains("operation=\"list\"")
+        })
+        .collect::<Vec<_>>();
+    assert!(lists.len() == 1 && lists[0].ends_with(" 1"), "{lists:?}");
     let line = |name: &str, function: &str| {
         text.lines()
             .find(|l| l.starts_with(name) && l.contains(&format!("function_name=\"{function}\"")))
@@ -294,4 +315,105 @@ async fn a_bad_decisions_limit_is_a_json_400() {
         body["message"].as_str().unwrap().contains("limit"),
         "{body}"
     );
+}
+
+/// A function held by a 2 s stabilization window after its alert resolved.
+async fn held_scale_down() -> (alertscaler::http::AppState, Router) {
+    let mut config = config(&["echo"]);
+    config.policy.scale_down = alertscaler::policy::ScaleDown::Stabilized;
+    config.policy.scale_down_stabilization_secs = 2;
+    config.policy.settle_interval_secs = 1;
+    let backend = Arc::new(MemoryBackend::new(&config.memory.functions));
+    let state = server::state(&config, backend).unwrap();
+    let app = router(state.clone());
+    let (status, _, body) = send(
+        &app,
+        post_alert(&webhook("firing", "echo", "6a65bd8dfb3af9ad"), None),
+    )
+    .await;
+    assert!(
+        status == StatusCode::OK && body.contains("\"to\":5"),
+        "{body}"
+    );
+    let (status, _, body) = send(
+        &app,
+        post_alert(&webhook("resolved", "echo", "6a65bd8dfb3af9ad"), None),
+    )
+    .await;
+    assert!(
+        status == StatusCode::OK && body.contains("stabilizing"),
+        "{body}"
+    );
+    (state, app)
+}
+
+async fn replicas_of_echo(app: &Router) -> u64 {
+    let (_, _, body) = send(app, get("/system/functions")).await;
+    let list: Value = serde_json::from_str(&body).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "echo")
+        .unwrap()["replicas"]
+        .as_u64()
+        .unwrap()
+}
+
+/// What an operator sees of a settled scale-down: the decision, its trigger, the down action.
+async fn assert_settled_down_is_visible(app: &Router) {
+    assert_eq!(replicas_of_echo(app).await, 1);
+    let (_, _, body) = send(app, get("/decisions")).await;
+    let decisions: Value = serde_json::from_str(&body).unwrap();
+    let settled: Vec<&Value> = decisions["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["trigger"] == "settle")
+        .collect();
+    assert_eq!(settled.len(), 1, "{body}");
+    assert_eq!(
+        (settled[0]["from"].as_u64(), settled[0]["to"].as_u64()),
+        (Some(5), Some(1)),
+        "{body}"
+    );
+    assert_eq!(settled[0]["outcome"], "scaled");
+    let (_, _, text) = send(app, get("/metrics")).await;
+    assert!(
+        text.contains(
+            r#"alertscaler_scale_actions_total{function="echo.openfaas-fn",direction="down"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"alertscaler_decisions_total{outcome="scaled"} 2"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_settled_scale_down_shows_in_decisions_and_metrics() {
+    let (state, app) = held_scale_down().await;
+    assert_eq!(replicas_of_echo(&app).await, 5, "held by the window");
+    // The settle trigger, as the background loop fires it once the window has passed.
+    let now = chrono::Utc::now() + chrono::TimeDelta::seconds(3);
+    let reports = state.service.settle(now).await.unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_settled_down_is_visible(&app).await;
+    // The next pass has nothing left to do and records nothing.
+    assert!(state.service.settle(now).await.unwrap().is_empty());
+    assert_settled_down_is_visible(&app).await;
+}
+
+#[tokio::test]
+async fn the_background_loop_settles_through_the_same_path() {
+    let (state, app) = held_scale_down().await;
+    let background = alertscaler::background::spawn(state.service.clone());
+    // The window is 2 s and the pass runs every second: poll for up to 15 s (generous for a
+    // loaded CI machine), every 50 ms.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while replicas_of_echo(&app).await != 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    background.abort();
+    assert_settled_down_is_visible(&app).await;
 }

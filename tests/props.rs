@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use alertscaler::alert;
 use alertscaler::backend::Backend;
-use alertscaler::backend::memory::{FunctionSpec, MemoryBackend};
+use alertscaler::backend::memory::MemoryBackend;
 use alertscaler::config::Config;
+use alertscaler::config::MemoryFunction;
 use alertscaler::id::FunctionId;
 use alertscaler::labels;
 use alertscaler::ledger;
@@ -62,11 +63,11 @@ fn function_labels() -> impl Strategy<Value = BTreeMap<String, String>> {
     )
 }
 
-fn specs() -> impl Strategy<Value = Vec<FunctionSpec>> {
+fn specs() -> impl Strategy<Value = Vec<MemoryFunction>> {
     prop::collection::vec((function_labels(), 0u32..30), FUNCTIONS.len()).prop_map(|v| {
         v.into_iter()
             .zip(FUNCTIONS)
-            .map(|((labels, replicas), name)| FunctionSpec {
+            .map(|((labels, replicas), name)| MemoryFunction {
                 name: name.into(),
                 namespace: "openfaas-fn".into(),
                 replicas,
@@ -124,7 +125,7 @@ fn webhook_json() -> impl Strategy<Value = Value> {
     })
 }
 
-fn service(specs: &[FunctionSpec]) -> (Service, std::sync::Arc<MemoryBackend>) {
+fn service(specs: &[MemoryFunction]) -> (Service, std::sync::Arc<MemoryBackend>) {
     let backend = std::sync::Arc::new(MemoryBackend::new(specs));
     let service = Service::new(backend.clone(), Settings::from_config(&Config::default()));
     (service, backend)
@@ -231,9 +232,9 @@ proptest! {
     fn ledger_entries_stay_bounded(
         rounds in prop::collection::vec((1usize..80, any::<bool>(), 0i64..30), 1..6),
     ) {
-        let specs = vec![FunctionSpec { name: "alpha".into(), namespace: "openfaas-fn".into(), replicas: 1, labels: BTreeMap::new() }];
+        let specs = vec![MemoryFunction { name: "alpha".into(), namespace: "openfaas-fn".into(), replicas: 1, labels: BTreeMap::new() }];
         let (service, backend) = service(&specs);
-        let max = ledger::Settings::default().max_episodes;
+        let max = ledger::Timing::default().max_episodes;
         let mut now = t0();
         let mut next_fp = 0u64;
         runtime().block_on(async {
@@ -250,7 +251,7 @@ proptest! {
                 }).collect();
                 let w = json!({"version": "4", "status": "firing", "alerts": alerts});
                 service.handle(&alert::parse(w.to_string().as_bytes()).unwrap(), now).await;
-                let entry = backend.read(&id("alpha")).await.unwrap().ledger.unwrap_or_default();
+                let entry = backend.read(&id("alpha")).await.unwrap().stored.unwrap_or_default().ledger;
                 prop_assert!(entry.firing.len() <= max && entry.resolved.len() <= max, "{} / {}", entry.firing.len(), entry.resolved.len());
                 prop_assert!(serde_json::to_string(&entry).unwrap().len() < 16 * 1024);
             }

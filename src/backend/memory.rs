@@ -7,50 +7,30 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use super::{Backend, FunctionState, FunctionSummary, Update};
+use crate::config::MemoryFunction;
 use crate::error::BackendError;
 use crate::id::FunctionId;
-use crate::ledger;
+use crate::stored::Stored;
 
-/// A function declared in the configuration file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FunctionSpec {
-    pub name: String,
-    #[serde(default = "default_namespace")]
-    pub namespace: String,
-    #[serde(default = "one")]
-    pub replicas: u32,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-}
-
-fn default_namespace() -> String {
-    "openfaas-fn".into()
-}
-
-fn one() -> u32 {
-    1
-}
-
+/// One function as the memory backend keeps it.
 #[derive(Debug)]
-struct Stored {
+struct Slot {
     replicas: u32,
     labels: BTreeMap<String, String>,
-    ledger: Option<ledger::Entry>,
+    stored: Option<Stored>,
     version: u64,
 }
 
 /// In-memory functions. Cheap to share: wrap it in an `Arc`.
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
-    functions: Mutex<BTreeMap<FunctionId, Stored>>,
+    functions: Mutex<BTreeMap<FunctionId, Slot>>,
 }
 
 impl MemoryBackend {
-    pub fn new(specs: &[FunctionSpec]) -> Self {
+    pub fn new(specs: &[MemoryFunction]) -> Self {
         let functions = specs
             .iter()
             .map(|s| {
@@ -58,13 +38,13 @@ impl MemoryBackend {
                     name: s.name.clone(),
                     namespace: s.namespace.clone(),
                 };
-                let stored = Stored {
+                let slot = Slot {
                     replicas: s.replicas,
                     labels: s.labels.clone(),
-                    ledger: None,
+                    stored: None,
                     version: 1,
                 };
-                (id, stored)
+                (id, slot)
             })
             .collect();
         Self {
@@ -77,19 +57,7 @@ impl MemoryBackend {
         self.lock().get(function).map(|s| s.replicas)
     }
 
-    /// Set replicas from outside, as another actor (a person, another controller) would.
-    pub fn set_replicas(&self, function: &FunctionId, replicas: u32) -> bool {
-        match self.lock().get_mut(function) {
-            Some(s) => {
-                s.replicas = replicas;
-                s.version += 1;
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<FunctionId, Stored>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<FunctionId, Slot>> {
         // A poisoned lock only means a panic elsewhere; the map itself is always consistent.
         self.functions.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -109,7 +77,7 @@ impl Backend for MemoryBackend {
         Ok(FunctionState {
             replicas: s.replicas,
             labels: s.labels.clone(),
-            ledger: s.ledger.clone(),
+            stored: s.stored.clone(),
             version: s.version.to_string(),
         })
     }
@@ -128,7 +96,7 @@ impl Backend for MemoryBackend {
         if let Some(replicas) = update.replicas {
             s.replicas = replicas;
         }
-        s.ledger = Some(update.ledger.clone());
+        s.stored = Some(update.stored.clone());
         s.version += 1;
         Ok(())
     }
@@ -143,7 +111,7 @@ impl Backend for MemoryBackend {
                     id.namespace.clone(),
                     s.replicas,
                     s.labels.clone(),
-                    s.ledger.as_ref(),
+                    s.stored.as_ref(),
                 )
             })
             .collect())

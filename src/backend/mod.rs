@@ -1,7 +1,7 @@
 //! Backends: where replicas are read and written. The trait is small so that Kubernetes, the
 //! OpenFaaS provider API and the embedded memory backend plug in without touching decisions.
 //!
-//! A backend stores each function's ledger entry beside the function and writes it together with
+//! A backend stores each function's state ([`Stored`]) beside the function and writes it together with
 //! the replica count under one optimistic-concurrency version, so that two receivers (or a
 //! restarted one) never apply the same alert episode twice.
 
@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::error::BackendError;
 use crate::id::FunctionId;
-use crate::ledger;
+use crate::stored::Stored;
 
 /// What a backend knows about a function at one moment.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,17 +27,17 @@ pub struct FunctionState {
     pub replicas: u32,
     /// Labels (and annotations) that may hold `com.openfaas.scale.*`.
     pub labels: BTreeMap<String, String>,
-    /// The ledger entry stored with the function; `None` when nothing was stored yet.
-    pub ledger: Option<ledger::Entry>,
+    /// What alertscaler stored with the function; `None` when nothing was stored yet.
+    pub stored: Option<Stored>,
     /// Opaque version for optimistic concurrency (e.g. Kubernetes' resourceVersion).
     pub version: String,
 }
 
-/// One write: the ledger entry, and the replica count when it changes.
+/// One write: the stored state, and the replica count when it changes.
 #[derive(Debug, Clone, Copy)]
 pub struct Update<'a> {
     pub replicas: Option<u32>,
-    pub ledger: &'a ledger::Entry,
+    pub stored: &'a Stored,
     /// The version that was read; the write must fail with [`BackendError::Conflict`] if it moved.
     pub version: &'a str,
 }
@@ -58,21 +58,21 @@ pub struct FunctionSummary {
 }
 
 impl FunctionSummary {
-    /// A listed function, with what its stored ledger entry (if any) says.
+    /// A listed function, with what its stored state (if any) says.
     pub fn new(
         name: String,
         namespace: String,
         replicas: u32,
         labels: BTreeMap<String, String>,
-        ledger: Option<&ledger::Entry>,
+        stored: Option<&Stored>,
     ) -> Self {
         Self {
             name,
             namespace,
             replicas,
             labels,
-            firing: ledger.map(ledger::Entry::firing_up).unwrap_or_default(),
-            settling_to: ledger.and_then(|l| l.settle_to),
+            firing: stored.map(Stored::firing_up).unwrap_or_default(),
+            settling_to: stored.and_then(Stored::pending_scale_down),
         }
     }
 }
@@ -83,10 +83,10 @@ pub trait Backend: Send + Sync + 'static {
     /// Short name for logs and metrics.
     fn name(&self) -> &'static str;
 
-    /// Read a function's replicas, labels, stored ledger entry and version.
+    /// Read a function's replicas, labels, stored state and version.
     async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError>;
 
-    /// Write the ledger entry and, if set, the replica count, atomically, if the version still matches.
+    /// Write the stored state and, if set, the replica count, atomically, if the version still matches.
     async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError>;
 
     /// List eligible functions.

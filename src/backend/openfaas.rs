@@ -204,7 +204,7 @@ impl Backend for OpenFaasBackend {
         Ok(FunctionState {
             replicas,
             labels: status.scaling_labels(),
-            ledger: slot.map(|s| s.entry),
+            stored: slot.map(|s| s.entry),
             version: format!("{counter}:{replicas}"),
         })
     }
@@ -227,7 +227,7 @@ impl Backend for OpenFaasBackend {
         let Some(to) = update.replicas else {
             let slot = Slot {
                 counter: now + 1,
-                entry: update.ledger.clone(),
+                entry: update.stored.clone(),
                 pending: None,
             };
             return self.store(function, slot, before).await;
@@ -240,7 +240,7 @@ impl Backend for OpenFaasBackend {
         }
         let intent = Slot {
             counter: now + 1,
-            entry: update.ledger.clone(),
+            entry: update.stored.clone(),
             pending: Some(Pending { from, to, previous }),
         };
         self.store(function, intent.clone(), before).await?;

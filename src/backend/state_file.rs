@@ -1,4 +1,4 @@
-//! The OpenFaaS backend's durable ledger: every function's [`ledger::Entry`] in one local JSON file.
+//! The OpenFaaS backend's durable ledger: every function's [`Stored`] in one local JSON file.
 //!
 //! The provider API has nowhere to store our ledger beside the function (no annotations we may
 //! write, no resourceVersion), so it lives here. The file is replaced atomically: the new contents are
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::id::FunctionId;
-use crate::ledger;
+use crate::stored::Stored;
 
 /// Version of the file format; a different version is refused rather than guessed.
 pub const FORMAT_VERSION: u32 = 1;
@@ -27,7 +27,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub struct Slot {
     /// Bumped on every write: the optimistic-concurrency version the provider API lacks.
     pub counter: u64,
-    pub entry: ledger::Entry,
+    pub entry: Stored,
     /// Set while a scale call is (or may be) in flight; see [`Pending`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Pending>,
@@ -43,7 +43,7 @@ pub struct Slot {
 pub struct Pending {
     pub from: u32,
     pub to: u32,
-    pub previous: ledger::Entry,
+    pub previous: Stored,
 }
 
 /// The whole ledger, keyed by function.
@@ -181,11 +181,11 @@ mod tests {
             id("figlet.openfaas-fn"),
             Slot {
                 counter: 7,
-                entry: ledger::Entry::default(),
+                entry: Stored::default(),
                 pending: Some(Pending {
                     from: 1,
                     to: 5,
-                    previous: ledger::Entry::default(),
+                    previous: Stored::default(),
                 }),
             },
         );

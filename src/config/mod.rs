@@ -11,14 +11,19 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::backend::memory::FunctionSpec;
-use crate::labels::LabelDefaults;
-use crate::load::PrometheusConfig;
-use crate::policy::PolicyConfig;
-
+mod functions;
+mod policy;
+mod prometheus;
 mod sections;
+pub mod selector;
 
+pub use functions::{LabelDefaults, MemoryConfig, MemoryFunction};
+pub use policy::{PolicyConfig, PolicyKind, ScaleDown};
+pub use prometheus::PrometheusConfig;
 pub use sections::{AuthFailureLimit, KubernetesConfig, OpenFaasConfig, TlsConfig};
+
+/// Decisions kept for `GET /decisions` by default.
+pub const DEFAULT_AUDIT_CAPACITY: usize = 1000;
 
 /// Everything alertscaler can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,7 +94,7 @@ impl Default for Config {
             kubernetes: KubernetesConfig::default(),
             policy: PolicyConfig::default(),
             prometheus: PrometheusConfig::default(),
-            audit_capacity: crate::audit::DEFAULT_CAPACITY,
+            audit_capacity: DEFAULT_AUDIT_CAPACITY,
             shutdown_grace_secs: 20,
             request_timeout_secs: 10,
             auth_failure_limit: AuthFailureLimit::default(),
@@ -124,13 +129,6 @@ pub enum AuthConfig {
     Bearer {
         token_file: PathBuf,
     },
-}
-
-/// `[memory]` section.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MemoryConfig {
-    pub functions: Vec<FunctionSpec>,
 }
 
 /// A configuration that cannot be used; the message names the key or file to fix.

@@ -139,13 +139,18 @@ impl OpenFaasConfig {
 }
 
 impl KubernetesConfig {
+    /// The selector, parsed (validated at load, so a loaded configuration always has one).
+    pub fn selector(&self) -> Result<super::selector::Selector, String> {
+        super::selector::Selector::parse(&self.selector)
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         let k = self;
         let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
-        if let Err(problem) = crate::backend::kubernetes::Selector::parse(&k.selector) {
+        if let Err(problem) = k.selector() {
             return invalid("kubernetes.selector", problem);
         }
-        if crate::backend::kubernetes::selector::valid_key(&k.ledger_annotation).is_err() {
+        if super::selector::valid_key(&k.ledger_annotation).is_err() {
             return invalid(
                 "kubernetes.ledger_annotation",
                 format!("{:?} is not a valid annotation key", k.ledger_annotation),

@@ -30,7 +30,7 @@ pub fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Proposal, Dec
     match input.trigger {
         Trigger::Hold(hold) => Err(super::hold_decision(hold)),
         Trigger::Up { signal, .. } => {
-            if let Some(ago) = within(input.entry.last_down, now, hold) {
+            if let Some(ago) = within(input.ledger.last_down, now, hold) {
                 return Err(held(&signal.alertname, "down", "up", ago, hold));
             }
             let pct = labels.policy.latency_up_percent;
@@ -48,7 +48,7 @@ pub fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Proposal, Dec
             })
         }
         Trigger::Down { signal } if signal.status == Status::Firing => {
-            if let Some(ago) = within(input.entry.last_up, now, hold) {
+            if let Some(ago) = within(input.ledger.last_up, now, hold) {
                 return Err(held(&signal.alertname, "up", "down", ago, hold));
             }
             let pct = labels.policy.latency_down_percent;
@@ -108,6 +108,7 @@ mod tests {
     use super::*;
     use crate::labels::ScaleLabels;
     use crate::ledger::Entry;
+    use crate::stored::Stored;
 
     fn high() -> Trigger {
         up("FunctionLatencyHigh", Some("latency"), Some("0.8"))
@@ -117,11 +118,15 @@ mod tests {
         down("FunctionLatencyLow", Some("latency"), Some("0.05"))
     }
 
-    fn entry(last_up: Option<i64>, last_down: Option<i64>) -> Entry {
-        Entry {
+    fn entry(last_up: Option<i64>, last_down: Option<i64>) -> Stored {
+        let ledger = Entry {
             last_up: last_up.map(t),
             last_down: last_down.map(t),
             ..Entry::default()
+        };
+        Stored {
+            ledger,
+            ..Stored::default()
         }
     }
 
@@ -140,7 +145,7 @@ mod tests {
             ScaleLabels,
             u32,
             Trigger,
-            Entry,
+            Stored,
             i64,
             Option<u32>,
             Option<Why>,

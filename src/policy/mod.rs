@@ -4,12 +4,12 @@
 //! They never read the clock and never await; the service supplies everything (including a load
 //! measured from Prometheus, when configured). The alert's `scale_policy` label selects the policy
 //! ([`PolicyKind`]); every policy proposes a desired count ([`Proposal`]) and
-//! [`stabilize::apply`] turns it into the decision, holding scale-downs within the stabilization
-//! window.
+//! [`stabilize::apply`] turns it into the [`Verdict`]: the decision, holding scale-downs within the
+//! stabilization window, and the window to store. Nothing here mutates its inputs: everything a
+//! decision concludes is returned.
 
 pub mod latency;
 pub mod proportional;
-mod settings;
 pub mod stabilize;
 pub mod step;
 #[cfg(test)]
@@ -19,12 +19,13 @@ pub mod zero;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use crate::config::{PolicyConfig, PolicyKind, ScaleDown};
 pub use proportional::Load;
-pub use settings::{PolicyConfig, PolicyKind, ScaleDown};
 
 use crate::alert::{Signal, Status};
 use crate::labels::ScaleLabels;
 use crate::ledger::{Entry, Hold, Trigger};
+use stabilize::Window;
 
 /// Why nothing moved: a short code (for metrics and clients) plus the human reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,7 +95,7 @@ impl Decision {
         }
     }
 
-    fn refused(reason: impl Into<String>) -> Self {
+    pub(crate) fn refused(reason: impl Into<String>) -> Self {
         Self::Refused {
             reason: reason.into(),
         }
@@ -118,6 +119,14 @@ impl Decision {
     }
 }
 
+/// Everything one decision concludes: what to do, and the stabilization window to store with it
+/// (the caller stores it only when the decision is carried out).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub decision: Decision,
+    pub window: Window,
+}
+
 /// What a policy wants, before the stabilization window has its say.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Proposal {
@@ -136,43 +145,46 @@ pub struct Input<'a> {
     pub current: u32,
     pub trigger: &'a Trigger,
     /// The ledger entry as read, before planning (for last_up / last_down).
-    pub entry: &'a Entry,
+    pub ledger: &'a Entry,
+    /// The stabilization window as read.
+    pub window: &'a Window,
     /// Load measured at decision time (Prometheus); `None` → the alert's `value` annotation.
     pub load: Option<&'a Load>,
     pub now: DateTime<Utc>,
 }
 
 /// The policy the trigger's alert selects (`None` for holds).
-pub fn selected(trigger: &Trigger, config: &PolicyConfig) -> Option<Result<PolicyKind, String>> {
+pub fn selected(trigger: &Trigger, config: &PolicyConfig) -> Option<PolicyKind> {
     match trigger {
         Trigger::Hold(_) => None,
         Trigger::Up { signal, .. } | Trigger::Down { signal } => {
-            Some(PolicyKind::select(signal.policy.as_deref(), config.default))
+            Some(signal.policy.unwrap_or(config.default))
         }
     }
 }
 
-/// Decide what to do with a function. Records the policy's recommendation (and a held-back
-/// scale-down) in `next`, the ledger entry the service stores when the decision is applied.
-pub fn decide(input: &Input<'_>, config: &PolicyConfig, next: &mut Entry) -> Decision {
-    let signal = match input.trigger {
-        Trigger::Hold(hold) => return hold_decision(hold),
-        Trigger::Up { signal, .. } | Trigger::Down { signal } => signal,
+/// Decide what to do with a function: the decision, and the window to store when it is carried out.
+pub fn decide(input: &Input<'_>, config: &PolicyConfig) -> Verdict {
+    let unchanged_window = |decision| Verdict {
+        decision,
+        window: input.window.clone(),
     };
-    let kind = match PolicyKind::select(signal.policy.as_deref(), config.default) {
-        Ok(kind) => kind,
-        Err(e) => return Decision::refused(format!("alert {}: {e}", signal.alertname)),
+    let kind = match input.trigger {
+        Trigger::Hold(hold) => return unchanged_window(hold_decision(hold)),
+        Trigger::Up { signal, .. } | Trigger::Down { signal } => {
+            signal.policy.unwrap_or(config.default)
+        }
     };
     let labels = input.labels;
     let sleeps = kind == PolicyKind::Zero && labels.zero;
     if labels.autoscaling_disabled() && !sleeps {
-        return Decision::unchanged(
+        return unchanged_window(Decision::unchanged(
             Why::Disabled,
             format!(
                 "autoscaling disabled: min = max = {} (current {})",
                 labels.min, input.current
             ),
-        );
+        ));
     }
     let proposal = match kind {
         PolicyKind::Step => step::propose(labels, input.current, input.trigger),
@@ -181,8 +193,8 @@ pub fn decide(input: &Input<'_>, config: &PolicyConfig, next: &mut Entry) -> Dec
         PolicyKind::Zero => zero::propose(input),
     };
     match proposal {
-        Ok(p) => stabilize::apply(input, config, p, next),
-        Err(decision) => decision,
+        Ok(p) => stabilize::apply(input, config, p),
+        Err(decision) => unchanged_window(decision),
     }
 }
 

@@ -147,7 +147,7 @@ mod tests {
     use super::super::testkit::*;
     use super::*;
     use crate::labels::ScaleLabels;
-    use crate::ledger::Entry;
+    use crate::stored::Stored;
 
     fn l(min: u32, max: u32, target: f64) -> ScaleLabels {
         let mut l = labels(min, max, 20);
@@ -241,7 +241,7 @@ mod tests {
             &labels,
             10,
             &rate("190"),
-            &Entry::default(),
+            &Stored::default(),
             None,
             0,
             &config,
@@ -270,7 +270,7 @@ mod tests {
             &l(1, 20, 10.0),
             5,
             &rate("not used"),
-            &Entry::default(),
+            &Stored::default(),
             Some(&measured),
             0,
             &PolicyConfig::default(),

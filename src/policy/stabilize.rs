@@ -1,16 +1,43 @@
 //! Gentle scale-down for every policy: an HPA-like stabilization window.
 //!
-//! Every proposal is recorded in the ledger as a [`Recommendation`]; a scale-down never goes below
-//! the highest count recommended within the window (`scale_down_stabilization_secs`, label
-//! `com.openfaas.scale.down-stabilization`). A held-back scale-down is remembered in
-//! `Entry::settle_to`; since AlertManager sends a resolution only once, the service's settle loop
-//! calls [`settle`] periodically to finish it when the window allows. Scale-ups are never held.
+//! Every proposal is remembered as a [`Recommendation`] in the function's [`Window`]; a scale-down
+//! never goes below the highest count recommended within the window (`scale_down_stabilization_secs`,
+//! label `com.openfaas.scale.down-stabilization`). A held-back scale-down is remembered as
+//! [`Window::pending`]; since AlertManager sends a resolution only once, the service's settle pass
+//! calls [`resume`] periodically to finish it when the window allows. Scale-ups are never held.
+//!
+//! The [`Window`] is this module's state: stored beside the function with the ledger's episodes
+//! (see [`crate::stored::Stored`]), changed only here, and returned as part of a [`Verdict`].
 
 use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::{Decision, Input, PolicyConfig, Proposal, Why};
+use super::{Decision, Input, PolicyConfig, Proposal, Verdict, Why};
 use crate::labels::ScaleLabels;
-use crate::ledger::{Entry, MAX_RECOMMENDATIONS, Recommendation};
+
+/// At most this many recommendations are kept per function.
+pub const MAX_RECOMMENDATIONS: usize = 32;
+
+/// One replica count a policy wanted at one moment (before stabilization).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub at: DateTime<Utc>,
+    pub desired: u32,
+}
+
+/// The stabilization state of one function.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Window {
+    /// Recent replica counts the policies wanted, oldest first: a scale-down never goes below the
+    /// highest of them within the window. Bounded by time and by [`MAX_RECOMMENDATIONS`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recommendations: Vec<Recommendation>,
+    /// A scale-down held back by the window is still heading to this count (serialized as
+    /// `settle_to`, the name stored by earlier versions).
+    #[serde(rename = "settle_to", skip_serializing_if = "Option::is_none")]
+    pub pending: Option<u32>,
+}
 
 /// The window for this function: its label, else the configured one (zero in `ce` mode).
 pub fn window(labels: &ScaleLabels, config: &PolicyConfig) -> TimeDelta {
@@ -48,11 +75,12 @@ fn prune(history: &mut Vec<Recommendation>, now: DateTime<Utc>, window: TimeDelt
     history.drain(..excess);
 }
 
-/// Turn a policy's proposal into the decision: record it, scale up at once, scale down no lower
+/// Turn a policy's proposal into the verdict: record it, scale up at once, scale down no lower
 /// than the window's highest recommendation.
-pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal, next: &mut Entry) -> Decision {
+pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
     let (current, now) = (input.current, input.now);
     let w = window(input.labels, config);
+    let mut next = input.window.clone();
     let high = floor(&next.recommendations, now, w);
     record(
         &mut next.recommendations,
@@ -62,28 +90,35 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal, next: &mut E
         },
         w,
     );
-    next.settle_to = None;
+    next.pending = None;
+    let verdict = |decision| Verdict {
+        decision,
+        window: next.clone(),
+    };
     if p.desired == current {
-        return Decision::unchanged(p.same, format!("{}: stays at {current}", p.explain));
+        return verdict(Decision::unchanged(
+            p.same,
+            format!("{}: stays at {current}", p.explain),
+        ));
     }
     if p.desired > current {
-        return Decision::Scale {
+        return verdict(Decision::Scale {
             from: current,
             to: p.desired,
             reason: format!("{}: {current} → {}", p.explain, p.desired),
-        };
+        });
     }
     let to = high
         .map_or(p.desired, |h| h.desired.max(p.desired))
         .min(current);
     let Some(h) = high.filter(|_| to > p.desired) else {
-        return Decision::Scale {
+        return verdict(Decision::Scale {
             from: current,
             to,
             reason: format!("{}: {current} → {to}", p.explain),
-        };
+        });
     };
-    next.settle_to = Some(p.desired);
+    next.pending = Some(p.desired);
     let held = format!(
         "desired {}, but the stabilization window of {}s holds {} (wanted {}s ago)",
         p.desired,
@@ -91,7 +126,7 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal, next: &mut E
         h.desired,
         (now - h.at).num_seconds()
     );
-    if to == current {
+    let decision = if to == current {
         Decision::unchanged(
             Why::Stabilizing,
             format!("{}; {held}: stays at {current}", p.explain),
@@ -102,36 +137,43 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal, next: &mut E
             to,
             reason: format!("{}; {held}: {current} → {to}", p.explain),
         }
+    };
+    Verdict {
+        decision,
+        window: next,
     }
 }
 
 /// Finish a held-back scale-down as far as the window now allows. `None` when nothing is held;
-/// otherwise the decision and the entry to store.
-pub fn settle(
+/// otherwise the verdict (the decision and the window to store).
+pub fn resume(
     labels: &ScaleLabels,
     current: u32,
-    entry: &Entry,
+    held: &Window,
     now: DateTime<Utc>,
     config: &PolicyConfig,
-) -> Option<(Decision, Entry)> {
-    let wanted = entry.settle_to?;
+) -> Option<Verdict> {
+    let wanted = held.pending?;
     let target = if wanted == 0 && labels.zero {
         0
     } else {
         labels.clamp(wanted)
     };
-    let mut next = entry.clone();
+    let mut next = held.clone();
     let w = window(labels, config);
     prune(&mut next.recommendations, now, w);
     if current <= target {
-        next.settle_to = None;
+        next.pending = None;
         let reason = format!("settled: {current} is at or below the held-back target {target}");
-        return Some((Decision::unchanged(Why::AtMin, reason), next));
+        return Some(Verdict {
+            decision: Decision::unchanged(Why::AtMin, reason),
+            window: next,
+        });
     }
     let high = floor(&next.recommendations, now, w);
     let to = high.map_or(target, |h| h.desired.max(target)).min(current);
     if to == target {
-        next.settle_to = None;
+        next.pending = None;
     }
     let why = match high.filter(|h| h.desired > target) {
         Some(h) => format!(
@@ -154,7 +196,10 @@ pub fn settle(
             format!("held-back scale-down to {target}: {why}: stays at {current}"),
         )
     };
-    Some((decision, next))
+    Some(Verdict {
+        decision,
+        window: next,
+    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@ use chrono::TimeDelta;
 use super::super::testkit::*;
 use super::*;
 use crate::policy::ScaleDown;
+use crate::stored::Stored;
 
 fn rate_up() -> crate::ledger::Trigger {
     up("APIHighInvocationRate", None, None)
@@ -59,12 +60,13 @@ fn scale_down_never_below_the_window_high() {
         let (d, next) = run(&l, current, &rate_resolved(), &entry, None, now, &config);
         assert_eq!(d.target(), to, "{recs:?} {current} → {d:?}");
         assert_eq!(super::super::testkit::why(&d), why, "{d:?}");
-        assert_eq!(next.settle_to, settle_to, "{recs:?}");
+        assert_eq!(next.window.pending, settle_to, "{recs:?}");
         // The new recommendation (min) is recorded, stale ones pruned.
-        let last = next.recommendations.last().unwrap();
+        let last = next.window.recommendations.last().unwrap();
         assert_eq!((last.at, last.desired), (t(now), 1));
         assert!(
-            next.recommendations
+            next.window
+                .recommendations
                 .iter()
                 .all(|r| t(now) - r.at < TimeDelta::seconds(300))
         );
@@ -105,7 +107,7 @@ fn ce_mode_and_label_override() {
 fn scale_up_is_never_held_and_clears_a_pending_settle() {
     let l = labels(1, 20, 20);
     let mut entry = history(&[(990, 9)]);
-    entry.settle_to = Some(1);
+    entry.window.pending = Some(1);
     let (d, next) = run(
         &l,
         3,
@@ -116,7 +118,7 @@ fn scale_up_is_never_held_and_clears_a_pending_settle() {
         &PolicyConfig::default(),
     );
     assert_eq!(d.target(), Some(7));
-    assert_eq!(next.settle_to, None);
+    assert_eq!(next.window.pending, None);
 }
 
 #[test]
@@ -125,7 +127,7 @@ fn ramp_then_resolve_then_settle() {
     // once the window has passed the last ramp.
     let l = labels(1, 20, 20);
     let config = PolicyConfig::default();
-    let mut entry = Entry::default();
+    let mut entry = Stored::default();
     let mut current = 1;
     for (now, trigger, want) in [
         (0, rate_up(), Some(5)),
@@ -137,13 +139,13 @@ fn ramp_then_resolve_then_settle() {
         current = d.target().unwrap_or(current);
         entry = next;
     }
-    assert_eq!(entry.settle_to, Some(1));
+    assert_eq!(entry.window.pending, Some(1));
     // (now, want target, still pending)
     // The 9 was wanted at 30 s: held until 330 s.
     for (now, want, pending) in [(200, None, true), (329, None, true), (331, Some(1), false)] {
         let (d, next) = settle(&l, current, &entry, t(now), &config).expect("pending");
         assert_eq!(d.target(), want, "settle at {now}: {d:?}");
-        assert_eq!(next.settle_to.is_some(), pending, "at {now}");
+        assert_eq!(next.window.pending.is_some(), pending, "at {now}");
         current = d.target().unwrap_or(current);
         entry = next;
     }
@@ -155,7 +157,7 @@ fn settle_moves_part_way_while_a_lower_high_remains() {
     let l = labels(1, 20, 20);
     let config = PolicyConfig::default();
     let mut entry = history(&[(0, 9), (60, 5), (90, 1)]);
-    entry.settle_to = Some(1);
+    entry.window.pending = Some(1);
     let mut current = 9;
     for (now, want, pending) in [
         (200, None, true),
@@ -164,7 +166,7 @@ fn settle_moves_part_way_while_a_lower_high_remains() {
     ] {
         let (d, next) = settle(&l, current, &entry, t(now), &config).expect("pending");
         assert_eq!(d.target(), want, "settle at {now}: {d:?}");
-        assert_eq!(next.settle_to.is_some(), pending, "at {now}");
+        assert_eq!(next.window.pending.is_some(), pending, "at {now}");
         current = d.target().unwrap_or(current);
         entry = next;
     }
@@ -174,12 +176,12 @@ fn settle_moves_part_way_while_a_lower_high_remains() {
 fn settle_respects_bounds_and_outside_moves() {
     let config = PolicyConfig::default();
     let mut entry = history(&[(0, 9)]);
-    entry.settle_to = Some(0);
+    entry.window.pending = Some(0);
     // Without zero=true a target of 0 means min.
     let l = labels(2, 20, 20);
     let (d, next) = settle(&l, 9, &entry, t(1000), &config).unwrap();
     assert_eq!(d.target(), Some(2));
-    assert_eq!(next.settle_to, None);
+    assert_eq!(next.window.pending, None);
     let mut z = l;
     z.zero = true;
     assert_eq!(
@@ -187,9 +189,9 @@ fn settle_respects_bounds_and_outside_moves() {
         Some(0)
     );
     // Someone already scaled below the target: forget it, move nothing.
-    entry.settle_to = Some(4);
+    entry.window.pending = Some(4);
     let (d, next) = settle(&l, 3, &entry, t(1000), &config).unwrap();
-    assert_eq!((d.target(), next.settle_to), (None, None));
+    assert_eq!((d.target(), next.window.pending), (None, None));
 }
 
 #[test]
@@ -205,7 +207,7 @@ fn history_is_bounded() {
             },
             w,
         );
-        assert!(h.len() <= crate::ledger::MAX_RECOMMENDATIONS);
+        assert!(h.len() <= MAX_RECOMMENDATIONS);
     }
     // Time pruning keeps the newest even when it is older than the window.
     record(
@@ -225,13 +227,13 @@ fn history_is_bounded() {
 #[test]
 fn entry_with_history_round_trips_and_old_entries_still_parse() {
     let mut entry = history(&[(1, 3), (2, 5)]);
-    entry.settle_to = Some(1);
+    entry.window.pending = Some(1);
     let text = serde_json::to_string(&entry).unwrap();
-    assert_eq!(serde_json::from_str::<Entry>(&text).unwrap(), entry);
+    assert_eq!(serde_json::from_str::<Stored>(&text).unwrap(), entry);
     // An entry written before these fields existed.
     let old = r#"{"firing":{},"resolved":{},"last_up":null,"last_down":null}"#;
     assert_eq!(
-        serde_json::from_str::<Entry>(old).unwrap(),
-        Entry::default()
+        serde_json::from_str::<Stored>(old).unwrap(),
+        Stored::default()
     );
 }

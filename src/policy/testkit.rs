@@ -2,10 +2,12 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
+use super::stabilize::{self, Recommendation};
 use super::{Decision, Input, Load, PolicyConfig};
 use crate::alert::{Direction, EpisodeKey, Signal, Status};
 use crate::labels::{PolicyLabels, ScaleLabels};
-use crate::ledger::{Entry, Recommendation, Trigger};
+use crate::ledger::Trigger;
+use crate::stored::Stored;
 
 /// A fixed instant, `secs` after an arbitrary origin.
 pub fn t(secs: i64) -> DateTime<Utc> {
@@ -33,7 +35,7 @@ pub fn signal(
         alertname: alertname.into(),
         status,
         direction,
-        policy: policy.map(Into::into),
+        policy: policy.map(|p| crate::config::PolicyKind::parse(p).expect("a known policy")),
         episode: EpisodeKey {
             fingerprint: "f".into(),
             starts_at: t(0),
@@ -66,18 +68,17 @@ pub fn resolved(alertname: &str, policy: Option<&str>) -> Trigger {
     }
 }
 
-/// An entry whose history holds these (seconds, desired) recommendations.
-pub fn history(recs: &[(i64, u32)]) -> Entry {
-    Entry {
-        recommendations: recs
-            .iter()
-            .map(|(at, desired)| Recommendation {
-                at: t(*at),
-                desired: *desired,
-            })
-            .collect(),
-        ..Entry::default()
-    }
+/// Stored state whose stabilization history holds these (seconds, desired) recommendations.
+pub fn history(recs: &[(i64, u32)]) -> Stored {
+    let mut stored = Stored::default();
+    stored.window.recommendations = recs
+        .iter()
+        .map(|(at, desired)| Recommendation {
+            at: t(*at),
+            desired: *desired,
+        })
+        .collect();
+    stored
 }
 
 /// Decide at `t(now)` with this entry and config; returns the decision and the entry to store.
@@ -85,22 +86,42 @@ pub fn run(
     labels: &ScaleLabels,
     current: u32,
     trigger: &Trigger,
-    entry: &Entry,
+    entry: &Stored,
     load: Option<&Load>,
     now: i64,
     config: &PolicyConfig,
-) -> (Decision, Entry) {
-    let mut next = entry.clone();
+) -> (Decision, Stored) {
     let input = Input {
         labels,
         current,
         trigger,
-        entry,
+        ledger: &entry.ledger,
+        window: &entry.window,
         load,
         now: t(now),
     };
-    let d = super::decide(&input, config, &mut next);
-    (d, next)
+    let verdict = super::decide(&input, config);
+    let next = Stored {
+        ledger: entry.ledger.clone(),
+        window: verdict.window,
+    };
+    (verdict.decision, next)
+}
+
+/// Resume a held-back scale-down at `now`; the decision and the state to store.
+pub fn settle(
+    labels: &ScaleLabels,
+    current: u32,
+    entry: &Stored,
+    now: DateTime<Utc>,
+    config: &PolicyConfig,
+) -> Option<(Decision, Stored)> {
+    let verdict = stabilize::resume(labels, current, &entry.window, now, config)?;
+    let next = Stored {
+        ledger: entry.ledger.clone(),
+        window: verdict.window,
+    };
+    Some((verdict.decision, next))
 }
 
 /// Decide with no history, default config, at t(1000).
@@ -109,7 +130,7 @@ pub fn simple(labels: &ScaleLabels, current: u32, trigger: &Trigger) -> Decision
         labels,
         current,
         trigger,
-        &Entry::default(),
+        &Stored::default(),
         None,
         1000,
         &PolicyConfig::default(),

@@ -89,8 +89,8 @@ mod tests {
     use super::super::testkit::*;
     use super::*;
     use crate::labels::ScaleLabels;
-    use crate::ledger::Entry;
     use crate::policy::PolicyConfig;
+    use crate::stored::Stored;
 
     fn idle() -> Trigger {
         down("FunctionIdle", Some("zero"), Some("0"))
@@ -134,7 +134,7 @@ mod tests {
                 &labels,
                 3,
                 &idle_window("15m"),
-                &Entry::default(),
+                &Stored::default(),
                 None,
                 1000,
                 &PolicyConfig::default(),
@@ -154,7 +154,7 @@ mod tests {
             &sleepy_after(60),
             3,
             &idle_window("soon"),
-            &Entry::default(),
+            &Stored::default(),
             None,
             1000,
             &PolicyConfig::default(),
@@ -168,8 +168,8 @@ mod tests {
     #[test]
     fn table() {
         // (labels, current, trigger, history, want target, want why)
-        type Case = (ScaleLabels, u32, Trigger, Entry, Option<u32>, Option<Why>);
-        let empty = Entry::default;
+        type Case = (ScaleLabels, u32, Trigger, Stored, Option<u32>, Option<Why>);
+        let empty = Stored::default;
         let cases: Vec<Case> = vec![
             (sleepy(1, 20), 3, idle(), empty(), Some(0), None),
             // min = max does not prevent sleeping when zero=true.
@@ -281,7 +281,11 @@ mod tests {
                 assert_eq!(super::super::testkit::why(&d), Some(*w), "{d:?}");
             }
             if matches!(d, Decision::Scale { to: 2, .. }) && *current == 3 {
-                assert_eq!(next.settle_to, Some(0), "partial move remembers the target");
+                assert_eq!(
+                    next.window.pending,
+                    Some(0),
+                    "partial move remembers the target"
+                );
             }
         }
     }

@@ -18,8 +18,9 @@ use super::presets::{Decider, Preset, presets_match};
 use super::rules::Rule;
 use super::scenario::{FunctionSpec, PresetOverrides, Scenario};
 use crate::alert::Status;
-use crate::backend::memory::{self, MemoryBackend};
+use crate::backend::memory::MemoryBackend;
 use crate::config::Config;
+use crate::config::MemoryFunction;
 use crate::id::FunctionId;
 use crate::labels::{self, ScaleLabels};
 use crate::policy::step::ce_calculate_replicas;
@@ -29,7 +30,7 @@ use crate::service::{Outcome, Service, Settings};
 #[derive(Debug, Clone)]
 pub struct Setup {
     pub rules: Vec<Rule>,
-    pub specs: Vec<memory::FunctionSpec>,
+    pub specs: Vec<MemoryFunction>,
     pub config: Config,
     pub kpa: KpaSpec,
     /// Each function's capacity target (from its labels under this preset).
@@ -51,7 +52,7 @@ pub fn setup(
     preset: &Preset,
 ) -> Result<Setup, SimError> {
     let over = overrides(scenario, preset);
-    let specs: Vec<memory::FunctionSpec> = functions
+    let specs: Vec<MemoryFunction> = functions
         .iter()
         .map(|(f, _)| {
             let mut labels = f.labels.clone();
@@ -61,7 +62,7 @@ pub fn setup(
             if let Some(o) = over {
                 labels.extend(o.labels.clone());
             }
-            memory::FunctionSpec {
+            MemoryFunction {
                 name: f.name.clone(),
                 namespace: f.namespace.clone(),
                 replicas: f.replicas,
@@ -134,7 +135,7 @@ impl Deciding {
     /// Build the decider of `preset` for `setup`; `phase` is the KPA tick's offset.
     pub fn new(preset: &Preset, setup: &Setup, phase: u64) -> Result<Self, SimError> {
         let config = &setup.config;
-        let parse = |s: &memory::FunctionSpec| {
+        let parse = |s: &MemoryFunction| {
             labels::parse(&s.labels, &config.labels, config.max_replicas_ceiling).ok()
         };
         Ok(match preset.decider {

@@ -5,7 +5,8 @@ use super::function::RHO_MAX;
 use super::load::Trace;
 use super::queue::Response;
 use super::scenario::FunctionSpec;
-use crate::labels::{self, LabelDefaults};
+use crate::config::LabelDefaults;
+use crate::labels;
 
 /// One function's capacity against its peak load.
 #[derive(Debug, Clone, Copy, PartialEq)]

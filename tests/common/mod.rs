@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alertscaler::backend::memory::{FunctionSpec, MemoryBackend};
+use alertscaler::backend::memory::MemoryBackend;
 use alertscaler::backend::{Backend, FunctionState, Update};
 use alertscaler::config::Config;
+use alertscaler::config::MemoryFunction;
 use alertscaler::error::BackendError;
 use alertscaler::id::FunctionId;
 use async_trait::async_trait;
@@ -19,7 +20,7 @@ pub fn config(names: &[&str]) -> Config {
     let mut config = Config::default();
     config.memory.functions = names
         .iter()
-        .map(|n| FunctionSpec {
+        .map(|n| MemoryFunction {
             name: (*n).into(),
             namespace: "openfaas-fn".into(),
             replicas: 1,

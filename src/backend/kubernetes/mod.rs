@@ -8,7 +8,6 @@
 //! therefore see the same ledger and can never both apply one alert episode.
 
 mod errors;
-pub mod selector;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -22,12 +21,12 @@ use serde_json::json;
 use tracing::{instrument, warn};
 
 use self::errors::Call;
-pub use self::selector::Selector;
 use super::{Backend, FunctionState, FunctionSummary, Update};
+use crate::config::selector::Selector;
 use crate::config::{Config, ConfigError};
 use crate::error::BackendError;
 use crate::id::FunctionId;
-use crate::ledger;
+use crate::stored::Stored;
 
 /// Largest ledger annotation we write. Kubernetes allows 256 KiB for all annotations of an
 /// object together; a ledger is normally well under 4 KiB (bounded episodes per function).
@@ -61,7 +60,7 @@ impl KubernetesBackend {
     /// Build on an injected client (tests point one at a fake apiserver).
     pub fn new(client: Client, config: &Config) -> Result<Self, ConfigError> {
         let k = &config.kubernetes;
-        let selector = Selector::parse(&k.selector).map_err(|problem| ConfigError::Invalid {
+        let selector = k.selector().map_err(|problem| ConfigError::Invalid {
             key: "kubernetes.selector",
             problem,
         })?;
@@ -135,7 +134,7 @@ impl KubernetesBackend {
     }
 
     /// The stored ledger; a corrupt annotation is treated as empty (logged), see docs/kubernetes.md.
-    fn stored_ledger(&self, d: &Deployment) -> Option<ledger::Entry> {
+    fn stored_state(&self, d: &Deployment) -> Option<Stored> {
         let text = d
             .metadata
             .annotations
@@ -210,7 +209,7 @@ impl Backend for KubernetesBackend {
         Ok(FunctionState {
             replicas: replicas(&d),
             labels: scaling_labels(&d),
-            ledger: self.stored_ledger(&d),
+            stored: self.stored_state(&d),
             version,
         })
     }
@@ -218,7 +217,7 @@ impl Backend for KubernetesBackend {
     #[instrument(skip_all, fields(function = %function, replicas = update.replicas))]
     async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
         self.check_namespace(function)?;
-        let ledger = serde_json::to_string(update.ledger)
+        let ledger = serde_json::to_string(update.stored)
             .map_err(|e| BackendError::Unavailable(format!("cannot encode the ledger: {e}")))?;
         if ledger.len() > MAX_LEDGER_BYTES {
             return Err(BackendError::Ineligible(format!(
@@ -267,7 +266,7 @@ impl Backend for KubernetesBackend {
                     namespace.clone(),
                     replicas(&d),
                     scaling_labels(&d),
-                    self.stored_ledger(&d).as_ref(),
+                    self.stored_state(&d).as_ref(),
                 ));
             }
         }

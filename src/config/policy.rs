@@ -30,15 +30,14 @@ impl PolicyKind {
         }
     }
 
-    /// The policy an alert's `scale_policy` label selects; absent → `default`.
-    pub fn select(label: Option<&str>, default: PolicyKind) -> Result<Self, String> {
-        match label.map(str::trim) {
-            None => Ok(default),
-            Some("step") => Ok(Self::Step),
-            Some("proportional") => Ok(Self::Proportional),
-            Some("latency") => Ok(Self::Latency),
-            Some("zero") => Ok(Self::Zero),
-            Some(other) => Err(format!(
+    /// The policy an alert's `scale_policy` label names; the error says which policies exist.
+    pub fn parse(label: &str) -> Result<Self, String> {
+        match label.trim() {
+            "step" => Ok(Self::Step),
+            "proportional" => Ok(Self::Proportional),
+            "latency" => Ok(Self::Latency),
+            "zero" => Ok(Self::Zero),
+            other => Err(format!(
                 "scale_policy={other:?} is not a policy this alertscaler knows \
                  (known: step, proportional, latency, zero)"
             )),
@@ -143,19 +142,18 @@ mod tests {
     #[test]
     fn selection() {
         use PolicyKind::*;
-        let cases: [(Option<&str>, PolicyKind, Option<PolicyKind>); 7] = [
-            (None, Step, Some(Step)),
-            (None, Proportional, Some(Proportional)),
-            (Some("step"), Latency, Some(Step)),
-            (Some("proportional"), Step, Some(Proportional)),
-            (Some("latency"), Step, Some(Latency)),
-            (Some("zero"), Step, Some(Zero)),
-            (Some("Step"), Step, None),
+        let cases: [(&str, Option<PolicyKind>); 6] = [
+            ("step", Some(Step)),
+            ("proportional", Some(Proportional)),
+            (" latency ", Some(Latency)),
+            ("zero", Some(Zero)),
+            ("Step", None),
+            ("", None),
         ];
-        for (label, default, want) in cases {
-            assert_eq!(PolicyKind::select(label, default).ok(), want, "{label:?}");
+        for (label, want) in cases {
+            assert_eq!(PolicyKind::parse(label).ok(), want, "{label:?}");
         }
-        let err = PolicyKind::select(Some("magic"), Step).unwrap_err();
+        let err = PolicyKind::parse("magic").unwrap_err();
         assert!(err.contains("\"magic\"") && err.contains("known"), "{err}");
     }
 

@@ -1,0 +1,73 @@
+//! Background triggers: loops that choose *which* functions to re-decide and *when*, and hand them
+//! to the service's one decision path ([`Service::decide`]); they never sequence a decision
+//! themselves, so audit, metrics, logs and conflict retries apply to them as to a webhook.
+//!
+//! - The settle pass, every `policy.settle_interval_secs`: AlertManager sends a resolution once, so
+//!   a scale-down held by the stabilization window would otherwise stay held.
+//! - The label refresh, every [`LABEL_REFRESH`]: re-exports per-function label series (latency
+//!   targets) from a listing, so `/metrics` never calls the backend.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::error::BackendError;
+use crate::service::Service;
+
+/// How often per-function label series are rebuilt from a listing.
+pub const LABEL_REFRESH: Duration = Duration::from_secs(60);
+
+/// Run the settle pass and the label refresh until aborted.
+pub fn spawn(service: Service) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = service.settings().policy.settle_interval_secs;
+        let mut settle = (every > 0).then(|| interval(Duration::from_secs(every)));
+        let mut refresh = interval(LABEL_REFRESH);
+        loop {
+            tokio::select! {
+                _ = tick(&mut settle) => {
+                    if !settle_pass(&service).await {
+                        settle = None;
+                    }
+                }
+                _ = refresh.tick() => {
+                    if let Err(e) = service.refresh_label_exports().await {
+                        debug!(error = %e, "label refresh failed; the next one tries again");
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn interval(every: Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// One settle pass; `false` when the backend cannot list, so the loop stops trying.
+async fn settle_pass(service: &Service) -> bool {
+    match service.settle(Utc::now()).await {
+        Ok(_) => true,
+        Err(e @ BackendError::Unsupported(_)) => {
+            warn!(error = %e, backend = service.backend().name(), "backend cannot list functions: held-back scale-downs finish only on the next alert");
+            false
+        }
+        Err(e) => {
+            warn!(error = %e, backend = service.backend().name(), "settle pass failed");
+            true
+        }
+    }
+}

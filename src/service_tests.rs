@@ -1,0 +1,307 @@
+//! End to end through the service and the memory backend: policies selected by alert labels,
+//! the ledger's recommendations, stabilization and the settle pass.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
+
+use chrono::{TimeDelta, TimeZone};
+use serde_json::json;
+
+use super::*;
+use crate::alert::{self, Webhook};
+use crate::backend::memory::MemoryBackend;
+use crate::config::Config;
+use crate::config::MemoryFunction;
+use crate::policy::Why;
+use crate::service::{Outcome, Settings};
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+}
+
+/// The memory backend, counting reads.
+/// The memory backend, counting reads, yielding between a read and the write (so concurrent
+/// decisions interleave), and answering the next `conflicts` writes with a version conflict.
+struct Counting {
+    inner: MemoryBackend,
+    reads: std::sync::atomic::AtomicUsize,
+    conflicts: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    fn replicas(&self, function: &FunctionId) -> Option<u32> {
+        self.inner.replicas(function)
+    }
+
+    fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for Counting {
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+
+    async fn read(&self, f: &FunctionId) -> Result<crate::backend::FunctionState, BackendError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let state = self.inner.read(f).await;
+        tokio::task::yield_now().await;
+        state
+    }
+
+    async fn apply(&self, f: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+        let conflict = self
+            .conflicts
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if conflict {
+            return Err(BackendError::Conflict("another writer (test)".into()));
+        }
+        self.inner.apply(f, update).await
+    }
+
+    async fn list(&self) -> Result<Vec<crate::backend::FunctionSummary>, BackendError> {
+        self.inner.list().await
+    }
+}
+
+fn service(labels: &[(&str, &str)], replicas: u32) -> (Service, Arc<Counting>) {
+    let spec = MemoryFunction {
+        name: "echo".into(),
+        namespace: "openfaas-fn".into(),
+        replicas,
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+    };
+    let backend = Arc::new(Counting {
+        inner: MemoryBackend::new(&[spec]),
+        reads: Default::default(),
+        conflicts: Default::default(),
+    });
+    let service = Service::new(backend.clone(), Settings::from_config(&Config::default()));
+    (service, backend)
+}
+
+fn webhook(
+    status: &str,
+    alertname: &str,
+    labels: &[(&str, &str)],
+    value: &str,
+    starts: i64,
+) -> Webhook {
+    let mut l = json!({"alertname": alertname, "function_name": "echo"});
+    for (k, v) in labels {
+        l[k] = json!(v);
+    }
+    let body = json!({
+        "version": "4",
+        "status": status,
+        "alerts": [{
+            "status": status,
+            "labels": l,
+            "annotations": {"value": value},
+            "startsAt": t(starts),
+        }],
+    });
+    alert::parse(body.to_string().as_bytes()).unwrap()
+}
+
+fn id() -> FunctionId {
+    FunctionId {
+        name: "echo".into(),
+        namespace: "openfaas-fn".into(),
+    }
+}
+
+#[tokio::test]
+async fn step_ramp_resolve_is_stabilized_then_settled() {
+    let (svc, backend) = service(&[], 1);
+    let fire = |at| webhook("firing", "APIHighInvocationRate", &[], "10", at);
+    assert_eq!(svc.handle(&fire(0), t(1)).await.functions[0].to, Some(5));
+    // repeat_interval later: steps again.
+    assert_eq!(svc.handle(&fire(0), t(40)).await.functions[0].to, Some(9));
+    let report = svc
+        .handle(
+            &webhook("resolved", "APIHighInvocationRate", &[], "1", 0),
+            t(100),
+        )
+        .await;
+    let f = &report.functions[0];
+    assert_eq!(
+        (f.outcome, f.why),
+        (Outcome::Unchanged, Some(Why::Stabilizing)),
+        "{f:?}"
+    );
+    assert!(f.reason.contains("window of 300s holds 9"), "{}", f.reason);
+    assert_eq!(backend.replicas(&id()), Some(9));
+    // Within the window the settle pass holds (a pass that moves nothing reports nothing); after
+    // it, it goes to min and stops.
+    let reports = svc.settle(t(200)).await.unwrap();
+    assert!(reports.is_empty(), "{reports:?}");
+    assert_eq!(backend.replicas(&id()), Some(9));
+    let reports = svc.settle(t(40) + TimeDelta::seconds(301)).await.unwrap();
+    assert_eq!((reports[0].from, reports[0].to), (Some(9), Some(1)));
+    assert_eq!(backend.replicas(&id()), Some(1));
+    assert!(
+        svc.settle(t(1000)).await.unwrap().is_empty(),
+        "nothing pending"
+    );
+}
+
+#[tokio::test]
+async fn policies_are_selected_by_the_alert_label() {
+    let labels = [
+        ("com.openfaas.scale.target", "10"),
+        ("com.openfaas.scale.zero", "true"),
+    ];
+    let (svc, backend) = service(&labels, 2);
+    // Proportional: 90 / 9 = 10 wanted from 2, capacity 20, 90 ≥ 40 → panic → 10.
+    let p = [("scale_policy", "proportional")];
+    let r = svc
+        .handle(
+            &webhook("firing", "APIHighInvocationRate", &p, "90", 0),
+            t(1),
+        )
+        .await;
+    assert_eq!(r.functions[0].to, Some(10), "{:?}", r.functions[0]);
+    assert!(r.functions[0].reason.contains("load 90 (annotation)"));
+    // Latency high: +50% of 10 = 15.
+    let lat = [("scale_policy", "latency"), ("scale_direction", "up")];
+    let r = svc
+        .handle(
+            &webhook("firing", "FunctionLatencyHigh", &lat, "0.9", 5),
+            t(30),
+        )
+        .await;
+    assert_eq!(r.functions[0].to, Some(15), "{:?}", r.functions[0]);
+    // Idle while up alerts still fire: held.
+    let idle = [("scale_policy", "zero"), ("scale_direction", "down")];
+    let r = svc
+        .handle(&webhook("firing", "FunctionIdle", &idle, "0", 50), t(400))
+        .await;
+    assert_eq!(
+        r.functions[0].why,
+        Some(Why::StillFiring),
+        "{:?}",
+        r.functions[0]
+    );
+    for (name, labels, starts) in [
+        ("APIHighInvocationRate", &p[..], 0),
+        ("FunctionLatencyHigh", &lat[..], 5),
+    ] {
+        svc.handle(&webhook("resolved", name, labels, "0", starts), t(401))
+            .await;
+    }
+    // Once they resolved and the window has passed the last recommendation (15 at t(30)): 0.
+    let r = svc
+        .handle(&webhook("firing", "FunctionIdle", &idle, "0", 60), t(1000))
+        .await;
+    assert_eq!(r.functions[0].to, Some(0), "{:?}", r.functions[0]);
+    assert_eq!(backend.replicas(&id()), Some(0));
+    // Unknown policy: refused while the payload becomes intents, before any backend call.
+    let bad = [("scale_policy", "magic")];
+    let reads = backend.reads();
+    let r = svc
+        .handle(&webhook("firing", "X", &bad, "1", 70), t(1100))
+        .await;
+    assert!(r.functions.is_empty(), "{:?}", r.functions);
+    assert_eq!(r.skipped[0].outcome, "refused");
+    assert!(
+        r.skipped[0].reason.contains("\"magic\""),
+        "{}",
+        r.skipped[0].reason
+    );
+    assert_eq!(
+        backend.reads(),
+        reads,
+        "no backend read for an unknown policy"
+    );
+}
+
+#[tokio::test]
+async fn a_settle_pass_that_conflicts_reads_again_and_is_recorded() {
+    let (svc, backend) = service(&[], 1);
+    let fire = webhook("firing", "APIHighInvocationRate", &[], "10", 0);
+    svc.handle(&fire, t(1)).await;
+    let resolved = webhook("resolved", "APIHighInvocationRate", &[], "1", 0);
+    svc.handle(&resolved, t(2)).await;
+    assert_eq!(backend.replicas(&id()), Some(5), "held by the window");
+    // Two other writers get in between: the pass reads again twice, then scales.
+    backend.conflicts.store(2, SeqCst);
+    let reads = backend.reads();
+    let reports = svc.settle(t(400)).await.unwrap();
+    assert_eq!(
+        (reports[0].from, reports[0].to),
+        (Some(5), Some(1)),
+        "{reports:?}"
+    );
+    assert_eq!(backend.reads() - reads, 3, "one read per attempt");
+    assert_eq!(backend.replicas(&id()), Some(1));
+    let last = svc.audit().recent(Some(1));
+    assert_eq!((last[0].trigger, last[0].report.to), ("settle", Some(1)));
+    let text = svc.metrics().render();
+    assert!(
+        text.contains(
+            r#"alertscaler_scale_actions_total{function="echo.openfaas-fn",direction="down"} 1"#
+        ),
+        "{text}"
+    );
+    // Conflicts that never stop: an error after MAX_ATTEMPTS reads, nothing written.
+    svc.handle(
+        &webhook("firing", "APIHighInvocationRate", &[], "10", 500),
+        t(500),
+    )
+    .await;
+    backend.conflicts.store(usize::MAX, SeqCst);
+    let reads = backend.reads();
+    let r = svc
+        .handle(
+            &webhook("resolved", "APIHighInvocationRate", &[], "1", 500),
+            t(501),
+        )
+        .await;
+    assert_eq!(
+        r.functions[0].outcome,
+        Outcome::Error,
+        "{:?}",
+        r.functions[0]
+    );
+    assert!(
+        r.functions[0].reason.contains("gave up after 6 attempts"),
+        "{}",
+        r.functions[0].reason
+    );
+    assert_eq!(backend.reads() - reads, MAX_ATTEMPTS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_notifications_for_one_function_never_conflict_with_each_other() {
+    let (svc, backend) = service(&[("com.openfaas.scale.max", "100")], 1);
+    let barrier = Arc::new(tokio::sync::Barrier::new(50));
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let (svc, barrier) = (svc.clone(), barrier.clone());
+            tokio::spawn(async move {
+                // 50 distinct episodes (one per alert name), all at once.
+                let hook = webhook("firing", &format!("Rate{i}"), &[], "10", i);
+                barrier.wait().await;
+                svc.handle(&hook, t(100)).await
+            })
+        })
+        .collect();
+    let mut scaled = 0;
+    for task in tasks {
+        let report = task.await.unwrap();
+        let f = &report.functions[0];
+        assert_ne!(f.outcome, Outcome::Error, "{f:?}");
+        scaled += usize::from(f.outcome == Outcome::Scaled);
+    }
+    // The first episode steps; the others arrive within the cooldown and are held, one at a time.
+    assert_eq!(scaled, 1);
+    assert_eq!(backend.replicas(&id()), Some(21));
+}
