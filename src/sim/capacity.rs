@@ -71,16 +71,18 @@ pub struct Desired {
 }
 
 impl Desired {
-    /// The annotations the pack's alerts carry: `value` (load), `target`, `desired`, `replicas`.
-    pub fn observed(&self, target: CapacityTarget) -> Observed {
+    /// The annotations the pack's alerts carry: `value` (`alertscaler:function_load`: the panic window's load
+    /// while panicking and asking for more, else the stable one), `target`, `desired` (the alert's `$value`:
+    /// `desired`, raised to 1 for the over-provisioned alert), `replicas`.
+    pub fn observed(&self, target: CapacityTarget, desired: u32) -> Observed {
         Observed {
-            value: if self.panicking {
-                self.load.max(self.load_panic)
+            value: if self.panicking && self.panic > self.stable {
+                self.load_panic
             } else {
                 self.load
             },
             target: target.per_replica,
-            desired: Some(self.desired),
+            desired: Some(desired),
             replicas: Some(self.replicas),
         }
     }
@@ -117,7 +119,7 @@ pub fn desired(
     let load_panic = series.rate(now, panic_window, metric).unwrap_or(0.0);
     let stable = ceil_div(load, target.per_replica);
     let panic = ceil_div(load_panic, target.per_replica);
-    let panicking = f64::from(panic) >= PANIC_THRESHOLD * f64::from(replicas) && panic > 0;
+    let panicking = f64::from(panic) >= PANIC_THRESHOLD * f64::from(replicas);
     let desired = if panicking { stable.max(panic) } else { stable };
     Some(Desired {
         load,
@@ -225,14 +227,14 @@ mod tests {
             (o.desired, o.replicas, o.target),
             (Some(d.desired), Some(3), 9.0)
         );
-        // Traffic stopped: desired 0 < 3 → over-provisioned (the policy clamps to min).
-        let s = scraped(
-            200,
-            3,
-            |t| if t <= 100 { (500.0, 100.0) } else { (0.0, 0.0) },
-        );
-        let o = over.eval(&s, 200, &targets).unwrap();
-        assert_eq!(o.desired, Some(0));
+        // The value is the panic window's load (it asks for more than the stable one).
+        assert!((o.value - 80.0).abs() < 1e-9, "{}", o.value);
+        // Traffic stopped: desired 0, raised to 1 by the alert (`clamp_min`), < 3 → over-provisioned …
+        let stopped = |t: u64| if t <= 100 { (500.0, 100.0) } else { (0.0, 0.0) };
+        let o = over.eval(&scraped(200, 3, stopped), 200, &targets).unwrap();
+        assert_eq!(o.desired, Some(1));
+        // … but an idle function at one replica is not.
+        assert_eq!(over.eval(&scraped(200, 1, stopped), 200, &targets), None);
         // No series at all → no alert.
         assert_eq!(under.eval(&Series::default(), 200, &targets), None);
     }

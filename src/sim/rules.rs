@@ -36,7 +36,7 @@ pub enum Expr {
         stable_window: u64,
         panic_window: u64,
     },
-    /// …below them (`FunctionOverProvisioned`).
+    /// …below them, desired raised to 1 (`FunctionOverProvisioned`: `clamp_min(desired, 1) < replicas`).
     DesiredBelow {
         stable_window: u64,
         panic_window: u64,
@@ -96,7 +96,7 @@ impl Expr {
             } => {
                 let d =
                     capacity::desired(series, now, targets.capacity, stable_window, panic_window)?;
-                (d.desired > d.replicas).then_some(d.observed(targets.capacity))
+                (d.desired > d.replicas).then_some(d.observed(targets.capacity, d.desired))
             }
             Self::DesiredBelow {
                 stable_window,
@@ -104,7 +104,8 @@ impl Expr {
             } => {
                 let d =
                     capacity::desired(series, now, targets.capacity, stable_window, panic_window)?;
-                (d.desired < d.replicas).then_some(d.observed(targets.capacity))
+                let desired = d.desired.max(1);
+                (desired < d.replicas).then_some(d.observed(targets.capacity, desired))
             }
         }
     }
