@@ -14,7 +14,8 @@
 //!   OpenFaaS provider API with its local state-file ledger).
 //! - [`http`]: router, handlers, error responses; [`auth`]: webhook credentials.
 //! - [`config`]: figment layering and validation.
-//! - [`server`]: wiring a configuration into a running server.
+//! - [`server`]: wiring a configuration into a running server; [`listener`]: the accept loop
+//!   under the [`connections`] limits (header-read and idle timeouts, maximum connections).
 //! - [`metrics`]: own Prometheus metrics; [`audit`]: the ring of recent decisions;
 //!   [`limits`]: failed-authentication limiter and request timeout.
 //! - [`sim`]: `alertscaler simulate`: load, queueing and monitoring models driving the real decision code.
@@ -25,6 +26,7 @@ pub mod auth;
 pub mod backend;
 pub mod background;
 pub mod config;
+pub mod connections;
 pub mod episodes;
 pub mod error;
 pub mod http;
@@ -32,6 +34,7 @@ pub mod id;
 pub mod labels;
 pub mod ledger;
 pub mod limits;
+pub mod listener;
 pub mod load;
 pub mod metrics;
 pub mod policy;

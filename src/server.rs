@@ -1,7 +1,6 @@
 //! Wiring: configuration → backend → service → router → listener, with graceful shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use crate::backend::kubernetes::KubernetesBackend;
 use crate::backend::memory::MemoryBackend;
 use crate::backend::openfaas::OpenFaasBackend;
 use crate::config::{BackendKind, Config, TlsConfig};
+use crate::connections::ConnectionLimits;
 use crate::http::{AppParts, AppState, router};
 use crate::limits::{AuthLimiter, with_timeout};
 use crate::load::LoadSource;
@@ -65,13 +65,15 @@ pub fn state(config: &Config, backend: Arc<dyn Backend>) -> anyhow::Result<AppSt
     }))
 }
 
-/// How the listener behaves: shutdown deadline, request timeout, TLS.
+/// How the listener behaves: shutdown deadline, request timeout, connection limits, TLS.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// After the shutdown signal, in-flight requests get this long to finish.
     pub shutdown_grace: Duration,
     /// Requests taking longer are answered 503.
     pub request_timeout: Duration,
+    /// Header-read and idle timeouts, maximum connections.
+    pub connections: ConnectionLimits,
     /// Serve HTTPS with these files.
     pub tls: Option<TlsConfig>,
 }
@@ -87,22 +89,14 @@ impl ServeOptions {
         Self {
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
+            connections: config.connections.limits(),
             tls: config.tls.clone(),
         }
     }
 }
 
-/// Serve on `listener` until `shutdown` completes, then finish in-flight requests (default options).
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    serve_with(listener, state, shutdown, ServeOptions::default()).await
-}
-
-/// Serve on `listener` until `shutdown` completes; then stop accepting, let in-flight requests
-/// finish within `options.shutdown_grace`, and return.
+/// Serve on `listener` until `shutdown` completes; then stop accepting, close idle connections,
+/// let in-flight requests finish within `options.shutdown_grace`, and return.
 pub async fn serve_with(
     listener: TcpListener,
     state: AppState,
@@ -110,50 +104,96 @@ pub async fn serve_with(
     options: ServeOptions,
 ) -> anyhow::Result<()> {
     let tls = match &options.tls {
-        Some(tls) => Some(
-            axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_file, &tls.key_file)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot load TLS certificate {} / key {}",
-                        tls.cert_file.display(),
-                        tls.key_file.display()
-                    )
-                })?,
-        ),
+        Some(tls) => Some(tls_acceptor(tls).await?),
         None => None,
     };
-    let state_for_settle = state.service.clone();
-    let app = with_timeout(router(state), options.request_timeout)
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let settler = crate::background::spawn(state_for_settle);
-    let handle = axum_server::Handle::new();
-    let trigger = handle.clone();
-    let grace = options.shutdown_grace;
-    let watcher = tokio::spawn(async move {
-        shutdown.await;
-        trigger.graceful_shutdown(Some(grace));
-    });
-    let listener = listener
-        .into_std()
-        .context("cannot hand the listener over")?;
-    let result = match tls {
-        None => {
-            axum_server::from_tcp(listener)?
-                .handle(handle)
-                .serve(app)
-                .await
-        }
-        Some(config) => {
-            axum_server::tls_rustls::from_tcp_rustls(listener, config)?
-                .handle(handle)
-                .serve(app)
-                .await
-        }
-    };
-    watcher.abort();
+    let mut limits = options.connections;
+    limits.max_connections = fit_open_file_limit(limits.max_connections);
+    let settler = crate::background::spawn(state.service.clone());
+    let app = with_timeout(router(state), options.request_timeout);
+    crate::listener::serve(listener, app, tls, limits, shutdown, options.shutdown_grace).await;
     settler.abort();
-    result.context("HTTP server failed")
+    Ok(())
+}
+
+/// A TLS acceptor from PEM files, speaking HTTP/1.1 only (the listener has no HTTP/2).
+async fn tls_acceptor(tls: &TlsConfig) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    let loaded =
+        axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_file, &tls.key_file)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot load TLS certificate {} / key {}",
+                    tls.cert_file.display(),
+                    tls.key_file.display()
+                )
+            })?;
+    let mut config = (*loaded.get_inner()).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// File descriptors kept free of connections (backend clients, state and secret files, logs).
+const RESERVED_FILES: u64 = 64;
+
+/// The largest connection limit the open-file limit allows: the soft limit is raised towards the
+/// hard one if needed, and `wanted` is lowered (with a warning) if even that is not enough, so
+/// that a flood of connections cannot make `accept` fail for everyone.
+pub fn fit_open_file_limit(wanted: usize) -> usize {
+    let needed = wanted as u64 + RESERVED_FILES;
+    let Some((soft, hard)) = open_file_limit() else {
+        return wanted;
+    };
+    let soft = if soft < needed {
+        raise_open_file_limit(needed.min(hard), hard).unwrap_or(soft)
+    } else {
+        soft
+    };
+    if soft >= needed {
+        return wanted;
+    }
+    let fitted = soft.saturating_sub(RESERVED_FILES).max(1) as usize;
+    tracing::warn!(
+        wanted,
+        fitted,
+        open_file_limit = soft,
+        "connections.max_connections lowered to fit the open-file limit (raise `ulimit -n`)"
+    );
+    fitted
+}
+
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not on every unix
+fn open_file_limit() -> Option<(u64, u64)> {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own and reads nothing else.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) } == 0;
+    ok.then_some((l.rlim_cur as u64, l.rlim_max as u64))
+}
+
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not on every unix
+fn raise_open_file_limit(soft: u64, hard: u64) -> Option<u64> {
+    let l = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY: setrlimit only reads the struct we own.
+    let ok = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &l) } == 0;
+    ok.then_some(soft)
+}
+
+#[cfg(not(unix))]
+fn open_file_limit() -> Option<(u64, u64)> {
+    None
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit(_: u64, _: u64) -> Option<u64> {
+    None
 }
 
 /// Resolves on SIGINT or SIGTERM.

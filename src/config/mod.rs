@@ -20,7 +20,9 @@ pub mod selector;
 pub use functions::{LabelDefaults, MemoryConfig, MemoryFunction};
 pub use policy::{PolicyConfig, PolicyKind, ScaleDown};
 pub use prometheus::PrometheusConfig;
-pub use sections::{AuthFailureLimit, KubernetesConfig, OpenFaasConfig, TlsConfig};
+pub use sections::{
+    AuthFailureLimit, ConnectionsConfig, KubernetesConfig, OpenFaasConfig, TlsConfig,
+};
 
 /// Decisions kept for `GET /decisions` by default.
 pub const DEFAULT_AUDIT_CAPACITY: usize = 1000;
@@ -70,6 +72,8 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Per-source-IP limit on failed authentications.
     pub auth_failure_limit: AuthFailureLimit,
+    /// Header-read and idle timeouts, maximum concurrent connections.
+    pub connections: ConnectionsConfig,
     /// Serve HTTPS with these PEM files instead of plain HTTP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
@@ -98,6 +102,7 @@ impl Default for Config {
             shutdown_grace_secs: 20,
             request_timeout_secs: 10,
             auth_failure_limit: AuthFailureLimit::default(),
+            connections: ConnectionsConfig::default(),
             tls: None,
         }
     }

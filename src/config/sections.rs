@@ -24,6 +24,70 @@ impl Default for AuthFailureLimit {
     }
 }
 
+/// `[connections]`: limits of the HTTP listener against slow, idle and too many clients (see
+/// [`crate::connections`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsConfig {
+    /// Seconds from the first byte of a request to the end of its head.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may wait for its next (or first) request.
+    pub idle_timeout_secs: u64,
+    /// Open connections at most; when full, the longest-idle one is closed for a new one. Lowered
+    /// at start-up to fit the open-file limit.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        let d = crate::connections::ConnectionLimits::default();
+        Self {
+            header_read_timeout_secs: d.header_read_timeout.as_secs(),
+            idle_timeout_secs: d.idle_timeout.as_secs(),
+            max_connections: d.max_connections,
+        }
+    }
+}
+
+impl ConnectionsConfig {
+    /// The limits as the listener uses them.
+    pub fn limits(&self) -> crate::connections::ConnectionLimits {
+        crate::connections::ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
+            max_connections: self.max_connections,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                problem: problem.into(),
+            })
+        };
+        if !(1..=300).contains(&self.header_read_timeout_secs) {
+            return invalid(
+                "connections.header_read_timeout_secs",
+                "must be between 1 and 300",
+            );
+        }
+        if !(1..=3600).contains(&self.idle_timeout_secs) {
+            return invalid(
+                "connections.idle_timeout_secs",
+                "must be between 1 and 3600",
+            );
+        }
+        if !(1..=100_000).contains(&self.max_connections) {
+            return invalid(
+                "connections.max_connections",
+                "must be between 1 and 100000",
+            );
+        }
+        Ok(())
+    }
+}
+
 /// `[tls]`: certificate chain and private key, PEM files (the key is a secret: only its path is
 /// ever shown).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,5 +254,5 @@ pub(super) fn validate_ops(config: &Config) -> Result<(), ConfigError> {
             "max_failures and window_secs must be at least 1",
         );
     }
-    Ok(())
+    config.connections.validate()
 }

@@ -3,9 +3,9 @@
 //! shortened) → alertscaler (the built binary, memory backend, basic auth) over loopback HTTP.
 //!
 //! Needs `prometheus` and `prometheus-alertmanager` on PATH (`.ci/run` installs them).
-//! Run alone with timings printed: `cargo test --test e2e -- --nocapture`.
+//! Run alone with timings printed: `cargo test --test it e2e -- --nocapture`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

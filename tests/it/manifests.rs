@@ -3,8 +3,7 @@
 //! Role grants exactly the verbs the backend uses (taken from the requests it makes against the
 //! fake apiserver), the pieces reference each other consistently, and the ConfigMap's TOML loads.
 
-#[path = "kube_support/mod.rs"]
-mod support;
+use crate::support::kube as support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

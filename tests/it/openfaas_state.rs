@@ -1,10 +1,7 @@
 //! The OpenFaaS backend's durable ledger: restarts, unknown outcomes, crashes while writing and
 //! corrupt state files, against the in-process provider API.
 
-#[path = "openfaas/env.rs"]
-mod env;
-#[path = "openfaas/mock.rs"]
-mod mock;
+use crate::support::openfaas::{env, mock};
 
 use std::path::PathBuf;
 use std::time::Duration;

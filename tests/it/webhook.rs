@@ -1,19 +1,16 @@
 //! The webhook through the real axum router, with the fixtures a user posts with curl.
 
-mod support;
-
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use alertscaler::backend::memory::MemoryBackend;
-use alertscaler::backend::{Backend, FunctionState, Update};
 use alertscaler::config::AuthConfig;
-use alertscaler::error::BackendError;
 use alertscaler::id::FunctionId;
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use support::*;
+
+use crate::support::doubles::Double;
+use crate::support::*;
 
 const ECHO: &str = "echo-fn.openfaas-fn";
 
@@ -53,42 +50,18 @@ async fn firing_scales_duplicate_does_not_resolved_returns_to_min() {
     assert_eq!(line(&report, ECHO)["why"], "replay");
 }
 
-/// Reads slowly, so two concurrent notifications both read before either writes; counts conflicts.
-struct SlowRead {
-    inner: MemoryBackend,
-    conflicts: AtomicUsize,
-}
-
-#[async_trait]
-impl Backend for SlowRead {
-    fn name(&self) -> &'static str {
-        "slow-read"
-    }
-    async fn read(&self, f: &FunctionId) -> Result<FunctionState, BackendError> {
-        let state = self.inner.read(f).await;
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        state
-    }
-    async fn apply(&self, f: &FunctionId, u: Update<'_>) -> Result<(), BackendError> {
-        let result = self.inner.apply(f, u).await;
-        if matches!(result, Err(BackendError::Conflict(_))) {
-            self.conflicts.fetch_add(1, Ordering::SeqCst);
-        }
-        result
-    }
-}
-
 #[tokio::test]
 async fn concurrent_ha_duplicates_step_once() {
     let config = sample_config();
-    let backend = Arc::new(SlowRead {
-        inner: MemoryBackend::new(&config.memory.functions),
-        conflicts: AtomicUsize::new(0),
-    });
-    let (app, _) = app_with_backend(&config, backend.clone());
+    // Two receivers (as two alertscaler replicas behind one Service) on one backend; both read
+    // before either writes: the loser's write conflicts. (Inside one process decisions for a
+    // function are serialized, so only another writer can conflict.)
+    let backend = Double::on(&config).read_together(2).arc();
+    let (first, _) = app_with_backend(&config, backend.clone());
+    let (second, _) = app_with_backend(&config, backend.clone());
     let (a, b) = tokio::join!(
-        post_fixture(&app, "firing"),
-        post_fixture(&app, "ha-duplicate")
+        post_fixture(&first, "firing"),
+        post_fixture(&second, "ha-duplicate")
     );
     assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK));
     let outcomes = [
@@ -286,37 +259,10 @@ async fn basic_auth_is_required_when_configured() {
     assert_eq!(status, StatusCode::OK);
 }
 
-/// A backend that fails the first write of one function, as an apiserver blip would.
-struct FailOnce {
-    inner: MemoryBackend,
-    fail: &'static str,
-    failures: AtomicUsize,
-}
-
-#[async_trait]
-impl Backend for FailOnce {
-    fn name(&self) -> &'static str {
-        "fail-once"
-    }
-    async fn read(&self, f: &FunctionId) -> Result<FunctionState, BackendError> {
-        self.inner.read(f).await
-    }
-    async fn apply(&self, f: &FunctionId, u: Update<'_>) -> Result<(), BackendError> {
-        if f.name == self.fail && self.failures.fetch_add(1, Ordering::SeqCst) == 0 {
-            return Err(BackendError::Unavailable("connection refused".into()));
-        }
-        self.inner.apply(f, u).await
-    }
-}
-
 #[tokio::test]
 async fn backend_failure_is_503_and_the_retry_acts_only_where_it_failed() {
     let config = sample_config();
-    let backend = Arc::new(FailOnce {
-        inner: MemoryBackend::new(&config.memory.functions),
-        fail: "figlet",
-        failures: AtomicUsize::new(0),
-    });
+    let backend = Double::on(&config).fail_first_write_of("figlet").arc();
     let (app, _) = app_with_backend(&config, backend.clone());
     let (status, report) = post_fixture(&app, "group-three").await;
     assert_eq!(

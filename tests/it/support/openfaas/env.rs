@@ -1,5 +1,4 @@
 //! Shared fixtures of the OpenFaaS backend tests: configuration, backend, service, webhooks.
-#![allow(dead_code)] // each test crate uses a different subset
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,8 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::mock::{self, Function};
 
-#[path = "../shared/notification.rs"]
-mod shared;
+use crate::support::notification as shared;
 
 pub const STARTS: &str = "2026-11-24T06:55:10Z";
 

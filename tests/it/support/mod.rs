@@ -1,5 +1,4 @@
 //! Shared test helpers: the sample configuration, fixtures, and driving the real router.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +9,7 @@ use alertscaler::config::Config;
 use alertscaler::http::{AppState, router};
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -39,24 +38,32 @@ pub fn app() -> (Router, Arc<MemoryBackend>) {
     app_with(sample_config())
 }
 
+/// The app on `config` with the memory backend holding its functions.
 pub fn app_with(config: Config) -> (Router, Arc<MemoryBackend>) {
     let memory = Arc::new(MemoryBackend::new(&config.memory.functions));
-    let state = alertscaler::server::state(&config, memory.clone()).unwrap();
-    (router(state), memory)
+    let (app, _) = app_with_backend(&config, memory.clone());
+    (app, memory)
 }
 
+/// The one router helper: the real router and state on `config` with any backend.
 pub fn app_with_backend(config: &Config, backend: Arc<dyn Backend>) -> (Router, AppState) {
     let state = alertscaler::server::state(config, backend).unwrap();
     (router(state.clone()), state)
 }
 
-/// Send one request through the real router; returns the status and the JSON body.
-pub async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Value) {
+/// Send one request through the real router; returns the status, headers and body text.
+pub async fn send_raw(app: &Router, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
+    let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| panic!("body is not JSON: {}", String::from_utf8_lossy(&bytes)));
+    (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// Send one request through the real router; returns the status and the JSON body.
+pub async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Value) {
+    let (status, _, body) = send_raw(app, request).await;
+    let json = serde_json::from_str(&body).unwrap_or_else(|_| panic!("body is not JSON: {body}"));
     (status, json)
 }
 
@@ -99,5 +106,9 @@ pub fn line<'a>(report: &'a Value, function: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no line for {function} in {report}"))
 }
 
+pub mod doubles;
 pub mod gateway;
+pub mod kube;
+pub mod notification;
+pub mod openfaas;
 pub mod procs;

@@ -1,38 +1,30 @@
 //! Operations endpoints through the router: health, readiness, metrics, audit trail, the
 //! failed-authentication limiter and the request timeout.
 
-mod common;
-
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use alertscaler::backend::memory::MemoryBackend;
 use alertscaler::config::{AuthConfig, Config};
-use alertscaler::http::router;
 use alertscaler::limits::with_timeout;
-use alertscaler::server;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tower::ServiceExt;
 
-use common::{Down, Slow, config, webhook};
+use crate::support::app_with_backend;
+use crate::support::doubles::{Double, config, webhook};
+use crate::support::send_raw as send;
 
+/// The app on `config` with a healthy double holding its functions.
 fn app(config: &Config) -> Router {
-    let backend = Arc::new(MemoryBackend::new(&config.memory.functions));
-    router(server::state(config, backend).unwrap())
+    app_with_backend(config, Double::on(config).arc()).0
 }
 
-async fn send(app: &Router, request: Request<Body>) -> (StatusCode, header::HeaderMap, String) {
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+/// The app with a backend that is down.
+fn down() -> Router {
+    let c = config(&[]);
+    app_with_backend(&c, Double::on(&c).down().arc()).0
 }
 
 fn get(path: &str) -> Request<Body> {
@@ -67,7 +59,7 @@ async fn healthz_and_readyz() {
 
 #[tokio::test]
 async fn readyz_fails_when_the_backend_is_down_but_healthz_does_not() {
-    let app = router(server::state(&config(&[]), Arc::new(Down)).unwrap());
+    let app = down();
     let (status, _, body) = send(&app, get("/readyz")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
@@ -88,7 +80,7 @@ async fn metrics_count_notifications_outcomes_and_latencies() {
         send(&app, post_alert(&missing, None)).await.0,
         StatusCode::OK
     );
-    let down = router(server::state(&config(&[]), Arc::new(Down)).unwrap());
+    let down = down();
     assert_eq!(
         send(&down, post_alert(&alert, None)).await.0,
         StatusCode::SERVICE_UNAVAILABLE
@@ -189,10 +181,11 @@ async fn failed_authentications_are_rate_limited_per_source() {
     c.auth = AuthConfig::Bearer { token_file };
     c.auth_failure_limit.max_failures = 3;
     c.auth_failure_limit.window_secs = 60;
-    let backend = Arc::new(MemoryBackend::new(&c.memory.functions));
-    let state = server::state(&c, backend).unwrap();
-    let from =
-        |ip: [u8; 4]| router(state.clone()).layer(MockConnectInfo(SocketAddr::from((ip, 4000))));
+    let app = app(&c);
+    let from = |ip: [u8; 4]| {
+        app.clone()
+            .layer(MockConnectInfo(SocketAddr::from((ip, 4000))))
+    };
     let attacker = from([10, 0, 0, 1]);
     let alertmanager = from([10, 0, 0, 2]);
     let alert = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
@@ -225,9 +218,9 @@ async fn failed_authentications_are_rate_limited_per_source() {
 #[tokio::test(start_paused = true)]
 async fn slow_requests_time_out_with_a_json_503() {
     let c = config(&["echo"]);
-    let slow = Slow::new(&["echo"], Some(Duration::from_secs(30)));
-    let state = server::state(&c, slow).unwrap();
-    let app = with_timeout(router(state.clone()), Duration::from_secs(2));
+    let slow = Double::on(&c).read_delay(Duration::from_secs(30)).arc();
+    let (app, state) = app_with_backend(&c, slow);
+    let app = with_timeout(app, Duration::from_secs(2));
     let alert = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
     let (status, _, body) = send(&app, post_alert(&alert, None)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -251,9 +244,7 @@ async fn metrics_export_per_function_latency_overrides_for_the_rule_pack() {
     let labels = &mut config.memory.functions[0].labels;
     labels.insert("com.openfaas.scale.latency-target-ms".into(), "250".into());
     labels.insert("com.openfaas.scale.latency-tolerance".into(), "0.3".into());
-    let backend = Arc::new(MemoryBackend::new(&config.memory.functions));
-    let state = server::state(&config, backend).unwrap();
-    let app = router(state.clone());
+    let (app, state) = app_with_backend(&config, Double::on(&config).arc());
     // Before any refresh or decision, nothing is exported: a scrape never lists the backend.
     let (_, _, text) = send(&app, get("/metrics")).await;
     assert!(
@@ -323,9 +314,7 @@ async fn held_scale_down() -> (alertscaler::http::AppState, Router) {
     config.policy.scale_down = alertscaler::policy::ScaleDown::Stabilized;
     config.policy.scale_down_stabilization_secs = 2;
     config.policy.settle_interval_secs = 1;
-    let backend = Arc::new(MemoryBackend::new(&config.memory.functions));
-    let state = server::state(&config, backend).unwrap();
-    let app = router(state.clone());
+    let (app, state) = app_with_backend(&config, Double::on(&config).arc());
     let (status, _, body) = send(
         &app,
         post_alert(&webhook("firing", "echo", "6a65bd8dfb3af9ad"), None),

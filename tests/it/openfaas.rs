@@ -1,10 +1,7 @@
 //! The OpenFaaS backend against an in-process gateway that follows the provider API: reads,
 //! scales, labels, retries, timeouts, refusals and version conflicts.
 
-#[path = "openfaas/env.rs"]
-mod env;
-#[path = "openfaas/mock.rs"]
-mod mock;
+use crate::support::openfaas::{env, mock};
 
 use std::time::Duration;
 

@@ -1,7 +1,5 @@
 //! The real listener: graceful shutdown with a deadline, TLS, and `check-config` redaction.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use common::{Slow, config, webhook};
+use crate::support::doubles::{Double, config, function, webhook};
 
 fn provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -55,7 +53,9 @@ fn client() -> reqwest::Client {
 
 #[tokio::test]
 async fn shutdown_finishes_in_flight_webhooks_then_exits() {
-    let slow = Slow::new(&["echo"], Some(Duration::from_millis(300)));
+    let slow = Double::new(&["echo"])
+        .read_delay(Duration::from_millis(300))
+        .arc();
     let (addr, stop, task) = start(slow.clone(), options(Duration::from_secs(10))).await;
     let url = format!("http://{addr}/system/alert");
     let body = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
@@ -71,7 +71,7 @@ async fn shutdown_finishes_in_flight_webhooks_then_exits() {
     assert_eq!(response.status(), 200);
     let report: serde_json::Value = response.json().await.unwrap();
     assert_eq!(report["functions"][0]["outcome"], "scaled");
-    assert_eq!(slow.inner.replicas(&common::function("echo")), Some(5));
+    assert_eq!(slow.inner.replicas(&function("echo")), Some(5));
 
     let exited = tokio::time::timeout(Duration::from_secs(30), task).await;
     exited.expect("server exits").unwrap().unwrap();
@@ -82,7 +82,7 @@ async fn shutdown_finishes_in_flight_webhooks_then_exits() {
 
 #[tokio::test]
 async fn shutdown_gives_up_on_stuck_requests_after_the_grace_period() {
-    let stuck = Slow::new(&["echo"], None);
+    let stuck = Double::new(&["echo"]).read_stuck().arc();
     let (addr, stop, task) = start(stuck.clone(), options(Duration::from_millis(200))).await;
     let body = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
     let request = tokio::spawn({
@@ -106,7 +106,7 @@ async fn shutdown_gives_up_on_stuck_requests_after_the_grace_period() {
         request.await.unwrap().is_err(),
         "the stuck request was cut off"
     );
-    assert_eq!(stuck.inner.replicas(&common::function("echo")), Some(1));
+    assert_eq!(stuck.inner.replicas(&function("echo")), Some(1));
 }
 
 #[tokio::test]

@@ -1,8 +1,7 @@
 //! The Kubernetes backend behind the real router (HTTP statuses AlertManager acts on) and the real
 //! binary (`serve` with backend = "kubernetes", a kubeconfig pointing at the fake apiserver).
 
-#[path = "kube_support/mod.rs"]
-mod support;
+use crate::support::kube as support;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -16,6 +15,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+use crate::support::app_with_backend;
 use support::apiserver::{Action, FakeApiserver, function_deployment, plain_deployment};
 use support::{backend, config, notification_json};
 
@@ -50,8 +50,7 @@ async fn get(app: axum::Router, path: &str) -> (StatusCode, Value) {
 
 fn app(fake: &FakeApiserver) -> axum::Router {
     let cfg = config(&[FN_NS]);
-    let state = alertscaler::server::state(&cfg, Arc::new(backend(fake, &cfg))).unwrap();
-    alertscaler::http::router(state)
+    app_with_backend(&cfg, Arc::new(backend(fake, &cfg))).0
 }
 
 fn echo_alert() -> String {

@@ -1,9 +1,8 @@
 //! The Kubernetes backend with the real kube client against an in-process fake apiserver
-//! (tests/kube_support/apiserver/): eligibility, labels, optimistic concurrency, HA and restart
+//! (tests/it/support/kube/apiserver/): eligibility, labels, optimistic concurrency, HA and restart
 //! safety through the ledger annotation, and error mapping down to the HTTP status.
 
-#[path = "kube_support/mod.rs"]
-mod support;
+use crate::support::kube as support;
 
 use std::sync::Arc;
 use std::time::Duration;

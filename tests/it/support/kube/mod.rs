@@ -1,4 +1,3 @@
-#![allow(dead_code)] // each test binary uses a different part of the support code
 pub mod apiserver;
 
 use std::sync::Arc;
@@ -43,8 +42,7 @@ pub fn backend(fake: &FakeApiserver, config: &Config) -> KubernetesBackend {
     KubernetesBackend::new(fake.client(), config).unwrap()
 }
 
-#[path = "../shared/notification.rs"]
-mod shared;
+use crate::support::notification as shared;
 
 /// An AlertManager v4 notification as JSON; each alert is (function_name label, fingerprint, alertname, status).
 pub fn notification_json(alerts: &[shared::AlertSpec<'_>]) -> String {

@@ -1,0 +1,387 @@
+//! The accept loop: HTTP/1.1 (optionally over TLS) with the connection limits of
+//! [`crate::connections`], the peer address for the handlers, and graceful shutdown.
+//!
+//! Each connection runs in its own task beside a watchdog. The task closes the connection when its
+//! phase's deadline passes, when the listener evicts it to make room, or at shutdown; a connection
+//! inside a handler is instead asked to finish its request and close (hyper's graceful shutdown).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::connections::{ConnectionLimits, Expiry, Phase, pick_victim};
+
+/// One open connection as the listener and its watchdog see it.
+struct Tracker {
+    phase: Mutex<Phase>,
+    /// Told when the listener evicts this connection.
+    evict: Notify,
+    /// Told when the phase changes, so the watchdog picks up the new deadline.
+    changed: Notify,
+}
+
+impl Tracker {
+    fn phase(&self) -> Phase {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, phase: impl FnOnce(Phase) -> Phase) {
+        let mut p = self.phase.lock().unwrap_or_else(|e| e.into_inner());
+        let next = phase(*p);
+        if next != *p {
+            *p = next;
+            self.changed.notify_one();
+        }
+    }
+
+    /// Resolves when the phase's deadline has passed (never while busy).
+    async fn expired(&self, limits: &ConnectionLimits) -> Expiry {
+        loop {
+            match self.phase().deadline(limits) {
+                Some((at, why)) if at <= Instant::now() => return why,
+                Some((at, _)) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at) => {}
+                        () = self.changed.notified() => {}
+                    }
+                }
+                None => self.changed.notified().await,
+            }
+        }
+    }
+}
+
+/// Marks a connection busy while a request is in the handler; idle again when dropped.
+struct Busy(Arc<Tracker>);
+
+impl Busy {
+    fn start(tracker: Arc<Tracker>) -> Self {
+        tracker.set(|_| Phase::Busy);
+        Self(tracker)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.set(|_| Phase::Idle(Instant::now()));
+    }
+}
+
+/// The open connections, bounded by `max_connections`.
+struct Registry {
+    limits: ConnectionLimits,
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, Arc<Tracker>>>,
+}
+
+/// The answer to a new connection.
+enum Admission {
+    /// Admitted; `evicted` says whether an idle connection was closed to make room.
+    Admitted {
+        id: u64,
+        tracker: Arc<Tracker>,
+        evicted: bool,
+    },
+    /// Full of busy connections.
+    Refused,
+}
+
+impl Registry {
+    fn admit(&self, now: Instant) -> Admission {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut evicted = false;
+        if open.len() >= self.limits.max_connections {
+            let Some(victim) = pick_victim(open.iter().map(|(id, t)| (*id, t.phase()))) else {
+                return Admission::Refused;
+            };
+            if let Some(t) = open.remove(&victim) {
+                t.evict.notify_one();
+            }
+            evicted = true;
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let tracker = Arc::new(Tracker {
+            phase: Mutex::new(Phase::Idle(now)),
+            evict: Notify::new(),
+            changed: Notify::new(),
+        });
+        open.insert(id, tracker.clone());
+        Admission::Admitted {
+            id,
+            tracker,
+            evicted,
+        }
+    }
+
+    fn remove(&self, id: u64) {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+}
+
+/// Takes a connection out of the registry when its task ends (also when aborted).
+struct Registered(Arc<Registry>, u64);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.0.remove(self.1);
+    }
+}
+
+/// A stream that moves its connection from idle to "reading a head" when bytes arrive.
+struct Tracked<S> {
+    inner: S,
+    tracker: Arc<Tracker>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            let now = Instant::now();
+            self.tracker.set(|p| p.on_bytes(now));
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// What every connection task shares.
+#[derive(Clone)]
+struct Shared {
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    limits: ConnectionLimits,
+    stop: watch::Receiver<bool>,
+}
+
+/// Serve `app` on `listener` until `shutdown` completes; then stop accepting, close idle
+/// connections, let requests in handlers finish within `grace`, and return.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send,
+    grace: Duration,
+) {
+    let registry = Arc::new(Registry {
+        limits,
+        next: AtomicU64::new(0),
+        open: Mutex::new(HashMap::new()),
+    });
+    let (stop_tx, stop) = watch::channel(false);
+    let shared = Shared {
+        app,
+        tls,
+        limits,
+        stop,
+    };
+    let mut tasks = JoinSet::new();
+    let (mut full, mut failing) = (LogThrottle::default(), LogThrottle::default());
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => match registry.admit(Instant::now()) {
+                    Admission::Admitted { id, tracker, evicted } => {
+                        if evicted && let Some(n) = full.tick() {
+                            tracing::warn!(max = limits.max_connections, evicted = n, "connection limit reached: closed the longest-idle connections");
+                        }
+                        let registered = Registered(registry.clone(), id);
+                        tasks.spawn(connection(tcp, peer, tracker, registered, shared.clone()));
+                    }
+                    Admission::Refused => {
+                        if let Some(n) = full.tick() {
+                            tracing::warn!(max = limits.max_connections, refused = n, "connection limit reached and every connection is busy: refusing new ones");
+                        }
+                    }
+                },
+                // Out of file descriptors, or the peer gave up during accept: wait, then go on.
+                Err(e) => {
+                    if let Some(n) = failing.tick() {
+                        tracing::warn!(error = %e, times = n, "accept failed");
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained =
+        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = tasks.len(),
+            "shutdown grace period over: closing connections with requests still in progress"
+        );
+        tasks.shutdown().await;
+    }
+}
+
+/// One connection: TLS handshake if configured, then HTTP/1.1 until closed.
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tracker: Arc<Tracker>,
+    _registered: Registered,
+    shared: Shared,
+) {
+    let _ = tcp.set_nodelay(true);
+    let io = Tracked {
+        inner: tcp,
+        tracker: tracker.clone(),
+    };
+    match shared.tls.clone() {
+        None => http(io, peer, tracker, shared).await,
+        Some(acceptor) => {
+            let mut stop = shared.stop.clone();
+            let handshake = tokio::select! {
+                tls = acceptor.accept(io) => tls,
+                why = tracker.expired(&shared.limits) => return closed(peer, why),
+                () = tracker.evict.notified() => return,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            match handshake {
+                Ok(tls) => http(tls, peer, tracker, shared).await,
+                Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            }
+        }
+    }
+}
+
+/// Serve HTTP/1.1 on `io` under the watchdog, eviction and shutdown.
+async fn http<S>(io: S, peer: SocketAddr, tracker: Arc<Tracker>, shared: Shared)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = {
+        let (app, tracker) = (shared.app.clone(), tracker.clone());
+        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            let busy = Busy::start(tracker.clone());
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request.map(axum::body::Body::new)).await;
+                drop(busy);
+                response
+            }
+        })
+    };
+    let conn = hyper::server::conn::http1::Builder::new()
+        // Our own watchdog times heads; hyper's timer would also cut idle keep-alive connections.
+        .header_read_timeout(None)
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut stop = shared.stop.clone();
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            why = tracker.expired(&shared.limits) => return closed(peer, why),
+            () = tracker.evict.notified() => {
+                if tracker.phase() != Phase::Busy {
+                    return;
+                }
+                conn.as_mut().graceful_shutdown();
+                draining = true;
+            }
+            _ = stop.wait_for(|s| *s), if !draining => {
+                if tracker.phase() != Phase::Busy {
+                    return;
+                }
+                conn.as_mut().graceful_shutdown();
+                draining = true;
+            }
+        }
+    }
+}
+
+fn closed(peer: SocketAddr, why: Expiry) {
+    match why {
+        Expiry::Idle => tracing::debug!(%peer, "closed an idle connection (idle_timeout_secs)"),
+        Expiry::Head => tracing::debug!(
+            %peer,
+            "closed a connection whose request head was not complete in time (header_read_timeout_secs)"
+        ),
+    }
+}
+
+/// Logs a recurring condition at most once per 10 s, with how often it happened meanwhile.
+#[derive(Default)]
+struct LogThrottle {
+    last: Option<Instant>,
+    count: u64,
+}
+
+impl LogThrottle {
+    fn tick(&mut self) -> Option<u64> {
+        self.count += 1;
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(10))
+        {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.count))
+    }
+}

@@ -1,0 +1,18 @@
+//! The one integration-test binary: each module is one area, `support` holds every shared helper and double.
+
+mod support;
+
+mod binary;
+mod connections;
+mod e2e;
+mod kubernetes;
+mod kubernetes_http;
+mod manifests;
+mod openfaas;
+mod openfaas_cli;
+mod openfaas_state;
+mod ops_http;
+mod props;
+mod serve;
+mod simulate;
+mod webhook;

@@ -1,0 +1,3 @@
+//! The OpenFaaS gateway mock and the fixtures of the OpenFaaS backend tests.
+pub mod env;
+pub mod mock;

@@ -1,0 +1,177 @@
+//! Real processes for end-to-end tests: free ports, readiness, and a guard that always stops them.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process that is killed and reaped when dropped, also when the test panics.
+pub struct Proc {
+    pub name: &'static str,
+    child: Child,
+}
+
+impl Proc {
+    /// Start `program` with `args`; stdout and stderr go to `log_dir/name.log`.
+    pub fn start(name: &'static str, program: &str, args: &[String], log_dir: &Path) -> Self {
+        let log = std::fs::File::create(log_dir.join(format!("{name}.log"))).unwrap();
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {program}: {e} (is it installed? run .ci/run)")
+            });
+        Self { name, child }
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago (bind to :0, read it, release it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Poll `url` until it answers 2xx, or panic after `timeout` with the process log.
+pub async fn wait_ready(proc: &mut Proc, url: &str, timeout: Duration, log_dir: &Path) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(url).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        if !proc.alive() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log =
+        std::fs::read_to_string(log_dir.join(format!("{}.log", proc.name))).unwrap_or_default();
+    panic!("{} not ready at {url}; log:\n{log}", proc.name);
+}
+
+/// How long `alertscaler serve` may take to report its address. Generous on purpose: a cold start
+/// on a loaded 2-core CI machine takes well under a second, but a test must not fail on a slow
+/// moment; a process that exits early fails at once instead of waiting.
+pub const STARTUP: Duration = Duration::from_secs(60);
+
+/// A running `alertscaler serve`: it binds the port its configuration names (use port 0) and the
+/// address it reports in its "alertscaler serving" log line is the one tests connect to, so no port
+/// is ever freed and re-bound. JSON log lines are kept for [`Served::wait_for`]; the process is
+/// killed and reaped when dropped.
+pub struct Served {
+    child: Child,
+    pub addr: std::net::SocketAddr,
+    logs: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl Served {
+    /// `alertscaler --log-format json serve --config <config>` with `RUST_LOG=info` and `env`.
+    pub fn start(config: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_alertscaler"))
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the alertscaler binary starts");
+        let (tx, logs) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        // Always drained, so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        let mut served = Self {
+            child,
+            addr: ([0, 0, 0, 0], 0).into(),
+            logs,
+        };
+        let serving = served.wait_for("alertscaler serving", STARTUP);
+        served.addr = serving["fields"]["listen"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no listen address in {serving}"));
+        served
+    }
+
+    /// The next log line with this message; panics after `timeout` or when the process exits.
+    pub fn wait_for(&mut self, message: &str, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.logs.recv_timeout(left) {
+                Ok(v) if v["fields"]["message"] == message => return v,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "no {message:?} log line within {timeout:?} (exited: {:?})",
+                    self.child.try_wait()
+                ),
+            }
+        }
+    }
+
+    /// The process, e.g. to signal it or wait for its exit.
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Raise this process's soft open-file limit to `wanted` (at most the hard limit); children
+/// started afterwards inherit it. Returns the soft limit now in force.
+pub fn raise_open_file_limit(wanted: u64) -> u64 {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write only the struct we own.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut l), 0);
+        if l.rlim_cur < wanted {
+            let raised = libc::rlimit {
+                rlim_cur: wanted.min(l.rlim_max),
+                rlim_max: l.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                l = raised;
+            }
+        }
+    }
+    l.rlim_cur
+}
