@@ -31,6 +31,16 @@ if [ ${#rules[@]} -eq 0 ] || [ ${#tests[@]} -eq 0 ]; then
   exit 2
 fi
 
+# Every pack has its unit tests: X.rules.yml needs an X.test.yml that loads it
+# (openfaas-ce, latency, capacity, alertscaler).
+for r in "${rules[@]}"; do
+  t="${r%.rules.yml}.test.yml"
+  if [ ! -f "$t" ] || ! grep -q "^  - $(basename "$r")\$" "$t"; then
+    echo "check.sh: FAILED: $r has no $t listing it under rule_files" >&2
+    failed=1
+  fi
+done
+
 run promtool check rules "${rules[@]}"
 run promtool test rules "${tests[@]}"
 run promtool check config prometheus/prometheus.yml

@@ -11,6 +11,11 @@ use chrono::TimeDelta;
 
 use serde::Serialize;
 
+#[path = "labels_capacity.rs"]
+mod capacity;
+use capacity::scale_type;
+pub use capacity::{DEFAULT_CAPACITY_TARGET, SCALE_TYPE, ScaleType, has_capacity_labels};
+
 pub const MIN: &str = "com.openfaas.scale.min";
 pub const MAX: &str = "com.openfaas.scale.max";
 pub const FACTOR: &str = "com.openfaas.scale.factor";
@@ -70,6 +75,8 @@ pub struct PolicyLabels {
     pub latency_target_secs: Option<f64>,
     /// Per-function latency tolerance ratio for the rule pack; `None` → the pack's default.
     pub latency_tolerance: Option<f64>,
+    /// Capacity policy and pack: what a replica's load is measured in.
+    pub scale_type: ScaleType,
 }
 
 impl Default for PolicyLabels {
@@ -85,6 +92,7 @@ impl Default for PolicyLabels {
             zero_duration: TimeDelta::minutes(15),
             latency_target_secs: None,
             latency_tolerance: None,
+            scale_type: ScaleType::Capacity,
         }
     }
 }
@@ -203,6 +211,7 @@ pub fn parse_policy(labels: &BTreeMap<String, String>) -> Result<PolicyLabels, L
             |x| (0.0..1.0).contains(&x),
             "must be a number in [0, 1)",
         )?,
+        scale_type: scale_type(labels)?,
     })
 }
 

@@ -150,3 +150,87 @@ fn latency_overrides_parse_to_seconds_and_ratio() {
         (None, None)
     );
 }
+
+#[test]
+fn capacity_labels_parse_with_defaults() {
+    // (labels, want type, want effective target per replica)
+    type Case<'a> = (&'a [(&'a str, &'a str)], ScaleType, f64);
+    let cases: [Case; 6] = [
+        // No label: capacity, 10 × 0.9.
+        (&[], ScaleType::Capacity, 9.0),
+        (&[(SCALE_TYPE, "capacity")], ScaleType::Capacity, 9.0),
+        (
+            &[(SCALE_TYPE, " rps "), (TARGET, "50")],
+            ScaleType::Rps,
+            45.0,
+        ),
+        (&[(TARGET, "4")], ScaleType::Capacity, 3.6),
+        (&[(TARGET_PROPORTION, "0.5")], ScaleType::Capacity, 5.0),
+        (
+            &[
+                (SCALE_TYPE, "capacity"),
+                (TARGET, "2"),
+                (TARGET_PROPORTION, "1"),
+            ],
+            ScaleType::Capacity,
+            2.0,
+        ),
+    ];
+    for (pairs, kind, target) in cases {
+        let p = parse_pairs(pairs).unwrap().policy;
+        assert_eq!(p.scale_type, kind, "{pairs:?}");
+        assert!(
+            (p.capacity_target() - target).abs() < 1e-9,
+            "{pairs:?}: {}",
+            p.capacity_target()
+        );
+    }
+}
+
+#[test]
+fn bad_capacity_labels_are_refused_naming_label_and_value() {
+    // (labels, refused label, refused value, a word the message must hold)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str, &'a str);
+    let cases: [Case; 7] = [
+        (&[(SCALE_TYPE, "cpu")], SCALE_TYPE, "cpu", "cpu"),
+        (
+            &[(SCALE_TYPE, "RPS"), (TARGET, "5")],
+            SCALE_TYPE,
+            "RPS",
+            "rps",
+        ),
+        (&[(SCALE_TYPE, "")], SCALE_TYPE, "", "capacity"),
+        (&[(SCALE_TYPE, "rps")], SCALE_TYPE, "rps", TARGET),
+        (&[(TARGET, "0")], TARGET, "0", "> 0"),
+        (&[(TARGET, "NaN")], TARGET, "NaN", "> 0"),
+        (
+            &[(TARGET_PROPORTION, "1.5")],
+            TARGET_PROPORTION,
+            "1.5",
+            "(0, 1]",
+        ),
+    ];
+    for (pairs, label, value, hint) in cases {
+        let err = parse_pairs(pairs).expect_err(&format!("{pairs:?} must be refused"));
+        assert_eq!((err.label, err.value.as_str()), (label, value), "{pairs:?}");
+        let text = err.to_string();
+        assert!(text.contains(label) && text.contains(hint), "{text}");
+    }
+}
+
+#[test]
+fn only_functions_with_a_capacity_label_get_their_own_target() {
+    let of = |pairs: &[(&str, &str)]| {
+        has_capacity_labels(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    };
+    assert!(!of(&[]));
+    assert!(!of(&[(MIN, "2"), (LATENCY_TARGET_MS, "100")]));
+    assert!(of(&[(SCALE_TYPE, "capacity")]));
+    assert!(of(&[(TARGET, "3")]));
+    assert!(of(&[(TARGET_PROPORTION, "0.7")]));
+}

@@ -1,5 +1,7 @@
 //! Load measured at decision time: an optional Prometheus instant query for the proportional
-//! policy, falling back to the alert's `value` annotation on any error or timeout.
+//! policy, falling back to the alert's `value` annotation on any error or timeout; for the capacity
+//! policy, the desired replica count the capacity rule pack records
+//! ([`DESIRED_SERIES`]), falling back to the alert's `desired` annotation.
 //!
 //! This is the only I/O a policy input needs, so it lives here and not in [`crate::policy`]: the
 //! service measures, then hands the number to the pure decision.
@@ -25,6 +27,12 @@ pub enum LoadError {
     Request(String),
     #[error("prometheus answered {0}")]
     Status(u16),
+    #[error("prometheus answered {status}: {kind}: {message}")]
+    Refused {
+        status: u16,
+        kind: String,
+        message: String,
+    },
     #[error("prometheus answer not understood: {0}")]
     Answer(String),
     #[error("cannot build the HTTP client: {0}")]
@@ -82,11 +90,29 @@ impl LoadSource {
             Trigger::Up { signal, .. } | Trigger::Down { signal } => signal,
             Trigger::Hold(_) => return None,
         };
-        let kind = signal.policy.unwrap_or(config.default);
-        if kind != PolicyKind::Proportional {
-            return None;
+        match signal.policy.unwrap_or(config.default) {
+            PolicyKind::Proportional => self.measure(&signal.alertname, function).await,
+            PolicyKind::Capacity => self.desired(function).await,
+            _ => None,
         }
-        self.measure(&signal.alertname, function).await
+    }
+
+    /// The function's desired replica count as the capacity rule pack last recorded it; `None`
+    /// when Prometheus is not configured or the query fails (logged): the alert's `desired`
+    /// annotation applies then. Public so a follow-up loop can re-read it while an alert fires.
+    pub async fn desired(&self, function: &FunctionId) -> Option<Load> {
+        let p = self.prometheus.as_ref()?;
+        let query = desired_query(function);
+        match p.fetch(&query).await.and_then(|b| parse_desired(&b)) {
+            Ok(value) => Some(Load {
+                value,
+                source: "prometheus",
+            }),
+            Err(e) => {
+                warn!(error = %e, %query, "desired replicas query failed; using the alert's desired annotation");
+                None
+            }
+        }
     }
 
     /// Query the load for this alert and function; `None` when not configured or on failure.
@@ -120,6 +146,11 @@ impl LoadSource {
 
 impl Prometheus {
     async fn query(&self, query: &str) -> Result<f64, LoadError> {
+        parse_answer(&self.fetch(query).await?)
+    }
+
+    /// GET /api/v1/query and the JSON body, within the timeout.
+    async fn fetch(&self, query: &str) -> Result<serde_json::Value, LoadError> {
         let url = reqwest::Url::parse_with_params(&self.endpoint, [("query", query)])
             .map_err(|e| LoadError::Request(e.to_string()))?;
         let request = self.client.get(url);
@@ -134,14 +165,64 @@ impl Prometheus {
                     LoadError::Request(e.to_string())
                 }
             })?;
-        if !response.status().is_success() {
-            return Err(LoadError::Status(response.status().as_u16()));
-        }
-        let body: serde_json::Value = tokio::time::timeout(timeout, response.json())
+        let status = response.status().as_u16();
+        let body = tokio::time::timeout(timeout, response.json::<serde_json::Value>())
             .await
-            .map_err(|_| LoadError::Timeout(self.timeout_ms))?
-            .map_err(|e| LoadError::Answer(e.to_string()))?;
-        parse_answer(&body)
+            .map_err(|_| LoadError::Timeout(self.timeout_ms))?;
+        match body {
+            Ok(body) if (200..300).contains(&status) => Ok(body),
+            Ok(body) => Err(error_answer(status, &body)),
+            Err(_) if (200..300).contains(&status) => {
+                Err(LoadError::Answer("the body is not JSON".into()))
+            }
+            Err(_) => Err(LoadError::Status(status)),
+        }
+    }
+}
+
+/// The series the capacity rule pack publishes per function: the replica count it needs.
+pub const DESIRED_SERIES: &str = "alertscaler:function_desired_replicas";
+
+/// The instant query for one function's desired count (`max` so extra labels, e.g. from
+/// federation, still give one sample).
+pub fn desired_query(function: &FunctionId) -> String {
+    let name = function
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
+    format!("max({DESIRED_SERIES}{{function_name=\"{name}\"}})")
+}
+
+/// The desired count from an instant-vector answer: exactly one sample, a number ≥ 0. An empty
+/// vector means the pack has no value for the function (not loaded, or no gateway series yet).
+pub fn parse_desired(body: &serde_json::Value) -> Result<f64, LoadError> {
+    if body["status"] != "success" {
+        return Err(LoadError::Answer("status is not success".into()));
+    }
+    if body["data"]["resultType"] != "vector" {
+        return Err(LoadError::Answer(format!(
+            "result type {} (want vector)",
+            body["data"]["resultType"]
+        )));
+    }
+    if body["data"]["result"].as_array().is_some_and(Vec::is_empty) {
+        return Err(LoadError::Answer(format!(
+            "no {DESIRED_SERIES} for this function (is alert-rules/capacity.rules.yml loaded?)"
+        )));
+    }
+    parse_answer(body)
+}
+
+/// A non-2xx answer: Prometheus's own `errorType` and `error` when the body has them.
+fn error_answer(status: u16, body: &serde_json::Value) -> LoadError {
+    match (body["errorType"].as_str(), body["error"].as_str()) {
+        (Some(kind), Some(message)) => LoadError::Refused {
+            status,
+            kind: kind.to_owned(),
+            message: message.to_owned(),
+        },
+        _ => LoadError::Status(status),
     }
 }
 

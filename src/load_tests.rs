@@ -248,3 +248,142 @@ APIHighInvocationRate = 'sum(rate(gateway_function_invocation_total{function_nam
             .contains("prometheus.url")
     );
 }
+
+/// A fake Prometheus that answers the desired-replicas query by the function it names, the way
+/// Prometheus 2 does: JSON with `status`, an error body with `errorType` on 400, or nothing.
+async fn fake_desired() -> (String, JoinHandle<()>) {
+    async fn query(Query(params): Query<BTreeMap<String, String>>) -> axum::response::Response {
+        use axum::http::StatusCode;
+        use axum::response::IntoResponse;
+        let q = params.get("query").cloned().unwrap_or_default();
+        let sample = |v: &str| {
+            json!({"status": "success", "data": {"resultType": "vector",
+                "result": [{"metric": {}, "value": [1_800_000_000.0, v]}]}})
+        };
+        let function = q.split('"').nth(1).unwrap_or_default().to_owned();
+        let body = match function.split('.').next().unwrap_or_default() {
+            "ok" => sample("3"),
+            "nan" => sample("NaN"),
+            "empty" => json!({"status": "success", "data": {"resultType": "vector", "result": []}}),
+            "bad" => {
+                let e = json!({"status": "error", "errorType": "bad_data", "error": "1:5: parse error"});
+                return (StatusCode::BAD_REQUEST, axum::Json(e)).into_response();
+            }
+            "hang" => std::future::pending().await,
+            _ => return (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response(),
+        };
+        axum::Json(body).into_response()
+    }
+    let app = Router::new().route("/api/v1/query", get(query));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, server)
+}
+
+fn named(name: &str) -> FunctionId {
+    FunctionId {
+        name: name.into(),
+        namespace: "openfaas-fn".into(),
+    }
+}
+
+#[tokio::test]
+async fn desired_replicas_from_prometheus_or_none() {
+    let (url, server) = fake_desired().await;
+    let src = source(&url, &[], 300);
+    let got = src.desired(&named("ok")).await.unwrap();
+    assert_eq!((got.value, got.source), (3.0, "prometheus"));
+    for name in ["empty", "nan", "bad", "down", "hang"] {
+        assert_eq!(src.desired(&named(name)).await, None, "{name}");
+    }
+    // What each failure is, as logged.
+    let p = src.prometheus.as_ref().unwrap();
+    let fetch = |name: &str| {
+        let query = desired_query(&named(name));
+        async move { p.fetch(&query).await }
+    };
+    match fetch("bad").await {
+        Err(LoadError::Refused {
+            status: 400,
+            kind,
+            message,
+        }) => {
+            assert_eq!(
+                (kind.as_str(), message.as_str()),
+                ("bad_data", "1:5: parse error")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(fetch("down").await, Err(LoadError::Status(503))));
+    assert!(matches!(fetch("hang").await, Err(LoadError::Timeout(300))));
+    let empty = parse_desired(&fetch("empty").await.unwrap()).unwrap_err();
+    assert!(empty.to_string().contains("capacity.rules.yml"), "{empty}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn capacity_triggers_read_the_desired_count() {
+    let (url, server) = fake_desired().await;
+    let src = source(&url, &[], 300);
+    let config = PolicyConfig::default();
+    let mut s = signal("FunctionUnderProvisioned", Some("1"));
+    s.policy = Some(crate::config::PolicyKind::Capacity);
+    let t = Trigger::Up {
+        signal: s,
+        repeat: false,
+    };
+    let got = src.for_trigger(&t, &config, &named("ok")).await;
+    assert_eq!(got.map(|l| l.value), Some(3.0));
+    // Failure → None: the policy falls back to the alert's `desired` annotation.
+    assert_eq!(src.for_trigger(&t, &config, &named("down")).await, None);
+    // Not configured → None without a request.
+    assert_eq!(LoadSource::none().desired(&named("ok")).await, None);
+    server.abort();
+}
+
+#[test]
+fn desired_answers() {
+    let vector = |result: Value| json!({"status": "success", "data": {"resultType": "vector", "result": result}});
+    let one = |v: &str| vector(json!([{"metric": {}, "value": [1.0, v]}]));
+    assert_eq!(parse_desired(&one("4")).unwrap(), 4.0);
+    assert_eq!(parse_desired(&one("0")).unwrap(), 0.0);
+    let bad = [
+        (
+            vector(json!([])),
+            "no alertscaler:function_desired_replicas",
+        ),
+        (one("NaN"), "not ≥ 0"),
+        (one("-1"), "not ≥ 0"),
+        (one("+Inf"), "not ≥ 0"),
+        (one("three"), "not a number"),
+        (
+            vector(json!([{"value": [1.0, "1"]}, {"value": [1.0, "2"]}])),
+            "2 series",
+        ),
+        (
+            json!({"status": "success", "data": {"resultType": "scalar", "result": [1.0, "2"]}}),
+            "want vector",
+        ),
+        (
+            json!({"status": "error", "errorType": "timeout"}),
+            "not success",
+        ),
+    ];
+    for (body, needle) in bad {
+        let e = parse_desired(&body).unwrap_err().to_string();
+        assert!(e.contains(needle), "{body}: {e}");
+    }
+    // The query names the function, escaped for PromQL.
+    assert_eq!(
+        desired_query(&named("echo")),
+        "max(alertscaler:function_desired_replicas{function_name=\"echo.openfaas-fn\"})"
+    );
+    assert_eq!(
+        desired_query(&named("a\"b\\c")),
+        "max(alertscaler:function_desired_replicas{function_name=\"a\\\"b\\\\c.openfaas-fn\"})"
+    );
+}

@@ -55,6 +55,12 @@ struct FunctionLabels {
 type FunctionGauges = Family<FunctionLabels, Gauge<f64, AtomicU64>>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CapacityLabels {
+    function_name: String,
+    r#type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabels {
     code: u16,
 }
@@ -79,6 +85,7 @@ pub struct Metrics {
     ledger_functions: Gauge,
     latency_targets: FunctionGauges,
     latency_tolerances: FunctionGauges,
+    capacity_targets: Family<CapacityLabels, Gauge<f64, AtomicU64>>,
     /// Episodes per function as last seen, so the gauges are sums that never drift.
     episodes: Mutex<LedgerTally>,
 }
@@ -167,8 +174,15 @@ impl Metrics {
             "Latency tolerance per function from com.openfaas.scale.latency-tolerance, for the latency rule pack",
             latency_tolerances.clone(),
         );
+        let capacity_targets = Family::default();
+        registry.register(
+            "function_capacity_target",
+            "Effective load per replica (target × target-proportion) per function and type, for the capacity rule pack",
+            capacity_targets.clone(),
+        );
         Self {
             registry,
+            capacity_targets,
             latency_targets,
             latency_tolerances,
             notifications,
@@ -273,6 +287,24 @@ impl Metrics {
                 self.latency_tolerances.remove(&name);
             }
         }
+        // The capacity target (target × proportion), for functions that set a capacity label.
+        let exported = policy.filter(|_| crate::labels::has_capacity_labels(labels));
+        for kind in crate::labels::ScaleType::ALL {
+            let key = CapacityLabels {
+                function_name: name.function_name.clone(),
+                r#type: kind.as_str(),
+            };
+            match exported.filter(|p| p.scale_type == kind) {
+                Some(p) => {
+                    self.capacity_targets
+                        .get_or_create(&key)
+                        .set(p.capacity_target());
+                }
+                None => {
+                    self.capacity_targets.remove(&key);
+                }
+            }
+        }
     }
 
     /// Replace every per-function label series with those of `functions` (a fresh listing), so
@@ -283,6 +315,7 @@ impl Metrics {
     ) {
         self.latency_targets.clear();
         self.latency_tolerances.clear();
+        self.capacity_targets.clear();
         for (function, labels) in functions {
             self.export_labels(&function, labels);
         }
@@ -341,13 +374,20 @@ mod tests {
 
     #[test]
     fn every_metric_the_alert_rules_use_exists() {
-        let rules = include_str!("../alert-rules/alertscaler.rules.yml");
+        let rules = [
+            include_str!("../alert-rules/alertscaler.rules.yml"),
+            include_str!("../alert-rules/capacity.rules.yml"),
+        ]
+        .concat();
         let m = Metrics::new();
         m.notification(Status::Firing);
         m.decision("error");
         m.scaled("f.ns", 1, 2);
         m.backend_call("memory", "read", "ok", Duration::ZERO);
         m.webhook(200, Duration::ZERO);
+        // Per-function families render only once they hold a series.
+        let labels = [("com.openfaas.scale.target".to_string(), "5".to_string())].into();
+        m.export_labels(&f("f"), &labels);
         let text = m.render();
         let mut checked = 0;
         for word in rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
@@ -365,6 +405,49 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 5, "{checked}");
+        assert!(
+            rules.contains("alertscaler_function_capacity_target{"),
+            "the capacity pack reads the exported target"
+        );
+    }
+
+    #[test]
+    fn capacity_targets_are_exported_for_functions_that_set_them() {
+        let function = |name: &str, pairs: &[(&str, &str)]| {
+            let labels: BTreeMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            (f(name), labels)
+        };
+        let m = Metrics::new();
+        let functions = [
+            function("plain", &[]),
+            function("conc", &[("com.openfaas.scale.target", "4")]),
+            function(
+                "rate",
+                &[
+                    ("com.openfaas.scale.type", "rps"),
+                    ("com.openfaas.scale.target", "50"),
+                    ("com.openfaas.scale.target-proportion", "1"),
+                ],
+            ),
+            function("bad", &[("com.openfaas.scale.type", "cpu")]),
+        ];
+        m.replace_label_exports(functions.iter().map(|(id, l)| (id.clone(), l)));
+        let text = m.render();
+        for line in [
+            "alertscaler_function_capacity_target{function_name=\"conc.openfaas-fn\",type=\"capacity\"} 3.6",
+            "alertscaler_function_capacity_target{function_name=\"rate.openfaas-fn\",type=\"rps\"} 50.0",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        for absent in ["plain.openfaas-fn", "bad.openfaas-fn"] {
+            assert!(!text.contains(absent), "{absent} exported:\n{text}");
+        }
+        // A function that drops its labels drops its series.
+        m.export_labels(&f("conc"), &BTreeMap::new());
+        assert!(!m.render().contains("conc.openfaas-fn"));
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub enum PolicyKind {
     Latency,
     /// To zero on an idle alert, for functions that allow it.
     Zero,
+    /// Straight to the replica count the capacity rule pack computes from load per replica.
+    Capacity,
 }
 
 impl PolicyKind {
@@ -27,6 +29,7 @@ impl PolicyKind {
             Self::Proportional => "proportional",
             Self::Latency => "latency",
             Self::Zero => "zero",
+            Self::Capacity => "capacity",
         }
     }
 
@@ -37,9 +40,10 @@ impl PolicyKind {
             "proportional" => Ok(Self::Proportional),
             "latency" => Ok(Self::Latency),
             "zero" => Ok(Self::Zero),
+            "capacity" => Ok(Self::Capacity),
             other => Err(format!(
                 "scale_policy={other:?} is not a policy this alertscaler knows \
-                 (known: step, proportional, latency, zero)"
+                 (known: step, proportional, latency, zero, capacity)"
             )),
         }
     }
@@ -142,11 +146,12 @@ mod tests {
     #[test]
     fn selection() {
         use PolicyKind::*;
-        let cases: [(&str, Option<PolicyKind>); 6] = [
+        let cases: [(&str, Option<PolicyKind>); 7] = [
             ("step", Some(Step)),
             ("proportional", Some(Proportional)),
             (" latency ", Some(Latency)),
             ("zero", Some(Zero)),
+            ("capacity", Some(Capacity)),
             ("Step", None),
             ("", None),
         ];

@@ -8,6 +8,7 @@
 //! stabilization window, and the window to store. Nothing here mutates its inputs: everything a
 //! decision concludes is returned.
 
+pub mod capacity;
 pub mod latency;
 pub mod proportional;
 pub mod stabilize;
@@ -191,6 +192,7 @@ pub fn decide(input: &Input<'_>, config: &PolicyConfig) -> Verdict {
         PolicyKind::Proportional => proportional::propose(input, config),
         PolicyKind::Latency => latency::propose(input, config),
         PolicyKind::Zero => zero::propose(input),
+        PolicyKind::Capacity => capacity::propose(input),
     };
     match proposal {
         Ok(p) => stabilize::apply(input, config, p),

@@ -406,3 +406,25 @@ async fn the_background_loop_settles_through_the_same_path() {
     background.abort();
     assert_settled_down_is_visible(&app).await;
 }
+
+#[tokio::test]
+async fn metrics_export_per_function_capacity_targets_for_the_rule_pack() {
+    let mut config = config(&["echo", "plain"]);
+    let labels = &mut config.memory.functions[0].labels;
+    labels.insert("com.openfaas.scale.type".into(), "rps".into());
+    labels.insert("com.openfaas.scale.target".into(), "50".into());
+    let (app, state) = app_with_backend(&config, Double::on(&config).arc());
+    // Exported from the background refresh's listing (a scrape never lists the backend).
+    state.service.refresh_label_exports().await.unwrap();
+    let (_, _, text) = send(&app, get("/metrics")).await;
+    assert!(
+        text.lines().any(|l| l
+            == "alertscaler_function_capacity_target{function_name=\"echo.openfaas-fn\",type=\"rps\"} 45.0"),
+        "{text}"
+    );
+    // A function without capacity labels is left to the pack's default.
+    assert!(
+        !text.contains("capacity_target{function_name=\"plain"),
+        "{text}"
+    );
+}

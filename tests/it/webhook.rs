@@ -331,3 +331,94 @@ async fn repeated_firing_steps_again_only_after_the_cooldown() {
     // CE's ramp (repeat_interval 30 s > cooldown 20 s): 1 → 5 → (duplicate) → 9 → 13 → 17.
     assert_eq!(seen, [5, 5, 9, 13, 17]);
 }
+
+/// A capacity-pack alert as AlertManager delivers it (labels and annotations as
+/// `alert-rules/capacity.rules.yml` sets them).
+fn capacity_alert(
+    alertname: &str,
+    function: &str,
+    fingerprint: &str,
+    desired: &str,
+) -> serde_json::Value {
+    let direction = if alertname == "FunctionUnderProvisioned" {
+        "up"
+    } else {
+        "down"
+    };
+    serde_json::json!({
+        "receiver": "alertscaler", "status": "firing", "version": "4",
+        "groupKey": "{}:{alertname=\"x\"}", "groupLabels": {"alertname": alertname},
+        "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": alertname, "function_name": function, "scale_direction": direction,
+                       "scale_policy": "capacity", "service": "gateway", "severity": "major"},
+            "annotations": {"desired": desired, "value": "55.5", "target": "9", "type": "capacity",
+                            "replicas": "1"},
+            "startsAt": "2026-11-24T06:55:10.479Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph", "fingerprint": fingerprint,
+        }],
+    })
+}
+
+#[tokio::test]
+async fn capacity_alerts_right_size_in_one_move() {
+    // No cooldown: in a real run FunctionOverProvisioned comes ≥ 1m after the under alert resolved.
+    let mut config = sample_config();
+    config.scale_up_cooldown_secs = 0;
+    let (app, _) = app_with(config);
+    let under = capacity_alert("FunctionUnderProvisioned", ECHO, "c0ffee0000000001", "7");
+    let (status, report) = post(&app, under.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let l = line(&report, ECHO);
+    assert_eq!(
+        (l["from"].as_u64(), l["to"].as_u64()),
+        (Some(1), Some(7)),
+        "{report}"
+    );
+    let reason = l["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("load 55.5 in flight / target 9"),
+        "{reason}"
+    );
+    assert_eq!(replicas(&app, "echo-fn").await, 7);
+
+    // Clamped to the function's max (figlet: 2..10).
+    let figlet = "figlet.openfaas-fn";
+    let under = capacity_alert("FunctionUnderProvisioned", figlet, "c0ffee0000000002", "40");
+    post(&app, under.to_string()).await;
+    assert_eq!(replicas(&app, "figlet").await, 10);
+
+    // The under alert resolves once Prometheus sees the new replicas: nothing moves (its annotation
+    // is stale), and no longer blocks scale-downs.
+    let mut resolved = capacity_alert("FunctionUnderProvisioned", ECHO, "c0ffee0000000001", "7");
+    resolved["status"] = "resolved".into();
+    resolved["alerts"][0]["status"] = "resolved".into();
+    resolved["alerts"][0]["endsAt"] = "2026-11-24T06:57:00Z".into();
+    let (_, report) = post(&app, resolved.to_string()).await;
+    assert_eq!(line(&report, ECHO)["why"], "in_band", "{report}");
+    assert_eq!(replicas(&app, "echo-fn").await, 7);
+
+    // Over-provisioned: straight down (the sample config's scale_down = "ce").
+    let over = capacity_alert("FunctionOverProvisioned", ECHO, "c0ffee0000000003", "2");
+    let (_, report) = post(&app, over.to_string()).await;
+    assert_eq!(line(&report, ECHO)["to"], 2, "{report}");
+    assert_eq!(replicas(&app, "echo-fn").await, 2);
+
+    // A bad count is refused, naming the annotation, and changes nothing.
+    let bad = capacity_alert(
+        "FunctionUnderProvisioned",
+        figlet,
+        "c0ffee0000000004",
+        "lots",
+    );
+    let (status, report) = post(&app, bad.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    let l = line(&report, figlet);
+    assert_eq!(l["outcome"], "refused", "{report}");
+    assert!(
+        l["reason"].as_str().unwrap().contains("`desired`"),
+        "{report}"
+    );
+    assert_eq!(replicas(&app, "figlet").await, 10);
+}
