@@ -15,14 +15,16 @@ use super::function::FunctionModel;
 use super::kpa::{Kpa, KpaFunction, KpaSpec};
 use super::load::Trace;
 use super::presets::{Decider, Preset, presets_match};
+use super::prom_api::{self, Recorded};
 use super::rules::Rule;
 use super::scenario::{FunctionSpec, PresetOverrides, Scenario};
 use crate::alert::Status;
 use crate::backend::memory::MemoryBackend;
 use crate::config::Config;
-use crate::config::MemoryFunction;
+use crate::config::{MemoryFunction, PrometheusConfig};
 use crate::id::FunctionId;
 use crate::labels::{self, ScaleLabels};
+use crate::load::LoadSource;
 use crate::policy::step::ce_calculate_replicas;
 use crate::service::{Outcome, Service, Settings};
 
@@ -121,6 +123,8 @@ pub enum Deciding {
         service: Service,
         backend: Arc<MemoryBackend>,
         runtime: tokio::runtime::Runtime,
+        /// What the simulated Prometheus answers to the desired-replicas query (capacity preset).
+        recorded: Option<Recorded>,
     },
     Kpa {
         scalers: Vec<Kpa>,
@@ -143,12 +147,30 @@ impl Deciding {
             Decider::Service => {
                 let backend = Arc::new(MemoryBackend::new(&setup.specs));
                 let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
                     .build()
                     .map_err(|e| SimError::Runtime(e.to_string()))?;
+                let mut service = Service::new(backend.clone(), Settings::from_config(config));
+                let mut recorded = None;
+                if preset.reads_desired {
+                    let table = Recorded::default();
+                    let url = prom_api::serve(&runtime, table.clone())?;
+                    // reqwest's rustls needs a process-wide provider (main installs the same one).
+                    let _ = rustls::crypto::ring::default_provider().install_default();
+                    let prometheus = PrometheusConfig {
+                        url: Some(url),
+                        ..config.prometheus.clone()
+                    };
+                    let load = LoadSource::from_config(&prometheus)
+                        .map_err(|e| SimError::Runtime(e.to_string()))?;
+                    service = service.with_load_source(load);
+                    recorded = Some(table);
+                }
                 Self::Service {
-                    service: Service::new(backend.clone(), Settings::from_config(config)),
+                    service,
                     backend,
                     runtime,
+                    recorded,
                 }
             }
             Decider::Kpa => {
@@ -175,6 +197,14 @@ impl Deciding {
                 }
             }
         })
+    }
+
+    /// Where the simulated Prometheus keeps `alertscaler:function_desired_replicas`, if this run reads it.
+    pub fn recorded(&self) -> Option<&Recorded> {
+        match self {
+            Self::Service { recorded, .. } => recorded.as_ref(),
+            _ => None,
+        }
     }
 
     /// The stabilization window direction changes are counted in (alertscaler's configured one).
@@ -212,6 +242,7 @@ impl Deciding {
                 service,
                 backend,
                 runtime,
+                ..
             } => {
                 let report = runtime.block_on(service.handle(&n.webhook, timestamp(epoch(), t)));
                 for f in &report.functions {
@@ -244,6 +275,7 @@ impl Deciding {
                 service,
                 backend,
                 runtime,
+                ..
             } => {
                 let every = service.settings().policy.settle_interval_secs;
                 if every == 0 || !t.is_multiple_of(every) {

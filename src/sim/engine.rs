@@ -13,12 +13,14 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::SimError;
 use super::alertmanager::{Alertmanager, Notification, PromAlert};
+use super::capacity::CapacityTarget;
 use super::decider::{Deciding, setup};
 use super::function::{FunctionModel, Second};
 use super::load::{Rng, Trace};
 use super::monitor::{Active, Send, Series, step_alert};
 use super::presets::Preset;
-use super::rules::{Rule, Targets};
+use super::prom_api::Recorded;
+use super::rules::{Expr, Rule, Targets};
 use super::scenario::{FunctionSpec, Scenario};
 use super::stats::Latencies;
 use crate::alert::{Labels, Status};
@@ -198,6 +200,11 @@ pub fn run_policy(
                 }
             }
         }
+        if t % prom.evaluation_interval_secs == phases.evaluation
+            && let Some(recorded) = deciding.recorded()
+        {
+            record_desired(recorded, rules, &names, &series, &setup.capacity, t);
+        }
         if t % prom.evaluation_interval_secs == phases.evaluation {
             for (rule, states) in rules.iter().zip(&mut alerts) {
                 for (i, state) in states.iter_mut().enumerate() {
@@ -267,6 +274,33 @@ pub fn run_policy(
         notifications: records,
         wall: started.elapsed(),
     })
+}
+
+/// The capacity pack's `alertscaler:function_desired_replicas` at `t`, for the service's decision-time reads.
+fn record_desired(
+    recorded: &Recorded,
+    rules: &[Rule],
+    names: &[String],
+    series: &[Series],
+    capacity: &[CapacityTarget],
+    t: u64,
+) {
+    let windows = rules.iter().find_map(|r| match r.expr {
+        Expr::DesiredAbove {
+            stable_window,
+            panic_window,
+        } => Some((stable_window, panic_window)),
+        _ => None,
+    });
+    let (Some((stable, panic)), Ok(mut table)) = (windows, recorded.lock()) else {
+        return;
+    };
+    for ((name, s), target) in names.iter().zip(series).zip(capacity) {
+        match super::capacity::desired(s, t, *target, stable, panic) {
+            Some(d) => table.insert(name.clone(), f64::from(d.desired)),
+            None => table.remove(name),
+        };
+    }
 }
 
 /// The alert Prometheus sends: rule labels, `alertname` and the series' `function_name`; the numbers as

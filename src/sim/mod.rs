@@ -27,6 +27,7 @@ pub mod load;
 pub mod monitor;
 pub mod plot;
 pub mod presets;
+pub mod prom_api;
 pub mod queue;
 pub mod replay;
 pub mod report;

@@ -35,6 +35,9 @@ pub struct Preset {
     pub scale_down: Option<ScaleDown>,
     /// Labels every function gets unless it has them.
     pub labels: &'static [(&'static str, &'static str)],
+    /// The service reads `alertscaler:function_desired_replicas` from the simulated Prometheus at decision
+    /// time (`[prometheus] url` set), as a capacity installation does.
+    pub reads_desired: bool,
 }
 
 const BASE: Preset = Preset {
@@ -47,6 +50,7 @@ const BASE: Preset = Preset {
     cooldown_secs: None,
     scale_down: None,
     labels: &[],
+    reads_desired: false,
 };
 
 /// Every preset, in the order they are listed and run.
@@ -89,6 +93,14 @@ pub const PRESETS: &[Preset] = &[
         ..BASE
     },
     Preset {
+        name: "capacity",
+        about: "the capacity pack (FunctionUnderProvisioned/OverProvisioned), the capacity policy reading the \
+                desired count from Prometheus at decision time",
+        rules: &[RuleKind::CapacityUnder, RuleKind::CapacityOver],
+        reads_desired: true,
+        ..BASE
+    },
+    Preset {
         name: "kpa",
         about: "Knative-KPA-like baseline: direct in-flight metrics every 2 s, 60 s/6 s windows, panic",
         decider: Decider::Kpa,
@@ -109,7 +121,7 @@ pub fn names() -> Vec<&'static str> {
 }
 
 /// The preset the README recommends for new installs (`recommended` in `summary.json`).
-pub const RECOMMENDED: &str = "step";
+pub const RECOMMENDED: &str = "capacity";
 
 /// Whether `name` (a name or alias, as a scenario writes it) is `preset`.
 pub fn presets_match(name: &str, preset: &Preset) -> bool {
