@@ -728,3 +728,45 @@ fn built_in_scenarios_are_feasible_at_max_replicas() {
         }
     }
 }
+
+#[test]
+fn capacity_preset_right_sizes_in_one_move_reading_prometheus() {
+    let text = STEP_UP.replace("duration_secs = 120", "duration_secs = 600");
+    let sim = run(&text, &["capacity"], None);
+    let run0 = &sim.runs[0];
+    assert_eq!(
+        run0.totals.refused, 0,
+        "the Service must accept scale_policy=capacity"
+    );
+    let changes: Vec<(u64, u32, u32)> = run0
+        .rows
+        .windows(2)
+        .filter(|w| w[0].replicas != w[1].replicas)
+        .map(|w| (w[1].t, w[0].replicas, w[1].replicas))
+        .collect();
+    // One move up from 1 (not a step per notification), within ~20 s of the load (scrape, evaluation,
+    // group_wait), to at least the 5 replicas 4 requests in flight need at 0.9 per replica.
+    let (t, from, to) = changes[0];
+    assert!((from, t <= 30, to >= 5) == (1, true, true), "{changes:?}");
+    // Back down through the 300 s stabilization window, not before.
+    assert!(
+        changes.iter().skip(1).all(|c| c.0 >= t + 300),
+        "{changes:?}"
+    );
+    let last = run0.rows.last().unwrap().replicas;
+    assert!((5..=7).contains(&last), "{changes:?}");
+    // Decisions read the desired count from the simulated Prometheus, not the alert's annotation, which
+    // Prometheus refreshes only every 60 s: on the 10× spike of diurnal-spike-10x, the first post's
+    // annotation said 3 (the 15 s window had barely seen the spike) and annotation-only decisions stayed at 3
+    // until ~80 s later; with the read the function has ≥ 8 replicas 15 s into the spike.
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/diurnal-spike-10x.toml");
+    let options = Options {
+        seed: None,
+        policies: vec!["capacity".into()],
+    };
+    let sim = sim::run_file(&path, &options).unwrap();
+    let at = |t: u64| sim.runs[0].rows.iter().find(|r| r.t == t).unwrap().replicas;
+    assert_eq!(at(600), 1);
+    assert!(at(615) >= 8, "{} replicas at 615", at(615));
+}
