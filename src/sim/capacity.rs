@@ -84,6 +84,7 @@ impl Desired {
             target: target.per_replica,
             desired: Some(desired),
             replicas: Some(self.replicas),
+            window_secs: None,
         }
     }
 }

@@ -20,6 +20,7 @@ use super::rules::Rule;
 use super::scenario::{FunctionSpec, PresetOverrides, Scenario};
 use crate::alert::Status;
 use crate::backend::memory::MemoryBackend;
+use crate::backend::{Backend, Update};
 use crate::config::Config;
 use crate::config::{MemoryFunction, PrometheusConfig};
 use crate::id::FunctionId;
@@ -257,6 +258,39 @@ impl Deciding {
                 }
             }
         }
+    }
+
+    /// The gateway's scale from zero: a request for a function at 0 replicas makes the gateway set it to 1
+    /// (OpenFaaS CE's `scale_from_zero`; for the KPA, the activator), an external write alertscaler sees on
+    /// its next read.
+    pub fn wake(
+        &mut self,
+        i: usize,
+        ids: &[FunctionId],
+        models: &mut [FunctionModel],
+        totals: &mut Totals,
+        t: u64,
+    ) {
+        if let Self::Service {
+            backend, runtime, ..
+        } = self
+        {
+            let written = runtime.block_on(async {
+                let state = backend.read(&ids[i]).await?;
+                let stored = state.stored.unwrap_or_default();
+                let update = Update {
+                    replicas: Some(1),
+                    stored: &stored,
+                    version: &state.version,
+                };
+                backend.apply(&ids[i], update).await
+            });
+            if written.is_err() {
+                return;
+            }
+        }
+        totals.scale_events += 1;
+        models[i].set_desired(1, t);
     }
 
     /// Once per simulated second after the alerts: the service's settle loop (held scale-downs) every

@@ -173,8 +173,12 @@ pub fn run_policy(
         let mut fleet = Second::default();
         let mut seconds = Vec::with_capacity(if detailed { models.len() } else { 0 });
         let mut loads = Vec::with_capacity(models.len());
+        let mut asleep_with_requests = Vec::new();
         for (i, m) in models.iter_mut().enumerate() {
             let s = m.step(t, histogram, detailed);
+            if m.desired == 0 && s.arrivals > 0.0 {
+                asleep_with_requests.push(i);
+            }
             loads.push(if setup.capacity[i].rps {
                 s.arrivals
             } else {
@@ -192,6 +196,9 @@ pub fn run_policy(
                 fleet.dropped += s.dropped;
                 fleet.backlog += s.backlog;
             }
+        }
+        for i in asleep_with_requests {
+            deciding.wake(i, &ids, &mut models, &mut totals, t);
         }
         if t % prom.scrape_interval_secs == phases.scrape {
             for (m, s) in models.iter().zip(&mut series) {
@@ -323,6 +330,14 @@ fn prom_alert(rule: &Rule, function: usize, name: &str, send: Send) -> PromAlert
             }
             if let Some(r) = observed.replicas {
                 annotations.insert("replicas".into(), r.to_string());
+            }
+            if let Some(w) = observed.window_secs {
+                let window = if w % 60 == 0 {
+                    format!("{}m", w / 60)
+                } else {
+                    format!("{w}s")
+                };
+                annotations.insert("window".into(), window);
             }
             (starts_at, None, annotations)
         }

@@ -7,7 +7,7 @@
 //! per-tick samples; panic mode starts when the panic window's desired ≥ 2 × ready replicas, lasts until a
 //! whole stable window has passed without that condition, and never scales down; one decision moves at most
 //! ×1000 up and ÷2 down (of the ready replicas); scale to zero only after a grace period, only where the
-//! function allows it (`com.openfaas.scale.zero=true`), otherwise never below max(min, 1).
+//! function allows it (`com.openfaas.scale.zero=true`, whatever its min), otherwise never below max(min, 1).
 
 use std::collections::VecDeque;
 
@@ -48,7 +48,7 @@ pub struct KpaFunction {
     pub target: f64,
     pub min: u32,
     pub max: u32,
-    /// The function allows scale to zero.
+    /// The function allows scale to zero (`com.openfaas.scale.zero=true`).
     pub zero: bool,
 }
 
@@ -163,11 +163,7 @@ impl Kpa {
         let idle_long = self
             .zero_since
             .is_some_and(|t| now >= t + s.scale_to_zero_grace_secs);
-        let floor = if f.zero && f.min == 0 && idle_long {
-            0
-        } else {
-            f.min.max(1)
-        };
+        let floor = if f.zero && idle_long { 0 } else { f.min.max(1) };
         let replicas = want.clamp(floor, f.max.max(floor));
         KpaDecision {
             stable_avg,
@@ -255,7 +251,7 @@ mod tests {
     fn zero_only_after_grace_and_only_when_allowed() {
         let f = KpaFunction {
             target: 1.0,
-            min: 0,
+            min: 1,
             max: 10,
             zero: true,
         };

@@ -38,6 +38,8 @@ pub enum Metric {
     Count,
     /// `gateway_functions_seconds_sum`.
     Sum,
+    /// `gateway_function_invocation_total` over every code.
+    Invocations,
 }
 
 /// What the rules read of one function's scraped series. [`Series`] is the simulator's; the promtool replay
@@ -49,6 +51,9 @@ pub trait Scraped {
     fn bucket_rates(&self, now: u64, window: u64) -> Option<Vec<(f64, f64)>>;
     /// The latest `gateway_service_count` at or before `now`.
     fn replicas(&self, now: u64) -> Option<u32>;
+    /// Whether `gateway_function_invocation_total` has a sample in `[at − lookback, at]` (what
+    /// `… offset` selects).
+    fn sampled(&self, at: u64, lookback: u64) -> bool;
 }
 
 impl Scraped for Series {
@@ -57,6 +62,7 @@ impl Scraped for Series {
             Metric::Ok => s.ok,
             Metric::Count => s.buckets[NB - 1],
             Metric::Sum => s.sum,
+            Metric::Invocations => s.buckets[NB - 1],
         })
     }
 
@@ -70,6 +76,12 @@ impl Scraped for Series {
             .rev()
             .find(|s| s.t <= now)
             .map(|s| s.replicas)
+    }
+
+    fn sampled(&self, at: u64, lookback: u64) -> bool {
+        self.samples
+            .iter()
+            .any(|s| s.t <= at && s.t + lookback >= at)
     }
 }
 
@@ -202,6 +214,8 @@ pub struct Observed {
     /// `desired` and `replicas` (capacity pack only).
     pub desired: Option<u32>,
     pub replicas: Option<u32>,
+    /// `window` (idle rule only): how long the function had been idle when the alert became active.
+    pub window_secs: Option<u64>,
 }
 
 impl Observed {
@@ -212,6 +226,7 @@ impl Observed {
             target,
             desired: None,
             replicas: None,
+            window_secs: None,
         }
     }
 }

@@ -101,6 +101,18 @@ pub const PRESETS: &[Preset] = &[
         ..BASE
     },
     Preset {
+        name: "capacity-zero",
+        about: "capacity plus FunctionIdle and the zero policy (functions labelled com.openfaas.scale.zero=true \
+                sleep after 15m idle; the gateway wakes them on the next request)",
+        rules: &[
+            RuleKind::CapacityUnder,
+            RuleKind::CapacityOver,
+            RuleKind::Idle,
+        ],
+        reads_desired: true,
+        ..BASE
+    },
+    Preset {
         name: "kpa",
         about: "Knative-KPA-like baseline: direct in-flight metrics every 2 s, 60 s/6 s windows, panic",
         decider: Decider::Kpa,

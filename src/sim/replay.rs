@@ -141,6 +141,7 @@ type Points = Vec<(f64, f64)>;
 #[derive(Debug, Clone, Default)]
 struct Function {
     ok: Vec<Points>,
+    invocations: Vec<Points>,
     count: Vec<Points>,
     sum: Vec<Points>,
     buckets: Vec<(f64, Points)>,
@@ -180,6 +181,7 @@ impl Scraped for Function {
             Metric::Ok => &self.ok,
             Metric::Count => &self.count,
             Metric::Sum => &self.sum,
+            Metric::Invocations => &self.invocations,
         };
         summed_rate(series, now, window)
     }
@@ -208,6 +210,14 @@ impl Scraped for Function {
 
     fn replicas(&self, now: u64) -> Option<u32> {
         latest(&self.replicas, now).map(|r| r.max(0.0) as u32)
+    }
+
+    fn sampled(&self, at: u64, lookback: u64) -> bool {
+        let (at, lookback) = (at as f64, lookback as f64);
+        self.invocations
+            .iter()
+            .flatten()
+            .any(|(t, _)| *t <= at && *t + lookback >= at)
     }
 }
 
@@ -246,10 +256,11 @@ fn functions(group: &TestGroup, interval: u64) -> Result<BTreeMap<String, Functi
         };
         let f = out.entry(function.clone()).or_default();
         match name.as_str() {
-            "gateway_function_invocation_total"
-                if labels.get("code").is_some_and(|c| c == "200") =>
-            {
-                f.ok.push(points)
+            "gateway_function_invocation_total" => {
+                if labels.get("code").is_some_and(|c| c == "200") {
+                    f.ok.push(points.clone());
+                }
+                f.invocations.push(points);
             }
             "gateway_functions_seconds_count" => f.count.push(points),
             "gateway_functions_seconds_sum" => f.sum.push(points),

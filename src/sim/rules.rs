@@ -41,6 +41,9 @@ pub enum Expr {
         stable_window: u64,
         panic_window: u64,
     },
+    /// `FunctionIdle`: no invocation in `window` (`increase(gateway_function_invocation_total[15m]) == 0`),
+    /// for a function whose series existed `window` ago (`… offset 15m`, `lookback` = Prometheus' 5m).
+    Idle { window: u64, lookback: u64 },
 }
 
 impl Expr {
@@ -60,6 +63,7 @@ impl Expr {
                 stable_window,
                 panic_window,
             } => stable_window.max(panic_window),
+            Self::Idle { window, lookback } => 2 * window + lookback,
         }
     }
 
@@ -107,6 +111,14 @@ impl Expr {
                 let desired = d.desired.max(1);
                 (desired < d.replicas).then_some(d.observed(targets.capacity, desired))
             }
+            Self::Idle { window, lookback } => {
+                let increase = series.rate(now, window, Metric::Invocations)? * window as f64;
+                let existed = now >= window && series.sampled(now - window, lookback);
+                (increase == 0.0 && existed).then_some(Observed {
+                    window_secs: Some(window),
+                    ..Observed::new(0.0, 0.0)
+                })
+            }
         }
     }
 }
@@ -134,6 +146,8 @@ pub enum RuleKind {
     CapacityUnder,
     /// `FunctionOverProvisioned` (`alert-rules/capacity.rules.yml`).
     CapacityOver,
+    /// `FunctionIdle` (`alert-rules/latency.rules.yml`, group `alertscaler-idle`; the zero policy).
+    Idle,
 }
 
 /// A simulated alerting rule.
@@ -210,6 +224,15 @@ impl RuleKind {
                 60,
                 scaling("down", "capacity"),
             ),
+            Self::Idle => (
+                "FunctionIdle",
+                Expr::Idle {
+                    window: 900,
+                    lookback: 300,
+                },
+                60,
+                scaling("down", "zero"),
+            ),
         };
         Rule {
             alertname,
@@ -253,6 +276,7 @@ impl Rule {
             Expr::DesiredAbove { stable_window, .. } | Expr::DesiredBelow { stable_window, .. } => {
                 *stable_window = p.window_secs.unwrap_or(*stable_window);
             }
+            Expr::Idle { window, .. } => *window = p.window_secs.unwrap_or(*window),
         }
         self.labels.extend(p.labels.clone());
         self
