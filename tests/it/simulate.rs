@@ -769,3 +769,37 @@ fn capacity_preset_right_sizes_in_one_move_reading_prometheus() {
     assert_eq!(at(600), 1);
     assert!(at(615) >= 8, "{} replicas at 615", at(615));
 }
+
+#[test]
+fn zero_presets_sleep_idle_functions_and_the_gateway_wakes_them() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/idle-wake-zero.toml");
+    let options = Options {
+        seed: None,
+        policies: vec!["capacity-zero".into(), "kpa".into(), "capacity".into()],
+    };
+    let sim = sim::run_file(&path, &options).unwrap();
+    let at = |run: usize, t: u64| {
+        sim.runs[run]
+            .rows
+            .iter()
+            .find(|r| r.t == t)
+            .unwrap()
+            .replicas
+    };
+    // The load stops at 310. FunctionIdle needs 15m without invocations plus for: 1m, and the zero policy
+    // waits for the 15m zero-duration: asleep from ~1270 s, not before 1200.
+    assert_eq!(at(0, 1200), 1);
+    assert_eq!(at(0, 1500), 0);
+    // KPA: 60 s stable window, then the 30 s grace period.
+    assert_eq!(at(1, 360), 1);
+    assert_eq!(at(1, 420), 0);
+    // The next request (1810) wakes both at once; the first requests wait for the 3 s cold start.
+    for run in [0, 1] {
+        assert!(at(run, 1811) >= 1, "{}", sim.runs[run].policy.name);
+    }
+    // Without the idle rule, capacity keeps its min of 1 throughout.
+    assert!(sim.runs[2].rows.iter().all(|r| r.replicas >= 1));
+    // Asleep from ~1275 to the wake at 1811: over 500 s at zero.
+    let asleep = sim.runs[0].rows.iter().filter(|r| r.replicas == 0).count();
+    assert!(asleep > 500, "{asleep} s at zero");
+}
