@@ -43,7 +43,7 @@ pub enum Metric {
 }
 
 /// What the rules read of one function's scraped series. [`Series`] is the simulator's; the promtool replay
-/// in `tests/it/simulate.rs` implements it over a test file's input series (any bucket bounds).
+/// in `tests/it/simulate/rules.rs` implements it over a test file's input series (any bucket bounds).
 pub trait Scraped {
     /// `rate(metric[window])` at `now`; `None` without two samples in the window.
     fn rate(&self, now: u64, window: u64, metric: Metric) -> Option<f64>;

@@ -2,7 +2,7 @@
 //! the input series become [`Scraped`] series, every simulated alerting rule is evaluated at each evaluation
 //! step with [`step_alert`], and at each `alert_rule_test` the set of firing functions (and their `value`,
 //! `desired`, `replicas` annotations) is compared with what promtool expects. This is how the simulator shows
-//! that the rules it simulates are the shipped ones. The YAML is read by the caller (tests/it/simulate.rs).
+//! that the rules it simulates are the shipped ones. The YAML is read by the caller (tests/it/simulate/rules.rs).
 
 use std::collections::{BTreeMap, BTreeSet};
 

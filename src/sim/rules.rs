@@ -1,5 +1,5 @@
 //! The alert rules of the shipped packs, as the simulator evaluates them: each rule's expression, `for:`
-//! and labels. `tests/it/simulate.rs` checks them against the files in `alert-rules/` (names, `for:`, labels,
+//! and labels. `tests/it/simulate/rules.rs` checks them against the files in `alert-rules/` (names, `for:`, labels,
 //! windows and thresholds) and replays the packs' promtool cases through [`Expr::eval`].
 
 use std::collections::BTreeMap;
