@@ -68,9 +68,9 @@ fn erlang_c_matches_known_values() {
 
 #[test]
 fn same_seed_same_csv_other_seed_other_csv() {
-    let a = run(TIMING, &["ce", "alertscaler-step"], Some(5));
-    let b = run(TIMING, &["ce", "alertscaler-step"], Some(5));
-    let c = run(TIMING, &["ce", "alertscaler-step"], Some(6));
+    let a = run(TIMING, &["ce", "step"], Some(5));
+    let b = run(TIMING, &["ce", "step"], Some(5));
+    let c = run(TIMING, &["ce", "step"], Some(6));
     for i in 0..2 {
         assert_eq!(report::csv(&a, &a.runs[i]), report::csv(&b, &b.runs[i]));
     }
@@ -79,7 +79,7 @@ fn same_seed_same_csv_other_seed_other_csv() {
 
 #[test]
 fn alert_timing_follows_rule_and_alertmanager_timers() {
-    let sim = run(TIMING, &["alertscaler-step"], None);
+    let sim = run(TIMING, &["step"], None);
     let notes = &sim.runs[0].notifications;
     let at = |status| -> Vec<u64> {
         notes
@@ -119,7 +119,7 @@ fn alert_timing_follows_rule_and_alertmanager_timers() {
 #[test]
 fn cold_start_delays_serving_replicas() {
     let text = TIMING.replace("concurrency = 10", "concurrency = 10\ncold_start_secs = 10");
-    let sim = run(&text, &["alertscaler-step"], None);
+    let sim = run(&text, &["step"], None);
     let rows = &sim.runs[0].rows;
     let row = |t: u64| rows.iter().find(|r| r.t == t).unwrap();
     // Scaled to 5 at t=8; the 4 new replicas serve from t=18, i.e. in the step ending at 19.
@@ -175,12 +175,12 @@ end_secs = 200
 
 #[test]
 fn ce_without_dedup_steps_more_than_alertscaler_on_duplicates() {
-    let sim = run(DUPLICATES, &["ce", "alertscaler-step"], None);
+    let sim = run(DUPLICATES, &["ce", "step"], None);
     let (ce, ours) = (&sim.runs[0].totals, &sim.runs[1].totals);
     assert_eq!(sim.runs[0].policy.name, "ce");
     assert!(
         ce.scale_events > ours.scale_events,
-        "ce {} vs alertscaler-step {}",
+        "ce {} vs step {}",
         ce.scale_events,
         ours.scale_events
     );
@@ -200,7 +200,7 @@ fn ce_without_dedup_steps_more_than_alertscaler_on_duplicates() {
 
 #[test]
 fn one_function_one_delivery_ce_and_alertscaler_agree() {
-    let sim = run(TIMING, &["ce", "alertscaler-step"], None);
+    let sim = run(TIMING, &["ce", "step"], None);
     let rows = |i: usize| -> Vec<u32> {
         sim.runs[i]
             .rows
@@ -213,7 +213,7 @@ fn one_function_one_delivery_ce_and_alertscaler_agree() {
     // steps in both.
     let sim2 = run(
         &TIMING.replace("repeat_interval_secs = 5", "repeat_interval_secs = 30"),
-        &["ce", "alertscaler-step"],
+        &["ce", "step"],
         None,
     );
     // Up to the resolution at 70 (scale-down depends on the configured scale-down mode).
@@ -231,7 +231,7 @@ fn one_function_one_delivery_ce_and_alertscaler_agree() {
     // the default stabilized mode keeps the replicas through its 300 s window.
     let sim3 = run(
         &TIMING.replace("repeat_interval_secs = 5", "repeat_interval_secs = 30"),
-        &["ce", "alertscaler-step-ce-down", "alertscaler-step"],
+        &["ce", "step-ce-down", "step"],
         None,
     );
     let all = |i: usize| -> Vec<u32> { sim3.runs[i].rows.iter().map(|r| r.replicas).collect() };
@@ -267,7 +267,7 @@ labels = { "com.openfaas.scale.max" = "1" }
 kind = "step"
 rps = 18
 "#;
-    let sim = run(text, &["alertscaler-latency"], None);
+    let sim = run(text, &["latency"], None);
     let first = &sim.runs[0].notifications[0];
     assert_eq!(first.alerts[0].0, "FunctionLatencyHigh");
     assert_eq!(first.status, Status::Firing);
@@ -299,7 +299,7 @@ kind = "step"
 rps = 18
 end_secs = 100
 "#;
-    let sim = run(text, &["alertscaler-latency"], None);
+    let sim = run(text, &["latency"], None);
     let run0 = &sim.runs[0];
     let firing = |t: u64| run0.rows.iter().find(|r| r.t == t).unwrap().firing;
     assert_eq!(firing(125), 1, "still requests in the 30 s window at 125");
@@ -342,7 +342,7 @@ rps = 45
 
 #[test]
 fn latency_preset_scales_up_on_a_latency_bound_function() {
-    let sim = run(LATENCY_BOUND, &["alertscaler-latency"], None);
+    let sim = run(LATENCY_BOUND, &["latency"], None);
     let run0 = &sim.runs[0];
     assert_eq!(
         run0.totals.refused, 0,
@@ -369,7 +369,7 @@ fn latency_preset_scales_up_on_a_latency_bound_function() {
     // The same function without room to scale violates its SLO far longer.
     let fixed = run(
         &LATENCY_BOUND.replace("scale.max\" = \"10\"", "scale.max\" = \"1\""),
-        &["alertscaler-latency"],
+        &["latency"],
         None,
     );
     assert_eq!(fixed.runs[0].totals.peak_replicas, 1);
@@ -403,7 +403,14 @@ fn bad_scenarios_are_clear_errors() {
     let err = sim::run_file(&write(dir.path(), "d.toml", &typo), &Options::default()).unwrap_err();
     assert!(err.to_string().contains("rsp"), "{err}");
     let err = sim::run_file(&dir.path().join("missing.toml"), &Options::default()).unwrap_err();
-    assert!(err.to_string().contains("missing.toml"), "{err}");
+    assert!(err.to_string().contains("missing.toml"), "{err}"); // Earlier preset names still work and run the renamed preset.
+    let options = Options {
+        seed: None,
+        policies: vec!["alertscaler-step".into(), "alertscaler-latency".into()],
+    };
+    let sim = sim::run_file(&write(dir.path(), "e.toml", TIMING), &options).unwrap();
+    let names: Vec<&str> = sim.runs.iter().map(|r| r.policy.name).collect();
+    assert_eq!(names, ["step", "latency"]);
 }
 
 #[test]
