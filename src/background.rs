@@ -4,6 +4,9 @@
 //!
 //! - The settle pass, every `policy.settle_interval_secs`: AlertManager sends a resolution once, so
 //!   a scale-down held by the stabilization window would otherwise stay held.
+//! - The follow-up pass, every `policy.follow_up_interval_secs`: while a capacity alert fires,
+//!   AlertManager repeats it only every repeat_interval (and Prometheus resends its annotations
+//!   only every minute), so the desired count is re-read from Prometheus and re-decided.
 //! - The label refresh, every [`LABEL_REFRESH`]: re-exports per-function label series (latency
 //!   targets) from a listing, so `/metrics` never calls the backend.
 
@@ -24,13 +27,18 @@ pub fn spawn(service: Service) -> JoinHandle<()> {
     tokio::spawn(async move {
         let every = service.settings().policy.settle_interval_secs;
         let mut settle = (every > 0).then(|| interval(Duration::from_secs(every)));
+        let follow_every = service.settings().policy.follow_up_interval_secs;
+        let mut follow = (follow_every > 0).then(|| interval(Duration::from_secs(follow_every)));
         let mut refresh = interval(LABEL_REFRESH);
         loop {
             tokio::select! {
                 _ = tick(&mut settle) => {
-                    if !settle_pass(&service).await {
+                    if service.backend().leads_passes().await && !settle_pass(&service).await {
                         settle = None;
                     }
+                }
+                _ = tick(&mut follow) => {
+                    service.follow_up(Utc::now()).await;
                 }
                 _ = refresh.tick() => {
                     if let Err(e) = service.refresh_label_exports().await {

@@ -16,6 +16,9 @@ mod capacity;
 use capacity::scale_type;
 pub use capacity::{DEFAULT_CAPACITY_TARGET, SCALE_TYPE, ScaleType, has_capacity_labels};
 
+pub use crate::config::Limited;
+use crate::config::Platform;
+
 pub const MIN: &str = "com.openfaas.scale.min";
 pub const MAX: &str = "com.openfaas.scale.max";
 pub const FACTOR: &str = "com.openfaas.scale.factor";
@@ -52,6 +55,8 @@ pub struct ScaleLabels {
     pub zero: bool,
     /// Settings of the proportional, latency and zero policies and of stabilization.
     pub policy: PolicyLabels,
+    /// Where the platform's limits changed what the labels asked.
+    pub limit: Limited,
 }
 
 /// Per-function policy settings; `None` means "use the configured default".
@@ -103,6 +108,11 @@ impl ScaleLabels {
         self.min == self.max
     }
 
+    /// The max the step policy's step is computed from.
+    pub fn step_max(&self) -> u32 {
+        self.limit.step_max.unwrap_or(self.max)
+    }
+
     /// Keep a replica count inside [min, max].
     pub fn clamp(&self, replicas: u32) -> u32 {
         replicas.clamp(self.min, self.max)
@@ -125,11 +135,24 @@ impl fmt::Display for LabelError {
 
 impl std::error::Error for LabelError {}
 
-/// Parse and validate the scaling labels of a function against the defaults and the global ceiling.
+/// Parse and validate the scaling labels of a function against the defaults and the global ceiling,
+/// on a platform without limits ([`Platform::default`]).
 pub fn parse(
     labels: &BTreeMap<String, String>,
     defaults: &LabelDefaults,
     ceiling: u32,
+) -> Result<ScaleLabels, LabelError> {
+    parse_within(labels, defaults, ceiling, &Platform::default())
+}
+
+/// Parse and validate the scaling labels, then fit them into the platform's limits: a max above
+/// `max_replicas` is lowered to it (remembered in [`Limited`] for the reason), a min above it or a
+/// min of 0 where the platform cannot scale to zero is refused with what to do.
+pub fn parse_within(
+    labels: &BTreeMap<String, String>,
+    defaults: &LabelDefaults,
+    ceiling: u32,
+    platform: &Platform,
 ) -> Result<ScaleLabels, LabelError> {
     let min = number(labels, MIN, defaults.min)?;
     let max = number(labels, MAX, defaults.max)?;
@@ -143,11 +166,14 @@ pub fn parse(
             .unwrap_or_else(|| format!("{value} (default)")),
         problem,
     };
-    if min == 0 {
+    if min == 0 && !platform.scale_to_zero {
         return Err(err(
             MIN,
             min,
-            format!("must be at least 1; label {ZERO}=true allows scaling to zero"),
+            format!(
+                "{}: set {MIN} to 1 or more, or set scale_to_zero = true if your provider scales to zero",
+                platform.no_zero()
+            ),
         ));
     }
     if max < min {
@@ -163,12 +189,17 @@ pub fn parse(
     if factor > 100 {
         return Err(err(FACTOR, factor, "must be between 0 and 100".into()));
     }
+    let (effective, limit) = platform.fit(min, max, zero).map_err(|cap| {
+        let problem = format!("{}: set {MIN} to {cap} or less", platform.at_most(cap));
+        err(MIN, min, problem)
+    })?;
     Ok(ScaleLabels {
         min,
-        max,
+        max: effective,
         factor,
-        zero,
+        zero: zero && platform.scale_to_zero,
         policy: parse_policy(labels)?,
+        limit,
     })
 }
 

@@ -2,23 +2,33 @@
 //! Prometheus AlertManager webhooks, with deduplication and enforced scaling labels.
 //!
 //! # Layout
+//! Data flows one way: HTTP body → [`alert`] intents → [`service`] (read → [`ledger`] plan →
+//! [`policy`] decide → backend write → observe), one path for every trigger.
 //! - [`id`]: [`id::FunctionId`], a function's name and namespace (a leaf every module may use).
-//! - [`alert`]: AlertManager webhook payload (v4) → per-function intents.
-//! - [`labels`]: `com.openfaas.scale.*` parsing and validation.
-//! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in ([`episodes`]: its compact map).
-//! - [`policy`]: pure decisions (step, proportional, latency, zero; stabilization) → [`policy::Decision`].
-//! - [`load`]: load measured at decision time (optional Prometheus query) for the proportional policy.
-//! - [`service`]: the one place that sequences read → plan → decide → write.
-//! - [`settle`]: the loop that finishes scale-downs held by the stabilization window.
+//! - [`config`]: figment layering and validation; a leaf (its sections, the policy names, the
+//!   platform's replica limits and the Kubernetes selector live there).
+//! - [`alert`]: AlertManager webhook payload (v4) → per-function intents (policy names parsed).
+//! - [`labels`]: `com.openfaas.scale.*` parsing and validation, fitted into the platform's replica
+//!   limits ([`config::Platform`]).
+//! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in ([`ledger::episodes`]: its
+//!   compact map).
+//! - [`policy`]: pure decisions (step, proportional, latency, zero, capacity; stabilization) →
+//!   [`policy::Verdict`]: the decision and the stabilization window to store.
+//! - [`stored`]: what a backend stores beside a function (ledger episodes + stabilization window).
+//! - [`measure`]: load and desired replica counts read from Prometheus at decision time.
+//! - [`service`]: the one decision path from any trigger to a write, with conflict retries and
+//!   observation; [`report`]: its answer, one line per function.
+//! - [`background`]: the triggers that are not webhooks (settle pass, capacity follow-up, label
+//!   refresh): they choose which functions and when, and call the service.
 //! - [`backend`]: the small backend trait and its implementations (memory, Kubernetes Deployments,
-//!   OpenFaaS provider API with its local state-file ledger).
+//!   OpenFaaS provider API with its local state file).
 //! - [`http`]: router, handlers, error responses; [`auth`]: webhook credentials.
-//! - [`config`]: figment layering and validation.
 //! - [`server`]: wiring a configuration into a running server; [`listener`]: the accept loop
 //!   under the [`connections`] limits (header-read and idle timeouts, maximum connections).
-//! - [`metrics`]: own Prometheus metrics; [`audit`]: the ring of recent decisions;
-//!   [`limits`]: failed-authentication limiter and request timeout.
-//! - [`sim`]: `alertscaler simulate`: load, queueing and monitoring models driving the real decision code.
+//! - [`metrics`]: own Prometheus metrics (a leaf recorder: it never calls a backend); [`audit`]: the
+//!   ring of recent decisions; [`limits`]: failed-authentication limiter and request timeout.
+//! - [`sim`]: `alertscaler simulate`: load, queueing and monitoring models driving the real
+//!   decision code.
 
 pub mod alert;
 pub mod audit;
@@ -27,7 +37,6 @@ pub mod backend;
 pub mod background;
 pub mod config;
 pub mod connections;
-pub mod episodes;
 pub mod error;
 pub mod http;
 pub mod id;
@@ -35,7 +44,7 @@ pub mod labels;
 pub mod ledger;
 pub mod limits;
 pub mod listener;
-pub mod load;
+pub mod measure;
 pub mod metrics;
 pub mod policy;
 pub mod report;

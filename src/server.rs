@@ -18,7 +18,7 @@ use crate::config::{BackendKind, Config, TlsConfig};
 use crate::connections::ConnectionLimits;
 use crate::http::{AppParts, AppState, router};
 use crate::limits::{AuthLimiter, with_timeout};
-use crate::load::LoadSource;
+use crate::measure::LoadSource;
 use crate::metrics::Metrics;
 use crate::service::{Service, Settings};
 

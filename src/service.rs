@@ -7,6 +7,7 @@
 //! Decisions for one function are serialized inside the process, so a version conflict always
 //! means another writer (a second receiver, a person, a controller).
 
+use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -16,12 +17,12 @@ use tracing::{debug, info, instrument, warn};
 use crate::alert::{self, Identity, Signal, Webhook};
 use crate::audit::{Audit, DecisionRecord};
 use crate::backend::{Backend, Update};
-use crate::config::{Config, LabelDefaults};
+use crate::config::{Config, LabelDefaults, Platform};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::labels;
-use crate::ledger;
-use crate::load::LoadSource;
+use crate::ledger::{self, Trigger};
+use crate::measure::LoadSource;
 use crate::metrics::Metrics;
 use crate::policy::{self, Decision, PolicyConfig, stabilize};
 pub use crate::report::{FunctionReport, Outcome, Report};
@@ -41,6 +42,8 @@ pub struct Settings {
     pub timing: ledger::Timing,
     pub label_defaults: LabelDefaults,
     pub ceiling: u32,
+    /// The platform's replica limits; labels are fitted into them before any policy plans.
+    pub platform: Platform,
     pub policy: PolicyConfig,
 }
 
@@ -59,6 +62,7 @@ impl Settings {
             },
             label_defaults: config.labels,
             ceiling: config.max_replicas_ceiling,
+            platform: config.platform.clone(),
             policy: config.policy,
         }
     }
@@ -75,6 +79,8 @@ pub enum Cause<'a> {
     Notification(&'a [Signal]),
     /// The settle pass: finish a scale-down the stabilization window held back, if any.
     Settle,
+    /// The follow-up of a firing capacity alert: re-read the desired count from Prometheus.
+    FollowUp,
 }
 
 impl Cause<'_> {
@@ -83,6 +89,7 @@ impl Cause<'_> {
         match self {
             Self::Notification(_) => "notification",
             Self::Settle => "settle",
+            Self::FollowUp => "follow_up",
         }
     }
 }
@@ -96,6 +103,9 @@ pub struct Service {
     metrics: Arc<Metrics>,
     audit: Arc<Audit>,
     locks: Arc<[tokio::sync::Mutex<()>]>,
+    /// Functions with a firing capacity alert, as this process last decided them: the follow-up
+    /// pass re-decides these.
+    followed: Arc<std::sync::Mutex<BTreeSet<FunctionId>>>,
 }
 
 impl Service {
@@ -109,6 +119,7 @@ impl Service {
             locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            followed: Arc::default(),
         }
     }
 
@@ -182,6 +193,42 @@ impl Service {
         Ok(reports)
     }
 
+    /// Trigger: the follow-up pass at `now`. Re-decides every function with a firing capacity
+    /// alert from the desired count Prometheus holds now; returns what moved, was refused or
+    /// failed. A function whose alert resolved (or went silent) drops out.
+    pub async fn follow_up(&self, now: DateTime<Utc>) -> Vec<FunctionReport> {
+        let followed: Vec<FunctionId> = self.followed().iter().cloned().collect();
+        let mut reports = Vec::new();
+        for id in followed {
+            if let Some(report) = self.decide(&id, Cause::FollowUp, now).await {
+                reports.push(report);
+            }
+        }
+        reports
+    }
+
+    /// Functions the follow-up pass re-decides.
+    pub fn followed_functions(&self) -> Vec<FunctionId> {
+        self.followed().iter().cloned().collect()
+    }
+
+    fn followed(&self) -> std::sync::MutexGuard<'_, BTreeSet<FunctionId>> {
+        self.followed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Follow `function` up while its stored ledger has a firing capacity alert.
+    fn track_follow_up(&self, function: &FunctionId, ledger: &ledger::Entry, now: DateTime<Utc>) {
+        let firing = ledger::follow_up(ledger, now, &self.settings.timing).is_some();
+        if firing == self.followed().contains(function) {
+            return;
+        }
+        if firing {
+            self.followed().insert(function.clone());
+        } else {
+            self.followed().remove(function);
+        }
+    }
+
     /// The one path from a trigger to a write, for one function. `None` when a background
     /// trigger found nothing to do (nothing is recorded then).
     // A debug-level span: at info it costs a formatted allocation per webhook on the duplicate hot
@@ -243,11 +290,18 @@ impl Service {
         if matches!(cause, Cause::Settle) && stored.window.pending.is_none() {
             return Ok(None);
         }
+        if matches!(cause, Cause::FollowUp) {
+            self.track_follow_up(function, &stored.ledger, now);
+            if !self.followed().contains(function) {
+                return Ok(None);
+            }
+        }
         self.metrics.export_labels(function, &state.labels);
-        let labels = match labels::parse(&state.labels, &s.label_defaults, s.ceiling) {
-            Ok(labels) => labels,
-            Err(e) => return Ok(Some(Decision::refused(e.to_string()))),
-        };
+        let labels =
+            match labels::parse_within(&state.labels, &s.label_defaults, s.ceiling, &s.platform) {
+                Ok(labels) => labels,
+                Err(e) => return Ok(Some(Decision::refused(e.to_string()))),
+            };
         let (verdict, ledger) = match cause {
             Cause::Notification(signals) => {
                 let plan = ledger::plan(&stored.ledger, signals, now, &s.timing);
@@ -273,8 +327,32 @@ impl Service {
                 };
                 (verdict, stored.ledger.clone())
             }
+            Cause::FollowUp => {
+                let Some(signal) = ledger::follow_up(&stored.ledger, now, &s.timing) else {
+                    return Ok(None);
+                };
+                // Without a measured count there is nothing newer than the alert's annotation,
+                // which the notification already acted on.
+                let Some(load) = self.load.desired(function).await else {
+                    return Ok(None);
+                };
+                let trigger = Trigger::Up {
+                    signal,
+                    repeat: true,
+                };
+                let input = policy::Input {
+                    labels: &labels,
+                    current: state.replicas,
+                    trigger: &trigger,
+                    ledger: &stored.ledger,
+                    window: &stored.window,
+                    load: Some(&load),
+                    now,
+                };
+                (policy::decide(&input, &s.policy), stored.ledger.clone())
+            }
         };
-        let decision = verdict.decision;
+        let mut decision = policy::platform::explain(verdict.decision, &labels, &s.platform);
         if matches!(decision, Decision::Refused { .. }) {
             return Ok(Some(decision));
         }
@@ -289,9 +367,13 @@ impl Service {
                 stored: &next,
                 version: &state.version,
             };
-            self.backend.apply(function, update).await?;
+            let applied = self.backend.apply(function, update).await?;
+            decision = applied.carried_out(decision);
         }
         self.metrics.ledger_size(function, next.ledger.len());
+        if matches!(cause, Cause::Notification(_)) {
+            self.track_follow_up(function, &next.ledger, now);
+        }
         Ok(Some(decision))
     }
 
@@ -311,7 +393,8 @@ impl Service {
                 names.dedup();
                 names
             }
-            Cause::Settle => Vec::new(),
+            // Background triggers name no alerts: the reason says what they acted on.
+            Cause::Settle | Cause::FollowUp => Vec::new(),
         };
         let trigger = cause.name();
         // Holds (duplicates above all: AlertManager retries and HA peers) are the hot path and the
@@ -333,7 +416,7 @@ impl Service {
         }
         if report.outcome == Outcome::Unchanged {
             decided!(debug);
-            if matches!(cause, Cause::Settle) {
+            if !matches!(cause, Cause::Notification(_)) {
                 return None;
             }
         } else {

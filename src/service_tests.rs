@@ -13,6 +13,7 @@ use crate::alert::{self, Webhook};
 use crate::backend::memory::MemoryBackend;
 use crate::config::Config;
 use crate::config::MemoryFunction;
+use crate::measure::LoadSource;
 use crate::policy::Why;
 use crate::service::{Outcome, Settings};
 
@@ -52,7 +53,11 @@ impl Backend for Counting {
         state
     }
 
-    async fn apply(&self, f: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(
+        &self,
+        f: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<crate::backend::Applied, BackendError> {
         let conflict = self
             .conflicts
             .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
@@ -304,4 +309,100 @@ async fn concurrent_notifications_for_one_function_never_conflict_with_each_othe
     // The first episode steps; the others arrive within the cooldown and are held, one at a time.
     assert_eq!(scaled, 1);
     assert_eq!(backend.replicas(&id()), Some(21));
+}
+
+/// A fake Prometheus answering every instant query with `desired` (as the capacity pack's
+/// `alertscaler:function_desired_replicas` would).
+async fn fake_prometheus(desired: Arc<std::sync::atomic::AtomicU32>) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/api/v1/query",
+        get(move || {
+            let v = desired.load(SeqCst);
+            async move {
+                axum::Json(json!({"status": "success", "data": {"resultType": "vector",
+                    "result": [{"metric": {}, "value": [1_800_000_000.0, v.to_string()]}]}}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// The service on one function at 1 replica, measuring desired counts from a fake Prometheus
+/// that answers the returned value (starting at `desired`).
+async fn measured(
+    labels: &[(&str, &str)],
+    desired: u32,
+) -> (Service, Arc<Counting>, Arc<std::sync::atomic::AtomicU32>) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let desired = Arc::new(std::sync::atomic::AtomicU32::new(desired));
+    let prometheus = crate::config::PrometheusConfig {
+        url: Some(fake_prometheus(desired.clone()).await),
+        ..Default::default()
+    };
+    let (svc, backend) = service(labels, 1);
+    let svc = svc.with_load_source(LoadSource::from_config(&prometheus).unwrap());
+    (svc, backend, desired)
+}
+
+#[tokio::test]
+async fn a_firing_capacity_alert_is_followed_up_until_it_resolves() {
+    let (svc, backend, desired) = measured(&[("com.openfaas.scale.target", "5")], 4).await;
+    let under = [("scale_policy", "capacity"), ("scale_direction", "up")];
+    let mut fire = webhook("firing", "FunctionUnderProvisioned", &under, "0", 0);
+    fire.alerts[0]
+        .annotations
+        .insert("desired".into(), "3".into());
+    // The notification measures the desired count at decision time: 4, not the annotation's 3.
+    let r = svc.handle(&fire, t(10)).await;
+    assert_eq!(
+        (r.functions[0].from, r.functions[0].to),
+        (Some(1), Some(4)),
+        "{:?}",
+        r.functions[0]
+    );
+    assert_eq!(svc.followed_functions(), vec![id()]);
+    // The load grows between notifications: the follow-up pass moves straight to 7.
+    desired.store(7, SeqCst);
+    let reports = svc.follow_up(t(15)).await;
+    assert_eq!(
+        (reports[0].from, reports[0].to),
+        (Some(4), Some(7)),
+        "{reports:?}"
+    );
+    assert_eq!(backend.replicas(&id()), Some(7));
+    let last = svc.audit().recent(Some(1));
+    assert_eq!((last[0].trigger, last[0].report.to), ("follow_up", Some(7)));
+    // Nothing new: nothing recorded.
+    assert!(svc.follow_up(t(20)).await.is_empty());
+    // Resolved: no longer followed, whatever Prometheus says now.
+    svc.handle(
+        &webhook("resolved", "FunctionUnderProvisioned", &under, "0", 0),
+        t(25),
+    )
+    .await;
+    assert!(svc.followed_functions().is_empty());
+    desired.store(12, SeqCst);
+    assert!(svc.follow_up(t(30)).await.is_empty());
+    assert_eq!(backend.replicas(&id()), Some(7));
+}
+
+#[tokio::test]
+async fn a_silent_capacity_alert_stops_being_followed_after_the_episode_ttl() {
+    let (svc, backend, desired) = measured(&[], 3).await;
+    let under = [("scale_policy", "capacity")];
+    let mut fire = webhook("firing", "FunctionUnderProvisioned", &under, "0", 0);
+    fire.alerts[0]
+        .annotations
+        .insert("desired".into(), "3".into());
+    svc.handle(&fire, t(10)).await;
+    assert_eq!(backend.replicas(&id()), Some(3));
+    // The resolution was lost; an hour (the episode TTL) later the follow-up lets go.
+    desired.store(9, SeqCst);
+    assert!(svc.follow_up(t(10 + 3600)).await.is_empty());
+    assert!(svc.followed_functions().is_empty());
+    assert_eq!(backend.replicas(&id()), Some(3));
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Backend, FunctionState, FunctionSummary, Update};
+use super::{Applied, Backend, FunctionState, FunctionSummary, Update};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::metrics::Metrics;
@@ -53,7 +53,11 @@ impl Backend for Instrumented {
         result
     }
 
-    async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(
+        &self,
+        function: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<Applied, BackendError> {
         let started = Instant::now();
         let result = self.inner.apply(function, update).await;
         self.record("apply", started, &result);
@@ -72,5 +76,9 @@ impl Backend for Instrumented {
         let result = self.inner.ready().await;
         self.record("ready", started, &result);
         result
+    }
+
+    async fn leads_passes(&self) -> bool {
+        self.inner.leads_passes().await
     }
 }

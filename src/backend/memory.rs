@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Backend, FunctionState, FunctionSummary, Update};
+use super::{Applied, Backend, FunctionState, FunctionSummary, Update};
 use crate::config::MemoryFunction;
 use crate::error::BackendError;
 use crate::id::FunctionId;
@@ -82,7 +82,11 @@ impl Backend for MemoryBackend {
         })
     }
 
-    async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(
+        &self,
+        function: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<Applied, BackendError> {
         let mut functions = self.lock();
         let s = functions
             .get_mut(function)
@@ -98,7 +102,7 @@ impl Backend for MemoryBackend {
         }
         s.stored = Some(update.stored.clone());
         s.version += 1;
-        Ok(())
+        Ok(Applied::as_asked(&update))
     }
 
     async fn list(&self) -> Result<Vec<FunctionSummary>, BackendError> {

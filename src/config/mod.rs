@@ -12,12 +12,14 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 mod functions;
+mod platform;
 mod policy;
 mod prometheus;
 mod sections;
 pub mod selector;
 
 pub use functions::{LabelDefaults, MemoryConfig, MemoryFunction};
+pub use platform::{Limited, Platform, StepBase};
 pub use policy::{PolicyConfig, PolicyKind, ScaleDown};
 pub use prometheus::PrometheusConfig;
 pub use sections::{
@@ -54,6 +56,8 @@ pub struct Config {
     pub max_replicas_ceiling: u32,
     /// Scaling label defaults (OpenFaaS CE's).
     pub labels: LabelDefaults,
+    /// The platform's replica limits (OpenFaaS CE: at most 5, never 0), whatever labels ask.
+    pub platform: Platform,
     /// Functions of the embedded memory backend.
     pub memory: MemoryConfig,
     /// The OpenFaaS gateway (`backend = "openfaas"`).
@@ -93,6 +97,7 @@ impl Default for Config {
             episode_ttl_secs: 3600,
             max_replicas_ceiling: 100,
             labels: LabelDefaults::default(),
+            platform: Platform::default(),
             memory: MemoryConfig::default(),
             openfaas: OpenFaasConfig::default(),
             kubernetes: KubernetesConfig::default(),
@@ -233,7 +238,11 @@ impl Config {
                 "must be shorter than episode_ttl_secs".into(),
             );
         }
-        if let Err((key, problem)) = self.policy.validate().and(self.prometheus.validate()) {
+        let platform = self.platform.validate(self.max_replicas_ceiling, l.min);
+        if let Err((key, problem)) = platform
+            .and(self.policy.validate())
+            .and(self.prometheus.validate())
+        {
             return invalid(key, problem);
         }
         sections::validate_ops(self)?;

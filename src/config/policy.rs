@@ -71,6 +71,9 @@ pub struct PolicyConfig {
     pub scale_down_stabilization_secs: u64,
     /// How often held-back scale-downs are re-checked (the settle loop); 0 disables the loop.
     pub settle_interval_secs: u64,
+    /// While a capacity alert fires, its function's desired count is re-read from Prometheus and
+    /// re-decided this often (AlertManager repeats only every repeat_interval); 0 disables.
+    pub follow_up_interval_secs: u64,
     /// Proportional: no change while load is within ±tolerance of current capacity.
     pub tolerance: f64,
     /// Proportional: one scale-up at most multiplies replicas by this (label `max-up-factor`)…
@@ -88,6 +91,7 @@ impl Default for PolicyConfig {
             scale_down: ScaleDown::Stabilized,
             scale_down_stabilization_secs: 300,
             settle_interval_secs: 15,
+            follow_up_interval_secs: 5,
             tolerance: 0.1,
             max_scale_up_factor: 2.0,
             max_scale_up_step: 4,
@@ -113,6 +117,10 @@ impl PolicyConfig {
             ),
             ("policy.latency_hold_secs", self.latency_hold_secs),
             ("policy.settle_interval_secs", self.settle_interval_secs),
+            (
+                "policy.follow_up_interval_secs",
+                self.follow_up_interval_secs,
+            ),
         ] {
             if v > day {
                 return Err((key, format!("{v} is more than a day ({day})")));

@@ -10,6 +10,7 @@
 
 pub mod capacity;
 pub mod latency;
+pub mod platform;
 pub mod proportional;
 pub mod stabilize;
 pub mod step;

@@ -1,5 +1,9 @@
 //! OpenFaaS CE's step policy: each firing notification adds `ceil(max * factor / 100)` replicas
 //! up to max; resolved drops to min (held by the stabilization window unless `scale_down = "ce"`).
+//!
+//! Where the platform lowers max (`[platform] max_replicas`, 5 on OpenFaaS CE), the step is
+//! computed from the label's max (`step_base = "label_max"`, CE before its cap) or from the lowered
+//! max (`"capped_max"`, CE 0.27: `ceil(min(max, 5) * factor / 100)`); either way up to the lowered max.
 
 use super::{Decision, Proposal, Why, down_to_min};
 use crate::labels::ScaleLabels;
@@ -13,7 +17,8 @@ pub fn propose(
 ) -> Result<Proposal, Decision> {
     match trigger {
         Trigger::Up { signal, repeat } => {
-            let step = step(labels.max, labels.factor);
+            let base = labels.step_max();
+            let step = step(base, labels.factor);
             if step == 0 {
                 return Err(Decision::unchanged(
                     Why::NoStep,
@@ -25,7 +30,7 @@ pub fn propose(
                 desired: labels.clamp(current.saturating_add(step)),
                 explain: format!(
                     "{} {kind}: step ceil({} × {}%) = {step} (max {})",
-                    signal.alertname, labels.max, labels.factor, labels.max
+                    signal.alertname, base, labels.factor, labels.max
                 ),
                 same: Why::AtMax,
             })

@@ -11,8 +11,11 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::alert::{Direction, Signal, Status};
-use crate::episodes::Episodes;
+use crate::alert::{Direction, EpisodeKey, Signal, Status};
+use crate::config::PolicyKind;
+pub mod episodes;
+
+use episodes::Episodes;
 
 /// Timing settings of the ledger.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +45,10 @@ pub struct Firing {
     pub alertname: String,
     pub direction: Direction,
     pub last_seen: DateTime<Utc>,
+    /// The policy the alert selected (`scale_policy`), when it named one: a capacity alert is
+    /// followed up between notifications ([`follow_up`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyKind>,
 }
 
 /// An episode that has resolved, kept to recognise replays and stale notifications.
@@ -169,6 +176,7 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
                         alertname: signal.alertname.clone(),
                         direction: signal.direction,
                         last_seen,
+                        policy: signal.policy,
                     },
                 );
                 let last = match signal.direction {
@@ -246,6 +254,31 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
     Plan { trigger, next }
 }
 
+/// The capacity alert a follow-up re-decides for, if one is firing: the most recently seen
+/// firing episode whose alert selected the capacity policy and that has not gone silent for the
+/// episode TTL (a lost resolution must not keep a function followed forever). The signal is
+/// rebuilt from the stored episode; its annotations are empty (the follow-up measures the desired
+/// count from Prometheus).
+pub fn follow_up(entry: &Entry, now: DateTime<Utc>, timing: &Timing) -> Option<Signal> {
+    let (fingerprint, f) = entry
+        .firing
+        .iter()
+        .filter(|(_, f)| f.policy == Some(PolicyKind::Capacity))
+        .filter(|(_, f)| now - f.last_seen < timing.episode_ttl)
+        .max_by_key(|(_, f)| f.last_seen)?;
+    Some(Signal {
+        alertname: f.alertname.clone(),
+        status: Status::Firing,
+        direction: f.direction,
+        policy: f.policy,
+        episode: EpisodeKey {
+            fingerprint: fingerprint.clone(),
+            starts_at: f.starts_at,
+        },
+        annotations: Default::default(),
+    })
+}
+
 /// When several signals hold, report the most telling reason.
 fn strongest(holds: Vec<Hold>) -> Hold {
     let rank = |h: &Hold| match h {
@@ -289,5 +322,4 @@ fn evict_oldest<V>(map: &mut Episodes<V>, max: usize, age: impl Fn(&V) -> DateTi
 }
 
 #[cfg(test)]
-#[path = "ledger_tests.rs"]
 mod tests;

@@ -264,5 +264,5 @@ pub fn parse_answer(body: &serde_json::Value) -> Result<f64, LoadError> {
 }
 
 #[cfg(test)]
-#[path = "load_tests.rs"]
+#[path = "measure_tests.rs"]
 mod tests;
