@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::config::{MemoryFunction, PrometheusConfig};
 use crate::id::FunctionId;
 use crate::labels::{self, ScaleLabels};
-use crate::load::LoadSource;
+use crate::measure::LoadSource;
 use crate::policy::step::ce_calculate_replicas;
 use crate::service::{Outcome, Service, Settings};
 
@@ -293,8 +293,9 @@ impl Deciding {
         models[i].set_desired(1, t);
     }
 
-    /// Once per simulated second after the alerts: the service's settle loop (held scale-downs) every
-    /// `policy.settle_interval_secs`, as the server's background task; the KPA's tick.
+    /// Once per simulated second after the alerts: the service's background triggers as the server runs them
+    /// — the settle pass (held scale-downs) every `policy.settle_interval_secs` and the follow-up pass (re-read
+    /// the desired count while a capacity alert fires) every `policy.follow_up_interval_secs`; the KPA's tick.
     pub fn tick(
         &mut self,
         t: u64,
@@ -311,13 +312,16 @@ impl Deciding {
                 runtime,
                 ..
             } => {
-                let every = service.settings().policy.settle_interval_secs;
-                if every == 0 || !t.is_multiple_of(every) {
-                    return;
+                let policy = service.settings().policy;
+                let now = timestamp(epoch(), t);
+                let mut reports = Vec::new();
+                let due = |every: u64| every > 0 && t.is_multiple_of(every);
+                if due(policy.settle_interval_secs) {
+                    reports.extend(runtime.block_on(service.settle(now)).unwrap_or_default());
                 }
-                let Ok(reports) = runtime.block_on(service.settle(timestamp(epoch(), t))) else {
-                    return;
-                };
+                if due(policy.follow_up_interval_secs) {
+                    reports.extend(runtime.block_on(service.follow_up(now)));
+                }
                 totals.scale_events += reports
                     .iter()
                     .filter(|r| r.outcome == Outcome::Scaled)

@@ -32,7 +32,7 @@ async fn answer(
 ) -> axum::Json<Value> {
     let query = params.get("query").map_or("", String::as_str);
     let value = query
-        .contains(crate::load::DESIRED_SERIES)
+        .contains(crate::measure::DESIRED_SERIES)
         .then(|| function_of(query))
         .flatten()
         .and_then(|f| recorded.lock().ok()?.get(f).copied());
@@ -66,7 +66,7 @@ mod tests {
 
     #[test]
     fn the_function_is_read_from_the_query() {
-        let q = crate::load::desired_query(&crate::id::FunctionId {
+        let q = crate::measure::desired_query(&crate::id::FunctionId {
             name: "f".into(),
             namespace: "openfaas-fn".into(),
         });
