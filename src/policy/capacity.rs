@@ -8,7 +8,7 @@
 //! scale-downs go through the stabilization window like every policy's.
 
 use super::{Decision, Input, Proposal, Why};
-use crate::alert::{Signal, Status};
+use crate::alert::{Direction, Signal, Status};
 use crate::labels::ScaleLabels;
 use crate::ledger::Trigger;
 
@@ -67,7 +67,21 @@ pub fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
             (desired, from_annotations(signal, desired, labels))
         }
     };
-    Ok(clamped(labels, wanted, explain))
+    let proposal = clamped(labels, wanted, explain);
+    // An up alert (firing, followed up, or resolved) only ever moves up. A count below current
+    // means the replicas caught up since Prometheus evaluated, or the panic window is calming
+    // down; shrinking on it flapped in the closed-loop test (6 → 2 → 6 within one step).
+    // Scale-downs are FunctionOverProvisioned's (1m `for:`), through the stabilization window.
+    if signal.direction == Direction::Up && proposal.desired < input.current {
+        return Err(Decision::unchanged(
+            Why::InBand,
+            format!(
+                "{}; below current {}: an up alert never scales down (FunctionOverProvisioned does)",
+                proposal.explain, input.current
+            ),
+        ));
+    }
+    Ok(proposal)
 }
 
 /// Clamp a desired count to [min, max] and say so.

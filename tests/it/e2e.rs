@@ -15,13 +15,13 @@ use serde_norway::Value as Yaml;
 use support::gateway::Gateway;
 use support::procs::{Proc, free_port, wait_ready};
 
-const PASSWORD: &str = "e2e-webhook-secret";
+pub(crate) const PASSWORD: &str = "e2e-webhook-secret";
 const ECHO: &str = "echo.openfaas-fn";
 const SLOW: &str = "slow.openfaas-fn";
 const IDLE: &str = "idle.openfaas-fn";
 const TOLERANT: &str = "tolerant.openfaas-fn";
 
-fn write_yaml(path: &Path, value: &Yaml) {
+pub(crate) fn write_yaml(path: &Path, value: &Yaml) {
     std::fs::write(path, serde_norway::to_string(value).unwrap()).unwrap();
 }
 
@@ -30,7 +30,7 @@ fn load_yaml(repo_path: &str) -> Yaml {
 }
 
 /// The shipped prometheus.yml with loopback targets, 1 s intervals and absolute rule paths.
-fn prometheus_config(
+pub(crate) fn prometheus_config(
     dir: &Path,
     gateway: u16,
     receiver: u16,
@@ -61,7 +61,11 @@ fn prometheus_config(
 }
 
 /// The shipped alertmanager.yml pointed at our receiver, with short timings.
-fn alertmanager_config(dir: &Path, receiver: u16, password_file: &Path) -> std::path::PathBuf {
+pub(crate) fn alertmanager_config(
+    dir: &Path,
+    receiver: u16,
+    password_file: &Path,
+) -> std::path::PathBuf {
     let mut c = load_yaml("prometheus/alertmanager.yml");
     c["route"]["group_wait"] = "1s".into();
     c["route"]["group_interval"] = "2s".into();
@@ -112,11 +116,11 @@ labels = {{ "com.openfaas.scale.min" = "2", "com.openfaas.scale.max" = "5" }}
     path
 }
 
-struct Stack {
-    client: reqwest::Client,
-    receiver: String,
-    prometheus: String,
-    alertmanager: String,
+pub(crate) struct Stack {
+    pub(crate) client: reqwest::Client,
+    pub(crate) receiver: String,
+    pub(crate) prometheus: String,
+    pub(crate) alertmanager: String,
 }
 
 impl Stack {
@@ -147,7 +151,7 @@ impl Stack {
             .collect()
     }
 
-    async fn query(&self, promql: &str) -> Vec<Value> {
+    pub(crate) async fn query(&self, promql: &str) -> Vec<Value> {
         let v: Value = self
             .client
             .get(format!("{}/api/v1/query", self.prometheus))

@@ -3,6 +3,7 @@
 mod support;
 
 mod binary;
+mod closed_loop;
 mod connections;
 mod e2e;
 mod kubernetes;

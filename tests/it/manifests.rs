@@ -148,6 +148,29 @@ fn manifests_decode_and_reference_each_other() {
         port.port
     );
     assert_eq!(url, want);
+    // …and routes every scaling alert the shipped packs define (not alertscaler's own alerts).
+    let matcher = snippet["route"]["routes"][0]["matchers"][0]
+        .as_str()
+        .unwrap();
+    let routed = matcher
+        .split_once("=~")
+        .map(|(_, names)| names.trim().trim_matches('"'))
+        .unwrap();
+    let routed: BTreeSet<&str> = routed.split('|').collect();
+    for pack in ["openfaas-ce", "capacity", "latency"] {
+        let text = std::fs::read_to_string(crate::support::repo(&format!(
+            "alert-rules/{pack}.rules.yml"
+        )))
+        .unwrap();
+        for line in text.lines() {
+            if let Some(name) = line.trim().strip_prefix("- alert:") {
+                assert!(
+                    routed.contains(name.trim()),
+                    "{pack}: {name} is not routed by {matcher}"
+                );
+            }
+        }
+    }
 
     // The config loads, uses this backend, listens on the container port, and its secret file
     // lives where the Secret is mounted.

@@ -77,7 +77,8 @@ fn specs() -> impl Strategy<Value = Vec<MemoryFunction>> {
     })
 }
 
-/// One alert: random status, fingerprint, start, function (including invalid names), direction.
+/// One alert: random status, fingerprint, start, function (including invalid names), direction,
+/// and sometimes a capacity alert with a `desired` count (good, huge or bad).
 fn alert_json() -> impl Strategy<Value = Value> {
     let function = prop::sample::select(vec![
         "alpha",
@@ -98,25 +99,41 @@ fn alert_json() -> impl Strategy<Value = Value> {
         function,
         prop::sample::select(vec![None, Some("up"), Some("down"), Some("sideways")]),
         any::<bool>(),
+        prop::sample::select(vec![
+            None,
+            Some("0"),
+            Some("3"),
+            Some("25"),
+            Some("1e12"),
+            Some("NaN"),
+            Some("x"),
+        ]),
     )
-        .prop_map(|(firing, fp, start, function, direction, with_fp)| {
-            let mut labels = json!({"alertname": format!("A{fp}"), "function_name": function});
-            if let Some(d) = direction {
-                labels["scale_direction"] = json!(d);
-            }
-            let starts_at = t0() - TimeDelta::minutes(10 * (start + 1));
-            let mut alert = json!({
-                "status": if firing { "firing" } else { "resolved" },
-                "labels": labels,
-                "annotations": {},
-                "startsAt": starts_at.to_rfc3339(),
-                "endsAt": "0001-01-01T00:00:00Z",
-            });
-            if with_fp {
-                alert["fingerprint"] = json!(format!("{fp:016x}"));
-            }
-            alert
-        })
+        .prop_map(
+            |(firing, fp, start, function, direction, with_fp, desired)| {
+                let mut labels = json!({"alertname": format!("A{fp}"), "function_name": function});
+                if let Some(d) = direction {
+                    labels["scale_direction"] = json!(d);
+                }
+                let mut annotations = json!({});
+                if let Some(desired) = desired {
+                    labels["scale_policy"] = json!("capacity");
+                    annotations["desired"] = json!(desired);
+                }
+                let starts_at = t0() - TimeDelta::minutes(10 * (start + 1));
+                let mut alert = json!({
+                    "status": if firing { "firing" } else { "resolved" },
+                    "labels": labels,
+                    "annotations": annotations,
+                    "startsAt": starts_at.to_rfc3339(),
+                    "endsAt": "0001-01-01T00:00:00Z",
+                });
+                if with_fp {
+                    alert["fingerprint"] = json!(format!("{fp:016x}"));
+                }
+                alert
+            },
+        )
 }
 
 fn webhook_json() -> impl Strategy<Value = Value> {

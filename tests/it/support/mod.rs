@@ -106,6 +106,7 @@ pub fn line<'a>(report: &'a Value, function: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no line for {function} in {report}"))
 }
 
+pub mod closed_loop;
 pub mod doubles;
 pub mod gateway;
 pub mod kube;
