@@ -2,8 +2,9 @@
 //! group `alertscaler-capacity`): load by Little's law (in flight = `rate(gateway_functions_seconds_sum[W])`)
 //! or requests per second (`rate(gateway_functions_seconds_count[W])`) over a stable (1m) and a panic (15s)
 //! window, desired = ceil(load / target per replica), panic when the panic window's desired ≥ 2 × the
-//! gateway's replicas (`gateway_service_count`), and the published desired = max(stable, panic) while
-//! panicking, else stable.
+//! gateway's replicas (`gateway_service_count`); panic *mode* lasts while that condition held at any
+//! evaluation of the last minute (`max_over_time(alertscaler:function_panic[1m])`), and the published desired
+//! is max(stable, panic) in panic mode, else stable.
 
 use std::collections::BTreeMap;
 
@@ -66,8 +67,9 @@ pub struct Desired {
     pub panicking: bool,
     /// `alertscaler:function_desired_replicas`.
     pub desired: u32,
-    /// `gateway_service_count`.
-    pub replicas: u32,
+    /// `gateway_service_count`; `None` when the gateway reports none (no panic, no alert, but a desired
+    /// count all the same).
+    pub replicas: Option<u32>,
 }
 
 impl Desired {
@@ -83,7 +85,7 @@ impl Desired {
             },
             target: target.per_replica,
             desired: Some(desired),
-            replicas: Some(self.replicas),
+            replicas: self.replicas,
             window_secs: None,
         }
     }
@@ -100,27 +102,72 @@ fn ceil_div(load: f64, target: f64) -> u32 {
     }
 }
 
+/// The pack's windows, and how often its rules are evaluated (panic mode is a `max_over_time` of a series
+/// recorded at each evaluation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    /// Stable window (1m).
+    pub stable: u64,
+    /// Panic window (15s).
+    pub panic: u64,
+    /// Panic mode lasts this long after the last panic condition (1m).
+    pub hold: u64,
+    /// Evaluation interval.
+    pub every: u64,
+}
+
+impl Windows {
+    /// The pack's windows at evaluation interval `every`.
+    pub fn pack(every: u64) -> Self {
+        Self {
+            stable: 60,
+            panic: 15,
+            hold: 60,
+            every,
+        }
+    }
+}
+
+fn metric(target: CapacityTarget) -> Metric {
+    if target.rps {
+        Metric::Count
+    } else {
+        Metric::Sum
+    }
+}
+
+/// `alertscaler:function_panic` at `t`: `None` where it has no value (no rate or no replicas).
+pub fn panic_condition(
+    series: &impl Scraped,
+    t: u64,
+    target: CapacityTarget,
+    panic_window: u64,
+) -> Option<bool> {
+    let load = series.rate(t, panic_window, metric(target))?;
+    let replicas = series.replicas(t)?;
+    Some(f64::from(ceil_div(load, target.per_replica)) >= PANIC_THRESHOLD * f64::from(replicas))
+}
+
 /// Evaluate the recording rules at `now`. `None` where the function has no series or fewer than two samples
-/// in the stable window (Prometheus has no value, so neither alert fires); a panic window without a value
-/// counts as no panic.
+/// in the stable window (Prometheus has no value, so neither alert fires); a panic window without a value,
+/// or unknown replicas, count as no panic.
 pub fn desired(
     series: &impl Scraped,
     now: u64,
     target: CapacityTarget,
-    stable_window: u64,
-    panic_window: u64,
+    w: Windows,
 ) -> Option<Desired> {
-    let metric = if target.rps {
-        Metric::Count
-    } else {
-        Metric::Sum
-    };
-    let load = series.rate(now, stable_window, metric)?;
-    let replicas = series.replicas(now)?;
-    let load_panic = series.rate(now, panic_window, metric).unwrap_or(0.0);
+    let metric = metric(target);
+    let load = series.rate(now, w.stable, metric)?;
+    let replicas = series.replicas(now);
+    let load_panic = series.rate(now, w.panic, metric).unwrap_or(0.0);
     let stable = ceil_div(load, target.per_replica);
     let panic = ceil_div(load_panic, target.per_replica);
-    let panicking = f64::from(panic) >= PANIC_THRESHOLD * f64::from(replicas);
+    // `alertscaler:function_panic` as recorded at each evaluation of the last `hold` seconds (both ends).
+    let every = w.every.max(1);
+    let panicking = (0..=w.hold / every)
+        .filter_map(|k| now.checked_sub(k * every))
+        .any(|t| panic_condition(series, t, target, w.panic) == Some(true));
     let desired = if panicking { stable.max(panic) } else { stable };
     Some(Desired {
         load,
@@ -191,7 +238,7 @@ mod tests {
         // 100 req/s at 0.2 s each = 20 in flight, steady for a minute on 1 replica: stable ceil(20/9) = 3,
         // panic 3 ≥ 2 × 1 → panicking, desired 3.
         let s = scraped(120, 1, |_| (500.0, 100.0));
-        let d = desired(&s, 120, cap, 60, 15).unwrap();
+        let d = desired(&s, 120, cap, Windows::pack(5)).unwrap();
         assert!((d.load - 20.0).abs() < 1e-9, "{}", d.load);
         assert_eq!((d.stable, d.panic, d.panicking, d.desired), (3, 3, true, 3));
         // The same load on 3 replicas: no panic, desired 3, neither alert.
@@ -200,14 +247,17 @@ mod tests {
             latency_secs: 1.0,
             latency_tolerance: None,
             capacity: cap,
+            evaluation_secs: 5,
         };
         let under = Expr::DesiredAbove {
             stable_window: 60,
             panic_window: 15,
+            panic_hold: 60,
         };
         let over = Expr::DesiredBelow {
             stable_window: 60,
             panic_window: 15,
+            panic_hold: 60,
         };
         assert_eq!(under.eval(&s, 120, &targets), None);
         assert_eq!(over.eval(&s, 120, &targets), None);
@@ -220,7 +270,7 @@ mod tests {
                 (500.0, 100.0)
             }
         });
-        let d = desired(&s, 120, cap, 60, 15).unwrap();
+        let d = desired(&s, 120, cap, Windows::pack(5)).unwrap();
         assert_eq!((d.panic, d.panicking), (9, true));
         assert!(d.desired >= 9);
         let o = under.eval(&s, 120, &targets).unwrap();
@@ -247,7 +297,7 @@ mod tests {
             rps: true,
         };
         let s = scraped(120, 1, |_| (500.0, 100.0)); // 100 req/s
-        let d = desired(&s, 120, cap, 60, 15).unwrap();
+        let d = desired(&s, 120, cap, Windows::pack(5)).unwrap();
         assert!((d.load - 100.0).abs() < 1e-9);
         assert_eq!(d.stable, 3);
     }
@@ -278,6 +328,7 @@ mod tests {
             latency_secs: 0.5,
             latency_tolerance: None,
             capacity: CapacityTarget::default(),
+            evaluation_secs: 5,
         };
         let high = Expr::P95Above {
             window: 60,

@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::SimError;
 use super::alertmanager::{Alertmanager, Notification, PromAlert};
-use super::capacity::CapacityTarget;
+use super::capacity::{CapacityTarget, Windows};
 use super::decider::{Deciding, setup};
 use super::function::{FunctionModel, Second};
 use super::load::{Rng, Trace};
@@ -210,7 +210,8 @@ pub fn run_policy(
         if t % prom.evaluation_interval_secs == phases.evaluation
             && let Some(recorded) = deciding.recorded()
         {
-            record_desired(recorded, rules, &names, &series, &setup.capacity, t);
+            let every = prom.evaluation_interval_secs;
+            record_desired(recorded, rules, &names, &series, &setup.capacity, t, every);
         }
         if t % prom.evaluation_interval_secs == phases.evaluation {
             for (rule, states) in rules.iter().zip(&mut alerts) {
@@ -219,6 +220,7 @@ pub fn run_policy(
                         latency_secs: models[i].target_secs,
                         latency_tolerance: None,
                         capacity: setup.capacity[i],
+                        evaluation_secs: prom.evaluation_interval_secs,
                     };
                     let result = rule.expr.eval(&series[i], t, &targets);
                     if let Some(send) = step_alert(state, result, t, rule.for_secs) {
@@ -291,19 +293,26 @@ fn record_desired(
     series: &[Series],
     capacity: &[CapacityTarget],
     t: u64,
+    every: u64,
 ) {
     let windows = rules.iter().find_map(|r| match r.expr {
         Expr::DesiredAbove {
             stable_window,
             panic_window,
-        } => Some((stable_window, panic_window)),
+            panic_hold,
+        } => Some(Windows {
+            stable: stable_window,
+            panic: panic_window,
+            hold: panic_hold,
+            every,
+        }),
         _ => None,
     });
-    let (Some((stable, panic)), Ok(mut table)) = (windows, recorded.lock()) else {
+    let (Some(w), Ok(mut table)) = (windows, recorded.lock()) else {
         return;
     };
     for ((name, s), target) in names.iter().zip(series).zip(capacity) {
-        match super::capacity::desired(s, t, *target, stable, panic) {
+        match super::capacity::desired(s, t, *target, w) {
             Some(d) => table.insert(name.clone(), f64::from(d.desired)),
             None => table.remove(name),
         };

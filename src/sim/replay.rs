@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::capacity::CapacityTarget;
+use super::capacity::{self, CapacityTarget};
 use super::monitor::{Active, Metric, Scraped, extrapolated_rate, step_alert};
 use super::rules::{Rule, Targets};
 
@@ -29,6 +29,25 @@ pub struct TestGroup {
     pub input_series: Vec<InputSeries>,
     #[serde(default)]
     pub alert_rule_test: Vec<AlertTest>,
+    #[serde(default)]
+    pub promql_expr_test: Vec<ExprTest>,
+}
+
+/// One expectation on an expression (recorded series of the capacity pack are checked).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExprTest {
+    pub expr: String,
+    pub eval_time: String,
+    #[serde(default)]
+    pub exp_samples: Vec<ExpSample>,
+}
+
+/// One expected sample.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExpSample {
+    #[serde(default)]
+    pub labels: String,
+    pub value: f64,
 }
 
 /// One input series in promtool's notation.
@@ -63,6 +82,10 @@ pub struct Outcome {
     pub checked: usize,
     /// Expectations for alerts the simulator does not model (named, for the report).
     pub skipped: Vec<String>,
+    /// Expression expectations compared (recorded series the model computes).
+    pub checked_exprs: usize,
+    /// Expressions of series the model does not compute (named).
+    pub skipped_exprs: Vec<String>,
     /// Disagreements, each saying where and what.
     pub mismatches: Vec<String>,
 }
@@ -222,7 +245,7 @@ impl Scraped for Function {
 }
 
 impl Function {
-    fn targets(&self, now: u64) -> Targets {
+    fn targets(&self, now: u64, every: u64) -> Targets {
         let latency = latest(&self.latency_target, now).filter(|x| *x > 0.0);
         let tolerance = latest(&self.tolerance, now).filter(|x| (0.0..1.0).contains(x));
         let capacity = self
@@ -236,6 +259,7 @@ impl Function {
             latency_secs: latency.unwrap_or(0.5),
             latency_tolerance: tolerance,
             capacity,
+            evaluation_secs: every,
         }
     }
 }
@@ -323,13 +347,27 @@ pub fn replay(file: &TestFile, rules: &[Rule]) -> Outcome {
                     .push(format!("{label}: bad eval_time {:?}", test.eval_time)),
             }
         }
-        let last = checks.keys().next_back().copied().unwrap_or(0);
+        let mut exprs: BTreeMap<u64, Vec<&ExprTest>> = BTreeMap::new();
+        for test in &group.promql_expr_test {
+            match (duration(&test.eval_time), recorded_series(&test.expr)) {
+                (Some(t), Some(_)) => exprs.entry(t).or_default().push(test),
+                _ => outcome
+                    .skipped_exprs
+                    .push(format!("{label}: {} at {}", test.expr, test.eval_time)),
+            }
+        }
+        let last = checks
+            .keys()
+            .chain(exprs.keys())
+            .max()
+            .copied()
+            .unwrap_or(0);
         let mut states: States = BTreeMap::new();
         let mut t = 0;
         while t <= last {
             for (r, rule) in rules.iter().enumerate() {
                 for (name, f) in &inputs {
-                    let result = rule.expr.eval(f, t, &f.targets(t));
+                    let result = rule.expr.eval(f, t, &f.targets(t, every));
                     let state = states.entry((r, name.as_str())).or_default();
                     step_alert(&mut state.0, result, t, rule.for_secs);
                     state.1 = result;
@@ -338,6 +376,10 @@ pub fn replay(file: &TestFile, rules: &[Rule]) -> Outcome {
             for test in checks.get(&t).into_iter().flatten() {
                 outcome.checked += 1;
                 compare(&mut outcome, &label, test, rules, &states);
+            }
+            for test in exprs.get(&t).into_iter().flatten() {
+                outcome.checked_exprs += 1;
+                compare_expr(&mut outcome, &label, test, rules, &inputs, t, every);
             }
             t += every;
         }
@@ -348,6 +390,98 @@ pub fn replay(file: &TestFile, rules: &[Rule]) -> Outcome {
         }
     }
     outcome
+}
+
+/// The capacity pack's recorded series the model computes: `alertscaler:function_desired_replicas`, its
+/// `:stable` and `:panic` parts, `alertscaler:function_panic` and `…_panic_mode`; with an optional
+/// `{function_name="…"}` selector.
+fn recorded_series(expr: &str) -> Option<(&str, Option<String>)> {
+    let (name, labels) = selector(expr)?;
+    let known = [
+        "alertscaler:function_desired_replicas",
+        "alertscaler:function_desired_replicas:stable",
+        "alertscaler:function_desired_replicas:panic",
+        "alertscaler:function_panic",
+        "alertscaler:function_panic_mode",
+    ];
+    let name = known.into_iter().find(|k| *k == name)?;
+    let only = labels.get("function_name").cloned();
+    (labels.len() == usize::from(only.is_some())).then_some((name, only))
+}
+
+/// What the model records for `name` and one function at `t`; `None` where Prometheus has no sample.
+fn model_value(name: &str, f: &Function, t: u64, w: capacity::Windows) -> Option<f64> {
+    let target = f.targets(t, w.every).capacity;
+    let d = capacity::desired(f, t, target, w)?;
+    let metric = if target.rps {
+        Metric::Count
+    } else {
+        Metric::Sum
+    };
+    match name {
+        "alertscaler:function_desired_replicas" => Some(f64::from(d.desired)),
+        "alertscaler:function_desired_replicas:stable" => Some(f64::from(d.stable)),
+        "alertscaler:function_desired_replicas:panic" => {
+            f.rate(t, w.panic, metric).map(|_| f64::from(d.panic))
+        }
+        "alertscaler:function_panic" => {
+            capacity::panic_condition(f, t, target, w.panic).map(|p| f64::from(u8::from(p)))
+        }
+        _ => Some(f64::from(u8::from(d.panicking))),
+    }
+}
+
+fn compare_expr(
+    outcome: &mut Outcome,
+    label: &str,
+    test: &ExprTest,
+    rules: &[Rule],
+    inputs: &BTreeMap<String, Function>,
+    t: u64,
+    every: u64,
+) {
+    let Some((name, only)) = recorded_series(&test.expr) else {
+        return;
+    };
+    let w = rules
+        .iter()
+        .find_map(|r| match r.expr {
+            super::rules::Expr::DesiredAbove {
+                stable_window,
+                panic_window,
+                panic_hold,
+            } => Some(capacity::Windows {
+                stable: stable_window,
+                panic: panic_window,
+                hold: panic_hold,
+                every,
+            }),
+            _ => None,
+        })
+        .unwrap_or(capacity::Windows::pack(every));
+    let model: BTreeMap<&str, f64> = inputs
+        .iter()
+        .filter(|(n, _)| only.as_deref().is_none_or(|o| o == n.as_str()))
+        .filter_map(|(n, f)| model_value(name, f, t, w).map(|v| (n.as_str(), v)))
+        .collect();
+    let expected: BTreeMap<String, f64> = test
+        .exp_samples
+        .iter()
+        .filter_map(|s| {
+            let (_, labels) = selector(&s.labels)?;
+            Some((labels.get("function_name")?.clone(), s.value))
+        })
+        .collect();
+    let same = model.len() == expected.len()
+        && expected
+            .iter()
+            .all(|(f, v)| model.get(f.as_str()).is_some_and(|m| (m - v).abs() < 1e-9));
+    if !same {
+        outcome.mismatches.push(format!(
+            "{label}: {} at {}: promtool expects {expected:?}, the model {model:?}",
+            test.expr, test.eval_time
+        ));
+    }
 }
 
 type States<'a> = BTreeMap<(usize, &'a str), (Option<Active>, Option<super::monitor::Observed>)>;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::capacity::{self, CapacityTarget};
+use super::capacity::{self, CapacityTarget, Windows};
 use super::monitor::{Metric, Observed, Scraped, histogram_quantile};
 
 /// Per-function numbers the rules compare with (in production: series alertscaler exports from labels).
@@ -18,6 +18,8 @@ pub struct Targets {
     pub latency_tolerance: Option<f64>,
     /// Capacity per replica (`alertscaler_function_capacity_target`).
     pub capacity: CapacityTarget,
+    /// Prometheus' evaluation interval (the capacity pack's panic mode looks back at past evaluations).
+    pub evaluation_secs: u64,
 }
 
 /// The expression of a simulated alert rule, one per alerting rule of the shipped packs.
@@ -35,11 +37,15 @@ pub enum Expr {
     DesiredAbove {
         stable_window: u64,
         panic_window: u64,
+        /// Panic mode lasts this long after the last panic condition.
+        panic_hold: u64,
     },
     /// …below them, desired raised to 1 (`FunctionOverProvisioned`: `clamp_min(desired, 1) < replicas`).
     DesiredBelow {
         stable_window: u64,
         panic_window: u64,
+        /// Panic mode lasts this long after the last panic condition.
+        panic_hold: u64,
     },
     /// `FunctionIdle`: no invocation in `window` (`increase(gateway_function_invocation_total[15m]) == 0`),
     /// for a function whose series existed `window` ago (`… offset 15m`, `lookback` = Prometheus' 5m).
@@ -58,11 +64,13 @@ impl Expr {
             Self::DesiredAbove {
                 stable_window,
                 panic_window,
+                panic_hold,
             }
             | Self::DesiredBelow {
                 stable_window,
                 panic_window,
-            } => stable_window.max(panic_window),
+                panic_hold,
+            } => stable_window.max(panic_window + panic_hold),
             Self::Idle { window, lookback } => 2 * window + lookback,
         }
     }
@@ -97,19 +105,32 @@ impl Expr {
             Self::DesiredAbove {
                 stable_window,
                 panic_window,
+                panic_hold,
             } => {
-                let d =
-                    capacity::desired(series, now, targets.capacity, stable_window, panic_window)?;
-                (d.desired > d.replicas).then_some(d.observed(targets.capacity, d.desired))
+                let w = Windows {
+                    stable: stable_window,
+                    panic: panic_window,
+                    hold: panic_hold,
+                    every: targets.evaluation_secs,
+                };
+                let d = capacity::desired(series, now, targets.capacity, w)?;
+                let replicas = d.replicas?;
+                (d.desired > replicas).then_some(d.observed(targets.capacity, d.desired))
             }
             Self::DesiredBelow {
                 stable_window,
                 panic_window,
+                panic_hold,
             } => {
-                let d =
-                    capacity::desired(series, now, targets.capacity, stable_window, panic_window)?;
+                let w = Windows {
+                    stable: stable_window,
+                    panic: panic_window,
+                    hold: panic_hold,
+                    every: targets.evaluation_secs,
+                };
+                let d = capacity::desired(series, now, targets.capacity, w)?;
                 let desired = d.desired.max(1);
-                (desired < d.replicas).then_some(d.observed(targets.capacity, desired))
+                (desired < d.replicas?).then_some(d.observed(targets.capacity, desired))
             }
             Self::Idle { window, lookback } => {
                 let increase = series.rate(now, window, Metric::Invocations)? * window as f64;
@@ -211,6 +232,7 @@ impl RuleKind {
                 Expr::DesiredAbove {
                     stable_window: 60,
                     panic_window: 15,
+                    panic_hold: 60,
                 },
                 0,
                 scaling("up", "capacity"),
@@ -220,6 +242,7 @@ impl RuleKind {
                 Expr::DesiredBelow {
                     stable_window: 60,
                     panic_window: 15,
+                    panic_hold: 60,
                 },
                 60,
                 scaling("down", "capacity"),

@@ -34,6 +34,8 @@ fn the_simulated_rules_pass_the_packs_promtool_cases() {
     assert!(capacity.mismatches.is_empty(), "{:#?}", capacity.mismatches);
     assert!(capacity.checked >= 10, "{capacity:?}");
     assert!(capacity.skipped.is_empty(), "{:?}", capacity.skipped);
+    // The pack's recorded desired count, its parts and the panic mode, against promtool's expression cases.
+    assert!(capacity.checked_exprs >= 10, "{capacity:?}");
     assert!(latency.skipped.is_empty(), "{:?}", latency.skipped);
     // The replay does catch a rule that differs from the pack: a threshold of 5.3 req/s instead of 5, or a
     // 2m `for:` on FunctionLatencyHigh instead of 30s.
