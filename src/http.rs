@@ -22,7 +22,7 @@ use serde_json::json;
 use crate::alert;
 use crate::auth::Auth;
 use crate::error::{BackendError, PayloadError};
-use crate::limits::AuthLimiter;
+use crate::limits::{AuthLimiter, Recorded};
 use crate::metrics;
 use crate::service::Service;
 
@@ -58,6 +58,7 @@ impl std::ops::Deref for AppState {
 pub fn router(state: AppState) -> Router {
     let webhook = Router::new()
         .route("/system/alert", post(alert_webhook))
+        .route_layer(middleware::from_fn(identity_encoding_only))
         .route_layer(middleware::from_fn_with_state(state.clone(), time_webhook));
     let system = Router::new()
         .merge(webhook)
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .fallback(|| async { AppError::NotFound })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.body_limit))
         .with_state(state)
 }
@@ -87,6 +89,10 @@ pub enum AppError {
     /// The request took longer than the configured timeout.
     Timeout(Duration),
     NotFound,
+    /// The path exists, but not for this method.
+    MethodNotAllowed,
+    /// A `Content-Encoding` other than identity (the value as sent, shortened).
+    UnsupportedEncoding(String),
 }
 
 #[derive(Serialize)]
@@ -98,7 +104,13 @@ struct ErrorBody<'a> {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, error, message) = match &self {
-            Self::Payload(e) => (StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()),
+            // A parse error can quote the offending value: never echo a huge one whole.
+            Self::Payload(e) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_payload",
+                crate::skipped::shorten(&e.to_string(), 4 * crate::skipped::MAX_VALUE_CHARS)
+                    .into_owned(),
+            ),
             Self::Body(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -128,6 +140,19 @@ impl IntoResponse for AppError {
                 format!("request not handled within {} s", d.as_secs()),
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such route".into()),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this path does not accept this method (the webhook is POST /system/alert)".into(),
+            ),
+            Self::UnsupportedEncoding(encoding) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_encoding",
+                format!(
+                    "Content-Encoding {encoding:?} is not supported: send the body uncompressed \
+                     (AlertManager does by default)"
+                ),
+            ),
         };
         let mut response = (status, Json(ErrorBody { error, message })).into_response();
         if let Self::Unauthorized(challenge) = self {
@@ -164,11 +189,45 @@ async fn require_auth(
     if state.auth.allows(request.headers()) {
         next.run(request).await
     } else {
-        state.auth_limiter.record_failure(ip, now);
+        let recorded = state.auth_limiter.record_failure(ip, now);
         state.service.metrics().auth_failure();
         tracing::warn!(path = %request.uri().path(), %ip, "rejected request with bad or missing credentials");
+        if recorded == Recorded::TableFull {
+            tracing::debug!(%ip, "failed-auth table full of blocked sources: this source is not tracked");
+        }
         AppError::Unauthorized(state.auth.challenge()).into_response()
     }
+}
+
+/// Answer 503 with a JSON error when a request takes longer than `timeout` (AlertManager retries
+/// 5xx, and a retry is idempotent thanks to the ledger).
+pub fn with_timeout(router: Router, timeout: Duration) -> Router {
+    router.layer(middleware::from_fn(
+        move |request: Request, next: Next| async move {
+            match tokio::time::timeout(timeout, next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => AppError::Timeout(timeout).into_response(),
+            }
+        },
+    ))
+}
+
+/// Refuse compressed webhook bodies with 415 before they are read: parsing gzip as JSON would
+/// only give a confusing error.
+async fn identity_encoding_only(request: Request, next: Next) -> Response {
+    let encodings = request.headers().get_all(header::CONTENT_ENCODING);
+    for value in encodings {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let unsupported = text
+            .split(',')
+            .map(str::trim)
+            .any(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"));
+        if unsupported {
+            let shown = crate::skipped::shorten(&text, 64).into_owned();
+            return AppError::UnsupportedEncoding(shown).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Times `POST /system/alert` into `alertscaler_webhook_duration_seconds{code}`.

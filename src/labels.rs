@@ -349,12 +349,19 @@ fn number(
 ) -> Result<u32, LabelError> {
     match labels.get(label) {
         None => Ok(default),
-        Some(value) => value.trim().parse::<u32>().map_err(|_| LabelError {
-            label,
-            value: value.clone(),
-            problem: "must be a whole number ≥ 0".into(),
-        }),
+        // Plain digits only: `+7`, `0x7` or `7.0` would be read differently by other tools.
+        Some(value) => plain_digits(value.trim())
+            .and_then(|v| v.parse::<u32>().ok())
+            .ok_or_else(|| LabelError {
+                label,
+                value: value.clone(),
+                problem: "must be a whole number ≥ 0 written in plain digits".into(),
+            }),
     }
+}
+
+fn plain_digits(text: &str) -> Option<&str> {
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())).then_some(text)
 }
 
 fn boolean(labels: &BTreeMap<String, String>, label: &'static str) -> Result<bool, LabelError> {

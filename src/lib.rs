@@ -25,8 +25,12 @@
 //! - [`http`]: router, handlers, error responses; [`auth`]: webhook credentials.
 //! - [`server`]: wiring a configuration into a running server; [`listener`]: the accept loop
 //!   under the [`connections`] limits (header-read and idle timeouts, maximum connections).
+//! - [`skipped`]: bounds on what one notification writes (skipped alerts logged once per reason,
+//!   a bounded list in the answer, long values shortened); [`logging`]: text logs that escape
+//!   control characters so payload values cannot forge lines.
 //! - [`metrics`]: own Prometheus metrics (a leaf recorder: it never calls a backend); [`audit`]: the
-//!   ring of recent decisions; [`limits`]: failed-authentication limiter and request timeout.
+//!   ring of recent decisions; [`limits`]: the failed-authentication limiter (per IPv4 address or
+//!   IPv6 /64).
 //! - [`sim`]: `alertscaler simulate`: load, queueing and monitoring models driving the real
 //!   decision code.
 
@@ -44,6 +48,7 @@ pub mod labels;
 pub mod ledger;
 pub mod limits;
 pub mod listener;
+pub mod logging;
 pub mod measure;
 pub mod metrics;
 pub mod policy;
@@ -51,4 +56,5 @@ pub mod report;
 pub mod server;
 pub mod service;
 pub mod sim;
+pub mod skipped;
 pub mod stored;

@@ -161,9 +161,8 @@ impl Service {
     pub async fn handle(&self, webhook: &Webhook, now: DateTime<Utc>) -> Report {
         self.metrics.notification(webhook.status);
         let (intents, skipped) = alert::intents(webhook, &self.settings.identity);
-        for s in &skipped {
-            warn!(alert = %s.alertname, fingerprint = %s.fingerprint, reason = %s.reason, "alert skipped");
-        }
+        crate::skipped::log(&skipped);
+        let (skipped, skipped_total) = crate::skipped::bound(skipped);
         let mut functions = Vec::with_capacity(intents.len());
         for intent in &intents {
             let cause = Cause::Notification(&intent.signals);
@@ -171,7 +170,11 @@ impl Service {
                 functions.push(report);
             }
         }
-        Report { functions, skipped }
+        Report {
+            functions,
+            skipped,
+            skipped_total,
+        }
     }
 
     /// Trigger: the settle pass at `now`. Re-decides the listed functions whose stored state holds

@@ -29,6 +29,10 @@ pub use sections::{
 /// Decisions kept for `GET /decisions` by default.
 pub const DEFAULT_AUDIT_CAPACITY: usize = 1000;
 
+/// AlertManager retries a failed notification until max(group_interval, 10 s) has passed
+/// (`notify.MinTimeout`); a scale-up cooldown shorter than that lets a retry step twice.
+pub const ALERTMANAGER_RETRY_SECS: u64 = 10;
+
 /// Everything alertscaler can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -229,6 +233,18 @@ impl Config {
                 format!(
                     "need 1 ≤ min ≤ max ≤ max_replicas_ceiling ({}) and factor ≤ 100, got min {} max {} factor {}",
                     self.max_replicas_ceiling, l.min, l.max, l.factor
+                ),
+            );
+        }
+        if self.scale_up_cooldown_secs < ALERTMANAGER_RETRY_SECS {
+            return invalid(
+                "scale_up_cooldown_secs",
+                format!(
+                    "{} s is shorter than AlertManager's retry window: it resends a notification \
+                     that failed for at least {ALERTMANAGER_RETRY_SECS} s (up to group_interval), and a \
+                     resend after the cooldown steps again; use at least {ALERTMANAGER_RETRY_SECS} and \
+                     more than your group_interval",
+                    self.scale_up_cooldown_secs
                 ),
             );
         }

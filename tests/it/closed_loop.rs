@@ -39,7 +39,7 @@ async fn pipeline(pack: &str, policy: &str) -> Pipeline {
         &config,
         format!(
             r#"listen = "127.0.0.1:{receiver_port}"
-scale_up_cooldown_secs = 3
+scale_up_cooldown_secs = 10
 [policy]
 {policy}
 settle_interval_secs = 1

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::support::app_with_backend;
+use crate::support::procs::Served;
 use support::apiserver::{Action, FakeApiserver, function_deployment, plain_deployment};
 use support::apiserver::{CONFIGMAPS, DEPLOYMENTS};
 use support::{backend, config, has_pending, notification_json, stored_ledger};
@@ -314,25 +315,18 @@ async fn serve_with_kubeconfig_scales_through_the_fake_apiserver() {
         ),
     )
     .unwrap();
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let _running = serve(&config_file(dir.path(), listen), &kubeconfig, dir.path());
+    // The binary binds port 0 and reports its address: no port is freed and re-bound.
+    let config = config_file(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0)));
+    let env = [
+        ("KUBECONFIG", kubeconfig.as_os_str()),
+        ("HOME", dir.path().as_os_str()),
+    ];
+    let running = Served::start(&config, &env);
 
     let http = reqwest::Client::new();
-    let base = format!("http://{listen}");
-    let mut ready = false;
-    for _ in 0..200 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            ready = r.status() == reqwest::StatusCode::OK;
-            if ready {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "alertscaler did not become ready");
+    let base = format!("http://{}", running.addr);
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
     let response = http
         .post(format!("{base}/system/alert"))
         .header("content-type", "application/json")

@@ -6,6 +6,8 @@ mod binary;
 mod closed_loop;
 mod connections;
 mod e2e;
+mod fuzz;
+mod hostile;
 mod kubernetes;
 mod kubernetes_cluster;
 mod kubernetes_http;

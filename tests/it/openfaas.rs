@@ -56,7 +56,7 @@ async fn through_the_real_router() {
     use tower::ServiceExt;
     let gw = mock::start(&[("figlet", labelled(2))]).await;
     let env = Env::new(&gw);
-    let state = alertscaler::server::state(&env.config, env.backend()).unwrap();
+    let (app, _) = crate::support::app_with_backend(&env.config, env.backend());
     let request = axum::http::Request::post("/system/alert")
         .header("content-type", "application/json")
         .body(axum::body::Body::from(
@@ -66,10 +66,7 @@ async fn through_the_real_router() {
             .unwrap(),
         ))
         .unwrap();
-    let response = alertscaler::http::router(state)
-        .oneshot(request)
-        .await
-        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
     assert_eq!(response.status(), 200);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();

@@ -110,6 +110,7 @@ pub mod closed_loop;
 pub mod doubles;
 pub mod gateway;
 pub mod kube;
+pub mod mutate;
 pub mod notification;
 pub mod openfaas;
 pub mod procs;

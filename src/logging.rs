@@ -1,0 +1,73 @@
+//! Log output. JSON logs escape every value by construction; text logs would write a payload
+//! value's newline as a real line break, so an alert named `x\nINFO forged` could write a forged
+//! line. Text fields here go through [`escape_control`] first.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+
+use tracing_subscriber::field::MakeExt;
+
+/// `text` with control characters (newline, carriage return, ESC, …) written as escapes, so that
+/// one log record stays one line and cannot carry terminal escape sequences.
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Install the global subscriber: `RUST_LOG` filter (default `info`), text or JSON lines.
+pub fn init(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+        return;
+    }
+    let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        let text = escape_control(&text);
+        if field.name() == "message" {
+            write!(writer, "{text}")
+        } else {
+            write!(writer, "{field}={text}")
+        }
+    })
+    .delimited(" ");
+    builder
+        .with_ansi(std::io::stdout().is_terminal())
+        .fmt_fields(fields)
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_plain_text_is_untouched() {
+        assert!(matches!(
+            escape_control("echo-fn"),
+            Cow::Borrowed("echo-fn")
+        ));
+        assert_eq!(
+            escape_control("x\nINFO forged\r\t\u{1b}[31m"),
+            "x\\nINFO forged\\r\\t\\u{1b}[31m"
+        );
+        assert_eq!(escape_control("naïve ✓"), "naïve ✓");
+    }
+}
