@@ -13,9 +13,9 @@ use serde::Serialize;
 
 #[path = "labels_capacity.rs"]
 mod capacity;
-use capacity::scale_type;
 #[cfg(test)]
 use capacity::SCALE_TYPE;
+use capacity::scale_type;
 pub(crate) use capacity::{ScaleType, has_capacity_labels};
 
 pub use crate::config::Limited;

@@ -77,7 +77,11 @@ impl AuthLimiter {
     }
 
     /// As [`AuthLimiter::new`], tracking at most `max_sources` sources.
-    pub(crate) fn with_max_sources(max_failures: u32, window: Duration, max_sources: usize) -> Self {
+    pub(crate) fn with_max_sources(
+        max_failures: u32,
+        window: Duration,
+        max_sources: usize,
+    ) -> Self {
         Self {
             max_failures: max_failures.max(1),
             window,

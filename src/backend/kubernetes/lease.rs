@@ -38,7 +38,12 @@ fn chrono_of(
 }
 
 /// Pure: what `me` does with `lease` at `now`; `duration` is used when the Lease names none.
-pub(crate) fn decide(lease: Option<&LeaseSpec>, me: &str, now: DateTime<Utc>, duration: Duration) -> Step {
+pub(crate) fn decide(
+    lease: Option<&LeaseSpec>,
+    me: &str,
+    now: DateTime<Utc>,
+    duration: Duration,
+) -> Step {
     let Some(spec) = lease else {
         return Step::Create;
     };
