@@ -77,6 +77,9 @@ pub fn setup(
     if let Some(c) = preset.cooldown_secs {
         config.scale_up_cooldown_secs = c;
     }
+    if let Some(secs) = preset.stabilization_secs {
+        config.policy.scale_down_stabilization_secs = secs;
+    }
     if let Some(mode) = preset.scale_down {
         config.policy.scale_down = mode;
     }

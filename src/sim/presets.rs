@@ -33,6 +33,8 @@ pub struct Preset {
     pub cooldown_secs: Option<u64>,
     /// Overrides `[policy] scale_down` (default `stabilized`, 300 s window).
     pub scale_down: Option<ScaleDown>,
+    /// Overrides `[policy] scale_down_stabilization_secs` (the recommended capacity install uses 60).
+    pub stabilization_secs: Option<u64>,
     /// Labels every function gets unless it has them.
     pub labels: &'static [(&'static str, &'static str)],
     /// The service reads `alertscaler:function_desired_replicas` from the simulated Prometheus at decision
@@ -49,6 +51,7 @@ const BASE: Preset = Preset {
     scale_policy: None,
     cooldown_secs: None,
     scale_down: None,
+    stabilization_secs: None,
     labels: &[],
     reads_desired: false,
 };
@@ -98,6 +101,7 @@ pub const PRESETS: &[Preset] = &[
                 desired count from Prometheus at decision time",
         rules: &[RuleKind::CapacityUnder, RuleKind::CapacityOver],
         reads_desired: true,
+        stabilization_secs: Some(RECOMMENDED_STABILIZATION_SECS),
         ..BASE
     },
     Preset {
@@ -110,6 +114,7 @@ pub const PRESETS: &[Preset] = &[
             RuleKind::Idle,
         ],
         reads_desired: true,
+        stabilization_secs: Some(RECOMMENDED_STABILIZATION_SECS),
         ..BASE
     },
     Preset {
@@ -131,6 +136,11 @@ pub fn preset(name: &str) -> Option<&'static Preset> {
 pub fn names() -> Vec<&'static str> {
     PRESETS.iter().map(|p| p.name).collect()
 }
+
+/// The scale-down stabilization window of the recommended capacity install: the pack's desired
+/// count is already a 1-minute average and FunctionOverProvisioned waits a minute (`for: 1m`), so
+/// the HPA's 300 s on top only keeps replicas nobody needs (README, docs/policies.md).
+pub const RECOMMENDED_STABILIZATION_SECS: u64 = 60;
 
 /// The preset the README recommends for new installs (`recommended` in `summary.json`).
 pub const RECOMMENDED: &str = "capacity";

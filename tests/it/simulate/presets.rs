@@ -201,11 +201,11 @@ fn built_in_scenarios_are_feasible_at_max_replicas() {
 
 #[test]
 fn capacity_preset_right_sizes_in_one_move_reading_prometheus() {
-    // The follow-up pass every 10 s (default 5 s): the stabilization window keeps at most 32
-    // recommendations, which at one per 5 s span only 160 s of the 300 s window (reported; see
-    // docs/simulate.md), so the window's own length is checked here with 32 × 10 s > 300 s.
+    // The HPA's 300 s window instead of the recommended 60 s, with the follow-up pass every 5 s (one
+    // recommendation each): the window must still hold for its whole length (the history's bound
+    // once let the peak fall out after 160 s).
     let text = STEP_UP.replace("duration_secs = 120", "duration_secs = 600")
-        + "[presets.capacity]\nconfig = { policy = { follow_up_interval_secs = 10 } }\n";
+        + "[presets.capacity]\nconfig = { policy = { scale_down_stabilization_secs = 300 } }\n";
     let sim = run(&text, &["capacity"], None);
     let run0 = &sim.runs[0];
     assert_eq!(
