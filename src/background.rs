@@ -20,7 +20,7 @@ use crate::error::BackendError;
 use crate::service::Service;
 
 /// How often per-function label series are rebuilt from a listing.
-pub const LABEL_REFRESH: Duration = Duration::from_secs(60);
+pub(crate) const LABEL_REFRESH: Duration = Duration::from_secs(60);
 
 /// Run the settle pass and the label refresh until aborted.
 pub fn spawn(service: Service) -> JoinHandle<()> {

@@ -13,8 +13,10 @@ use serde::Serialize;
 
 #[path = "labels_capacity.rs"]
 mod capacity;
+#[cfg(test)]
+use capacity::SCALE_TYPE;
 use capacity::scale_type;
-pub use capacity::{DEFAULT_CAPACITY_TARGET, SCALE_TYPE, ScaleType, has_capacity_labels};
+pub(crate) use capacity::{ScaleType, has_capacity_labels};
 
 pub use crate::config::Limited;
 use crate::config::Platform;
@@ -24,25 +26,25 @@ pub const MAX: &str = "com.openfaas.scale.max";
 pub const FACTOR: &str = "com.openfaas.scale.factor";
 pub const ZERO: &str = "com.openfaas.scale.zero";
 /// Load per replica the proportional policy aims for.
-pub const TARGET: &str = "com.openfaas.scale.target";
+pub(crate) const TARGET: &str = "com.openfaas.scale.target";
 /// Fraction of `target` used as the effective target (headroom), default 0.9.
-pub const TARGET_PROPORTION: &str = "com.openfaas.scale.target-proportion";
+pub(crate) const TARGET_PROPORTION: &str = "com.openfaas.scale.target-proportion";
 /// Largest multiplication of replicas in one proportional scale-up (outside panic).
-pub const MAX_UP_FACTOR: &str = "com.openfaas.scale.max-up-factor";
+pub(crate) const MAX_UP_FACTOR: &str = "com.openfaas.scale.max-up-factor";
 /// Latency policy: percent of current replicas added when latency is high (default 50).
-pub const LATENCY_UP_PERCENT: &str = "com.openfaas.scale.latency-up-percent";
+pub(crate) const LATENCY_UP_PERCENT: &str = "com.openfaas.scale.latency-up-percent";
 /// Latency policy: percent of current replicas removed when latency is low (default 25).
-pub const LATENCY_DOWN_PERCENT: &str = "com.openfaas.scale.latency-down-percent";
+pub(crate) const LATENCY_DOWN_PERCENT: &str = "com.openfaas.scale.latency-down-percent";
 /// Latency policy: seconds during which no opposite move follows a move.
-pub const LATENCY_HOLD_SECS: &str = "com.openfaas.scale.latency-hold-secs";
+pub(crate) const LATENCY_HOLD_SECS: &str = "com.openfaas.scale.latency-hold-secs";
 /// Scale-down stabilization window (seconds or a duration such as `5m`).
-pub const DOWN_STABILIZATION: &str = "com.openfaas.scale.down-stabilization";
+pub(crate) const DOWN_STABILIZATION: &str = "com.openfaas.scale.down-stabilization";
 /// Idle time before scale to zero, used by the rule pack (default `15m`).
-pub const ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
+pub(crate) const ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
 /// Latency target of the function in milliseconds, exported for the latency rule pack.
-pub const LATENCY_TARGET_MS: &str = "com.openfaas.scale.latency-target-ms";
+pub(crate) const LATENCY_TARGET_MS: &str = "com.openfaas.scale.latency-target-ms";
 /// Latency tolerance ratio in [0, 1), exported for the latency rule pack.
-pub const LATENCY_TOLERANCE: &str = "com.openfaas.scale.latency-tolerance";
+pub(crate) const LATENCY_TOLERANCE: &str = "com.openfaas.scale.latency-tolerance";
 
 /// A function's validated scaling bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -104,12 +106,12 @@ impl Default for PolicyLabels {
 
 impl ScaleLabels {
     /// min == max: the user pinned the replica count.
-    pub fn autoscaling_disabled(&self) -> bool {
+    pub(crate) fn autoscaling_disabled(&self) -> bool {
         self.min == self.max
     }
 
     /// The max the step policy's step is computed from.
-    pub fn step_max(&self) -> u32 {
+    pub(crate) fn step_max(&self) -> u32 {
         self.limit.step_max.unwrap_or(self.max)
     }
 
@@ -148,7 +150,7 @@ pub fn parse(
 /// Parse and validate the scaling labels, then fit them into the platform's limits: a max above
 /// `max_replicas` is lowered to it (remembered in [`Limited`] for the reason), a min above it or a
 /// min of 0 where the platform cannot scale to zero is refused with what to do.
-pub fn parse_within(
+pub(crate) fn parse_within(
     labels: &BTreeMap<String, String>,
     defaults: &LabelDefaults,
     ceiling: u32,
@@ -204,7 +206,7 @@ pub fn parse_within(
 }
 
 /// Parse the policy labels; each must be well-formed and within its range.
-pub fn parse_policy(labels: &BTreeMap<String, String>) -> Result<PolicyLabels, LabelError> {
+pub(crate) fn parse_policy(labels: &BTreeMap<String, String>) -> Result<PolicyLabels, LabelError> {
     let d = PolicyLabels::default();
     let positive = |x: f64| x > 0.0;
     Ok(PolicyLabels {
@@ -247,7 +249,7 @@ pub fn parse_policy(labels: &BTreeMap<String, String>) -> Result<PolicyLabels, L
 }
 
 /// Parse a duration: bare seconds (`300`) or Prometheus style (`15m`, `1h30m`, `90s`, `1d`).
-pub fn parse_duration(text: &str) -> Option<TimeDelta> {
+pub(crate) fn parse_duration(text: &str) -> Option<TimeDelta> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<u32>() {
         return Some(TimeDelta::seconds(i64::from(secs)));

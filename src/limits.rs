@@ -16,11 +16,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Sources tracked at most.
-pub const MAX_SOURCES: usize = 10_000;
+pub(crate) const MAX_SOURCES: usize = 10_000;
 
 /// Where failures are counted: an IPv4 address, or the /64 prefix of an IPv6 address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Source(IpAddr);
+pub(crate) struct Source(IpAddr);
 
 impl Source {
     /// The source `ip` counts against (IPv4-mapped IPv6 addresses count as their IPv4 address).
@@ -54,7 +54,7 @@ struct Window {
 
 /// What became of a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
+pub(crate) enum Recorded {
     /// Counted against its source.
     Counted,
     /// The table is full of blocked sources: this source is not tracked.
@@ -77,7 +77,11 @@ impl AuthLimiter {
     }
 
     /// As [`AuthLimiter::new`], tracking at most `max_sources` sources.
-    pub fn with_max_sources(max_failures: u32, window: Duration, max_sources: usize) -> Self {
+    pub(crate) fn with_max_sources(
+        max_failures: u32,
+        window: Duration,
+        max_sources: usize,
+    ) -> Self {
         Self {
             max_failures: max_failures.max(1),
             window,
@@ -95,14 +99,14 @@ impl AuthLimiter {
     }
 
     /// `Some(retry_after)` when `ip`'s source is blocked at `now`.
-    pub fn blocked(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+    pub(crate) fn blocked(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
         let sources = self.lock();
         let w = sources.get(&Source::of(ip))?;
         self.is_blocked(w, now).then(|| w.start + self.window - now)
     }
 
     /// Count a failed authentication from `ip` at `now`.
-    pub fn record_failure(&self, ip: IpAddr, now: Instant) -> Recorded {
+    pub(crate) fn record_failure(&self, ip: IpAddr, now: Instant) -> Recorded {
         let source = Source::of(ip);
         let mut sources = self.lock();
         if !sources.contains_key(&source)
@@ -148,7 +152,8 @@ impl AuthLimiter {
     }
 
     /// Number of sources tracked (for tests of the memory bound).
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn tracked(&self) -> usize {
         self.lock().len()
     }
 }

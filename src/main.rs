@@ -47,19 +47,20 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Replay a load scenario through simulated Prometheus and AlertManager and the real decision code;
-    /// compare policies (table on stdout; summary.md, CSV and SVG in --out). Decision logs are silenced.
+    /// compare policies (table on stdout; summary.md, summary.json, CSV and SVG in --out). Decision logs are
+    /// silenced.
     Simulate {
         /// Scenario file (TOML), e.g. fixtures/scenarios/cpu-bound-75ms.toml.
         #[arg(long)]
         scenario: PathBuf,
-        /// Policy preset to run (repeatable): ce, alertscaler-step, alertscaler-step-ce-down,
-        /// alertscaler-latency. Default: the scenario's list, else all.
+        /// Policy preset to run (repeatable): ce, step, step-ce-down, latency, proportional, capacity,
+        /// kpa. Default: the scenario's list, else all.
         #[arg(long = "policy")]
         policies: Vec<String>,
-        /// Directory for summary.md, <policy>.csv and <function>.svg.
+        /// Directory for summary.md, summary.json, <policy>.csv and <function>.svg.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Seed of the random arrivals (default: the scenario's).
+        /// Seed of the random arrivals and loop phases (default: the scenario's).
         #[arg(long)]
         seed: Option<u64>,
     },

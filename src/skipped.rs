@@ -11,14 +11,14 @@ use tracing::warn;
 use crate::alert::Skipped;
 
 /// Skipped alerts listed in one webhook answer; `skipped_total` says how many there were.
-pub const MAX_LISTED: usize = 20;
+pub(crate) const MAX_LISTED: usize = 20;
 /// Distinct skip reasons logged per notification; the rest are summed up in one line.
-pub const MAX_LOGGED_REASONS: usize = 10;
+pub(crate) const MAX_LOGGED_REASONS: usize = 10;
 /// Characters of a payload value (name, label, reason) echoed in answers and logs.
-pub const MAX_VALUE_CHARS: usize = 200;
+pub(crate) const MAX_VALUE_CHARS: usize = 200;
 
 /// `text` cut to `max` characters, saying how much was left out.
-pub fn shorten(text: &str, max: usize) -> Cow<'_, str> {
+pub(crate) fn shorten(text: &str, max: usize) -> Cow<'_, str> {
     match text.char_indices().nth(max) {
         None => Cow::Borrowed(text),
         Some((cut, _)) => Cow::Owned(format!("{}…(+{} bytes)", &text[..cut], text.len() - cut)),

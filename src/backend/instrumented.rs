@@ -13,14 +13,14 @@ use crate::id::FunctionId;
 use crate::metrics::Metrics;
 
 /// Wraps a backend and records the latency and result of each call.
-pub struct Instrumented {
+pub(crate) struct Instrumented {
     inner: Arc<dyn Backend>,
     metrics: Arc<Metrics>,
 }
 
 impl Instrumented {
     /// Wrap `inner`; its calls are recorded in `metrics`.
-    pub fn wrap(inner: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Arc<dyn Backend> {
+    pub(crate) fn wrap(inner: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Arc<dyn Backend> {
         Arc::new(Self { inner, metrics })
     }
 

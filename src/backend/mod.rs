@@ -53,7 +53,7 @@ pub struct Applied {
 
 impl Applied {
     /// The write did exactly what `update` asked (backends that set counts verbatim).
-    pub fn as_asked(update: &Update<'_>) -> Self {
+    pub(crate) fn as_asked(update: &Update<'_>) -> Self {
         Self {
             replicas: update.replicas,
             note: None,
@@ -64,7 +64,7 @@ impl Applied {
 impl Applied {
     /// The decision as the backend carried it out: a scale reports the count the backend really
     /// set, and the reason says why it differs from the count asked (e.g. the CE gateway's cap).
-    pub fn carried_out(&self, decision: Decision) -> Decision {
+    pub(crate) fn carried_out(&self, decision: Decision) -> Decision {
         match (decision, self.replicas) {
             (Decision::Scale { from, to, reason }, Some(set)) if set != to => {
                 let why = self

@@ -13,10 +13,10 @@ use crate::labels::ScaleLabels;
 use crate::ledger::Trigger;
 
 /// The alert annotation holding the desired replica count (set by the capacity rule pack).
-pub const DESIRED_ANNOTATION: &str = "desired";
+pub(crate) const DESIRED_ANNOTATION: &str = "desired";
 
 /// The desired count the alert carries in its `desired` annotation; the error names it.
-pub fn annotation_desired(signal: &Signal) -> Result<f64, String> {
+pub(crate) fn annotation_desired(signal: &Signal) -> Result<f64, String> {
     let Some(text) = signal.annotations.get(DESIRED_ANNOTATION) else {
         return Err(format!(
             "alert {} has no annotation `{DESIRED_ANNOTATION}`: the capacity policy needs the desired \
@@ -34,7 +34,7 @@ pub fn annotation_desired(signal: &Signal) -> Result<f64, String> {
 }
 
 /// The capacity policy's proposal.
-pub fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
+pub(crate) fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
     let labels = input.labels;
     let signal = match input.trigger {
         Trigger::Hold(hold) => return Err(super::hold_decision(hold)),

@@ -7,7 +7,7 @@ use crate::config::Platform;
 use crate::labels::ScaleLabels;
 
 /// The decision with the platform's part in it said; otherwise unchanged.
-pub fn explain(decision: Decision, labels: &ScaleLabels, platform: &Platform) -> Decision {
+pub(crate) fn explain(decision: Decision, labels: &ScaleLabels, platform: &Platform) -> Decision {
     let capped = |to: u32| {
         labels
             .limit

@@ -10,7 +10,7 @@ use crate::labels::ScaleLabels;
 use crate::ledger::Trigger;
 
 /// The step policy's proposal: a firing up alert adds one step; any scale-down goes to min.
-pub fn propose(
+pub(crate) fn propose(
     labels: &ScaleLabels,
     current: u32,
     trigger: &Trigger,
@@ -49,7 +49,13 @@ pub fn step(max: u32, factor: u32) -> u32 {
 /// OpenFaaS CE's `CalculateReplicas`, verbatim in behaviour: the reference the policy is tested against.
 /// Note that CE answers `min` to a firing alert when the step is 0; alertscaler's policy instead
 /// treats factor 0 as "scaling up disabled" and moves nothing (see [`crate::policy::decide`]).
-pub fn ce_calculate_replicas(firing: bool, current: u32, max: u32, min: u32, factor: u32) -> u32 {
+pub(crate) fn ce_calculate_replicas(
+    firing: bool,
+    current: u32,
+    max: u32,
+    min: u32,
+    factor: u32,
+) -> u32 {
     let step = step(max, factor);
     if firing && step > 0 {
         current.saturating_add(step).min(max)

@@ -48,7 +48,7 @@ impl<'a> Call<'a> {
     }
 
     /// Whether the call changes something (writes are retried only when certainly not applied).
-    pub fn is_write(&self) -> bool {
+    pub(crate) fn is_write(&self) -> bool {
         !matches!(self.verb, "get" | "list")
     }
 

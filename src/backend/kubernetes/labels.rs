@@ -17,7 +17,7 @@ pub(super) fn replicas(d: &Deployment) -> u32 {
 /// `com.openfaas.scale.*` annotations of the Deployment, then those of the pod template, then the
 /// Deployment's labels, then the pod template's labels (where faas-netes puts a function's labels,
 /// and what OpenFaaS itself reports). A later source overrides an earlier one key by key.
-pub fn scaling_labels(d: &Deployment) -> BTreeMap<String, String> {
+pub(crate) fn scaling_labels(d: &Deployment) -> BTreeMap<String, String> {
     let template = d.spec.as_ref().and_then(|s| s.template.metadata.as_ref());
     let scale_annotations = |a: Option<&BTreeMap<String, String>>| {
         a.into_iter()

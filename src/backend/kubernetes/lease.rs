@@ -38,7 +38,12 @@ fn chrono_of(
 }
 
 /// Pure: what `me` does with `lease` at `now`; `duration` is used when the Lease names none.
-pub fn decide(lease: Option<&LeaseSpec>, me: &str, now: DateTime<Utc>, duration: Duration) -> Step {
+pub(crate) fn decide(
+    lease: Option<&LeaseSpec>,
+    me: &str,
+    now: DateTime<Utc>,
+    duration: Duration,
+) -> Step {
     let Some(spec) = lease else {
         return Step::Create;
     };
@@ -75,7 +80,7 @@ impl Election {
     }
 
     /// Whether this replica holds (or just took) the Lease at `now`. A lost race is `Ok(false)`.
-    pub async fn leads(
+    pub(crate) async fn leads(
         &self,
         client: &Client,
         timeout: Duration,

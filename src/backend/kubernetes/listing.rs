@@ -22,7 +22,7 @@ use crate::error::BackendError;
 use crate::stored::Stored;
 
 /// Above this many changed Deployments in a namespace, one full LIST replaces the GETs.
-pub const MAX_GETS: usize = 8;
+pub(crate) const MAX_GETS: usize = 8;
 
 /// Full Deployments by (namespace, name), with the resourceVersion they were fetched at.
 #[derive(Debug, Default)]

@@ -34,7 +34,7 @@ use tracing::{instrument, warn};
 
 use self::errors::{Call, DEPLOYMENTS, Failure};
 use self::labels::replicas;
-pub use self::labels::scaling_labels;
+pub(crate) use self::labels::scaling_labels;
 use self::lease::Election;
 use self::state::{Pending, Version};
 use self::store::StateWrite;
@@ -46,14 +46,14 @@ use crate::id::FunctionId;
 use crate::stored::Stored;
 
 /// `fieldManager` of every write: managedFields and audit logs name alertscaler.
-pub const FIELD_MANAGER: &str = "alertscaler";
+pub(crate) const FIELD_MANAGER: &str = "alertscaler";
 
 /// User-Agent of every request.
 pub const USER_AGENT: &str = concat!("alertscaler/", env!("CARGO_PKG_VERSION"));
 
 /// Largest ledger we write (a ConfigMap may hold 1 MiB; a ledger is normally a few KiB, bounded
 /// episodes per function).
-pub const MAX_LEDGER_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_LEDGER_BYTES: usize = 16 * 1024;
 
 /// What a read saw, kept until the apply that follows it (the previous ledger for a rollback,
 /// the Deployment's uid to own a new state ConfigMap).

@@ -20,9 +20,9 @@ use tracing::debug;
 use super::errors::{self, Call, Failure};
 
 /// Attempts per call, first one included.
-pub const MAX_ATTEMPTS: u32 = 4;
+pub(crate) const MAX_ATTEMPTS: u32 = 4;
 /// Delay before the first retry; doubled for each further one.
-pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 fn retryable(error: &kube::Error, call: Call<'_>) -> bool {
     match error {

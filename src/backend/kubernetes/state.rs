@@ -21,13 +21,13 @@ use serde::{Deserialize, Serialize};
 use crate::stored::Stored;
 
 /// Data key of the ledger (JSON of [`Stored`]).
-pub const LEDGER_KEY: &str = "ledger";
+pub(crate) const LEDGER_KEY: &str = "ledger";
 /// Data key of the pending write (JSON of [`Pending`]); absent when none.
-pub const PENDING_KEY: &str = "pending";
+pub(crate) const PENDING_KEY: &str = "pending";
 /// Label on every state ConfigMap (listing and the admission policy select on it).
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "alertscaler");
+pub(crate) const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "alertscaler");
 /// Label naming the function a state ConfigMap belongs to.
-pub const FUNCTION_LABEL: &str = "alertscaler.openfaas.com/function";
+pub(crate) const FUNCTION_LABEL: &str = "alertscaler.openfaas.com/function";
 
 /// A replica write that was announced but not yet confirmed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,7 +77,7 @@ pub fn resolve(p: &Pending, deployment_version: &str, replicas: u32) -> Resoluti
 /// What alertscaler keeps in the version token of a read: both resourceVersions and the replicas
 /// read. Encoded as one opaque string for the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version {
+pub(crate) struct Version {
     pub deployment: String,
     /// The state ConfigMap's resourceVersion; `None` when it does not exist yet.
     pub state: Option<String>,
@@ -114,7 +114,7 @@ impl Version {
 }
 
 /// The state ConfigMap's name for `function`, or why there cannot be one.
-pub fn object_name(prefix: &str, function: &str) -> Result<String, String> {
+pub(crate) fn object_name(prefix: &str, function: &str) -> Result<String, String> {
     let name = format!("{prefix}{function}");
     if name.len() > 253 {
         Err(format!(

@@ -40,7 +40,7 @@ impl FunctionStatus {
 
     /// Annotations overlaid by labels: where both carry a `com.openfaas.scale.*` key, the LABEL wins
     /// (labels are what `faas-cli deploy --label` sets and what OpenFaaS CE reads).
-    pub fn scaling_labels(&self) -> BTreeMap<String, String> {
+    pub(crate) fn scaling_labels(&self) -> BTreeMap<String, String> {
         let mut merged = self.annotations.clone().unwrap_or_default();
         merged.extend(self.labels.clone().unwrap_or_default());
         merged

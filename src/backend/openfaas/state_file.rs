@@ -22,7 +22,7 @@ use crate::id::FunctionId;
 use crate::stored::Stored;
 
 /// Version of the file format; a different version is refused rather than guessed.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// What is remembered about one function.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -50,7 +50,7 @@ pub struct Pending {
 }
 
 /// The whole ledger, keyed by function.
-pub type Slots = BTreeMap<FunctionId, Slot>;
+pub(crate) type Slots = BTreeMap<FunctionId, Slot>;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -226,7 +226,7 @@ impl Store {
     }
 
     /// The functions the ledger knows in `namespaces` (the listing fallback reads these).
-    pub fn known(&self, namespaces: &[String]) -> Vec<FunctionId> {
+    pub(crate) fn known(&self, namespaces: &[String]) -> Vec<FunctionId> {
         let slots = self.slots();
         let known = slots
             .0
