@@ -81,8 +81,9 @@ grep -q '"function":"echo-fn.openfaas-fn","outcome":"scaled","from":1,"to":5' "$
 code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -u "alertmanager:wrong" \
   -H 'Content-Type: application/json' --data-binary @fixtures/firing.json "$base/system/alert")
 [ "$code" = 401 ] || fail "a wrong password got $code, not 401"
-curl -fsS --max-time 10 "$base/metrics" | grep -q '^alertscaler_scale_actions_total{.*echo-fn.*} 1$' \
-  || fail "/metrics does not count the scale action"
+curl -fsS --max-time 10 -o "$dir/metrics" "$base/metrics" || fail "/metrics"
+grep -q '^alertscaler_scale_actions_total{.*echo-fn.*} 1$' "$dir/metrics" \
+  || fail "/metrics does not count the scale action: $(grep scale_actions "$dir/metrics")"
 
 step "stop with SIGTERM"
 timeout 60 "${podman[@]}" stop -t 20 "$name" >/dev/null || fail "podman stop"

@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
+version=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)
 tag=${1:-localhost/alertscaler:$version}
 bin=${ALERTSCALER_BIN:-target/release/alertscaler}
 store=(--storage-driver "${STORAGE_DRIVER:-vfs}")
