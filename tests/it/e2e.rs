@@ -351,6 +351,13 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
         "idle function alerted: {idle_alerts:?}"
     );
 
+    // Every query of the Grafana dashboard parses in this Prometheus; the core panels have series.
+    let replicas = stack.replicas().await;
+    let since = load_start.elapsed() + Duration::from_secs(5);
+    let (client, prom) = (&stack.client, &stack.prometheus);
+    let dashboard_queries =
+        support::dashboard::check_in_prometheus(client, prom, &gateway, &replicas, since).await;
+
     // AlertManager's measurement of our webhook, and alertscaler's own handling time.
     let (am_sum, am_count) = stack
         .histogram(
@@ -396,4 +403,5 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
         am_sum / am_count * 1000.0,
         own_sum / own_count * 1000.0
     );
+    println!("  dashboard: {dashboard_queries} queries parsed and evaluated");
 }

@@ -107,6 +107,7 @@ pub fn line<'a>(report: &'a Value, function: &str) -> &'a Value {
 }
 
 pub mod closed_loop;
+pub mod dashboard;
 pub mod doubles;
 pub mod gateway;
 pub mod kube;

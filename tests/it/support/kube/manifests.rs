@@ -11,6 +11,8 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::crds::{PrometheusRule, ServiceMonitor};
+
 pub fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
 }
@@ -50,6 +52,8 @@ pub struct Manifests {
     pub deployments: Vec<Deployment>,
     pub services: Vec<Service>,
     pub budgets: Vec<PodDisruptionBudget>,
+    pub prometheus_rules: Vec<PrometheusRule>,
+    pub service_monitors: Vec<ServiceMonitor>,
 }
 
 pub fn manifest_files() -> Vec<String> {
@@ -66,21 +70,30 @@ pub fn load() -> Manifests {
     let mut m = Manifests::default();
     for file in manifest_files() {
         for doc in documents(&file) {
-            let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
-            let at = format!("{file}: {kind}");
-            match kind.as_str() {
-                "ServiceAccount" => m.service_accounts.push(decode(&at, &doc)),
-                "Role" => m.roles.push(decode(&at, &doc)),
-                "RoleBinding" => m.bindings.push(decode(&at, &doc)),
-                "ConfigMap" => m.config_maps.push(decode(&at, &doc)),
-                "Deployment" => m.deployments.push(decode(&at, &doc)),
-                "Service" => m.services.push(decode(&at, &doc)),
-                "PodDisruptionBudget" => m.budgets.push(decode(&at, &doc)),
-                other => panic!("{file}: unexpected kind {other:?}"),
-            }
+            m.add(&file, &doc);
         }
     }
     m
+}
+
+impl Manifests {
+    /// Decode one document by its kind (`from` names where it came from, for the panic message).
+    pub fn add(&mut self, from: &str, doc: &Value) {
+        let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+        let at = format!("{from}: {kind} {}", doc["metadata"]["name"]);
+        match kind.as_str() {
+            "ServiceAccount" => self.service_accounts.push(decode(&at, doc)),
+            "Role" => self.roles.push(decode(&at, doc)),
+            "RoleBinding" => self.bindings.push(decode(&at, doc)),
+            "ConfigMap" => self.config_maps.push(decode(&at, doc)),
+            "Deployment" => self.deployments.push(decode(&at, doc)),
+            "Service" => self.services.push(decode(&at, doc)),
+            "PodDisruptionBudget" => self.budgets.push(decode(&at, doc)),
+            "PrometheusRule" => self.prometheus_rules.push(decode(&at, doc)),
+            "ServiceMonitor" => self.service_monitors.push(decode(&at, doc)),
+            other => panic!("{from}: unexpected kind {other:?}"),
+        }
+    }
 }
 
 pub fn decode<T: DeserializeOwned>(at: &str, doc: &Value) -> T {

@@ -1,4 +1,5 @@
 pub mod apiserver;
+pub mod crds;
 pub mod manifests;
 
 use std::sync::Arc;
