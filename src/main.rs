@@ -90,9 +90,11 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             let bound = listener.local_addr().unwrap_or(config.listen);
+            // Signal handlers first: a SIGTERM right after "serving" must not be lost.
+            let shutdown = server::shutdown_signal();
             tracing::info!(listen = %bound, backend = ?config.backend, tls = config.tls.is_some(), "alertscaler serving");
             let options = server::ServeOptions::from_config(&config);
-            server::serve_with(listener, state, server::shutdown_signal(), options).await
+            server::serve_with(listener, state, shutdown, options).await
         }
         Command::Simulate {
             scenario,
