@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::report::FunctionReport;
 
 /// Default number of decisions kept.
-pub const DEFAULT_CAPACITY: usize = crate::config::DEFAULT_AUDIT_CAPACITY;
+pub(crate) const DEFAULT_CAPACITY: usize = crate::config::DEFAULT_AUDIT_CAPACITY;
 
 /// One decision about one function: the webhook's report line, with when and for which alerts.
 #[derive(Debug, Clone, Serialize)]
@@ -56,7 +56,7 @@ impl Audit {
     }
 
     /// Remember a decision, forgetting the oldest when full.
-    pub fn record(&self, record: DecisionRecord) {
+    pub(crate) fn record(&self, record: DecisionRecord) {
         if self.capacity == 0 {
             return;
         }

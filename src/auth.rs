@@ -67,7 +67,7 @@ impl Auth {
     }
 
     /// The `WWW-Authenticate` challenge for a 401.
-    pub fn challenge(&self) -> &'static str {
+    pub(crate) fn challenge(&self) -> &'static str {
         match self {
             Self::Bearer { .. } => "Bearer realm=\"alertscaler\"",
             _ => "Basic realm=\"alertscaler\"",

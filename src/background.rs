@@ -20,7 +20,7 @@ use crate::error::BackendError;
 use crate::service::Service;
 
 /// How often per-function label series are rebuilt from a listing.
-pub const LABEL_REFRESH: Duration = Duration::from_secs(60);
+pub(crate) const LABEL_REFRESH: Duration = Duration::from_secs(60);
 
 /// Run the settle pass and the label refresh until aborted.
 pub fn spawn(service: Service) -> JoinHandle<()> {
@@ -33,7 +33,7 @@ pub fn spawn(service: Service) -> JoinHandle<()> {
         loop {
             tokio::select! {
                 _ = tick(&mut settle) => {
-                    if !settle_pass(&service).await {
+                    if service.backend().leads_passes().await && !settle_pass(&service).await {
                         settle = None;
                     }
                 }

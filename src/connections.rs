@@ -40,7 +40,7 @@ impl Default for ConnectionLimits {
 
 /// Where a connection is in its request cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Waiting for the next (or first) request since this instant.
     Idle(Instant),
     /// The first bytes of a request (or of a TLS handshake) arrived at this instant; the handler
@@ -52,7 +52,7 @@ pub enum Phase {
 
 /// Why a connection was closed by the limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expiry {
+pub(crate) enum Expiry {
     /// No request within the idle timeout.
     Idle,
     /// A request head not complete within the header read timeout.
@@ -61,7 +61,7 @@ pub enum Expiry {
 
 impl Phase {
     /// The phase after bytes were read at `now`: a waiting connection starts reading a head.
-    pub fn on_bytes(self, now: Instant) -> Self {
+    pub(crate) fn on_bytes(self, now: Instant) -> Self {
         match self {
             Self::Idle(_) => Self::Head(now),
             other => other,
@@ -78,7 +78,7 @@ impl Phase {
     }
 
     /// Since when the connection has not been serving anything; `None` while busy.
-    pub fn idle_since(self) -> Option<Instant> {
+    pub(crate) fn idle_since(self) -> Option<Instant> {
         match self {
             Self::Idle(since) | Self::Head(since) => Some(since),
             Self::Busy => None,
@@ -88,7 +88,7 @@ impl Phase {
 
 /// The connection to close to make room for a new one: the one idle for the longest time (a
 /// half-sent request head counts as idle). `None` when every connection is busy.
-pub fn pick_victim<K>(connections: impl IntoIterator<Item = (K, Phase)>) -> Option<K> {
+pub(crate) fn pick_victim<K>(connections: impl IntoIterator<Item = (K, Phase)>) -> Option<K> {
     connections
         .into_iter()
         .filter_map(|(key, phase)| phase.idle_since().map(|since| (since, key)))

@@ -43,7 +43,7 @@ impl BackendError {
     }
 
     /// Short label for metrics.
-    pub fn metric_label(&self) -> &'static str {
+    pub(crate) fn metric_label(&self) -> &'static str {
         match self {
             Self::NotFound(_) => "not_found",
             Self::Ineligible(_) => "ineligible",

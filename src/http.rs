@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, ExtensionRejection, QueryRejection};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,7 +22,7 @@ use serde_json::json;
 use crate::alert;
 use crate::auth::Auth;
 use crate::error::{BackendError, PayloadError};
-use crate::limits::AuthLimiter;
+use crate::limits::{AuthLimiter, Recorded};
 use crate::metrics;
 use crate::service::Service;
 
@@ -55,7 +55,8 @@ impl std::ops::Deref for AppState {
 }
 
 /// Build the application; tests call this and drive it with `oneshot`. Middleware only where it
-/// is configured: without credentials to check, `/system/*` has no authentication layer.
+/// is configured: without credentials to check, `/system/*` has no authentication layer, and the
+/// webhook's own checks and timing live in its handler.
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/system/alert", post(alert_webhook))
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .fallback(|| async { AppError::NotFound })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.body_limit))
         .with_state(state)
 }
@@ -86,6 +88,10 @@ pub enum AppError {
     /// The request took longer than the configured timeout.
     Timeout(Duration),
     NotFound,
+    /// The path exists, but not for this method.
+    MethodNotAllowed,
+    /// A `Content-Encoding` other than identity (the value as sent, shortened).
+    UnsupportedEncoding(String),
 }
 
 #[derive(Serialize)]
@@ -97,7 +103,13 @@ struct ErrorBody<'a> {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, error, message) = match &self {
-            Self::Payload(e) => (StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()),
+            // A parse error can quote the offending value: never echo a huge one whole.
+            Self::Payload(e) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_payload",
+                crate::skipped::shorten(&e.to_string(), 4 * crate::skipped::MAX_VALUE_CHARS)
+                    .into_owned(),
+            ),
             Self::Body(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -127,6 +139,19 @@ impl IntoResponse for AppError {
                 format!("request not handled within {} s", d.as_secs()),
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such route".into()),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this path does not accept this method (the webhook is POST /system/alert)".into(),
+            ),
+            Self::UnsupportedEncoding(encoding) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_encoding",
+                format!(
+                    "Content-Encoding {encoding:?} is not supported: send the body uncompressed \
+                     (AlertManager does by default)"
+                ),
+            ),
         };
         let mut response = (status, Json(ErrorBody { error, message })).into_response();
         if let Self::Unauthorized(challenge) = self {
@@ -163,11 +188,44 @@ async fn require_auth(
     if state.auth.allows(request.headers()) {
         next.run(request).await
     } else {
-        state.auth_limiter.record_failure(ip, now);
+        let recorded = state.auth_limiter.record_failure(ip, now);
         state.service.metrics().auth_failure();
         tracing::warn!(path = %request.uri().path(), %ip, "rejected request with bad or missing credentials");
+        if recorded == Recorded::TableFull {
+            tracing::debug!(%ip, "failed-auth table full of blocked sources: this source is not tracked");
+        }
         AppError::Unauthorized(state.auth.challenge()).into_response()
     }
+}
+
+/// Answer 503 with a JSON error when a request takes longer than `timeout` (AlertManager retries
+/// 5xx, and a retry is idempotent thanks to the ledger).
+pub fn with_timeout(router: Router, timeout: Duration) -> Router {
+    router.layer(middleware::from_fn(
+        move |request: Request, next: Next| async move {
+            match tokio::time::timeout(timeout, next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => AppError::Timeout(timeout).into_response(),
+            }
+        },
+    ))
+}
+
+/// Compressed webhook bodies are refused with 415 before they are read: parsing gzip as JSON
+/// would only give a confusing error.
+fn unsupported_encoding(headers: &HeaderMap) -> Option<AppError> {
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let unsupported = text
+            .split(',')
+            .map(str::trim)
+            .any(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"));
+        if unsupported {
+            let shown = crate::skipped::shorten(&text, 64).into_owned();
+            return Some(AppError::UnsupportedEncoding(shown));
+        }
+    }
+    None
 }
 
 /// Records the webhook's latency into `alertscaler_webhook_duration_seconds{code}` when dropped,
@@ -185,17 +243,14 @@ impl Drop for WebhookTiming<'_> {
 }
 
 /// `POST /system/alert`: an AlertManager notification.
-async fn alert_webhook(
-    State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn alert_webhook(State(state): State<AppState>, request: Request) -> Response {
     let mut timing = WebhookTiming {
         metrics: state.service.metrics().as_ref(),
         started: Instant::now(),
         // Dropped before an answer: the request timeout cut it off, and it is answered 503.
         code: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
     };
-    let response = match notify(&state, body).await {
+    let response = match notify(&state, request).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
@@ -203,11 +258,13 @@ async fn alert_webhook(
     response
 }
 
-async fn notify(
-    state: &AppState,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, AppError> {
-    let body = body.map_err(AppError::Body)?;
+async fn notify(state: &AppState, request: Request) -> Result<Response, AppError> {
+    if let Some(refused) = unsupported_encoding(request.headers()) {
+        return Err(refused);
+    }
+    let body = Bytes::from_request(request, state)
+        .await
+        .map_err(AppError::Body)?;
     let notification = alert::parse_notification(&body).map_err(AppError::Payload)?;
     let report = state
         .service

@@ -13,33 +13,38 @@ use serde::Serialize;
 
 #[path = "labels_capacity.rs"]
 mod capacity;
+#[cfg(test)]
+use capacity::SCALE_TYPE;
 use capacity::scale_type;
-pub use capacity::{DEFAULT_CAPACITY_TARGET, SCALE_TYPE, ScaleType, has_capacity_labels};
+pub(crate) use capacity::{ScaleType, has_capacity_labels};
+
+pub use crate::config::Limited;
+use crate::config::Platform;
 
 pub const MIN: &str = "com.openfaas.scale.min";
 pub const MAX: &str = "com.openfaas.scale.max";
 pub const FACTOR: &str = "com.openfaas.scale.factor";
 pub const ZERO: &str = "com.openfaas.scale.zero";
 /// Load per replica the proportional policy aims for.
-pub const TARGET: &str = "com.openfaas.scale.target";
+pub(crate) const TARGET: &str = "com.openfaas.scale.target";
 /// Fraction of `target` used as the effective target (headroom), default 0.9.
-pub const TARGET_PROPORTION: &str = "com.openfaas.scale.target-proportion";
+pub(crate) const TARGET_PROPORTION: &str = "com.openfaas.scale.target-proportion";
 /// Largest multiplication of replicas in one proportional scale-up (outside panic).
-pub const MAX_UP_FACTOR: &str = "com.openfaas.scale.max-up-factor";
+pub(crate) const MAX_UP_FACTOR: &str = "com.openfaas.scale.max-up-factor";
 /// Latency policy: percent of current replicas added when latency is high (default 50).
-pub const LATENCY_UP_PERCENT: &str = "com.openfaas.scale.latency-up-percent";
+pub(crate) const LATENCY_UP_PERCENT: &str = "com.openfaas.scale.latency-up-percent";
 /// Latency policy: percent of current replicas removed when latency is low (default 25).
-pub const LATENCY_DOWN_PERCENT: &str = "com.openfaas.scale.latency-down-percent";
+pub(crate) const LATENCY_DOWN_PERCENT: &str = "com.openfaas.scale.latency-down-percent";
 /// Latency policy: seconds during which no opposite move follows a move.
-pub const LATENCY_HOLD_SECS: &str = "com.openfaas.scale.latency-hold-secs";
+pub(crate) const LATENCY_HOLD_SECS: &str = "com.openfaas.scale.latency-hold-secs";
 /// Scale-down stabilization window (seconds or a duration such as `5m`).
-pub const DOWN_STABILIZATION: &str = "com.openfaas.scale.down-stabilization";
+pub(crate) const DOWN_STABILIZATION: &str = "com.openfaas.scale.down-stabilization";
 /// Idle time before scale to zero, used by the rule pack (default `15m`).
-pub const ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
+pub(crate) const ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
 /// Latency target of the function in milliseconds, exported for the latency rule pack.
-pub const LATENCY_TARGET_MS: &str = "com.openfaas.scale.latency-target-ms";
+pub(crate) const LATENCY_TARGET_MS: &str = "com.openfaas.scale.latency-target-ms";
 /// Latency tolerance ratio in [0, 1), exported for the latency rule pack.
-pub const LATENCY_TOLERANCE: &str = "com.openfaas.scale.latency-tolerance";
+pub(crate) const LATENCY_TOLERANCE: &str = "com.openfaas.scale.latency-tolerance";
 
 /// A function's validated scaling bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -52,6 +57,8 @@ pub struct ScaleLabels {
     pub zero: bool,
     /// Settings of the proportional, latency and zero policies and of stabilization.
     pub policy: PolicyLabels,
+    /// Where the platform's limits changed what the labels asked.
+    pub limit: Limited,
 }
 
 /// Per-function policy settings; `None` means "use the configured default".
@@ -99,8 +106,13 @@ impl Default for PolicyLabels {
 
 impl ScaleLabels {
     /// min == max: the user pinned the replica count.
-    pub fn autoscaling_disabled(&self) -> bool {
+    pub(crate) fn autoscaling_disabled(&self) -> bool {
         self.min == self.max
+    }
+
+    /// The max the step policy's step is computed from.
+    pub(crate) fn step_max(&self) -> u32 {
+        self.limit.step_max.unwrap_or(self.max)
     }
 
     /// Keep a replica count inside [min, max].
@@ -125,11 +137,24 @@ impl fmt::Display for LabelError {
 
 impl std::error::Error for LabelError {}
 
-/// Parse and validate the scaling labels of a function against the defaults and the global ceiling.
+/// Parse and validate the scaling labels of a function against the defaults and the global ceiling,
+/// on a platform without limits ([`Platform::default`]).
 pub fn parse(
     labels: &BTreeMap<String, String>,
     defaults: &LabelDefaults,
     ceiling: u32,
+) -> Result<ScaleLabels, LabelError> {
+    parse_within(labels, defaults, ceiling, &Platform::default())
+}
+
+/// Parse and validate the scaling labels, then fit them into the platform's limits: a max above
+/// `max_replicas` is lowered to it (remembered in [`Limited`] for the reason), a min above it or a
+/// min of 0 where the platform cannot scale to zero is refused with what to do.
+pub(crate) fn parse_within(
+    labels: &BTreeMap<String, String>,
+    defaults: &LabelDefaults,
+    ceiling: u32,
+    platform: &Platform,
 ) -> Result<ScaleLabels, LabelError> {
     let min = number(labels, MIN, defaults.min)?;
     let max = number(labels, MAX, defaults.max)?;
@@ -143,11 +168,14 @@ pub fn parse(
             .unwrap_or_else(|| format!("{value} (default)")),
         problem,
     };
-    if min == 0 {
+    if min == 0 && !platform.scale_to_zero {
         return Err(err(
             MIN,
             min,
-            format!("must be at least 1; label {ZERO}=true allows scaling to zero"),
+            format!(
+                "{}: set {MIN} to 1 or more, or set scale_to_zero = true if your provider scales to zero",
+                platform.no_zero()
+            ),
         ));
     }
     if max < min {
@@ -163,17 +191,22 @@ pub fn parse(
     if factor > 100 {
         return Err(err(FACTOR, factor, "must be between 0 and 100".into()));
     }
+    let (effective, limit) = platform.fit(min, max, zero).map_err(|cap| {
+        let problem = format!("{}: set {MIN} to {cap} or less", platform.at_most(cap));
+        err(MIN, min, problem)
+    })?;
     Ok(ScaleLabels {
         min,
-        max,
+        max: effective,
         factor,
-        zero,
+        zero: zero && platform.scale_to_zero,
         policy: parse_policy(labels)?,
+        limit,
     })
 }
 
 /// Parse the policy labels; each must be well-formed and within its range.
-pub fn parse_policy(labels: &BTreeMap<String, String>) -> Result<PolicyLabels, LabelError> {
+pub(crate) fn parse_policy(labels: &BTreeMap<String, String>) -> Result<PolicyLabels, LabelError> {
     let d = PolicyLabels::default();
     let positive = |x: f64| x > 0.0;
     Ok(PolicyLabels {
@@ -216,7 +249,7 @@ pub fn parse_policy(labels: &BTreeMap<String, String>) -> Result<PolicyLabels, L
 }
 
 /// Parse a duration: bare seconds (`300`) or Prometheus style (`15m`, `1h30m`, `90s`, `1d`).
-pub fn parse_duration(text: &str) -> Option<TimeDelta> {
+pub(crate) fn parse_duration(text: &str) -> Option<TimeDelta> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<u32>() {
         return Some(TimeDelta::seconds(i64::from(secs)));
@@ -318,12 +351,19 @@ fn number(
 ) -> Result<u32, LabelError> {
     match labels.get(label) {
         None => Ok(default),
-        Some(value) => value.trim().parse::<u32>().map_err(|_| LabelError {
-            label,
-            value: value.clone(),
-            problem: "must be a whole number ≥ 0".into(),
-        }),
+        // Plain digits only: `+7`, `0x7` or `7.0` would be read differently by other tools.
+        Some(value) => plain_digits(value.trim())
+            .and_then(|v| v.parse::<u32>().ok())
+            .ok_or_else(|| LabelError {
+                label,
+                value: value.clone(),
+                problem: "must be a whole number ≥ 0 written in plain digits".into(),
+            }),
     }
+}
+
+fn plain_digits(text: &str) -> Option<&str> {
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())).then_some(text)
 }
 
 fn boolean(labels: &BTreeMap<String, String>, label: &'static str) -> Result<bool, LabelError> {

@@ -10,11 +10,11 @@ use serde::Serialize;
 use super::{LabelError, PolicyLabels, TARGET, TARGET_PROPORTION};
 
 /// What the capacity pack measures per replica: `capacity` (in flight, default) or `rps`.
-pub const SCALE_TYPE: &str = "com.openfaas.scale.type";
+pub(crate) const SCALE_TYPE: &str = "com.openfaas.scale.type";
 /// Capacity policy: target per replica of type `capacity` when the function has no `target`
 /// label (Knative's container-concurrency idea at a tenth of its soft default of 100, because an
 /// OpenFaaS function replica usually serves few requests at once; see docs/policies.md).
-pub const DEFAULT_CAPACITY_TARGET: f64 = 10.0;
+pub(crate) const DEFAULT_CAPACITY_TARGET: f64 = 10.0;
 
 /// The unit of a replica's load for the capacity policy and pack (OpenFaaS Pro's `scale.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -28,7 +28,7 @@ pub enum ScaleType {
 
 impl ScaleType {
     /// Every type, for exporters that withdraw a function's series of the other type.
-    pub const ALL: [Self; 2] = [Self::Capacity, Self::Rps];
+    pub(crate) const ALL: [Self; 2] = [Self::Capacity, Self::Rps];
 
     /// The label value, also the `type` label of the exported target series.
     pub fn as_str(self) -> &'static str {
@@ -39,7 +39,7 @@ impl ScaleType {
     }
 
     /// Unit words for reasons ("in flight", "req/s").
-    pub fn unit(self) -> &'static str {
+    pub(crate) fn unit(self) -> &'static str {
         match self {
             Self::Capacity => "in flight",
             Self::Rps => "req/s",
@@ -57,7 +57,7 @@ impl PolicyLabels {
 
 /// Whether the function sets any label of the capacity target (type, target, target-proportion):
 /// only those functions get an exported target series; the others use the rule pack's default.
-pub fn has_capacity_labels(labels: &BTreeMap<String, String>) -> bool {
+pub(crate) fn has_capacity_labels(labels: &BTreeMap<String, String>) -> bool {
     [SCALE_TYPE, TARGET, TARGET_PROPORTION]
         .iter()
         .any(|l| labels.contains_key(*l))

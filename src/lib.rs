@@ -2,26 +2,40 @@
 //! Prometheus AlertManager webhooks, with deduplication and enforced scaling labels.
 //!
 //! # Layout
+//! Data flows one way: HTTP body → [`alert`] intents → [`service`] (read → [`ledger`] plan →
+//! [`policy`] decide → backend write → observe), one path for every trigger.
 //! - [`id`]: [`id::FunctionId`], a function's name and namespace (a leaf every module may use).
-//! - [`alert`]: AlertManager webhook payload (v4) → per-function intents (the hot path parses a
-//!   borrowed [`alert::Notification`]).
-//! - [`labels`]: `com.openfaas.scale.*` parsing and validation.
-//! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in ([`episodes`]: its compact map).
-//! - [`policy`]: pure decisions (step, proportional, latency, zero; stabilization) → [`policy::Decision`].
-//! - [`load`]: load measured at decision time (optional Prometheus query) for the proportional policy.
-//! - [`service`]: the one place that sequences read → plan → decide → write.
-//! - [`settle`]: the loop that finishes scale-downs held by the stabilization window.
+//! - [`config`]: figment layering and validation (the memory function table is read apart, in
+//!   batches); a leaf (its sections, the policy names, the
+//!   platform's replica limits and the Kubernetes selector live there).
+//! - [`alert`]: AlertManager webhook payload (v4) → per-function intents (policy names parsed; the
+//!   hot path parses a borrowed [`alert::Notification`]).
+//! - [`labels`]: `com.openfaas.scale.*` parsing and validation, fitted into the platform's replica
+//!   limits ([`config::Platform`]).
+//! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in ([`ledger::episodes`]: its
+//!   compact map).
+//! - [`policy`]: pure decisions (step, proportional, latency, zero, capacity; stabilization) →
+//!   [`policy::Verdict`]: the decision and the stabilization window to store.
+//! - [`stored`]: what a backend stores beside a function (ledger episodes + stabilization window).
+//! - [`measure`]: load and desired replica counts read from Prometheus at decision time.
+//! - [`service`]: the one decision path from any trigger to a write, with conflict retries and
+//!   observation; [`report`]: its answer, one line per function.
+//! - [`background`]: the triggers that are not webhooks (settle pass, capacity follow-up, label
+//!   refresh): they choose which functions and when, and call the service.
 //! - [`backend`]: the small backend trait and its implementations (memory, Kubernetes Deployments,
-//!   OpenFaaS provider API with its local state-file ledger).
+//!   OpenFaaS provider API with its local state file).
 //! - [`http`]: router, handlers, error responses; [`auth`]: webhook credentials.
-//! - [`config`]: figment layering and validation (the memory function table is read apart, in batches).
 //! - [`server`]: wiring a configuration into a running server; [`listener`]: the accept loop
 //!   under the [`connections`] limits (header-read and idle timeouts, maximum connections).
-//! - [`memory`]: returning the start-up peak to the OS (`malloc_trim`).
-//! - [`logging`]: the non-blocking log writer (a stalled stdout never blocks a decision).
-//! - [`metrics`]: own Prometheus metrics; [`audit`]: the ring of recent decisions;
-//!   [`limits`]: failed-authentication limiter and request timeout.
-//! - [`sim`]: `alertscaler simulate`: load, queueing and monitoring models driving the real decision code.
+//! - [`skipped`]: bounds on what one notification writes (skipped alerts logged once per reason,
+//!   a bounded list in the answer, long values shortened); [`logging`]: text logs that escape
+//!   control characters so payload values cannot forge lines, written by a non-blocking writer
+//!   thread; [`memory`]: returning the start-up peak to the OS (`malloc_trim`).
+//! - [`metrics`]: own Prometheus metrics (a leaf recorder: it never calls a backend); [`audit`]: the
+//!   ring of recent decisions; [`limits`]: the failed-authentication limiter (per IPv4 address or
+//!   IPv6 /64).
+//! - [`sim`]: `alertscaler simulate`: load, queueing and monitoring models driving the real
+//!   decision code.
 
 pub mod alert;
 pub mod audit;
@@ -30,7 +44,6 @@ pub mod backend;
 pub mod background;
 pub mod config;
 pub mod connections;
-pub mod episodes;
 pub mod error;
 pub mod http;
 pub mod id;
@@ -38,8 +51,8 @@ pub mod labels;
 pub mod ledger;
 pub mod limits;
 pub mod listener;
-pub mod load;
 pub mod logging;
+pub mod measure;
 pub mod memory;
 pub mod metrics;
 pub mod policy;
@@ -47,4 +60,5 @@ pub mod report;
 pub mod server;
 pub mod service;
 pub mod sim;
+pub mod skipped;
 pub mod stored;

@@ -385,3 +385,7 @@ impl LogThrottle {
         Some(std::mem::take(&mut self.count))
     }
 }
+
+#[cfg(test)]
+#[path = "listener_tests.rs"]
+mod tests;

@@ -1,6 +1,5 @@
 //! The `alertscaler` binary: parse the command line, set up logging, run.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,7 +10,6 @@ use tokio::net::TcpListener;
 use alertscaler::backend::Backend;
 use alertscaler::backend::memory::MemoryBackend;
 use alertscaler::config::{BackendKind, Config};
-use alertscaler::logging;
 use alertscaler::server;
 use alertscaler::sim;
 
@@ -52,19 +50,20 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Replay a load scenario through simulated Prometheus and AlertManager and the real decision code;
-    /// compare policies (table on stdout; summary.md, CSV and SVG in --out). Decision logs are silenced.
+    /// compare policies (table on stdout; summary.md, summary.json, CSV and SVG in --out). Decision logs are
+    /// silenced.
     Simulate {
         /// Scenario file (TOML), e.g. fixtures/scenarios/cpu-bound-75ms.toml.
         #[arg(long)]
         scenario: PathBuf,
-        /// Policy preset to run (repeatable): ce, alertscaler-step, alertscaler-step-ce-down,
-        /// alertscaler-latency. Default: the scenario's list, else all.
+        /// Policy preset to run (repeatable): ce, step, step-ce-down, latency, proportional, capacity,
+        /// kpa. Default: the scenario's list, else all.
         #[arg(long = "policy")]
         policies: Vec<String>,
-        /// Directory for summary.md, <policy>.csv and <function>.svg.
+        /// Directory for summary.md, summary.json, <policy>.csv and <function>.svg.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Seed of the random arrivals (default: the scenario's).
+        /// Seed of the random arrivals and loop phases (default: the scenario's).
         #[arg(long)]
         seed: Option<u64>,
     },
@@ -103,9 +102,11 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             let bound = listener.local_addr().unwrap_or(config.listen);
+            // Signal handlers first: a SIGTERM right after "serving" must not be lost.
+            let shutdown = server::shutdown_signal();
             tracing::info!(listen = %bound, backend = ?config.backend, tls = config.tls.is_some(), "alertscaler serving");
             let options = server::ServeOptions::from_config(&config);
-            server::serve_with(listener, state, server::shutdown_signal(), options).await
+            server::serve_with(listener, state, shutdown, options).await
         }
         Command::Simulate {
             scenario,
@@ -159,20 +160,7 @@ fn simulate(
     Ok(())
 }
 
-/// Log lines go through a writer thread (a stalled stdout never blocks a decision), without
-/// colour codes unless stdout is a terminal.
-fn init_tracing(format: LogFormat) -> logging::FlushGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::stdout().is_terminal();
-    let (writer, guard) = logging::NonBlocking::new(std::io::stdout(), logging::DEFAULT_CAPACITY);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(writer);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-    guard
+/// Logging set up; the guard flushes queued lines when `main` returns.
+fn init_tracing(format: LogFormat) -> alertscaler::logging::FlushGuard {
+    alertscaler::logging::init(matches!(format, LogFormat::Json))
 }

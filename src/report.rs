@@ -11,7 +11,10 @@ use crate::policy::{Decision, Why};
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub functions: Vec<FunctionReport>,
+    /// The first skipped alerts (at most [`crate::skipped::MAX_LISTED`]).
     pub skipped: Vec<Skipped>,
+    /// How many alerts were skipped in all.
+    pub skipped_total: usize,
 }
 
 impl Report {

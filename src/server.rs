@@ -16,9 +16,9 @@ use crate::backend::memory::MemoryBackend;
 use crate::backend::openfaas::OpenFaasBackend;
 use crate::config::{BackendKind, Config, TlsConfig};
 use crate::connections::ConnectionLimits;
-use crate::http::{AppParts, AppState, router};
-use crate::limits::{AuthLimiter, with_timeout};
-use crate::load::LoadSource;
+use crate::http::{AppParts, AppState, router, with_timeout};
+use crate::limits::AuthLimiter;
+use crate::measure::LoadSource;
 use crate::metrics::Metrics;
 use crate::service::{Service, Settings};
 
@@ -196,25 +196,47 @@ fn raise_open_file_limit(_: u64, _: u64) -> Option<u64> {
     None
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are registered when this is called, not when the
+/// future is first polled: a signal that arrives between "serving" and the first poll must not be
+/// lost (it was, under load: the process then ignored SIGTERM). Call it inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
+    let streams = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut term, mut int) = streams;
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = term => {},
+                () = int => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received; finishing in-flight requests");
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
 }

@@ -18,12 +18,12 @@ use tracing::{debug, info, instrument, warn};
 use crate::alert::{Identity, Notification, Signal, Webhook};
 use crate::audit::{Audit, DecisionRecord};
 use crate::backend::{Backend, Update};
-use crate::config::{Config, LabelDefaults};
+use crate::config::{Config, LabelDefaults, Platform};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::labels;
 use crate::ledger::{self, Trigger};
-use crate::load::LoadSource;
+use crate::measure::LoadSource;
 use crate::metrics::Metrics;
 use crate::policy::{self, Decision, PolicyConfig, stabilize};
 pub use crate::report::{FunctionReport, Outcome, Report};
@@ -43,6 +43,8 @@ pub struct Settings {
     pub timing: ledger::Timing,
     pub label_defaults: LabelDefaults,
     pub ceiling: u32,
+    /// The platform's replica limits; labels are fitted into them before any policy plans.
+    pub platform: Platform,
     pub policy: PolicyConfig,
 }
 
@@ -61,6 +63,7 @@ impl Settings {
             },
             label_defaults: config.labels,
             ceiling: config.max_replicas_ceiling,
+            platform: config.platform.clone(),
             policy: config.policy,
         }
     }
@@ -172,9 +175,8 @@ impl Service {
     ) -> Report {
         self.metrics.notification(notification.status);
         let (intents, skipped) = notification.intents(&self.settings.identity);
-        for s in &skipped {
-            warn!(alert = %s.alertname, fingerprint = %s.fingerprint, reason = %s.reason, "alert skipped");
-        }
+        crate::skipped::log(&skipped);
+        let (skipped, skipped_total) = crate::skipped::bound(skipped);
         let mut functions = Vec::with_capacity(intents.len());
         for intent in &intents {
             let cause = Cause::Notification(&intent.signals);
@@ -182,7 +184,11 @@ impl Service {
                 functions.push(report);
             }
         }
-        Report { functions, skipped }
+        Report {
+            functions,
+            skipped,
+            skipped_total,
+        }
     }
 
     /// Trigger: the settle pass at `now`. Re-decides the listed functions whose stored state holds
@@ -311,10 +317,11 @@ impl Service {
             }
         }
         self.metrics.export_labels(function, &state.labels);
-        let labels = match labels::parse(&state.labels, &s.label_defaults, s.ceiling) {
-            Ok(labels) => labels,
-            Err(e) => return Ok(Some(Decision::refused(e.to_string()))),
-        };
+        let labels =
+            match labels::parse_within(&state.labels, &s.label_defaults, s.ceiling, &s.platform) {
+                Ok(labels) => labels,
+                Err(e) => return Ok(Some(Decision::refused(e.to_string()))),
+            };
         let (verdict, ledger) = match cause {
             Cause::Notification(signals) => {
                 let plan = ledger::plan(&stored.ledger, signals, now, &s.timing);
@@ -365,7 +372,7 @@ impl Service {
                 (policy::decide(&input, &s.policy), stored.ledger.clone())
             }
         };
-        let decision = verdict.decision;
+        let mut decision = policy::platform::explain(verdict.decision, &labels, &s.platform);
         if matches!(decision, Decision::Refused { .. }) {
             return Ok(Some(decision));
         }
@@ -380,7 +387,8 @@ impl Service {
                 stored: &next,
                 version: &state.version,
             };
-            self.backend.apply(function, update).await?;
+            let applied = self.backend.apply(function, update).await?;
+            decision = applied.carried_out(decision);
         }
         self.metrics.ledger_size(function, next.ledger.len());
         if matches!(cause, Cause::Notification(_)) {

@@ -13,7 +13,7 @@ use crate::alert::{self, Webhook};
 use crate::backend::memory::MemoryBackend;
 use crate::config::Config;
 use crate::config::MemoryFunction;
-use crate::load::LoadSource;
+use crate::measure::LoadSource;
 use crate::policy::Why;
 use crate::service::{Outcome, Settings};
 
@@ -53,7 +53,11 @@ impl Backend for Counting {
         state
     }
 
-    async fn apply(&self, f: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(
+        &self,
+        f: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<crate::backend::Applied, BackendError> {
         let conflict = self
             .conflicts
             .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
@@ -327,17 +331,26 @@ async fn fake_prometheus(desired: Arc<std::sync::atomic::AtomicU32>) -> String {
     url
 }
 
-#[tokio::test]
-async fn a_firing_capacity_alert_is_followed_up_until_it_resolves() {
+/// The service on one function at 1 replica, measuring desired counts from a fake Prometheus
+/// that answers the returned value (starting at `desired`).
+async fn measured(
+    labels: &[(&str, &str)],
+    desired: u32,
+) -> (Service, Arc<Counting>, Arc<std::sync::atomic::AtomicU32>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let desired = Arc::new(std::sync::atomic::AtomicU32::new(4));
-    let url = fake_prometheus(desired.clone()).await;
+    let desired = Arc::new(std::sync::atomic::AtomicU32::new(desired));
     let prometheus = crate::config::PrometheusConfig {
-        url: Some(url),
+        url: Some(fake_prometheus(desired.clone()).await),
         ..Default::default()
     };
-    let (svc, backend) = service(&[("com.openfaas.scale.target", "5")], 1);
+    let (svc, backend) = service(labels, 1);
     let svc = svc.with_load_source(LoadSource::from_config(&prometheus).unwrap());
+    (svc, backend, desired)
+}
+
+#[tokio::test]
+async fn a_firing_capacity_alert_is_followed_up_until_it_resolves() {
+    let (svc, backend, desired) = measured(&[("com.openfaas.scale.target", "5")], 4).await;
     let under = [("scale_policy", "capacity"), ("scale_direction", "up")];
     let mut fire = webhook("firing", "FunctionUnderProvisioned", &under, "0", 0);
     fire.alerts[0]
@@ -379,15 +392,7 @@ async fn a_firing_capacity_alert_is_followed_up_until_it_resolves() {
 
 #[tokio::test]
 async fn a_silent_capacity_alert_stops_being_followed_after_the_episode_ttl() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let desired = Arc::new(std::sync::atomic::AtomicU32::new(3));
-    let url = fake_prometheus(desired.clone()).await;
-    let prometheus = crate::config::PrometheusConfig {
-        url: Some(url),
-        ..Default::default()
-    };
-    let (svc, backend) = service(&[], 1);
-    let svc = svc.with_load_source(LoadSource::from_config(&prometheus).unwrap());
+    let (svc, backend, desired) = measured(&[], 3).await;
     let under = [("scale_policy", "capacity")];
     let mut fire = webhook("firing", "FunctionUnderProvisioned", &under, "0", 0);
     fire.alerts[0]

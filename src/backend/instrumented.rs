@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Backend, FunctionState, FunctionSummary, Update};
+use super::{Applied, Backend, FunctionState, FunctionSummary, Update};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::metrics::Metrics;
 use prometheus_client::metrics::histogram::Histogram;
 
 /// Wraps a backend and records the latency and result of each call.
-pub struct Instrumented {
+pub(crate) struct Instrumented {
     inner: Arc<dyn Backend>,
     metrics: Arc<Metrics>,
     /// The `ok` histograms of the operations on every request's path, looked up once.
@@ -24,7 +24,7 @@ pub struct Instrumented {
 
 impl Instrumented {
     /// Wrap `inner`; its calls are recorded in `metrics`.
-    pub fn wrap(inner: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Arc<dyn Backend> {
+    pub(crate) fn wrap(inner: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Arc<dyn Backend> {
         let name = inner.name();
         Arc::new(Self {
             read_ok: metrics.backend_histogram(name, "read", "ok"),
@@ -66,11 +66,15 @@ impl Backend for Instrumented {
         result
     }
 
-    async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(
+        &self,
+        function: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<Applied, BackendError> {
         let started = Instant::now();
         let result = self.inner.apply(function, update).await;
         match &result {
-            Ok(()) => self.apply_ok.observe(started.elapsed().as_secs_f64()),
+            Ok(_) => self.apply_ok.observe(started.elapsed().as_secs_f64()),
             Err(_) => self.record("apply", started, &result),
         }
         result
@@ -95,5 +99,9 @@ impl Backend for Instrumented {
         let result = self.inner.ready().await;
         self.record("ready", started, &result);
         result
+    }
+
+    async fn leads_passes(&self) -> bool {
+        self.inner.leads_passes().await
     }
 }

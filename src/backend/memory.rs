@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Backend, FunctionState, FunctionSummary, Update};
+use super::{Applied, Backend, FunctionState, FunctionSummary, Update};
 use crate::config::MemoryFunction;
 use crate::error::BackendError;
 use crate::id::FunctionId;
@@ -89,7 +89,11 @@ impl Backend for MemoryBackend {
         })
     }
 
-    async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(
+        &self,
+        function: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<Applied, BackendError> {
         let mut functions = self.lock();
         let s = functions
             .get_mut(function)
@@ -108,7 +112,7 @@ impl Backend for MemoryBackend {
             None => s.stored = Some(Box::new(update.stored.clone())),
         }
         s.version += 1;
-        Ok(())
+        Ok(Applied::as_asked(&update))
     }
 
     async fn settling(&self) -> Result<Vec<FunctionId>, BackendError> {

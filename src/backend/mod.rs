@@ -5,12 +5,10 @@
 //! the replica count under one optimistic-concurrency version, so that two receivers (or a
 //! restarted one) never apply the same alert episode twice.
 
-pub mod gateway;
 pub mod instrumented;
 pub mod kubernetes;
 pub mod memory;
 pub mod openfaas;
-pub mod state_file;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +17,7 @@ use serde::Serialize;
 
 use crate::error::BackendError;
 use crate::id::FunctionId;
+use crate::policy::Decision;
 use crate::stored::Stored;
 
 /// What a backend knows about a function at one moment.
@@ -40,6 +39,47 @@ pub struct Update<'a> {
     pub stored: &'a Stored,
     /// The version that was read; the write must fail with [`BackendError::Conflict`] if it moved.
     pub version: &'a str,
+}
+
+/// What a write really did, as the backend reports it after the call.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// The replica count the backend has after a scale (`None` when only the ledger was written).
+    /// It can differ from the count asked: the OpenFaaS CE gateway silently clamps to 1–5.
+    pub replicas: Option<u32>,
+    /// Why `replicas` differs from the count asked, in words for the decision's reason.
+    pub note: Option<String>,
+}
+
+impl Applied {
+    /// The write did exactly what `update` asked (backends that set counts verbatim).
+    pub(crate) fn as_asked(update: &Update<'_>) -> Self {
+        Self {
+            replicas: update.replicas,
+            note: None,
+        }
+    }
+}
+
+impl Applied {
+    /// The decision as the backend carried it out: a scale reports the count the backend really
+    /// set, and the reason says why it differs from the count asked (e.g. the CE gateway's cap).
+    pub(crate) fn carried_out(&self, decision: Decision) -> Decision {
+        match (decision, self.replicas) {
+            (Decision::Scale { from, to, reason }, Some(set)) if set != to => {
+                let why = self
+                    .note
+                    .as_deref()
+                    .unwrap_or("the backend set another count");
+                Decision::Scale {
+                    from,
+                    to: set,
+                    reason: format!("{reason}; asked {to}, {why}"),
+                }
+            }
+            (decision, _) => decision,
+        }
+    }
 }
 
 /// A function as listed by `GET /system/functions`.
@@ -87,7 +127,12 @@ pub trait Backend: Send + Sync + 'static {
     async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError>;
 
     /// Write the stored state and, if set, the replica count, atomically, if the version still matches.
-    async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError>;
+    /// Returns what the backend really set, which the service reports.
+    async fn apply(
+        &self,
+        function: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<Applied, BackendError>;
 
     /// List eligible functions.
     async fn list(&self) -> Result<Vec<FunctionSummary>, BackendError> {
@@ -112,5 +157,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether the backend can be reached (for `/readyz`).
     async fn ready(&self) -> Result<(), BackendError> {
         Ok(())
+    }
+
+    /// Whether this replica should run background passes now (settle loop). Backends shared by
+    /// several replicas elect one (Kubernetes: a Lease); the default is "yes" (one replica).
+    async fn leads_passes(&self) -> bool {
+        true
     }
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 mod functions;
+mod platform;
 mod policy;
 mod prometheus;
 mod sections;
@@ -19,6 +20,7 @@ pub mod selector;
 mod table;
 
 pub use functions::{LabelDefaults, MemoryConfig, MemoryFunction};
+pub use platform::{Limited, Platform, StepBase};
 pub use policy::{PolicyConfig, PolicyKind, ScaleDown};
 pub use prometheus::PrometheusConfig;
 pub use sections::{
@@ -27,6 +29,10 @@ pub use sections::{
 
 /// Decisions kept for `GET /decisions` by default.
 pub const DEFAULT_AUDIT_CAPACITY: usize = 1000;
+
+/// AlertManager retries a failed notification until max(group_interval, 10 s) has passed
+/// (`notify.MinTimeout`); a scale-up cooldown shorter than that lets a retry step twice.
+pub const ALERTMANAGER_RETRY_SECS: u64 = 10;
 
 /// Everything alertscaler can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +61,8 @@ pub struct Config {
     pub max_replicas_ceiling: u32,
     /// Scaling label defaults (OpenFaaS CE's).
     pub labels: LabelDefaults,
+    /// The platform's replica limits (OpenFaaS CE: at most 5, never 0), whatever labels ask.
+    pub platform: Platform,
     /// Functions of the embedded memory backend.
     pub memory: MemoryConfig,
     /// The OpenFaaS gateway (`backend = "openfaas"`).
@@ -94,6 +102,7 @@ impl Default for Config {
             episode_ttl_secs: 3600,
             max_replicas_ceiling: 100,
             labels: LabelDefaults::default(),
+            platform: Platform::default(),
             memory: MemoryConfig::default(),
             openfaas: OpenFaasConfig::default(),
             kubernetes: KubernetesConfig::default(),
@@ -241,13 +250,29 @@ impl Config {
                 ),
             );
         }
+        if self.scale_up_cooldown_secs < ALERTMANAGER_RETRY_SECS {
+            return invalid(
+                "scale_up_cooldown_secs",
+                format!(
+                    "{} s is shorter than AlertManager's retry window: it resends a notification \
+                     that failed for at least {ALERTMANAGER_RETRY_SECS} s (up to group_interval), and a \
+                     resend after the cooldown steps again; use at least {ALERTMANAGER_RETRY_SECS} and \
+                     more than your group_interval",
+                    self.scale_up_cooldown_secs
+                ),
+            );
+        }
         if self.scale_up_cooldown_secs >= self.episode_ttl_secs {
             return invalid(
                 "scale_up_cooldown_secs",
                 "must be shorter than episode_ttl_secs".into(),
             );
         }
-        if let Err((key, problem)) = self.policy.validate().and(self.prometheus.validate()) {
+        let platform = self.platform.validate(self.max_replicas_ceiling, l.min);
+        if let Err((key, problem)) = platform
+            .and(self.policy.validate())
+            .and(self.prometheus.validate())
+        {
             return invalid(key, problem);
         }
         sections::validate_ops(self)?;

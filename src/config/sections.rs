@@ -134,17 +134,29 @@ impl Default for OpenFaasConfig {
     }
 }
 
-/// `[kubernetes]` section: which Deployments are functions, and where the ledger is stored.
+/// `[kubernetes]` section: which Deployments are functions, where the ledger is stored, and the
+/// Lease that picks the one replica doing background passes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KubernetesConfig {
     /// Label selector a Deployment must match to be scaled (`key`, `key=value`, `key!=value`,
     /// `!key`, comma-separated). faas-netes puts `faas_function=<name>` on every function.
     pub selector: String,
-    /// Annotation on the Deployment that holds the function's ledger (JSON).
+    /// Annotation where older versions kept the ledger on the Deployment. It is only READ now, to
+    /// migrate a function's ledger into its state ConfigMap on the first write.
     pub ledger_annotation: String,
-    /// Seconds one apiserver request may take before the webhook answers 503.
+    /// Name prefix of the per-function state ConfigMap (`<prefix><function>`, in the function's
+    /// namespace), which holds the ledger so that a redeploy cannot wipe it.
+    pub state_prefix: String,
+    /// Seconds one apiserver call (retries included) may take before the webhook answers 503.
     pub request_timeout_secs: u64,
+    /// Namespace of the Lease that elects the replica doing settle passes; empty: no election
+    /// (every replica runs passes, as with a single replica).
+    pub lease_namespace: String,
+    /// Name of that Lease.
+    pub lease_name: String,
+    /// Seconds a leader holds the Lease without renewing it (renewed on every pass).
+    pub lease_duration_secs: u64,
 }
 
 impl Default for KubernetesConfig {
@@ -152,7 +164,11 @@ impl Default for KubernetesConfig {
         Self {
             selector: "faas_function".into(),
             ledger_annotation: "alertscaler.openfaas.com/ledger".into(),
+            state_prefix: "alertscaler-".into(),
             request_timeout_secs: 10,
+            lease_namespace: "openfaas".into(),
+            lease_name: "alertscaler-passes".into(),
+            lease_duration_secs: 45,
         }
     }
 }
@@ -218,6 +234,38 @@ impl KubernetesConfig {
             return invalid(
                 "kubernetes.ledger_annotation",
                 format!("{:?} is not a valid annotation key", k.ledger_annotation),
+            );
+        }
+        let dns = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 63
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !s.starts_with('-')
+        };
+        if !dns(&k.state_prefix) {
+            return invalid(
+                "kubernetes.state_prefix",
+                format!(
+                    "{:?} must be 1-63 of [a-z0-9-], not starting with '-'",
+                    k.state_prefix
+                ),
+            );
+        }
+        let lease_ok = dns(&k.lease_namespace) && dns(&k.lease_name);
+        if !(k.lease_namespace.is_empty() || lease_ok) {
+            return invalid(
+                "kubernetes.lease_name",
+                format!(
+                    "lease {:?}/{:?} must be DNS labels (or set lease_namespace = \"\" to turn election off)",
+                    k.lease_namespace, k.lease_name
+                ),
+            );
+        }
+        if k.lease_duration_secs < 5 || k.lease_duration_secs > 3600 {
+            return invalid(
+                "kubernetes.lease_duration_secs",
+                "must be between 5 and 3600".into(),
             );
         }
         if k.request_timeout_secs == 0 || k.request_timeout_secs > 300 {

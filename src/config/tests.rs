@@ -31,12 +31,12 @@ fn defaults_validate() {
 fn file_then_env_layering() {
     let c = load_str(
         "listen = \"127.0.0.1:9999\"\n[labels]\nmax = 30\n",
-        &[("LABELS__FACTOR", "50"), ("SCALE_UP_COOLDOWN_SECS", "7")],
+        &[("LABELS__FACTOR", "50"), ("SCALE_UP_COOLDOWN_SECS", "17")],
     )
     .unwrap();
     assert_eq!(c.listen.port(), 9999);
     assert_eq!((c.labels.max, c.labels.factor, c.labels.min), (30, 50, 1));
-    assert_eq!(c.scale_up_cooldown_secs, 7);
+    assert_eq!(c.scale_up_cooldown_secs, 17);
 }
 
 #[test]
@@ -168,5 +168,43 @@ fn ops_settings_parse_and_validate() {
     ] {
         let err = load_str(text, &[]).unwrap_err().to_string();
         assert!(err.contains(key), "{text}: {err}");
+    }
+}
+
+#[test]
+fn a_cooldown_shorter_than_alertmanagers_retry_window_is_refused_with_the_reason() {
+    for secs in ["0", "9"] {
+        let err = load_str(&format!("scale_up_cooldown_secs = {secs}\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("scale_up_cooldown_secs") && err.contains("retry window"),
+            "{err}"
+        );
+    }
+    assert!(load_str("scale_up_cooldown_secs = 10\n", &[]).is_ok());
+}
+
+#[test]
+fn connection_limits_have_safe_defaults_and_bounds() {
+    let c = load_str("", &[]).unwrap();
+    let l = c.connections.limits();
+    assert_eq!(
+        (
+            l.header_read_timeout.as_secs(),
+            l.idle_timeout.as_secs(),
+            l.max_connections
+        ),
+        (10, 60, 512)
+    );
+    for bad in [
+        "header_read_timeout_secs = 0",
+        "idle_timeout_secs = 0",
+        "max_connections = 0",
+    ] {
+        let err = load_str(&format!("[connections]\n{bad}\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("connections."), "{bad}: {err}");
     }
 }

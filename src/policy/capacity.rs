@@ -8,15 +8,15 @@
 //! scale-downs go through the stabilization window like every policy's.
 
 use super::{Decision, Input, Proposal, Why};
-use crate::alert::{Signal, Status};
+use crate::alert::{Direction, Signal, Status};
 use crate::labels::ScaleLabels;
 use crate::ledger::Trigger;
 
 /// The alert annotation holding the desired replica count (set by the capacity rule pack).
-pub const DESIRED_ANNOTATION: &str = "desired";
+pub(crate) const DESIRED_ANNOTATION: &str = "desired";
 
 /// The desired count the alert carries in its `desired` annotation; the error names it.
-pub fn annotation_desired(signal: &Signal) -> Result<f64, String> {
+pub(crate) fn annotation_desired(signal: &Signal) -> Result<f64, String> {
     let Some(text) = signal.annotations.get(DESIRED_ANNOTATION) else {
         return Err(format!(
             "alert {} has no annotation `{DESIRED_ANNOTATION}`: the capacity policy needs the desired \
@@ -34,7 +34,7 @@ pub fn annotation_desired(signal: &Signal) -> Result<f64, String> {
 }
 
 /// The capacity policy's proposal.
-pub fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
+pub(crate) fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
     let labels = input.labels;
     let signal = match input.trigger {
         Trigger::Hold(hold) => return Err(super::hold_decision(hold)),
@@ -67,7 +67,21 @@ pub fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
             (desired, from_annotations(signal, desired, labels))
         }
     };
-    Ok(clamped(labels, wanted, explain))
+    let proposal = clamped(labels, wanted, explain);
+    // An up alert (firing, followed up, or resolved) only ever moves up. A count below current
+    // means the replicas caught up since Prometheus evaluated, or the panic window is calming
+    // down; shrinking on it flapped in the closed-loop test (6 → 2 → 6 within one step).
+    // Scale-downs are FunctionOverProvisioned's (1m `for:`), through the stabilization window.
+    if signal.direction == Direction::Up && proposal.desired < input.current {
+        return Err(Decision::unchanged(
+            Why::InBand,
+            format!(
+                "{}; below current {}: an up alert never scales down (FunctionOverProvisioned does)",
+                proposal.explain, input.current
+            ),
+        ));
+    }
+    Ok(proposal)
 }
 
 /// Clamp a desired count to [min, max] and say so.

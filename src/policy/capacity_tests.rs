@@ -87,18 +87,33 @@ fn table() {
         (1, 20, 4, under("4"), None, None, Some(Why::Tolerance)),
         // A fractional count (a hand-written rule) rounds up.
         (1, 20, 1, under("2.2"), None, Some(3), None),
-        // Measured wins over the annotation, in both directions.
+        // Measured wins over the annotation.
         (1, 20, 1, under("3"), Some(8.0), Some(8), None),
-        (1, 20, 8, under("9"), Some(3.0), Some(3), None),
-        // The alert resolved: a measured count still applies…
+        (1, 20, 8, over("2"), Some(5.0), Some(5), None),
+        // An up alert never scales down: not on its (stale) annotation, not on a measured count.
+        (1, 20, 8, under("9"), Some(3.0), None, Some(Why::InBand)),
+        (1, 20, 8, under("5"), None, None, Some(Why::InBand)),
+        // A down alert whose measured count rose scales up.
+        (1, 20, 4, over("2"), Some(6.0), Some(6), None),
+        // The alert resolved: a measured count above current still applies (load rose again)…
+        (
+            1,
+            20,
+            6,
+            alert(UNDER, Status::Resolved, &[("desired", "9")]),
+            Some(8.0),
+            Some(8),
+            None,
+        ),
+        // …one below it does not scale down (FunctionOverProvisioned does, after its 1m)…
         (
             1,
             20,
             6,
             alert(UNDER, Status::Resolved, &[("desired", "9")]),
             Some(4.0),
-            Some(4),
             None,
+            Some(Why::InBand),
         ),
         // …but a resolved alert's own annotation is stale: nothing moves.
         (

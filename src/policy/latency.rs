@@ -14,7 +14,7 @@ use crate::alert::Status;
 use crate::ledger::Trigger;
 
 /// The latency policy's proposal.
-pub fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Proposal, Decision> {
+pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Proposal, Decision> {
     let (labels, current, now) = (input.labels, input.current, input.now);
     let hold = labels
         .policy

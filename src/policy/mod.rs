@@ -10,6 +10,7 @@
 
 pub mod capacity;
 pub mod latency;
+pub mod platform;
 pub mod proportional;
 pub mod stabilize;
 pub mod step;
@@ -154,18 +155,8 @@ pub struct Input<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// The policy the trigger's alert selects (`None` for holds).
-pub fn selected(trigger: &Trigger, config: &PolicyConfig) -> Option<PolicyKind> {
-    match trigger {
-        Trigger::Hold(_) => None,
-        Trigger::Up { signal, .. } | Trigger::Down { signal } => {
-            Some(signal.policy.unwrap_or(config.default))
-        }
-    }
-}
-
 /// Decide what to do with a function: the decision, and the window to store when it is carried out.
-pub fn decide(input: &Input<'_>, config: &PolicyConfig) -> Verdict {
+pub(crate) fn decide(input: &Input<'_>, config: &PolicyConfig) -> Verdict {
     let unchanged_window = |decision| Verdict {
         decision,
         window: input.window.clone(),
@@ -201,7 +192,7 @@ pub fn decide(input: &Input<'_>, config: &PolicyConfig) -> Verdict {
 }
 
 /// The shared scale-down of an up alert that resolved: to min (the stabilization window may hold).
-pub fn down_to_min(labels: &ScaleLabels, signal: &Signal) -> Proposal {
+pub(crate) fn down_to_min(labels: &ScaleLabels, signal: &Signal) -> Proposal {
     let what = match signal.status {
         Status::Resolved => "resolved",
         Status::Firing => "asks to scale down",

@@ -14,7 +14,7 @@ use crate::labels::TARGET;
 use crate::ledger::Trigger;
 
 /// The alert annotation holding the observed load (set by the shipped rule packs).
-pub const VALUE_ANNOTATION: &str = "value";
+pub(crate) const VALUE_ANNOTATION: &str = "value";
 
 /// An observed load and where it came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,7 +25,7 @@ pub struct Load {
 }
 
 /// The load the alert carries in its `value` annotation; the error names the annotation.
-pub fn annotation_load(signal: &Signal) -> Result<Load, String> {
+pub(crate) fn annotation_load(signal: &Signal) -> Result<Load, String> {
     let Some(text) = signal.annotations.get(VALUE_ANNOTATION) else {
         return Err(format!(
             "alert {} has no annotation `{VALUE_ANNOTATION}`: the proportional policy needs the observed load there",
@@ -45,7 +45,7 @@ pub fn annotation_load(signal: &Signal) -> Result<Load, String> {
 }
 
 /// The proportional policy's proposal.
-pub fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Proposal, Decision> {
+pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Proposal, Decision> {
     let (labels, current) = (input.labels, input.current);
     let signal = match input.trigger {
         Trigger::Hold(hold) => return Err(super::hold_decision(hold)),

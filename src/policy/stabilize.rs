@@ -16,7 +16,7 @@ use super::{Decision, Input, PolicyConfig, Proposal, Verdict, Why};
 use crate::labels::ScaleLabels;
 
 /// At most this many recommendations are kept per function.
-pub const MAX_RECOMMENDATIONS: usize = 32;
+pub(crate) const MAX_RECOMMENDATIONS: usize = 32;
 
 /// One replica count a policy wanted at one moment (before stabilization).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ pub fn window(labels: &ScaleLabels, config: &PolicyConfig) -> TimeDelta {
 }
 
 /// The highest recommendation made within `window` before `now`, with when it was made.
-pub fn floor(
+pub(crate) fn floor(
     history: &[Recommendation],
     now: DateTime<Utc>,
     window: TimeDelta,
@@ -61,8 +61,15 @@ pub fn floor(
 }
 
 /// Append a recommendation and bound the history: drop what left the window (always keeping the
-/// newest) and keep at most [`MAX_RECOMMENDATIONS`].
-pub fn record(history: &mut Vec<Recommendation>, rec: Recommendation, window: TimeDelta) {
+/// newest) and what a newer, at least as high recommendation makes irrelevant, and keep at most
+/// [`MAX_RECOMMENDATIONS`] by merging neighbours conservatively.
+///
+/// The bound must never shorten the window: a follow-up every 5 s records 60 recommendations in
+/// 300 s, and dropping the oldest (the peak) would let a scale-down through early.
+pub(crate) fn record(history: &mut Vec<Recommendation>, rec: Recommendation, window: TimeDelta) {
+    // The floor is the highest recommendation within the window; one that is not higher than a
+    // newer one can never be it again (the newer one stays in the window longer).
+    history.retain(|r| r.desired > rec.desired || r.at > rec.at);
     history.push(rec);
     prune(history, rec.at, window);
 }
@@ -71,8 +78,17 @@ fn prune(history: &mut Vec<Recommendation>, now: DateTime<Utc>, window: TimeDelt
     let newest = history.iter().map(|r| r.at).max();
     history.retain(|r| Some(r.at) == newest || now - r.at < window);
     history.sort_by_key(|r| r.at);
-    let excess = history.len().saturating_sub(MAX_RECOMMENDATIONS);
-    history.drain(..excess);
+    // Still too many (a long descending run): merge the two neighbours whose counts are closest
+    // into the later time with the higher count. The floor then holds that count a little longer:
+    // a scale-down may come later than exact, never earlier.
+    while history.len() > MAX_RECOMMENDATIONS {
+        let closest = (0..history.len() - 1)
+            .min_by_key(|&i| history[i].desired.abs_diff(history[i + 1].desired))
+            .unwrap_or(0);
+        let high = history[closest].desired.max(history[closest + 1].desired);
+        history[closest + 1].desired = high;
+        history.remove(closest);
+    }
 }
 
 /// Turn a policy's proposal into the verdict: record it, scale up at once, scale down no lower
@@ -146,7 +162,7 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
 
 /// Finish a held-back scale-down as far as the window now allows. `None` when nothing is held;
 /// otherwise the verdict (the decision and the window to store).
-pub fn resume(
+pub(crate) fn resume(
     labels: &ScaleLabels,
     current: u32,
     held: &Window,

@@ -237,3 +237,47 @@ fn entry_with_history_round_trips_and_old_entries_still_parse() {
         Stored::default()
     );
 }
+
+#[test]
+fn a_recommendation_every_5s_never_shortens_the_window() {
+    // A peak of 9, then a follow-up every 5 s wanting less (3 or 4, or a long descending run):
+    // the floor holds 9 until the window of 300 s has passed since the peak, never earlier.
+    let w = TimeDelta::seconds(300);
+    for run in [
+        (1..60).map(|i| 3 + (i % 2)).collect::<Vec<u32>>(),
+        (1..60).map(|i| 8u32.saturating_sub(i / 8).max(1)).collect(),
+        (1..60).map(|i| 70 - i).collect(),
+    ] {
+        let peak = if run[0] > 9 { 80 } else { 9 };
+        let mut h = Vec::new();
+        record(
+            &mut h,
+            Recommendation {
+                at: t(0),
+                desired: peak,
+            },
+            w,
+        );
+        for (i, desired) in run.iter().enumerate() {
+            let at = t(5 * (i as i64 + 1));
+            record(
+                &mut h,
+                Recommendation {
+                    at,
+                    desired: *desired,
+                },
+                w,
+            );
+            assert!(h.len() <= MAX_RECOMMENDATIONS, "{}", h.len());
+            let f = floor(&h, at, w).unwrap();
+            assert_eq!(f.desired, peak, "at {}s: {h:?}", 5 * (i + 1));
+        }
+        // Past the window, the floor is at most what was wanted since.
+        let after = t(301);
+        let f = floor(&h, after, w).unwrap();
+        assert!(
+            f.desired < peak && f.desired >= *run.last().unwrap(),
+            "{f:?}"
+        );
+    }
+}

@@ -1,19 +1,24 @@
 //! OpenFaaS CE's step policy: each firing notification adds `ceil(max * factor / 100)` replicas
 //! up to max; resolved drops to min (held by the stabilization window unless `scale_down = "ce"`).
+//!
+//! Where the platform lowers max (`[platform] max_replicas`, 5 on OpenFaaS CE), the step is
+//! computed from the label's max (`step_base = "label_max"`, CE before its cap) or from the lowered
+//! max (`"capped_max"`, CE 0.27: `ceil(min(max, 5) * factor / 100)`); either way up to the lowered max.
 
 use super::{Decision, Proposal, Why, down_to_min};
 use crate::labels::ScaleLabels;
 use crate::ledger::Trigger;
 
 /// The step policy's proposal: a firing up alert adds one step; any scale-down goes to min.
-pub fn propose(
+pub(crate) fn propose(
     labels: &ScaleLabels,
     current: u32,
     trigger: &Trigger,
 ) -> Result<Proposal, Decision> {
     match trigger {
         Trigger::Up { signal, repeat } => {
-            let step = step(labels.max, labels.factor);
+            let base = labels.step_max();
+            let step = step(base, labels.factor);
             if step == 0 {
                 return Err(Decision::unchanged(
                     Why::NoStep,
@@ -25,7 +30,7 @@ pub fn propose(
                 desired: labels.clamp(current.saturating_add(step)),
                 explain: format!(
                     "{} {kind}: step ceil({} × {}%) = {step} (max {})",
-                    signal.alertname, labels.max, labels.factor, labels.max
+                    signal.alertname, base, labels.factor, labels.max
                 ),
                 same: Why::AtMax,
             })
@@ -44,7 +49,13 @@ pub fn step(max: u32, factor: u32) -> u32 {
 /// OpenFaaS CE's `CalculateReplicas`, verbatim in behaviour: the reference the policy is tested against.
 /// Note that CE answers `min` to a firing alert when the step is 0; alertscaler's policy instead
 /// treats factor 0 as "scaling up disabled" and moves nothing (see [`crate::policy::decide`]).
-pub fn ce_calculate_replicas(firing: bool, current: u32, max: u32, min: u32, factor: u32) -> u32 {
+pub(crate) fn ce_calculate_replicas(
+    firing: bool,
+    current: u32,
+    max: u32,
+    min: u32,
+    factor: u32,
+) -> u32 {
     let step = step(max, factor);
     if firing && step > 0 {
         current.saturating_add(step).min(max)

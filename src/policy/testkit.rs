@@ -21,6 +21,7 @@ pub fn labels(min: u32, max: u32, factor: u32) -> ScaleLabels {
         factor,
         zero: false,
         policy: PolicyLabels::default(),
+        limit: Default::default(),
     }
 }
 

@@ -33,7 +33,7 @@ fn idle_for(signal: &Signal, now: DateTime<Utc>) -> Result<Option<TimeDelta>, De
 }
 
 /// The zero policy's proposal.
-pub fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
+pub(crate) fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
     let (labels, current) = (input.labels, input.current);
     match input.trigger {
         Trigger::Hold(hold) => Err(super::hold_decision(hold)),

@@ -7,25 +7,24 @@
 //! backend reports start (cold start) or stop.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::SimError;
-use super::alertmanager::{Alertmanager, Notification, PromAlert, timestamp};
+use super::alertmanager::{Alertmanager, Notification, PromAlert};
+use super::capacity::{CapacityTarget, Windows};
+use super::decider::{Deciding, setup};
 use super::function::{FunctionModel, Second};
 use super::load::{Rng, Trace};
 use super::monitor::{Active, Send, Series, step_alert};
-use super::presets::{Decider, Preset, Rule};
+use super::presets::Preset;
+use super::prom_api::Recorded;
+use super::rules::{Expr, Rule, Targets};
 use super::scenario::{FunctionSpec, Scenario};
+use super::stats::Latencies;
 use crate::alert::{Labels, Status};
-use crate::backend::memory::MemoryBackend;
-use crate::config::Config;
 use crate::id::FunctionId;
-use crate::labels::{self, ScaleLabels};
-use crate::policy::step::ce_calculate_replicas;
-use crate::service::{Outcome, Service, Settings};
 
 /// One function's second, as written to the CSV (in fleet mode, `function` is `None`: the fleet's sums).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,7 +47,7 @@ pub struct NotificationRecord {
 }
 
 /// What a policy cost and achieved over the whole run (sums over functions).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Totals {
     pub slo_violation_secs: u64,
     pub replica_seconds: u64,
@@ -59,6 +58,12 @@ pub struct Totals {
     pub dropped: f64,
     pub notifications: u64,
     pub refused: u64,
+    /// Latencies of the served requests (empty in fleet runs).
+    pub latencies: Latencies,
+    /// The most direction changes of one function's replicas within one stabilization window.
+    pub max_direction_changes: u32,
+    /// The window those changes are counted in (alertscaler's `scale_down_stabilization_secs`).
+    pub direction_window_secs: u64,
 }
 
 /// The result of one policy on one scenario.
@@ -77,6 +82,8 @@ pub struct Simulation {
     pub scenario: Scenario,
     /// `name.namespace` of each simulated function.
     pub functions: Vec<String>,
+    /// Capacity against peak load of each function of the scenario file (before fleet copies).
+    pub capacity: Vec<super::feasibility::Capacity>,
     pub runs: Vec<PolicyRun>,
 }
 
@@ -94,86 +101,32 @@ pub fn epoch() -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-enum Deciding {
-    Ce(Vec<Option<ScaleLabels>>),
-    Service {
-        service: Service,
-        backend: Arc<MemoryBackend>,
-        runtime: tokio::runtime::Runtime,
-    },
+/// Offsets of the periodic loops from the simulated clock, drawn from the seed (so every preset of a run
+/// sees the same): Prometheus' scrape and its rule evaluation are not aligned with each other or with the
+/// load, as on a real installation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phases {
+    pub scrape: u64,
+    pub evaluation: u64,
+    pub kpa: u64,
 }
 
-/// Drive the service's settle loop (held scale-downs) every `policy.settle_interval_secs`
-/// simulated seconds, as the server's background task does.
-fn settle(
-    deciding: &mut Deciding,
-    t: u64,
-    ids: &[FunctionId],
-    models: &mut [FunctionModel],
-    totals: &mut Totals,
-) {
-    let Deciding::Service {
-        service,
-        backend,
-        runtime,
-    } = deciding
-    else {
-        return;
-    };
-    let every = service.settings().policy.settle_interval_secs;
-    if every == 0 || !t.is_multiple_of(every) {
-        return;
-    }
-    let Ok(reports) = runtime.block_on(service.settle(timestamp(epoch(), t))) else {
-        return;
-    };
-    totals.scale_events += reports
-        .iter()
-        .filter(|r| r.outcome == Outcome::Scaled)
-        .count() as u64;
-    if reports.is_empty() {
-        return;
-    }
-    for (i, m) in models.iter_mut().enumerate() {
-        if let Some(r) = backend.replicas(&ids[i])
-            && r != m.desired
-        {
-            m.set_desired(r, t);
+impl Phases {
+    /// Phases for `scenario` from `seed`.
+    pub fn draw(scenario: &Scenario, seed: u64) -> Self {
+        let mut rng = Rng::new(seed ^ 0x005e_ed0f_9a5e);
+        let p = scenario.prometheus;
+        let (scrape, evaluation, kpa) = (rng.next_u64(), rng.next_u64(), rng.next_u64());
+        Self {
+            scrape: p
+                .scrape_offset_secs
+                .unwrap_or(scrape % p.scrape_interval_secs),
+            evaluation: p
+                .evaluation_offset_secs
+                .unwrap_or(evaluation % p.evaluation_interval_secs),
+            kpa: kpa % 64,
         }
     }
-}
-
-fn decider(preset: &Preset, specs: &[crate::config::MemoryFunction]) -> Result<Deciding, SimError> {
-    let mut config = Config::default();
-    if let Some(c) = preset.cooldown_secs {
-        config.scale_up_cooldown_secs = c;
-    }
-    if let Some(mode) = preset.scale_down {
-        config.policy.scale_down = mode;
-    }
-    config.memory.functions = specs.to_vec();
-    config
-        .validate()
-        .map_err(|e| SimError::Config(e.to_string()))?;
-    Ok(match preset.decider {
-        Decider::CeNoDedup => Deciding::Ce(
-            specs
-                .iter()
-                .map(|s| labels::parse(&s.labels, &config.labels, config.max_replicas_ceiling).ok())
-                .collect(),
-        ),
-        Decider::Service => {
-            let backend = Arc::new(MemoryBackend::new(specs));
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .build()
-                .map_err(|e| SimError::Runtime(e.to_string()))?;
-            Deciding::Service {
-                service: Service::new(backend.clone(), Settings::from_config(&config)),
-                backend,
-                runtime,
-            }
-        }
-    })
 }
 
 /// Run one policy preset on the expanded functions of a scenario.
@@ -185,29 +138,14 @@ pub fn run_policy(
 ) -> Result<PolicyRun, SimError> {
     let started = Instant::now();
     let detailed = scenario.fleet.is_none();
-    let rules: Vec<Rule> = preset.rules.iter().map(|k| k.rule()).collect();
+    let setup = setup(scenario, functions, preset)?;
+    let rules: &[Rule] = &setup.rules;
     let histogram = rules.iter().any(|r| r.expr.needs_histogram());
     let prom = scenario.prometheus;
+    let phases = Phases::draw(scenario, seed);
     let keep = rules.iter().map(|r| r.expr.window()).max().unwrap_or(0) + prom.scrape_interval_secs;
-    let specs: Vec<crate::config::MemoryFunction> = functions
-        .iter()
-        .map(|(f, _)| {
-            let mut labels = f.labels.clone();
-            labels.extend(
-                preset
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string())),
-            );
-            crate::config::MemoryFunction {
-                name: f.name.clone(),
-                namespace: f.namespace.clone(),
-                replicas: f.replicas,
-                labels,
-            }
-        })
-        .collect();
-    let ids: Vec<FunctionId> = specs
+    let ids: Vec<FunctionId> = setup
+        .specs
         .iter()
         .map(|s| FunctionId {
             name: s.name.clone(),
@@ -215,7 +153,7 @@ pub fn run_policy(
         })
         .collect();
     let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
-    let mut deciding = decider(preset, &specs)?;
+    let mut deciding = Deciding::new(preset, &setup, phases.kpa)?;
     let mut models: Vec<FunctionModel> = functions
         .iter()
         .enumerate()
@@ -234,8 +172,18 @@ pub fn run_policy(
     for t in 1..=scenario.duration_secs {
         let mut fleet = Second::default();
         let mut seconds = Vec::with_capacity(if detailed { models.len() } else { 0 });
-        for m in &mut models {
+        let mut loads = Vec::with_capacity(models.len());
+        let mut asleep_with_requests = Vec::new();
+        for (i, m) in models.iter_mut().enumerate() {
             let s = m.step(t, histogram, detailed);
+            if m.desired == 0 && s.arrivals > 0.0 {
+                asleep_with_requests.push(i);
+            }
+            loads.push(if setup.capacity[i].rps {
+                s.arrivals
+            } else {
+                s.in_flight
+            });
             totals.served += s.served;
             totals.dropped += s.dropped;
             totals.slo_violation_secs += u64::from(s.violation);
@@ -249,17 +197,32 @@ pub fn run_policy(
                 fleet.backlog += s.backlog;
             }
         }
-        if t % prom.scrape_interval_secs == 0 {
+        for i in asleep_with_requests {
+            deciding.wake(i, &ids, &mut models, &mut totals, t);
+        }
+        if t % prom.scrape_interval_secs == phases.scrape {
             for (m, s) in models.iter().zip(&mut series) {
                 if let Some(sample) = m.sample(t) {
                     s.push(sample, keep);
                 }
             }
         }
-        if t % prom.evaluation_interval_secs == 0 {
+        if t % prom.evaluation_interval_secs == phases.evaluation
+            && let Some(recorded) = deciding.recorded()
+        {
+            let every = prom.evaluation_interval_secs;
+            record_desired(recorded, rules, &names, &series, &setup.capacity, t, every);
+        }
+        if t % prom.evaluation_interval_secs == phases.evaluation {
             for (rule, states) in rules.iter().zip(&mut alerts) {
                 for (i, state) in states.iter_mut().enumerate() {
-                    let result = rule.expr.eval(&series[i], t, models[i].target_secs);
+                    let targets = Targets {
+                        latency_secs: models[i].target_secs,
+                        latency_tolerance: None,
+                        capacity: setup.capacity[i],
+                        evaluation_secs: prom.evaluation_interval_secs,
+                    };
+                    let result = rule.expr.eval(&series[i], t, &targets);
                     if let Some(send) = step_alert(state, result, t, rule.for_secs) {
                         am.receive(prom_alert(rule, i, &names[i], send), t);
                     }
@@ -272,10 +235,10 @@ pub fn run_policy(
                 records.push(record(&n));
             }
             for _ in 0..scenario.alertmanager.deliveries {
-                deliver(&mut deciding, &n, &ids, &mut models, &mut totals, t);
+                deciding.deliver(&n, &ids, &mut models, &mut totals, t);
             }
         }
-        settle(&mut deciding, t, &ids, &mut models, &mut totals);
+        deciding.tick(t, &ids, &mut models, &loads, &mut totals);
         let replicas: u32 = models.iter().map(|m| m.desired).sum();
         totals.replica_seconds += u64::from(replicas);
         totals.peak_replicas = totals.peak_replicas.max(replicas);
@@ -307,6 +270,12 @@ pub fn run_policy(
         }
     }
     totals.cold_starts = models.iter().map(|m| m.cold_starts).sum();
+    totals.direction_window_secs = Deciding::window_secs(&setup.config);
+    for m in &models {
+        totals.latencies.merge(&m.latencies);
+        let changes = m.reversals.max_in_window(totals.direction_window_secs);
+        totals.max_direction_changes = totals.max_direction_changes.max(changes);
+    }
     Ok(PolicyRun {
         policy: preset,
         totals,
@@ -316,26 +285,69 @@ pub fn run_policy(
     })
 }
 
-/// The alert Prometheus sends: rule labels, `alertname` and the series' `function_name`; value and target as
+/// The capacity pack's `alertscaler:function_desired_replicas` at `t`, for the service's decision-time reads.
+fn record_desired(
+    recorded: &Recorded,
+    rules: &[Rule],
+    names: &[String],
+    series: &[Series],
+    capacity: &[CapacityTarget],
+    t: u64,
+    every: u64,
+) {
+    let windows = rules.iter().find_map(|r| match r.expr {
+        Expr::DesiredAbove {
+            stable_window,
+            panic_window,
+            panic_hold,
+        } => Some(Windows {
+            stable: stable_window,
+            panic: panic_window,
+            hold: panic_hold,
+            every,
+        }),
+        _ => None,
+    });
+    let (Some(w), Ok(mut table)) = (windows, recorded.lock()) else {
+        return;
+    };
+    for ((name, s), target) in names.iter().zip(series).zip(capacity) {
+        match super::capacity::desired(s, t, *target, w) {
+            Some(d) => table.insert(name.clone(), f64::from(d.desired)),
+            None => table.remove(name),
+        };
+    }
+}
+
+/// The alert Prometheus sends: rule labels, `alertname` and the series' `function_name`; the numbers as
 /// annotations (Prometheus renders `{{ $value }}` with full precision).
 fn prom_alert(rule: &Rule, function: usize, name: &str, send: Send) -> PromAlert {
-    let mut labels: Labels = rule
-        .labels
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let mut labels: Labels = rule.labels.clone();
     labels.insert("alertname".into(), rule.alertname.into());
     labels.insert("function_name".into(), name.into());
     let (starts_at, ends_at, annotations) = match send {
         Send::Firing {
             starts_at,
-            value,
-            target,
+            observed,
         } => {
-            let annotations = BTreeMap::from([
-                ("value".to_string(), value.to_string()),
-                ("target".to_string(), target.to_string()),
+            let mut annotations = BTreeMap::from([
+                ("value".to_string(), observed.value.to_string()),
+                ("target".to_string(), observed.target.to_string()),
             ]);
+            if let Some(d) = observed.desired {
+                annotations.insert("desired".into(), d.to_string());
+            }
+            if let Some(r) = observed.replicas {
+                annotations.insert("replicas".into(), r.to_string());
+            }
+            if let Some(w) = observed.window_secs {
+                let window = if w % 60 == 0 {
+                    format!("{}m", w / 60)
+                } else {
+                    format!("{w}s")
+                };
+                annotations.insert("window".into(), window);
+            }
             (starts_at, None, annotations)
         }
         Send::Resolved { starts_at, ends_at } => (starts_at, Some(ends_at), BTreeMap::new()),
@@ -362,53 +374,5 @@ fn record(n: &Notification) -> NotificationRecord {
                 (get("alertname"), get("function_name"), a.status)
             })
             .collect(),
-    }
-}
-
-fn deliver(
-    deciding: &mut Deciding,
-    n: &Notification,
-    ids: &[FunctionId],
-    models: &mut [FunctionModel],
-    totals: &mut Totals,
-    t: u64,
-) {
-    match deciding {
-        Deciding::Ce(labels) => {
-            for (alert, &i) in n.webhook.alerts.iter().zip(&n.functions) {
-                let Some(l) = labels[i] else {
-                    totals.refused += 1;
-                    continue;
-                };
-                let current = models[i].desired;
-                let firing = alert.status == Status::Firing;
-                let to = ce_calculate_replicas(firing, current, l.max, l.min, l.factor);
-                if to != current {
-                    totals.scale_events += 1;
-                    models[i].set_desired(to, t);
-                }
-            }
-        }
-        Deciding::Service {
-            service,
-            backend,
-            runtime,
-        } => {
-            let report = runtime.block_on(service.handle(&n.webhook, timestamp(epoch(), t)));
-            for f in &report.functions {
-                match f.outcome {
-                    Outcome::Scaled => totals.scale_events += 1,
-                    Outcome::Refused | Outcome::Error => totals.refused += 1,
-                    Outcome::Unchanged => {}
-                }
-            }
-            for &i in &n.functions {
-                if let Some(r) = backend.replicas(&ids[i])
-                    && r != models[i].desired
-                {
-                    models[i].set_desired(r, t);
-                }
-            }
-        }
     }
 }

@@ -2,8 +2,9 @@
 //! and the gateway counters Prometheus scrapes.
 //!
 //! Per second: open-loop arrivals are Poisson around the trace's rate; closed-loop clients send at the rate
-//! Little's law gives them. While the backlog is empty and the arrivals stay
-//! below 95 % of capacity (`ready × concurrency / service time`), the stationary M/M/c response-time
+//! Little's law gives them. The queueing model is driven by the offered *rate* (the Poisson count is only what
+//! the counters see: M/M/c already accounts for Poisson burstiness). While the backlog is empty and the offered
+//! rate stays below 95 % of capacity (`ready × concurrency / service time`), the stationary M/M/c response-time
 //! distribution applies. Beyond that, the excess waits in a FIFO backlog served at full capacity; served
 //! requests see their time in the backlog plus the M/M/c response at 95 % utilisation. Requests older than
 //! `timeout_secs` in the backlog are dropped and recorded as failed requests of that duration.
@@ -14,6 +15,7 @@ use super::load::{Demand, Rng, Trace};
 use super::monitor::{BUCKETS, NB, Sample};
 use super::queue::{Distribution, Response, quantile_of};
 use super::scenario::FunctionSpec;
+use super::stats::{Latencies, Reversals};
 
 /// Utilisation above which the backlog model takes over from the stationary M/M/c model.
 pub const RHO_MAX: f64 = 0.95;
@@ -30,6 +32,8 @@ pub struct Second {
     pub p95: f64,
     /// p95 above target, or requests dropped or stuck.
     pub violation: bool,
+    /// Mean requests in flight during the second (in service or queued), as a queue-proxy observes them.
+    pub in_flight: f64,
 }
 
 /// A function's simulated state.
@@ -48,8 +52,13 @@ pub struct FunctionModel {
     starting: VecDeque<u64>,
     backlog: VecDeque<(u64, f64)>,
     ok_total: f64,
+    sum_total: f64,
     buckets: [f64; NB],
     pub cold_starts: u64,
+    /// Latencies of every request served so far (detailed runs only).
+    pub latencies: Latencies,
+    /// When the replica count reversed direction.
+    pub reversals: Reversals,
     pub rng: Rng,
 }
 
@@ -68,14 +77,18 @@ impl FunctionModel {
             starting: VecDeque::new(),
             backlog: VecDeque::new(),
             ok_total: 0.0,
+            sum_total: 0.0,
             buckets: [0.0; NB],
             cold_starts: 0,
+            latencies: Latencies::default(),
+            reversals: Reversals::default(),
             rng,
         }
     }
 
     /// The backend moved the function to `replicas` at `now`: start or stop replicas.
     pub fn set_desired(&mut self, replicas: u32, now: u64) {
+        self.reversals.record(now, self.desired, replicas);
         if replicas > self.desired {
             for _ in self.desired..replicas {
                 self.starting.push_back(now + self.cold_start);
@@ -96,7 +109,9 @@ impl FunctionModel {
         (self.buckets[NB - 1] > 0.0).then_some(Sample {
             t,
             ok: self.ok_total,
+            sum: self.sum_total,
             buckets: self.buckets,
+            replicas: self.desired,
         })
     }
 
@@ -125,10 +140,10 @@ impl FunctionModel {
             self.backlog.pop_front();
         }
         let mut cohorts: Vec<(f64, f64)> = Vec::new();
-        let stationary = self.backlog.is_empty() && arrivals < RHO_MAX * capacity;
+        let stationary = self.backlog.is_empty() && offered < RHO_MAX * capacity;
         let response = if stationary {
             cohorts.push((0.0, arrivals));
-            Response::new(arrivals, servers, self.service, self.distribution)
+            Response::new(offered, servers, self.service, self.distribution)
         } else {
             self.backlog.push_back((t, arrivals));
             let mut budget = capacity;
@@ -163,6 +178,22 @@ impl FunctionModel {
             }
             _ => 1.0,
         };
+        let mean = response.map_or(f64::NAN, |r| r.mean());
+        let latency_sum: f64 = cohorts.iter().map(|(d, n)| n * (d + mean)).sum();
+        if served > 0.0 && latency_sum.is_finite() {
+            self.sum_total += latency_sum;
+        }
+        self.sum_total += dropped * self.timeout;
+        if detailed && let Some(r) = response {
+            for &(d, n) in &cohorts {
+                self.latencies.add(n, d + r.mean(), |x| r.survival(x - d));
+            }
+        }
+        let in_flight = if stationary {
+            offered * mean
+        } else {
+            f64::from(servers) + backlog
+        };
         if histogram {
             for (i, le) in BUCKETS.iter().enumerate() {
                 self.buckets[i] += served * (1.0 - survival(*le));
@@ -192,6 +223,11 @@ impl FunctionModel {
             backlog,
             p95,
             violation,
+            in_flight: if in_flight.is_finite() {
+                in_flight
+            } else {
+                0.0
+            },
         }
     }
 

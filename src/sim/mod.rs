@@ -7,20 +7,33 @@
 //! # Layout
 //! - [`scenario`]: TOML scenario files; [`load`]: load traces and the seeded random source.
 //! - [`queue`]: M/M/c response times (Erlang C); [`function`]: one function's replicas, backlog and metrics.
-//! - [`monitor`]: Prometheus (`rate`, `histogram_quantile`, rules with `for:`); [`alertmanager`]: grouping,
+//! - [`monitor`]: Prometheus (`rate`, `histogram_quantile`, alert states with `for:`); [`rules`]: the shipped
+//!   packs' alerting rules; [`capacity`]: the capacity pack's recording rules; [`alertmanager`]: grouping,
 //!   timers, notification log, webhook payloads.
-//! - [`presets`]: named policies; [`engine`]: the per-second loop feeding `Service::handle`;
-//!   [`report`]: totals, table, CSV and SVG.
+//! - [`presets`]: named policies; [`decider`]: CE's handler, alertscaler's `Service`, or [`kpa`] (the
+//!   Knative-like baseline); [`engine`]: the per-second loop.
+//! - [`feasibility`]: each function's capacity at max replicas against its peak load.
+//! - [`replay`]: promtool test files replayed through the rule model (the rules are the shipped ones).
+//! - [`stats`]: latency quantiles and direction changes; [`report`]: table, `summary.json`, CSV and SVG.
 
 pub mod alertmanager;
+pub mod capacity;
+pub mod decider;
 pub mod engine;
+pub mod feasibility;
 pub mod function;
+pub mod kpa;
 pub mod load;
 pub mod monitor;
+pub mod plot;
 pub mod presets;
+pub mod prom_api;
 pub mod queue;
+pub mod replay;
 pub mod report;
+pub mod rules;
 pub mod scenario;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +101,11 @@ pub fn run(scenario: &Scenario, base: &Path, options: &Options) -> Result<Simula
     scenario.validate()?;
     let presets = policies(scenario, options)?;
     let functions = scenario.expand(base)?;
+    let capacity = functions
+        .iter()
+        .take(scenario.functions.len())
+        .map(|(f, trace)| feasibility::capacity(f, trace, scenario.duration_secs))
+        .collect();
     let seed = options.seed.unwrap_or(scenario.seed);
     let runs = presets
         .into_iter()
@@ -99,6 +117,7 @@ pub fn run(scenario: &Scenario, base: &Path, options: &Options) -> Result<Simula
             .iter()
             .map(|(f, _)| format!("{}.{}", f.name, f.namespace))
             .collect(),
+        capacity,
         runs,
     })
 }

@@ -21,8 +21,68 @@ pub struct Sample {
     pub t: u64,
     /// `gateway_function_invocation_total{code="200"}`.
     pub ok: f64,
+    /// `gateway_functions_seconds_sum`: seconds of latency of every observed request.
+    pub sum: f64,
     /// Cumulative `gateway_functions_seconds_bucket{le}`; the last one is `+Inf` (= `_count`).
     pub buckets: [f64; NB],
+    /// `gateway_service_count`: the function's replicas as the gateway reports them.
+    pub replicas: u32,
+}
+
+/// A gateway counter of one function, as the rules select it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// `gateway_function_invocation_total{code="200"}`.
+    Ok,
+    /// `gateway_functions_seconds_count`.
+    Count,
+    /// `gateway_functions_seconds_sum`.
+    Sum,
+    /// `gateway_function_invocation_total` over every code.
+    Invocations,
+}
+
+/// What the rules read of one function's scraped series. [`Series`] is the simulator's; the promtool replay
+/// in `tests/it/simulate/rules.rs` implements it over a test file's input series (any bucket bounds).
+pub trait Scraped {
+    /// `rate(metric[window])` at `now`; `None` without two samples in the window.
+    fn rate(&self, now: u64, window: u64, metric: Metric) -> Option<f64>;
+    /// Per-bucket `rate(gateway_functions_seconds_bucket[window])` as `(le, rate)`, sorted, `+Inf` last.
+    fn bucket_rates(&self, now: u64, window: u64) -> Option<Vec<(f64, f64)>>;
+    /// The latest `gateway_service_count` at or before `now`.
+    fn replicas(&self, now: u64) -> Option<u32>;
+    /// Whether `gateway_function_invocation_total` has a sample in `[at − lookback, at]` (what
+    /// `… offset` selects).
+    fn sampled(&self, at: u64, lookback: u64) -> bool;
+}
+
+impl Scraped for Series {
+    fn rate(&self, now: u64, window: u64, metric: Metric) -> Option<f64> {
+        Series::rate(self, now, window, |s| match metric {
+            Metric::Ok => s.ok,
+            Metric::Count => s.buckets[NB - 1],
+            Metric::Sum => s.sum,
+            Metric::Invocations => s.buckets[NB - 1],
+        })
+    }
+
+    fn bucket_rates(&self, now: u64, window: u64) -> Option<Vec<(f64, f64)>> {
+        Series::bucket_rates(self, now, window)
+    }
+
+    fn replicas(&self, now: u64) -> Option<u32> {
+        self.samples
+            .iter()
+            .rev()
+            .find(|s| s.t <= now)
+            .map(|s| s.replicas)
+    }
+
+    fn sampled(&self, at: u64, lookback: u64) -> bool {
+        self.samples
+            .iter()
+            .any(|s| s.t <= at && s.t + lookback >= at)
+    }
 }
 
 /// The samples Prometheus holds for one function, trimmed to the longest window any rule reads.
@@ -136,69 +196,6 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
     lower + (upper - lower) * ((rank - below) / in_bucket)
 }
 
-/// The expression of a simulated alert rule, one per rule of the shipped packs.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Expr {
-    /// `sum(rate(gateway_function_invocation_total{code="200"}[window])) by (function_name) > threshold`.
-    RateAbove { window: u64, threshold: f64 },
-    /// p95 over `window` above the function's latency target while the function has requests in the last
-    /// `traffic_window` (`FunctionLatencyHigh`: the guard on `rate(gateway_functions_seconds_count[30s]) > 0`
-    /// that stops it firing on the stale 1m window after the load has ended).
-    P95Above { window: u64, traffic_window: u64 },
-    /// p95 over `window` below target × (1 − tolerance) while the function has traffic (`FunctionLatencyLow`).
-    P95Below { window: u64, tolerance: f64 },
-}
-
-impl Expr {
-    /// The window this expression reads.
-    pub fn window(&self) -> u64 {
-        match *self {
-            Self::RateAbove { window, .. } | Self::P95Below { window, .. } => window,
-            Self::P95Above {
-                window,
-                traffic_window,
-            } => window.max(traffic_window),
-        }
-    }
-
-    /// Whether the expression needs the latency histogram.
-    pub fn needs_histogram(&self) -> bool {
-        !matches!(self, Self::RateAbove { .. })
-    }
-
-    /// Evaluate for one function at `now`: `Some((value, target))` when the alert condition holds.
-    pub fn eval(&self, series: &Series, now: u64, target_secs: f64) -> Option<(f64, f64)> {
-        match *self {
-            Self::RateAbove { window, threshold } => series
-                .rate(now, window, |s| s.ok)
-                .filter(|v| *v > threshold)
-                .map(|v| (v, threshold)),
-            Self::P95Above {
-                window,
-                traffic_window,
-            } => {
-                let p95 = p95(series, now, window)?;
-                let current = series.rate(now, traffic_window, |s| s.buckets[NB - 1])?;
-                (p95 > target_secs && current > 0.0).then_some((p95, target_secs))
-            }
-            Self::P95Below { window, tolerance } => {
-                let p95 = p95(series, now, window)?;
-                (p95 < target_secs * (1.0 - tolerance)).then_some((p95, target_secs))
-            }
-        }
-    }
-}
-
-/// The latency pack's `p95_1m` recording rule: only defined where the request rate is > 0.
-fn p95(series: &Series, now: u64, window: u64) -> Option<f64> {
-    let traffic = series.rate(now, window, |s| s.buckets[NB - 1])?;
-    if traffic <= 0.0 {
-        return None;
-    }
-    let q = histogram_quantile(0.95, &series.bucket_rates(now, window)?);
-    (!q.is_nan()).then_some(q)
-}
-
 /// Alert state of one rule for one function, as Prometheus' rule manager keeps it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Active {
@@ -207,15 +204,38 @@ pub struct Active {
     pub last_sent: u64,
 }
 
+/// What a true alert condition observed: the numbers its annotations carry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observed {
+    /// `value`: the expression's value (req/s, p95 seconds, or load for the capacity pack).
+    pub value: f64,
+    /// `target`: the threshold (or the per-replica target).
+    pub target: f64,
+    /// `desired` and `replicas` (capacity pack only).
+    pub desired: Option<u32>,
+    pub replicas: Option<u32>,
+    /// `window` (idle rule only): how long the function had been idle when the alert became active.
+    pub window_secs: Option<u64>,
+}
+
+impl Observed {
+    /// A value against a threshold, without replica counts.
+    pub fn new(value: f64, target: f64) -> Self {
+        Self {
+            value,
+            target,
+            desired: None,
+            replicas: None,
+            window_secs: None,
+        }
+    }
+}
+
 /// What an evaluation asks Prometheus to send to AlertManager for one function.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Send {
     /// The alert (still) fires; `starts_at` is when it started firing (Prometheus sends `FiredAt`).
-    Firing {
-        starts_at: u64,
-        value: f64,
-        target: f64,
-    },
+    Firing { starts_at: u64, observed: Observed },
     /// The alert stopped firing at `ends_at`.
     Resolved { starts_at: u64, ends_at: u64 },
 }
@@ -227,7 +247,7 @@ pub const RESEND_DELAY: u64 = 60;
 /// it has been true for `for_secs` (`>=`, as Prometheus), resolved on the first false evaluation while firing.
 pub fn step_alert(
     state: &mut Option<Active>,
-    result: Option<(f64, f64)>,
+    result: Option<Observed>,
     now: u64,
     for_secs: u64,
 ) -> Option<Send> {
@@ -240,7 +260,7 @@ pub fn step_alert(
             });
             step_alert(state, result, now, for_secs).filter(|_| for_secs == 0)
         }
-        (Some((value, target)), Some(a)) => {
+        (Some(observed), Some(a)) => {
             let fired_at = match a.fired_at {
                 Some(f) => f,
                 None if now - a.active_at >= for_secs => {
@@ -248,8 +268,7 @@ pub fn step_alert(
                     a.last_sent = now;
                     return Some(Send::Firing {
                         starts_at: now,
-                        value,
-                        target,
+                        observed,
                     });
                 }
                 None => return None,
@@ -258,8 +277,7 @@ pub fn step_alert(
                 a.last_sent = now;
                 return Some(Send::Firing {
                     starts_at: fired_at,
-                    value,
-                    target,
+                    observed,
                 });
             }
             None
@@ -316,43 +334,9 @@ mod tests {
     }
 
     #[test]
-    fn p95_above_needs_traffic_in_the_short_window() {
-        // One scrape every 5 s up to `until`; 10 slow requests (all in (0.5, 1]) per scrape until t = 100,
-        // flat after.
-        let slow = BUCKETS.iter().position(|b| *b == 1.0).unwrap();
-        let scraped = |until: u64| {
-            let mut series = Series::default();
-            for t in (0..=until).step_by(5) {
-                let n = 10.0 * (t.min(100) / 5) as f64;
-                let mut buckets = [0.0; NB];
-                buckets[slow..].fill(n);
-                series.push(Sample { t, ok: n, buckets }, 65);
-            }
-            series
-        };
-        let high = Expr::P95Above {
-            window: 60,
-            traffic_window: 30,
-        };
-        assert_eq!(high.window(), 60);
-        // Requests in the last 30 s: fires (p95 in (0.5, 1] against a 0.5 s target).
-        assert!(high.eval(&scraped(125), 125, 0.5).is_some());
-        // 30 s after the last request the 1m p95 is still above target, but there is no current traffic.
-        let series = scraped(130);
-        assert!(p95(&series, 130, 60).is_some_and(|q| q > 0.5));
-        assert_eq!(high.eval(&series, 130, 0.5), None);
-        // Without the guard (a 60 s traffic window, as the rule was before) it would still fire.
-        let unguarded = Expr::P95Above {
-            window: 60,
-            traffic_window: 60,
-        };
-        assert!(unguarded.eval(&series, 130, 0.5).is_some());
-    }
-
-    #[test]
     fn alert_goes_pending_then_firing_after_for_then_resolves() {
         let mut st = None;
-        let yes = Some((7.0, 5.0));
+        let yes = Some(Observed::new(7.0, 5.0));
         assert_eq!(step_alert(&mut st, yes, 4, 5), None);
         for t in 5..9 {
             assert_eq!(step_alert(&mut st, yes, t, 5), None, "t={t}");
@@ -361,8 +345,7 @@ mod tests {
             step_alert(&mut st, yes, 9, 5),
             Some(Send::Firing {
                 starts_at: 9,
-                value: 7.0,
-                target: 5.0
+                observed: Observed::new(7.0, 5.0)
             })
         );
         assert_eq!(step_alert(&mut st, yes, 10, 5), None);
@@ -370,8 +353,7 @@ mod tests {
             step_alert(&mut st, yes, 9 + RESEND_DELAY, 5),
             Some(Send::Firing {
                 starts_at: 9,
-                value: 7.0,
-                target: 5.0
+                observed: Observed::new(7.0, 5.0)
             })
         );
         assert_eq!(

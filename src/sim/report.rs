@@ -3,32 +3,57 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use plotters::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::SimError;
 use super::engine::{PolicyRun, Simulation};
 
+fn ms(seconds: f64) -> f64 {
+    (seconds * 10_000.0).round() / 10.0
+}
+
+fn cell(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.1}")
+    } else {
+        "–".into()
+    }
+}
+
 /// The side-by-side comparison of every policy, as a Markdown table.
 pub fn table(sim: &Simulation) -> String {
     let mut out = String::new();
+    let window = sim
+        .runs
+        .first()
+        .map_or(0, |r| r.totals.direction_window_secs);
     let _ = writeln!(
         out,
-        "| policy | SLO-violation s | replica-s | scale events | cold starts | peak replicas | dropped/timed-out | served | notifications | refused |"
+        "| policy | SLO-violation s | replica-s over {} s | mean ms | p50 ms | p95 ms | p99 ms | dropped/timed-out | scale events | cold starts | direction changes / {window} s | peak replicas | notifications | refused |",
+        sim.scenario.duration_secs
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for run in &sim.runs {
         let t = &run.totals;
+        let l = &t.latencies;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
             run.policy.name,
             t.slo_violation_secs,
             t.replica_seconds,
+            cell(ms(l.mean())),
+            cell(ms(l.quantile(0.5))),
+            cell(ms(l.quantile(0.95))),
+            cell(ms(l.quantile(0.99))),
+            t.dropped,
             t.scale_events,
             t.cold_starts,
+            t.max_direction_changes,
             t.peak_replicas,
-            t.dropped,
-            t.served,
             t.notifications,
             t.refused
         );
@@ -36,16 +61,81 @@ pub fn table(sim: &Simulation) -> String {
     out
 }
 
+/// One policy's line of `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySummary {
+    pub name: String,
+    pub slo_violation_seconds: u64,
+    pub replica_seconds: u64,
+    /// Latency of served requests in ms; `null` when nothing was served (or in fleet runs).
+    pub mean_ms: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// Requests dropped or timed out (the model has one cause: waiting longer than `timeout_secs`).
+    pub dropped: u64,
+    pub scale_events: u64,
+    pub cold_starts: u64,
+    /// Within one stabilization window (`policy.scale_down_stabilization_secs`, 300 s by default).
+    pub max_direction_changes_per_window: u32,
+}
+
+/// `summary.json`: the machine-readable table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub scenario: String,
+    /// Replica-seconds are summed over this fixed horizon (the scenario's `duration_secs`).
+    pub horizon_seconds: u64,
+    /// The preset the README recommends for new installs.
+    pub recommended: String,
+    pub policies: Vec<PolicySummary>,
+}
+
+/// The summary of a simulation.
+pub fn summary_json(sim: &Simulation) -> Summary {
+    let finite = |x: f64| x.is_finite().then_some(ms(x));
+    Summary {
+        scenario: sim.scenario.name.clone(),
+        horizon_seconds: sim.scenario.duration_secs,
+        recommended: super::presets::RECOMMENDED.into(),
+        policies: sim
+            .runs
+            .iter()
+            .map(|run| {
+                let t = &run.totals;
+                let l = &t.latencies;
+                PolicySummary {
+                    name: run.policy.name.into(),
+                    slo_violation_seconds: t.slo_violation_secs,
+                    replica_seconds: t.replica_seconds,
+                    mean_ms: finite(l.mean()),
+                    p50_ms: finite(l.quantile(0.5)),
+                    p95_ms: finite(l.quantile(0.95)),
+                    p99_ms: finite(l.quantile(0.99)),
+                    dropped: t.dropped.round() as u64,
+                    scale_events: t.scale_events,
+                    cold_starts: t.cold_starts,
+                    max_direction_changes_per_window: t.max_direction_changes,
+                }
+            })
+            .collect(),
+    }
+}
+
 /// A short Markdown summary of a scenario's run (heading, description, table).
 pub fn summary(sim: &Simulation) -> String {
     let s = &sim.scenario;
     let mut out = format!(
-        "## {}\n\n{}\n\n{} function(s), {} s simulated.\n\n",
+        "## {}\n\n{}\n\n{} function(s), {} s simulated (replica-seconds over that horizon; direction changes counted within one stabilization window).\n\n",
         s.name,
         s.description.trim(),
         sim.functions.len(),
         s.duration_secs
     );
+    for (f, c) in s.functions.iter().zip(&sim.capacity) {
+        let _ = writeln!(out, "- {}", c.describe(&f.name));
+    }
+    out.push('\n');
     out.push_str(&table(sim));
     out.push('\n');
     out
@@ -99,6 +189,8 @@ pub fn write(sim: &Simulation, dir: &Path) -> Result<Vec<String>, SimError> {
         Ok::<(), SimError>(())
     };
     put("summary.md".into(), summary(sim))?;
+    let json = serde_json::to_string_pretty(&summary_json(sim)).unwrap_or_default();
+    put("summary.json".into(), json + "\n")?;
     for run in &sim.runs {
         put(format!("{}.csv", run.policy.name), csv(sim, run))?;
     }
@@ -114,116 +206,8 @@ pub fn write(sim: &Simulation, dir: &Path) -> Result<Vec<String>, SimError> {
     for (function, name) in plots {
         let file = format!("{name}.svg");
         let path = dir.join(&file);
-        plot(sim, function, &name, &path).map_err(|e| err(&path, e))?;
+        super::plot::plot(sim, function, &name, &path).map_err(|e| err(&path, e))?;
         written.push(file);
     }
     Ok(written)
-}
-
-const COLORS: [RGBColor; 6] = [
-    RGBColor(214, 39, 40),
-    RGBColor(31, 119, 180),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(255, 127, 14),
-    RGBColor(23, 190, 207),
-];
-
-type Pick = fn(&super::engine::Row) -> f64;
-type Segment = Vec<(f64, f64)>;
-
-/// Three panels over time, one line per policy: offered load, replicas, true p95 (with the target).
-fn plot(sim: &Simulation, function: Option<usize>, name: &str, path: &Path) -> Result<(), String> {
-    let root = SVGBackend::new(path, (1000, 780)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let panels = root.split_evenly((3, 1));
-    let duration = sim.scenario.duration_secs as f64;
-    let target = function
-        .map(|i| sim.scenario.functions[i % sim.scenario.functions.len()].latency_target_ms);
-    let specs: [(&str, Pick); 3] = [
-        ("offered load (req/s)", |r| r.second.offered_rps),
-        ("replicas", |r| f64::from(r.replicas)),
-        ("true p95 latency (ms, clipped at 10× target)", |r| {
-            r.second.p95 * 1000.0
-        }),
-    ];
-    for (k, (panel, (title, pick))) in panels.iter().zip(specs).enumerate() {
-        // Latency is clipped at 10× the target so that one overloaded policy does not flatten the others.
-        let cap = match (k, target) {
-            (2, Some(target)) => target * 10.0,
-            _ => f64::INFINITY,
-        };
-        let series: Vec<(&str, Vec<Segment>)> = sim
-            .runs
-            .iter()
-            .map(|run| {
-                // Contiguous runs of defined values: no line across seconds without traffic.
-                let mut segments: Vec<Segment> = vec![Vec::new()];
-                for r in run.rows.iter().filter(|r| r.function == function) {
-                    let v = pick(r);
-                    if v.is_finite() {
-                        if let Some(s) = segments.last_mut() {
-                            s.push((r.t as f64, v.min(cap)));
-                        }
-                    } else if segments.last().is_some_and(|s| !s.is_empty()) {
-                        segments.push(Vec::new());
-                    }
-                }
-                (run.policy.name, segments)
-            })
-            .collect();
-        let mut top = series
-            .iter()
-            .flat_map(|(_, segments)| segments.iter().flatten().map(|x| x.1))
-            .fold(1.0f64, f64::max);
-        if k == 2 {
-            top = top.max(target.unwrap_or(0.0) * 1.5);
-        }
-        let mut chart = ChartBuilder::on(panel)
-            .caption(format!("{name}: {title}"), ("sans-serif", 16))
-            .margin(8)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.0..duration, 0.0..top * 1.05)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("simulated seconds")
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (j, (policy, segments)) in series.into_iter().enumerate() {
-            let color = COLORS[j % COLORS.len()];
-            for (n, points) in segments.into_iter().enumerate() {
-                let drawn = chart
-                    .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                    .map_err(|e| e.to_string())?;
-                if n == 0 {
-                    drawn
-                        .label(policy)
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
-                }
-            }
-        }
-        if k == 2
-            && let Some(target) = target
-        {
-            chart
-                .draw_series(LineSeries::new(
-                    vec![(0.0, target), (duration, target)],
-                    BLACK.stroke_width(1),
-                ))
-                .map_err(|e| e.to_string())?
-                .label("target")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
-        }
-        {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
-        }
-    }
-    root.present().map_err(|e| e.to_string())
 }

@@ -9,8 +9,10 @@ use serde::Deserialize;
 
 use super::SimError;
 use super::alertmanager::AlertmanagerSpec;
+use super::kpa::KpaSpec;
 use super::load::{LoadSpec, Trace};
 use super::queue::Distribution;
+use super::rules::RuleParams;
 
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +36,9 @@ pub struct Scenario {
     /// Fleet mode: every function below is replicated this many times (names get `-<i>`), and only
     /// fleet-wide series are recorded.
     pub fleet: Option<FleetSpec>,
+    /// Per-preset changes: `[presets.<name>]` with `labels`, `config`, `rules.<alertname>` and `kpa`.
+    #[serde(default)]
+    pub presets: BTreeMap<String, PresetOverrides>,
     pub functions: Vec<FunctionSpec>,
 }
 
@@ -43,6 +48,10 @@ pub struct Scenario {
 pub struct PrometheusSpec {
     pub scrape_interval_secs: u64,
     pub evaluation_interval_secs: u64,
+    /// Scrapes happen at `t % interval == offset`; absent: drawn from the seed (a random phase).
+    pub scrape_offset_secs: Option<u64>,
+    /// Evaluations happen at `t % interval == offset`; absent: drawn from the seed.
+    pub evaluation_offset_secs: Option<u64>,
 }
 
 impl Default for PrometheusSpec {
@@ -51,8 +60,27 @@ impl Default for PrometheusSpec {
         Self {
             scrape_interval_secs: 5,
             evaluation_interval_secs: 5,
+            scrape_offset_secs: None,
+            evaluation_offset_secs: None,
         }
     }
+}
+
+/// What a scenario changes for one preset.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresetOverrides {
+    /// Labels every function gets under this preset (they replace the function's own).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// alertscaler configuration keys, as in its TOML file (e.g. `policy = { scale_down_stabilization_secs =
+    /// 120 }`); validated as the server validates its file.
+    pub config: Option<toml::Table>,
+    /// Rule parameters by alert name.
+    #[serde(default)]
+    pub rules: BTreeMap<String, RuleParams>,
+    /// KPA parameters (the `kpa` preset).
+    pub kpa: Option<KpaSpec>,
 }
 
 /// Fleet mode.
@@ -138,12 +166,49 @@ impl Scenario {
         if p.scrape_interval_secs == 0 || p.evaluation_interval_secs == 0 {
             return bad("prometheus intervals must be ≥ 1 s".into());
         }
+        if p.scrape_offset_secs
+            .is_some_and(|o| o >= p.scrape_interval_secs)
+            || p.evaluation_offset_secs
+                .is_some_and(|o| o >= p.evaluation_interval_secs)
+        {
+            return bad("prometheus offsets must be below their intervals".into());
+        }
         let a = &self.alertmanager;
         if a.group_interval_secs == 0 || a.deliveries == 0 {
             return bad("alertmanager.group_interval_secs and deliveries must be ≥ 1".into());
         }
         if self.functions.is_empty() {
             return bad("needs at least one [[functions]]".into());
+        }
+        for (name, o) in &self.presets {
+            let Some(preset) = super::presets::preset(name) else {
+                return bad(format!(
+                    "[presets.{name}]: no such preset (known: {})",
+                    super::presets::names().join(", ")
+                ));
+            };
+            for alert in o.rules.keys() {
+                if !preset.rules.iter().any(|r| r.rule().alertname == alert) {
+                    return bad(format!(
+                        "[presets.{name}.rules.{alert}]: preset {name} does not simulate {alert}"
+                    ));
+                }
+            }
+            if o.kpa.is_some() && preset.decider != super::presets::Decider::Kpa {
+                return bad(format!(
+                    "[presets.{name}.kpa]: only the kpa preset has KPA parameters"
+                ));
+            }
+            if o.kpa.is_some_and(|k| {
+                k.tick_secs == 0
+                    || k.stable_window_secs == 0
+                    || k.panic_window_secs == 0
+                    || !(k.max_scale_up_rate >= 1.0 && k.max_scale_down_rate >= 1.0)
+            }) {
+                return bad(format!(
+                    "[presets.{name}.kpa]: windows and tick must be ≥ 1 s, rates ≥ 1"
+                ));
+            }
         }
         if self
             .fleet

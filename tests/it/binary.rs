@@ -4,7 +4,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::doubles::webhook;
-use crate::support::procs::Served;
+use crate::support::procs::{Served, raw_post};
 
 #[test]
 fn json_logs_carry_decision_fields_and_sigterm_exits_cleanly() {
@@ -16,11 +16,10 @@ fn json_logs_carry_decision_fields_and_sigterm_exits_cleanly() {
     )
     .unwrap();
     let mut served = Served::start(&file, &[]);
-    let addr = served.addr.to_string();
     let logged = Duration::from_secs(30);
 
     let body = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad").to_string();
-    let response = http_post(&addr, &body);
+    let response = raw_post(served.addr, "/system/alert", &body);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     let decided = served.wait_for("decided", logged);
     let f = &decided["fields"];
@@ -48,20 +47,4 @@ fn json_logs_carry_decision_fields_and_sigterm_exits_cleanly() {
     );
     let status = served.child().wait().unwrap();
     assert!(status.success(), "{status}");
-}
-
-/// A minimal blocking HTTP/1.1 POST over loopback (no client crate needed in a sync test).
-fn http_post(addr: &str, body: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "POST /system/alert HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }

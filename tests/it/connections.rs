@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::doubles::webhook;
-use crate::support::procs::{Served, raise_open_file_limit};
+use crate::support::procs::{Served, raise_open_file_limit, raw_post};
 
 /// Idle connections the lock-out test holds open, as in issue 14's reproduction.
 const IDLE: usize = 1000;
@@ -28,17 +28,8 @@ fn serve(dir: &Path, connections: &str) -> Served {
 /// POST a firing notification on a new connection; returns the status line.
 fn post_webhook(addr: SocketAddr) -> String {
     let body = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad").to_string();
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "POST /system/alert HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.lines().next().unwrap_or_default().to_owned()
+    let response = raw_post(addr, "/system/alert", &body);
+    response.lines().next().unwrap_or_default().to_owned()
 }
 
 /// Whether the server closed `s`: waits up to `within` for EOF (or a reset).

@@ -13,15 +13,15 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use serde_norway::Value as Yaml;
 use support::gateway::Gateway;
-use support::procs::{Proc, free_port, wait_ready};
+use support::procs::{Proc, Served, free_port, wait_ready};
 
-const PASSWORD: &str = "e2e-webhook-secret";
+pub(crate) const PASSWORD: &str = "e2e-webhook-secret";
 const ECHO: &str = "echo.openfaas-fn";
 const SLOW: &str = "slow.openfaas-fn";
 const IDLE: &str = "idle.openfaas-fn";
 const TOLERANT: &str = "tolerant.openfaas-fn";
 
-fn write_yaml(path: &Path, value: &Yaml) {
+pub(crate) fn write_yaml(path: &Path, value: &Yaml) {
     std::fs::write(path, serde_norway::to_string(value).unwrap()).unwrap();
 }
 
@@ -30,7 +30,7 @@ fn load_yaml(repo_path: &str) -> Yaml {
 }
 
 /// The shipped prometheus.yml with loopback targets, 1 s intervals and absolute rule paths.
-fn prometheus_config(
+pub(crate) fn prometheus_config(
     dir: &Path,
     gateway: u16,
     receiver: u16,
@@ -61,7 +61,11 @@ fn prometheus_config(
 }
 
 /// The shipped alertmanager.yml pointed at our receiver, with short timings.
-fn alertmanager_config(dir: &Path, receiver: u16, password_file: &Path) -> std::path::PathBuf {
+pub(crate) fn alertmanager_config(
+    dir: &Path,
+    receiver: u16,
+    password_file: &Path,
+) -> std::path::PathBuf {
     let mut c = load_yaml("prometheus/alertmanager.yml");
     c["route"]["group_wait"] = "1s".into();
     c["route"]["group_interval"] = "2s".into();
@@ -82,7 +86,7 @@ fn alertmanager_config(dir: &Path, receiver: u16, password_file: &Path) -> std::
 fn receiver_config(dir: &Path, port: u16, password_file: &Path) -> std::path::PathBuf {
     let text = format!(
         r#"listen = "127.0.0.1:{port}"
-scale_up_cooldown_secs = 3
+scale_up_cooldown_secs = 10
 [policy]
 scale_down = "stabilized"
 scale_down_stabilization_secs = 10
@@ -112,11 +116,11 @@ labels = {{ "com.openfaas.scale.min" = "2", "com.openfaas.scale.max" = "5" }}
     path
 }
 
-struct Stack {
-    client: reqwest::Client,
-    receiver: String,
-    prometheus: String,
-    alertmanager: String,
+pub(crate) struct Stack {
+    pub(crate) client: reqwest::Client,
+    pub(crate) receiver: String,
+    pub(crate) prometheus: String,
+    pub(crate) alertmanager: String,
 }
 
 impl Stack {
@@ -147,7 +151,7 @@ impl Stack {
             .collect()
     }
 
-    async fn query(&self, promql: &str) -> Vec<Value> {
+    pub(crate) async fn query(&self, promql: &str) -> Vec<Value> {
         let v: Value = self
             .client
             .get(format!("{}/api/v1/query", self.prometheus))
@@ -217,20 +221,12 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
     let gateway = Gateway::default();
     gateway.set(IDLE, 0.0, 0.01); // exported, never any traffic
     let gateway_port = gateway.serve().await.port();
-    let (receiver_port, prom_port, am_port) = (free_port(), free_port(), free_port());
-
-    let mut receiver = Proc::start(
-        "alertscaler",
-        env!("CARGO_BIN_EXE_alertscaler"),
-        &[
-            "serve".into(),
-            "--config".into(),
-            receiver_config(d, receiver_port, &password_file)
-                .display()
-                .to_string(),
-        ],
-        d,
-    );
+    // The receiver binds port 0 and reports its address. Prometheus and AlertManager cannot
+    // report theirs, so their ports come from free_port() (a short window in which another
+    // process could take them; their start-up failure then names the port).
+    let receiver = Served::start(&receiver_config(d, 0, &password_file), &[]);
+    let receiver_port = receiver.addr.port();
+    let (prom_port, am_port) = (free_port(), free_port());
     let am_cfg = alertmanager_config(d, receiver_port, &password_file);
     let mut alertmanager = Proc::start(
         "alertmanager",
@@ -262,13 +258,6 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
         alertmanager: format!("http://127.0.0.1:{am_port}"),
     };
     let ready = Duration::from_secs(30);
-    wait_ready(
-        &mut receiver,
-        &format!("{}/healthz", stack.receiver),
-        ready,
-        d,
-    )
-    .await;
     wait_ready(
         &mut alertmanager,
         &format!("{}/-/ready", stack.alertmanager),
@@ -362,6 +351,13 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
         "idle function alerted: {idle_alerts:?}"
     );
 
+    // Every query of the Grafana dashboard parses in this Prometheus; the core panels have series.
+    let replicas = stack.replicas().await;
+    let since = load_start.elapsed() + Duration::from_secs(5);
+    let (client, prom) = (&stack.client, &stack.prometheus);
+    let dashboard_queries =
+        support::dashboard::check_in_prometheus(client, prom, &gateway, &replicas, since).await;
+
     // AlertManager's measurement of our webhook, and alertscaler's own handling time.
     let (am_sum, am_count) = stack
         .histogram(
@@ -407,4 +403,5 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
         am_sum / am_count * 1000.0,
         own_sum / own_count * 1000.0
     );
+    println!("  dashboard: {dashboard_queries} queries parsed and evaluated");
 }

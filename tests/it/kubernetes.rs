@@ -1,6 +1,6 @@
 //! The Kubernetes backend with the real kube client against an in-process fake apiserver
 //! (tests/it/support/kube/apiserver/): eligibility, labels, optimistic concurrency, HA and restart
-//! safety through the ledger annotation, and error mapping down to the HTTP status.
+//! safety through the state ConfigMap, and error mapping down to the HTTP status.
 
 use crate::support::kube as support;
 
@@ -15,16 +15,15 @@ use axum::http::Method;
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
+use support::apiserver::CONFIGMAPS;
 use support::apiserver::{Action, FakeApiserver, function_deployment, plain_deployment};
-use support::{backend, config, firing, notification_json, now, receiver};
+use support::{backend, config, firing, notification_json, now, receiver, stored_ledger};
 
 const FN_NS: &str = "openfaas-fn";
 const LEDGER: &str = "alertscaler.openfaas.com/ledger";
 
-fn ledger_annotation(fake: &FakeApiserver, name: &str) -> Option<Value> {
-    let d = fake.get(FN_NS, name)?;
-    let text = d["metadata"]["annotations"][LEDGER].as_str()?.to_owned();
-    Some(serde_json::from_str(&text).expect("the ledger annotation is JSON"))
+fn ledger_of(fake: &FakeApiserver, name: &str) -> Option<Value> {
+    stored_ledger(fake, FN_NS, name)
 }
 
 #[tokio::test]
@@ -55,12 +54,41 @@ async fn scaling_labels_are_read_from_the_deployment_with_template_labels_first(
     let patches: Vec<_> = fake
         .seen()
         .into_iter()
-        .filter(|s| s.method == Method::PATCH)
+        .filter(|s| s.method == Method::PATCH && s.resource == "deployments")
         .collect();
-    assert_eq!(patches.len(), 1, "replicas and ledger in one write");
+    assert_eq!(patches.len(), 1, "one replica write");
+    assert!(
+        patches[0].query.contains("fieldManager=alertscaler"),
+        "{:?}",
+        patches[0]
+    );
+    // Only spec.replicas, under the version read: what the optional admission policy allows.
+    let body: Value = serde_json::from_str(&patches[0].body).unwrap();
+    assert_eq!(
+        body,
+        json!({"metadata": {"resourceVersion": rv_before}, "spec": {"replicas": 4}})
+    );
+    let seen = fake.seen();
+    assert!(
+        seen.iter()
+            .all(|s| s.user_agent.starts_with("alertscaler/")),
+        "{seen:?}"
+    );
+    let writes: Vec<_> = seen.iter().filter(|s| s.method != Method::GET).collect();
+    assert!(
+        writes
+            .iter()
+            .all(|s| s.query.contains("fieldManager=alertscaler")),
+        "{writes:?}"
+    );
     assert_eq!(patches[0].content_type, "application/merge-patch+json");
-    let entry = ledger_annotation(&fake, "echo").expect("ledger stored on the Deployment");
+    let entry = ledger_of(&fake, "echo").expect("ledger stored in the state ConfigMap");
     assert!(entry["firing"]["6a65bd8dfb3af9ad"].is_object(), "{entry}");
+    let d = fake.get(FN_NS, "echo").unwrap();
+    assert!(
+        d["metadata"]["annotations"][LEDGER].is_null(),
+        "nothing but replicas is written to the Deployment: {d}"
+    );
 }
 
 #[tokio::test]
@@ -186,7 +214,8 @@ async fn concurrent_writer_is_retried_on_top_of_its_value() {
     );
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(6));
     assert_eq!(fake.count(&Method::PATCH), 2, "one 409, one success");
-    assert_eq!(fake.count(&Method::GET), 2, "re-read after the conflict");
+    // Read; after the 409, one look whether the target stands anyway; the re-read.
+    assert_eq!(fake.count(&Method::GET), 3, "re-read after the conflict");
 }
 
 #[tokio::test]
@@ -225,7 +254,7 @@ async fn two_receivers_given_the_same_notification_apply_one_step() {
 }
 
 #[tokio::test]
-async fn restarted_receiver_recognises_the_duplicate_from_the_annotation() {
+async fn restarted_receiver_recognises_the_duplicate_from_the_state_configmap() {
     let fake = FakeApiserver::start().await;
     fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
     let cfg = config(&[FN_NS]);
@@ -244,7 +273,7 @@ async fn restarted_receiver_recognises_the_duplicate_from_the_annotation() {
 }
 
 #[tokio::test]
-async fn corrupt_ledger_annotation_counts_as_empty_and_is_overwritten() {
+async fn corrupt_ledgers_count_as_empty_and_are_overwritten() {
     let fake = FakeApiserver::start().await;
     let mut d = function_deployment("echo", FN_NS, Some(1), &[]);
     d["metadata"]["annotations"][LEDGER] = json!("{not json");
@@ -253,8 +282,18 @@ async fn corrupt_ledger_annotation_counts_as_empty_and_is_overwritten() {
         .handle(&firing("echo.openfaas-fn"), now())
         .await;
     assert_eq!(report.functions[0].outcome, Outcome::Scaled);
-    let entry = ledger_annotation(&fake, "echo").expect("valid ledger written");
+    let entry = ledger_of(&fake, "echo").expect("valid ledger written");
     assert!(entry["firing"]["6a65bd8dfb3af9ad"].is_object(), "{entry}");
+
+    // A corrupt state ConfigMap: empty ledger, overwritten by the next write.
+    let mut cm = fake.get_on(CONFIGMAPS, FN_NS, "alertscaler-echo").unwrap();
+    cm["data"]["ledger"] = json!("[1,");
+    fake.put(cm);
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    assert_eq!(report.functions[0].outcome, Outcome::Scaled, "{report:?}");
+    assert!(ledger_of(&fake, "echo").unwrap()["firing"]["6a65bd8dfb3af9ad"].is_object());
 }
 
 #[tokio::test]

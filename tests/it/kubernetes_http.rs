@@ -16,15 +16,15 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::support::app_with_backend;
+use crate::support::procs::Served;
 use support::apiserver::{Action, FakeApiserver, function_deployment, plain_deployment};
-use support::{backend, config, notification_json};
+use support::apiserver::{CONFIGMAPS, DEPLOYMENTS};
+use support::{backend, config, has_pending, notification_json, stored_ledger};
 
 const FN_NS: &str = "openfaas-fn";
-const LEDGER: &str = "alertscaler.openfaas.com/ledger";
 
 fn has_ledger(fake: &FakeApiserver, name: &str) -> bool {
-    fake.get(FN_NS, name)
-        .is_some_and(|d| !d["metadata"]["annotations"][LEDGER].is_null())
+    stored_ledger(fake, FN_NS, name).is_some()
 }
 
 async fn post_alert(app: axum::Router, body: String) -> (StatusCode, Value) {
@@ -67,23 +67,36 @@ async fn server_error_answers_503_changes_nothing_and_the_retry_steps_once() {
     let fake = FakeApiserver::start().await;
     fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
     let app = app(&fake);
-    for method in [Method::GET, Method::PATCH] {
-        fake.clear_faults();
-        fake.fault(Some(method.clone()), Action::Status(500), None);
-        let (status, body) = post_alert(app.clone(), echo_alert()).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{method}: {body}");
-        assert_eq!(body["functions"][0]["outcome"], "error");
-        assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
-        assert!(!has_ledger(&fake, "echo"));
-    }
-    // AlertManager retries once the apiserver is back: one step, then duplicates hold.
+    // A 500 on the read: nothing is written.
+    fake.fault(Some(Method::GET), Action::Status(500), None);
+    let (status, body) = post_alert(app.clone(), echo_alert()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["functions"][0]["outcome"], "error");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+    assert!(!has_ledger(&fake, "echo"));
+
+    // A 500 on the replica write: its outcome is unknown, so the intent stays recorded (sent
+    // twice, conditioned on the same version: it cannot land twice).
+    fake.clear_faults();
+    fake.fault(Some(Method::PATCH), Action::Status(500), None);
+    let (status, body) = post_alert(app.clone(), echo_alert()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["functions"][0]["outcome"], "error");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+    assert!(has_pending(&fake, FN_NS, "echo"));
+    assert_eq!(
+        fake.count(&Method::PATCH),
+        2,
+        "the write and one conditioned re-send"
+    );
+
+    // AlertManager retries once the apiserver is back: the recorded write is completed once, and
+    // the retried notification is then a duplicate of an applied episode.
     fake.clear_faults();
     let (status, body) = post_alert(app.clone(), echo_alert()).await;
-    assert_eq!(
-        (status, body["functions"][0]["to"].clone()),
-        (StatusCode::OK, json!(5)),
-        "{body}"
-    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(5));
+    assert!(!has_pending(&fake, FN_NS, "echo"));
     let (status, body) = post_alert(app, echo_alert()).await;
     assert_eq!(
         (status, body["functions"][0]["outcome"].clone()),
@@ -138,37 +151,72 @@ async fn functions_list_shows_only_selected_deployments() {
     assert_eq!(names, [json!("echo")]);
     assert_eq!(body[0]["replicas"], 2);
     assert_eq!(body[0]["labels"]["com.openfaas.scale.max"], "4");
+    // Deployments are listed by metadata only, with the selector; full objects are fetched once
+    // and then served from the cache while their resourceVersion holds.
     let lists: Vec<_> = fake
         .seen()
         .into_iter()
-        .filter(|s| s.method == Method::GET)
+        .filter(|s| {
+            s.method == Method::GET && s.resource == DEPLOYMENTS && s.path.ends_with("/deployments")
+        })
         .collect();
-    assert_eq!(lists.len(), 1, "{lists:?}");
+    assert_eq!(lists.len(), 1, "one per allowed namespace: {lists:?}");
     assert!(
-        lists[0].query.contains("labelSelector=faas_function"),
+        lists
+            .iter()
+            .all(|l| l.query.contains("labelSelector=faas_function")
+                && l.accept.contains("as=PartialObjectMetadataList")),
         "{lists:?}"
     );
+    let gets = |fake: &FakeApiserver| {
+        fake.seen()
+            .iter()
+            .filter(|s| s.method == Method::GET && s.path.ends_with("/deployments/echo"))
+            .count()
+    };
+    assert_eq!(gets(&fake), 1);
+    let (_, again) = get(app(&fake), "/system/functions").await;
+    assert_eq!(again, body);
+    assert_eq!(gets(&fake), 2, "a new backend has an empty cache");
 }
 
 #[tokio::test]
-async fn readiness_is_a_single_small_list_and_403_makes_it_unready() {
+async fn readiness_checks_every_allowed_namespace_and_403_makes_it_unready() {
     let fake = FakeApiserver::start().await;
-    let app = app(&fake);
+    let cfg = config(&[FN_NS, "team-b"]);
+    let state = alertscaler::server::state(&cfg, Arc::new(backend(&fake, &cfg))).unwrap();
+    let app = alertscaler::http::router(state);
     assert_eq!(get(app.clone(), "/readyz").await.0, StatusCode::OK);
     let seen = fake.seen();
-    assert_eq!(seen.len(), 1);
+    for ns in [FN_NS, "team-b"] {
+        for resource in [DEPLOYMENTS, CONFIGMAPS] {
+            assert!(
+                seen.iter().any(|s| s.query.contains("limit=1")
+                    && s.resource == resource
+                    && s.path.contains(&format!("/namespaces/{ns}/"))),
+                "{ns} {resource}: {seen:?}"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 4, "two small lists per namespace: {seen:?}");
+    // The state ConfigMaps cannot be listed: unready, naming them.
+    fake.fault_on(CONFIGMAPS, None, Action::Status(403), None);
+    let (status, body) = get(app.clone(), "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let message = body["message"].as_str().unwrap();
     assert!(
-        seen[0].query.contains("limit=1")
-            && seen[0]
-                .path
-                .ends_with("/namespaces/openfaas-fn/deployments"),
-        "{seen:?}"
+        message.contains("needs `list` on configmaps in namespace openfaas-fn"),
+        "{body}"
     );
+    fake.clear_faults();
     fake.fault(None, Action::Status(403), None);
     let (status, body) = get(app, "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(
-        body["message"].as_str().unwrap().contains("needs `list`"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs `list` on deployments.apps"),
         "{body}"
     );
 }
@@ -267,25 +315,18 @@ async fn serve_with_kubeconfig_scales_through_the_fake_apiserver() {
         ),
     )
     .unwrap();
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let _running = serve(&config_file(dir.path(), listen), &kubeconfig, dir.path());
+    // The binary binds port 0 and reports its address: no port is freed and re-bound.
+    let config = config_file(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0)));
+    let env = [
+        ("KUBECONFIG", kubeconfig.as_os_str()),
+        ("HOME", dir.path().as_os_str()),
+    ];
+    let running = Served::start(&config, &env);
 
     let http = reqwest::Client::new();
-    let base = format!("http://{listen}");
-    let mut ready = false;
-    for _ in 0..200 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            ready = r.status() == reqwest::StatusCode::OK;
-            if ready {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "alertscaler did not become ready");
+    let base = format!("http://{}", running.addr);
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
     let response = http
         .post(format!("{base}/system/alert"))
         .header("content-type", "application/json")

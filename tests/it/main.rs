@@ -3,14 +3,23 @@
 mod support;
 
 mod binary;
+mod closed_loop;
 mod connections;
+mod dashboard;
 mod e2e;
+mod fuzz;
+mod hostile;
 mod kubernetes;
+mod kubernetes_cluster;
 mod kubernetes_http;
+mod kubernetes_state;
 mod manifests;
 mod openfaas;
 mod openfaas_cli;
+mod openfaas_gateway;
+mod openfaas_kill;
 mod openfaas_state;
+mod operator;
 mod ops_http;
 mod props;
 mod serve;

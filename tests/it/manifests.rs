@@ -1,104 +1,42 @@
 //! Offline checks of deploy/: every manifest document decodes into its k8s-openapi type with no
 //! unknown field (a typo is an error, as `kubectl apply --validate=strict` would make it), the
-//! Role grants exactly the verbs the backend uses (taken from the requests it makes against the
-//! fake apiserver), the pieces reference each other consistently, and the ConfigMap's TOML loads.
+//! Roles grant exactly the verbs the backend uses (taken from the requests it makes against the
+//! fake apiserver), the pieces reference each other consistently (PodDisruptionBudget, the optional
+//! ValidatingAdmissionPolicy and its binding), and the ConfigMap's TOML loads.
 
 use crate::support::kube as support;
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet};
 
 use alertscaler::backend::{Backend, Update};
-use alertscaler::config::{AuthConfig, BackendKind, Config};
+use alertscaler::config::{AuthConfig, BackendKind};
 use alertscaler::id::FunctionId;
-use axum::http::Method;
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use serde::de::DeserializeOwned;
+use k8s_openapi::api::core::v1::Service;
 use serde_json::Value;
 
-use support::apiserver::{FakeApiserver, function_deployment};
-
-fn deploy_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
-}
-
-/// Every YAML document of a file, as JSON values.
-fn documents(file: &str) -> Vec<Value> {
-    let text = std::fs::read_to_string(deploy_dir().join(file)).unwrap();
-    serde_norway::Deserializer::from_str(&text)
-        .map(|doc| {
-            let value: Value = serde::Deserialize::deserialize(doc)
-                .unwrap_or_else(|e| panic!("{file}: invalid YAML: {e}"));
-            value
-        })
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
-/// Decode strictly: any field the type does not know is an error naming its path.
-fn strict<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
-    let mut unknown = Vec::new();
-    let decoded: T =
-        serde_ignored::deserialize(value.clone(), |path| unknown.push(path.to_string()))
-            .map_err(|e| e.to_string())?;
-    if unknown.is_empty() {
-        Ok(decoded)
-    } else {
-        Err(format!("unknown fields: {unknown:?}"))
-    }
-}
-
-#[derive(Default)]
-struct Manifests {
-    service_accounts: Vec<ServiceAccount>,
-    roles: Vec<Role>,
-    bindings: Vec<RoleBinding>,
-    config_maps: Vec<ConfigMap>,
-    deployments: Vec<Deployment>,
-    services: Vec<Service>,
-}
-
-fn manifest_files() -> Vec<String> {
-    let kustomization = documents("kustomization.yaml");
-    kustomization[0]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn load() -> Manifests {
-    let mut m = Manifests::default();
-    for file in manifest_files() {
-        for doc in documents(&file) {
-            let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
-            let at = format!("{file}: {kind}");
-            match kind.as_str() {
-                "ServiceAccount" => m.service_accounts.push(decode(&at, &doc)),
-                "Role" => m.roles.push(decode(&at, &doc)),
-                "RoleBinding" => m.bindings.push(decode(&at, &doc)),
-                "ConfigMap" => m.config_maps.push(decode(&at, &doc)),
-                "Deployment" => m.deployments.push(decode(&at, &doc)),
-                "Service" => m.services.push(decode(&at, &doc)),
-                other => panic!("{file}: unexpected kind {other:?}"),
-            }
-        }
-    }
-    m
-}
-
-fn decode<T: DeserializeOwned>(at: &str, doc: &Value) -> T {
-    strict(doc).unwrap_or_else(|e| panic!("{at}: {e}"))
-}
+use support::apiserver::{FakeApiserver, Seen, function_deployment};
+use support::manifests::{
+    configmap_config, decode, deploy_dir, documents, load, manifest_files, strict,
+};
 
 #[test]
 fn every_yaml_file_in_deploy_is_listed_or_is_the_alertmanager_snippet() {
     let listed: BTreeSet<String> = manifest_files().into_iter().collect();
     for entry in std::fs::read_dir(deploy_dir()).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            // optional/ is applied on its own; operator/ is listed file by file (tests/it/operator.rs).
+            assert!(
+                name == "optional" || name == "operator",
+                "unexpected directory {name}"
+            );
+            continue;
+        }
         if name == "kustomization.yaml" || name == "alertmanager-receiver.yml" {
             continue;
         }
@@ -177,6 +115,20 @@ fn manifests_decode_and_reference_each_other() {
         .clone()
         .unwrap();
     assert!(selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)));
+
+    // The PodDisruptionBudget selects the same pods and leaves one of the two running.
+    assert_eq!(m.budgets.len(), 1);
+    let pdb = m.budgets[0].spec.as_ref().unwrap();
+    let pdb_labels = pdb.selector.as_ref().unwrap().match_labels.clone().unwrap();
+    assert!(pdb_labels.iter().all(|(k, v)| pod_labels.get(k) == Some(v)));
+    assert_eq!(
+        m.budgets[0].metadata.namespace.as_deref(),
+        Some(sa_ns.as_str())
+    );
+    assert_eq!(
+        pdb.min_available,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+    );
     let port = &svc.spec.as_ref().unwrap().ports.as_ref().unwrap()[0];
     let container_port = &c.ports.as_ref().unwrap()[0];
     assert_eq!(
@@ -200,6 +152,29 @@ fn manifests_decode_and_reference_each_other() {
         port.port
     );
     assert_eq!(url, want);
+    // …and routes every scaling alert the shipped packs define (not alertscaler's own alerts).
+    let matcher = snippet["route"]["routes"][0]["matchers"][0]
+        .as_str()
+        .unwrap();
+    let routed = matcher
+        .split_once("=~")
+        .map(|(_, names)| names.trim().trim_matches('"'))
+        .unwrap();
+    let routed: BTreeSet<&str> = routed.split('|').collect();
+    for pack in ["openfaas-ce", "capacity", "latency"] {
+        let text = std::fs::read_to_string(crate::support::repo(&format!(
+            "alert-rules/{pack}.rules.yml"
+        )))
+        .unwrap();
+        for line in text.lines() {
+            if let Some(name) = line.trim().strip_prefix("- alert:") {
+                assert!(
+                    routed.contains(name.trim()),
+                    "{pack}: {name} is not routed by {matcher}"
+                );
+            }
+        }
+    }
 
     // The config loads, uses this backend, listens on the container port, and its secret file
     // lives where the Secret is mounted.
@@ -273,33 +248,29 @@ fn manifests_decode_and_reference_each_other() {
     }
 }
 
-fn configmap_config(m: &Manifests) -> Config {
-    let text = m.config_maps[0]
-        .data
-        .as_ref()
-        .unwrap()
-        .get("config.toml")
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, text).unwrap();
-    let env = figment::providers::Env::prefixed("ALERTSCALER_MANIFESTS_TEST_UNSET_");
-    Config::load_with_env(Some(&path), env).unwrap_or_else(|e| panic!("ConfigMap config.toml: {e}"))
-}
-
-/// RBAC verb of a request the backend made to the fake apiserver.
-fn verb(method: &Method, path: &str) -> &'static str {
-    match (method.as_str(), path.ends_with("/deployments")) {
-        ("GET", true) => "list",
-        ("GET", false) => "get",
+/// `(namespace, "group/resource", verb)` of a request the backend made to the fake apiserver.
+fn permission(seen: &Seen) -> (String, String, String) {
+    let segments: Vec<&str> = seen.path.split('/').collect();
+    let at = segments.iter().position(|s| *s == "namespaces").unwrap();
+    let group = if segments[1] == "api" {
+        ""
+    } else {
+        segments[2]
+    };
+    let verb = match (seen.method.as_str(), segments.len() > at + 3) {
+        ("GET", false) => "list",
+        ("GET", true) => "get",
+        ("POST", _) => "create",
         ("PATCH", _) => "patch",
         ("PUT", _) => "update",
         _ => "other",
-    }
+    };
+    let resource = format!("{group}/{}", segments[at + 2]);
+    (segments[at + 1].to_owned(), resource, verb.to_owned())
 }
 
 #[tokio::test]
-async fn role_grants_exactly_the_verbs_the_backend_uses() {
+async fn roles_grant_exactly_the_verbs_the_backend_uses() {
     let m = load();
     let config = configmap_config(&m);
     let fake = FakeApiserver::start().await;
@@ -310,48 +281,109 @@ async fn role_grants_exactly_the_verbs_the_backend_uses() {
         name: "echo".into(),
         namespace: "openfaas-fn".into(),
     };
-    // Every operation of the Backend trait.
-    let state = backend.read(&id).await.unwrap();
-    let entry = alertscaler::stored::Stored::default();
-    backend
-        .apply(
-            &id,
-            Update {
-                replicas: Some(2),
-                stored: &entry,
-                version: &state.version,
-            },
-        )
-        .await
-        .unwrap();
+    // Every operation of the Backend trait: a replica write (state created, Deployment patched,
+    // state confirmed), a ledger-only write, listing, readiness, and the Lease (created, renewed).
+    for replicas in [Some(2), None] {
+        let state = backend.read(&id).await.unwrap();
+        let entry = alertscaler::stored::Stored::default();
+        let update = Update {
+            replicas,
+            stored: &entry,
+            version: &state.version,
+        };
+        backend.apply(&id, update).await.unwrap();
+    }
     backend.list().await.unwrap();
     backend.ready().await.unwrap();
+    assert!(backend.leads_passes().await && backend.leads_passes().await);
 
-    let used: BTreeSet<&str> = fake
-        .seen()
-        .iter()
-        .map(|s| verb(&s.method, &s.path))
-        .collect();
-    assert!(fake.seen().iter().all(|s| {
-        s.path
-            .starts_with("/apis/apps/v1/namespaces/openfaas-fn/deployments")
-    }));
-    for role in &m.roles {
-        let rules = role.rules.as_ref().unwrap();
-        assert_eq!(rules.len(), 1, "one rule");
-        assert_eq!(
-            rules[0].api_groups.as_deref(),
-            Some(&["apps".to_owned()][..])
-        );
-        assert_eq!(
-            rules[0].resources.as_deref(),
-            Some(&["deployments".to_owned()][..])
-        );
-        assert!(rules[0].resource_names.is_none());
-        let granted: BTreeSet<&str> = rules[0].verbs.iter().map(String::as_str).collect();
-        assert_eq!(
-            granted, used,
-            "Role verbs must be exactly the verbs the code uses"
-        );
+    let mut used: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+    for seen in fake.seen() {
+        let (ns, resource, verb) = permission(&seen);
+        used.entry(ns).or_default().insert((resource, verb));
     }
+    let mut granted: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+    for role in &m.roles {
+        let ns = role.metadata.namespace.clone().unwrap();
+        for rule in role.rules.as_ref().unwrap() {
+            if let Some(names) = &rule.resource_names {
+                assert_eq!(
+                    names,
+                    std::slice::from_ref(&config.kubernetes.lease_name),
+                    "{rule:?}"
+                );
+            }
+            for group in rule.api_groups.as_ref().unwrap() {
+                for resource in rule.resources.as_ref().unwrap() {
+                    for verb in &rule.verbs {
+                        granted
+                            .entry(ns.clone())
+                            .or_default()
+                            .insert((format!("{group}/{resource}"), verb.clone()));
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        granted, used,
+        "Role verbs must be exactly the verbs the code uses, per namespace"
+    );
+    assert!(used.contains_key(&config.kubernetes.lease_namespace));
+}
+
+#[test]
+fn the_optional_admission_policy_covers_every_write_and_is_bound() {
+    let docs = documents("optional/admission-policy.yml");
+    assert_eq!(docs.len(), 2);
+    let policy: ValidatingAdmissionPolicy = decode("policy", &docs[0]);
+    let binding: ValidatingAdmissionPolicyBinding = decode("binding", &docs[1]);
+    let name = policy.metadata.name.clone().unwrap();
+    let bspec = binding.spec.unwrap();
+    assert_eq!(bspec.policy_name.as_deref(), Some(name.as_str()));
+    assert_eq!(bspec.validation_actions, Some(vec!["Deny".to_owned()]));
+    let spec = policy.spec.unwrap();
+    assert_eq!(spec.failure_policy.as_deref(), Some("Fail"));
+    // Only alertscaler's service account is matched.
+    let m = load();
+    let sa = &m.service_accounts[0];
+    let user = format!(
+        "system:serviceaccount:{}:{}",
+        sa.metadata.namespace.as_deref().unwrap(),
+        sa.metadata.name.as_deref().unwrap()
+    );
+    let conditions = spec.match_conditions.unwrap();
+    assert!(
+        conditions.iter().any(|c| c.expression.contains(&user)),
+        "{conditions:?}"
+    );
+    // Every write the backend makes in a function namespace is covered.
+    let rules = spec.match_constraints.unwrap().resource_rules.unwrap();
+    let covered = |resource: &str, op: &str| {
+        rules.iter().any(|r| {
+            r.resources
+                .as_ref()
+                .is_some_and(|rs| rs.iter().any(|x| x == resource))
+                && r.operations
+                    .as_ref()
+                    .is_some_and(|os| os.iter().any(|o| o == op))
+        })
+    };
+    for (resource, op) in [
+        ("deployments", "UPDATE"),
+        ("configmaps", "CREATE"),
+        ("configmaps", "UPDATE"),
+    ] {
+        assert!(covered(resource, op), "{resource} {op}");
+    }
+    let validations = spec.validations.unwrap();
+    let config = configmap_config(&m);
+    assert!(validations.iter().any(|v| {
+        v.expression
+            .contains("object.spec.template == oldObject.spec.template")
+    }));
+    assert!(validations.iter().any(|v| v.expression.contains(&format!(
+        "startsWith(\"{}\")",
+        config.kubernetes.state_prefix
+    ))));
 }

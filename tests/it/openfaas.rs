@@ -5,7 +5,7 @@ use crate::support::openfaas::{env, mock};
 
 use std::time::Duration;
 
-use alertscaler::backend::state_file;
+use alertscaler::backend::openfaas::state_file;
 use alertscaler::backend::{Backend, Update};
 use alertscaler::error::BackendError;
 use alertscaler::id::FunctionId;
@@ -56,7 +56,7 @@ async fn through_the_real_router() {
     use tower::ServiceExt;
     let gw = mock::start(&[("figlet", labelled(2))]).await;
     let env = Env::new(&gw);
-    let state = alertscaler::server::state(&env.config, env.backend()).unwrap();
+    let (app, _) = crate::support::app_with_backend(&env.config, env.backend());
     let request = axum::http::Request::post("/system/alert")
         .header("content-type", "application/json")
         .body(axum::body::Body::from(
@@ -66,10 +66,7 @@ async fn through_the_real_router() {
             .unwrap(),
         ))
         .unwrap();
-    let response = alertscaler::http::router(state)
-        .oneshot(request)
-        .await
-        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
     assert_eq!(response.status(), 200);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -117,7 +114,7 @@ async fn server_errors_are_retried_then_succeed() {
 }
 
 #[tokio::test]
-async fn persistent_server_errors_fail_without_changing_the_ledger() {
+async fn persistent_server_errors_fail_then_the_same_target_is_completed() {
     let gw = mock::start(&[("figlet", labelled(1))]).await;
     let env = Env::new(&gw);
     let backend = env.backend();
@@ -141,18 +138,27 @@ async fn persistent_server_errors_fail_without_changing_the_ledger() {
     assert_outcome(&report, Outcome::Error);
     assert_eq!((gw.replicas("figlet"), gw.with(|g| g.scales.len())), (1, 3));
 
-    // Gateway back: the unsettled intent is rolled back (replicas still 1), so the ledger is as
-    // before and the retried notification scales exactly once.
+    // A 500 may have acted: the intent stays. Gateway back: the next read COMPLETES it by sending
+    // the same absolute count again, the new ledger stands, and the retried notification is held.
+    assert!(backend.slot(&figlet()).unwrap().pending.is_some());
     gw.with(|g| g.fail_scales = 0);
     let state = backend.read(&figlet()).await.unwrap();
+    assert_eq!(state.replicas, 6, "completed by re-sending the target");
     assert!(
-        state.stored.unwrap().ledger.is_empty(),
-        "ledger unchanged by the failed attempt"
+        state.stored.unwrap().ledger.last_up.is_some(),
+        "the new ledger stands"
     );
     let report = service
-        .handle(&firing(), t0() + TimeDelta::seconds(30))
+        .handle(&firing(), t0() + TimeDelta::seconds(5))
         .await;
-    assert_scaled(&report, 1, 6);
+    assert_outcome(&report, Outcome::Unchanged);
+    let scales = gw.with(|g| g.scales.clone());
+    assert_eq!(
+        scales.len(),
+        4,
+        "3 failed attempts + 1 completion, no new step"
+    );
+    assert!(scales.iter().all(|s| s["replicas"] == 6), "{scales:?}");
 }
 
 #[tokio::test]

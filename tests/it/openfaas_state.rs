@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use alertscaler::backend::openfaas::OpenFaasBackend;
-use alertscaler::backend::state_file;
+use alertscaler::backend::openfaas::state_file;
 use alertscaler::service::Outcome;
 use chrono::TimeDelta;
 use env::*;
@@ -38,21 +38,19 @@ async fn duplicate_after_restart_is_not_applied_twice() {
 }
 
 #[tokio::test]
-async fn unknown_outcome_that_landed_is_not_applied_again_after_restart() {
+async fn an_unknown_outcome_that_a_read_shows_landed_counts_as_applied() {
     let gw = mock::start(&[("figlet", labelled(1))]).await;
     let mut env = Env::new(&gw);
     env.config.openfaas.request_timeout_ms = 300;
-    // The gateway scales, but answers too late: the outcome is unknown to us.
+    // The gateway scales, but answers too late: every attempt times out.
     gw.with(|g| g.scale_delay_after_apply = Some(Duration::from_millis(3000)));
     let report = env.service(env.backend()).handle(&firing(), t0()).await;
-    assert!(assert_outcome(&report, Outcome::Error).contains("unknown"));
-    let slots = state_file::load(&env.state_path()).unwrap();
-    let pending = slots[&figlet()]
-        .pending
-        .clone()
-        .expect("intent written before the call");
-    assert_eq!((pending.from, pending.to), (1, 6));
-    assert_eq!(gw.replicas("figlet"), 6);
+    assert_scaled(&report, 1, 6);
+    let slot = state_file::load(&env.state_path()).unwrap()[&figlet()].clone();
+    assert!(
+        slot.pending.is_none() && slot.entry.ledger.last_up.is_some(),
+        "{slot:?}"
+    );
 
     gw.with(|g| g.scale_delay_after_apply = None);
     let report = env
@@ -64,17 +62,67 @@ async fn unknown_outcome_that_landed_is_not_applied_again_after_restart() {
     let scales = gw.with(|g| g.scales.clone());
     assert!(
         scales.iter().all(|s| s["replicas"] == 6),
-        "retries repeat the same absolute count"
-    );
-    assert!(
-        state_file::load(&env.state_path()).unwrap()[&figlet()]
-            .pending
-            .is_none()
+        "retries repeat the same absolute count: {scales:?}"
     );
 }
 
+/// The sequence: retries = 0, the provider answers 502 and applies the scale a moment
+/// later. The retried notification completes the same target; it never steps again.
 #[tokio::test]
-async fn crash_before_the_scale_landed_is_decided_again_once() {
+async fn a_scale_that_lands_late_steps_once() {
+    for land_before_retry in [true, false] {
+        let gw = mock::start(&[("figlet", labelled(1))]).await;
+        let mut env = Env::new(&gw);
+        env.config.openfaas.retries = 0;
+        let backend = env.backend();
+        let service = env.service(backend.clone());
+        gw.with(|g| g.apply_late = Some(Duration::from_secs(30)));
+        let report = service.handle(&firing(), t0()).await;
+        assert!(report.has_errors(), "{report:?}");
+        assert!(assert_outcome(&report, Outcome::Error).contains("sends 6 again"));
+        assert_eq!(gw.replicas("figlet"), 1, "not landed yet");
+        assert_eq!(backend.slot(&figlet()).unwrap().pending.unwrap().to, 6);
+
+        gw.with(|g| g.apply_late = None);
+        if land_before_retry {
+            gw.with(|g| g.land_all_late());
+        }
+        let report = service
+            .handle(&firing(), t0() + TimeDelta::seconds(3))
+            .await;
+        assert_outcome(&report, Outcome::Unchanged);
+        gw.with(|g| g.land_all_late());
+        assert_eq!(
+            gw.replicas("figlet"),
+            6,
+            "land_before_retry={land_before_retry}"
+        );
+        let applied: Vec<u64> = gw.with(|g| g.applied.iter().map(|a| a.1).collect());
+        assert!(
+            applied.iter().all(|&r| r == 6),
+            "one step only: {applied:?}"
+        );
+        assert!(backend.slot(&figlet()).unwrap().pending.is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_scale_that_failed_after_applying_is_reported_as_applied() {
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let mut env = Env::new(&gw);
+    env.config.openfaas.retries = 0;
+    let service = env.service(env.backend());
+    gw.with(|g| g.fail_scales_after_apply = 1);
+    assert_scaled(&service.handle(&firing(), t0()).await, 1, 6);
+    let again = service
+        .handle(&firing(), t0() + TimeDelta::seconds(1))
+        .await;
+    assert_outcome(&again, Outcome::Unchanged);
+    assert_eq!(gw.with(|g| g.scales.len()), 1);
+}
+
+#[tokio::test]
+async fn a_crash_before_the_call_is_completed_with_the_same_target() {
     let gw = mock::start(&[("figlet", labelled(1))]).await;
     let mut env = Env::new(&gw);
     env.config.openfaas.request_timeout_ms = 300;
@@ -83,24 +131,28 @@ async fn crash_before_the_scale_landed_is_decided_again_once() {
     gw.with(|g| g.scale_hang_without_apply = Some(Duration::from_millis(3000)));
     let report = env.service(env.backend()).handle(&firing(), t0()).await;
     assert_outcome(&report, Outcome::Error);
-    assert!(
-        state_file::load(&env.state_path()).unwrap()[&figlet()]
-            .pending
-            .is_some()
-    );
+    let pending = state_file::load(&env.state_path()).unwrap()[&figlet()]
+        .pending
+        .clone()
+        .expect("intent written before the call");
+    assert_eq!((pending.from, pending.to), (1, 6));
     assert_eq!(gw.replicas("figlet"), 1);
 
+    // A new process: the re-sent notification completes the intent (sends 6 again) and is held.
     gw.with(|g| g.scale_hang_without_apply = None);
     let service = env.service(env.backend());
     let report = service
         .handle(&firing(), t0() + TimeDelta::seconds(5))
         .await;
-    assert_scaled(&report, 1, 6);
-    let report = service
-        .handle(&firing(), t0() + TimeDelta::seconds(6))
-        .await;
     assert_outcome(&report, Outcome::Unchanged);
     assert_eq!(gw.replicas("figlet"), 6);
+    let scales = gw.with(|g| g.scales.clone());
+    assert!(scales.iter().all(|s| s["replicas"] == 6), "{scales:?}");
+    assert!(
+        state_file::load(&env.state_path()).unwrap()[&figlet()]
+            .pending
+            .is_none()
+    );
 }
 
 #[cfg(unix)]
@@ -218,4 +270,32 @@ async fn a_corrupt_state_file_stops_startup_unless_fresh_state() {
         .filter(|p| p.to_string_lossy().ends_with(".corrupt"))
         .collect();
     assert_eq!(aside.len(), 1, "corrupt file kept for inspection");
+}
+
+#[tokio::test]
+async fn an_intent_on_a_function_that_vanished_is_rolled_back_and_refused() {
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let mut env = Env::new(&gw);
+    env.config.openfaas.retries = 0;
+    let backend = env.backend();
+    let service = env.service(backend.clone());
+    gw.with(|g| g.fail_scales = 1);
+    assert_outcome(&service.handle(&firing(), t0()).await, Outcome::Error);
+    assert!(backend.slot(&figlet()).unwrap().pending.is_some());
+
+    gw.with(|g| g.functions.clear());
+    let report = service
+        .handle(&firing(), t0() + TimeDelta::seconds(3))
+        .await;
+    assert!(assert_outcome(&report, Outcome::Refused).contains("no such function"));
+    let slot = backend.slot(&figlet()).unwrap();
+    assert!(
+        slot.pending.is_none() && slot.entry.ledger.last_up.is_none(),
+        "rolled back: {slot:?}"
+    );
+    assert_eq!(
+        gw.with(|g| g.scales.len()),
+        1,
+        "never re-sent to a function that is gone"
+    );
 }

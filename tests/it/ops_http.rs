@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use alertscaler::config::{AuthConfig, Config};
-use alertscaler::limits::with_timeout;
+use alertscaler::http::with_timeout;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;

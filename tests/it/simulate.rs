@@ -1,6 +1,7 @@
 //! `alertscaler simulate`: the queueing model, determinism, the monitoring path's timing, and the comparison
 //! of CE's handler with alertscaler's Service on duplicates. Scenarios are TOML written to a temp dir and run
-//! through the same entry point as the command.
+//! through the same entry point as the command. [`rules`]: the simulated rules against the shipped packs;
+//! [`presets`]: outputs, arrivals, the KPA baseline, overrides, feasibility, capacity and zero presets.
 
 use std::path::{Path, PathBuf};
 
@@ -8,13 +9,16 @@ use alertscaler::alert::Status;
 use alertscaler::sim::queue::{Distribution, Response, erlang_c};
 use alertscaler::sim::{self, Options, Simulation, report};
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+mod presets;
+mod rules;
+
+pub(super) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
 }
 
-fn run(text: &str, policies: &[&str], seed: Option<u64>) -> Simulation {
+pub(super) fn run(text: &str, policies: &[&str], seed: Option<u64>) -> Simulation {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "s.toml", text);
     let options = Options {
@@ -26,7 +30,7 @@ fn run(text: &str, policies: &[&str], seed: Option<u64>) -> Simulation {
 
 /// One function with a 100 req/s step from 0 to 60 s; 1 s scrape and evaluation; AlertManager
 /// group_wait 1 s, group_interval 2 s, repeat_interval 5 s (the timings NOTES measured on real binaries).
-const TIMING: &str = r#"
+pub(super) const TIMING: &str = r#"
 name = "timing"
 duration_secs = 100
 seed = 9
@@ -64,9 +68,9 @@ fn erlang_c_matches_known_values() {
 
 #[test]
 fn same_seed_same_csv_other_seed_other_csv() {
-    let a = run(TIMING, &["ce", "alertscaler-step"], Some(5));
-    let b = run(TIMING, &["ce", "alertscaler-step"], Some(5));
-    let c = run(TIMING, &["ce", "alertscaler-step"], Some(6));
+    let a = run(TIMING, &["ce", "step"], Some(5));
+    let b = run(TIMING, &["ce", "step"], Some(5));
+    let c = run(TIMING, &["ce", "step"], Some(6));
     for i in 0..2 {
         assert_eq!(report::csv(&a, &a.runs[i]), report::csv(&b, &b.runs[i]));
     }
@@ -75,7 +79,7 @@ fn same_seed_same_csv_other_seed_other_csv() {
 
 #[test]
 fn alert_timing_follows_rule_and_alertmanager_timers() {
-    let sim = run(TIMING, &["alertscaler-step"], None);
+    let sim = run(TIMING, &["step"], None);
     let notes = &sim.runs[0].notifications;
     let at = |status| -> Vec<u64> {
         notes
@@ -115,7 +119,7 @@ fn alert_timing_follows_rule_and_alertmanager_timers() {
 #[test]
 fn cold_start_delays_serving_replicas() {
     let text = TIMING.replace("concurrency = 10", "concurrency = 10\ncold_start_secs = 10");
-    let sim = run(&text, &["alertscaler-step"], None);
+    let sim = run(&text, &["step"], None);
     let rows = &sim.runs[0].rows;
     let row = |t: u64| rows.iter().find(|r| r.t == t).unwrap();
     // Scaled to 5 at t=8; the 4 new replicas serve from t=18, i.e. in the step ending at 19.
@@ -171,12 +175,12 @@ end_secs = 200
 
 #[test]
 fn ce_without_dedup_steps_more_than_alertscaler_on_duplicates() {
-    let sim = run(DUPLICATES, &["ce", "alertscaler-step"], None);
+    let sim = run(DUPLICATES, &["ce", "step"], None);
     let (ce, ours) = (&sim.runs[0].totals, &sim.runs[1].totals);
     assert_eq!(sim.runs[0].policy.name, "ce");
     assert!(
         ce.scale_events > ours.scale_events,
-        "ce {} vs alertscaler-step {}",
+        "ce {} vs step {}",
         ce.scale_events,
         ours.scale_events
     );
@@ -196,7 +200,7 @@ fn ce_without_dedup_steps_more_than_alertscaler_on_duplicates() {
 
 #[test]
 fn one_function_one_delivery_ce_and_alertscaler_agree() {
-    let sim = run(TIMING, &["ce", "alertscaler-step"], None);
+    let sim = run(TIMING, &["ce", "step"], None);
     let rows = |i: usize| -> Vec<u32> {
         sim.runs[i]
             .rows
@@ -209,7 +213,7 @@ fn one_function_one_delivery_ce_and_alertscaler_agree() {
     // steps in both.
     let sim2 = run(
         &TIMING.replace("repeat_interval_secs = 5", "repeat_interval_secs = 30"),
-        &["ce", "alertscaler-step"],
+        &["ce", "step"],
         None,
     );
     // Up to the resolution at 70 (scale-down depends on the configured scale-down mode).
@@ -227,7 +231,7 @@ fn one_function_one_delivery_ce_and_alertscaler_agree() {
     // the default stabilized mode keeps the replicas through its 300 s window.
     let sim3 = run(
         &TIMING.replace("repeat_interval_secs = 5", "repeat_interval_secs = 30"),
-        &["ce", "alertscaler-step-ce-down", "alertscaler-step"],
+        &["ce", "step-ce-down", "step"],
         None,
     );
     let all = |i: usize| -> Vec<u32> { sim3.runs[i].rows.iter().map(|r| r.replicas).collect() };
@@ -252,6 +256,8 @@ duration_secs = 200
 [prometheus]
 scrape_interval_secs = 5
 evaluation_interval_secs = 5
+scrape_offset_secs = 0
+evaluation_offset_secs = 0
 [[functions]]
 name = "slow"
 service_time_ms = 50
@@ -261,7 +267,7 @@ labels = { "com.openfaas.scale.max" = "1" }
 kind = "step"
 rps = 18
 "#;
-    let sim = run(text, &["alertscaler-latency"], None);
+    let sim = run(text, &["latency"], None);
     let first = &sim.runs[0].notifications[0];
     assert_eq!(first.alerts[0].0, "FunctionLatencyHigh");
     assert_eq!(first.status, Status::Firing);
@@ -281,6 +287,8 @@ duration_secs = 200
 [prometheus]
 scrape_interval_secs = 5
 evaluation_interval_secs = 5
+scrape_offset_secs = 0
+evaluation_offset_secs = 0
 [[functions]]
 name = "slow"
 service_time_ms = 50
@@ -291,7 +299,7 @@ kind = "step"
 rps = 18
 end_secs = 100
 "#;
-    let sim = run(text, &["alertscaler-latency"], None);
+    let sim = run(text, &["latency"], None);
     let run0 = &sim.runs[0];
     let firing = |t: u64| run0.rows.iter().find(|r| r.t == t).unwrap().firing;
     assert_eq!(firing(125), 1, "still requests in the 30 s window at 125");
@@ -319,6 +327,9 @@ end_secs = 100
 const LATENCY_BOUND: &str = r#"
 name = "latency-bound"
 duration_secs = 200
+[prometheus]
+scrape_offset_secs = 0
+evaluation_offset_secs = 0
 [[functions]]
 name = "slow"
 service_time_ms = 20
@@ -331,7 +342,7 @@ rps = 45
 
 #[test]
 fn latency_preset_scales_up_on_a_latency_bound_function() {
-    let sim = run(LATENCY_BOUND, &["alertscaler-latency"], None);
+    let sim = run(LATENCY_BOUND, &["latency"], None);
     let run0 = &sim.runs[0];
     assert_eq!(
         run0.totals.refused, 0,
@@ -358,7 +369,7 @@ fn latency_preset_scales_up_on_a_latency_bound_function() {
     // The same function without room to scale violates its SLO far longer.
     let fixed = run(
         &LATENCY_BOUND.replace("scale.max\" = \"10\"", "scale.max\" = \"1\""),
-        &["alertscaler-latency"],
+        &["latency"],
         None,
     );
     assert_eq!(fixed.runs[0].totals.peak_replicas, 1);
@@ -382,7 +393,7 @@ fn bad_scenarios_are_clear_errors() {
     };
     let err = sim::run_file(&write(dir.path(), "b.toml", TIMING), &options).unwrap_err();
     assert!(
-        err.to_string().contains("hpa") && err.to_string().contains("alertscaler-step"),
+        err.to_string().contains("hpa") && err.to_string().contains("step-ce-down"),
         "{err}"
     );
     let zero = TIMING.replace("concurrency = 10", "concurrency = 0");
@@ -392,7 +403,14 @@ fn bad_scenarios_are_clear_errors() {
     let err = sim::run_file(&write(dir.path(), "d.toml", &typo), &Options::default()).unwrap_err();
     assert!(err.to_string().contains("rsp"), "{err}");
     let err = sim::run_file(&dir.path().join("missing.toml"), &Options::default()).unwrap_err();
-    assert!(err.to_string().contains("missing.toml"), "{err}");
+    assert!(err.to_string().contains("missing.toml"), "{err}"); // Earlier preset names still work and run the renamed preset.
+    let options = Options {
+        seed: None,
+        policies: vec!["alertscaler-step".into(), "alertscaler-latency".into()],
+    };
+    let sim = sim::run_file(&write(dir.path(), "e.toml", TIMING), &options).unwrap();
+    let names: Vec<&str> = sim.runs.iter().map(|r| r.policy.name).collect();
+    assert_eq!(names, ["step", "latency"]);
 }
 
 #[test]
@@ -412,7 +430,10 @@ fn built_in_scenarios_run_and_write_outputs() {
                 csv.lines().count() as u64,
                 1 + sim.scenario.duration_secs * sim.functions.len() as u64
             );
-            assert!(run.totals.replica_seconds >= sim.scenario.duration_secs);
+            // Functions may sleep at zero (idle-wake-zero) but never exceed their peak.
+            let t = &run.totals;
+            assert!(t.replica_seconds > 0);
+            assert!(t.replica_seconds <= u64::from(t.peak_replicas) * sim.scenario.duration_secs);
         }
         let svg =
             std::fs::read_to_string(out.path().join(format!("{}.svg", sim.functions[0]))).unwrap();

@@ -422,3 +422,47 @@ async fn capacity_alerts_right_size_in_one_move() {
     );
     assert_eq!(replicas(&app, "figlet").await, 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_notifications_for_one_function_get_no_503() {
+    let config = sample_config();
+    // Reads take a moment, so that without serialization every post would read the same version.
+    let backend = Double::on(&config)
+        .read_delay(std::time::Duration::from_millis(2))
+        .arc();
+    let (app, _) = app_with_backend(&config, backend.clone());
+    let barrier = Arc::new(tokio::sync::Barrier::new(50));
+    let posts: Vec<_> = (0..50)
+        .map(|i| {
+            let (app, barrier) = (app.clone(), barrier.clone());
+            tokio::spawn(async move {
+                // 50 distinct alert episodes for echo-fn, as 50 rules could fire at once.
+                let fingerprint = format!("{i:016x}");
+                let alert = (
+                    ECHO,
+                    fingerprint.as_str(),
+                    "APIHighInvocationRate",
+                    "firing",
+                );
+                let body = notification::notification(&[alert], "2026-11-24T06:55:10.479Z");
+                barrier.wait().await;
+                post(&app, body.to_string()).await
+            })
+        })
+        .collect();
+    for p in posts {
+        let (status, report) = p.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{report}");
+    }
+    assert_eq!(
+        backend.conflicts.load(Ordering::SeqCst),
+        0,
+        "one process never conflicts with itself"
+    );
+    let echo = FunctionId::parse(ECHO, "openfaas-fn").unwrap();
+    assert_eq!(
+        backend.inner.replicas(&echo),
+        Some(5),
+        "one step: the rest are within the cooldown"
+    );
+}

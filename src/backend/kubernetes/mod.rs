@@ -1,57 +1,90 @@
 //! Kubernetes backend: scale Deployments (OpenFaaS functions as faas-netes creates them, or any
 //! Deployment labelled the same way) with kube + k8s-openapi.
 //!
-//! The function's ledger entry is stored on the Deployment itself, as JSON in one annotation, and
-//! written in ONE JSON merge patch together with `spec.replicas`. The patch carries the
-//! `metadata.resourceVersion` that was read: the apiserver treats it as a precondition and answers
-//! 409 if anyone wrote the Deployment in between. Two receivers (an HA pair) or a restarted one
-//! therefore see the same ledger and can never both apply one alert episode.
+//! Replicas are read from and written to the Deployment (`spec.replicas`, an absolute value, under
+//! the Deployment's resourceVersion). The function's ledger lives in a state ConfigMap alertscaler
+//! owns, written under ITS resourceVersion with an intent/confirm protocol ([`state`]), because
+//! faas-netes replaces a Deployment's annotations on every redeploy. Two receivers (an HA pair),
+//! a restarted one or a redeploy in between therefore still apply one step per alert episode.
+//!
+//! Every request names alertscaler (`fieldManager=alertscaler` on writes, a User-Agent on all),
+//! retries are alertscaler's own and bounded ([`request`]), and background passes run on the one
+//! replica that holds a Lease ([`lease`]).
 
 mod errors;
+mod labels;
+mod lease;
+mod listing;
+mod protocol;
+mod request;
+pub mod state;
+mod store;
 
-use std::collections::BTreeMap;
-use std::future::Future;
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::Utc;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use tracing::{instrument, warn};
 
-use self::errors::Call;
-use super::{Backend, FunctionState, FunctionSummary, Update};
+use self::errors::{Call, DEPLOYMENTS, Failure};
+use self::labels::replicas;
+pub(crate) use self::labels::scaling_labels;
+use self::lease::Election;
+use self::state::{Pending, Version};
+use self::store::StateWrite;
+use super::{Applied, Backend, FunctionState, FunctionSummary, Update};
 use crate::config::selector::Selector;
 use crate::config::{Config, ConfigError};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::stored::Stored;
 
-/// Largest ledger annotation we write. Kubernetes allows 256 KiB for all annotations of an
-/// object together; a ledger is normally well under 4 KiB (bounded episodes per function).
-pub const MAX_LEDGER_BYTES: usize = 16 * 1024;
+/// `fieldManager` of every write: managedFields and audit logs name alertscaler.
+pub(crate) const FIELD_MANAGER: &str = "alertscaler";
 
-/// Prefix of the scaling keys that are also read from annotations.
-const SCALE_PREFIX: &str = "com.openfaas.scale.";
+/// User-Agent of every request.
+pub const USER_AGENT: &str = concat!("alertscaler/", env!("CARGO_PKG_VERSION"));
+
+/// Largest ledger we write (a ConfigMap may hold 1 MiB; a ledger is normally a few KiB, bounded
+/// episodes per function).
+pub(crate) const MAX_LEDGER_BYTES: usize = 16 * 1024;
+
+/// What a read saw, kept until the apply that follows it (the previous ledger for a rollback,
+/// the Deployment's uid to own a new state ConfigMap).
+#[derive(Debug, Clone)]
+struct Snapshot {
+    version: String,
+    ledger: Option<Stored>,
+    uid: Option<String>,
+}
 
 /// Scales Deployments through the Kubernetes API. Cheap to share: wrap it in an `Arc`.
-#[derive(Clone)]
 pub struct KubernetesBackend {
     client: Client,
     selector: Selector,
-    ledger_annotation: String,
+    legacy_annotation: String,
+    state_prefix: String,
     allowed_namespaces: Vec<String>,
     timeout: Duration,
+    election: Option<Election>,
+    snapshots: Mutex<HashMap<FunctionId, Snapshot>>,
+    cache: listing::Cache,
 }
 
 impl std::fmt::Debug for KubernetesBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubernetesBackend")
             .field("selector", &self.selector.to_string())
-            .field("ledger_annotation", &self.ledger_annotation)
+            .field("state_prefix", &self.state_prefix)
             .field("allowed_namespaces", &self.allowed_namespaces)
             .field("timeout", &self.timeout)
+            .field("election", &self.election)
             .finish_non_exhaustive()
     }
 }
@@ -64,46 +97,55 @@ impl KubernetesBackend {
             key: "kubernetes.selector",
             problem,
         })?;
+        let election = (!k.lease_namespace.is_empty()).then(|| Election {
+            namespace: k.lease_namespace.clone(),
+            name: k.lease_name.clone(),
+            identity: Election::identity(),
+            duration: Duration::from_secs(k.lease_duration_secs),
+        });
         Ok(Self {
             client,
             selector,
-            ledger_annotation: k.ledger_annotation.clone(),
+            legacy_annotation: k.ledger_annotation.clone(),
+            state_prefix: k.state_prefix.clone(),
             allowed_namespaces: config.allowed_namespaces.clone(),
             timeout: Duration::from_secs(k.request_timeout_secs),
+            election,
+            snapshots: Mutex::default(),
+            cache: listing::Cache::default(),
         })
     }
 
-    /// The client configuration `kube::Client::try_default()` would use (in-cluster service account,
-    /// else `KUBECONFIG` / `~/.kube/config`), with our request timeout; a clear error if neither works.
+    /// The client configuration `kube::Config::infer()` finds: `KUBECONFIG` / `~/.kube/config`
+    /// first, else the in-cluster service account. kube's own retry layer is turned off (see
+    /// [`request`]), our User-Agent is added, and our timeout bounds connect and read.
     pub async fn connect(config: &Config) -> Result<Self, BackendError> {
         let no_client = |e: &dyn std::fmt::Display| {
             BackendError::Unavailable(format!(
-                "no Kubernetes client configuration: not running in a cluster (no service account \
-                 token) and no usable kubeconfig (KUBECONFIG or ~/.kube/config): {e}"
+                "no Kubernetes client configuration: no usable kubeconfig (KUBECONFIG or \
+                 ~/.kube/config) and not running in a cluster (no service account token): {e}"
             ))
         };
         let mut kube_config = kube::Config::infer().await.map_err(|e| no_client(&e))?;
-        let timeout = Duration::from_secs(config.kubernetes.request_timeout_secs);
-        kube_config.read_timeout = Some(timeout);
-        kube_config.connect_timeout = Some(timeout);
+        Self::tune(&mut kube_config, config);
         let client = Client::try_from(kube_config).map_err(|e| no_client(&e))?;
         Self::new(client, config).map_err(|e| BackendError::Unavailable(e.to_string()))
     }
 
-    fn api(&self, namespace: &str) -> Api<Deployment> {
-        Api::namespaced(self.client.clone(), namespace)
+    /// What alertscaler changes in a kube client configuration (also used by tests).
+    pub fn tune(kube_config: &mut kube::Config, config: &Config) {
+        let timeout = Duration::from_secs(config.kubernetes.request_timeout_secs);
+        kube_config.read_timeout = Some(timeout);
+        kube_config.connect_timeout = Some(timeout);
+        kube_config.default_retry = false;
+        kube_config.headers.push((
+            axum::http::header::USER_AGENT,
+            axum::http::HeaderValue::from_static(USER_AGENT),
+        ));
     }
 
-    /// Run one API call under the timeout, mapping its error.
-    async fn call<T>(
-        &self,
-        call: Call<'_>,
-        request: impl Future<Output = Result<T, kube::Error>>,
-    ) -> Result<T, BackendError> {
-        match tokio::time::timeout(self.timeout, request).await {
-            Ok(result) => result.map_err(|e| errors::map(e, call)),
-            Err(_) => Err(errors::timeout(call, self.timeout.as_secs())),
-        }
+    fn api(&self, namespace: &str) -> Api<Deployment> {
+        Api::namespaced(self.client.clone(), namespace)
     }
 
     /// `alert::intents` already drops other namespaces; checked again so the backend is safe alone.
@@ -133,55 +175,54 @@ impl KubernetesBackend {
         }
     }
 
-    /// The stored ledger; a corrupt annotation is treated as empty (logged), see docs/kubernetes.md.
-    fn stored_state(&self, d: &Deployment) -> Option<Stored> {
+    /// The ledger older versions kept in an annotation (read once, to migrate it).
+    fn legacy_ledger(&self, d: &Deployment) -> Option<Stored> {
         let text = d
             .metadata
             .annotations
             .as_ref()?
-            .get(&self.ledger_annotation)?;
+            .get(&self.legacy_annotation)?;
         match serde_json::from_str(text) {
             Ok(entry) => Some(entry),
             Err(e) => {
                 warn!(
                     deployment = d.metadata.name.as_deref().unwrap_or_default(),
-                    annotation = %self.ledger_annotation,
+                    annotation = %self.legacy_annotation,
                     error = %e,
-                    "corrupt ledger annotation ignored; it is overwritten on the next write"
+                    "corrupt legacy ledger annotation ignored"
                 );
                 None
             }
         }
     }
-}
 
-/// Replicas as Kubernetes defaults them: an absent `spec.replicas` means 1.
-fn replicas(d: &Deployment) -> u32 {
-    let r = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    u32::try_from(r).unwrap_or(0)
-}
+    async fn get_deployment(&self, function: &FunctionId) -> Result<Deployment, BackendError> {
+        let api = self.api(&function.namespace);
+        let call = Call::on("get", DEPLOYMENTS, &function.namespace, &function.name);
+        Ok(request::run(call, self.timeout, || api.get(&function.name)).await?)
+    }
 
-/// The labels the scaling rules are read from, lowest precedence first:
-/// `com.openfaas.scale.*` annotations of the Deployment, then those of the pod template, then the
-/// Deployment's labels, then the pod template's labels (where faas-netes puts a function's labels,
-/// and what OpenFaaS itself reports). A later source overrides an earlier one key by key.
-pub fn scaling_labels(d: &Deployment) -> BTreeMap<String, String> {
-    let template = d.spec.as_ref().and_then(|s| s.template.metadata.as_ref());
-    let scale_annotations = |a: Option<&BTreeMap<String, String>>| {
-        a.into_iter()
-            .flatten()
-            .filter(|(k, _)| k.starts_with(SCALE_PREFIX))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<Vec<_>>()
-    };
-    let mut merged = BTreeMap::new();
-    merged.extend(scale_annotations(d.metadata.annotations.as_ref()));
-    merged.extend(scale_annotations(
-        template.and_then(|t| t.annotations.as_ref()),
-    ));
-    merged.extend(d.metadata.labels.clone().unwrap_or_default());
-    merged.extend(template.and_then(|t| t.labels.clone()).unwrap_or_default());
-    merged
+    /// The absolute replica write, conditioned on the Deployment version that was read.
+    async fn patch_replicas(&self, f: &FunctionId, version: &str, to: u32) -> Result<(), Failure> {
+        let replicas = i32::try_from(to).map_err(|_| Failure {
+            error: BackendError::Ineligible(format!("{f}: {to} replicas is out of range")),
+            maybe_applied: false,
+        })?;
+        let patch = json!({
+            "metadata": { "resourceVersion": version },
+            "spec": { "replicas": replicas },
+        });
+        let pp = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        let api = self.api(&f.namespace);
+        let call = Call::on("patch", DEPLOYMENTS, &f.namespace, &f.name);
+        let patch = Patch::Merge(&patch);
+        request::run(call, self.timeout, || api.patch(&f.name, &pp, &patch))
+            .await
+            .map(|_| ())
+    }
 }
 
 #[async_trait]
@@ -193,12 +234,11 @@ impl Backend for KubernetesBackend {
     #[instrument(skip_all, fields(function = %function))]
     async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError> {
         self.check_namespace(function)?;
-        let api = self.api(&function.namespace);
-        let d = self
-            .call(Call::on("get", function), api.get(&function.name))
-            .await?;
+        // Both objects at once; the Deployment's answer (existence, eligibility) decides first.
+        let (d, state) = tokio::join!(self.get_deployment(function), self.get_state(function));
+        let d = d?;
         self.check_eligible(&d, function)?;
-        let version = d
+        let deployment = d
             .metadata
             .resource_version
             .clone()
@@ -206,132 +246,132 @@ impl Backend for KubernetesBackend {
             .ok_or_else(|| {
                 BackendError::Unavailable(format!("deployment {function} has no resourceVersion"))
             })?;
+        let current = replicas(&d);
+        let (ledger, state) = match state? {
+            None => (self.legacy_ledger(&d), None),
+            Some(doc) => match &doc.pending {
+                None => (doc.ledger, Some(doc.version)),
+                // Settled (completed, confirmed or rolled back); the caller reads again.
+                Some(p) => return Err(self.settle_pending(function, &doc, p, &d).await),
+            },
+        };
+        let version = Version {
+            deployment,
+            state,
+            replicas: current,
+        }
+        .encode();
+        let snapshot = Snapshot {
+            version: version.clone(),
+            ledger: ledger.clone(),
+            uid: d.metadata.uid.clone(),
+        };
+        let mut snapshots = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+        snapshots.insert(function.clone(), snapshot);
         Ok(FunctionState {
-            replicas: replicas(&d),
+            replicas: current,
             labels: scaling_labels(&d),
-            stored: self.stored_state(&d),
+            stored: ledger,
             version,
         })
     }
 
     #[instrument(skip_all, fields(function = %function, replicas = update.replicas))]
-    async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(
+        &self,
+        function: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<Applied, BackendError> {
         self.check_namespace(function)?;
-        let ledger = serde_json::to_string(update.stored)
-            .map_err(|e| BackendError::Unavailable(format!("cannot encode the ledger: {e}")))?;
-        if ledger.len() > MAX_LEDGER_BYTES {
+        let conflict = |why: &str| BackendError::Conflict(format!("{function}: {why}"));
+        let v = Version::parse(update.version).ok_or_else(|| conflict("version is not ours"))?;
+        // Kept (not taken): a concurrent apply of the same read is refused by the apiserver instead.
+        let snapshot = {
+            let snapshots = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+            snapshots.get(function).cloned()
+        }
+        .filter(|s| s.version == update.version)
+        .ok_or_else(|| conflict("not read by this backend at this version; read again"))?;
+        let size = serde_json::to_string(update.stored).map_or(0, |t| t.len());
+        if size > MAX_LEDGER_BYTES {
             return Err(BackendError::Ineligible(format!(
-                "{function}: the ledger would be {} bytes, above the {MAX_LEDGER_BYTES}-byte limit of \
-                 the {} annotation; nothing was written",
-                ledger.len(),
-                self.ledger_annotation
+                "{function}: the ledger would be {size} bytes, above the {MAX_LEDGER_BYTES}-byte limit \
+                 of the state ConfigMap; nothing was written"
             )));
         }
-        // resourceVersion in a merge patch is a precondition: 409 if the Deployment moved.
-        let mut patch = json!({
-            "metadata": {
-                "resourceVersion": update.version,
-                "annotations": { self.ledger_annotation.as_str(): ledger },
+        let owner_uid = snapshot.uid.as_deref();
+        let Some(to) = update.replicas else {
+            let write = StateWrite {
+                ledger: update.stored,
+                pending: None,
+                owner_uid,
+            };
+            self.write_state(function, v.state.as_deref(), write)
+                .await?;
+            return Ok(Applied::default());
+        };
+        let pending = Pending {
+            from: v.replicas,
+            to,
+            previous: snapshot.ledger.unwrap_or_default(),
+            deployment_version: v.deployment.clone(),
+            at: Utc::now(),
+            claims: 0,
+        };
+        let write = StateWrite {
+            ledger: update.stored,
+            pending: Some(&pending),
+            owner_uid,
+        };
+        // Intent: of two receivers racing on one episode, only one gets past this write.
+        let intent = self
+            .write_state(function, v.state.as_deref(), write)
+            .await?;
+        match self.patch_replicas(function, &v.deployment, to).await {
+            Ok(()) => {
+                self.finish(function, &intent, update.stored).await;
+                // faas-netes' clamp (CE) reverts a count later, from its informer: the write itself
+                // sets what was asked; plan within `[platform]` so nothing is reverted.
+                Ok(Applied {
+                    replicas: Some(to),
+                    note: None,
+                })
             }
-        });
-        if let Some(r) = update.replicas {
-            let r = i32::try_from(r).map_err(|_| {
-                BackendError::Ineligible(format!("{function}: {r} replicas is out of range"))
-            })?;
-            patch["spec"] = json!({ "replicas": r });
+            Err(failure) => {
+                self.after_failed_patch(function, &intent, update.stored, &pending, failure)
+                    .await
+            }
         }
-        let api = self.api(&function.namespace);
-        let params = PatchParams::default();
-        self.call(
-            Call::on("patch", function),
-            api.patch(&function.name, &params, &Patch::Merge(&patch)),
-        )
-        .await?;
-        Ok(())
     }
 
     async fn list(&self) -> Result<Vec<FunctionSummary>, BackendError> {
-        let params = ListParams::default().labels(&self.selector.to_string());
-        let mut functions = Vec::new();
+        self.list_functions().await
+    }
+
+    /// In EVERY allowed namespace: Deployments can be listed and state ConfigMaps read.
+    async fn ready(&self) -> Result<(), BackendError> {
+        if self.allowed_namespaces.is_empty() {
+            return Err(BackendError::Unavailable(
+                "no allowed namespace configured".into(),
+            ));
+        }
         for namespace in &self.allowed_namespaces {
-            let api = self.api(namespace);
-            let list = self.call(Call::list(namespace), api.list(&params)).await?;
-            for d in list.items {
-                let labels = d.metadata.labels.clone().unwrap_or_default();
-                if !self.selector.matches(&labels) {
-                    continue;
-                }
-                functions.push(FunctionSummary::new(
-                    d.metadata.name.clone().unwrap_or_default(),
-                    namespace.clone(),
-                    replicas(&d),
-                    scaling_labels(&d),
-                    self.stored_state(&d).as_ref(),
-                ));
+            self.probe(namespace).await?;
+        }
+        Ok(())
+    }
+
+    async fn leads_passes(&self) -> bool {
+        let Some(election) = &self.election else {
+            return true;
+        };
+        match election.leads(&self.client, self.timeout, Utc::now()).await {
+            Ok(leads) => leads,
+            Err(e) => {
+                warn!(error = %e, lease = %format!("{}/{}", election.namespace, election.name),
+                    "cannot check the passes Lease; skipping this pass");
+                false
             }
         }
-        Ok(functions)
-    }
-
-    /// A cheap list (limit 1) in the first allowed namespace: reachable, and allowed to `list`.
-    async fn ready(&self) -> Result<(), BackendError> {
-        let namespace = self
-            .allowed_namespaces
-            .first()
-            .ok_or_else(|| BackendError::Unavailable("no allowed namespace configured".into()))?;
-        let params = ListParams::default()
-            .labels(&self.selector.to_string())
-            .limit(1);
-        self.call(Call::list(namespace), self.api(namespace).list(&params))
-            .await
-            .map(|_| ())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scaling_labels_precedence_template_labels_then_labels_then_annotations() {
-        let d: Deployment = serde_json::from_value(json!({
-            "metadata": {
-                "name": "echo",
-                "labels": { "faas_function": "echo", "com.openfaas.scale.max": "8", "com.openfaas.scale.min": "2" },
-                "annotations": {
-                    "com.openfaas.scale.max": "1", "com.openfaas.scale.factor": "30",
-                    "com.openfaas.scale.zero": "true", "kubectl.kubernetes.io/last-applied-configuration": "{}"
-                },
-            },
-            "spec": {
-                "selector": {},
-                "template": { "metadata": {
-                    "labels": { "com.openfaas.scale.max": "6" },
-                    "annotations": { "com.openfaas.scale.factor": "40" },
-                } },
-            },
-        }))
-        .unwrap();
-        let l = scaling_labels(&d);
-        let get = |k: &str| l.get(k).map(String::as_str);
-        assert_eq!(
-            get("com.openfaas.scale.max"),
-            Some("6"),
-            "template label wins"
-        );
-        assert_eq!(get("com.openfaas.scale.min"), Some("2"), "Deployment label");
-        assert_eq!(
-            get("com.openfaas.scale.factor"),
-            Some("40"),
-            "template annotation over Deployment's"
-        );
-        assert_eq!(
-            get("com.openfaas.scale.zero"),
-            Some("true"),
-            "Deployment annotation"
-        );
-        assert_eq!(get("faas_function"), Some("echo"));
-        assert!(!l.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
-        assert_eq!(replicas(&d), 1, "absent spec.replicas defaults to 1");
     }
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alertscaler::backend::memory::MemoryBackend;
-use alertscaler::backend::{Backend, FunctionState, FunctionSummary, Update};
+use alertscaler::backend::{Applied, Backend, FunctionState, FunctionSummary, Update};
 use alertscaler::config::Config;
 use alertscaler::config::MemoryFunction;
 use alertscaler::error::BackendError;
@@ -156,7 +156,11 @@ impl Backend for Double {
         state
     }
 
-    async fn apply(&self, function: &FunctionId, update: Update<'_>) -> Result<(), BackendError> {
+    async fn apply(
+        &self,
+        function: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<Applied, BackendError> {
         if self.down {
             return Err(Self::refused());
         }

@@ -1,6 +1,7 @@
 //! A stand-in for the OpenFaaS gateway's metrics: the test sets each function's request rate and
 //! latency, and `/metrics` exports `gateway_function_invocation_total` and the
-//! `gateway_functions_seconds` histogram as the gateway does, integrated over time.
+//! `gateway_functions_seconds` histogram as the gateway does, integrated over time; and, for the
+//! functions whose replicas the test reports, the `gateway_service_count` gauge.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -46,6 +47,7 @@ impl Series {
 #[derive(Clone, Default)]
 pub struct Gateway {
     series: Arc<Mutex<BTreeMap<String, Series>>>,
+    replicas: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 impl Gateway {
@@ -64,6 +66,15 @@ impl Gateway {
         s.advance(now);
         s.rate = rate;
         s.latency = latency;
+    }
+
+    /// Export `gateway_service_count{function_name}` = `replicas` from now on (functions never
+    /// reported here have no such series, as before a real gateway has listed them).
+    pub fn set_replicas(&self, function: &str, replicas: u64) {
+        self.replicas
+            .lock()
+            .unwrap()
+            .insert(function.to_owned(), replicas);
     }
 
     fn render(&self) -> String {
@@ -99,6 +110,13 @@ impl Gateway {
                 "gateway_functions_seconds_count{{{labels}}} {}",
                 s.total
             );
+        }
+        let replicas = self.replicas.lock().unwrap();
+        if !replicas.is_empty() {
+            out.push_str("# TYPE gateway_service_count gauge\n");
+        }
+        for (f, n) in replicas.iter() {
+            let _ = writeln!(out, "gateway_service_count{{function_name=\"{f}\"}} {n}");
         }
         out
     }

@@ -106,9 +106,12 @@ pub fn line<'a>(report: &'a Value, function: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no line for {function} in {report}"))
 }
 
+pub mod closed_loop;
+pub mod dashboard;
 pub mod doubles;
 pub mod gateway;
 pub mod kube;
+pub mod mutate;
 pub mod notification;
 pub mod openfaas;
 pub mod procs;

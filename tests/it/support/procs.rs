@@ -76,22 +76,34 @@ pub const STARTUP: Duration = Duration::from_secs(60);
 
 /// A running `alertscaler serve`: it binds the port its configuration names (use port 0) and the
 /// address it reports in its "alertscaler serving" log line is the one tests connect to, so no port
-/// is ever freed and re-bound. JSON log lines are kept for [`Served::wait_for`]; the process is
-/// killed and reaped when dropped.
+/// is ever freed and re-bound. Log lines are kept for [`Served::wait_for`] and
+/// [`Served::wait_line`]; the process is killed and reaped when dropped.
 pub struct Served {
     child: Child,
     pub addr: std::net::SocketAddr,
-    logs: std::sync::mpsc::Receiver<serde_json::Value>,
+    logs: std::sync::mpsc::Receiver<String>,
 }
 
 impl Served {
     /// `alertscaler --log-format json serve --config <config>` with `RUST_LOG=info` and `env`.
     pub fn start(config: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Self {
+        Self::start_with("json", config, env)
+    }
+
+    /// As [`Served::start`], with text logs (as a terminal user sees them).
+    pub fn start_text(config: &Path) -> Self {
+        Self::start_with("text", config, &[])
+    }
+
+    fn start_with(format: &str, config: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Self {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_alertscaler"))
-            .args(["--log-format", "json", "serve", "--config"])
+            .args(["--log-format", format, "serve", "--config"])
             .arg(config)
             .env("RUST_LOG", "info")
+            // Never the in-cluster Kubernetes configuration of a CI runner.
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("KUBERNETES_SERVICE_PORT")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -106,9 +118,7 @@ impl Served {
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Ok(v) = serde_json::from_str(&line) {
-                    let _ = tx.send(v);
-                }
+                let _ = tx.send(line);
             }
         });
         let mut served = Self {
@@ -116,28 +126,47 @@ impl Served {
             addr: ([0, 0, 0, 0], 0).into(),
             logs,
         };
-        let serving = served.wait_for("alertscaler serving", STARTUP);
-        served.addr = serving["fields"]["listen"]
-            .as_str()
+        let serving = served.wait_line(|l| l.contains("alertscaler serving"), STARTUP);
+        let listen = match serde_json::from_str::<serde_json::Value>(&serving) {
+            Ok(v) => v["fields"]["listen"].as_str().map(str::to_owned),
+            Err(_) => serving
+                .split_once("listen=")
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .map(str::to_owned),
+        };
+        served.addr = listen
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no listen address in {serving}"));
         served
     }
 
-    /// The next log line with this message; panics after `timeout` or when the process exits.
-    pub fn wait_for(&mut self, message: &str, timeout: Duration) -> serde_json::Value {
+    /// The next log line for which `wanted` holds; panics after `timeout` or when the process
+    /// exits first.
+    pub fn wait_line(&mut self, wanted: impl Fn(&str) -> bool, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.logs.recv_timeout(left) {
-                Ok(v) if v["fields"]["message"] == message => return v,
+                Ok(line) if wanted(&line) => return line,
                 Ok(_) => {}
                 Err(_) => panic!(
-                    "no {message:?} log line within {timeout:?} (exited: {:?})",
+                    "no such log line within {timeout:?} (exited: {:?})",
                     self.child.try_wait()
                 ),
             }
         }
+    }
+
+    /// The next JSON log line with this message.
+    pub fn wait_for(&mut self, message: &str, timeout: Duration) -> serde_json::Value {
+        let line = self.wait_line(
+            |l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .is_ok_and(|v| v["fields"]["message"] == message)
+            },
+            timeout,
+        );
+        serde_json::from_str(&line).unwrap()
     }
 
     /// The process, e.g. to signal it or wait for its exit.
@@ -174,4 +203,21 @@ pub fn raise_open_file_limit(wanted: u64) -> u64 {
         }
     }
     l.rlim_cur
+}
+
+/// A blocking HTTP/1.1 POST on a new loopback connection (`Connection: close`); returns the
+/// whole response as text.
+pub fn raw_post(addr: std::net::SocketAddr, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }

@@ -1,4 +1,6 @@
 pub mod apiserver;
+pub mod crds;
+pub mod manifests;
 
 use std::sync::Arc;
 
@@ -42,6 +44,19 @@ pub fn backend(fake: &FakeApiserver, config: &Config) -> KubernetesBackend {
     KubernetesBackend::new(fake.client(), config).unwrap()
 }
 
+/// The ledger in function `name`'s state ConfigMap, as JSON.
+pub fn stored_ledger(fake: &FakeApiserver, ns: &str, name: &str) -> Option<serde_json::Value> {
+    let cm = fake.get_on(apiserver::CONFIGMAPS, ns, &format!("alertscaler-{name}"))?;
+    let text = cm["data"]["ledger"].as_str()?.to_owned();
+    Some(serde_json::from_str(&text).expect("the stored ledger is JSON"))
+}
+
+/// Whether function `name`'s state ConfigMap holds an unconfirmed write.
+pub fn has_pending(fake: &FakeApiserver, ns: &str, name: &str) -> bool {
+    fake.get_on(apiserver::CONFIGMAPS, ns, &format!("alertscaler-{name}"))
+        .is_some_and(|cm| !cm["data"]["pending"].is_null())
+}
+
 use crate::support::notification as shared;
 
 /// An AlertManager v4 notification as JSON; each alert is (function_name label, fingerprint, alertname, status).
@@ -61,4 +76,36 @@ pub fn firing(function: &str) -> Webhook {
         .as_bytes(),
     )
     .unwrap()
+}
+
+/// The function namespace of the fixtures.
+pub const FN_NS: &str = "openfaas-fn";
+
+/// The fingerprint of [`firing`]'s alert.
+pub const FINGERPRINT: &str = "6a65bd8dfb3af9ad";
+
+/// Whether the (single) function of `report` was held as a duplicate.
+pub fn is_duplicate(report: &alertscaler::service::Report) -> bool {
+    let f = &report.functions[0];
+    f.outcome == alertscaler::service::Outcome::Unchanged
+        && format!("{:?}", f.why).contains("Duplicate")
+}
+
+/// Whether echo's stored ledger holds [`firing`]'s episode.
+pub fn episode_recorded(fake: &FakeApiserver) -> bool {
+    stored_ledger(fake, FN_NS, "echo").is_some_and(|l| l["firing"][FINGERPRINT].is_object())
+}
+
+/// echo at 1 replica, min 1 (so a redeploy resets it to 1), max 10: a step is +2.
+pub fn echo(fake: &FakeApiserver) {
+    let labels = [
+        ("com.openfaas.scale.min", "1"),
+        ("com.openfaas.scale.max", "10"),
+    ];
+    fake.put(apiserver::function_deployment(
+        "echo",
+        FN_NS,
+        Some(1),
+        &labels,
+    ));
 }

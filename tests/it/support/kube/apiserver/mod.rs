@@ -1,36 +1,52 @@
 //! An in-process fake of the Kubernetes apiserver, for the paths and JSON the kube backend uses:
-//! `/apis/apps/v1/namespaces/{ns}/deployments[/{name}]` with GET (one or a list filtered by
-//! `labelSelector`, honouring `limit`), PATCH (`application/merge-patch+json`; strategic merge
-//! patches are applied as merge patches, which is what they mean for the maps and scalars used
-//! here) and PUT. Errors are `Status` objects as the apiserver sends them. Every write bumps
-//! `resourceVersion`; a write whose `metadata.resourceVersion` is stale gets 409 Conflict.
+//! Deployments (`/apis/apps/v1/…/deployments`), ConfigMaps (`/api/v1/…/configmaps`) and Leases
+//! (`/apis/coordination.k8s.io/v1/…/leases`), each with GET (one, or a list filtered by
+//! `labelSelector`, honouring `limit`, metadata-only when asked for `PartialObjectMetadataList`),
+//! POST (create; 409 AlreadyExists), PATCH (`application/merge-patch+json`) and PUT. Errors are
+//! `Status` objects as the apiserver sends them. Every write bumps `resourceVersion`; a write whose
+//! `metadata.resourceVersion` is stale gets 409 Conflict.
 //!
-//! Faults are scripted per method: a status code (403, 500 …), a delay, a gate (hold requests until
-//! N have arrived, to force true concurrency), an interfering writer (another actor changes the
-//! object just before the request is served), and `down()` (stop listening: connections refused).
+//! Faults are scripted per resource and method: a status code (403, 429, 503 …), an admission
+//! denial with its message, a delay, a write that commits and then answers too late, a gate (hold
+//! requests until N have arrived), an interfering writer (another actor changes the object just
+//! before the request is served), and `down()` (connections refused).
+//!
+//! Real OpenFaaS behaviours: [`FakeApiserver::faas_netes_ce`] turns on a faas-netes-like controller
+//! that clamps a function's replicas to 1–5 after every write (a second write, a second version),
+//! and [`redeploy`] is what faas-netes' update handler does on `faas-cli deploy`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use alertscaler::backend::kubernetes::KubernetesBackend;
+use alertscaler::config::Config;
 use axum::Router;
 use axum::http::Method;
-use axum::routing::any;
 use serde_json::{Value, json};
 use tokio::sync::{Barrier, oneshot};
 use tokio::task::JoinHandle;
 
 mod handlers;
-use handlers::{collection, item, status};
+mod wire;
+
+/// Resource names as in the URL.
+pub const DEPLOYMENTS: &str = "deployments";
+pub const CONFIGMAPS: &str = "configmaps";
+pub const LEASES: &str = "leases";
 
 /// What a scripted fault does to a request.
 #[derive(Clone)]
 pub enum Action {
     /// Answer with this HTTP status and a matching `Status` body.
     Status(u16),
+    /// An admission denial: this status (400, 422 or 403) and message.
+    Deny(u16, String),
     /// Wait this long, then serve normally.
     Delay(Duration),
+    /// Serve the request (a write commits), then wait this long before answering.
+    CommitThenDelay(Duration),
     /// Wait until the barrier's count of requests has arrived, then serve normally.
     Gate(Arc<Barrier>),
     /// Another writer changes the stored object (and its resourceVersion) first.
@@ -38,6 +54,7 @@ pub enum Action {
 }
 
 struct Fault {
+    resource: &'static str,
     method: Option<Method>,
     action: Action,
     remaining: Option<usize>,
@@ -47,27 +64,73 @@ struct Fault {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
     pub method: Method,
+    pub resource: String,
     pub path: String,
     pub query: String,
     pub content_type: String,
+    pub accept: String,
+    pub user_agent: String,
+    /// The request body (UTF-8, lossy).
+    pub body: String,
 }
+
+type Key = (String, String, String);
 
 #[derive(Default)]
 struct Inner {
-    objects: BTreeMap<(String, String), Value>,
+    objects: BTreeMap<Key, Value>,
     next_rv: u64,
     faults: Vec<Fault>,
     seen: Vec<Seen>,
+    ce_controller: bool,
+    clamps: usize,
 }
 
 impl Inner {
     fn bump(&mut self, object: &mut Value) {
         self.next_rv += 1;
         object["metadata"]["resourceVersion"] = json!(self.next_rv.to_string());
+        if object["metadata"]["uid"].is_null() {
+            object["metadata"]["uid"] = json!(format!("uid-{}", self.next_rv));
+        }
+    }
+
+    /// faas-netes CE's `applyValidation`: replicas above 5 → 5, 0 → 1, written as a new version.
+    fn clamp(&mut self, key: &Key) {
+        let Some(mut d) = self.objects.get(key).cloned() else {
+            return;
+        };
+        if !self.ce_controller
+            || d["spec"]["template"]["metadata"]["labels"]["faas_function"].is_null()
+        {
+            return;
+        }
+        let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+        let clamped = replicas.clamp(1, 5);
+        if clamped != replicas {
+            d["spec"]["replicas"] = json!(clamped);
+            self.clamps += 1;
+            self.bump(&mut d);
+            self.objects.insert(key.clone(), d);
+        }
     }
 }
 
 type Shared = Arc<Mutex<Inner>>;
+
+/// faas-netes' update handler on a redeploy: the Deployment's annotations replaced wholesale by
+/// the function's (here: the pod template's), `spec.replicas` set to `com.openfaas.scale.min`
+/// when that label exists.
+pub fn redeploy(d: &mut Value) {
+    let template = d["spec"]["template"]["metadata"].clone();
+    d["metadata"]["annotations"] = template["annotations"].clone();
+    if let Some(min) = template["labels"]["com.openfaas.scale.min"]
+        .as_str()
+        .and_then(|m| m.parse::<i64>().ok())
+    {
+        d["spec"]["replicas"] = json!(min);
+    }
+}
 
 /// A running fake apiserver on 127.0.0.1 (port 0). Stopped when dropped.
 pub struct FakeApiserver {
@@ -84,18 +147,7 @@ impl FakeApiserver {
             ..Inner::default()
         }));
         let app = Router::new()
-            .route("/apis/apps/v1/namespaces/{ns}/deployments", any(collection))
-            .route(
-                "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
-                any(item),
-            )
-            .fallback(|| async {
-                status(
-                    404,
-                    "NotFound",
-                    "the server could not find the requested resource".into(),
-                )
-            })
+            .fallback(handlers::serve)
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -115,32 +167,45 @@ impl FakeApiserver {
         }
     }
 
-    /// A kube client pointed at this fake (plain HTTP, no credentials).
+    /// A kube client pointed at this fake (plain HTTP, no credentials), tuned as alertscaler
+    /// tunes its production client (kube's retry layer off, User-Agent).
     pub fn client(&self) -> kube::Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let url = format!("http://{}", self.addr).parse().unwrap();
-        kube::Client::try_from(kube::Config::new(url)).unwrap()
+        let mut config = kube::Config::new(url);
+        KubernetesBackend::tune(&mut config, &Config::default());
+        kube::Client::try_from(config).unwrap()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Store a Deployment (as if created): it gets a fresh resourceVersion.
-    pub fn put(&self, mut deployment: Value) {
-        let ns = deployment["metadata"]["namespace"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let name = deployment["metadata"]["name"].as_str().unwrap().to_owned();
+    /// Store an object (a Deployment unless its `kind` says otherwise) with a fresh version.
+    pub fn put(&self, mut object: Value) {
+        let resource = match object["kind"].as_str() {
+            Some("ConfigMap") => CONFIGMAPS,
+            Some("Lease") => LEASES,
+            _ => DEPLOYMENTS,
+        };
+        let ns = object["metadata"]["namespace"].as_str().unwrap().to_owned();
+        let name = object["metadata"]["name"].as_str().unwrap().to_owned();
         let mut inner = self.lock();
-        inner.bump(&mut deployment);
-        inner.objects.insert((ns, name), deployment);
+        inner.bump(&mut object);
+        inner.objects.insert((resource.into(), ns, name), object);
     }
 
-    /// The stored Deployment, if any.
+    /// A stored Deployment, if any.
     pub fn get(&self, ns: &str, name: &str) -> Option<Value> {
-        self.lock().objects.get(&(ns.into(), name.into())).cloned()
+        self.get_on(DEPLOYMENTS, ns, name)
+    }
+
+    /// A stored object of `resource`, if any.
+    pub fn get_on(&self, resource: &str, ns: &str, name: &str) -> Option<Value> {
+        self.lock()
+            .objects
+            .get(&(resource.into(), ns.into(), name.into()))
+            .cloned()
     }
 
     /// `spec.replicas` of a stored Deployment.
@@ -149,9 +214,42 @@ impl FakeApiserver {
             .and_then(|d| d["spec"]["replicas"].as_i64())
     }
 
-    /// Script a fault for requests of `method` (any method if `None`), `times` times (always if `None`).
+    /// Change a stored Deployment as another actor would (one new version).
+    pub fn change(&self, ns: &str, name: &str, change: impl FnOnce(&mut Value)) {
+        let mut inner = self.lock();
+        let key = (DEPLOYMENTS.to_owned(), ns.to_owned(), name.to_owned());
+        if let Some(mut d) = inner.objects.remove(&key) {
+            change(&mut d);
+            inner.bump(&mut d);
+            inner.objects.insert(key, d);
+        }
+    }
+
+    /// Turn on the faas-netes CE controller (clamp to 1–5 after every Deployment write).
+    pub fn faas_netes_ce(&self) {
+        self.lock().ce_controller = true;
+    }
+
+    /// How many writes the faas-netes CE controller reverted.
+    pub fn clamps(&self) -> usize {
+        self.lock().clamps
+    }
+
+    /// Script a fault for Deployment requests of `method` (any if `None`), `times` times (always if `None`).
     pub fn fault(&self, method: Option<Method>, action: Action, times: Option<usize>) {
+        self.fault_on(DEPLOYMENTS, method, action, times);
+    }
+
+    /// Script a fault for requests on `resource`.
+    pub fn fault_on(
+        &self,
+        resource: &'static str,
+        method: Option<Method>,
+        action: Action,
+        times: Option<usize>,
+    ) {
         self.lock().faults.push(Fault {
+            resource,
             method,
             action,
             remaining: times,
@@ -168,12 +266,17 @@ impl FakeApiserver {
         self.lock().seen.clone()
     }
 
-    /// Number of requests of `method` received so far.
+    /// Number of Deployment requests of `method` received so far.
     pub fn count(&self, method: &Method) -> usize {
+        self.count_on(DEPLOYMENTS, method)
+    }
+
+    /// Number of requests of `method` on `resource` received so far.
+    pub fn count_on(&self, resource: &str, method: &Method) -> usize {
         self.lock()
             .seen
             .iter()
-            .filter(|s| s.method == *method)
+            .filter(|s| s.method == *method && s.resource == resource)
             .count()
     }
 

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::{Direction, EpisodeKey, Signal, Status};
 use crate::config::PolicyKind;
-use crate::episodes::Episodes;
+pub mod episodes;
+
+use episodes::Episodes;
 
 /// Timing settings of the ledger.
 #[derive(Debug, Clone, Copy)]
@@ -340,5 +342,4 @@ fn evict_oldest<V>(map: &mut Episodes<V>, max: usize, age: impl Fn(&V) -> DateTi
 }
 
 #[cfg(test)]
-#[path = "ledger_tests.rs"]
 mod tests;

@@ -80,7 +80,7 @@ impl LoadSource {
 
     /// The measured load for a trigger that selects the proportional policy and has a query;
     /// `None` (annotation) otherwise or when the query fails, which is logged.
-    pub async fn for_trigger(
+    pub(crate) async fn for_trigger(
         &self,
         trigger: &Trigger,
         config: &PolicyConfig,
@@ -116,7 +116,7 @@ impl LoadSource {
     }
 
     /// Query the load for this alert and function; `None` when not configured or on failure.
-    pub async fn measure(&self, alertname: &str, function: &FunctionId) -> Option<Load> {
+    pub(crate) async fn measure(&self, alertname: &str, function: &FunctionId) -> Option<Load> {
         let p = self.prometheus.as_ref()?;
         let template = p.queries.get(alertname)?;
         let query = template
@@ -181,11 +181,11 @@ impl Prometheus {
 }
 
 /// The series the capacity rule pack publishes per function: the replica count it needs.
-pub const DESIRED_SERIES: &str = "alertscaler:function_desired_replicas";
+pub(crate) const DESIRED_SERIES: &str = "alertscaler:function_desired_replicas";
 
 /// The instant query for one function's desired count (`max` so extra labels, e.g. from
 /// federation, still give one sample).
-pub fn desired_query(function: &FunctionId) -> String {
+pub(crate) fn desired_query(function: &FunctionId) -> String {
     let name = function
         .to_string()
         .replace('\\', "\\\\")
@@ -196,7 +196,7 @@ pub fn desired_query(function: &FunctionId) -> String {
 
 /// The desired count from an instant-vector answer: exactly one sample, a number ≥ 0. An empty
 /// vector means the pack has no value for the function (not loaded, or no gateway series yet).
-pub fn parse_desired(body: &serde_json::Value) -> Result<f64, LoadError> {
+pub(crate) fn parse_desired(body: &serde_json::Value) -> Result<f64, LoadError> {
     if body["status"] != "success" {
         return Err(LoadError::Answer("status is not success".into()));
     }
@@ -227,7 +227,7 @@ fn error_answer(status: u16, body: &serde_json::Value) -> LoadError {
 }
 
 /// One number from an instant-query answer: a scalar, or a vector with exactly one sample.
-pub fn parse_answer(body: &serde_json::Value) -> Result<f64, LoadError> {
+pub(crate) fn parse_answer(body: &serde_json::Value) -> Result<f64, LoadError> {
     let bad = |m: &str| LoadError::Answer(m.to_owned());
     if body["status"] != "success" {
         return Err(bad("status is not success"));
@@ -264,5 +264,5 @@ pub fn parse_answer(body: &serde_json::Value) -> Result<f64, LoadError> {
 }
 
 #[cfg(test)]
-#[path = "load_tests.rs"]
+#[path = "measure_tests.rs"]
 mod tests;

@@ -2,7 +2,7 @@
 //! read a function, scale it, list functions, health. Bounded retries with doubling backoff on
 //! connection errors, timeouts and 5xx; never on 4xx; never forever.
 //!
-//! Separate from [`super::openfaas`] so that HTTP status mapping is read in one place and the
+//! Separate from [`super`] so that HTTP status mapping is read in one place and the
 //! backend file keeps to the ledger logic.
 
 use std::collections::BTreeMap;
@@ -40,7 +40,7 @@ impl FunctionStatus {
 
     /// Annotations overlaid by labels: where both carry a `com.openfaas.scale.*` key, the LABEL wins
     /// (labels are what `faas-cli deploy --label` sets and what OpenFaaS CE reads).
-    pub fn scaling_labels(&self) -> BTreeMap<String, String> {
+    pub(crate) fn scaling_labels(&self) -> BTreeMap<String, String> {
         let mut merged = self.annotations.clone().unwrap_or_default();
         merged.extend(self.labels.clone().unwrap_or_default());
         merged
@@ -146,7 +146,7 @@ impl Gateway {
                 "{id}: the gateway knows no such function"
             ))),
             StatusCode::BAD_REQUEST => definite(BackendError::Ineligible(format!(
-                "{id}: the gateway refused to scale to {replicas} (400: {}); OpenFaaS CE rejects 0",
+                "{id}: the gateway refused to scale to {replicas} (400: {}); faasd rejects 0: set [platform] scale_to_zero = false to plan within it",
                 snippet(&text)
             ))),
             s => definite(refusal(id, s, &text)),
@@ -159,10 +159,13 @@ impl Gateway {
         namespace: &str,
     ) -> Result<Option<Vec<FunctionStatus>>, BackendError> {
         let url = self.url(&["system", "functions"], Some(namespace));
-        let (status, body) = self
-            .call(Method::GET, url, None)
-            .await
-            .map_err(|f| f.error)?;
+        let (status, body) = self.call(Method::GET, url, None).await.map_err(|f| {
+            BackendError::Unavailable(format!(
+                "cannot list functions through the gateway ({}); an OpenFaaS CE gateway fails this \
+                 call while its Prometheus is unreachable: check the gateway's Prometheus",
+                f.error
+            ))
+        })?;
         match status {
             s if s.is_success() => serde_json::from_slice(&body).map(Some).map_err(|e| {
                 BackendError::Unavailable(format!("gateway sent an unreadable function list: {e}"))
@@ -170,7 +173,8 @@ impl Gateway {
             StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND => Ok(None),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(credentials(status)),
             s => Err(BackendError::Unavailable(format!(
-                "gateway answered {s} to a function list"
+                "gateway answered {s} to a function list: {}",
+                snippet(&body)
             ))),
         }
     }

@@ -11,15 +11,18 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use tracing::{info, warn};
 
+use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::stored::Stored;
 
 /// Version of the file format; a different version is refused rather than guessed.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// What is remembered about one function.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -47,7 +50,7 @@ pub struct Pending {
 }
 
 /// The whole ledger, keyed by function.
-pub type Slots = BTreeMap<FunctionId, Slot>;
+pub(crate) type Slots = BTreeMap<FunctionId, Slot>;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,18 +152,153 @@ pub fn save(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     sync_dir(path).map_err(err)
 }
 
-#[cfg(unix)]
-fn sync_dir(path: &Path) -> std::io::Result<()> {
-    let dir = match path.parent() {
+/// The directory a path is in (`.` for a bare file name).
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
-    };
-    std::fs::File::open(dir)?.sync_all()
+    }
+}
+
+#[cfg(unix)]
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir_of(path))?.sync_all()
 }
 
 #[cfg(not(unix))]
 fn sync_dir(_path: &Path) -> std::io::Result<()> {
     Ok(())
+}
+
+/// The ledger in memory and on disk, kept equal: a change is kept in memory only once written.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    /// The ledger, and the generation of its last change (bumped under the same lock).
+    slots: Mutex<(Slots, u64)>,
+    /// Serialises file writes, so a later snapshot is never overwritten by an earlier one; holds
+    /// the generation on disk, so that one save covers every change made while it waited
+    /// (group commit: concurrent notifications share an fsync).
+    writer: tokio::sync::Mutex<u64>,
+}
+
+impl Store {
+    /// Load `path`. With `fresh`, a corrupt or unreadable file is moved aside (`<file>.corrupt`)
+    /// and the ledger starts empty (said in a warning); a good file is loaded either way.
+    pub fn open(path: &Path, fresh: bool) -> Result<Self, StateError> {
+        let slots = match load(path) {
+            Ok(slots) => {
+                if fresh {
+                    info!(state_file = %path.display(), "--fresh-state given, but the state file is fine: keeping it");
+                }
+                slots
+            }
+            Err(e) if fresh => {
+                let aside = temp_path(path).with_extension("corrupt");
+                let kept = match std::fs::rename(path, &aside) {
+                    Ok(()) => format!("moved it to {}", aside.display()),
+                    Err(_) => "it will be overwritten on the first write".into(),
+                };
+                warn!(
+                    "--fresh-state: {e}; {kept}; starting with an EMPTY ledger, so alerts acted on before may step once more"
+                );
+                Slots::new()
+            }
+            Err(e) => return Err(e),
+        };
+        let pending = slots.values().filter(|s| s.pending.is_some()).count();
+        info!(state_file = %path.display(), functions = slots.len(), pending, "ledger loaded");
+        Ok(Self {
+            path: path.to_owned(),
+            slots: Mutex::new((slots, 0)),
+            writer: tokio::sync::Mutex::new(0),
+        })
+    }
+
+    fn slots(&self) -> MutexGuard<'_, (Slots, u64)> {
+        // A poisoned lock only means a panic elsewhere; every update is a single insert or remove.
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One function's slot as it is now.
+    pub fn get(&self, function: &FunctionId) -> Option<Slot> {
+        self.slots().0.get(function).cloned()
+    }
+
+    /// The functions the ledger knows in `namespaces` (the listing fallback reads these).
+    pub(crate) fn known(&self, namespaces: &[String]) -> Vec<FunctionId> {
+        let slots = self.slots();
+        let known = slots
+            .0
+            .keys()
+            .filter(|id| namespaces.contains(&id.namespace));
+        known.cloned().collect()
+    }
+
+    /// Set a function's slot and make it durable (the whole ledger is written, unless a save that
+    /// started later already covered this change). On a failed write the slot is restored to
+    /// `before`, so memory never holds what the file lacks. Callers hold the function's lock.
+    pub async fn put(
+        &self,
+        function: &FunctionId,
+        slot: Slot,
+        before: Option<Slot>,
+    ) -> Result<(), BackendError> {
+        let generation = {
+            let mut slots = self.slots();
+            slots.0.insert(function.clone(), slot);
+            slots.1 += 1;
+            slots.1
+        };
+        let mut saved = self.writer.lock().await;
+        if *saved >= generation {
+            return Ok(());
+        }
+        let (bytes, covers) = {
+            let slots = self.slots();
+            (encode(&slots.0), slots.1)
+        };
+        let path = self.path.clone();
+        let written = tokio::task::spawn_blocking(move || save(&path, &bytes))
+            .await
+            .map_err(|e| BackendError::Unavailable(format!("state file writer failed: {e}")))
+            .and_then(|r| r.map_err(|e| BackendError::Unavailable(e.to_string())));
+        match written {
+            Ok(()) => *saved = covers,
+            Err(_) => {
+                let mut slots = self.slots();
+                match before {
+                    Some(before) => slots.0.insert(function.clone(), before),
+                    None => slots.0.remove(function),
+                };
+            }
+        }
+        written
+    }
+
+    /// Whether a save could succeed now: a probe file is created, written, synced and removed in
+    /// the state file's directory (for `/readyz`; a missing or read-only directory fails).
+    pub async fn writable(&self) -> Result<(), BackendError> {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".probe");
+        let probe = self.path.with_file_name(name);
+        let dir = dir_of(&self.path).to_owned();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut file = std::fs::File::create(&probe)?;
+            file.write_all(b"probe")?;
+            file.sync_all()?;
+            std::fs::remove_file(&probe)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        result.map_err(|e| {
+            BackendError::Unavailable(format!(
+                "state file directory {} is not writable ({e}): every scale would fail; create it or fix its permissions",
+                dir.display()
+            ))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -192,6 +330,31 @@ mod tests {
         save(&path, &encode(&slots)).unwrap();
         assert_eq!(load(&path).unwrap(), slots);
         assert!(!temp_path(&path).exists(), "temp file renamed away");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_puts_are_each_on_disk_when_they_return() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let store = std::sync::Arc::new(Store::open(&path, false).unwrap());
+        let tasks: Vec<_> = (0..40u64)
+            .map(|i| {
+                let (store, path) = (store.clone(), path.clone());
+                tokio::spawn(async move {
+                    let f = id(&format!("f{i}.openfaas-fn"));
+                    let slot = Slot {
+                        counter: i,
+                        ..Slot::default()
+                    };
+                    store.put(&f, slot, None).await.unwrap();
+                    load(&path).unwrap()[&f].counter
+                })
+            })
+            .collect();
+        for (i, task) in tasks.into_iter().enumerate() {
+            assert_eq!(task.await.unwrap(), i as u64, "durable when put returned");
+        }
+        assert_eq!(load(&path).unwrap().len(), 40);
     }
 
     #[test]

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Smoke test of the container image, called by .ci/run: build the release binary, assemble the image
+# offline (scripts/image.sh), run it with podman on a free loopback port (host network) with a
+# mounted configuration and a read-only root, post fixtures/firing.json with basic auth, check the
+# answer, /healthz and /metrics, stop it with SIGTERM and check it exited 0, print the image size.
+# Every step is bounded in time; the container, the image and the temporary files are removed on
+# exit, also on failure. Needs buildah, podman, runc, curl, python3 (.ci/run installs the first three).
+#
+# podman flags, as these machines need them: runc (crun cannot run under hybrid cgroups), the
+# cgroupfs manager and file events (no systemd), and ulimits pinned to the current hard limits
+# (runc cannot raise the open-file hard limit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+driver=${STORAGE_DRIVER:-vfs}
+podman=(podman --storage-driver "$driver" --runtime runc --cgroup-manager cgroupfs --events-backend file)
+tag="localhost/alertscaler:smoke-$$"
+name="alertscaler-smoke-$$"
+dir=$(mktemp -d)
+cleanup() {
+  timeout 30 "${podman[@]}" rm -f -t 0 "$name" >/dev/null 2>&1 || true
+  timeout 30 "${podman[@]}" rmi -f "$tag" >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() { echo "image smoke: FAILED: $*" >&2; "${podman[@]}" logs "$name" 2>&1 | tail -20 >&2 || true; exit 1; }
+step() { echo "image smoke: $*"; }
+
+if [ -z "${ALERTSCALER_BIN:-}" ]; then
+  step "release build (a few minutes on 2 cores when not cached)"
+  timeout 1500 cargo build --release --locked --bin alertscaler
+fi
+step "assemble the image $tag"
+STORAGE_DRIVER=$driver timeout 120 scripts/image.sh "$tag" >/dev/null
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+password="smoke-$RANDOM-$RANDOM"
+cat >"$dir/config.toml" <<EOF
+listen = "127.0.0.1:$port"
+backend = "memory"
+[labels]
+min = 1
+max = 20
+factor = 20
+[policy]
+scale_down = "ce"
+[auth]
+mode = "basic"
+username = "alertmanager"
+password_file = "/etc/alertscaler/password"
+[[memory.functions]]
+name = "echo-fn"
+replicas = 1
+EOF
+printf '%s\n' "$password" >"$dir/password"
+chmod 755 "$dir" && chmod 644 "$dir/config.toml" "$dir/password"
+
+nofile=$(ulimit -Hn)
+[ "$nofile" = unlimited ] && nofile=1048576
+step "run it on 127.0.0.1:$port"
+timeout 60 "${podman[@]}" run -d --pull never --name "$name" --network host --read-only \
+  --ulimit "nofile=$nofile:$nofile" --ulimit nproc=32768:32768 \
+  -v "$dir:/etc/alertscaler:ro" "$tag" --log-format json --config /etc/alertscaler/config.toml >/dev/null \
+  || fail "podman run"
+
+user=$("${podman[@]}" inspect --format '{{.Config.User}}' "$name")
+[ "$user" = 65532:65532 ] || fail "runs as $user, not the non-root 65532:65532"
+base="http://127.0.0.1:$port"
+for _ in $(seq 1 100); do
+  curl -fsS --max-time 1 "$base/healthz" >"$dir/healthz" 2>/dev/null && break
+  [ "$("${podman[@]}" inspect --format '{{.State.Running}}' "$name")" = true ] || fail "the container exited"
+  sleep 0.2
+done
+grep -q '"status":"ok"' "$dir/healthz" || fail "/healthz answered: $(cat "$dir/healthz")"
+
+code=$(curl -sS --max-time 10 -o "$dir/answer" -w '%{http_code}' -u "alertmanager:$password" \
+  -H 'Content-Type: application/json' --data-binary @fixtures/firing.json "$base/system/alert")
+step "firing.json → HTTP $code $(head -c 300 "$dir/answer")"
+[ "$code" = 200 ] || fail "expected 200"
+grep -q '"function":"echo-fn.openfaas-fn","outcome":"scaled","from":1,"to":5' "$dir/answer" || fail "echo-fn was not scaled"
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -u "alertmanager:wrong" \
+  -H 'Content-Type: application/json' --data-binary @fixtures/firing.json "$base/system/alert")
+[ "$code" = 401 ] || fail "a wrong password got $code, not 401"
+curl -fsS --max-time 10 -o "$dir/metrics" "$base/metrics" || fail "/metrics"
+grep -q '^alertscaler_scale_actions_total{.*echo-fn.*} 1$' "$dir/metrics" \
+  || fail "/metrics does not count the scale action: $(grep scale_actions "$dir/metrics")"
+
+step "stop with SIGTERM"
+timeout 60 "${podman[@]}" stop -t 20 "$name" >/dev/null || fail "podman stop"
+exit_code=$("${podman[@]}" inspect --format '{{.State.ExitCode}}' "$name")
+[ "$exit_code" = 0 ] || fail "exit code $exit_code after SIGTERM (137 would mean it had to be killed)"
+
+size=$("${podman[@]}" image inspect --format '{{.Size}}' "$tag")
+binary=$(stat -c %s "${ALERTSCALER_BIN:-target/release/alertscaler}")
+step "passed: image $((size / 1000000)) MB (unstripped binary $((binary / 1000000)) MB), exit 0 after SIGTERM"

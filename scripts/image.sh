@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Assemble alertscaler's runtime image from a local release build, pulling nothing: a `FROM scratch`
+# image holding the stripped binary, the shared libraries `ldd` lists, the dynamic loader, the CA
+# certificates and a passwd entry for the non-root user 65532 — the same layout as the
+# Containerfile's runtime stage (distroless cc), for machines that cannot reach a registry.
+#
+#   scripts/image.sh [TAG]                       default TAG: localhost/alertscaler:<crate version>
+#   ALERTSCALER_BIN=path/to/alertscaler scripts/image.sh TAG    (default: target/release/alertscaler)
+#
+# Needs buildah. STORAGE_DRIVER (default vfs, which works in nested containers) must be the one
+# podman is then given (`podman --storage-driver vfs …`). Prints the image id on its last line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+version=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)
+tag=${1:-localhost/alertscaler:$version}
+bin=${ALERTSCALER_BIN:-target/release/alertscaler}
+store=(--storage-driver "${STORAGE_DRIVER:-vfs}")
+[ -x "$bin" ] || { echo "no binary at $bin: cargo build --release --locked --bin alertscaler" >&2; exit 2; }
+certs=/etc/ssl/certs/ca-certificates.crt
+[ -f "$certs" ] || { echo "no CA bundle at $certs: apt-get install ca-certificates" >&2; exit 2; }
+
+root=$(mktemp -d)
+ctr=""
+cleanup() {
+  [ -n "$ctr" ] && buildah "${store[@]}" rm "$ctr" >/dev/null 2>&1 || true
+  rm -rf "$root"
+}
+trap cleanup EXIT
+
+mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/tmp"
+chmod 1777 "$root/tmp"
+cp "$bin" "$root/usr/local/bin/alertscaler"
+strip "$root/usr/local/bin/alertscaler" 2>/dev/null || true
+# Every library the binary links, at the path the loader will look for it, and the loader itself.
+for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+  mkdir -p "$root$(dirname "$lib")"
+  cp -L "$lib" "$root$lib"
+done
+cp "$certs" "$root$certs"
+printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$root/etc/passwd"
+printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
+
+ctr=$(buildah "${store[@]}" from scratch)
+buildah "${store[@]}" copy --quiet "$ctr" "$root/" / >/dev/null
+buildah "${store[@]}" config \
+  --user 65532:65532 \
+  --port 8080 \
+  --stop-signal SIGTERM \
+  --entrypoint '["alertscaler", "serve"]' \
+  --cmd '' \
+  --env SSL_CERT_FILE="$certs" \
+  --label org.opencontainers.image.title=alertscaler \
+  --label org.opencontainers.image.version="$version" \
+  "$ctr"
+buildah "${store[@]}" commit --quiet --rm "$ctr" "$tag"
+ctr=""

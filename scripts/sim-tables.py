@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Markdown tables from `alertscaler simulate --out DIR/<scenario>` runs (one summary.json per scenario).
+
+Usage: scripts/sim-tables.py DIR   → prints the "every preset" table and issue 12's criteria table.
+"""
+import glob
+import json
+import os
+import sys
+
+root = sys.argv[1]
+runs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(root, "*", "summary.json")))]
+presets = [p["name"] for p in runs[0]["policies"]]
+
+print("| scenario (horizon) | " + " | ".join(presets) + " |")
+print("|---|" + "---|" * len(presets))
+for r in runs:
+    cells = []
+    by = {p["name"]: p for p in r["policies"]}
+    for name in presets:
+        p = by[name]
+        cells.append(f"{p['slo_violation_seconds']:.0f} / {p['replica_seconds']:.0f} / {p['p99_ms']:.0f} / "
+                     f"{p['max_direction_changes_per_window']}")
+    print(f"| {r['scenario']} ({r['horizon_seconds']} s) | " + " | ".join(cells) + " |")
+
+print()
+rec = runs[0]["recommended"]
+print(f"| scenario | {rec} / ce SLO-violation s | {rec} / ce replica-s | ≤ 50 % of CE's violations at ≤ CE's "
+      f"replica-s | direction changes per window | {rec} / kpa violations | {rec} / kpa replica-s | ≤ 1.5× KPA's "
+      "violations at ≤ its replica-s |")
+print("|---|---:|---:|---|---|---:|---:|---|")
+
+
+def ratio(a, b):
+    if b == 0:
+        return "1.00" if a == 0 else "∞"
+    return f"{a / b:.2f}"
+
+
+for r in runs:
+    by = {p["name"]: p for p in r["policies"]}
+    c, ce, k = by[rec], by["ce"], by["kpa"]
+    cv, cr = c["slo_violation_seconds"], c["replica_seconds"]
+    if ce["slo_violation_seconds"] == 0:
+        vs_ce = cv == 0 and cr <= ce["replica_seconds"]
+    else:
+        vs_ce = cv <= 0.5 * ce["slo_violation_seconds"] and cr <= ce["replica_seconds"]
+    vs_kpa = cv <= 1.5 * k["slo_violation_seconds"] and cr <= k["replica_seconds"]
+    dc = c["max_direction_changes_per_window"]
+    print(f"| {r['scenario']} | {ratio(cv, ce['slo_violation_seconds'])} | {ratio(cr, ce['replica_seconds'])} | "
+          f"{'met' if vs_ce else 'NOT met'} | {dc} ({'met' if dc <= 1 else 'NOT met'}) | "
+          f"{ratio(cv, k['slo_violation_seconds'])} | {ratio(cr, k['replica_seconds'])} | "
+          f"{'met' if vs_kpa else 'not met'} |")

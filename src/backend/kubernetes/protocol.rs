@@ -1,0 +1,170 @@
+//! The intent/confirm protocol's edges (see [`super::state`]): confirming or rolling back a write,
+//! what the writer does when its replica patch fails, and how a reader settles a record left
+//! pending by an earlier receiver.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use tracing::{info, warn};
+
+use super::errors::Failure;
+use super::state::{self, Pending, Resolution};
+use super::store::{StateDoc, StateWrite};
+use super::{KubernetesBackend, replicas};
+use crate::backend::Applied;
+use crate::error::BackendError;
+use crate::id::FunctionId;
+use crate::stored::Stored;
+
+fn version_of(d: &Deployment) -> String {
+    d.metadata.resource_version.clone().unwrap_or_default()
+}
+
+impl KubernetesBackend {
+    /// Write `ledger` with no pending record under the state version `at`.
+    async fn clear(
+        &self,
+        f: &FunctionId,
+        at: &str,
+        ledger: &Stored,
+    ) -> Result<String, BackendError> {
+        let write = StateWrite {
+            ledger,
+            pending: None,
+            owner_uid: None,
+        };
+        Ok(self.write_state(f, Some(at), write).await?)
+    }
+
+    /// Confirm after the patch landed. A failure is only logged: the next read settles it (the
+    /// Deployment moved to `to`, so the record resolves as landed).
+    pub(super) async fn finish(&self, f: &FunctionId, intent: &str, next: &Stored) {
+        if let Err(e) = self.clear(f, intent, next).await {
+            warn!(function = %f, error = %e, "scaled, but could not confirm; the next read settles it");
+        }
+    }
+
+    /// Roll back after the patch certainly did not land. A 409 means another receiver claimed the
+    /// record (it completes or settles it); the caller reads again.
+    async fn roll_back(&self, f: &FunctionId, intent: &str, pending: &Pending) {
+        if let Err(e) = self.clear(f, intent, &pending.previous).await {
+            warn!(function = %f, error = %e, "could not roll back; the next read settles it");
+        }
+    }
+
+    /// The writer's replica patch failed: settle its own intent (recorded at state version
+    /// `intent`) as far as it can be known now.
+    pub(super) async fn after_failed_patch(
+        &self,
+        f: &FunctionId,
+        intent: &str,
+        next: &Stored,
+        pending: &Pending,
+        failure: Failure,
+    ) -> Result<Applied, BackendError> {
+        let conflict = matches!(failure.error, BackendError::Conflict(_));
+        if !failure.maybe_applied && !conflict {
+            // 404, 403, an admission denial: nothing happened.
+            self.roll_back(f, intent, pending).await;
+            return Err(failure.error);
+        }
+        let Ok(d) = self.get_deployment(f).await else {
+            return Err(failure.error); // the record stays; the next read settles it
+        };
+        match (
+            conflict,
+            state::resolve(pending, &version_of(&d), replicas(&d)),
+        ) {
+            (_, Resolution::Landed) | (false, Resolution::Foreign) => {
+                info!(function = %f, to = pending.to, error = %failure.error,
+                    "the replica write's answer was lost or raced, but the target stands");
+                self.finish(f, intent, next).await;
+                Ok(Applied {
+                    replicas: Some(replicas(&d)),
+                    note: None,
+                })
+            }
+            (false, Resolution::Unfinished) => {
+                // Not landed (yet): send it once more; being conditioned, at most one copy lands.
+                match self
+                    .patch_replicas(f, &pending.deployment_version, pending.to)
+                    .await
+                {
+                    Ok(()) => {
+                        self.finish(f, intent, next).await;
+                        Ok(Applied {
+                            replicas: Some(pending.to),
+                            note: None,
+                        })
+                    }
+                    Err(again) => Err(BackendError::Unavailable(format!(
+                        "{}; sent again: {}; whether the scale to {} landed is settled by the next read",
+                        failure.error, again.error, pending.to
+                    ))),
+                }
+            }
+            _ => {
+                self.roll_back(f, intent, pending).await;
+                Err(failure.error)
+            }
+        }
+    }
+
+    /// A read found a pending record: settle it and return the error that makes the caller read
+    /// again (a Conflict), or the failure that stopped the settling.
+    pub(super) async fn settle_pending(
+        &self,
+        f: &FunctionId,
+        doc: &StateDoc,
+        pending: &Pending,
+        d: &Deployment,
+    ) -> BackendError {
+        let resolution = state::resolve(pending, &version_of(d), replicas(d));
+        warn!(function = %f, ?resolution, from = pending.from, to = pending.to, written_at = %pending.at,
+            replicas = replicas(d), "settling a replica write an earlier receiver left unconfirmed");
+        let next = doc.ledger.clone().unwrap_or_default();
+        let settled = match resolution {
+            Resolution::Landed | Resolution::Foreign => self.clear(f, &doc.version, &next).await,
+            Resolution::NotLanded => self.clear(f, &doc.version, &pending.previous).await,
+            Resolution::Unfinished => self.complete(f, doc, pending, &next).await,
+        };
+        match settled {
+            Ok(_) => BackendError::Conflict(format!(
+                "{f}: settled an unconfirmed scale {} → {} ({resolution:?}); read again",
+                pending.from, pending.to
+            )),
+            Err(e) => e,
+        }
+    }
+
+    /// Take an unfinished write over (claim the record, so its writer cannot roll it back), send
+    /// its conditioned patch, and confirm.
+    async fn complete(
+        &self,
+        f: &FunctionId,
+        doc: &StateDoc,
+        pending: &Pending,
+        next: &Stored,
+    ) -> Result<String, BackendError> {
+        let claimed = Pending {
+            claims: pending.claims + 1,
+            ..pending.clone()
+        };
+        let write = StateWrite {
+            ledger: next,
+            pending: Some(&claimed),
+            owner_uid: None,
+        };
+        let claim = self.write_state(f, Some(&doc.version), write).await?;
+        match self
+            .patch_replicas(f, &pending.deployment_version, pending.to)
+            .await
+        {
+            Ok(()) => self.clear(f, &claim, next).await,
+            // The Deployment moved: the next read resolves the record by its replicas.
+            Err(failure) if matches!(failure.error, BackendError::Conflict(_)) => Ok(claim),
+            Err(failure) if !failure.maybe_applied => {
+                self.clear(f, &claim, &pending.previous).await
+            }
+            Err(failure) => Err(failure.error),
+        }
+    }
+}

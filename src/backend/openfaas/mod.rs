@@ -1,0 +1,397 @@
+//! The OpenFaaS backend: replicas and labels through the gateway's provider API (faasd, faas-netes,
+//! any provider), the dedup ledger in a local state file.
+//!
+//! The provider API has no resourceVersion and no place for our ledger, so both come from the local
+//! [`state_file`]: each function has a counter that is bumped on every write and serves as the
+//! version token (`"{counter}:{replicas}"`). Applies of one function are serialised in-process by a
+//! per-function tokio mutex, and before a scale the replicas are read again, so a stale decision
+//! (ours or someone else's scale in between) is a [`BackendError::Conflict`] and is decided again.
+//!
+//! **One alertscaler replica only**: the state file is local; two replicas would each keep their own
+//! ledger and could both step on one notification.
+//!
+//! ## Exactly once: intent, call, confirm
+//! The ledger is written FIRST, with a write-ahead intent ([`Pending`]: from, to and the previous
+//! ledger), then the scale call is made. A 2xx is confirmed by reading the function back (the count
+//! the gateway really set is reported: a CE gateway clamps to 1–5 and answers 200). A call whose
+//! outcome is unknown (a timeout, a 5xx, a crash of alertscaler) is never decided again from
+//! scratch: a read showing `to` counts as applied; otherwise the intent stays, and the next read of
+//! the function COMPLETES it by re-sending the same absolute count `to` and keeping the new ledger.
+//! A scale that lands late therefore lands on the count that was meant, and the re-sent
+//! notification is held as a duplicate. Only a call that certainly did not act (a 4xx, no
+//! connection) rolls the ledger back, as does a read that shows the function gone.
+
+pub mod gateway;
+pub mod state_file;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use thiserror::Error;
+use tracing::{info, instrument, warn};
+
+use super::{Applied, Backend, FunctionState, FunctionSummary, Update};
+use crate::config::{ConfigError, OpenFaasConfig};
+use crate::error::BackendError;
+use crate::id::FunctionId;
+use gateway::{CallFailure, Gateway};
+use state_file::{Pending, Slot, StateError, Store};
+
+/// The OpenFaaS backend could not start; the message names what to fix.
+#[derive(Debug, Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot build the HTTP client for openfaas.gateway_url: {0}")]
+    Client(String),
+}
+
+/// Scales functions through the OpenFaaS gateway; see the module documentation.
+#[derive(Debug)]
+pub struct OpenFaasBackend {
+    gateway: Gateway,
+    namespaces: Vec<String>,
+    store: Store,
+    /// One async lock per function: applies (and completing an intent) of one function never overlap.
+    locks: Mutex<HashMap<FunctionId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Read the gateway's password file and trim surrounding whitespace, as the gateway does with its
+/// own secret files (a password file ending in a space or a CRLF still matches).
+pub(crate) fn read_password(path: &Path) -> Result<String, ConfigError> {
+    let key = "openfaas.password_file";
+    let secret = crate::auth::read_secret(key, path)?;
+    let trimmed = secret.trim();
+    if trimmed.is_empty() {
+        return Err(ConfigError::Invalid {
+            key,
+            problem: format!("secret file {} holds only whitespace", path.display()),
+        });
+    }
+    Ok(trimmed.to_owned())
+}
+
+impl OpenFaasBackend {
+    /// Read the password file, build the client and load the state file. With `fresh_state`, a
+    /// corrupt or unreadable state file is moved aside (`<file>.corrupt`) and the ledger starts
+    /// empty; a good state file is still loaded.
+    pub fn new(
+        config: &OpenFaasConfig,
+        namespaces: Vec<String>,
+        fresh_state: bool,
+    ) -> Result<Self, SetupError> {
+        let password = match &config.password_file {
+            Some(path) => Some(read_password(path)?),
+            None => None,
+        };
+        let gateway = Gateway::new(config, password).map_err(SetupError::Client)?;
+        Ok(Self {
+            gateway,
+            namespaces,
+            store: Store::open(&config.state_file, fresh_state)?,
+            locks: Mutex::default(),
+        })
+    }
+
+    /// The ledger as it is in memory (for tests and diagnostics).
+    pub fn slot(&self, function: &FunctionId) -> Option<Slot> {
+        self.store.get(function)
+    }
+
+    fn lock_of(&self, function: &FunctionId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(function.clone()).or_default().clone()
+    }
+
+    /// Complete an intent left by a crash or an unknown outcome (see the module documentation):
+    /// at `to` it counts as applied; otherwise the same absolute count is sent again.
+    async fn complete(&self, function: &FunctionId) -> Result<(), BackendError> {
+        if self.store.get(function).is_none_or(|s| s.pending.is_none()) {
+            return Ok(());
+        }
+        let lock = self.lock_of(function);
+        let _guard = lock.lock().await;
+        let Some(slot) = self.store.get(function) else {
+            return Ok(());
+        };
+        let Some(pending) = slot.pending.clone() else {
+            return Ok(()); // completed by the apply we waited for
+        };
+        let replicas = match self.gateway.function(function).await {
+            Ok(status) => status.replicas(),
+            Err(gone @ BackendError::NotFound(_)) => {
+                self.roll_back(function, slot).await;
+                return Err(gone);
+            }
+            Err(e) => return Err(e),
+        };
+        if replicas == pending.to {
+            info!(%function, replicas, "an earlier scale landed; keeping its ledger entry");
+        } else {
+            info!(%function, replicas, from = pending.from, to = pending.to,
+                "an earlier scale is unconfirmed; sending the same count again");
+            if let Err(e) = self.resend(function, pending.to).await {
+                if matches!(e, BackendError::NotFound(_) | BackendError::Ineligible(_)) {
+                    self.roll_back(function, slot).await;
+                }
+                return Err(e);
+            }
+        }
+        let done = Slot {
+            counter: slot.counter + 1,
+            pending: None,
+            ..slot.clone()
+        };
+        self.store.put(function, done, Some(slot)).await
+    }
+
+    /// Send an unconfirmed count again; a failure that may have acted says so.
+    async fn resend(&self, function: &FunctionId, to: u32) -> Result<(), BackendError> {
+        match self.gateway.scale(function, to).await {
+            Ok(()) => Ok(()),
+            Err(CallFailure {
+                error: e @ BackendError::Unavailable(_),
+                ..
+            }) => Err(unconfirmed(&e, to)),
+            Err(CallFailure { error, .. }) => Err(error),
+        }
+    }
+
+    /// The scale call answered 2xx: read back what the gateway set, and clear the intent.
+    async fn confirm(&self, function: &FunctionId, intent: Slot, to: u32) -> Applied {
+        let set = match self.gateway.function(function).await {
+            Ok(status) => status.replicas(),
+            Err(e) => {
+                warn!(%function, error = %e, "scaled, but reading it back failed; reporting the count asked");
+                to
+            }
+        };
+        self.clear(function, intent).await;
+        Applied {
+            replicas: Some(set),
+            note: (set != to).then(|| cap_note(to, set)),
+        }
+    }
+
+    /// The call's outcome is unknown: a read showing `to` counts as applied, a read showing the
+    /// function gone refuses it; otherwise the intent stays for the next read to complete.
+    async fn unknown_outcome(
+        &self,
+        function: &FunctionId,
+        intent: Slot,
+        to: u32,
+        error: &BackendError,
+    ) -> Result<Applied, BackendError> {
+        match self.gateway.function(function).await {
+            Ok(status) if status.replicas() == to => {
+                info!(%function, to, %error, "the scale call failed, but a read shows it landed");
+                self.clear(function, intent).await;
+                Ok(Applied {
+                    replicas: Some(to),
+                    note: None,
+                })
+            }
+            Err(gone @ BackendError::NotFound(_)) => {
+                warn!(%function, %error, "the scale call failed and the function is gone");
+                self.roll_back(function, intent).await;
+                Err(gone)
+            }
+            _ => Err(unconfirmed(error, to)),
+        }
+    }
+
+    /// Clear a confirmed intent (the new ledger stands). A failed write leaves the intent on disk,
+    /// which the next read completes (it then finds `to` and only clears it).
+    async fn clear(&self, function: &FunctionId, intent: Slot) {
+        let done = Slot {
+            counter: intent.counter + 1,
+            pending: None,
+            ..intent.clone()
+        };
+        if let Err(e) = self.store.put(function, done, Some(intent)).await {
+            warn!(%function, error = %e, "scaled, but could not clear the intent in the state file");
+        }
+    }
+
+    /// Undo an intent whose call certainly did not act: the previous ledger comes back.
+    async fn roll_back(&self, function: &FunctionId, intent: Slot) {
+        let previous = intent.pending.as_ref().map(|p| p.previous.clone());
+        let back = Slot {
+            counter: intent.counter + 1,
+            entry: previous.unwrap_or_default(),
+            pending: None,
+        };
+        if let Err(e) = self.store.put(function, back, Some(intent)).await {
+            warn!(%function, error = %e, "could not roll back the intent; the next read completes it");
+        }
+    }
+
+    /// `GET /system/functions` for every namespace (a namespace the gateway refuses is skipped).
+    async fn list_gateway(&self) -> Result<Vec<FunctionSummary>, BackendError> {
+        let mut out = Vec::new();
+        for namespace in &self.namespaces {
+            let Some(functions) = self.gateway.functions(namespace).await? else {
+                continue;
+            };
+            for f in functions {
+                let name = f.name.clone().unwrap_or_default();
+                let id = FunctionId {
+                    name: name.clone(),
+                    namespace: namespace.clone(),
+                };
+                out.push(self.summary(&id, &f));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The functions the state file knows, each read on its own (`GET /system/function/{name}`
+    /// does not need the gateway's Prometheus); a function that is gone is left out.
+    async fn list_known(&self) -> Result<Vec<FunctionSummary>, BackendError> {
+        let mut out = Vec::new();
+        for id in self.store.known(&self.namespaces) {
+            match self.gateway.function(&id).await {
+                Ok(status) => out.push(self.summary(&id, &status)),
+                Err(BackendError::NotFound(_) | BackendError::Ineligible(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    fn summary(&self, id: &FunctionId, status: &gateway::FunctionStatus) -> FunctionSummary {
+        let slot = self.store.get(id);
+        FunctionSummary::new(
+            id.name.clone(),
+            id.namespace.clone(),
+            status.replicas(),
+            status.scaling_labels(),
+            slot.as_ref().map(|s| &s.entry),
+        )
+    }
+}
+
+/// The reason's words when the gateway set another count than asked.
+fn cap_note(asked: u32, set: u32) -> String {
+    let ce = (asked > 5 && set == 5) || (asked == 0 && set == 1);
+    if ce {
+        format!(
+            "the gateway set {set}: OpenFaaS CE allows 1 to 5 replicas (set [platform] max_replicas = 5 and scale_to_zero = false to plan within it)"
+        )
+    } else {
+        format!("the gateway set {set}")
+    }
+}
+
+fn unconfirmed(error: &BackendError, to: u32) -> BackendError {
+    BackendError::Unavailable(format!(
+        "{error}; whether the scale to {to} landed is unknown: the next notification for this function sends {to} again (never a new step)"
+    ))
+}
+
+fn parse_version(version: &str) -> Option<(u64, u32)> {
+    let (counter, replicas) = version.split_once(':')?;
+    Some((counter.parse().ok()?, replicas.parse().ok()?))
+}
+
+#[async_trait]
+impl Backend for OpenFaasBackend {
+    fn name(&self) -> &'static str {
+        "openfaas"
+    }
+
+    #[instrument(skip_all, fields(function = %function))]
+    async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError> {
+        self.complete(function).await?;
+        let status = self.gateway.function(function).await?;
+        let replicas = status.replicas();
+        let slot = self.store.get(function);
+        let counter = slot.as_ref().map_or(0, |s| s.counter);
+        Ok(FunctionState {
+            replicas,
+            labels: status.scaling_labels(),
+            stored: slot.map(|s| s.entry),
+            version: format!("{counter}:{replicas}"),
+        })
+    }
+
+    #[instrument(skip_all, fields(function = %function, replicas = update.replicas))]
+    async fn apply(
+        &self,
+        function: &FunctionId,
+        update: Update<'_>,
+    ) -> Result<Applied, BackendError> {
+        let (counter, read_replicas) = parse_version(update.version).ok_or_else(|| {
+            BackendError::Conflict(format!("version {:?} is not ours", update.version))
+        })?;
+        let lock = self.lock_of(function);
+        let _guard = lock.lock().await;
+        let before = self.store.get(function);
+        let now = before.as_ref().map_or(0, |s| s.counter);
+        if now != counter || before.as_ref().is_some_and(|s| s.pending.is_some()) {
+            return Err(BackendError::Conflict(format!(
+                "{function}: ledger version {now} is not {counter}"
+            )));
+        }
+        let previous = before.as_ref().map(|s| s.entry.clone()).unwrap_or_default();
+        let Some(to) = update.replicas else {
+            let slot = Slot {
+                counter: now + 1,
+                entry: update.stored.clone(),
+                pending: None,
+            };
+            self.store.put(function, slot, before).await?;
+            return Ok(Applied::default());
+        };
+        let from = self.gateway.function(function).await?.replicas();
+        if from != read_replicas {
+            return Err(BackendError::Conflict(format!(
+                "{function}: replicas moved from {read_replicas} to {from} since they were read"
+            )));
+        }
+        let intent = Slot {
+            counter: now + 1,
+            entry: update.stored.clone(),
+            pending: Some(Pending { from, to, previous }),
+        };
+        self.store.put(function, intent.clone(), before).await?;
+        match self.gateway.scale(function, to).await {
+            Ok(()) => Ok(self.confirm(function, intent, to).await),
+            Err(CallFailure {
+                error,
+                maybe_applied: true,
+            }) => self.unknown_outcome(function, intent, to, &error).await,
+            Err(CallFailure { error, .. }) => {
+                self.roll_back(function, intent).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// The gateway's listing; when it fails (a CE gateway fails it while its Prometheus is
+    /// unreachable), the functions the state file knows, read one by one, so the settle loop
+    /// still reaches every function with a held scale-down.
+    async fn list(&self) -> Result<Vec<FunctionSummary>, BackendError> {
+        match self.list_gateway().await {
+            Ok(list) => Ok(list),
+            Err(e @ BackendError::Unavailable(_)) => {
+                if self.store.known(&self.namespaces).is_empty() {
+                    return Err(e);
+                }
+                warn!(error = %e, "listing from the state file instead: only functions alertscaler has acted on");
+                self.list_known().await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The state file's directory is writable and the gateway answers `/healthz`.
+    async fn ready(&self) -> Result<(), BackendError> {
+        self.store.writable().await?;
+        self.gateway.healthz().await
+    }
+}

@@ -1,0 +1,66 @@
+//! Admission and the phase watchdog of the listener, in virtual time.
+
+use super::*;
+
+fn registry(max_connections: usize) -> Registry {
+    Registry {
+        limits: ConnectionLimits {
+            max_connections,
+            ..ConnectionLimits::default()
+        },
+        next: AtomicU64::new(0),
+        open: Mutex::new(HashMap::new()),
+    }
+}
+
+fn admitted(a: Admission) -> (u64, Arc<Tracker>, bool) {
+    match a {
+        Admission::Admitted {
+            id,
+            tracker,
+            evicted,
+        } => (id, tracker, evicted),
+        Admission::Refused => panic!("refused"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_registry_evicts_the_longest_idle_and_refuses_when_all_are_busy() {
+    let r = registry(2);
+    let (_, oldest, evicted) = admitted(r.admit(Instant::now()));
+    assert!(!evicted);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let (_, newer, _) = admitted(r.admit(Instant::now()));
+    let _busy = Busy::start(newer.clone());
+    let (_, third, evicted) = admitted(r.admit(Instant::now()));
+    assert!(evicted, "room made by an eviction");
+    // The oldest was told to go (a stored permit: it is seen even if nobody waits yet).
+    tokio::time::timeout(Duration::from_millis(1), oldest.evict.notified())
+        .await
+        .expect("the oldest idle connection was evicted");
+    let _busy_too = Busy::start(third);
+    assert!(matches!(r.admit(Instant::now()), Admission::Refused));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_expires_when_its_phase_deadline_passes() {
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(2),
+        idle_timeout: Duration::from_secs(30),
+        max_connections: 8,
+    };
+    let t = Tracker {
+        phase: Mutex::new(Phase::Idle(Instant::now())),
+        evict: Notify::new(),
+        changed: Notify::new(),
+    };
+    let started = Instant::now();
+    // Bytes arrive after 5 s: the header clock (2 s) replaces the idle one (30 s).
+    let expiry = tokio::join!(t.expired(&limits), async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        t.set(|p| p.on_bytes(Instant::now()));
+    })
+    .0;
+    assert_eq!(expiry, Expiry::Head);
+    assert_eq!(started.elapsed(), Duration::from_secs(7));
+}

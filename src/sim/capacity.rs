@@ -1,0 +1,351 @@
+//! The capacity rule pack's recording rules as the simulator computes them (`alert-rules/capacity.rules.yml`,
+//! group `alertscaler-capacity`): load by Little's law (in flight = `rate(gateway_functions_seconds_sum[W])`)
+//! or requests per second (`rate(gateway_functions_seconds_count[W])`) over a stable (1m) and a panic (15s)
+//! window, desired = ceil(load / target per replica), panic when the panic window's desired ≥ 2 × the
+//! gateway's replicas (`gateway_service_count`); panic *mode* lasts while that condition held at any
+//! evaluation of the last minute (`max_over_time(alertscaler:function_panic[1m])`), and the published desired
+//! is max(stable, panic) in panic mode, else stable.
+
+use std::collections::BTreeMap;
+
+use super::monitor::{Metric, Observed, Scraped};
+
+/// Label that selects what a function's target counts (`capacity`: in flight, `rps`: requests/s).
+pub const TYPE: &str = "com.openfaas.scale.type";
+/// Panic threshold of the pack (×current replicas).
+pub const PANIC_THRESHOLD: f64 = 2.0;
+
+/// A function's effective target per replica, as alertscaler exports it
+/// (`alertscaler_function_capacity_target` = target × proportion).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CapacityTarget {
+    pub per_replica: f64,
+    /// `rps`: the load is requests per second; otherwise in-flight requests.
+    pub rps: bool,
+}
+
+impl Default for CapacityTarget {
+    /// The pack's default series: type capacity, 10 × 0.9.
+    fn default() -> Self {
+        Self {
+            per_replica: 9.0,
+            rps: false,
+        }
+    }
+}
+
+impl CapacityTarget {
+    /// From a function's labels (`com.openfaas.scale.type`, `.target`, `.target-proportion`); invalid or
+    /// absent values fall back to the defaults (capacity, 10, 0.9), as the pack's default series does.
+    pub fn from_labels(labels: &BTreeMap<String, String>) -> Self {
+        let number = |key: &str| {
+            labels
+                .get(key)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|x| x.is_finite() && *x > 0.0)
+        };
+        let rps = labels.get(TYPE).is_some_and(|t| t.trim() == "rps");
+        let target = number(crate::labels::TARGET).unwrap_or(10.0);
+        let proportion = number(crate::labels::TARGET_PROPORTION)
+            .filter(|p| *p <= 1.0)
+            .unwrap_or(0.9);
+        Self {
+            per_replica: target * proportion,
+            rps,
+        }
+    }
+}
+
+/// The pack's recording rules for one function at one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Desired {
+    /// Load over the stable window (in flight or req/s).
+    pub load: f64,
+    pub load_panic: f64,
+    pub stable: u32,
+    pub panic: u32,
+    pub panicking: bool,
+    /// `alertscaler:function_desired_replicas`.
+    pub desired: u32,
+    /// `gateway_service_count`; `None` when the gateway reports none (no panic, no alert, but a desired
+    /// count all the same).
+    pub replicas: Option<u32>,
+}
+
+impl Desired {
+    /// The annotations the pack's alerts carry: `value` (`alertscaler:function_load`: the panic window's load
+    /// while panicking and asking for more, else the stable one), `target`, `desired` (the alert's `$value`:
+    /// `desired`, raised to 1 for the over-provisioned alert), `replicas`.
+    pub fn observed(&self, target: CapacityTarget, desired: u32) -> Observed {
+        Observed {
+            value: if self.panicking && self.panic > self.stable {
+                self.load_panic
+            } else {
+                self.load
+            },
+            target: target.per_replica,
+            desired: Some(desired),
+            replicas: self.replicas,
+            window_secs: None,
+        }
+    }
+}
+
+fn ceil_div(load: f64, target: f64) -> u32 {
+    let x = (load / target).ceil();
+    if x >= f64::from(u32::MAX) {
+        u32::MAX
+    } else if x > 0.0 {
+        x as u32
+    } else {
+        0
+    }
+}
+
+/// The pack's windows, and how often its rules are evaluated (panic mode is a `max_over_time` of a series
+/// recorded at each evaluation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    /// Stable window (1m).
+    pub stable: u64,
+    /// Panic window (15s).
+    pub panic: u64,
+    /// Panic mode lasts this long after the last panic condition (1m).
+    pub hold: u64,
+    /// Evaluation interval.
+    pub every: u64,
+}
+
+impl Windows {
+    /// The pack's windows at evaluation interval `every`.
+    pub fn pack(every: u64) -> Self {
+        Self {
+            stable: 60,
+            panic: 15,
+            hold: 60,
+            every,
+        }
+    }
+}
+
+fn metric(target: CapacityTarget) -> Metric {
+    if target.rps {
+        Metric::Count
+    } else {
+        Metric::Sum
+    }
+}
+
+/// `alertscaler:function_panic` at `t`: `None` where it has no value (no rate or no replicas).
+pub fn panic_condition(
+    series: &impl Scraped,
+    t: u64,
+    target: CapacityTarget,
+    panic_window: u64,
+) -> Option<bool> {
+    let load = series.rate(t, panic_window, metric(target))?;
+    let replicas = series.replicas(t)?;
+    Some(f64::from(ceil_div(load, target.per_replica)) >= PANIC_THRESHOLD * f64::from(replicas))
+}
+
+/// Evaluate the recording rules at `now`. `None` where the function has no series or fewer than two samples
+/// in the stable window (Prometheus has no value, so neither alert fires); a panic window without a value,
+/// or unknown replicas, count as no panic.
+pub fn desired(
+    series: &impl Scraped,
+    now: u64,
+    target: CapacityTarget,
+    w: Windows,
+) -> Option<Desired> {
+    let metric = metric(target);
+    let load = series.rate(now, w.stable, metric)?;
+    let replicas = series.replicas(now);
+    let load_panic = series.rate(now, w.panic, metric).unwrap_or(0.0);
+    let stable = ceil_div(load, target.per_replica);
+    let panic = ceil_div(load_panic, target.per_replica);
+    // `alertscaler:function_panic` as recorded at each evaluation of the last `hold` seconds (both ends).
+    let every = w.every.max(1);
+    let panicking = (0..=w.hold / every)
+        .filter_map(|k| now.checked_sub(k * every))
+        .any(|t| panic_condition(series, t, target, w.panic) == Some(true));
+    let desired = if panicking { stable.max(panic) } else { stable };
+    Some(Desired {
+        load,
+        load_panic,
+        stable,
+        panic,
+        panicking,
+        desired,
+        replicas,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::monitor::{BUCKETS, NB, Sample, Series};
+    use crate::sim::rules::{Expr, Targets, p95};
+
+    /// Scrapes every 5 s: `per_scrape(t)` = (requests, latency seconds) added in the 5 s before `t`.
+    fn scraped(until: u64, replicas: u32, per_scrape: impl Fn(u64) -> (f64, f64)) -> Series {
+        let mut series = Series::default();
+        let (mut n, mut sum) = (0.0, 0.0);
+        for t in (5..=until).step_by(5) {
+            let (dn, ds) = per_scrape(t);
+            n += dn;
+            sum += ds;
+            let mut buckets = [0.0; NB];
+            buckets.fill(n);
+            series.push(
+                Sample {
+                    t,
+                    ok: n,
+                    sum,
+                    buckets,
+                    replicas,
+                },
+                65,
+            );
+        }
+        series
+    }
+
+    #[test]
+    fn target_from_labels_with_pack_defaults() {
+        let l = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            CapacityTarget::from_labels(&l(&[])),
+            CapacityTarget::default()
+        );
+        let t = CapacityTarget::from_labels(&l(&[
+            (TYPE, "rps"),
+            ("com.openfaas.scale.target", "50"),
+            ("com.openfaas.scale.target-proportion", "0.8"),
+        ]));
+        assert_eq!((t.per_replica, t.rps), (40.0, true));
+        let t = CapacityTarget::from_labels(&l(&[("com.openfaas.scale.target", "-3")]));
+        assert_eq!(t.per_replica, 9.0);
+    }
+
+    #[test]
+    fn little_law_load_gives_desired_and_panic() {
+        let cap = CapacityTarget::default(); // 9 in flight per replica
+        // 100 req/s at 0.2 s each = 20 in flight, steady for a minute on 1 replica: stable ceil(20/9) = 3,
+        // panic 3 ≥ 2 × 1 → panicking, desired 3.
+        let s = scraped(120, 1, |_| (500.0, 100.0));
+        let d = desired(&s, 120, cap, Windows::pack(5)).unwrap();
+        assert!((d.load - 20.0).abs() < 1e-9, "{}", d.load);
+        assert_eq!((d.stable, d.panic, d.panicking, d.desired), (3, 3, true, 3));
+        // The same load on 3 replicas: no panic, desired 3, neither alert.
+        let s = scraped(120, 3, |_| (500.0, 100.0));
+        let targets = Targets {
+            latency_secs: 1.0,
+            latency_tolerance: None,
+            capacity: cap,
+            evaluation_secs: 5,
+        };
+        let under = Expr::DesiredAbove {
+            stable_window: 60,
+            panic_window: 15,
+            panic_hold: 60,
+        };
+        let over = Expr::DesiredBelow {
+            stable_window: 60,
+            panic_window: 15,
+            panic_hold: 60,
+        };
+        assert_eq!(under.eval(&s, 120, &targets), None);
+        assert_eq!(over.eval(&s, 120, &targets), None);
+        // A burst in the last 15 s: 4× the load. Stable (1m) rises a little, panic reads the burst:
+        // panic window [105, 120]: 3 scrapes × 400 s of work / 15 s = 80 → ceil(80/9) = 9 ≥ 6 → panic.
+        let s = scraped(120, 3, |t| {
+            if t > 105 {
+                (2000.0, 400.0)
+            } else {
+                (500.0, 100.0)
+            }
+        });
+        let d = desired(&s, 120, cap, Windows::pack(5)).unwrap();
+        assert_eq!((d.panic, d.panicking), (9, true));
+        assert!(d.desired >= 9);
+        let o = under.eval(&s, 120, &targets).unwrap();
+        assert_eq!(
+            (o.desired, o.replicas, o.target),
+            (Some(d.desired), Some(3), 9.0)
+        );
+        // The value is the panic window's load (it asks for more than the stable one).
+        assert!((o.value - 80.0).abs() < 1e-9, "{}", o.value);
+        // Traffic stopped: desired 0, raised to 1 by the alert (`clamp_min`), < 3 → over-provisioned …
+        let stopped = |t: u64| if t <= 100 { (500.0, 100.0) } else { (0.0, 0.0) };
+        let o = over.eval(&scraped(200, 3, stopped), 200, &targets).unwrap();
+        assert_eq!(o.desired, Some(1));
+        // … but an idle function at one replica is not.
+        assert_eq!(over.eval(&scraped(200, 1, stopped), 200, &targets), None);
+        // No series at all → no alert.
+        assert_eq!(under.eval(&Series::default(), 200, &targets), None);
+    }
+
+    #[test]
+    fn rps_type_counts_requests() {
+        let cap = CapacityTarget {
+            per_replica: 45.0,
+            rps: true,
+        };
+        let s = scraped(120, 1, |_| (500.0, 100.0)); // 100 req/s
+        let d = desired(&s, 120, cap, Windows::pack(5)).unwrap();
+        assert!((d.load - 100.0).abs() < 1e-9);
+        assert_eq!(d.stable, 3);
+    }
+
+    #[test]
+    fn p95_above_needs_traffic_in_the_short_window() {
+        // One scrape every 5 s up to `until`; 10 slow requests (all in (0.5, 1]) per scrape until t = 100,
+        // flat after.
+        let slow = BUCKETS.iter().position(|b| *b == 1.0).unwrap();
+        let scraped = |until: u64| {
+            let mut series = Series::default();
+            for t in (0..=until).step_by(5) {
+                let n = 10.0 * (t.min(100) / 5) as f64;
+                let mut buckets = [0.0; NB];
+                buckets[slow..].fill(n);
+                let sample = Sample {
+                    t,
+                    ok: n,
+                    sum: 0.0,
+                    buckets,
+                    replicas: 1,
+                };
+                series.push(sample, 65);
+            }
+            series
+        };
+        let targets = Targets {
+            latency_secs: 0.5,
+            latency_tolerance: None,
+            capacity: CapacityTarget::default(),
+            evaluation_secs: 5,
+        };
+        let high = Expr::P95Above {
+            window: 60,
+            traffic_window: 30,
+        };
+        assert_eq!(high.window(), 60);
+        // Requests in the last 30 s: fires (p95 in (0.5, 1] against a 0.5 s target).
+        assert!(high.eval(&scraped(125), 125, &targets).is_some());
+        // 30 s after the last request the 1m p95 is still above target, but there is no current traffic.
+        let series = scraped(130);
+        assert!(p95(&series, 130, 60).is_some_and(|q| q > 0.5));
+        assert_eq!(high.eval(&series, 130, &targets), None);
+        // Without the guard (a 60 s traffic window, as the rule was before) it would still fire.
+        let unguarded = Expr::P95Above {
+            window: 60,
+            traffic_window: 60,
+        };
+        assert!(unguarded.eval(&series, 130, &targets).is_some());
+    }
+}

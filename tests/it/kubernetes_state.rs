@@ -1,0 +1,263 @@
+//! The state ConfigMap through the real kube client against the fake apiserver: what survives a
+//! faas-netes redeploy, a redeploy racing two receivers, how a write left unconfirmed is settled by
+//! the next read (completed, rolled back or kept), and migration from the old annotation.
+
+use crate::support::kube as support;
+
+use std::sync::Arc;
+
+use alertscaler::service::Outcome;
+use axum::http::Method;
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+
+use support::apiserver::{Action, FakeApiserver, function_deployment, redeploy};
+use support::{
+    FINGERPRINT, FN_NS, config, echo, episode_recorded, firing, has_pending, is_duplicate, now,
+    receiver, stored_ledger,
+};
+
+#[tokio::test]
+async fn after_a_redeploy_an_applied_episode_is_still_a_duplicate() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    let cfg = config(&[FN_NS]);
+    let webhook = firing("echo.openfaas-fn");
+    let first = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    assert_eq!(first.functions[0].outcome, Outcome::Scaled, "{first:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+
+    // faas-cli deploy: annotations replaced wholesale, replicas reset to min.
+    fake.change(FN_NS, "echo", redeploy);
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+
+    let later = now() + chrono::TimeDelta::seconds(5);
+    let again = receiver(&fake, &cfg).handle(&webhook, later).await;
+    assert!(is_duplicate(&again), "{again:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1), "no second step");
+}
+
+#[tokio::test]
+async fn two_receivers_and_a_redeploy_racing_on_one_episode_give_one_step() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    // Both receivers read the same versions; the redeploy lands just before the first replica write.
+    fake.fault(
+        Some(Method::GET),
+        Action::Gate(Arc::new(Barrier::new(2))),
+        Some(2),
+    );
+    fake.fault(
+        Some(Method::PATCH),
+        Action::Interfere(Arc::new(redeploy)),
+        Some(1),
+    );
+    let cfg = config(&[FN_NS]);
+    let (a, b) = (receiver(&fake, &cfg), receiver(&fake, &cfg));
+    let webhook = firing("echo.openfaas-fn");
+
+    let (ra, rb) = tokio::join!(a.handle(&webhook, now()), b.handle(&webhook, now()));
+
+    let scaled = [&ra, &rb]
+        .iter()
+        .filter(|r| r.functions[0].outcome == Outcome::Scaled)
+        .count();
+    assert!(scaled <= 1, "{ra:?} {rb:?}");
+    assert!(!ra.has_errors() && !rb.has_errors(), "{ra:?} {rb:?}");
+    assert_eq!(
+        fake.replicas(FN_NS, "echo"),
+        Some(3),
+        "exactly one step of 2 from min"
+    );
+    assert!(
+        fake.count(&Method::PATCH) >= 2,
+        "the redeploy made a replica write conflict"
+    );
+    assert!(episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"));
+    // And a third copy of the notification is a duplicate.
+    let third = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    assert!(is_duplicate(&third), "{third:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+}
+
+#[tokio::test]
+async fn the_annotation_ledger_is_migrated_into_the_state_configmap() {
+    // A ledger written by an older version, on the Deployment.
+    let old = FakeApiserver::start().await;
+    echo(&old);
+    let cfg = config(&[FN_NS]);
+    let webhook = firing("echo.openfaas-fn");
+    receiver(&old, &cfg).handle(&webhook, now()).await;
+    let text = serde_json::to_string(&stored_ledger(&old, FN_NS, "echo").unwrap()).unwrap();
+
+    let fake = FakeApiserver::start().await;
+    let labels = [
+        ("com.openfaas.scale.min", "1"),
+        ("com.openfaas.scale.max", "10"),
+    ];
+    let mut d = function_deployment("echo", FN_NS, Some(3), &labels);
+    d["metadata"]["annotations"]["alertscaler.openfaas.com/ledger"] = Value::String(text);
+    fake.put(d);
+    let again = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    assert!(is_duplicate(&again), "read from the annotation: {again:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+
+    let other =
+        support::notification_json(&[("echo.openfaas-fn", "00000000000000bb", "Other", "firing")]);
+    let other = alertscaler::alert::parse(other.as_bytes()).unwrap();
+    let after_cooldown = now() + chrono::TimeDelta::seconds(300);
+    let report = receiver(&fake, &cfg).handle(&other, after_cooldown).await;
+    assert_eq!(report.functions[0].outcome, Outcome::Scaled, "{report:?}");
+    let ledger = stored_ledger(&fake, FN_NS, "echo").expect("state ConfigMap created");
+    assert!(
+        ledger["firing"][FINGERPRINT].is_object()
+            && ledger["firing"]["00000000000000bb"].is_object(),
+        "{ledger}"
+    );
+    let cm = fake
+        .get_on(support::apiserver::CONFIGMAPS, FN_NS, "alertscaler-echo")
+        .unwrap();
+    let owner = &cm["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (owner["kind"].as_str(), owner["name"].as_str()),
+        (Some("Deployment"), Some("echo"))
+    );
+    assert_eq!(
+        owner["uid"],
+        fake.get(FN_NS, "echo").unwrap()["metadata"]["uid"]
+    );
+}
+
+/// A write whose answer was a 500 stays recorded as pending (its outcome is unknown).
+async fn leave_pending(fake: &FakeApiserver) {
+    fake.fault(Some(Method::PATCH), Action::Status(500), None);
+    let report = receiver(fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    assert!(report.has_errors(), "{report:?}");
+    fake.clear_faults();
+    assert!(has_pending(fake, FN_NS, "echo") && fake.replicas(FN_NS, "echo") == Some(1));
+}
+
+#[tokio::test]
+async fn a_pending_write_that_can_no_longer_land_is_rolled_back_and_decided_again() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    leave_pending(&fake).await;
+    // Someone writes the Deployment without changing replicas: the recorded write, conditioned on
+    // the old version, can never land now.
+    fake.change(FN_NS, "echo", |d| {
+        d["metadata"]["labels"]["team"] = json!("a")
+    });
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    let f = &report.functions[0];
+    assert_eq!(
+        (f.outcome, f.from, f.to),
+        (Outcome::Scaled, Some(1), Some(3)),
+        "{f:?}"
+    );
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+    assert!(episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"));
+}
+
+#[tokio::test]
+async fn a_pending_write_overtaken_by_another_writer_keeps_the_episode() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    leave_pending(&fake).await;
+    fake.change(FN_NS, "echo", |d| d["spec"]["replicas"] = json!(7));
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    assert!(is_duplicate(&report), "{report:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(7), "not stepped on top");
+    assert!(episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"));
+}
+
+/// Whatever fails once on the way, two receivers given one notification and AlertManager's retries
+/// (until one answers 200) step the function exactly once.
+#[tokio::test]
+async fn any_single_failure_with_two_receivers_and_retries_gives_one_step() {
+    use std::time::Duration;
+    use support::apiserver::{CONFIGMAPS, DEPLOYMENTS};
+    let cases: [(&str, &'static str, Method, Action); 7] = [
+        ("none", DEPLOYMENTS, Method::PUT, Action::Status(500)),
+        (
+            "500 on the replica write",
+            DEPLOYMENTS,
+            Method::PATCH,
+            Action::Status(500),
+        ),
+        (
+            "replica write commits, answer lost",
+            DEPLOYMENTS,
+            Method::PATCH,
+            Action::CommitThenDelay(Duration::from_millis(1500)),
+        ),
+        (
+            "503 on the intent",
+            CONFIGMAPS,
+            Method::POST,
+            Action::Status(503),
+        ),
+        (
+            "intent commits, answer lost",
+            CONFIGMAPS,
+            Method::POST,
+            Action::CommitThenDelay(Duration::from_millis(1500)),
+        ),
+        (
+            "503 on the confirm",
+            CONFIGMAPS,
+            Method::PATCH,
+            Action::Status(503),
+        ),
+        (
+            "redeploy before the replica write",
+            DEPLOYMENTS,
+            Method::PATCH,
+            Action::Interfere(Arc::new(redeploy)),
+        ),
+    ];
+    for (case, resource, method, action) in cases {
+        let fake = FakeApiserver::start().await;
+        echo(&fake);
+        let mut cfg = config(&[FN_NS]);
+        cfg.kubernetes.request_timeout_secs = 1;
+        fake.fault(
+            Some(Method::GET),
+            Action::Gate(Arc::new(Barrier::new(2))),
+            Some(2),
+        );
+        fake.fault_on(resource, Some(method), action, Some(1));
+        let webhook = firing("echo.openfaas-fn");
+        let (a, b) = (receiver(&fake, &cfg), receiver(&fake, &cfg));
+        let (ra, rb) = tokio::join!(a.handle(&webhook, now()), b.handle(&webhook, now()));
+        let mut ok = !ra.has_errors() || !rb.has_errors();
+        // AlertManager retries (bounded) until a receiver answers 200.
+        for _ in 0..3 {
+            if ok {
+                break;
+            }
+            ok = !receiver(&fake, &cfg)
+                .handle(&webhook, now())
+                .await
+                .has_errors();
+        }
+        assert!(ok, "{case}: no 200 after retries");
+        // One more copy (an HA duplicate) changes nothing.
+        let late = receiver(&fake, &cfg).handle(&webhook, now()).await;
+        assert!(is_duplicate(&late), "{case}: {late:?}");
+        assert_eq!(
+            fake.replicas(FN_NS, "echo"),
+            Some(3),
+            "{case}: exactly one step of 2"
+        );
+        assert!(
+            episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"),
+            "{case}"
+        );
+    }
+}
