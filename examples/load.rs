@@ -3,11 +3,12 @@
 //!
 //! Request i concerns function `fn-(i % FUNCTIONS)` and its episode `e = START + i / FUNCTIONS`:
 //! an even episode fires, the odd one after it resolves it (same fingerprint per function, a new
-//! `startsAt` per pair), so with `scale_up_cooldown_secs = 0` and `policy.scale_down = "ce"` every
-//! request scales (1 → 5, 5 → 1). Runs for SECONDS, then prints requests/s and p50/p99 latency in
-//! the shape `scripts/bench.sh` reads, the number of requests and failures (transport errors and
-//! non-2xx answers), and the episode the next round should start at. SECONDS = 0 sends exactly one
-//! request per function instead.
+//! `startsAt` per pair), so every request makes alertscaler read, decide and write: a firing scales
+//! up when the function's cooldown allows (else the new episode is recorded as a cooldown hold),
+//! a resolution scales back to min with `policy.scale_down = "ce"`. Runs for SECONDS, then prints
+//! requests/s and p50/p99 latency in the shape `scripts/bench.sh` reads, the number of requests
+//! and failures (transport errors and non-2xx answers), and the episode the next round should
+//! start at. SECONDS = 0 sends exactly one request per function instead.
 //! Usage: `load URL SECONDS CONCURRENCY FUNCTIONS [START]`.
 
 use std::sync::Arc;
