@@ -14,6 +14,9 @@ use crate::config::PolicyKind;
 use crate::error::PayloadError;
 use crate::id::FunctionId;
 
+mod borrowed;
+pub use borrowed::{AlertRef, Notification, Pairs};
+
 /// Label and annotation maps, sorted so that output and hashing are stable.
 pub type Labels = BTreeMap<String, String>;
 
@@ -70,7 +73,8 @@ pub struct Alert {
 /// The only payload version this receiver understands.
 pub const SUPPORTED_VERSION: &str = "4";
 
-/// Parse a webhook body; errors name the JSON path and position of the problem.
+/// Parse a webhook body into the owned payload (what tests and the simulator build and send);
+/// errors name the JSON path and position of the problem.
 pub fn parse(body: &[u8]) -> Result<Webhook, PayloadError> {
     // Fast path without path tracking; only a bad body is parsed again to name where it failed.
     let webhook: Webhook = match serde_json::from_slice(body) {
@@ -81,6 +85,19 @@ pub fn parse(body: &[u8]) -> Result<Webhook, PayloadError> {
         return Err(PayloadError::Version(webhook.version));
     }
     Ok(webhook)
+}
+
+/// Parse a webhook body into what decisions use, borrowing from the body: the hot path. Errors
+/// are those of [`parse`] (the body is parsed again with path tracking only when it is bad).
+pub fn parse_notification(body: &[u8]) -> Result<Notification<'_>, PayloadError> {
+    let notification: Notification<'_> = match serde_json::from_slice(body) {
+        Ok(notification) => notification,
+        Err(_) => return Err(explain(body)),
+    };
+    if notification.version != SUPPORTED_VERSION {
+        return Err(PayloadError::Version(notification.version.into_owned()));
+    }
+    Ok(notification)
 }
 
 /// Parse a body known to be bad again, tracking the JSON path, to say where and why it failed.
@@ -177,88 +194,100 @@ pub struct Identity {
 /// Group a notification's alerts by function, in a stable order; alerts that name no eligible
 /// function are returned as skipped with the reason.
 pub fn intents(webhook: &Webhook, identity: &Identity) -> (Vec<Intent>, Vec<Skipped>) {
-    let mut by_function: BTreeMap<FunctionId, Vec<Signal>> = BTreeMap::new();
-    let mut skipped = Vec::new();
-    for alert in &webhook.alerts {
-        let alertname = alert.labels.get("alertname").cloned().unwrap_or_default();
-        let fingerprint = alert
-            .fingerprint
-            .clone()
-            .filter(|f| !f.is_empty())
-            .unwrap_or_else(|| fingerprint(&alert.labels));
+    webhook.notification().intents(identity)
+}
+
+impl Notification<'_> {
+    /// As [`intents`], from the borrowed notification: only what a signal keeps is copied.
+    pub fn intents(&self, identity: &Identity) -> (Vec<Intent>, Vec<Skipped>) {
+        let mut by_function: BTreeMap<FunctionId, Vec<Signal>> = BTreeMap::new();
+        let mut skipped = Vec::new();
+        for alert in &self.alerts {
+            match alert.signal(identity) {
+                Ok((function, signal)) => by_function.entry(function).or_default().push(signal),
+                Err(skip) => skipped.push(skip),
+            }
+        }
+        let intents = by_function
+            .into_iter()
+            .map(|(function, signals)| Intent { function, signals })
+            .collect();
+        (intents, skipped)
+    }
+}
+
+impl AlertRef<'_> {
+    /// The function this alert names and its signal, or why it is skipped.
+    fn signal(&self, identity: &Identity) -> Result<(FunctionId, Signal), Skipped> {
+        let alertname = self.labels.get("alertname").unwrap_or_default();
+        let fingerprint = || match self.fingerprint.as_deref() {
+            Some(f) if !f.is_empty() => f.to_owned(),
+            _ => self.labels.fingerprint(),
+        };
         let skip = |function: Option<String>, reason: String| Skipped {
             outcome: if function.is_some() {
                 "refused"
             } else {
                 "skipped"
             },
-            alertname: alertname.clone(),
-            fingerprint: fingerprint.clone(),
+            alertname: alertname.to_owned(),
+            fingerprint: fingerprint(),
             function,
             reason,
         };
-        let Some(label) = alert.labels.get(&identity.function_label) else {
+        let Some(label) = self.labels.get(&identity.function_label) else {
             let reason = format!("alert has no {:?} label", identity.function_label);
-            skipped.push(skip(None, reason));
-            continue;
+            return Err(skip(None, reason));
         };
         let function = match FunctionId::parse(label, &identity.default_namespace) {
             Ok(function) => function,
-            Err(reason) => {
-                skipped.push(skip(Some(label.clone()), reason));
-                continue;
-            }
+            Err(reason) => return Err(skip(Some(label.to_owned()), reason)),
         };
         if !identity.allowed_namespaces.contains(&function.namespace) {
             let reason = format!(
                 "namespace {:?} is not in the allowed namespaces {:?}",
                 function.namespace, identity.allowed_namespaces
             );
-            skipped.push(skip(Some(function.to_string()), reason));
-            continue;
+            return Err(skip(Some(function.to_string()), reason));
         }
-        let direction = match alert.labels.get("scale_direction").map(String::as_str) {
+        let direction = match self.labels.get("scale_direction") {
             None | Some("up") => Direction::Up,
             Some("down") => Direction::Down,
             Some(other) => {
                 let reason =
                     format!("label scale_direction={other:?}: expected \"up\" or \"down\"");
-                skipped.push(skip(Some(function.to_string()), reason));
-                continue;
+                return Err(skip(Some(function.to_string()), reason));
             }
         };
-        let policy = match alert.labels.get("scale_policy") {
+        let policy = match self.labels.get("scale_policy") {
             None => None,
             Some(label) => match PolicyKind::parse(label) {
                 Ok(kind) => Some(kind),
-                Err(reason) => {
-                    skipped.push(skip(Some(function.to_string()), reason));
-                    continue;
-                }
+                Err(reason) => return Err(skip(Some(function.to_string()), reason)),
             },
         };
-        by_function.entry(function).or_default().push(Signal {
-            alertname: alertname.clone(),
-            status: alert.status,
+        let signal = Signal {
+            alertname: alertname.to_owned(),
+            status: self.status,
             direction,
             policy,
             episode: EpisodeKey {
-                fingerprint,
-                starts_at: alert.starts_at,
+                fingerprint: fingerprint(),
+                starts_at: self.starts_at,
             },
-            annotations: alert.annotations.clone(),
-        });
+            annotations: self.annotations.to_labels(),
+        };
+        Ok((function, signal))
     }
-    let intents = by_function
-        .into_iter()
-        .map(|(function, signals)| Intent { function, signals })
-        .collect();
-    (intents, skipped)
 }
 
 /// AlertManager's own fingerprint of a label set (FNV-1a 64 over sorted `name 0xff value 0xff`),
 /// used when a payload carries no fingerprint so that the same series always gets the same key.
 pub fn fingerprint(labels: &Labels) -> String {
+    fingerprint_sorted(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+fn fingerprint_sorted<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let mut hasher = fnv::FnvHasher::default();
     for (name, value) in labels {
         hasher.write(name.as_bytes());

@@ -61,10 +61,15 @@ impl Audit {
             return;
         }
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        if ring.len() == self.capacity {
-            ring.pop_front();
-        }
+        let forgotten = if ring.len() == self.capacity {
+            ring.pop_front()
+        } else {
+            None
+        };
         ring.push_back(record);
+        // The oldest record is freed after the lock is released.
+        drop(ring);
+        drop(forgotten);
     }
 
     /// The last `limit` decisions (all kept when `None`), oldest first.

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, ExtensionRejection, QueryRejection};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -54,20 +54,19 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// Build the application; tests call this and drive it with `oneshot`.
+/// Build the application; tests call this and drive it with `oneshot`. Middleware only where it
+/// is configured: without credentials to check, `/system/*` has no authentication layer, and the
+/// webhook's own checks and timing live in its handler.
 pub fn router(state: AppState) -> Router {
-    let webhook = Router::new()
+    let mut app = Router::new()
         .route("/system/alert", post(alert_webhook))
-        .route_layer(middleware::from_fn(identity_encoding_only))
-        .route_layer(middleware::from_fn_with_state(state.clone(), time_webhook));
-    let system = Router::new()
-        .merge(webhook)
         .route("/system/functions", get(list_functions))
-        .route("/decisions", get(decisions))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
-    Router::new()
-        .merge(system)
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/decisions", get(decisions));
+    if !matches!(state.auth, Auth::None) {
+        // `route_layer` covers the routes above only.
+        app = app.route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
+    }
+    app.route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .fallback(|| async { AppError::NotFound })
@@ -212,11 +211,10 @@ pub fn with_timeout(router: Router, timeout: Duration) -> Router {
     ))
 }
 
-/// Refuse compressed webhook bodies with 415 before they are read: parsing gzip as JSON would
-/// only give a confusing error.
-async fn identity_encoding_only(request: Request, next: Next) -> Response {
-    let encodings = request.headers().get_all(header::CONTENT_ENCODING);
-    for value in encodings {
+/// Compressed webhook bodies are refused with 415 before they are read: parsing gzip as JSON
+/// would only give a confusing error.
+fn unsupported_encoding(headers: &HeaderMap) -> Option<AppError> {
+    for value in headers.get_all(header::CONTENT_ENCODING) {
         let text = String::from_utf8_lossy(value.as_bytes());
         let unsupported = text
             .split(',')
@@ -224,46 +222,54 @@ async fn identity_encoding_only(request: Request, next: Next) -> Response {
             .any(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"));
         if unsupported {
             let shown = crate::skipped::shorten(&text, 64).into_owned();
-            return AppError::UnsupportedEncoding(shown).into_response();
+            return Some(AppError::UnsupportedEncoding(shown));
         }
     }
-    next.run(request).await
+    None
 }
 
-/// Times `POST /system/alert` into `alertscaler_webhook_duration_seconds{code}`.
-async fn time_webhook(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let mut timing = WebhookTiming {
-        metrics: state.service.metrics().clone(),
-        started: Instant::now(),
-        // Dropped before an answer: the request timeout cut it off, and it is answered 503.
-        code: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
-    };
-    let response = next.run(request).await;
-    timing.code = response.status().as_u16();
-    response
-}
-
-/// Records the webhook's latency when dropped, so requests cut off by the timeout count too.
-struct WebhookTiming {
-    metrics: Arc<crate::metrics::Metrics>,
+/// Records the webhook's latency into `alertscaler_webhook_duration_seconds{code}` when dropped,
+/// so that requests cut off by the request timeout count too (as 503, their answer).
+struct WebhookTiming<'a> {
+    metrics: &'a crate::metrics::Metrics,
     started: Instant,
     code: u16,
 }
 
-impl Drop for WebhookTiming {
+impl Drop for WebhookTiming<'_> {
     fn drop(&mut self) {
         self.metrics.webhook(self.code, self.started.elapsed());
     }
 }
 
 /// `POST /system/alert`: an AlertManager notification.
-async fn alert_webhook(
-    State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, AppError> {
-    let body = body.map_err(AppError::Body)?;
-    let webhook = alert::parse(&body).map_err(AppError::Payload)?;
-    let report = state.service.handle(&webhook, Utc::now()).await;
+async fn alert_webhook(State(state): State<AppState>, request: Request) -> Response {
+    let mut timing = WebhookTiming {
+        metrics: state.service.metrics().as_ref(),
+        started: Instant::now(),
+        // Dropped before an answer: the request timeout cut it off, and it is answered 503.
+        code: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+    };
+    let response = match notify(&state, request).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
+    timing.code = response.status().as_u16();
+    response
+}
+
+async fn notify(state: &AppState, request: Request) -> Result<Response, AppError> {
+    if let Some(refused) = unsupported_encoding(request.headers()) {
+        return Err(refused);
+    }
+    let body = Bytes::from_request(request, state)
+        .await
+        .map_err(AppError::Body)?;
+    let notification = alert::parse_notification(&body).map_err(AppError::Payload)?;
+    let report = state
+        .service
+        .handle_notification(&notification, Utc::now())
+        .await;
     let status = if report.has_errors() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

@@ -5,9 +5,11 @@
 //! Data flows one way: HTTP body → [`alert`] intents → [`service`] (read → [`ledger`] plan →
 //! [`policy`] decide → backend write → observe), one path for every trigger.
 //! - [`id`]: [`id::FunctionId`], a function's name and namespace (a leaf every module may use).
-//! - [`config`]: figment layering and validation; a leaf (its sections, the policy names, the
+//! - [`config`]: figment layering and validation (the memory function table is read apart, in
+//!   batches); a leaf (its sections, the policy names, the
 //!   platform's replica limits and the Kubernetes selector live there).
-//! - [`alert`]: AlertManager webhook payload (v4) → per-function intents (policy names parsed).
+//! - [`alert`]: AlertManager webhook payload (v4) → per-function intents (policy names parsed; the
+//!   hot path parses a borrowed [`alert::Notification`]).
 //! - [`labels`]: `com.openfaas.scale.*` parsing and validation, fitted into the platform's replica
 //!   limits ([`config::Platform`]).
 //! - [`ledger`]: alert episodes, dedup and cooldown — pure, time passed in ([`ledger::episodes`]: its
@@ -27,7 +29,8 @@
 //!   under the [`connections`] limits (header-read and idle timeouts, maximum connections).
 //! - [`skipped`]: bounds on what one notification writes (skipped alerts logged once per reason,
 //!   a bounded list in the answer, long values shortened); [`logging`]: text logs that escape
-//!   control characters so payload values cannot forge lines.
+//!   control characters so payload values cannot forge lines, written by a non-blocking writer
+//!   thread; [`memory`]: returning the start-up peak to the OS (`malloc_trim`).
 //! - [`metrics`]: own Prometheus metrics (a leaf recorder: it never calls a backend); [`audit`]: the
 //!   ring of recent decisions; [`limits`]: the failed-authentication limiter (per IPv4 address or
 //!   IPv6 /64).
@@ -50,6 +53,7 @@ pub mod limits;
 pub mod listener;
 pub mod logging;
 pub mod measure;
+pub mod memory;
 pub mod metrics;
 pub mod policy;
 pub mod report;

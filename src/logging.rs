@@ -1,12 +1,16 @@
 //! Log output. JSON logs escape every value by construction; text logs would write a payload
 //! value's newline as a real line break, so an alert named `x\nINFO forged` could write a forged
-//! line. Text fields here go through [`escape_control`] first.
+//! line. Text fields here go through [`escape_control`] first. Lines are written by a writer
+//! thread ([`writer`]), so a decision never waits on stdout.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 
 use tracing_subscriber::field::MakeExt;
+
+pub mod writer;
+pub use writer::{DEFAULT_CAPACITY, FlushGuard, NonBlocking};
 
 /// `text` with control characters (newline, carriage return, ESC, …) written as escapes, so that
 /// one log record stays one line and cannot carry terminal escape sequences.
@@ -29,14 +33,19 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Install the global subscriber: `RUST_LOG` filter (default `info`), text or JSON lines.
-pub fn init(json: bool) {
+/// Install the global subscriber: `RUST_LOG` filter (default `info`), text or JSON lines, written
+/// to stdout by the non-blocking [`writer`]. Keep the returned guard until the program ends: it
+/// flushes what is still queued.
+pub fn init(json: bool) -> FlushGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let (writer, guard) = NonBlocking::new(std::io::stdout(), DEFAULT_CAPACITY);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     if json {
         builder.json().init();
-        return;
+        return guard;
     }
     let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
         let text = format!("{value:?}");
@@ -52,6 +61,7 @@ pub fn init(json: bool) {
         .with_ansi(std::io::stdout().is_terminal())
         .fmt_fields(fields)
         .init();
+    guard
 }
 
 #[cfg(test)]

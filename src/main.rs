@@ -1,12 +1,15 @@
 //! The `alertscaler` binary: parse the command line, set up logging, run.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 
-use alertscaler::config::Config;
+use alertscaler::backend::Backend;
+use alertscaler::backend::memory::MemoryBackend;
+use alertscaler::config::{BackendKind, Config};
 use alertscaler::server;
 use alertscaler::sim;
 
@@ -72,7 +75,8 @@ async fn main() -> anyhow::Result<()> {
     rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("could not install the ring TLS provider"))?;
-    init_tracing(cli.log_format);
+    // Flushes the log writer thread when main returns.
+    let _log = init_tracing(cli.log_format);
     match cli.command {
         Command::CheckConfig { config } => {
             let config = Config::load(config.as_deref())?;
@@ -83,9 +87,17 @@ async fn main() -> anyhow::Result<()> {
             config,
             fresh_state,
         } => {
-            let config = Config::load(config.as_deref())?;
-            let backend = server::backend_with(&config, fresh_state).await?;
+            let mut config = Config::load(config.as_deref())?;
+            let backend: Arc<dyn Backend> = match config.backend {
+                // Moved into the backend, not copied: a large function table is held once.
+                BackendKind::Memory => Arc::new(MemoryBackend::from_specs(std::mem::take(
+                    &mut config.memory.functions,
+                ))),
+                _ => server::backend_with(&config, fresh_state).await?,
+            };
             let state = server::state(&config, backend)?;
+            // Loading freed more than the process keeps using: give it back to the OS.
+            alertscaler::memory::release_free_memory();
             let listener = TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -148,6 +160,7 @@ fn simulate(
     Ok(())
 }
 
-fn init_tracing(format: LogFormat) {
-    alertscaler::logging::init(matches!(format, LogFormat::Json));
+/// Logging set up; the guard flushes queued lines when `main` returns.
+fn init_tracing(format: LogFormat) -> alertscaler::logging::FlushGuard {
+    alertscaler::logging::init(matches!(format, LogFormat::Json))
 }

@@ -4,8 +4,8 @@
 //! scaled, how slow the backend and the webhook are, and how much the ledger remembers. Metric names
 //! are used verbatim by `alert-rules/alertscaler.rules.yml`; rename both together.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -19,6 +19,9 @@ use prometheus_client::registry::Registry;
 
 use crate::alert::Status;
 use crate::id::FunctionId;
+
+mod tally;
+use tally::{ExportCache, Exported, LedgerTally};
 
 /// Content type of `GET /metrics`.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -87,13 +90,44 @@ pub struct Metrics {
     latency_tolerances: FunctionGauges,
     capacity_targets: Family<CapacityLabels, Gauge<f64, AtomicU64>>,
     /// Episodes per function as last seen, so the gauges are sums that never drift.
-    episodes: Mutex<LedgerTally>,
+    episodes: LedgerTally,
+    /// The label series last exported per function.
+    exports: ExportCache,
+    /// Handles of the series every request touches, looked up once (a family lookup takes the
+    /// family's lock and hashes the labels).
+    handles: Handles,
 }
 
+/// Every `outcome` label a decision can carry (see `FunctionReport::outcome_label`).
+const OUTCOMES: [&str; 20] = [
+    "scaled",
+    "refused",
+    "error",
+    "unchanged",
+    "duplicate",
+    "cooldown",
+    "disabled",
+    "at_max",
+    "at_min",
+    "still_firing",
+    "stale",
+    "replay",
+    "no_step",
+    "down_ended",
+    "tolerance",
+    "stabilizing",
+    "opposite_hold",
+    "no_zero",
+    "idle_too_short",
+    "in_band",
+];
+
+/// Series handles filled on first use (so that nothing renders before it happened).
 #[derive(Default)]
-struct LedgerTally {
-    by_function: HashMap<FunctionId, usize>,
-    total: usize,
+struct Handles {
+    notifications: [OnceLock<Counter>; 2],
+    decisions: [OnceLock<Counter>; OUTCOMES.len()],
+    webhook_ok: OnceLock<Histogram>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -193,7 +227,9 @@ impl Metrics {
             auth_failures,
             ledger_episodes,
             ledger_functions,
-            episodes: Mutex::new(LedgerTally::default()),
+            episodes: LedgerTally::default(),
+            exports: ExportCache::default(),
+            handles: Handles::default(),
         }
     }
 
@@ -211,16 +247,27 @@ impl Metrics {
             Status::Firing => "firing",
             Status::Resolved => "resolved",
         };
-        self.notifications
-            .get_or_create(&StatusLabels { status })
+        let i = usize::from(status == "resolved");
+        self.handles.notifications[i]
+            .get_or_init(|| {
+                self.notifications
+                    .get_or_create(&StatusLabels { status })
+                    .clone()
+            })
             .inc();
     }
 
     /// A function's decision, labelled as in [`crate::report::FunctionReport::outcome_label`].
     pub fn decision(&self, outcome: &'static str) {
-        self.decisions
-            .get_or_create(&OutcomeLabels { outcome })
-            .inc();
+        let family = || {
+            self.decisions
+                .get_or_create(&OutcomeLabels { outcome })
+                .clone()
+        };
+        match OUTCOMES.iter().position(|o| *o == outcome) {
+            Some(i) => self.handles.decisions[i].get_or_init(family).inc(),
+            None => family().inc(),
+        };
     }
 
     /// Replicas of `function` were written from `from` to `to`.
@@ -253,9 +300,34 @@ impl Metrics {
 
     /// A webhook was answered with `code` after `elapsed`.
     pub fn webhook(&self, code: u16, elapsed: Duration) {
-        self.webhook_latency
-            .get_or_create(&CodeLabels { code })
-            .observe(elapsed.as_secs_f64());
+        let family = || {
+            self.webhook_latency
+                .get_or_create(&CodeLabels { code })
+                .clone()
+        };
+        let secs = elapsed.as_secs_f64();
+        if code == 200 {
+            self.handles.webhook_ok.get_or_init(family).observe(secs);
+        } else {
+            family().observe(secs);
+        }
+    }
+
+    /// The latency histogram of one backend operation and result, to keep and observe directly
+    /// (the backend decorator holds the `ok` ones: they are on every request's path).
+    pub fn backend_histogram(
+        &self,
+        backend: &'static str,
+        operation: &'static str,
+        result: &'static str,
+    ) -> Histogram {
+        self.backend_latency
+            .get_or_create(&BackendLabels {
+                backend,
+                operation,
+                result,
+            })
+            .clone()
     }
 
     /// A request presented bad or missing credentials.
@@ -264,14 +336,19 @@ impl Metrics {
     }
 
     /// Export (or withdraw) the per-function series the rule packs join on `function_name`
-    /// (latency target and tolerance), from the function's labels as just read. Functions without
-    /// a valid label are left out: the pack's default applies to them.
+    /// (latency target and tolerance, capacity target), from the function's labels as just read.
+    /// Functions without a valid label are left out: the pack's default applies to them. This
+    /// runs on every read: when nothing changed (the usual case) it takes no write lock and
+    /// allocates nothing.
     pub fn export_labels(&self, function: &FunctionId, labels: &BTreeMap<String, String>) {
+        let want = Exported::from_labels(labels);
+        if self.exports.last(function) == want {
+            return;
+        }
         let name = FunctionLabels {
             function_name: function.to_string(),
         };
-        let policy = crate::labels::parse_policy(labels).ok();
-        match policy.and_then(|p| p.latency_target_secs) {
+        match want.latency_target {
             Some(secs) => {
                 self.latency_targets.get_or_create(&name).set(secs);
             }
@@ -279,7 +356,7 @@ impl Metrics {
                 self.latency_targets.remove(&name);
             }
         }
-        match policy.and_then(|p| p.latency_tolerance) {
+        match want.latency_tolerance {
             Some(ratio) => {
                 self.latency_tolerances.get_or_create(&name).set(ratio);
             }
@@ -287,24 +364,21 @@ impl Metrics {
                 self.latency_tolerances.remove(&name);
             }
         }
-        // The capacity target (target × proportion), for functions that set a capacity label.
-        let exported = policy.filter(|_| crate::labels::has_capacity_labels(labels));
         for kind in crate::labels::ScaleType::ALL {
             let key = CapacityLabels {
                 function_name: name.function_name.clone(),
                 r#type: kind.as_str(),
             };
-            match exported.filter(|p| p.scale_type == kind) {
-                Some(p) => {
-                    self.capacity_targets
-                        .get_or_create(&key)
-                        .set(p.capacity_target());
+            match want.capacity.filter(|(k, _)| *k == kind) {
+                Some((_, target)) => {
+                    self.capacity_targets.get_or_create(&key).set(target);
                 }
                 None => {
                     self.capacity_targets.remove(&key);
                 }
             }
         }
+        self.exports.set(function, want);
     }
 
     /// Replace every per-function label series with those of `functions` (a fresh listing), so
@@ -316,6 +390,7 @@ impl Metrics {
         self.latency_targets.clear();
         self.latency_tolerances.clear();
         self.capacity_targets.clear();
+        self.exports.clear();
         for (function, labels) in functions {
             self.export_labels(&function, labels);
         }
@@ -323,25 +398,13 @@ impl Metrics {
 
     /// The ledger entry of `function` now holds `episodes` episodes.
     pub fn ledger_size(&self, function: &FunctionId, episodes: usize) {
-        let mut tally = self.episodes.lock().unwrap_or_else(|e| e.into_inner());
-        let old = match tally.by_function.get_mut(function) {
-            Some(n) if episodes == 0 => {
-                let old = *n;
-                tally.by_function.remove(function);
-                old
-            }
-            Some(n) => std::mem::replace(n, episodes),
-            None if episodes == 0 => 0,
-            None => {
-                tally.by_function.insert(function.clone(), episodes);
-                0
-            }
-        };
-        tally.total = tally.total + episodes - old;
-        self.ledger_episodes
-            .set(i64::try_from(tally.total).unwrap_or(i64::MAX));
-        self.ledger_functions
-            .set(i64::try_from(tally.by_function.len()).unwrap_or(i64::MAX));
+        let (episodes_delta, functions_delta) = self.episodes.set(function, episodes);
+        if episodes_delta != 0 {
+            self.ledger_episodes.inc_by(episodes_delta);
+        }
+        if functions_delta != 0 {
+            self.ledger_functions.inc_by(functions_delta);
+        }
     }
 }
 

@@ -10,11 +10,12 @@
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tracing::{debug, info, instrument, warn};
 
-use crate::alert::{self, Identity, Signal, Webhook};
+use crate::alert::{Identity, Notification, Signal, Webhook};
 use crate::audit::{Audit, DecisionRecord};
 use crate::backend::{Backend, Update};
 use crate::config::{Config, LabelDefaults, Platform};
@@ -106,6 +107,8 @@ pub struct Service {
     /// Functions with a firing capacity alert, as this process last decided them: the follow-up
     /// pass re-decides these.
     followed: Arc<std::sync::Mutex<BTreeSet<FunctionId>>>,
+    /// How many functions `followed` holds, readable without its lock.
+    following: Arc<AtomicUsize>,
 }
 
 impl Service {
@@ -120,6 +123,7 @@ impl Service {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             followed: Arc::default(),
+            following: Arc::default(),
         }
     }
 
@@ -159,8 +163,18 @@ impl Service {
 
     /// Trigger: one notification received at `now`; one decision per function it names.
     pub async fn handle(&self, webhook: &Webhook, now: DateTime<Utc>) -> Report {
-        self.metrics.notification(webhook.status);
-        let (intents, skipped) = alert::intents(webhook, &self.settings.identity);
+        self.handle_notification(&webhook.notification(), now).await
+    }
+
+    /// As [`Service::handle`], from the notification borrowed from a request body (the webhook's
+    /// hot path: nothing of the body is copied that no decision keeps).
+    pub async fn handle_notification(
+        &self,
+        notification: &Notification<'_>,
+        now: DateTime<Utc>,
+    ) -> Report {
+        self.metrics.notification(notification.status);
+        let (intents, skipped) = notification.intents(&self.settings.identity);
         crate::skipped::log(&skipped);
         let (skipped, skipped_total) = crate::skipped::bound(skipped);
         let mut functions = Vec::with_capacity(intents.len());
@@ -180,15 +194,11 @@ impl Service {
     /// Trigger: the settle pass at `now`. Re-decides the listed functions whose stored state holds
     /// a scale-down the stabilization window held back; returns what moved, was refused or failed.
     pub async fn settle(&self, now: DateTime<Utc>) -> Result<Vec<FunctionReport>, BackendError> {
-        let listed = self.backend.list().await?;
-        let mut reports = Vec::new();
         // Only functions with a pending target are read again: the others would cost a read each
         // for nothing (a GET per function per pass on Kubernetes).
-        for f in listed.into_iter().filter(|f| f.settling_to.is_some()) {
-            let id = FunctionId {
-                name: f.name,
-                namespace: f.namespace,
-            };
+        let settling = self.backend.settling().await?;
+        let mut reports = Vec::new();
+        for id in settling {
             if let Some(report) = self.decide(&id, Cause::Settle, now).await {
                 reports.push(report);
             }
@@ -222,14 +232,21 @@ impl Service {
     /// Follow `function` up while its stored ledger has a firing capacity alert.
     fn track_follow_up(&self, function: &FunctionId, ledger: &ledger::Entry, now: DateTime<Utc>) {
         let firing = ledger::follow_up(ledger, now, &self.settings.timing).is_some();
-        if firing == self.followed().contains(function) {
+        // Without a capacity alert anywhere (the common case) there is nothing to look up: the
+        // set's lock stays off the hot path.
+        if !firing && self.following.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut followed = self.followed();
+        if firing == followed.contains(function) {
             return;
         }
         if firing {
-            self.followed().insert(function.clone());
+            followed.insert(function.clone());
         } else {
-            self.followed().remove(function);
+            followed.remove(function);
         }
+        self.following.store(followed.len(), Ordering::Release);
     }
 
     /// The one path from a trigger to a write, for one function. `None` when a background

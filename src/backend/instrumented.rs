@@ -11,17 +11,27 @@ use super::{Applied, Backend, FunctionState, FunctionSummary, Update};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::metrics::Metrics;
+use prometheus_client::metrics::histogram::Histogram;
 
 /// Wraps a backend and records the latency and result of each call.
 pub(crate) struct Instrumented {
     inner: Arc<dyn Backend>,
     metrics: Arc<Metrics>,
+    /// The `ok` histograms of the operations on every request's path, looked up once.
+    read_ok: Histogram,
+    apply_ok: Histogram,
 }
 
 impl Instrumented {
     /// Wrap `inner`; its calls are recorded in `metrics`.
     pub(crate) fn wrap(inner: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Arc<dyn Backend> {
-        Arc::new(Self { inner, metrics })
+        let name = inner.name();
+        Arc::new(Self {
+            read_ok: metrics.backend_histogram(name, "read", "ok"),
+            apply_ok: metrics.backend_histogram(name, "apply", "ok"),
+            inner,
+            metrics,
+        })
     }
 
     fn record<T>(
@@ -49,7 +59,10 @@ impl Backend for Instrumented {
     async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError> {
         let started = Instant::now();
         let result = self.inner.read(function).await;
-        self.record("read", started, &result);
+        match &result {
+            Ok(_) => self.read_ok.observe(started.elapsed().as_secs_f64()),
+            Err(_) => self.record("read", started, &result),
+        }
         result
     }
 
@@ -60,13 +73,23 @@ impl Backend for Instrumented {
     ) -> Result<Applied, BackendError> {
         let started = Instant::now();
         let result = self.inner.apply(function, update).await;
-        self.record("apply", started, &result);
+        match &result {
+            Ok(_) => self.apply_ok.observe(started.elapsed().as_secs_f64()),
+            Err(_) => self.record("apply", started, &result),
+        }
         result
     }
 
     async fn list(&self) -> Result<Vec<FunctionSummary>, BackendError> {
         let started = Instant::now();
         let result = self.inner.list().await;
+        self.record("list", started, &result);
+        result
+    }
+
+    async fn settling(&self) -> Result<Vec<FunctionId>, BackendError> {
+        let started = Instant::now();
+        let result = self.inner.settling().await;
         self.record("list", started, &result);
         result
     }

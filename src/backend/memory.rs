@@ -14,13 +14,14 @@ use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::stored::Stored;
 
-/// One function as the memory backend keeps it.
+/// One function as the memory backend keeps it: compact, since there may be tens of thousands
+/// (the stored state is boxed: most functions never receive an alert).
 #[derive(Debug)]
 struct Slot {
     replicas: u32,
-    labels: BTreeMap<String, String>,
-    stored: Option<Stored>,
     version: u64,
+    labels: BTreeMap<String, String>,
+    stored: Option<Box<Stored>>,
 }
 
 /// In-memory functions. Cheap to share: wrap it in an `Arc`.
@@ -30,17 +31,23 @@ pub struct MemoryBackend {
 }
 
 impl MemoryBackend {
+    /// The functions of `specs` (copied; see [`MemoryBackend::from_specs`] to move them).
     pub fn new(specs: &[MemoryFunction]) -> Self {
+        Self::from_specs(specs.to_vec())
+    }
+
+    /// The functions of `specs`, moved in: a large function table is never held twice.
+    pub fn from_specs(specs: Vec<MemoryFunction>) -> Self {
         let functions = specs
-            .iter()
+            .into_iter()
             .map(|s| {
                 let id = FunctionId {
-                    name: s.name.clone(),
-                    namespace: s.namespace.clone(),
+                    name: s.name,
+                    namespace: s.namespace,
                 };
                 let slot = Slot {
                     replicas: s.replicas,
-                    labels: s.labels.clone(),
+                    labels: s.labels,
                     stored: None,
                     version: 1,
                 };
@@ -77,7 +84,7 @@ impl Backend for MemoryBackend {
         Ok(FunctionState {
             replicas: s.replicas,
             labels: s.labels.clone(),
-            stored: s.stored.clone(),
+            stored: s.stored.as_deref().cloned(),
             version: s.version.to_string(),
         })
     }
@@ -91,7 +98,7 @@ impl Backend for MemoryBackend {
         let s = functions
             .get_mut(function)
             .ok_or_else(|| BackendError::NotFound(function.to_string()))?;
-        if s.version.to_string() != update.version {
+        if update.version.parse::<u64>() != Ok(s.version) {
             return Err(BackendError::Conflict(format!(
                 "{function} changed: version {} is not {}",
                 s.version, update.version
@@ -100,9 +107,26 @@ impl Backend for MemoryBackend {
         if let Some(replicas) = update.replicas {
             s.replicas = replicas;
         }
-        s.stored = Some(update.stored.clone());
+        match &mut s.stored {
+            Some(stored) => (**stored).clone_from(update.stored),
+            None => s.stored = Some(Box::new(update.stored.clone())),
+        }
         s.version += 1;
         Ok(Applied::as_asked(&update))
+    }
+
+    async fn settling(&self) -> Result<Vec<FunctionId>, BackendError> {
+        // Only the few with a pending scale-down are copied, not the whole table.
+        Ok(self
+            .lock()
+            .iter()
+            .filter(|(_, s)| {
+                s.stored
+                    .as_ref()
+                    .is_some_and(|s| s.window.pending.is_some())
+            })
+            .map(|(id, _)| id.clone())
+            .collect())
     }
 
     async fn list(&self) -> Result<Vec<FunctionSummary>, BackendError> {
@@ -115,7 +139,7 @@ impl Backend for MemoryBackend {
                     id.namespace.clone(),
                     s.replicas,
                     s.labels.clone(),
-                    s.stored.as_ref(),
+                    s.stored.as_deref(),
                 )
             })
             .collect())

@@ -139,6 +139,21 @@ pub trait Backend: Send + Sync + 'static {
         Err(BackendError::Unsupported("listing functions"))
     }
 
+    /// Functions whose stored state holds a scale-down the stabilization window held back (the
+    /// settle pass re-decides only these). By default filtered from [`Backend::list`]; a backend
+    /// that can answer without listing everything should.
+    async fn settling(&self) -> Result<Vec<FunctionId>, BackendError> {
+        let listed = self.list().await?;
+        Ok(listed
+            .into_iter()
+            .filter(|f| f.settling_to.is_some())
+            .map(|f| FunctionId {
+                name: f.name,
+                namespace: f.namespace,
+            })
+            .collect())
+    }
+
     /// Whether the backend can be reached (for `/readyz`).
     async fn ready(&self) -> Result<(), BackendError> {
         Ok(())

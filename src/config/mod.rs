@@ -17,6 +17,7 @@ mod policy;
 mod prometheus;
 mod sections;
 pub mod selector;
+mod table;
 
 pub use functions::{LabelDefaults, MemoryConfig, MemoryFunction};
 pub use platform::{Limited, Platform, StepBase};
@@ -177,15 +178,24 @@ impl Config {
     pub fn load_with_env(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         let mut text = None;
+        let mut functions = Vec::new();
         if let Some(path) = file {
             let read = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                 path: path.to_owned(),
                 source,
             })?;
-            figment = figment.merge(Toml::string(&read));
+            // The function table is read apart (see `table`); a table that does not parse is
+            // reported below with its position, from the whole file.
+            match table::split(&read) {
+                Ok(split) => {
+                    figment = figment.merge(Toml::string(&split.settings));
+                    functions = split.functions;
+                }
+                Err(()) => figment = figment.merge(Toml::string(&read)),
+            }
             text = Some((path, read));
         }
-        let config: Config = figment.merge(env).extract().map_err(|e| {
+        let mut config: Config = figment.merge(env).extract().map_err(|e| {
             // figment names the key but not the line: parse the file alone again, only now, for
             // an error with line and column. If the file is fine, the problem came from the
             // environment and figment's message stands.
@@ -198,6 +208,10 @@ impl Config {
             });
             positioned.unwrap_or_else(|| ConfigError::Figment(e.to_string()))
         })?;
+        // Functions set through the environment replace the file's, as any other key would.
+        if config.memory.functions.is_empty() {
+            config.memory.functions = functions;
+        }
         config.validate()?;
         Ok(config)
     }

@@ -30,6 +30,10 @@ impl<V> Episodes<V> {
         self.position(key).ok().map(|i| &self.0[i].1)
     }
 
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.position(key).ok().map(|i| &mut self.0[i].1)
+    }
+
     pub fn contains_key(&self, key: &str) -> bool {
         self.position(key).is_ok()
     }

@@ -140,7 +140,8 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
     prune(&mut next, now, settings);
     let mut up: Option<(Signal, bool)> = None;
     let mut down: Option<Signal> = None;
-    let mut holds: Vec<Hold> = Vec::new();
+    // The most telling hold so far (no list: a duplicate allocates nothing here).
+    let mut holds: Option<Hold> = None;
 
     for signal in signals {
         let fp = &signal.episode.fingerprint;
@@ -152,7 +153,7 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
                     .get(fp)
                     .is_some_and(|r| r.starts_at >= starts_at)
                 {
-                    holds.push(Hold::Stale);
+                    hold(&mut holds, Hold::Stale);
                     continue;
                 }
                 let known = next
@@ -160,7 +161,7 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
                     .get(fp)
                     .is_some_and(|f| f.starts_at == starts_at);
                 if next.firing.get(fp).is_some_and(|f| f.starts_at > starts_at) {
-                    holds.push(Hold::Stale);
+                    hold(&mut holds, Hold::Stale);
                     continue;
                 }
                 // Refresh last_seen at most once per cooldown, so that duplicates change nothing
@@ -169,27 +170,44 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
                     Some(f) if known && now - f.last_seen < settings.cooldown => f.last_seen,
                     _ => now,
                 };
-                next.firing.insert(
-                    fp.clone(),
-                    Firing {
-                        starts_at,
-                        alertname: signal.alertname.clone(),
-                        direction: signal.direction,
-                        last_seen,
-                        policy: signal.policy,
-                    },
-                );
+                match next.firing.get_mut(fp) {
+                    // The known episode (a duplicate above all): updated in place, no copy.
+                    Some(f) if known => {
+                        if f.alertname != signal.alertname {
+                            f.alertname.clone_from(&signal.alertname);
+                        }
+                        f.direction = signal.direction;
+                        f.last_seen = last_seen;
+                        f.policy = signal.policy;
+                    }
+                    _ => next.firing.insert(
+                        fp.clone(),
+                        Firing {
+                            starts_at,
+                            alertname: signal.alertname.clone(),
+                            direction: signal.direction,
+                            last_seen,
+                            policy: signal.policy,
+                        },
+                    ),
+                }
                 let last = match signal.direction {
                     Direction::Up => next.last_up,
                     Direction::Down => next.last_down,
                 };
                 match last.map(|t| now - t).filter(|ago| *ago < settings.cooldown) {
-                    Some(ago) if known => holds.push(Hold::Duplicate {
-                        ago_secs: ago.num_seconds(),
-                    }),
-                    Some(ago) => holds.push(Hold::Cooldown {
-                        remaining_secs: (settings.cooldown - ago).num_seconds().max(1),
-                    }),
+                    Some(ago) if known => hold(
+                        &mut holds,
+                        Hold::Duplicate {
+                            ago_secs: ago.num_seconds(),
+                        },
+                    ),
+                    Some(ago) => hold(
+                        &mut holds,
+                        Hold::Cooldown {
+                            remaining_secs: (settings.cooldown - ago).num_seconds().max(1),
+                        },
+                    ),
                     None => match signal.direction {
                         Direction::Up => {
                             up.get_or_insert((signal.clone(), known));
@@ -203,17 +221,17 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
             Status::Resolved => {
                 if let Some(f) = next.firing.get(fp) {
                     if f.starts_at > starts_at {
-                        holds.push(Hold::Stale);
+                        hold(&mut holds, Hold::Stale);
                         continue;
                     }
                     next.firing.remove(fp);
                 } else if let Some(r) = next.resolved.get(fp) {
                     if r.starts_at == starts_at {
-                        holds.push(Hold::Replay);
+                        hold(&mut holds, Hold::Replay);
                         continue;
                     }
                     if r.starts_at > starts_at {
-                        holds.push(Hold::Stale);
+                        hold(&mut holds, Hold::Stale);
                         continue;
                     }
                 }
@@ -228,7 +246,7 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
                     Direction::Up => {
                         down.get_or_insert(signal.clone());
                     }
-                    Direction::Down => holds.push(Hold::DownEnded),
+                    Direction::Down => hold(&mut holds, Hold::DownEnded),
                 }
             }
         }
@@ -249,7 +267,7 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
             })
         }
     } else {
-        Trigger::Hold(strongest(holds))
+        Trigger::Hold(holds.unwrap_or(Hold::Replay))
     };
     Plan { trigger, next }
 }
@@ -279,8 +297,8 @@ pub fn follow_up(entry: &Entry, now: DateTime<Utc>, timing: &Timing) -> Option<S
     })
 }
 
-/// When several signals hold, report the most telling reason.
-fn strongest(holds: Vec<Hold>) -> Hold {
+/// When several signals hold, keep the most telling reason (the first of equal rank).
+fn hold(best: &mut Option<Hold>, h: Hold) {
     let rank = |h: &Hold| match h {
         Hold::Cooldown { .. } => 0,
         Hold::Duplicate { .. } => 1,
@@ -289,7 +307,9 @@ fn strongest(holds: Vec<Hold>) -> Hold {
         Hold::Replay => 4,
         Hold::Stale => 5,
     };
-    holds.into_iter().min_by_key(rank).unwrap_or(Hold::Replay)
+    if best.as_ref().is_none_or(|b| rank(&h) < rank(b)) {
+        *best = Some(h);
+    }
 }
 
 /// Forget resolved episodes and silent firing episodes older than the TTL.

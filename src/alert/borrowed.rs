@@ -1,0 +1,211 @@
+//! The webhook as decisions read it, borrowed from the request body.
+//!
+//! A decision needs each alert's status, a few labels, its annotations, `startsAt` and the
+//! fingerprint. Everything else AlertManager sends (group and common labels, URLs, `groupKey`,
+//! `endsAt`, …) is skipped by the parser without being copied, and strings are borrowed from the
+//! body unless they hold JSON escapes.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+
+use super::{Labels, Status, Webhook};
+
+/// The parts of a notification that decisions use.
+#[derive(Debug, Deserialize)]
+pub struct Notification<'a> {
+    #[serde(borrow)]
+    pub version: Cow<'a, str>,
+    pub status: Status,
+    #[serde(borrow)]
+    pub alerts: Vec<AlertRef<'a>>,
+}
+
+/// One alert of a [`Notification`].
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertRef<'a> {
+    pub status: Status,
+    #[serde(default, borrow)]
+    pub labels: Pairs<'a>,
+    #[serde(default, borrow)]
+    pub annotations: Pairs<'a>,
+    pub starts_at: DateTime<Utc>,
+    #[serde(default, borrow)]
+    pub fingerprint: Option<Cow<'a, str>>,
+}
+
+/// A label or annotation map as sent, in body order. Alerts carry a handful of labels: a linear
+/// search beats building a map.
+#[derive(Debug, Default)]
+pub struct Pairs<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'a> Pairs<'a> {
+    /// The value of `key` (the last one, as a JSON map keeps it, if the key repeats).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// As an owned, sorted map (a signal keeps its annotations); no allocation when empty.
+    pub fn to_labels(&self) -> Labels {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+            .collect()
+    }
+
+    /// AlertManager's fingerprint of this label set (see [`super::fingerprint`]).
+    pub fn fingerprint(&self) -> String {
+        let sorted: BTreeMap<&str, &str> = self
+            .0
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect();
+        super::fingerprint_sorted(sorted.into_iter())
+    }
+
+    fn borrowed(labels: &'a Labels) -> Self {
+        Self(
+            labels
+                .iter()
+                .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())))
+                .collect(),
+        )
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(PairsVisitor(std::marker::PhantomData))
+    }
+}
+
+struct PairsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for PairsVisitor<'a> {
+    type Value = Pairs<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of strings")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Pairs<'a>, M::Error> {
+        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some((CowStr(k), CowStr(v))) = map.next_entry()? {
+            pairs.push((k, v));
+        }
+        Ok(Pairs(pairs))
+    }
+}
+
+/// A string borrowed from the input when it holds no escapes.
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = CowStr<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<CowStr<'a>, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<CowStr<'a>, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<CowStr<'a>, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+impl Webhook {
+    /// The notification view of an owned payload (tests and the simulator decide from these).
+    pub fn notification(&self) -> Notification<'_> {
+        Notification {
+            version: Cow::Borrowed(&self.version),
+            status: self.status,
+            alerts: self
+                .alerts
+                .iter()
+                .map(|a| AlertRef {
+                    status: a.status,
+                    labels: Pairs::borrowed(&a.labels),
+                    annotations: Pairs::borrowed(&a.annotations),
+                    starts_at: a.starts_at,
+                    fingerprint: a.fingerprint.as_deref().map(Cow::Borrowed),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Identity, fingerprint, parse, parse_notification};
+    use super::*;
+
+    const BODY: &[u8] = br#"{"version":"4","status":"firing","receiver":"r","groupKey":"{}:{}",
+        "groupLabels":{"alertname":"A"},"commonLabels":{},"externalURL":"http://am","truncatedAlerts":0,
+        "alerts":[{"status":"firing","labels":{"alertname":"A","function_name":"echo.openfaas-fn","note":"tab\there"},
+        "annotations":{"value":"12"},"startsAt":"2026-11-24T06:55:10.479Z","endsAt":"0001-01-01T00:00:00Z",
+        "generatorURL":"http://prom","somethingNew":[1,{"x":2}]}]}"#;
+
+    #[test]
+    fn the_borrowed_view_decides_like_the_owned_payload() {
+        let identity = Identity {
+            function_label: "function_name".into(),
+            default_namespace: "openfaas-fn".into(),
+            allowed_namespaces: vec!["openfaas-fn".into()],
+        };
+        let owned = parse(BODY).unwrap();
+        let borrowed = parse_notification(BODY).unwrap();
+        assert!(matches!(
+            borrowed.alerts[0].labels.get("alertname"),
+            Some("A")
+        ));
+        // Unescaped strings are borrowed from the body; an escaped one is decoded.
+        assert!(matches!(borrowed.version, Cow::Borrowed("4")));
+        assert_eq!(borrowed.alerts[0].labels.get("note"), Some("tab\there"));
+        let (from_owned, _) = owned.notification().intents(&identity);
+        let (from_borrowed, skipped) = borrowed.intents(&identity);
+        assert!(skipped.is_empty());
+        assert_eq!(from_owned, from_borrowed);
+        // No fingerprint in the payload: AlertManager's hash of the labels, as for the owned one.
+        assert_eq!(
+            from_borrowed[0].signals[0].episode.fingerprint,
+            fingerprint(&owned.alerts[0].labels)
+        );
+        assert_eq!(from_borrowed[0].signals[0].annotations["value"], "12");
+    }
+
+    #[test]
+    fn errors_and_versions_are_those_of_the_owned_parse() {
+        for body in [
+            &br#"{"version":"4","status":"firing","alerts":[{"status":"firing","startsAt":"yesterday"}]}"#[..],
+            br#"{"version":"3","status":"firing","alerts":[]}"#,
+            br#"{"status":"firing","alerts":[]}"#,
+            br#"{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"a":1},"startsAt":"2026-11-24T06:55:10Z"}]}"#,
+        ] {
+            let owned = parse(body).unwrap_err().to_string();
+            let borrowed = parse_notification(body).unwrap_err().to_string();
+            assert_eq!(owned, borrowed);
+        }
+    }
+}
