@@ -54,3 +54,15 @@ impl BackendError {
         }
     }
 }
+
+/// An error and its sources, joined with ": " (transport errors hide the useful part in a source).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

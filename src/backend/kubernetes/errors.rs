@@ -3,6 +3,7 @@
 //! webhook's (or policy's) own message instead of being retried.
 
 use crate::error::BackendError;
+use crate::error::error_chain;
 
 /// The API call that failed, for messages: the RBAC verb, the resource and where it was needed.
 #[derive(Debug, Clone, Copy)]
@@ -137,17 +138,6 @@ pub(super) fn map(error: kube::Error, call: Call<'_>, attempts: u32) -> Failure 
             }
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// A refusal by validation or admission: permanent for this request, so not retried (200 to

@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 
 use crate::config::OpenFaasConfig;
 use crate::error::BackendError;
+use crate::error::error_chain;
 use crate::id::FunctionId;
 
 /// The provider's `FunctionStatus`: every field is `omitempty`, so every field is optional here and
@@ -300,15 +301,4 @@ fn snippet(body: &[u8]) -> String {
         None if text.is_empty() => "(empty body)".into(),
         None => text.to_owned(),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
