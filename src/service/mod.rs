@@ -7,25 +7,29 @@
 //! Decisions for one function are serialized inside the process, so a version conflict always
 //! means another writer (a second receiver, a person, a controller).
 
+mod follow;
+mod settings;
+
+pub use settings::{Cause, Settings};
+
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use tracing::{debug, info, instrument, warn};
 
-use crate::alert::{Identity, Notification, Signal, Webhook};
+use crate::alert::{Notification, Webhook};
 use crate::audit::{Audit, DecisionRecord};
 use crate::backend::{Backend, Update};
-use crate::config::{Config, LabelDefaults, Platform};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::labels;
 use crate::ledger::{self, Trigger};
 use crate::measure::LoadSource;
 use crate::metrics::Metrics;
-use crate::policy::{self, Decision, PolicyConfig, stabilize};
+use crate::policy::{self, Decision, stabilize};
 pub use crate::report::{FunctionReport, Outcome, Report};
 use crate::stored::Stored;
 
@@ -35,65 +39,6 @@ pub const MAX_ATTEMPTS: usize = 6;
 /// Decisions of functions that hash alike wait for each other; 256 locks bound memory whatever
 /// the number of functions, and a webhook takes one at a time, so they cannot deadlock.
 const LOCK_STRIPES: usize = 256;
-
-/// Decision settings taken from the configuration.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub identity: Identity,
-    pub timing: ledger::Timing,
-    pub label_defaults: LabelDefaults,
-    pub ceiling: u32,
-    /// The platform's replica limits; labels are fitted into them before any policy plans.
-    pub platform: Platform,
-    pub policy: PolicyConfig,
-}
-
-impl Settings {
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            identity: Identity {
-                function_label: config.function_label.clone(),
-                default_namespace: config.default_namespace.clone(),
-                allowed_namespaces: config.allowed_namespaces.clone(),
-            },
-            timing: ledger::Timing {
-                cooldown: secs(config.scale_up_cooldown_secs),
-                episode_ttl: secs(config.episode_ttl_secs),
-                ..ledger::Timing::default()
-            },
-            label_defaults: config.labels,
-            ceiling: config.max_replicas_ceiling,
-            platform: config.platform.clone(),
-            policy: config.policy,
-        }
-    }
-}
-
-fn secs(s: u64) -> TimeDelta {
-    TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
-}
-
-/// What asks for a decision about one function.
-#[derive(Debug, Clone, Copy)]
-pub enum Cause<'a> {
-    /// An AlertManager notification's alerts for this function.
-    Notification(&'a [Signal]),
-    /// The settle pass: finish a scale-down the stabilization window held back, if any.
-    Settle,
-    /// The follow-up of a firing capacity alert: re-read the desired count from Prometheus.
-    FollowUp,
-}
-
-impl Cause<'_> {
-    /// The name recorded in the audit trail.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Notification(_) => "notification",
-            Self::Settle => "settle",
-            Self::FollowUp => "follow_up",
-        }
-    }
-}
 
 /// Applies triggers to functions through a backend.
 #[derive(Clone)]
@@ -204,49 +149,6 @@ impl Service {
             }
         }
         Ok(reports)
-    }
-
-    /// Trigger: the follow-up pass at `now`. Re-decides every function with a firing capacity
-    /// alert from the desired count Prometheus holds now; returns what moved, was refused or
-    /// failed. A function whose alert resolved (or went silent) drops out.
-    pub async fn follow_up(&self, now: DateTime<Utc>) -> Vec<FunctionReport> {
-        let followed: Vec<FunctionId> = self.followed().iter().cloned().collect();
-        let mut reports = Vec::new();
-        for id in followed {
-            if let Some(report) = self.decide(&id, Cause::FollowUp, now).await {
-                reports.push(report);
-            }
-        }
-        reports
-    }
-
-    /// Functions the follow-up pass re-decides.
-    pub fn followed_functions(&self) -> Vec<FunctionId> {
-        self.followed().iter().cloned().collect()
-    }
-
-    fn followed(&self) -> std::sync::MutexGuard<'_, BTreeSet<FunctionId>> {
-        self.followed.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Follow `function` up while its stored ledger has a firing capacity alert.
-    fn track_follow_up(&self, function: &FunctionId, ledger: &ledger::Entry, now: DateTime<Utc>) {
-        let firing = ledger::follow_up(ledger, now, &self.settings.timing).is_some();
-        // Without a capacity alert anywhere (the common case) there is nothing to look up: the
-        // set's lock stays off the hot path.
-        if !firing && self.following.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        let mut followed = self.followed();
-        if firing == followed.contains(function) {
-            return;
-        }
-        if firing {
-            followed.insert(function.clone());
-        } else {
-            followed.remove(function);
-        }
-        self.following.store(followed.len(), Ordering::Release);
     }
 
     /// The one path from a trigger to a write, for one function. `None` when a background
@@ -471,5 +373,4 @@ impl Service {
 }
 
 #[cfg(test)]
-#[path = "service_tests.rs"]
 mod tests;

@@ -1,0 +1,157 @@
+use super::*;
+
+fn f(name: &str) -> FunctionId {
+    FunctionId {
+        name: name.into(),
+        namespace: "openfaas-fn".into(),
+    }
+}
+
+#[test]
+fn ledger_gauges_are_sums_of_last_seen_sizes() {
+    let m = Metrics::new();
+    m.ledger_size(&f("a"), 3);
+    m.ledger_size(&f("b"), 2);
+    m.ledger_size(&f("a"), 1);
+    let text = m.render();
+    assert!(text.contains("alertscaler_ledger_episodes 3\n"), "{text}");
+    assert!(text.contains("alertscaler_ledger_functions 2\n"), "{text}");
+    m.ledger_size(&f("b"), 0);
+    m.ledger_size(&f("c"), 0);
+    let text = m.render();
+    assert!(text.contains("alertscaler_ledger_episodes 1\n"), "{text}");
+    assert!(text.contains("alertscaler_ledger_functions 1\n"), "{text}");
+}
+
+#[test]
+fn every_metric_the_alert_rules_use_exists() {
+    let rules = [
+        include_str!("../../alert-rules/alertscaler.rules.yml"),
+        include_str!("../../alert-rules/capacity.rules.yml"),
+    ]
+    .concat();
+    let m = Metrics::new();
+    m.notification(Status::Firing);
+    m.decision("error");
+    m.scaled("f.ns", 1, 2);
+    m.backend_call("memory", "read", "ok", Duration::ZERO);
+    m.webhook(200, Duration::ZERO);
+    // Per-function families render only once they hold a series.
+    let labels = [("com.openfaas.scale.target".to_string(), "5".to_string())].into();
+    m.export_labels(&f("f"), &labels);
+    let text = m.render();
+    let mut checked = 0;
+    for word in rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if !word.starts_with("alertscaler_") {
+            continue;
+        }
+        let base = ["_total", "_count", "_bucket", "_sum"]
+            .iter()
+            .find_map(|s| word.strip_suffix(s))
+            .unwrap_or(word);
+        assert!(
+            text.contains(&format!("# TYPE {base} ")),
+            "rule uses {word}, not exported:\n{text}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "{checked}");
+    assert!(
+        rules.contains("alertscaler_function_capacity_target{"),
+        "the capacity pack reads the exported target"
+    );
+}
+
+#[test]
+fn capacity_targets_are_exported_for_functions_that_set_them() {
+    let function = |name: &str, pairs: &[(&str, &str)]| {
+        let labels: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        (f(name), labels)
+    };
+    let m = Metrics::new();
+    let functions = [
+        function("plain", &[]),
+        function("conc", &[("com.openfaas.scale.target", "4")]),
+        function(
+            "rate",
+            &[
+                ("com.openfaas.scale.type", "rps"),
+                ("com.openfaas.scale.target", "50"),
+                ("com.openfaas.scale.target-proportion", "1"),
+            ],
+        ),
+        function("bad", &[("com.openfaas.scale.type", "cpu")]),
+    ];
+    m.replace_label_exports(functions.iter().map(|(id, l)| (id.clone(), l)));
+    let text = m.render();
+    for line in [
+        "alertscaler_function_capacity_target{function_name=\"conc.openfaas-fn\",type=\"capacity\"} 3.6",
+        "alertscaler_function_capacity_target{function_name=\"rate.openfaas-fn\",type=\"rps\"} 50.0",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    for absent in ["plain.openfaas-fn", "bad.openfaas-fn"] {
+        assert!(!text.contains(absent), "{absent} exported:\n{text}");
+    }
+    // A function that drops its labels drops its series.
+    m.export_labels(&f("conc"), &BTreeMap::new());
+    assert!(!m.render().contains("conc.openfaas-fn"));
+}
+
+#[test]
+fn label_exports_follow_reads_and_listings() {
+    let m = Metrics::new();
+    let labels = |ms: &str| {
+        BTreeMap::from([(
+            "com.openfaas.scale.latency-target-ms".to_string(),
+            ms.to_string(),
+        )])
+    };
+    m.export_labels(&f("a"), &labels("250"));
+    m.export_labels(&f("b"), &labels("100"));
+    let text = m.render();
+    assert!(
+        text.contains(r#"function_latency_target_seconds{function_name="a.openfaas-fn"} 0.25"#),
+        "{text}"
+    );
+    // A read that shows the label gone withdraws the series; a bad value exports nothing.
+    m.export_labels(&f("a"), &BTreeMap::new());
+    m.export_labels(&f("b"), &labels("soon"));
+    let text = m.render();
+    assert!(!text.contains(r#"function_name="a.openfaas-fn""#), "{text}");
+    assert!(!text.contains(r#"function_name="b.openfaas-fn""#), "{text}");
+    // A listing replaces everything: functions not listed disappear.
+    m.export_labels(&f("gone"), &labels("100"));
+    let kept = labels("400");
+    m.replace_label_exports([(f("c"), &kept)]);
+    let text = m.render();
+    assert!(!text.contains("gone.openfaas-fn"), "{text}");
+    assert!(
+        text.contains(r#"function_name="c.openfaas-fn"} 0.4"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn counters_render_with_labels() {
+    let m = Metrics::new();
+    m.notification(Status::Firing);
+    m.decision("duplicate");
+    m.scaled("echo.openfaas-fn", 1, 5);
+    m.scaled("echo.openfaas-fn", 5, 1);
+    m.webhook(503, Duration::from_millis(3));
+    let text = m.render();
+    for line in [
+        "alertscaler_notifications_total{status=\"firing\"} 1",
+        "alertscaler_decisions_total{outcome=\"duplicate\"} 1",
+        "alertscaler_scale_actions_total{function=\"echo.openfaas-fn\",direction=\"up\"} 1",
+        "alertscaler_scale_actions_total{function=\"echo.openfaas-fn\",direction=\"down\"} 1",
+        "alertscaler_webhook_duration_seconds_count{code=\"503\"} 1",
+        "# EOF",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}
