@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use chrono::{DateTime, Utc};
 
 use super::{Cause, Service};
+use crate::alert::Signal;
 use crate::id::FunctionId;
 use crate::ledger;
 use crate::report::FunctionReport;
@@ -35,22 +36,24 @@ impl Service {
         self.followed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Follow `function` up while its stored ledger has a firing capacity alert.
+    /// Follow `function` up while its stored ledger has a firing capacity alert; returns that
+    /// alert's signal (what a follow-up decides for), if any.
     pub(super) fn track_follow_up(
         &self,
         function: &FunctionId,
         ledger: &ledger::Entry,
         now: DateTime<Utc>,
-    ) {
-        let firing = ledger::follow_up(ledger, now, &self.settings.timing).is_some();
+    ) -> Option<Signal> {
+        let signal = ledger::follow_up(ledger, now, &self.settings.timing);
+        let firing = signal.is_some();
         // Without a capacity alert anywhere (the common case) there is nothing to look up: the
         // set's lock stays off the hot path.
         if !firing && self.following.load(Ordering::Acquire) == 0 {
-            return;
+            return signal;
         }
         let mut followed = self.followed();
         if firing == followed.contains(function) {
-            return;
+            return signal;
         }
         if firing {
             followed.insert(function.clone());
@@ -58,5 +61,6 @@ impl Service {
             followed.remove(function);
         }
         self.following.store(followed.len(), Ordering::Release);
+        signal
     }
 }

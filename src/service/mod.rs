@@ -212,12 +212,14 @@ impl Service {
         if matches!(cause, Cause::Settle) && stored.window.pending.is_none() {
             return Ok(None);
         }
-        if matches!(cause, Cause::FollowUp) {
-            self.track_follow_up(function, &stored.ledger, now);
-            if !self.followed().contains(function) {
-                return Ok(None);
-            }
-        }
+        // A follow-up decides for the capacity alert still firing, or stops following.
+        let follow = match cause {
+            Cause::FollowUp => match self.track_follow_up(function, &stored.ledger, now) {
+                Some(signal) => Some(signal),
+                None => return Ok(None),
+            },
+            Cause::Notification(_) | Cause::Settle => None,
+        };
         self.metrics.export_labels(function, &state.labels);
         let labels =
             match labels::parse_within(&state.labels, &s.label_defaults, s.ceiling, &s.platform) {
@@ -250,7 +252,7 @@ impl Service {
                 (verdict, stored.ledger.clone())
             }
             Cause::FollowUp => {
-                let Some(signal) = ledger::follow_up(&stored.ledger, now, &s.timing) else {
+                let Some(signal) = follow else {
                     return Ok(None);
                 };
                 // Without a measured count there is nothing newer than the alert's annotation,

@@ -107,12 +107,7 @@ impl Expr {
                 panic_window,
                 panic_hold,
             } => {
-                let w = Windows {
-                    stable: stable_window,
-                    panic: panic_window,
-                    hold: panic_hold,
-                    every: targets.evaluation_secs,
-                };
+                let w = windows(stable_window, panic_window, panic_hold, targets);
                 let d = capacity::desired(series, now, targets.capacity, w)?;
                 let replicas = d.replicas?;
                 (d.desired > replicas).then_some(d.observed(targets.capacity, d.desired))
@@ -122,12 +117,7 @@ impl Expr {
                 panic_window,
                 panic_hold,
             } => {
-                let w = Windows {
-                    stable: stable_window,
-                    panic: panic_window,
-                    hold: panic_hold,
-                    every: targets.evaluation_secs,
-                };
+                let w = windows(stable_window, panic_window, panic_hold, targets);
                 let d = capacity::desired(series, now, targets.capacity, w)?;
                 let desired = d.desired.max(1);
                 (desired < d.replicas?).then_some(d.observed(targets.capacity, desired))
@@ -145,6 +135,16 @@ impl Expr {
 }
 
 /// The latency pack's `p95_1m` recording rule: only defined where the request rate is > 0.
+/// The capacity pack's windows, evaluated at the simulated Prometheus' interval.
+fn windows(stable: u64, panic: u64, hold: u64, targets: &Targets) -> Windows {
+    Windows {
+        stable,
+        panic,
+        hold,
+        every: targets.evaluation_secs,
+    }
+}
+
 pub fn p95(series: &impl Scraped, now: u64, window: u64) -> Option<f64> {
     let traffic = series.rate(now, window, Metric::Count)?;
     if traffic <= 0.0 {
