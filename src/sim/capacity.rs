@@ -128,46 +128,87 @@ impl Windows {
     }
 }
 
-fn metric(target: CapacityTarget) -> Metric {
-    if target.rps {
-        Metric::Count
-    } else {
-        Metric::Sum
-    }
+/// Mean latency of the requests answered in the last `window` (`rate(_sum) / rate(_count)`), where some were.
+fn latency(series: &impl Scraped, now: u64, window: u64) -> Option<f64> {
+    let sum = series.rate(now, window, Metric::Sum)?;
+    let count = series.rate(now, window, Metric::Count)?;
+    let mean = sum / count;
+    (mean > 0.0).then_some(mean)
 }
 
-/// `alertscaler:function_panic` at `t`: `None` where it has no value (no rate or no replicas).
+/// `alertscaler:function_service_seconds`: how long a request takes once the function has caught up,
+/// the lower of the 15s and 1m mean latencies (a backlog inflates the 1m mean for a minute after it is
+/// gone; the 15s one recovers at once).
+pub fn service_seconds(series: &impl Scraped, now: u64, w: Windows) -> Option<f64> {
+    let stable = latency(series, now, w.stable)?;
+    Some(latency(series, now, w.panic).map_or(stable, |short| short.min(stable)))
+}
+
+/// Load over `window` in the target's unit: arrivals per second (`rps`), or the requests in flight the
+/// arrivals make, arrivals × `seconds` (capacity). No arrivals → 0 whatever the latency.
+fn load(
+    series: &impl Scraped,
+    now: u64,
+    window: u64,
+    target: CapacityTarget,
+    seconds: Option<f64>,
+) -> Option<f64> {
+    let arrivals = series.rate(now, window, Metric::Started)?;
+    if target.rps || arrivals == 0.0 {
+        return Some(arrivals);
+    }
+    Some(arrivals * seconds?)
+}
+
+/// The panic window's load: arrivals over 15s × the 15s mean latency (queueing included: a backlog gets
+/// replicas while it lasts), or × the service time when nothing was answered in 15s.
+pub fn panic_load(
+    series: &impl Scraped,
+    now: u64,
+    target: CapacityTarget,
+    w: Windows,
+) -> Option<f64> {
+    let seconds = latency(series, now, w.panic).or_else(|| service_seconds(series, now, w));
+    load(series, now, w.panic, target, seconds)
+}
+
+/// `alertscaler:function_panic` at `t`: `None` where it has no value (no load or no replicas).
 pub fn panic_condition(
     series: &impl Scraped,
     t: u64,
     target: CapacityTarget,
-    panic_window: u64,
+    w: Windows,
 ) -> Option<bool> {
-    let load = series.rate(t, panic_window, metric(target))?;
+    let load = panic_load(series, t, target, w)?;
     let replicas = series.replicas(t)?;
     Some(f64::from(ceil_div(load, target.per_replica)) >= PANIC_THRESHOLD * f64::from(replicas))
 }
 
-/// Evaluate the recording rules at `now`. `None` where the function has no series or fewer than two samples
-/// in the stable window (Prometheus has no value, so neither alert fires); a panic window without a value,
-/// or unknown replicas, count as no panic.
+/// Evaluate the recording rules at `now`. `None` where the function has no arrivals series, fewer than two
+/// samples in the stable window, or arrivals but no answered request in the last minute (Prometheus has no
+/// value, so neither alert fires); a panic window without a value, or unknown replicas, count as no panic.
 pub fn desired(
     series: &impl Scraped,
     now: u64,
     target: CapacityTarget,
     w: Windows,
 ) -> Option<Desired> {
-    let metric = metric(target);
-    let load = series.rate(now, w.stable, metric)?;
+    let load = load(
+        series,
+        now,
+        w.stable,
+        target,
+        service_seconds(series, now, w),
+    )?;
     let replicas = series.replicas(now);
-    let load_panic = series.rate(now, w.panic, metric).unwrap_or(0.0);
+    let load_panic = panic_load(series, now, target, w).unwrap_or(0.0);
     let stable = ceil_div(load, target.per_replica);
     let panic = ceil_div(load_panic, target.per_replica);
     // `alertscaler:function_panic` as recorded at each evaluation of the last `hold` seconds (both ends).
     let every = w.every.max(1);
     let panicking = (0..=w.hold / every)
         .filter_map(|k| now.checked_sub(k * every))
-        .any(|t| panic_condition(series, t, target, w.panic) == Some(true));
+        .any(|t| panic_condition(series, t, target, w) == Some(true));
     let desired = if panicking { stable.max(panic) } else { stable };
     Some(Desired {
         load,
@@ -201,6 +242,7 @@ mod tests {
                     t,
                     ok: n,
                     sum,
+                    started: n,
                     buckets,
                     replicas,
                 },
@@ -317,6 +359,7 @@ mod tests {
                     t,
                     ok: n,
                     sum: 0.0,
+                    started: n,
                     buckets,
                     replicas: 1,
                 };

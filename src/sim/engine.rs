@@ -85,6 +85,18 @@ pub struct Simulation {
     /// Capacity against peak load of each function of the scenario file (before fleet copies).
     pub capacity: Vec<super::feasibility::Capacity>,
     pub runs: Vec<PolicyRun>,
+    /// Issue 12's bar as a lower bound: the fewest replica-seconds any policy could spend with at most half
+    /// of CE's violation seconds ([`super::feasibility::least_replica_seconds`]); `None` without a `ce` run.
+    pub bound: Option<Bound>,
+}
+
+/// What the best possible policy would spend for half of CE's violations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    /// Half of CE's violation seconds (rounded down).
+    pub allowed_violation_seconds: u64,
+    /// `None` when more seconds than that cannot be met even at max replicas.
+    pub least_replica_seconds: Option<u64>,
 }
 
 impl Simulation {

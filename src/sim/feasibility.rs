@@ -68,3 +68,65 @@ pub fn capacity(f: &FunctionSpec, trace: &Trace, duration: u64) -> Capacity {
         target_ms: f.latency_target_ms,
     }
 }
+
+/// Replicas `f` needs in each second `t` = 1..=`duration` of its trace to meet its SLO, with perfect
+/// foresight, no cold start and no backlog from earlier seconds: the fewest whose stationary p95 at the
+/// second's rate is within the target (closed populations at the least rate that meets it:
+/// clients / (target + think), since a mean response within the target cannot send less). `Some(floor)` in
+/// a second without traffic (`floor` = min, or 0 where the function may sleep); `None` where even max
+/// replicas cannot meet it.
+fn needed_per_second(f: &FunctionSpec, trace: &Trace, duration: u64) -> (u32, Vec<Option<u32>>) {
+    let service = f.service_time_ms / 1000.0;
+    let target = f.latency_target_ms / 1000.0;
+    let labels = labels::parse(&f.labels, &LabelDefaults::default(), u32::MAX).ok();
+    let (min, max) = labels.map_or((1, LabelDefaults::default().max), |l| (l.min, l.max));
+    let floor = if labels.is_some_and(|l| l.zero) {
+        0
+    } else {
+        min
+    };
+    let meets = |rate: f64, replicas: u32| {
+        let servers = replicas.saturating_mul(f.concurrency);
+        rate < RHO_MAX * f64::from(servers) / service
+            && Response::new(rate, servers, service, f.service_distribution)
+                .is_some_and(|r| r.quantile(0.95) <= target)
+    };
+    let seconds = (1..=duration)
+        .map(|t| {
+            let d = trace.at((t - 1) as f64);
+            let rate = d.rps + d.clients / (target + d.think);
+            if rate <= 0.0 {
+                return Some(floor);
+            }
+            (floor.max(1)..=max).find(|c| meets(rate, *c))
+        })
+        .collect();
+    (floor, seconds)
+}
+
+/// A lower bound on the replica-seconds any policy spends on `functions` over `duration` while leaving at
+/// most `allowed` function-seconds in violation: every other second holds at least what it needs (see
+/// `needed_per_second`), every second at least the floor, and the `allowed` violations fall on the seconds
+/// that would cost the most. `None` when more seconds than `allowed` cannot be met even at max replicas.
+pub fn least_replica_seconds(
+    functions: &[(FunctionSpec, Trace)],
+    duration: u64,
+    allowed: u64,
+) -> Option<u64> {
+    let mut base = 0u64;
+    let mut extras: Vec<u64> = Vec::new();
+    let mut unmeetable = 0u64;
+    for (f, trace) in functions {
+        let (floor, seconds) = needed_per_second(f, trace, duration);
+        base += u64::from(floor) * duration;
+        for needed in seconds {
+            match needed {
+                Some(n) => extras.push(u64::from(n - floor)),
+                None => unmeetable += 1,
+            }
+        }
+    }
+    let left = allowed.checked_sub(unmeetable)?;
+    extras.sort_unstable_by(|a, b| b.cmp(a));
+    Some(base + extras.iter().skip(left as usize).sum::<u64>())
+}

@@ -53,6 +53,7 @@ pub struct FunctionModel {
     backlog: VecDeque<(u64, f64)>,
     ok_total: f64,
     sum_total: f64,
+    started_total: f64,
     buckets: [f64; NB],
     pub cold_starts: u64,
     /// Latencies of every request served so far (detailed runs only).
@@ -78,6 +79,7 @@ impl FunctionModel {
             backlog: VecDeque::new(),
             ok_total: 0.0,
             sum_total: 0.0,
+            started_total: 0.0,
             buckets: [0.0; NB],
             cold_starts: 0,
             latencies: Latencies::default(),
@@ -106,10 +108,11 @@ impl FunctionModel {
 
     /// The gateway metrics as scraped at `t`, or `None` before the first request (no series yet).
     pub fn sample(&self, t: u64) -> Option<Sample> {
-        (self.buckets[NB - 1] > 0.0).then_some(Sample {
+        (self.started_total > 0.0 || self.buckets[NB - 1] > 0.0).then_some(Sample {
             t,
             ok: self.ok_total,
             sum: self.sum_total,
+            started: self.started_total,
             buckets: self.buckets,
             replicas: self.desired,
         })
@@ -130,6 +133,7 @@ impl FunctionModel {
         // Open-loop arrivals are Poisson; a closed population sends at its solved rate (it cannot burst
         // beyond itself).
         let arrivals = self.rng.poisson(demand.rps) + closed;
+        self.started_total += arrivals;
 
         let mut dropped = 0.0;
         while let Some(&(at, n)) = self.backlog.front() {

@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub use engine::{NotificationRecord, PolicyRun, Row, Simulation, Totals};
+pub use engine::{Bound, NotificationRecord, PolicyRun, Row, Simulation, Totals};
 use presets::Preset;
 use scenario::Scenario;
 
@@ -111,6 +111,17 @@ pub fn run(scenario: &Scenario, base: &Path, options: &Options) -> Result<Simula
         .into_iter()
         .map(|p| engine::run_policy(scenario, &functions, p, seed))
         .collect::<Result<Vec<_>, _>>()?;
+    let bound = runs.iter().find(|r| r.policy.name == "ce").map(|ce| {
+        let allowed = ce.totals.slo_violation_secs / 2;
+        Bound {
+            allowed_violation_seconds: allowed,
+            least_replica_seconds: feasibility::least_replica_seconds(
+                &functions,
+                scenario.duration_secs,
+                allowed,
+            ),
+        }
+    });
     Ok(Simulation {
         scenario: scenario.clone(),
         functions: functions
@@ -119,5 +130,6 @@ pub fn run(scenario: &Scenario, base: &Path, options: &Options) -> Result<Simula
             .collect(),
         capacity,
         runs,
+        bound,
     })
 }

@@ -23,6 +23,8 @@ pub struct Sample {
     pub ok: f64,
     /// `gateway_functions_seconds_sum`: seconds of latency of every observed request.
     pub sum: f64,
+    /// `gateway_function_invocation_started`: requests that arrived (counted before they are served).
+    pub started: f64,
     /// Cumulative `gateway_functions_seconds_bucket{le}`; the last one is `+Inf` (= `_count`).
     pub buckets: [f64; NB],
     /// `gateway_service_count`: the function's replicas as the gateway reports them.
@@ -40,6 +42,8 @@ pub enum Metric {
     Sum,
     /// `gateway_function_invocation_total` over every code.
     Invocations,
+    /// `gateway_function_invocation_started`: arrivals, whether served yet or not.
+    Started,
 }
 
 /// What the rules read of one function's scraped series. [`Series`] is the simulator's; the promtool replay
@@ -63,6 +67,7 @@ impl Scraped for Series {
             Metric::Count => s.buckets[NB - 1],
             Metric::Sum => s.sum,
             Metric::Invocations => s.buckets[NB - 1],
+            Metric::Started => s.started,
         })
     }
 

@@ -167,6 +167,7 @@ struct Function {
     invocations: Vec<Points>,
     count: Vec<Points>,
     sum: Vec<Points>,
+    started: Vec<Points>,
     buckets: Vec<(f64, Points)>,
     replicas: Points,
     latency_target: Points,
@@ -205,6 +206,7 @@ impl Scraped for Function {
             Metric::Count => &self.count,
             Metric::Sum => &self.sum,
             Metric::Invocations => &self.invocations,
+            Metric::Started => &self.started,
         };
         summed_rate(series, now, window)
     }
@@ -288,6 +290,7 @@ fn functions(group: &TestGroup, interval: u64) -> Result<BTreeMap<String, Functi
             }
             "gateway_functions_seconds_count" => f.count.push(points),
             "gateway_functions_seconds_sum" => f.sum.push(points),
+            "gateway_function_invocation_started" => f.started.push(points),
             "gateway_functions_seconds_bucket" => {
                 let le = labels.get("le").ok_or("bucket without le")?;
                 let le = if le == "+Inf" {
@@ -413,19 +416,14 @@ fn recorded_series(expr: &str) -> Option<(&str, Option<String>)> {
 fn model_value(name: &str, f: &Function, t: u64, w: capacity::Windows) -> Option<f64> {
     let target = f.targets(t, w.every).capacity;
     let d = capacity::desired(f, t, target, w)?;
-    let metric = if target.rps {
-        Metric::Count
-    } else {
-        Metric::Sum
-    };
     match name {
         "alertscaler:function_desired_replicas" => Some(f64::from(d.desired)),
         "alertscaler:function_desired_replicas:stable" => Some(f64::from(d.stable)),
         "alertscaler:function_desired_replicas:panic" => {
-            f.rate(t, w.panic, metric).map(|_| f64::from(d.panic))
+            capacity::panic_load(f, t, target, w).map(|_| f64::from(d.panic))
         }
         "alertscaler:function_panic" => {
-            capacity::panic_condition(f, t, target, w.panic).map(|p| f64::from(u8::from(p)))
+            capacity::panic_condition(f, t, target, w).map(|p| f64::from(u8::from(p)))
         }
         _ => Some(f64::from(u8::from(d.panicking))),
     }

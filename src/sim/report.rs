@@ -89,6 +89,19 @@ pub struct Summary {
     /// The preset the README recommends for new installs.
     pub recommended: String,
     pub policies: Vec<PolicySummary>,
+    /// Half of CE's violation seconds, and a lower bound on the replica-seconds any policy needs to stay
+    /// within it (perfect foresight, no cold start, no backlog); absent without a `ce` run. Where the bound
+    /// exceeds CE's replica-seconds, no policy can have half of CE's violations at CE's cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half_ce_violations: Option<HalfCe>,
+}
+
+/// `summary.json`'s lower bound for issue 12's bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HalfCe {
+    pub allowed_violation_seconds: u64,
+    /// `null` when even max replicas leave more seconds in violation.
+    pub least_replica_seconds: Option<u64>,
 }
 
 /// The summary of a simulation.
@@ -119,6 +132,10 @@ pub fn summary_json(sim: &Simulation) -> Summary {
                 }
             })
             .collect(),
+        half_ce_violations: sim.bound.map(|b| HalfCe {
+            allowed_violation_seconds: b.allowed_violation_seconds,
+            least_replica_seconds: b.least_replica_seconds,
+        }),
     }
 }
 
@@ -134,6 +151,19 @@ pub fn summary(sim: &Simulation) -> String {
     );
     for (f, c) in s.functions.iter().zip(&sim.capacity) {
         let _ = writeln!(out, "- {}", c.describe(&f.name));
+    }
+    if let Some(b) = sim.bound {
+        let least = b
+            .least_replica_seconds
+            .map_or("no number of replicas".into(), |r| {
+                format!("at least {r} replica-seconds")
+            });
+        let _ = writeln!(
+            out,
+            "- Lower bound: at most {} violation seconds (half of CE's) needs {least} under any policy \
+             (perfect foresight, no cold start, no backlog).",
+            b.allowed_violation_seconds
+        );
     }
     out.push('\n');
     out.push_str(&table(sim));

@@ -21,8 +21,19 @@ fn summary_json_has_the_shape_the_issue_gives() {
     };
     assert_eq!(
         keys(&v),
-        ["horizon_seconds", "policies", "recommended", "scenario"]
+        [
+            "half_ce_violations",
+            "horizon_seconds",
+            "policies",
+            "recommended",
+            "scenario"
+        ]
     );
+    // Half of CE's violations, and the least replica-seconds any policy needs for that.
+    let half = &v["half_ce_violations"];
+    let ce_violations = v["policies"][0]["slo_violation_seconds"].as_u64().unwrap();
+    assert_eq!(half["allowed_violation_seconds"], ce_violations / 2);
+    assert!(half["least_replica_seconds"].as_u64().unwrap() >= 100);
     assert_eq!(v["scenario"], "timing");
     assert_eq!(v["horizon_seconds"], 100);
     assert!(sim::presets::preset(v["recommended"].as_str().unwrap()).is_some());
@@ -54,6 +65,51 @@ fn summary_json_has_the_shape_the_issue_gives() {
         assert!(q("p50_ms") >= 5.0 && q("p50_ms") <= q("p95_ms") && q("p95_ms") <= q("p99_ms"));
         assert!(p["replica_seconds"].as_u64().unwrap() >= 100);
     }
+}
+
+/// 20 req/s of 100 ms deterministic requests, one at a time per replica, for 30 of 60 s: 2 replicas would
+/// run at 100 % (beyond the model's 95 %), 3 meet the 1 s target. The bound is the floor (1 replica × 60 s)
+/// plus 2 more replicas in each second with traffic, less those in the seconds allowed to violate.
+#[test]
+fn least_replica_seconds_is_the_floor_plus_what_each_second_needs() {
+    let text = r#"
+name = "bound"
+duration_secs = 60
+[[functions]]
+name = "f"
+service_time_ms = 100
+service_distribution = "deterministic"
+concurrency = 1
+latency_target_ms = 1000
+labels = { "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "10" }
+[[functions.load]]
+kind = "step"
+rps = 20
+start_secs = 10
+end_secs = 40
+"#;
+    let scenario: sim::scenario::Scenario = toml::from_str(text).unwrap();
+    let functions = scenario.expand(Path::new(".")).unwrap();
+    let bound = |allowed| sim::feasibility::least_replica_seconds(&functions, 60, allowed);
+    assert_eq!(bound(0), Some(60 + 30 * 2));
+    assert_eq!(bound(10), Some(60 + 20 * 2));
+    assert_eq!(bound(30), Some(60));
+    assert_eq!(bound(1000), Some(60));
+    // At most 1 replica: no second with traffic can be met.
+    let capped = text.replace(
+        r#""com.openfaas.scale.max" = "10""#,
+        r#""com.openfaas.scale.max" = "1""#,
+    );
+    let scenario: sim::scenario::Scenario = toml::from_str(&capped).unwrap();
+    let functions = scenario.expand(Path::new(".")).unwrap();
+    assert_eq!(
+        sim::feasibility::least_replica_seconds(&functions, 60, 29),
+        None
+    );
+    assert_eq!(
+        sim::feasibility::least_replica_seconds(&functions, 60, 30),
+        Some(60)
+    );
 }
 
 #[test]
