@@ -17,7 +17,6 @@ use serde::Serialize;
 
 use crate::error::BackendError;
 use crate::id::FunctionId;
-use crate::policy::Decision;
 use crate::stored::Stored;
 
 /// What a backend knows about a function at one moment.
@@ -57,27 +56,6 @@ impl Applied {
         Self {
             replicas: update.replicas,
             note: None,
-        }
-    }
-}
-
-impl Applied {
-    /// The decision as the backend carried it out: a scale reports the count the backend really
-    /// set, and the reason says why it differs from the count asked (e.g. the CE gateway's cap).
-    pub(crate) fn carried_out(&self, decision: Decision) -> Decision {
-        match (decision, self.replicas) {
-            (Decision::Scale { from, to, reason }, Some(set)) if set != to => {
-                let why = self
-                    .note
-                    .as_deref()
-                    .unwrap_or("the backend set another count");
-                Decision::Scale {
-                    from,
-                    to: set,
-                    reason: format!("{reason}; asked {to}, {why}"),
-                }
-            }
-            (decision, _) => decision,
         }
     }
 }

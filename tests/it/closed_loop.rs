@@ -1,6 +1,8 @@
-//! Issue 12's proof on the real pipeline: a closed loop where the simulated gateway's latency follows
-//! the replica count alertscaler sets, run through the CE pack + step policy and through the capacity
-//! pack + capacity policy side by side (real Prometheus, real AlertManager, the alertscaler binary).
+//! Issue 12's proof on the real pipeline: a closed loop where the simulator's own function model
+//! serves the requests with the replica count alertscaler sets and the simulated gateway exports its
+//! counters, run through the CE pack + step policy and through the capacity pack + capacity policy
+//! side by side (real Prometheus, real AlertManager, the alertscaler binary), beside `alertscaler
+//! simulate` on the same scenario (`fixtures/closed-loop/step.toml`).
 //!
 //! Needs `prometheus` and `prometheus-alertmanager` on PATH. About 3 minutes; figures printed with
 //! `cargo test --test it closed_loop -- --nocapture`.
@@ -122,20 +124,36 @@ labels = {{ "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "10", "co
 /// the loop through the replica count alertscaler sets. About 3.5 minutes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loop_step_load_capacity_pack_against_ce_pack() {
-    use support::closed_loop::{Model, Step, Tally, run};
+    use support::closed_loop::{Loop, Needs, Step, Tally};
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let model = Model {
-        service_secs: 0.1,
-        per_replica: 10.0,
-        slo_secs: 0.15,
-    };
+    let scenario = support::repo("fixtures/closed-loop/step.toml");
+    let looped = Loop::from_scenario(&scenario);
+    assert_eq!(looped.function(), STEP_FN);
     let step = Step {
         base: 10.0,
         peak: 400.0,
         start: Duration::from_secs(20),
         end: Duration::from_secs(80),
     };
-    let horizon = Duration::from_secs(180);
+    // The scenario's load is this step.
+    for t in 0..looped.horizon_secs {
+        let at = Duration::from_secs(t);
+        assert_eq!(looped.trace.at(t as f64).rps, step.rate(at), "at {t} s");
+    }
+    // 400 req/s of 100 ms, 10 at once per replica: 40 busy slots, 5 replicas below the model's 95 %.
+    let needs = Needs { peak: 5, base: 1 };
+    // The simulator on the same scenario (same function, load, intervals and settings), tallied the
+    // same way. It runs its own runtime: off this one.
+    let (sim_ce, sim_cap) = tokio::task::spawn_blocking(move || {
+        let sim = alertscaler::sim::run_file(&scenario, &Default::default()).unwrap();
+        let simulated = |preset: &str| {
+            let run = sim.runs.iter().find(|r| r.policy.name == preset).unwrap();
+            Tally::from_rows(&step, needs, &run.rows)
+        };
+        (simulated("step-ce-down"), simulated("capacity"))
+    })
+    .await
+    .unwrap();
     let ce = pipeline("openfaas-ce.rules.yml", r#"scale_down = "ce""#).await;
     let capacity = pipeline(
         "capacity.rules.yml",
@@ -145,14 +163,15 @@ async fn closed_loop_step_load_capacity_pack_against_ce_pack() {
     let drive = |p: &Pipeline| {
         let receiver = p.stack.receiver.clone();
         let gateway = p.gateway.clone();
-        async move { run(&gateway, STEP_FN, &receiver, PASSWORD, model, step, horizon).await }
+        let looped = looped.clone();
+        async move { looped.run(&gateway, &receiver, PASSWORD, step, needs).await }
     };
     let (ce_tally, cap) = tokio::join!(drive(&ce), drive(&capacity));
 
     let show = |name: &str, t: &Tally| {
         let opt = |v: Option<f64>| v.map_or("never".into(), |s| format!("{s:.0} s"));
         println!(
-            "  {name:<34} {:>8.1} {:>10.0} {:>5} {:>14} {:>14}",
+            "  {name:<36} {:>8.1} {:>10.0} {:>5} {:>14} {:>14}",
             t.slo_violation_secs,
             t.replica_secs,
             t.peak_replicas,
@@ -161,39 +180,63 @@ async fn closed_loop_step_load_capacity_pack_against_ce_pack() {
         );
     };
     println!(
-        "closed loop: {} → {} → {} req/s (step at {}–{} s), service {} s, {} in flight per replica, SLO {} s, \
-         horizon {} s; 1 s scrape/eval, AlertManager 1 s/2 s/5 s; needs {} replicas at the peak, {} at the base",
+        "closed loop ({}): {} → {} → {} req/s (step at {}–{} s), horizon {} s; 1 s scrape/eval, AlertManager \
+         1 s/2 s/5 s; the simulator's function model serves both; needs {} replicas at the peak, {} at the base",
+        scenario_name(),
         step.base,
         step.peak,
         step.base,
         step.start.as_secs(),
         step.end.as_secs(),
-        model.service_secs,
-        model.per_replica,
-        model.slo_secs,
-        horizon.as_secs(),
-        model.needed(step.peak),
-        model.needed(step.base)
+        looped.horizon_secs,
+        needs.peak,
+        needs.base
     );
     println!(
-        "  {:<34} {:>8} {:>10} {:>5} {:>14} {:>14}",
+        "  {:<36} {:>8} {:>10} {:>5} {:>14} {:>14}",
         "pipeline", "SLO-viol", "replica-s", "peak", "reached need", "back to base"
     );
     show("CE pack + step (scale_down ce)", &ce_tally);
+    show("  simulator, same scenario", &sim_ce);
     show("capacity pack + capacity (10 s win)", &cap);
+    show("  simulator, same scenario", &sim_cap);
     println!("  CE trace (s, replicas): {:?}", rounded(&ce_tally.trace));
+    println!("  simulated CE trace: {:?}", rounded(&sim_ce.trace));
     println!("  capacity trace (s, replicas): {:?}", rounded(&cap.trace));
+    println!("  simulated capacity trace: {:?}", rounded(&sim_cap.trace));
+
+    // The simulator's timing model matches the real pipeline within 25 % on what timing decides:
+    // the replica-seconds each pipeline spends, and when the capacity pipeline is back at the base.
+    // Both serve requests through the same function model, so only the monitoring path differs.
+    for (name, real, simulated) in [("CE", &ce_tally, &sim_ce), ("capacity", &cap, &sim_cap)] {
+        let ratio = simulated.replica_secs / real.replica_secs;
+        println!("  {name}: simulated / real replica-seconds = {ratio:.2}");
+        assert!(
+            (0.75..=1.25).contains(&ratio),
+            "{name}: the simulator spends {:.0} replica-s, the real pipeline {:.0}",
+            simulated.replica_secs,
+            real.replica_secs
+        );
+    }
+    let back = sim_cap.returned_after.zip(cap.returned_after);
+    println!("  capacity back at the base after the step, simulated / real: {back:?}");
+    assert!(
+        back.is_some_and(|(s, r)| (0.75..=1.25).contains(&(s / r))),
+        "back at the base: simulated {:?}, real {:?}",
+        sim_cap.returned_after,
+        cap.returned_after
+    );
 
     // The capacity pipeline reaches what the peak needs in the step, and comes back after it.
     assert!(
         cap.reached_after.is_some(),
         "never reached {} replicas: {cap:?}",
-        model.needed(step.peak)
+        needs.peak
     );
     assert!(
         cap.returned_after.is_some(),
         "never came back to {}: {cap:?}",
-        model.needed(step.base)
+        needs.base
     );
     assert!(cap.peak_replicas <= 10, "{cap:?}");
     // Its decisions read the desired count from Prometheus at decision time.
@@ -228,6 +271,10 @@ async fn closed_loop_step_load_capacity_pack_against_ce_pack() {
         Some(("capacity".into(), "9".into())),
         "{target:?}"
     );
+}
+
+fn scenario_name() -> &'static str {
+    "fixtures/closed-loop/step.toml"
 }
 
 fn rounded(trace: &[(f64, u64)]) -> Vec<(u64, u64)> {

@@ -1,44 +1,23 @@
-//! A closed loop for the end-to-end comparison of rule packs: the simulated gateway serves a step
-//! load whose latency follows the replica count alertscaler sets, and the loop tallies what a user
-//! would feel (seconds above the latency SLO) and what it costs (replica-seconds).
+//! A closed loop for the end-to-end comparison of rule packs: the simulator's own model of the
+//! function (`alertscaler::sim::function::FunctionModel`, the queue `alertscaler simulate` uses:
+//! M/M/c or M/D/c response times, a FIFO backlog beyond 95 % utilisation, timeouts) serves each
+//! wall-clock second with the replica count alertscaler has set, and the simulated gateway exports
+//! the model's counters for the real Prometheus to scrape. The loop tallies what a user would feel
+//! (seconds in violation of the SLO, the model's verdict) and what it costs (replica-seconds).
 //!
-//! Queueing model (simple, stated): each replica serves `per_replica` requests at once in
-//! `service_secs`; beyond that, requests share the replicas and slow down proportionally:
-//! latency = service_secs × max(1, offered in-flight / (replicas × per_replica)), with offered
-//! in-flight = rate × service_secs. Zero replicas serve nothing (latency = the SLO × 100).
-//! New replicas are ready at once (no cold start).
+//! The function and its load come from a scenario file, so `alertscaler simulate` can run the same
+//! scenario through its simulated Prometheus and AlertManager: the two then differ only in the
+//! monitoring path's timing, which is what the comparison checks.
 
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
+use alertscaler::sim::function::FunctionModel;
+use alertscaler::sim::load::{Rng, Trace};
+use alertscaler::sim::scenario::{FunctionSpec, Scenario};
 use serde_json::Value;
 
 use super::gateway::Gateway;
-
-/// The function's capacity and its latency objective.
-#[derive(Debug, Clone, Copy)]
-pub struct Model {
-    pub service_secs: f64,
-    pub per_replica: f64,
-    pub slo_secs: f64,
-}
-
-impl Model {
-    /// Latency of a request at `rate` requests/s on `replicas`.
-    pub fn latency(&self, rate: f64, replicas: u64) -> f64 {
-        if replicas == 0 {
-            return self.slo_secs * 100.0;
-        }
-        let load = rate * self.service_secs / (replicas as f64 * self.per_replica);
-        self.service_secs * load.max(1.0)
-    }
-
-    /// The fewest replicas that serve `rate` without queueing.
-    pub fn needed(&self, rate: f64) -> u64 {
-        (rate * self.service_secs / self.per_replica)
-            .ceil()
-            .max(1.0) as u64
-    }
-}
 
 /// A step load: `base` requests/s, `peak` between `start` and `end`, `base` again after.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +38,13 @@ impl Step {
     }
 }
 
+/// Replicas that count as having reached the peak's need, and as being back at the base's.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    pub peak: u64,
+    pub base: u64,
+}
+
 /// What one run felt and cost, over the loop's fixed horizon.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
@@ -74,24 +60,34 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Account for `dt` seconds spent at `replicas` under `step` at `t` since the loop began.
-    pub fn observe(&mut self, model: &Model, step: &Step, t: Duration, dt: f64, replicas: u64) {
-        let rate = step.rate(t);
-        if model.latency(rate, replicas) > model.slo_secs {
-            self.slo_violation_secs += dt;
+    /// The same tally from the simulator's rows for one function (`alertscaler simulate` on the same
+    /// scenario): each row is the second `(t - 1, t]`.
+    pub fn from_rows(step: &Step, needs: Needs, rows: &[alertscaler::sim::Row]) -> Self {
+        let mut tally = Self::default();
+        for r in rows {
+            let t = Duration::from_secs(r.t.saturating_sub(1));
+            tally.record(step, needs, t, u64::from(r.replicas), r.second.violation);
         }
-        self.replica_secs += dt * replicas as f64;
+        tally
+    }
+
+    /// Account for the second starting at `t` since the loop began, spent at `replicas`.
+    fn record(&mut self, step: &Step, needs: Needs, t: Duration, replicas: u64, violated: bool) {
+        if violated {
+            self.slo_violation_secs += 1.0;
+        }
+        self.replica_secs += replicas as f64;
         self.peak_replicas = self.peak_replicas.max(replicas);
         let secs = t.as_secs_f64();
         if self.trace.last().is_none_or(|(_, r)| *r != replicas) {
             self.trace.push((secs, replicas));
         }
-        if t >= step.start && t < step.end && replicas >= model.needed(step.peak) {
+        if t >= step.start && t < step.end && replicas >= needs.peak {
             self.reached_after
                 .get_or_insert((t - step.start).as_secs_f64());
         }
         if t >= step.end {
-            if replicas <= model.needed(step.base) {
+            if replicas <= needs.base {
                 self.returned_after
                     .get_or_insert((t - step.end).as_secs_f64());
             } else {
@@ -101,43 +97,78 @@ impl Tally {
     }
 }
 
-/// Drive `function` on `gateway` for `horizon`: every tick read its replicas from alertscaler
-/// (`GET /system/functions` with basic auth), export them as `gateway_service_count`, and set the
-/// load and the latency the model gives.
-pub async fn run(
-    gateway: &Gateway,
-    function: &str,
-    receiver: &str,
-    password: &str,
-    model: Model,
-    step: Step,
-    horizon: Duration,
-) -> Tally {
-    let client = reqwest::Client::new();
-    let mut tally = Tally::default();
-    let begin = Instant::now();
-    let mut last = begin;
-    let mut replicas = 1;
-    while last.duration_since(begin) < horizon {
-        let now = Instant::now();
-        let t = now.duration_since(begin);
-        tally.observe(
-            &model,
-            &step,
-            t,
-            now.duration_since(last).as_secs_f64(),
-            replicas,
-        );
-        last = now;
-        replicas = read_replicas(&client, receiver, password, function)
-            .await
-            .unwrap_or(replicas);
-        let rate = step.rate(t);
-        gateway.set_replicas(function, replicas);
-        gateway.set(function, rate, model.latency(rate, replicas));
-        tokio::time::sleep(Duration::from_millis(250)).await;
+/// The scenario's first function, its load trace and the run's seed.
+#[derive(Debug, Clone)]
+pub struct Loop {
+    pub spec: FunctionSpec,
+    pub trace: Trace,
+    pub seed: u64,
+    pub horizon_secs: u64,
+}
+
+impl Loop {
+    /// Load the scenario file the simulator runs too.
+    pub fn from_scenario(path: &Path) -> Self {
+        let scenario = Scenario::load(path).unwrap();
+        let base = path.parent().unwrap();
+        let (spec, trace) = scenario.expand(base).unwrap().remove(0);
+        Self {
+            spec,
+            trace,
+            seed: scenario.seed,
+            horizon_secs: scenario.duration_secs,
+        }
     }
-    tally
+
+    /// `name.namespace`, as the gateway labels it.
+    pub fn function(&self) -> String {
+        format!("{}.{}", self.spec.name, self.spec.namespace)
+    }
+
+    /// Drive the function on `gateway` for the horizon, one wall-clock second at a time: read its
+    /// replicas from alertscaler (`GET /system/functions` with basic auth), let the model serve the
+    /// second with them, export the model's counters and the replicas.
+    pub async fn run(
+        &self,
+        gateway: &Gateway,
+        receiver: &str,
+        password: &str,
+        step: Step,
+        needs: Needs,
+    ) -> Tally {
+        let client = reqwest::Client::new();
+        let function = self.function();
+        // The simulator's stream for its first function, so both see the same arrivals.
+        let rng = Rng::new(Rng::new(self.seed).next_u64());
+        let mut model = FunctionModel::new(&self.spec, self.trace.clone(), rng);
+        let mut tally = Tally::default();
+        let mut replicas = u64::from(model.desired);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for t in 1..=self.horizon_secs {
+            tick.tick().await;
+            replicas = read_replicas(&client, receiver, password, &function)
+                .await
+                .unwrap_or(replicas);
+            let set = u32::try_from(replicas).unwrap_or(u32::MAX);
+            if set != model.desired {
+                model.set_desired(set, t);
+            }
+            let second = model.step(t, true, false);
+            tally.record(
+                &step,
+                needs,
+                Duration::from_secs(t - 1),
+                replicas,
+                second.violation,
+            );
+            if let Some(sample) = model.sample(t) {
+                gateway.set_sample(&function, &sample);
+            }
+            gateway.set_replicas(&function, replicas);
+        }
+        tally
+    }
 }
 
 async fn read_replicas(

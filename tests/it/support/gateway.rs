@@ -1,13 +1,17 @@
-//! A stand-in for the OpenFaaS gateway's metrics: the test sets each function's request rate and
-//! latency, and `/metrics` exports `gateway_function_invocation_total` and the
-//! `gateway_functions_seconds` histogram as the gateway does, integrated over time; and, for the
-//! functions whose replicas the test reports, the `gateway_service_count` gauge.
+//! A stand-in for the OpenFaaS gateway's metrics. Either the test sets each function's request rate
+//! and latency (`set`: counters integrated over time, every request answered), or it hands over the
+//! simulator's counters for the function (`set_sample`: the closed loop, where
+//! `alertscaler::sim`'s own function model serves the requests). `/metrics` exports
+//! `gateway_function_invocation_started`, `gateway_function_invocation_total` and the
+//! `gateway_functions_seconds` histogram as the gateway does; and, for the functions whose replicas
+//! the test reports, the `gateway_service_count` gauge.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use alertscaler::sim::monitor::{NB, Sample};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
@@ -43,10 +47,53 @@ impl Series {
     }
 }
 
+/// One function's counters as exported.
+struct Counters {
+    started: f64,
+    ok: f64,
+    /// Answered with an error (the simulator's timed-out requests).
+    failed: f64,
+    sum: f64,
+    buckets: [f64; BUCKETS.len()],
+}
+
+impl Counters {
+    fn count(&self) -> f64 {
+        self.ok + self.failed
+    }
+}
+
+impl From<&Series> for Counters {
+    fn from(s: &Series) -> Self {
+        Self {
+            started: s.total,
+            ok: s.total,
+            failed: 0.0,
+            sum: s.sum,
+            buckets: s.buckets,
+        }
+    }
+}
+
+impl From<&Sample> for Counters {
+    fn from(s: &Sample) -> Self {
+        let mut buckets = [0.0; BUCKETS.len()];
+        buckets.copy_from_slice(&s.buckets[..NB - 1]);
+        Self {
+            started: s.started,
+            ok: s.ok,
+            failed: (s.buckets[NB - 1] - s.ok).max(0.0),
+            sum: s.sum,
+            buckets,
+        }
+    }
+}
+
 /// Handle to drive the simulated gateway.
 #[derive(Clone, Default)]
 pub struct Gateway {
     series: Arc<Mutex<BTreeMap<String, Series>>>,
+    samples: Arc<Mutex<BTreeMap<String, Sample>>>,
     replicas: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
@@ -68,6 +115,14 @@ impl Gateway {
         s.latency = latency;
     }
 
+    /// Export the simulator's counters for `function` (`name.namespace`) from now on.
+    pub fn set_sample(&self, function: &str, sample: &Sample) {
+        self.samples
+            .lock()
+            .unwrap()
+            .insert(function.to_owned(), *sample);
+    }
+
     /// Export `gateway_service_count{function_name}` = `replicas` from now on (functions never
     /// reported here have no such series, as before a real gateway has listed them).
     pub fn set_replicas(&self, function: &str, replicas: u64) {
@@ -79,37 +134,54 @@ impl Gateway {
 
     fn render(&self) -> String {
         let now = Instant::now();
-        let mut all = self.series.lock().unwrap();
+        let mut all: Vec<(String, Counters)> = Vec::new();
+        for (f, s) in self.series.lock().unwrap().iter_mut() {
+            s.advance(now);
+            all.push((f.clone(), Counters::from(&*s)));
+        }
+        for (f, s) in self.samples.lock().unwrap().iter() {
+            all.push((f.clone(), Counters::from(s)));
+        }
         let mut out = String::new();
         out.push_str("# TYPE gateway_function_invocation_total counter\n");
-        for (f, s) in all.iter_mut() {
-            s.advance(now);
+        for (f, c) in &all {
             let _ = writeln!(
                 out,
                 "gateway_function_invocation_total{{code=\"200\",function_name=\"{f}\"}} {}",
-                s.total
+                c.ok
+            );
+            if c.failed > 0.0 {
+                let _ = writeln!(
+                    out,
+                    "gateway_function_invocation_total{{code=\"504\",function_name=\"{f}\"}} {}",
+                    c.failed
+                );
+            }
+        }
+        out.push_str("# TYPE gateway_function_invocation_started counter\n");
+        for (f, c) in &all {
+            let _ = writeln!(
+                out,
+                "gateway_function_invocation_started{{function_name=\"{f}\"}} {}",
+                c.started
             );
         }
         out.push_str("# TYPE gateway_functions_seconds histogram\n");
-        for (f, s) in all.iter() {
+        for (f, c) in &all {
             let labels = format!("code=\"200\",function_name=\"{f}\"");
-            for (count, le) in s.buckets.iter().zip(BUCKETS) {
+            for (count, le) in c.buckets.iter().zip(BUCKETS) {
                 let _ = writeln!(
                     out,
                     "gateway_functions_seconds_bucket{{{labels},le=\"{le}\"}} {count}"
                 );
             }
+            let count = c.count();
             let _ = writeln!(
                 out,
-                "gateway_functions_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                s.total
+                "gateway_functions_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
             );
-            let _ = writeln!(out, "gateway_functions_seconds_sum{{{labels}}} {}", s.sum);
-            let _ = writeln!(
-                out,
-                "gateway_functions_seconds_count{{{labels}}} {}",
-                s.total
-            );
+            let _ = writeln!(out, "gateway_functions_seconds_sum{{{labels}}} {}", c.sum);
+            let _ = writeln!(out, "gateway_functions_seconds_count{{{labels}}} {count}");
         }
         let replicas = self.replicas.lock().unwrap();
         if !replicas.is_empty() {
