@@ -111,14 +111,17 @@ impl Series {
 
     /// `rate(metric[window])` evaluated at `now`, for the counter `value` picks from each sample.
     pub fn rate(&self, now: u64, window: u64, value: impl Fn(&Sample) -> f64) -> Option<f64> {
-        let start = now.saturating_sub(window);
+        // The range starts `window` before `now` even when that is before the run began (Prometheus' range
+        // is [now - window, now] whatever data it holds): a young series extrapolates only half an interval
+        // back and under-reads, rather than being divided by the shorter time since the start.
+        let start = now as f64 - window as f64;
         let points: Vec<(f64, f64)> = self
             .samples
             .iter()
-            .filter(|s| s.t >= start && s.t <= now)
+            .filter(|s| s.t as f64 >= start && s.t <= now)
             .map(|s| (s.t as f64, value(s)))
             .collect();
-        extrapolated_rate(&points, start as f64, now as f64)
+        extrapolated_rate(&points, start, now as f64)
     }
 
     /// Per-bucket `rate(gateway_functions_seconds_bucket[window])`, as `(le, rate)` with `+Inf` last.
@@ -321,6 +324,27 @@ mod tests {
         let r = extrapolated_rate(&[(1.0, 5.0), (2.0, 25.0)], -8.0, 2.0).unwrap();
         assert!((r - 20.0 * 1.25 / 10.0).abs() < 1e-9, "{r}");
         assert_eq!(extrapolated_rate(&[(1.0, 5.0)], 0.0, 2.0), None);
+    }
+
+    #[test]
+    fn a_window_longer_than_the_run_so_far_still_starts_window_seconds_back() {
+        // Scrapes at 1, 2, 3 s of a 10/s counter; rate(…[10s]) at 3 s covers [-7, 3] as Prometheus'
+        // does: increase 20 extrapolated 1 s back to the zero point, over 10 s = 3 per s (dividing by
+        // the 3 s since the run began instead read 10, the closed-loop test's early CE alert).
+        let mut series = Series::default();
+        for t in 1..=3 {
+            let sample = Sample {
+                t,
+                ok: 10.0 * t as f64,
+                sum: 0.0,
+                started: 0.0,
+                buckets: [0.0; NB],
+                replicas: 1,
+            };
+            series.push(sample, 60);
+        }
+        let r = series.rate(3, 10, |s| s.ok).unwrap();
+        assert!((r - 3.0).abs() < 1e-9, "{r}");
     }
 
     #[test]

@@ -176,7 +176,7 @@ struct Function {
 }
 
 fn summed_rate(series: &[Points], now: u64, window: u64) -> Option<f64> {
-    let start = now.saturating_sub(window) as f64;
+    let start = now as f64 - window as f64;
     let rates: Vec<f64> = series
         .iter()
         .filter_map(|p| {
