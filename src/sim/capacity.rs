@@ -1,8 +1,9 @@
 //! The capacity rule pack's recording rules as the simulator computes them (`alert-rules/capacity.rules.yml`,
-//! group `alertscaler-capacity`): load by Little's law (in flight = `rate(gateway_functions_seconds_sum[W])`)
-//! or requests per second (`rate(gateway_functions_seconds_count[W])`) over a stable (1m) and a panic (15s)
-//! window, desired = ceil(load / target per replica), panic when the panic window's desired ≥ 2 × the
-//! gateway's replicas (`gateway_service_count`); panic *mode* lasts while that condition held at any
+//! group `alertscaler-capacity`): load from arrivals (`rate(gateway_function_invocation_started[W])`), as
+//! requests per second (`rps`) or as the requests in flight they make (arrivals × the service time, the lower of
+//! the 1m and 15s mean latencies; the panic window uses its own 15s mean, queueing included), over a stable (1m)
+//! and a panic (15s) window; desired = ceil(load / target per replica), panic when the panic window's desired ≥
+//! 2 × the gateway's replicas (`gateway_service_count`); panic *mode* lasts while that condition held at any
 //! evaluation of the last minute (`max_over_time(alertscaler:function_panic[1m])`), and the published desired
 //! is max(stable, panic) in panic mode, else stable.
 
