@@ -26,6 +26,8 @@ use crate::limits::{AuthLimiter, Recorded};
 use crate::metrics;
 use crate::service::Service;
 
+mod deadline;
+
 /// Shared state of all handlers: cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<AppParts>);
@@ -201,14 +203,7 @@ async fn require_auth(
 /// Answer 503 with a JSON error when a request takes longer than `timeout` (AlertManager retries
 /// 5xx, and a retry is idempotent thanks to the ledger).
 pub fn with_timeout(router: Router, timeout: Duration) -> Router {
-    router.layer(middleware::from_fn(
-        move |request: Request, next: Next| async move {
-            match tokio::time::timeout(timeout, next.run(request)).await {
-                Ok(response) => response,
-                Err(_) => AppError::Timeout(timeout).into_response(),
-            }
-        },
-    ))
+    router.layer(deadline::Deadline::new(timeout))
 }
 
 /// Compressed webhook bodies are refused with 415 before they are read: parsing gzip as JSON
@@ -280,13 +275,15 @@ async fn notify(state: &AppState, request: Request) -> Result<Response, AppError
 
 /// `GET /system/functions`: functions with their replicas, so the effect of an alert is visible.
 async fn list_functions(State(state): State<AppState>) -> Result<Response, AppError> {
-    let functions = state
+    // Written by the backend from its own state: the functions are not copied into a list first.
+    let body = state
         .service
         .backend()
-        .list()
+        .list_json()
         .await
         .map_err(AppError::Backend)?;
-    Ok(Json(functions).into_response())
+    let json = HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, json)], body).into_response())
 }
 
 /// `GET /metrics`: own metrics in the OpenMetrics text format.

@@ -253,11 +253,12 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
     }
     cap(&mut next, settings.max_episodes);
 
-    let still_firing = next.firing_up();
     let trigger = if let Some((signal, repeat)) = up {
         next.last_up = Some(now);
         Trigger::Up { signal, repeat }
     } else if let Some(signal) = down {
+        // Named only here: a duplicate (the hot path) copies no alert names.
+        let still_firing = next.firing_up();
         if still_firing.is_empty() {
             next.last_down = Some(now);
             Trigger::Down { signal }
