@@ -229,9 +229,12 @@ impl Service {
         let (verdict, ledger) = match cause {
             Cause::Notification(signals) => {
                 let plan = ledger::plan(&stored.ledger, signals, now, &s.timing);
-                let load = (self.load)
-                    .for_trigger(&plan.trigger, &s.policy, function)
-                    .await;
+                // A hold measures nothing; a measurement (an HTTP query) is boxed, so that its
+                // large state does not sit in every webhook's future.
+                let load = match plan.trigger {
+                    Trigger::Hold(_) => None,
+                    _ => Box::pin(self.load.for_trigger(&plan.trigger, &s.policy, function)).await,
+                };
                 let input = policy::Input {
                     labels: &labels,
                     current: state.replicas,
@@ -257,7 +260,7 @@ impl Service {
                 };
                 // Without a measured count there is nothing newer than the alert's annotation,
                 // which the notification already acted on.
-                let Some(load) = self.load.desired(function).await else {
+                let Some(load) = Box::pin(self.load.desired(function)).await else {
                     return Ok(None);
                 };
                 let trigger = Trigger::Up {
