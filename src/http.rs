@@ -26,7 +26,7 @@ use crate::limits::{AuthLimiter, Recorded};
 use crate::metrics;
 use crate::service::Service;
 
-mod deadline;
+pub(crate) mod deadline;
 
 /// Shared state of all handlers: cheap to clone.
 #[derive(Clone)]
@@ -201,7 +201,9 @@ async fn require_auth(
 }
 
 /// Answer 503 with a JSON error when a request takes longer than `timeout` (AlertManager retries
-/// 5xx, and a retry is idempotent thanks to the ledger).
+/// 5xx, and a retry is idempotent thanks to the ledger). The server's listener applies the same
+/// deadline to every request itself ([`deadline::DeadlineFuture`]); this layer is for a router
+/// driven without the listener (tests with `oneshot`).
 pub fn with_timeout(router: Router, timeout: Duration) -> Router {
     router.layer(deadline::Deadline::new(timeout))
 }

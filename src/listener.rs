@@ -28,6 +28,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::connections::{ConnectionLimits, Expiry, Phase, pick_victim};
+use crate::http::deadline::DeadlineFuture;
 
 /// One open connection as the listener and its watchdog see it.
 struct Tracker {
@@ -199,6 +200,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 #[derive(Clone)]
 struct Shared {
     app: Router,
+    /// A request still in the router after this is answered 503.
+    request_timeout: Duration,
     tls: Option<TlsAcceptor>,
     limits: ConnectionLimits,
     stop: watch::Receiver<bool>,
@@ -209,6 +212,7 @@ struct Shared {
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    request_timeout: Duration,
     tls: Option<TlsAcceptor>,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
@@ -222,6 +226,7 @@ pub async fn serve(
     let (stop_tx, stop) = watch::channel(false);
     let shared = Shared {
         app,
+        request_timeout,
         tls,
         limits,
         stop,
@@ -309,12 +314,15 @@ where
 {
     let service = {
         let (app, tracker) = (shared.app.clone(), tracker.clone());
+        let request_timeout = shared.request_timeout;
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             let busy = Busy::start(tracker.clone());
             request.extensions_mut().insert(ConnectInfo(peer));
             let app = app.clone();
+            let response = app.oneshot(request.map(axum::body::Body::new));
+            let response = DeadlineFuture::new(response, request_timeout);
             async move {
-                let response = app.oneshot(request.map(axum::body::Body::new)).await;
+                let response = response.await;
                 drop(busy);
                 response
             }

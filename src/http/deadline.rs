@@ -56,24 +56,33 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        DeadlineFuture {
-            deadline: tokio::time::Instant::now() + self.timeout,
-            timeout: self.timeout,
-            inner: self.inner.call(request),
-            sleep: None,
-        }
+        DeadlineFuture::new(self.inner.call(request), self.timeout)
     }
 }
 
 pin_project_lite::pin_project! {
     /// A request under [`Deadline`]: the inner future, and the timer once it is needed.
-    pub(super) struct DeadlineFuture<F> {
+    pub(crate) struct DeadlineFuture<F> {
         #[pin]
         inner: F,
         #[pin]
         sleep: Option<tokio::time::Sleep>,
         deadline: tokio::time::Instant,
         timeout: Duration,
+    }
+}
+
+impl<F> DeadlineFuture<F> {
+    /// `inner`, answered 503 if it is still pending `timeout` from now. The listener wraps each
+    /// request in this directly: as a router layer it would also cost a boxed service and a boxed
+    /// future per request.
+    pub(crate) fn new(inner: F, timeout: Duration) -> Self {
+        Self {
+            deadline: tokio::time::Instant::now() + timeout,
+            timeout,
+            inner,
+            sleep: None,
+        }
     }
 }
 
