@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 
@@ -28,6 +29,8 @@ struct Slot {
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
     functions: Mutex<BTreeMap<FunctionId, Slot>>,
+    /// Length of the last JSON listing, to allocate the next one at about its final size.
+    listed: AtomicUsize,
 }
 
 impl MemoryBackend {
@@ -56,6 +59,7 @@ impl MemoryBackend {
             .collect();
         Self {
             functions: Mutex::new(functions),
+            listed: AtomicUsize::new(0),
         }
     }
 
@@ -148,7 +152,11 @@ impl Backend for MemoryBackend {
     async fn list_json(&self) -> Result<Vec<u8>, BackendError> {
         // Written straight from the table: a listing of 10 000 functions costs its JSON only.
         let functions = self.lock();
-        let mut json = JsonListing::with_capacity(functions.len());
+        let last = self.listed.load(Ordering::Relaxed);
+        let mut json = match last {
+            0 => JsonListing::with_capacity(functions.len()),
+            last => JsonListing::with_bytes(last + last / 16),
+        };
         for (id, s) in functions.iter() {
             json.push(&SummaryRef::new(
                 id,
@@ -157,7 +165,9 @@ impl Backend for MemoryBackend {
                 s.stored.as_deref(),
             ))?;
         }
-        Ok(json.finish())
+        let json = json.finish();
+        self.listed.store(json.len(), Ordering::Relaxed);
+        Ok(json)
     }
 }
 

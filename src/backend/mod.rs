@@ -158,7 +158,13 @@ pub struct JsonListing {
 impl JsonListing {
     /// An empty array with room for about `functions` entries.
     pub fn with_capacity(functions: usize) -> Self {
-        let mut out = Vec::with_capacity(2 + functions.saturating_mul(96));
+        Self::with_bytes(2 + functions.saturating_mul(112))
+    }
+
+    /// An empty array with room for `bytes` (a backend that knows its last listing's length
+    /// allocates it once, rather than growing it by doubling).
+    pub fn with_bytes(bytes: usize) -> Self {
+        let mut out = Vec::with_capacity(bytes.max(2));
         out.push(b'[');
         Self { out }
     }
