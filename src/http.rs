@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, ExtensionRejection, QueryRejection};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::extract::rejection::{ExtensionRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -73,7 +73,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(state.body_limit))
         .with_state(state)
 }
 
@@ -81,7 +80,10 @@ pub fn router(state: AppState) -> Router {
 #[derive(Debug)]
 pub enum AppError {
     Payload(PayloadError),
-    Body(BytesRejection),
+    /// The body is longer than `body_limit_bytes`.
+    BodyTooLarge,
+    /// The body could not be read (the connection failed mid-body).
+    Body(String),
     Query(QueryRejection),
     Unauthorized(&'static str),
     Backend(BackendError),
@@ -112,12 +114,16 @@ impl IntoResponse for AppError {
                 crate::skipped::shorten(&e.to_string(), 4 * crate::skipped::MAX_VALUE_CHARS)
                     .into_owned(),
             ),
-            Self::Body(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => (
+            Self::BodyTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                e.body_text(),
+                "Failed to buffer the request body: length limit exceeded".into(),
             ),
-            Self::Body(e) => (e.status(), "invalid_body", e.body_text()),
+            Self::Body(e) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("Failed to buffer the request body: {e}"),
+            ),
             Self::Query(e) => (StatusCode::BAD_REQUEST, "invalid_query", e.body_text()),
             Self::Unauthorized(_) => (
                 StatusCode::UNAUTHORIZED,
@@ -259,9 +265,7 @@ async fn notify(state: &AppState, request: Request) -> Result<Response, AppError
     if let Some(refused) = unsupported_encoding(request.headers()) {
         return Err(refused);
     }
-    let body = Bytes::from_request(request, state)
-        .await
-        .map_err(AppError::Body)?;
+    let body = read_body(request.into_body(), state.body_limit).await?;
     let notification = alert::parse_notification(&body).map_err(AppError::Payload)?;
     let report = state
         .service
@@ -273,6 +277,17 @@ async fn notify(state: &AppState, request: Request) -> Result<Response, AppError
         StatusCode::OK
     };
     Ok((status, Json(report)).into_response())
+}
+
+/// The webhook's body, at most `limit` bytes. Read here rather than through a router-wide body
+/// limit layer, which cost every request a boxed service, a boxed future and an extension.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, AppError> {
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(AppError::BodyTooLarge),
+        Err(e) => Err(AppError::Body(e.to_string())),
+    }
 }
 
 /// `GET /system/functions`: functions with their replicas, so the effect of an alert is visible.
