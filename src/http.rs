@@ -276,7 +276,16 @@ async fn notify(state: &AppState, request: Request) -> Result<Response, AppError
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(report)).into_response())
+    // A report is a few hundred bytes: written into a buffer of that size, not grown from 128.
+    let mut body = Vec::with_capacity(512);
+    match serde_json::to_writer(&mut body, &report) {
+        Ok(()) => {
+            let json = HeaderValue::from_static("application/json");
+            Ok((status, [(header::CONTENT_TYPE, json)], body).into_response())
+        }
+        // Cannot happen (string keys only); answered as axum's `Json` would.
+        Err(e) => Ok((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
+    }
 }
 
 /// The webhook's body, at most `limit` bytes. Read here rather than through a router-wide body
