@@ -3,8 +3,7 @@
 //! It is the default (a newcomer needs no cluster) and the test double for the other backends: it
 //! follows the same contract, including version conflicts.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -26,70 +25,10 @@ struct Slot {
     stored: Option<Box<Stored>>,
 }
 
-/// The functions, sorted by id (the listing's order), with a hash index of their positions: a
-/// lookup reads one entry instead of comparing names down a tree, each comparison a pointer
-/// chase to a name on the heap. The set of functions never changes after construction.
-#[derive(Debug, Default)]
-struct Table {
-    entries: Vec<(FunctionId, Slot)>,
-    /// Position by a 32-bit hash of the id (compact); an id whose hash another id took first is
-    /// found by binary search.
-    index: HashMap<u32, u32, fnv::FnvBuildHasher>,
-}
-
-impl Table {
-    fn new(mut entries: Vec<(FunctionId, Slot)>) -> Self {
-        // Of repeated ids the last one is kept, as a map built from them would keep it.
-        entries.reverse();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.dedup_by(|later, kept| later.0 == kept.0);
-        entries.shrink_to_fit();
-        let mut index = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
-        for (i, (id, _)) in entries.iter().enumerate() {
-            if let Ok(i) = u32::try_from(i) {
-                index.entry(short_hash(id)).or_insert(i);
-            }
-        }
-        Self { entries, index }
-    }
-
-    fn position(&self, id: &FunctionId) -> Option<usize> {
-        let hinted = self.index.get(&short_hash(id)).map(|&i| i as usize);
-        match hinted {
-            Some(i) if self.entries.get(i).is_some_and(|(k, _)| k == id) => Some(i),
-            _ => self.entries.binary_search_by(|(k, _)| k.cmp(id)).ok(),
-        }
-    }
-
-    fn get(&self, id: &FunctionId) -> Option<&Slot> {
-        self.position(id).map(|i| &self.entries[i].1)
-    }
-
-    fn get_mut(&mut self, id: &FunctionId) -> Option<&mut Slot> {
-        let i = self.position(id)?;
-        Some(&mut self.entries[i].1)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&FunctionId, &Slot)> {
-        self.entries.iter().map(|(id, slot)| (id, slot))
-    }
-
-    fn len(&self) -> usize {
-        self.entries.len()
-    }
-}
-
-fn short_hash(id: &FunctionId) -> u32 {
-    let mut h = fnv::FnvHasher::default();
-    id.hash(&mut h);
-    let h = h.finish();
-    (h ^ (h >> 32)) as u32
-}
-
 /// In-memory functions. Cheap to share: wrap it in an `Arc`.
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
-    functions: Mutex<Table>,
+    functions: Mutex<BTreeMap<FunctionId, Slot>>,
     /// Length of the last JSON listing, to allocate the next one at about its final size.
     listed: AtomicUsize,
 }
@@ -119,7 +58,7 @@ impl MemoryBackend {
             })
             .collect();
         Self {
-            functions: Mutex::new(Table::new(functions)),
+            functions: Mutex::new(functions),
             listed: AtomicUsize::new(0),
         }
     }
@@ -129,7 +68,7 @@ impl MemoryBackend {
         self.lock().get(function).map(|s| s.replicas)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<FunctionId, Slot>> {
         // A poisoned lock only means a panic elsewhere; the map itself is always consistent.
         self.functions.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -250,30 +189,6 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
-    }
-
-    #[test]
-    fn the_table_finds_every_function_by_index_or_by_search() {
-        let mut specs: Vec<_> = (0..50).map(|i| function(&format!("f{i}"), &[])).collect();
-        let mut again = function("f7", &[]);
-        again.replicas = 9;
-        specs.push(again);
-        let backend = MemoryBackend::from_specs(specs);
-        let mut table = backend.lock();
-        assert_eq!(table.len(), 50);
-        // The last of repeated ids is kept, as a map would keep it; the order is the ids'.
-        let f7 = FunctionId::parse("f7", "openfaas-fn").unwrap();
-        assert_eq!(table.get(&f7).map(|s| s.replicas), Some(9));
-        let ids: Vec<FunctionId> = table.iter().map(|(id, _)| id.clone()).collect();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]));
-        let unknown = FunctionId::parse("f50", "openfaas-fn").unwrap();
-        assert!(table.get(&unknown).is_none());
-        // Without the index (as for an id whose hash another took), binary search finds them.
-        table.index.clear();
-        for id in &ids {
-            assert_eq!(table.get(id).map(|_| ()), Some(()), "{id}");
-        }
-        assert!(table.get_mut(&unknown).is_none());
     }
 
     #[tokio::test]
