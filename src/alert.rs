@@ -200,18 +200,27 @@ pub fn intents(webhook: &Webhook, identity: &Identity) -> (Vec<Intent>, Vec<Skip
 impl Notification<'_> {
     /// As [`intents`], from the borrowed notification: only what a signal keeps is copied.
     pub fn intents(&self, identity: &Identity) -> (Vec<Intent>, Vec<Skipped>) {
-        let mut by_function: BTreeMap<FunctionId, Vec<Signal>> = BTreeMap::new();
+        let mut signals = Vec::with_capacity(self.alerts.len());
         let mut skipped = Vec::new();
         for alert in &self.alerts {
             match alert.signal(identity) {
-                Ok((function, signal)) => by_function.entry(function).or_default().push(signal),
+                Ok(signal) => signals.push(signal),
                 Err(skip) => skipped.push(skip),
             }
         }
-        let intents = by_function
-            .into_iter()
-            .map(|(function, signals)| Intent { function, signals })
-            .collect();
+        // Grouped by function in a stable order, each function's signals in body order (a sort
+        // rather than a map: most notifications name one function, and a map node is large).
+        signals.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut intents: Vec<Intent> = Vec::new();
+        for (function, signal) in signals {
+            match intents.last_mut() {
+                Some(last) if last.function == function => last.signals.push(signal),
+                _ => intents.push(Intent {
+                    function,
+                    signals: vec![signal],
+                }),
+            }
+        }
         (intents, skipped)
     }
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, ExtensionRejection, QueryRejection};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::extract::rejection::{ExtensionRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +25,8 @@ use crate::error::{BackendError, PayloadError};
 use crate::limits::{AuthLimiter, Recorded};
 use crate::metrics;
 use crate::service::Service;
+
+pub(crate) mod deadline;
 
 /// Shared state of all handlers: cheap to clone.
 #[derive(Clone)]
@@ -71,7 +73,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(state.body_limit))
         .with_state(state)
 }
 
@@ -79,7 +80,10 @@ pub fn router(state: AppState) -> Router {
 #[derive(Debug)]
 pub enum AppError {
     Payload(PayloadError),
-    Body(BytesRejection),
+    /// The body is longer than `body_limit_bytes`.
+    BodyTooLarge,
+    /// The body could not be read (the connection failed mid-body).
+    Body(String),
     Query(QueryRejection),
     Unauthorized(&'static str),
     Backend(BackendError),
@@ -110,12 +114,16 @@ impl IntoResponse for AppError {
                 crate::skipped::shorten(&e.to_string(), 4 * crate::skipped::MAX_VALUE_CHARS)
                     .into_owned(),
             ),
-            Self::Body(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => (
+            Self::BodyTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                e.body_text(),
+                "Failed to buffer the request body: length limit exceeded".into(),
             ),
-            Self::Body(e) => (e.status(), "invalid_body", e.body_text()),
+            Self::Body(e) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("Failed to buffer the request body: {e}"),
+            ),
             Self::Query(e) => (StatusCode::BAD_REQUEST, "invalid_query", e.body_text()),
             Self::Unauthorized(_) => (
                 StatusCode::UNAUTHORIZED,
@@ -199,16 +207,11 @@ async fn require_auth(
 }
 
 /// Answer 503 with a JSON error when a request takes longer than `timeout` (AlertManager retries
-/// 5xx, and a retry is idempotent thanks to the ledger).
+/// 5xx, and a retry is idempotent thanks to the ledger). The server's listener applies the same
+/// deadline to every request itself ([`deadline::DeadlineFuture`]); this layer is for a router
+/// driven without the listener (tests with `oneshot`).
 pub fn with_timeout(router: Router, timeout: Duration) -> Router {
-    router.layer(middleware::from_fn(
-        move |request: Request, next: Next| async move {
-            match tokio::time::timeout(timeout, next.run(request)).await {
-                Ok(response) => response,
-                Err(_) => AppError::Timeout(timeout).into_response(),
-            }
-        },
-    ))
+    router.layer(deadline::Deadline::new(timeout))
 }
 
 /// Compressed webhook bodies are refused with 415 before they are read: parsing gzip as JSON
@@ -262,9 +265,7 @@ async fn notify(state: &AppState, request: Request) -> Result<Response, AppError
     if let Some(refused) = unsupported_encoding(request.headers()) {
         return Err(refused);
     }
-    let body = Bytes::from_request(request, state)
-        .await
-        .map_err(AppError::Body)?;
+    let body = read_body(request.into_body(), state.body_limit).await?;
     let notification = alert::parse_notification(&body).map_err(AppError::Payload)?;
     let report = state
         .service
@@ -275,18 +276,40 @@ async fn notify(state: &AppState, request: Request) -> Result<Response, AppError
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(report)).into_response())
+    // A report is a few hundred bytes: written into a buffer of that size, not grown from 128.
+    let mut body = Vec::with_capacity(512);
+    match serde_json::to_writer(&mut body, &report) {
+        Ok(()) => {
+            let json = HeaderValue::from_static("application/json");
+            Ok((status, [(header::CONTENT_TYPE, json)], body).into_response())
+        }
+        // Cannot happen (string keys only); answered as axum's `Json` would.
+        Err(e) => Ok((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
+    }
+}
+
+/// The webhook's body, at most `limit` bytes. Read here rather than through a router-wide body
+/// limit layer, which cost every request a boxed service, a boxed future and an extension.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, AppError> {
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(AppError::BodyTooLarge),
+        Err(e) => Err(AppError::Body(e.to_string())),
+    }
 }
 
 /// `GET /system/functions`: functions with their replicas, so the effect of an alert is visible.
 async fn list_functions(State(state): State<AppState>) -> Result<Response, AppError> {
-    let functions = state
+    // Written by the backend from its own state: the functions are not copied into a list first.
+    let body = state
         .service
         .backend()
-        .list()
+        .list_json()
         .await
         .map_err(AppError::Backend)?;
-    Ok(Json(functions).into_response())
+    let json = HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, json)], body).into_response())
 }
 
 /// `GET /metrics`: own metrics in the OpenMetrics text format.

@@ -28,14 +28,13 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::connections::{ConnectionLimits, Expiry, Phase, pick_victim};
+use crate::http::deadline::DeadlineFuture;
 
 /// One open connection as the listener and its watchdog see it.
 struct Tracker {
     phase: Mutex<Phase>,
     /// Told when the listener evicts this connection.
     evict: Notify,
-    /// Told when the phase changes, so the watchdog picks up the new deadline.
-    changed: Notify,
 }
 
 impl Tracker {
@@ -43,27 +42,25 @@ impl Tracker {
         *self.phase.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Move to the next phase. Nobody is woken: the watchdog reads the phase when its timer
+    /// fires (a wake-up and a timer per phase change were a measurable share of each request).
     fn set(&self, phase: impl FnOnce(Phase) -> Phase) {
         let mut p = self.phase.lock().unwrap_or_else(|e| e.into_inner());
-        let next = phase(*p);
-        if next != *p {
-            *p = next;
-            self.changed.notify_one();
-        }
+        *p = phase(*p);
     }
 
-    /// Resolves when the phase's deadline has passed (never while busy).
+    /// Resolves when the phase's deadline has passed (never while busy). Without being told of
+    /// phase changes, the watchdog looks again at least every header read timeout: a head that
+    /// starts meanwhile is then still caught exactly at its deadline (its clock starts after the
+    /// last look), and a later deadline (idle again after a request) only means one more look.
     async fn expired(&self, limits: &ConnectionLimits) -> Expiry {
         loop {
+            let now = Instant::now();
+            let look_again = now + limits.header_read_timeout.max(Duration::from_millis(1));
             match self.phase().deadline(limits) {
-                Some((at, why)) if at <= Instant::now() => return why,
-                Some((at, _)) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(at) => {}
-                        () = self.changed.notified() => {}
-                    }
-                }
-                None => self.changed.notified().await,
+                Some((at, why)) if at <= now => return why,
+                Some((at, _)) => tokio::time::sleep_until(at.min(look_again)).await,
+                None => tokio::time::sleep_until(look_again).await,
             }
         }
     }
@@ -121,7 +118,6 @@ impl Registry {
         let tracker = Arc::new(Tracker {
             phase: Mutex::new(Phase::Idle(now)),
             evict: Notify::new(),
-            changed: Notify::new(),
         });
         open.insert(id, tracker.clone());
         Admission::Admitted {
@@ -204,6 +200,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 #[derive(Clone)]
 struct Shared {
     app: Router,
+    /// A request still in the router after this is answered 503.
+    request_timeout: Duration,
     tls: Option<TlsAcceptor>,
     limits: ConnectionLimits,
     stop: watch::Receiver<bool>,
@@ -214,6 +212,7 @@ struct Shared {
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    request_timeout: Duration,
     tls: Option<TlsAcceptor>,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
@@ -227,6 +226,7 @@ pub async fn serve(
     let (stop_tx, stop) = watch::channel(false);
     let shared = Shared {
         app,
+        request_timeout,
         tls,
         limits,
         stop,
@@ -314,12 +314,15 @@ where
 {
     let service = {
         let (app, tracker) = (shared.app.clone(), tracker.clone());
+        let request_timeout = shared.request_timeout;
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             let busy = Busy::start(tracker.clone());
             request.extensions_mut().insert(ConnectInfo(peer));
             let app = app.clone();
+            let response = app.oneshot(request.map(axum::body::Body::new));
+            let response = DeadlineFuture::new(response, request_timeout);
             async move {
-                let response = app.oneshot(request.map(axum::body::Body::new)).await;
+                let response = response.await;
                 drop(busy);
                 response
             }

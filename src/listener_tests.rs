@@ -52,7 +52,6 @@ async fn a_connection_expires_when_its_phase_deadline_passes() {
     let t = Tracker {
         phase: Mutex::new(Phase::Idle(Instant::now())),
         evict: Notify::new(),
-        changed: Notify::new(),
     };
     let started = Instant::now();
     // Bytes arrive after 5 s: the header clock (2 s) replaces the idle one (30 s).

@@ -51,7 +51,8 @@ pub struct FunctionReport {
 impl FunctionReport {
     pub(crate) fn new(function: &FunctionId, outcome: Outcome, reason: String) -> Self {
         Self {
-            function: function.to_string(),
+            // `name.namespace`, allocated once at its final size.
+            function: [&*function.name, ".", &function.namespace].concat(),
             outcome,
             from: None,
             to: None,

@@ -16,7 +16,7 @@ use crate::backend::memory::MemoryBackend;
 use crate::backend::openfaas::OpenFaasBackend;
 use crate::config::{BackendKind, Config, TlsConfig};
 use crate::connections::ConnectionLimits;
-use crate::http::{AppParts, AppState, router, with_timeout};
+use crate::http::{AppParts, AppState, router};
 use crate::limits::AuthLimiter;
 use crate::measure::LoadSource;
 use crate::metrics::Metrics;
@@ -110,8 +110,19 @@ pub async fn serve_with(
     let mut limits = options.connections;
     limits.max_connections = fit_open_file_limit(limits.max_connections);
     let settler = crate::background::spawn(state.service.clone());
-    let app = with_timeout(router(state), options.request_timeout);
-    crate::listener::serve(listener, app, tls, limits, shutdown, options.shutdown_grace).await;
+    // The listener applies the request timeout itself (cheaper than a router layer).
+    let app = router(state);
+    let timeout = options.request_timeout;
+    crate::listener::serve(
+        listener,
+        app,
+        timeout,
+        tls,
+        limits,
+        shutdown,
+        options.shutdown_grace,
+    )
+    .await;
     settler.abort();
     Ok(())
 }

@@ -87,6 +87,13 @@ impl Backend for Instrumented {
         result
     }
 
+    async fn list_json(&self) -> Result<Vec<u8>, BackendError> {
+        let started = Instant::now();
+        let result = self.inner.list_json().await;
+        self.record("list", started, &result);
+        result
+    }
+
     async fn settling(&self) -> Result<Vec<FunctionId>, BackendError> {
         let started = Instant::now();
         let result = self.inner.settling().await;

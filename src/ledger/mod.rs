@@ -8,6 +8,8 @@
 //! (an AlertManager retry or its HA peer); after the cooldown it is a repeat (repeat_interval) and
 //! steps again, which keeps OpenFaaS CE's ramp-up.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -136,7 +138,22 @@ pub struct Plan {
 
 /// Plan one notification's signals for one function.
 pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Timing) -> Plan {
-    let mut next = entry.clone();
+    let (trigger, next) = plan_borrowed(entry, signals, now, settings);
+    Plan {
+        trigger,
+        next: next.into_owned(),
+    }
+}
+
+/// As [`plan`], with the entry to store borrowed from `entry` while nothing changes it: a
+/// duplicate (the hot path) copies no episode.
+pub fn plan_borrowed<'a>(
+    entry: &'a Entry,
+    signals: &[Signal],
+    now: DateTime<Utc>,
+    settings: &Timing,
+) -> (Trigger, Cow<'a, Entry>) {
+    let mut next = Cow::Borrowed(entry);
     prune(&mut next, now, settings);
     let mut up: Option<(Signal, bool)> = None;
     let mut down: Option<Signal> = None;
@@ -170,17 +187,24 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
                     Some(f) if known && now - f.last_seen < settings.cooldown => f.last_seen,
                     _ => now,
                 };
-                match next.firing.get_mut(fp) {
-                    // The known episode (a duplicate above all): updated in place, no copy.
+                match next.firing.get(fp) {
+                    // The known episode (a duplicate above all): updated in place, and copied
+                    // only when something of it changes.
                     Some(f) if known => {
-                        if f.alertname != signal.alertname {
-                            f.alertname.clone_from(&signal.alertname);
+                        let same = f.alertname == signal.alertname
+                            && f.direction == signal.direction
+                            && f.last_seen == last_seen
+                            && f.policy == signal.policy;
+                        if !same && let Some(f) = next.to_mut().firing.get_mut(fp) {
+                            if f.alertname != signal.alertname {
+                                f.alertname.clone_from(&signal.alertname);
+                            }
+                            f.direction = signal.direction;
+                            f.last_seen = last_seen;
+                            f.policy = signal.policy;
                         }
-                        f.direction = signal.direction;
-                        f.last_seen = last_seen;
-                        f.policy = signal.policy;
                     }
-                    _ => next.firing.insert(
+                    _ => next.to_mut().firing.insert(
                         fp.clone(),
                         Firing {
                             starts_at,
@@ -224,7 +248,7 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
                         hold(&mut holds, Hold::Stale);
                         continue;
                     }
-                    next.firing.remove(fp);
+                    next.to_mut().firing.remove(fp);
                 } else if let Some(r) = next.resolved.get(fp) {
                     if r.starts_at == starts_at {
                         hold(&mut holds, Hold::Replay);
@@ -235,7 +259,7 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
                         continue;
                     }
                 }
-                next.resolved.insert(
+                next.to_mut().resolved.insert(
                     fp.clone(),
                     Resolved {
                         starts_at,
@@ -253,13 +277,14 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
     }
     cap(&mut next, settings.max_episodes);
 
-    let still_firing = next.firing_up();
     let trigger = if let Some((signal, repeat)) = up {
-        next.last_up = Some(now);
+        next.to_mut().last_up = Some(now);
         Trigger::Up { signal, repeat }
     } else if let Some(signal) = down {
+        // Named only here: a duplicate (the hot path) copies no alert names.
+        let still_firing = next.firing_up();
         if still_firing.is_empty() {
-            next.last_down = Some(now);
+            next.to_mut().last_down = Some(now);
             Trigger::Down { signal }
         } else {
             Trigger::Hold(Hold::StillFiring {
@@ -269,7 +294,7 @@ pub fn plan(entry: &Entry, signals: &[Signal], now: DateTime<Utc>, settings: &Ti
     } else {
         Trigger::Hold(holds.unwrap_or(Hold::Replay))
     };
-    Plan { trigger, next }
+    (trigger, next)
 }
 
 /// The capacity alert a follow-up re-decides for, if one is firing: the most recently seen
@@ -312,18 +337,26 @@ fn hold(best: &mut Option<Hold>, h: Hold) {
     }
 }
 
-/// Forget resolved episodes and silent firing episodes older than the TTL.
-fn prune(entry: &mut Entry, now: DateTime<Utc>, settings: &Timing) {
-    entry
-        .resolved
-        .retain(|_, r| now - r.resolved_at < settings.episode_ttl);
-    entry
-        .firing
-        .retain(|_, f| now - f.last_seen < settings.episode_ttl);
+/// Forget resolved episodes and silent firing episodes older than the TTL (the entry is copied
+/// only when there is something to forget).
+fn prune(entry: &mut Cow<'_, Entry>, now: DateTime<Utc>, settings: &Timing) {
+    let keep_resolved = |r: &Resolved| now - r.resolved_at < settings.episode_ttl;
+    let keep_firing = |f: &Firing| now - f.last_seen < settings.episode_ttl;
+    let forgets = entry.resolved.iter().any(|(_, r)| !keep_resolved(r))
+        || entry.firing.iter().any(|(_, f)| !keep_firing(f));
+    if forgets {
+        let entry = entry.to_mut();
+        entry.resolved.retain(|_, r| keep_resolved(r));
+        entry.firing.retain(|_, f| keep_firing(f));
+    }
 }
 
 /// Bound the entry's size: drop the oldest episodes beyond `max` of each kind.
-fn cap(entry: &mut Entry, max: usize) {
+fn cap(entry: &mut Cow<'_, Entry>, max: usize) {
+    if entry.resolved.len() <= max && entry.firing.len() <= max {
+        return;
+    }
+    let entry = entry.to_mut();
     evict_oldest(&mut entry.resolved, max, |r| r.resolved_at);
     evict_oldest(&mut entry.firing, max, |f| f.last_seen);
 }

@@ -209,3 +209,28 @@ fn entry_round_trips_through_json() {
     let text = serde_json::to_string(&entry).unwrap();
     assert_eq!(serde_json::from_str::<Entry>(&text).unwrap(), entry);
 }
+
+#[test]
+fn a_duplicate_borrows_the_entry_and_anything_that_changes_it_copies() {
+    let settings = Timing::default();
+    let entry = plan(&Entry::default(), &[firing("a", 0)], t(0), &settings).next;
+    // The same episode again within the cooldown: a hold that changes nothing, not a copy.
+    let (trigger, next) = plan_borrowed(&entry, &[firing("a", 0)], t(5), &settings);
+    assert!(matches!(trigger, Trigger::Hold(Hold::Duplicate { .. })));
+    assert!(matches!(next, Cow::Borrowed(_)));
+    // Each of these changes the entry; the changed copy is what plan() returns.
+    let renamed = signal("Renamed", "a", 0, Status::Firing);
+    let expired = t(0) + settings.episode_ttl;
+    for (signals, now) in [
+        (vec![renamed], t(5)),
+        (vec![firing("b", 5)], t(5)),
+        (vec![resolved("a", 0)], t(5)),
+        (vec![firing("a", 0)], t(0) + settings.cooldown),
+        (vec![], expired),
+    ] {
+        let (_, next) = plan_borrowed(&entry, &signals, now, &settings);
+        assert!(matches!(next, Cow::Owned(_)), "{signals:?} at {now}");
+        assert_ne!(*next, entry, "{signals:?} at {now}");
+        assert_eq!(*next, plan(&entry, &signals, now, &settings).next);
+    }
+}

@@ -96,6 +96,9 @@ pub struct Metrics {
     /// Handles of the series every request touches, looked up once (a family lookup takes the
     /// family's lock and hashes the labels).
     handles: Handles,
+    /// Length of the last rendering: the next one is allocated at about its final size, instead
+    /// of growing by doubling (with a series per function, growing was the peak of the process).
+    rendered: std::sync::atomic::AtomicUsize,
 }
 
 /// Every `outcome` label a decision can carry (see `FunctionReport::outcome_label`).
@@ -230,14 +233,18 @@ impl Metrics {
             episodes: LedgerTally::default(),
             exports: ExportCache::default(),
             handles: Handles::default(),
+            rendered: Default::default(),
         }
     }
 
     /// Render every metric in the OpenMetrics text format.
     pub fn render(&self) -> String {
-        let mut out = String::new();
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.rendered.load(Relaxed);
+        let mut out = String::with_capacity(last + last / 16);
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
+        self.rendered.store(out.len(), Relaxed);
         out
     }
 

@@ -12,6 +12,7 @@ mod settings;
 
 pub use settings::{Cause, Settings};
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -228,20 +229,24 @@ impl Service {
             };
         let (verdict, ledger) = match cause {
             Cause::Notification(signals) => {
-                let plan = ledger::plan(&stored.ledger, signals, now, &s.timing);
-                let load = (self.load)
-                    .for_trigger(&plan.trigger, &s.policy, function)
-                    .await;
+                let (trigger, next) =
+                    ledger::plan_borrowed(&stored.ledger, signals, now, &s.timing);
+                // A hold measures nothing; a measurement (an HTTP query) is boxed, so that its
+                // large state does not sit in every webhook's future.
+                let load = match trigger {
+                    Trigger::Hold(_) => None,
+                    _ => Box::pin(self.load.for_trigger(&trigger, &s.policy, function)).await,
+                };
                 let input = policy::Input {
                     labels: &labels,
                     current: state.replicas,
-                    trigger: &plan.trigger,
+                    trigger: &trigger,
                     ledger: &stored.ledger,
                     window: &stored.window,
                     load: load.as_ref(),
                     now,
                 };
-                (policy::decide(&input, &s.policy), plan.next)
+                (policy::decide(&input, &s.policy), next)
             }
             Cause::Settle => {
                 let Some(verdict) =
@@ -249,7 +254,7 @@ impl Service {
                 else {
                     return Ok(None);
                 };
-                (verdict, stored.ledger.clone())
+                (verdict, Cow::Borrowed(&stored.ledger))
             }
             Cause::FollowUp => {
                 let Some(signal) = follow else {
@@ -257,7 +262,7 @@ impl Service {
                 };
                 // Without a measured count there is nothing newer than the alert's annotation,
                 // which the notification already acted on.
-                let Some(load) = self.load.desired(function).await else {
+                let Some(load) = Box::pin(self.load.desired(function)).await else {
                     return Ok(None);
                 };
                 let trigger = Trigger::Up {
@@ -273,27 +278,35 @@ impl Service {
                     load: Some(&load),
                     now,
                 };
-                (policy::decide(&input, &s.policy), stored.ledger.clone())
+                (
+                    policy::decide(&input, &s.policy),
+                    Cow::Borrowed(&stored.ledger),
+                )
             }
         };
         let mut decision = policy::platform::explain(verdict.decision, &labels, &s.platform);
         if matches!(decision, Decision::Refused { .. }) {
             return Ok(Some(decision));
         }
-        let next = Stored {
-            ledger,
-            window: verdict.window,
-        };
+        // Written when replicas move or the stored state changed; a hold that changed nothing (a
+        // duplicate) copies and writes nothing.
         let replicas = decision.target();
-        if replicas.is_some() || next != stored {
+        let changed = matches!(&ledger, Cow::Owned(l) if *l != stored.ledger)
+            || verdict.window != stored.window;
+        let next = (replicas.is_some() || changed).then(|| Stored {
+            ledger: ledger.into_owned(),
+            window: verdict.window,
+        });
+        if let Some(next) = &next {
             let update = Update {
                 replicas,
-                stored: &next,
+                stored: next,
                 version: &state.version,
             };
             let applied = self.backend.apply(function, update).await?;
             decision = carried_out(decision, &applied);
         }
+        let next = next.as_ref().unwrap_or(&stored);
         self.metrics.ledger_size(function, next.ledger.len());
         if matches!(cause, Cause::Notification(_)) {
             self.track_follow_up(function, &next.ledger, now);
