@@ -7,6 +7,7 @@
 //! Decisions for one function are serialized inside the process, so a version conflict always
 //! means another writer (a second receiver, a person, a controller).
 
+mod applied;
 mod follow;
 mod settings;
 
@@ -23,7 +24,7 @@ use tracing::{debug, info, instrument, warn};
 
 use crate::alert::{Notification, Webhook};
 use crate::audit::{Audit, DecisionRecord};
-use crate::backend::{Applied, Backend, Update};
+use crate::backend::{Backend, Update};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::labels;
@@ -304,7 +305,7 @@ impl Service {
                 version: &state.version,
             };
             let applied = self.backend.apply(function, update).await?;
-            decision = carried_out(decision, &applied);
+            decision = applied::carried_out(decision, &applied);
         }
         let next = next.as_ref().unwrap_or(&stored);
         self.metrics.ledger_size(function, next.ledger.len());
@@ -389,23 +390,3 @@ impl Service {
 
 #[cfg(test)]
 mod tests;
-
-/// The decision as the backend carried it out: a scale reports the count the backend really set,
-/// and the reason says why it differs from the count asked (e.g. the CE gateway's cap). The
-/// backend only says what it set; what that means for the decision is the service's to report.
-fn carried_out(decision: Decision, applied: &Applied) -> Decision {
-    match (decision, applied.replicas) {
-        (Decision::Scale { from, to, reason }, Some(set)) if set != to => {
-            let why = applied
-                .note
-                .as_deref()
-                .unwrap_or("the backend set another count");
-            Decision::Scale {
-                from,
-                to: set,
-                reason: format!("{reason}; asked {to}, {why}"),
-            }
-        }
-        (decision, _) => decision,
-    }
-}
