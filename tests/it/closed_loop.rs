@@ -18,6 +18,9 @@ use crate::support::gateway::Gateway;
 use crate::support::procs::{Proc, free_port, wait_ready};
 
 const STEP_FN: &str = "stepfn.openfaas-fn";
+/// The closed loop's function, load, intervals and alertscaler settings, for the simulator; the
+/// pipelines below are configured to match it.
+const SCENARIO: &str = "fixtures/closed-loop/step.toml";
 
 /// One full pipeline for the closed loop: its own simulated gateway, Prometheus loading only `pack`,
 /// AlertManager, and alertscaler (memory backend, Prometheus configured for decision-time reads).
@@ -126,7 +129,7 @@ labels = {{ "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "10", "co
 async fn closed_loop_step_load_capacity_pack_against_ce_pack() {
     use support::closed_loop::{Loop, Needs, Step, Tally};
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let scenario = support::repo("fixtures/closed-loop/step.toml");
+    let scenario = support::repo(SCENARIO);
     let looped = Loop::from_scenario(&scenario);
     assert_eq!(looped.function(), STEP_FN);
     let step = Step {
@@ -182,7 +185,7 @@ async fn closed_loop_step_load_capacity_pack_against_ce_pack() {
     println!(
         "closed loop ({}): {} → {} → {} req/s (step at {}–{} s), horizon {} s; 1 s scrape/eval, AlertManager \
          1 s/2 s/5 s; the simulator's function model serves both; needs {} replicas at the peak, {} at the base",
-        scenario_name(),
+        SCENARIO,
         step.base,
         step.peak,
         step.base,
@@ -271,10 +274,6 @@ async fn closed_loop_step_load_capacity_pack_against_ce_pack() {
         Some(("capacity".into(), "9".into())),
         "{target:?}"
     );
-}
-
-fn scenario_name() -> &'static str {
-    "fixtures/closed-loop/step.toml"
 }
 
 fn rounded(trace: &[(f64, u64)]) -> Vec<(u64, u64)> {
