@@ -10,9 +10,8 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use serde_norway::Value as Yaml;
 
-use crate::e2e::{PASSWORD, Stack, alertmanager_config, prometheus_config, write_yaml};
+use crate::e2e::{Monitoring, PASSWORD, Stack, monitoring};
 use crate::support;
 use crate::support::gateway::Gateway;
 use crate::support::procs::{Proc, free_port, wait_ready};
@@ -27,7 +26,8 @@ const SCENARIO: &str = "fixtures/closed-loop/step.toml";
 struct Pipeline {
     stack: Stack,
     gateway: Gateway,
-    _procs: [Proc; 3],
+    _receiver: Proc,
+    _monitoring: Monitoring,
     _dir: tempfile::TempDir,
 }
 
@@ -38,7 +38,10 @@ async fn pipeline(pack: &str, policy: &str) -> Pipeline {
     std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
     let gateway = Gateway::default();
     let gateway_port = gateway.serve().await.port();
-    let (receiver_port, prom_port, am_port) = (free_port(), free_port(), free_port());
+    // alertscaler needs Prometheus' address and Prometheus alertscaler's: its port is chosen first,
+    // and it starts once Prometheus and AlertManager are up.
+    let receiver_port = free_port();
+    let monitoring = monitoring(d, gateway_port, receiver_port, &password_file, Some(pack)).await;
     let config = d.join("alertscaler.toml");
     std::fs::write(
         &config,
@@ -49,7 +52,7 @@ scale_up_cooldown_secs = 10
 {policy}
 settle_interval_secs = 1
 [prometheus]
-url = "http://127.0.0.1:{prom_port}"
+url = "{prometheus}"
 [auth]
 mode = "basic"
 username = "admin"
@@ -58,66 +61,30 @@ password_file = "{pw}"
 name = "stepfn"
 labels = {{ "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "10", "com.openfaas.scale.factor" = "20", "com.openfaas.scale.target" = "10", "com.openfaas.scale.target-proportion" = "0.9" }}
 "#,
+            prometheus = monitoring.prometheus,
             pw = password_file.display()
         ),
     )
     .unwrap();
-    let prom_cfg = prometheus_config(d, gateway_port, receiver_port, am_port);
-    let mut c: Yaml = serde_norway::from_str(&std::fs::read_to_string(&prom_cfg).unwrap()).unwrap();
-    let rules = support::repo("alert-rules").join(pack);
-    c["rule_files"] = Yaml::Sequence(vec![rules.display().to_string().into()]);
-    write_yaml(&prom_cfg, &c);
-    let am_cfg = alertmanager_config(d, receiver_port, &password_file);
-    let args = |list: &[String]| list.to_vec();
-    let mut receiver = Proc::start(
-        "alertscaler",
-        env!("CARGO_BIN_EXE_alertscaler"),
-        &args(&[
-            "serve".into(),
-            "--config".into(),
-            config.display().to_string(),
-        ]),
-        d,
-    );
-    let mut alertmanager = Proc::start(
-        "alertmanager",
-        "prometheus-alertmanager",
-        &args(&[
-            format!("--config.file={}", am_cfg.display()),
-            format!("--storage.path={}", d.join("am").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".into(),
-        ]),
-        d,
-    );
-    let mut prometheus = Proc::start(
-        "prometheus",
-        "prometheus",
-        &args(&[
-            format!("--config.file={}", prom_cfg.display()),
-            format!("--storage.tsdb.path={}", d.join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            "--rules.alert.resend-delay=1s".into(),
-        ]),
-        d,
-    );
+    let args = [
+        "serve".into(),
+        "--config".into(),
+        config.display().to_string(),
+    ];
+    let mut receiver = Proc::start("alertscaler", env!("CARGO_BIN_EXE_alertscaler"), &args, d);
     let stack = Stack {
         client: reqwest::Client::new(),
         receiver: format!("http://127.0.0.1:{receiver_port}"),
-        prometheus: format!("http://127.0.0.1:{prom_port}"),
-        alertmanager: format!("http://127.0.0.1:{am_port}"),
+        prometheus: monitoring.prometheus.clone(),
+        alertmanager: monitoring.alertmanager.clone(),
     };
-    let ready = Duration::from_secs(30);
     let health = format!("{}/healthz", stack.receiver);
-    wait_ready(&mut receiver, &health, ready, d).await;
-    let am_ready = format!("{}/-/ready", stack.alertmanager);
-    wait_ready(&mut alertmanager, &am_ready, ready, d).await;
-    let prom_ready = format!("{}/-/ready", stack.prometheus);
-    wait_ready(&mut prometheus, &prom_ready, ready, d).await;
+    wait_ready(&mut receiver, &health, Duration::from_secs(30), d).await;
     Pipeline {
         stack,
         gateway,
-        _procs: [receiver, alertmanager, prometheus],
+        _receiver: receiver,
+        _monitoring: monitoring,
         _dir: dir,
     }
 }

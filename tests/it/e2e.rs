@@ -123,6 +123,71 @@ pub(crate) struct Stack {
     pub(crate) alertmanager: String,
 }
 
+/// Real AlertManager and Prometheus for a receiver on `receiver_port`, configured as shipped
+/// (timings shortened; Prometheus loading `rules`, a file of `alert-rules/`, or every pack when
+/// `None`), started and ready. Their ports come from `free_port()`: they cannot report a bound port
+/// (a short window in which another process could take one; the start-up failure then names it).
+pub(crate) struct Monitoring {
+    pub(crate) prometheus: String,
+    pub(crate) alertmanager: String,
+    _procs: [Proc; 2],
+}
+
+pub(crate) async fn monitoring(
+    dir: &Path,
+    gateway_port: u16,
+    receiver_port: u16,
+    password_file: &Path,
+    rules: Option<&str>,
+) -> Monitoring {
+    let (prom_port, am_port) = (free_port(), free_port());
+    let am_cfg = alertmanager_config(dir, receiver_port, password_file);
+    let mut alertmanager = Proc::start(
+        "alertmanager",
+        "prometheus-alertmanager",
+        &[
+            format!("--config.file={}", am_cfg.display()),
+            format!("--storage.path={}", dir.join("am").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        dir,
+    );
+    let prom_cfg = prometheus_config(dir, gateway_port, receiver_port, am_port);
+    if let Some(rules) = rules {
+        let mut c: Yaml =
+            serde_norway::from_str(&std::fs::read_to_string(&prom_cfg).unwrap()).unwrap();
+        let path = support::repo("alert-rules").join(rules);
+        c["rule_files"] = Yaml::Sequence(vec![path.display().to_string().into()]);
+        write_yaml(&prom_cfg, &c);
+    }
+    let mut prometheus = Proc::start(
+        "prometheus",
+        "prometheus",
+        &[
+            format!("--config.file={}", prom_cfg.display()),
+            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+            "--rules.alert.resend-delay=1s".into(),
+        ],
+        dir,
+    );
+    let (prometheus_url, alertmanager_url) = (
+        format!("http://127.0.0.1:{prom_port}"),
+        format!("http://127.0.0.1:{am_port}"),
+    );
+    let ready = Duration::from_secs(30);
+    let am_ready = format!("{alertmanager_url}/-/ready");
+    wait_ready(&mut alertmanager, &am_ready, ready, dir).await;
+    let prom_ready = format!("{prometheus_url}/-/ready");
+    wait_ready(&mut prometheus, &prom_ready, ready, dir).await;
+    Monitoring {
+        prometheus: prometheus_url,
+        alertmanager: alertmanager_url,
+        _procs: [alertmanager, prometheus],
+    }
+}
+
 impl Stack {
     async fn replicas(&self) -> std::collections::BTreeMap<String, u64> {
         let list: Value = self
@@ -221,57 +286,16 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
     let gateway = Gateway::default();
     gateway.set(IDLE, 0.0, 0.01); // exported, never any traffic
     let gateway_port = gateway.serve().await.port();
-    // The receiver binds port 0 and reports its address. Prometheus and AlertManager cannot
-    // report theirs, so their ports come from free_port() (a short window in which another
-    // process could take them; their start-up failure then names the port).
+    // The receiver binds port 0 and reports its address.
     let receiver = Served::start(&receiver_config(d, 0, &password_file), &[]);
     let receiver_port = receiver.addr.port();
-    let (prom_port, am_port) = (free_port(), free_port());
-    let am_cfg = alertmanager_config(d, receiver_port, &password_file);
-    let mut alertmanager = Proc::start(
-        "alertmanager",
-        "prometheus-alertmanager",
-        &[
-            format!("--config.file={}", am_cfg.display()),
-            format!("--storage.path={}", d.join("am").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".into(),
-        ],
-        d,
-    );
-    let prom_cfg = prometheus_config(d, gateway_port, receiver_port, am_port);
-    let mut prometheus = Proc::start(
-        "prometheus",
-        "prometheus",
-        &[
-            format!("--config.file={}", prom_cfg.display()),
-            format!("--storage.tsdb.path={}", d.join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            "--rules.alert.resend-delay=1s".into(),
-        ],
-        d,
-    );
+    let monitoring = monitoring(d, gateway_port, receiver_port, &password_file, None).await;
     let stack = Stack {
         client: reqwest::Client::new(),
         receiver: format!("http://127.0.0.1:{receiver_port}"),
-        prometheus: format!("http://127.0.0.1:{prom_port}"),
-        alertmanager: format!("http://127.0.0.1:{am_port}"),
+        prometheus: monitoring.prometheus.clone(),
+        alertmanager: monitoring.alertmanager.clone(),
     };
-    let ready = Duration::from_secs(30);
-    wait_ready(
-        &mut alertmanager,
-        &format!("{}/-/ready", stack.alertmanager),
-        ready,
-        d,
-    )
-    .await;
-    wait_ready(
-        &mut prometheus,
-        &format!("{}/-/ready", stack.prometheus),
-        ready,
-        d,
-    )
-    .await;
 
     // Invariants checked on every observation: never past max, the idle function untouched.
     let bounds = |r: &std::collections::BTreeMap<String, u64>| {
