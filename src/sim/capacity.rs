@@ -92,7 +92,8 @@ impl Desired {
     }
 }
 
-fn ceil_div(load: f64, target: f64) -> u32 {
+/// Replicas for `load` at `target` per replica: `ceil(load / target)`, saturating, 0 without load.
+pub(super) fn ceil_div(load: f64, target: f64) -> u32 {
     let x = (load / target).ceil();
     if x >= f64::from(u32::MAX) {
         u32::MAX

@@ -13,6 +13,8 @@ use std::collections::VecDeque;
 
 use serde::Deserialize;
 
+use super::capacity::ceil_div;
+
 /// KPA parameters (Knative's defaults); a scenario may override any of them under `[presets.kpa.kpa]`.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -76,17 +78,6 @@ pub struct KpaDecision {
     pub desired_panic: u32,
     pub panicking: bool,
     pub replicas: u32,
-}
-
-fn ceil_div(load: f64, target: f64) -> u32 {
-    let x = (load / target).ceil();
-    if x >= f64::from(u32::MAX) {
-        u32::MAX
-    } else if x > 0.0 {
-        x as u32
-    } else {
-        0
-    }
 }
 
 fn mean(samples: impl Iterator<Item = f64>) -> f64 {

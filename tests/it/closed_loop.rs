@@ -9,8 +9,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::e2e::{Monitoring, PASSWORD, Stack, monitoring};
 use crate::support;
 use crate::support::gateway::Gateway;
@@ -210,17 +208,7 @@ async fn closed_loop_step_load_capacity_pack_against_ce_pack() {
     );
     assert!(cap.peak_replicas <= 10, "{cap:?}");
     // Its decisions read the desired count from Prometheus at decision time.
-    let decisions: Value = capacity
-        .stack
-        .client
-        .get(format!("{}/decisions", capacity.stack.receiver))
-        .basic_auth("admin", Some(PASSWORD))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let decisions = capacity.stack.receiver_json("/decisions").await;
     assert!(
         decisions.to_string().contains("(prometheus)"),
         "no decision used the measured count: {decisions}"

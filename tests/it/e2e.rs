@@ -189,17 +189,21 @@ pub(crate) async fn monitoring(
 }
 
 impl Stack {
-    async fn replicas(&self) -> std::collections::BTreeMap<String, u64> {
-        let list: Value = self
-            .client
-            .get(format!("{}/system/functions", self.receiver))
+    /// `GET path` on the receiver with the webhook's credentials, as JSON.
+    pub(crate) async fn receiver_json(&self, path: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.receiver))
             .basic_auth("admin", Some(PASSWORD))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    async fn replicas(&self) -> std::collections::BTreeMap<String, u64> {
+        let list = self.receiver_json("/system/functions").await;
         list.as_array()
             .unwrap()
             .iter()
