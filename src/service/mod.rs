@@ -31,7 +31,7 @@ use crate::labels;
 use crate::ledger::{self, Trigger};
 use crate::measure::LoadSource;
 use crate::metrics::Metrics;
-use crate::policy::{self, Decision, stabilize};
+use crate::policy::{self, Decision, Load, stabilize};
 pub use crate::report::{FunctionReport, Outcome, Report};
 use crate::stored::Stored;
 
@@ -228,6 +228,19 @@ impl Service {
                 Ok(labels) => labels,
                 Err(e) => return Ok(Some(Decision::refused(e.to_string()))),
             };
+        // What the policy decides on this read, for a trigger and what was measured for it.
+        let decide = |trigger: &Trigger, load: Option<&Load>| {
+            let input = policy::Input {
+                labels: &labels,
+                current: state.replicas,
+                trigger,
+                ledger: &stored.ledger,
+                window: &stored.window,
+                load,
+                now,
+            };
+            policy::decide(&input, &s.policy)
+        };
         let (verdict, ledger) = match cause {
             Cause::Notification(signals) => {
                 let (trigger, next) =
@@ -238,16 +251,7 @@ impl Service {
                     Trigger::Hold(_) => None,
                     _ => Box::pin(self.load.for_trigger(&trigger, &s.policy, function)).await,
                 };
-                let input = policy::Input {
-                    labels: &labels,
-                    current: state.replicas,
-                    trigger: &trigger,
-                    ledger: &stored.ledger,
-                    window: &stored.window,
-                    load: load.as_ref(),
-                    now,
-                };
-                (policy::decide(&input, &s.policy), next)
+                (decide(&trigger, load.as_ref()), next)
             }
             Cause::Settle => {
                 let Some(verdict) =
@@ -270,19 +274,7 @@ impl Service {
                     signal,
                     repeat: true,
                 };
-                let input = policy::Input {
-                    labels: &labels,
-                    current: state.replicas,
-                    trigger: &trigger,
-                    ledger: &stored.ledger,
-                    window: &stored.window,
-                    load: Some(&load),
-                    now,
-                };
-                (
-                    policy::decide(&input, &s.policy),
-                    Cow::Borrowed(&stored.ledger),
-                )
+                (decide(&trigger, Some(&load)), Cow::Borrowed(&stored.ledger))
             }
         };
         let mut decision = policy::platform::explain(verdict.decision, &labels, &s.platform);

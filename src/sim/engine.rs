@@ -90,12 +90,13 @@ pub struct Simulation {
     pub bound: Option<Bound>,
 }
 
-/// What the best possible policy would spend for half of CE's violations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the best possible policy would spend for half of CE's violations (`summary.json`'s
+/// `half_ce_violations`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Bound {
     /// Half of CE's violation seconds (rounded down).
     pub allowed_violation_seconds: u64,
-    /// `None` when more seconds than that cannot be met even at max replicas.
+    /// `None` (`null`) when more seconds than that cannot be met even at max replicas.
     pub least_replica_seconds: Option<u64>,
 }
 
@@ -141,6 +142,12 @@ impl Phases {
     }
 }
 
+/// The random source of the run's `index`-th function: each function its own stream, the same for
+/// every preset (and for the closed-loop test, which serves a scenario's function through the model).
+pub fn stream(seed: u64, index: usize) -> Rng {
+    Rng::new(Rng::new(seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).next_u64())
+}
+
 /// Run one policy preset on the expanded functions of a scenario.
 pub fn run_policy(
     scenario: &Scenario,
@@ -169,10 +176,7 @@ pub fn run_policy(
     let mut models: Vec<FunctionModel> = functions
         .iter()
         .enumerate()
-        .map(|(i, (f, trace))| {
-            let stream = Rng::new(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).next_u64();
-            FunctionModel::new(f, trace.clone(), Rng::new(stream))
-        })
+        .map(|(i, (f, trace))| FunctionModel::new(f, trace.clone(), stream(seed, i)))
         .collect();
     let mut series = vec![Series::default(); models.len()];
     let mut alerts: Vec<Vec<Option<Active>>> = vec![vec![None; models.len()]; rules.len()];

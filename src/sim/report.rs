@@ -93,15 +93,7 @@ pub struct Summary {
     /// within it (perfect foresight, no cold start, no backlog); absent without a `ce` run. Where the bound
     /// exceeds CE's replica-seconds, no policy can have half of CE's violations at CE's cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub half_ce_violations: Option<HalfCe>,
-}
-
-/// `summary.json`'s lower bound for issue 12's bar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HalfCe {
-    pub allowed_violation_seconds: u64,
-    /// `null` when even max replicas leave more seconds in violation.
-    pub least_replica_seconds: Option<u64>,
+    pub half_ce_violations: Option<super::Bound>,
 }
 
 /// The summary of a simulation.
@@ -132,10 +124,7 @@ pub fn summary_json(sim: &Simulation) -> Summary {
                 }
             })
             .collect(),
-        half_ce_violations: sim.bound.map(|b| HalfCe {
-            allowed_violation_seconds: b.allowed_violation_seconds,
-            least_replica_seconds: b.least_replica_seconds,
-        }),
+        half_ce_violations: sim.bound,
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use alertscaler::sim::function::FunctionModel;
-use alertscaler::sim::load::{Rng, Trace};
+use alertscaler::sim::load::Trace;
 use alertscaler::sim::scenario::{FunctionSpec, Scenario};
 use serde_json::Value;
 
@@ -139,7 +139,7 @@ impl Loop {
         let client = reqwest::Client::new();
         let function = self.function();
         // The simulator's stream for its first function, so both see the same arrivals.
-        let rng = Rng::new(Rng::new(self.seed).next_u64());
+        let rng = alertscaler::sim::engine::stream(self.seed, 0);
         let mut model = FunctionModel::new(&self.spec, self.trace.clone(), rng);
         let mut tally = Tally::default();
         let mut replicas = u64::from(model.desired);
