@@ -71,7 +71,7 @@ pub(crate) fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
     // An up alert (firing, followed up, or resolved) only ever moves up. A count below current
     // means the replicas caught up since Prometheus evaluated, or the panic window is calming
     // down; shrinking on it flapped in the closed-loop test (6 → 2 → 6 within one step).
-    // Scale-downs are FunctionOverProvisioned's (1m `for:`), through the stabilization window.
+    // Scale-downs are FunctionOverProvisioned's (30s `for:`), through the stabilization window.
     if signal.direction == Direction::Up && proposal.desired < input.current {
         return Err(Decision::unchanged(
             Why::InBand,

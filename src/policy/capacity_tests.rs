@@ -105,7 +105,7 @@ fn table() {
             Some(8),
             None,
         ),
-        // …one below it does not scale down (FunctionOverProvisioned does, after its 1m)…
+        // …one below it does not scale down (FunctionOverProvisioned does, after its 30s)…
         (
             1,
             20,

@@ -5,7 +5,8 @@
 //! and a panic (15s) window; desired = ceil(load / target per replica), panic when the panic window's desired ≥
 //! 2 × the gateway's replicas (`gateway_service_count`); panic *mode* lasts while that condition held at any
 //! evaluation of the last minute (`max_over_time(alertscaler:function_panic[1m])`), and the published desired
-//! is max(stable, panic) in panic mode, else stable.
+//! is max(stable, panic) in panic mode, else stable — or, where that is below the replicas, the count that keeps
+//! each replica at most [`DOWN_FILL`] of its target full (a scale-down's hysteresis), never above the replicas.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,9 @@ use super::monitor::{Metric, Observed, Scraped};
 pub const TYPE: &str = "com.openfaas.scale.type";
 /// Panic threshold of the pack (×current replicas).
 pub const PANIC_THRESHOLD: f64 = 2.0;
+/// How full a replica may be after a scale-down, as a fraction of its target
+/// (`alertscaler:capacity_down_fill`): the hysteresis between scaling up at the target and down.
+pub const DOWN_FILL: f64 = 0.85;
 
 /// A function's effective target per replica, as alertscaler exports it
 /// (`alertscaler_function_capacity_target` = target × proportion).
@@ -66,7 +70,8 @@ pub struct Desired {
     pub stable: u32,
     pub panic: u32,
     pub panicking: bool,
-    /// `alertscaler:function_desired_replicas`.
+    /// `alertscaler:function_desired_replicas`: the needed count at or above the replicas, else the
+    /// count that leaves headroom ([`DOWN_FILL`]), at most the replicas.
     pub desired: u32,
     /// `gateway_service_count`; `None` when the gateway reports none (no panic, no alert, but a desired
     /// count all the same).
@@ -211,7 +216,18 @@ pub fn desired(
     let panicking = (0..=w.hold / every)
         .filter_map(|k| now.checked_sub(k * every))
         .any(|t| panic_condition(series, t, target, w) == Some(true));
-    let desired = if panicking { stable.max(panic) } else { stable };
+    let needed = if panicking { stable.max(panic) } else { stable };
+    let desired = match replicas {
+        Some(current) if needed < current => {
+            let published = if panicking && panic > stable {
+                load_panic
+            } else {
+                load
+            };
+            current.min(ceil_div(published, target.per_replica * DOWN_FILL))
+        }
+        _ => needed,
+    };
     Some(Desired {
         load,
         load_panic,

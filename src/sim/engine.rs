@@ -239,7 +239,9 @@ pub fn run_policy(
                         evaluation_secs: prom.evaluation_interval_secs,
                     };
                     let result = rule.expr.eval(&series[i], t, &targets);
-                    if let Some(send) = step_alert(state, result, t, rule.for_secs) {
+                    if let Some(send) =
+                        step_alert(state, result, t, rule.for_secs, rule.keep_firing_secs)
+                    {
                         am.receive(prom_alert(rule, i, &names[i], send), t);
                     }
                 }

@@ -210,6 +210,10 @@ pub struct Active {
     pub active_at: u64,
     pub fired_at: Option<u64>,
     pub last_sent: u64,
+    /// What the condition observed the last time it held, and the first evaluation since that found it false
+    /// (`keep_firing_for`).
+    pub observed: Observed,
+    pub false_since: Option<u64>,
 }
 
 /// What a true alert condition observed: the numbers its annotations carry.
@@ -252,21 +256,38 @@ pub enum Send {
 pub const RESEND_DELAY: u64 = 60;
 
 /// Advance one function's alert state by one evaluation: pending after the first true evaluation, firing once
-/// it has been true for `for_secs` (`>=`, as Prometheus), resolved on the first false evaluation while firing.
+/// it has been true for `for_secs` (`>=`, as Prometheus), resolved on the first false evaluation while firing —
+/// or, with `keep_secs` (`keep_firing_for`), once the condition has been false for that long (measured from the
+/// first false evaluation, as Prometheus); until then it fires on with what it observed last.
 pub fn step_alert(
     state: &mut Option<Active>,
     result: Option<Observed>,
     now: u64,
     for_secs: u64,
+    keep_secs: u64,
 ) -> Option<Send> {
+    let result = match (result, state.as_mut()) {
+        (Some(observed), Some(a)) => {
+            a.observed = observed;
+            a.false_since = None;
+            result
+        }
+        (None, Some(a)) if a.fired_at.is_some() => {
+            let since = *a.false_since.get_or_insert(now);
+            (now - since < keep_secs).then_some(a.observed)
+        }
+        _ => result,
+    };
     match (result, state.as_mut()) {
-        (Some(_), None) => {
+        (Some(observed), None) => {
             *state = Some(Active {
                 active_at: now,
                 fired_at: None,
                 last_sent: 0,
+                observed,
+                false_since: None,
             });
-            step_alert(state, result, now, for_secs).filter(|_| for_secs == 0)
+            step_alert(state, result, now, for_secs, keep_secs).filter(|_| for_secs == 0)
         }
         (Some(observed), Some(a)) => {
             let fired_at = match a.fired_at {
@@ -366,40 +387,83 @@ mod tests {
     fn alert_goes_pending_then_firing_after_for_then_resolves() {
         let mut st = None;
         let yes = Some(Observed::new(7.0, 5.0));
-        assert_eq!(step_alert(&mut st, yes, 4, 5), None);
+        assert_eq!(step_alert(&mut st, yes, 4, 5, 0), None);
         for t in 5..9 {
-            assert_eq!(step_alert(&mut st, yes, t, 5), None, "t={t}");
+            assert_eq!(step_alert(&mut st, yes, t, 5, 0), None, "t={t}");
         }
         assert_eq!(
-            step_alert(&mut st, yes, 9, 5),
+            step_alert(&mut st, yes, 9, 5, 0),
             Some(Send::Firing {
                 starts_at: 9,
                 observed: Observed::new(7.0, 5.0)
             })
         );
-        assert_eq!(step_alert(&mut st, yes, 10, 5), None);
+        assert_eq!(step_alert(&mut st, yes, 10, 5, 0), None);
         assert_eq!(
-            step_alert(&mut st, yes, 9 + RESEND_DELAY, 5),
+            step_alert(&mut st, yes, 9 + RESEND_DELAY, 5, 0),
             Some(Send::Firing {
                 starts_at: 9,
                 observed: Observed::new(7.0, 5.0)
             })
         );
         assert_eq!(
-            step_alert(&mut st, None, 80, 5),
+            step_alert(&mut st, None, 80, 5, 0),
             Some(Send::Resolved {
                 starts_at: 9,
                 ends_at: 80
             })
         );
         // Pending that stops is dropped silently.
-        step_alert(&mut st, yes, 90, 5);
-        assert_eq!(step_alert(&mut st, None, 91, 5), None);
+        step_alert(&mut st, yes, 90, 5, 0);
+        assert_eq!(step_alert(&mut st, None, 91, 5, 0), None);
         assert_eq!(st, None);
         // for: 0 fires on the first true evaluation.
         assert!(matches!(
-            step_alert(&mut st, yes, 100, 0),
+            step_alert(&mut st, yes, 100, 0, 0),
             Some(Send::Firing { starts_at: 100, .. })
         ));
+    }
+
+    #[test]
+    fn keep_firing_for_counts_from_the_first_false_evaluation() {
+        let (first, later) = (Observed::new(7.0, 5.0), Observed::new(6.0, 5.0));
+        let mut st = None;
+        assert!(step_alert(&mut st, Some(first), 0, 0, 30).is_some());
+        assert_eq!(step_alert(&mut st, Some(later), 15, 0, 30), None);
+        // False from 30: fires on (with what it observed last) while less than 30 s have passed since 30.
+        for t in [30, 45] {
+            assert_eq!(step_alert(&mut st, None, t, 0, 30), None, "t={t}");
+            assert_eq!(st.map(|a| a.observed), Some(later));
+        }
+        assert_eq!(
+            step_alert(&mut st, None, 60, 0, 30),
+            Some(Send::Resolved {
+                starts_at: 0,
+                ends_at: 60
+            })
+        );
+        // True again within the time kept: the same alert, and the clock starts over at the next false one.
+        let mut st = None;
+        step_alert(&mut st, Some(first), 0, 0, 30);
+        step_alert(&mut st, None, 15, 0, 30);
+        assert_eq!(step_alert(&mut st, Some(later), 30, 0, 30), None);
+        assert_eq!(step_alert(&mut st, None, 45, 0, 30), None);
+        // (Still firing at 60, when its resend is due.)
+        assert_eq!(
+            step_alert(&mut st, None, RESEND_DELAY, 0, 30),
+            Some(Send::Firing {
+                starts_at: 0,
+                observed: later
+            })
+        );
+        assert!(matches!(
+            step_alert(&mut st, None, 75, 0, 30),
+            Some(Send::Resolved { starts_at: 0, .. })
+        ));
+        // A pending alert is not kept.
+        let mut st = None;
+        step_alert(&mut st, Some(first), 0, 60, 30);
+        assert_eq!(step_alert(&mut st, None, 15, 60, 30), None);
+        assert_eq!(st, None);
     }
 }

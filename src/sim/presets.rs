@@ -138,7 +138,7 @@ pub fn names() -> Vec<&'static str> {
 }
 
 /// The scale-down stabilization window of the recommended capacity install: the pack's desired
-/// count is already a 1-minute average and FunctionOverProvisioned waits a minute (`for: 1m`), so
+/// count is already a 1-minute average and FunctionOverProvisioned waits 30 s (`for: 30s`), so
 /// the HPA's 300 s on top only keeps replicas nobody needs (README, docs/policies.md).
 pub const RECOMMENDED_STABILIZATION_SECS: u64 = 60;
 

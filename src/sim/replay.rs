@@ -372,7 +372,13 @@ pub fn replay(file: &TestFile, rules: &[Rule]) -> Outcome {
                 for (name, f) in &inputs {
                     let result = rule.expr.eval(f, t, &f.targets(t, every));
                     let state = states.entry((r, name.as_str())).or_default();
-                    step_alert(&mut state.0, result, t, rule.for_secs);
+                    step_alert(
+                        &mut state.0,
+                        result,
+                        t,
+                        rule.for_secs,
+                        rule.keep_firing_secs,
+                    );
                     state.1 = result;
                 }
             }

@@ -40,7 +40,9 @@ pub enum Expr {
         /// Panic mode lasts this long after the last panic condition.
         panic_hold: u64,
     },
-    /// …below them, desired raised to 1 (`FunctionOverProvisioned`: `clamp_min(desired, 1) < replicas`).
+    /// …below them, desired raised to 1 (`FunctionOverProvisioned`: `clamp_min(desired, 1) < replicas`), for
+    /// a function whose arrivals had a stable-window rate one stable window ago (`and … offset 1m`: a young
+    /// series' rate under-reads).
     DesiredBelow {
         stable_window: u64,
         panic_window: u64,
@@ -120,7 +122,12 @@ impl Expr {
                 let w = windows(stable_window, panic_window, panic_hold, targets);
                 let d = capacity::desired(series, now, targets.capacity, w)?;
                 let desired = d.desired.max(1);
-                (desired < d.replicas?).then_some(d.observed(targets.capacity, desired))
+                let full_window = now
+                    .checked_sub(stable_window)
+                    .and_then(|then| series.rate(then, stable_window, Metric::Started))
+                    .is_some();
+                (desired < d.replicas? && full_window)
+                    .then_some(d.observed(targets.capacity, desired))
             }
             Self::Idle { window, lookback } => {
                 let increase = series.rate(now, window, Metric::Invocations)? * window as f64;
@@ -177,6 +184,8 @@ pub struct Rule {
     pub alertname: &'static str,
     pub expr: Expr,
     pub for_secs: u64,
+    /// `keep_firing_for`: how long a firing alert keeps firing after its condition stopped holding.
+    pub keep_firing_secs: u64,
     /// Labels the rule adds to every alert.
     pub labels: BTreeMap<String, String>,
 }
@@ -244,7 +253,7 @@ impl RuleKind {
                     panic_window: 15,
                     panic_hold: 60,
                 },
-                60,
+                30,
                 scaling("down", "capacity"),
             ),
             Self::Idle => (
@@ -257,10 +266,13 @@ impl RuleKind {
                 scaling("down", "zero"),
             ),
         };
+        // Only FunctionOverProvisioned keeps firing after its condition stops (so follow-ups continue).
+        let keep_firing_secs = if self == Self::CapacityOver { 30 } else { 0 };
         Rule {
             alertname,
             expr,
             for_secs,
+            keep_firing_secs,
             labels,
         }
     }

@@ -91,6 +91,13 @@ fn simulated_rules_have_the_packs_for_and_labels() {
             .unwrap_or_else(|| panic!("{file} has no {}", model.alertname));
         let for_secs = replay::duration(shipped["for"].as_str().unwrap_or("0s")).unwrap();
         assert_eq!(for_secs, model.for_secs, "{}: for", model.alertname);
+        let keep = shipped["keep_firing_for"].as_str().unwrap_or("0s");
+        let keep_secs = replay::duration(keep).unwrap();
+        assert_eq!(
+            keep_secs, model.keep_firing_secs,
+            "{}: keep_firing_for",
+            model.alertname
+        );
         let labels: std::collections::BTreeMap<String, String> =
             serde_norway::from_value(shipped["labels"].clone()).unwrap();
         assert_eq!(labels, model.labels, "{}: labels", model.alertname);
