@@ -27,8 +27,9 @@ print()
 rec = runs[0]["recommended"]
 print(f"| scenario | {rec} / ce SLO-violation s | {rec} / ce replica-s | ≤ 50 % of CE's violations at ≤ CE's "
       f"replica-s | direction changes per window | {rec} / kpa violations | {rec} / kpa replica-s | ≤ 1.5× KPA's "
-      "violations at ≤ its replica-s | lower bound for CE's bar: least replica-s any policy needs / CE's |")
-print("|---|---:|---:|---|---|---:|---:|---|---|")
+      "violations at ≤ its replica-s | lower bound for CE's bar: least replica-s any policy needs / CE's | "
+      "kpa against CE's bar |")
+print("|---|---:|---:|---|---|---:|---:|---|---|---|")
 
 
 def ratio(a, b):
@@ -48,17 +49,24 @@ def bound(r, ce):
     return f"{least} / {ce['replica_seconds']} ({verdict})"
 
 
+def meets_ce_bar(p, ce):
+    """Issue 12's bar: ≤ 50 % of CE's violation seconds (none where CE has none) at ≤ CE's replica-seconds."""
+    v, r = p["slo_violation_seconds"], p["replica_seconds"]
+    if ce["slo_violation_seconds"] == 0:
+        return v == 0 and r <= ce["replica_seconds"]
+    return v <= 0.5 * ce["slo_violation_seconds"] and r <= ce["replica_seconds"]
+
+
 for r in runs:
     by = {p["name"]: p for p in r["policies"]}
     c, ce, k = by[rec], by["ce"], by["kpa"]
     cv, cr = c["slo_violation_seconds"], c["replica_seconds"]
-    if ce["slo_violation_seconds"] == 0:
-        vs_ce = cv == 0 and cr <= ce["replica_seconds"]
-    else:
-        vs_ce = cv <= 0.5 * ce["slo_violation_seconds"] and cr <= ce["replica_seconds"]
+    vs_ce = meets_ce_bar(c, ce)
+    kpa_ce = (f"{'met' if meets_ce_bar(k, ce) else 'NOT met'} ({k['slo_violation_seconds']:.0f} / "
+              f"{k['replica_seconds']:.0f})")
     vs_kpa = cv <= 1.5 * k["slo_violation_seconds"] and cr <= k["replica_seconds"]
     dc = c["max_direction_changes_per_window"]
     print(f"| {r['scenario']} | {ratio(cv, ce['slo_violation_seconds'])} | {ratio(cr, ce['replica_seconds'])} | "
           f"{'met' if vs_ce else 'NOT met'} | {dc} ({'met' if dc <= 1 else 'NOT met'}) | "
           f"{ratio(cv, k['slo_violation_seconds'])} | {ratio(cr, k['replica_seconds'])} | "
-          f"{'met' if vs_kpa else 'not met'} | {bound(r, ce)} |")
+          f"{'met' if vs_kpa else 'not met'} | {bound(r, ce)} | {kpa_ce} |")
