@@ -6,7 +6,9 @@
 //! 2 × the gateway's replicas (`gateway_service_count`); panic *mode* lasts while that condition held at any
 //! evaluation of the last minute (`max_over_time(alertscaler:function_panic[1m])`), and the published desired
 //! is max(stable, panic) in panic mode, else stable — or, where that is below the replicas, the count that keeps
-//! each replica at most [`DOWN_FILL`] of its target full (a scale-down's hysteresis), never above the replicas.
+//! each replica at most [`DOWN_FILL`] of its target full (a scale-down's hysteresis), and at least the highest
+//! count the 15s window needed in the last [`PEAK_SECS`] (a burst's need survives a short pause), never above
+//! the replicas.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +21,9 @@ pub const PANIC_THRESHOLD: f64 = 2.0;
 /// How full a replica may be after a scale-down, as a fraction of its target
 /// (`alertscaler:capacity_down_fill`): the hysteresis between scaling up at the target and down.
 pub const DOWN_FILL: f64 = 0.85;
+/// How far back a scale-down looks for the highest count the 15s window needed
+/// (`alertscaler:function_needed_replicas:peak30s` = `max_over_time(…:15s[30s])`).
+pub const PEAK_SECS: u64 = 30;
 
 /// A function's effective target per replica, as alertscaler exports it
 /// (`alertscaler_function_capacity_target` = target × proportion).
@@ -71,7 +76,8 @@ pub struct Desired {
     pub panic: u32,
     pub panicking: bool,
     /// `alertscaler:function_desired_replicas`: the needed count at or above the replicas, else the
-    /// count that leaves headroom ([`DOWN_FILL`]), at most the replicas.
+    /// count that leaves headroom ([`DOWN_FILL`]) or the recent peak ([`needed_peak`]), whichever is
+    /// higher, at most the replicas.
     pub desired: u32,
     /// `gateway_service_count`; `None` when the gateway reports none (no panic, no alert, but a desired
     /// count all the same).
@@ -179,6 +185,39 @@ pub fn panic_load(
     load(series, now, w.panic, target, seconds)
 }
 
+/// `alertscaler:function_needed_replicas:15s`: the replicas the last 15 s of arrivals need at the target, at
+/// the service time (queueing left out, unlike the panic window's load). `None` where it has no value.
+pub fn needed_15s(
+    series: &impl Scraped,
+    now: u64,
+    target: CapacityTarget,
+    w: Windows,
+) -> Option<u32> {
+    let load = load(
+        series,
+        now,
+        w.panic,
+        target,
+        service_seconds(series, now, w),
+    )?;
+    Some(ceil_div(load, target.per_replica))
+}
+
+/// `alertscaler:function_needed_replicas:peak30s`: the highest [`needed_15s`] recorded at the evaluations of the
+/// last [`PEAK_SECS`] (both ends, as Prometheus 2's range); `None` without any.
+pub fn needed_peak(
+    series: &impl Scraped,
+    now: u64,
+    target: CapacityTarget,
+    w: Windows,
+) -> Option<u32> {
+    let every = w.every.max(1);
+    (0..=PEAK_SECS / every)
+        .filter_map(|k| now.checked_sub(k * every))
+        .filter_map(|t| needed_15s(series, t, target, w))
+        .max()
+}
+
 /// `alertscaler:function_panic` at `t`: `None` where it has no value (no load or no replicas).
 pub fn panic_condition(
     series: &impl Scraped,
@@ -224,7 +263,9 @@ pub fn desired(
             } else {
                 load
             };
-            current.min(ceil_div(published, target.per_replica * DOWN_FILL))
+            let headroom = ceil_div(published, target.per_replica * DOWN_FILL);
+            let peak = needed_peak(series, now, target, w).unwrap_or(0);
+            current.min(headroom.max(peak))
         }
         _ => needed,
     };

@@ -402,12 +402,15 @@ pub fn replay(file: &TestFile, rules: &[Rule]) -> Outcome {
 }
 
 /// The capacity pack's recorded series the model computes: `alertscaler:function_desired_replicas`, its
-/// `:stable` and `:panic` parts, `alertscaler:function_panic` and `…_panic_mode`; with an optional
+/// `:stable` and `:panic` parts, the 15s needed count and its 30s peak, `alertscaler:function_panic` and
+/// `…_panic_mode`; with an optional
 /// `{function_name="…"}` selector.
 fn recorded_series(expr: &str) -> Option<(&str, Option<String>)> {
     let (name, labels) = selector(expr)?;
     let known = [
         "alertscaler:function_desired_replicas",
+        "alertscaler:function_needed_replicas:15s",
+        "alertscaler:function_needed_replicas:peak30s",
         "alertscaler:function_desired_replicas:stable",
         "alertscaler:function_desired_replicas:panic",
         "alertscaler:function_panic",
@@ -424,6 +427,12 @@ fn model_value(name: &str, f: &Function, t: u64, w: capacity::Windows) -> Option
     let d = capacity::desired(f, t, target, w)?;
     match name {
         "alertscaler:function_desired_replicas" => Some(f64::from(d.desired)),
+        "alertscaler:function_needed_replicas:15s" => {
+            capacity::needed_15s(f, t, target, w).map(f64::from)
+        }
+        "alertscaler:function_needed_replicas:peak30s" => {
+            capacity::needed_peak(f, t, target, w).map(f64::from)
+        }
         "alertscaler:function_desired_replicas:stable" => Some(f64::from(d.stable)),
         "alertscaler:function_desired_replicas:panic" => {
             capacity::panic_load(f, t, target, w).map(|_| f64::from(d.panic))
