@@ -70,9 +70,18 @@ impl Tracker {
 struct Busy(Arc<Tracker>);
 
 impl Busy {
-    fn start(tracker: Arc<Tracker>) -> Self {
-        tracker.set(|_| Phase::Busy);
-        Self(tracker)
+    /// Mark the connection busy; also returns when its request started: when the first bytes of
+    /// its head arrived (already timed for the head's deadline), or now if they came in with the
+    /// previous request.
+    fn start(tracker: Arc<Tracker>) -> (Self, Instant) {
+        let mut head = None;
+        tracker.set(|phase| {
+            if let Phase::Head(since) = phase {
+                head = Some(since);
+            }
+            Phase::Busy
+        });
+        (Self(tracker), head.unwrap_or_else(Instant::now))
     }
 }
 
@@ -316,11 +325,12 @@ where
         let (app, tracker) = (shared.app.clone(), tracker.clone());
         let request_timeout = shared.request_timeout;
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            let busy = Busy::start(tracker.clone());
+            let (busy, started) = Busy::start(tracker.clone());
             request.extensions_mut().insert(ConnectInfo(peer));
             let app = app.clone();
             let response = app.oneshot(request.map(axum::body::Body::new));
-            let response = DeadlineFuture::new(response, request_timeout);
+            // The deadline counts from the request's first bytes, whose time is already known.
+            let response = DeadlineFuture::starting_at(response, started, request_timeout);
             async move {
                 let response = response.await;
                 drop(busy);

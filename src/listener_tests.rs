@@ -63,3 +63,23 @@ async fn a_connection_expires_when_its_phase_deadline_passes() {
     assert_eq!(expiry, Expiry::Head);
     assert_eq!(started.elapsed(), Duration::from_secs(7));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_starts_when_the_first_bytes_of_its_head_arrived() {
+    let t = Arc::new(Tracker {
+        phase: Mutex::new(Phase::Idle(Instant::now())),
+        evict: Notify::new(),
+    });
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let head = Instant::now();
+    t.set(|p| p.on_bytes(head));
+    tokio::time::advance(Duration::from_secs(2)).await;
+    let (busy, started) = Busy::start(t.clone());
+    assert_eq!(started, head, "the head's bytes, not the handler call");
+    assert_eq!(t.phase(), Phase::Busy);
+    drop(busy);
+    // A head read together with the previous request: no bytes were timed, so it starts now.
+    tokio::time::advance(Duration::from_secs(4)).await;
+    let (_busy, started) = Busy::start(t.clone());
+    assert_eq!(started, Instant::now());
+}
