@@ -205,12 +205,21 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
+/// What the listener does to every request before the router sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct PerRequest {
+    /// A request still in the router after this is answered 503.
+    pub timeout: Duration,
+    /// Hand the handlers the peer's address (`ConnectInfo`). Only authentication reads it (its
+    /// per-source limit on failures), and the insert costs each request an extension map.
+    pub peer_address: bool,
+}
+
 /// What every connection task shares.
 #[derive(Clone)]
 struct Shared {
     app: Router,
-    /// A request still in the router after this is answered 503.
-    request_timeout: Duration,
+    per_request: PerRequest,
     tls: Option<TlsAcceptor>,
     limits: ConnectionLimits,
     stop: watch::Receiver<bool>,
@@ -221,7 +230,7 @@ struct Shared {
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    request_timeout: Duration,
+    per_request: PerRequest,
     tls: Option<TlsAcceptor>,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
@@ -235,7 +244,7 @@ pub async fn serve(
     let (stop_tx, stop) = watch::channel(false);
     let shared = Shared {
         app,
-        request_timeout,
+        per_request,
         tls,
         limits,
         stop,
@@ -323,14 +332,16 @@ where
 {
     let service = {
         let (app, tracker) = (shared.app.clone(), tracker.clone());
-        let request_timeout = shared.request_timeout;
+        let per_request = shared.per_request;
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             let (busy, started) = Busy::start(tracker.clone());
-            request.extensions_mut().insert(ConnectInfo(peer));
+            if per_request.peer_address {
+                request.extensions_mut().insert(ConnectInfo(peer));
+            }
             let app = app.clone();
             let response = app.oneshot(request.map(axum::body::Body::new));
             // The deadline counts from the request's first bytes, whose time is already known.
-            let response = DeadlineFuture::starting_at(response, started, request_timeout);
+            let response = DeadlineFuture::starting_at(response, started, per_request.timeout);
             async move {
                 let response = response.await;
                 drop(busy);
