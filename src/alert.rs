@@ -15,6 +15,7 @@ use crate::error::PayloadError;
 use crate::id::FunctionId;
 
 mod borrowed;
+mod timestamp;
 pub use borrowed::{AlertRef, Notification, Pairs};
 
 /// Label and annotation maps, sorted so that output and hashing are stable.
@@ -90,7 +91,13 @@ pub fn parse(body: &[u8]) -> Result<Webhook, PayloadError> {
 /// Parse a webhook body into what decisions use, borrowing from the body: the hot path. Errors
 /// are those of [`parse`] (the body is parsed again with path tracking only when it is bad).
 pub fn parse_notification(body: &[u8]) -> Result<Notification<'_>, PayloadError> {
-    let notification: Notification<'_> = match serde_json::from_slice(body) {
+    // Checked as UTF-8 once, so that the parser does not check each string again. A body that is
+    // not (invalid bytes in a field it skips) is parsed as bytes, as before.
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    };
+    let notification: Notification<'_> = match parsed {
         Ok(notification) => notification,
         Err(_) => return Err(explain(body)),
     };

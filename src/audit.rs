@@ -28,6 +28,48 @@ pub struct DecisionRecord {
     pub report: FunctionReport,
 }
 
+impl DecisionRecord {
+    /// This record, made the given decision, in the strings it already holds.
+    fn overwrite<'a>(
+        &mut self,
+        time: DateTime<Utc>,
+        trigger: &'static str,
+        alerts: impl IntoIterator<Item = &'a str>,
+        report: &FunctionReport,
+    ) {
+        self.time = time;
+        self.trigger = trigger;
+        copy_names(&mut self.alerts, alerts);
+        let FunctionReport {
+            function,
+            outcome,
+            from,
+            to,
+            why,
+            reason,
+        } = report;
+        let kept = &mut self.report;
+        kept.function.clone_from(function);
+        kept.reason.clone_from(reason);
+        (kept.outcome, kept.from, kept.to, kept.why) = (*outcome, *from, *to, *why);
+    }
+}
+
+/// `names`, sorted and without repeats, into `into`, reusing the strings it holds.
+fn copy_names<'a>(into: &mut Vec<String>, names: impl IntoIterator<Item = &'a str>) {
+    let mut count = 0;
+    for name in names {
+        match into.get_mut(count) {
+            Some(kept) => name.clone_into(kept),
+            None => into.push(name.to_owned()),
+        }
+        count += 1;
+    }
+    into.truncate(count);
+    into.sort_unstable();
+    into.dedup();
+}
+
 /// The bounded ring of recent decisions.
 #[derive(Debug)]
 pub struct Audit {
@@ -55,21 +97,40 @@ impl Audit {
         self.capacity
     }
 
-    /// Remember a decision, forgetting the oldest when full.
-    pub(crate) fn record(&self, record: DecisionRecord) {
+    /// Remember a decision about `report`'s function, for the named alerts (in any order, with
+    /// repeats), forgetting the oldest when full. A full ring (its steady state) writes the new
+    /// record over the forgotten one's strings: recording then allocates nothing.
+    pub(crate) fn record<'a>(
+        &self,
+        time: DateTime<Utc>,
+        trigger: &'static str,
+        alerts: impl IntoIterator<Item = &'a str>,
+        report: &FunctionReport,
+    ) {
         if self.capacity == 0 {
             return;
         }
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        let forgotten = if ring.len() == self.capacity {
-            ring.pop_front()
-        } else {
-            None
+        let record = match (ring.len() == self.capacity)
+            .then(|| ring.pop_front())
+            .flatten()
+        {
+            Some(mut forgotten) => {
+                forgotten.overwrite(time, trigger, alerts, report);
+                forgotten
+            }
+            None => {
+                let mut record = DecisionRecord {
+                    time,
+                    trigger,
+                    alerts: Vec::new(),
+                    report: report.clone(),
+                };
+                copy_names(&mut record.alerts, alerts);
+                record
+            }
         };
         ring.push_back(record);
-        // The oldest record is freed after the lock is released.
-        drop(ring);
-        drop(forgotten);
     }
 
     /// The last `limit` decisions (all kept when `None`), oldest first.
@@ -84,28 +145,30 @@ impl Audit {
 mod tests {
     use super::*;
 
-    fn record(i: u32) -> DecisionRecord {
-        let report = FunctionReport {
+    fn report(i: u32) -> FunctionReport {
+        FunctionReport {
             function: format!("f{i}.openfaas-fn"),
             outcome: crate::report::Outcome::Scaled,
             from: Some(i),
             to: Some(i + 1),
             why: None,
             reason: "step".into(),
-        };
-        DecisionRecord {
-            time: DateTime::from_timestamp(i64::from(i), 0).unwrap(),
-            trigger: "notification",
-            alerts: vec!["High".into()],
-            report,
         }
+    }
+
+    fn time(i: u32) -> DateTime<Utc> {
+        DateTime::from_timestamp(i64::from(i), 0).unwrap()
+    }
+
+    fn record(audit: &Audit, i: u32) {
+        audit.record(time(i), "notification", ["High"], &report(i));
     }
 
     #[test]
     fn ring_keeps_the_newest_capacity_records_in_order() {
         let audit = Audit::new(3);
         for i in 0..5 {
-            audit.record(record(i));
+            record(&audit, i);
         }
         let all: Vec<u32> = audit
             .recent(None)
@@ -125,7 +188,37 @@ mod tests {
     #[test]
     fn zero_capacity_keeps_nothing() {
         let audit = Audit::new(0);
-        audit.record(record(1));
+        record(&audit, 1);
         assert!(audit.recent(None).is_empty());
+    }
+
+    #[test]
+    fn a_record_written_over_a_forgotten_one_is_the_new_decision_only() {
+        let audit = Audit::new(2);
+        let mut long = report(1);
+        long.reason = "a much longer reason than the next one".into();
+        audit.record(time(1), "notification", ["B", "A", "B", "C"], &long);
+        record(&audit, 2);
+        let mut held = report(3);
+        (held.outcome, held.from, held.to) = (crate::report::Outcome::Unchanged, None, None);
+        held.why = Some(crate::policy::Why::Duplicate);
+        held.reason = "dup".into();
+        audit.record(time(3), "settle", ["Z", "Y"], &held);
+        let kept = audit.recent(None);
+        let written = serde_json::to_value(&kept[1]).unwrap();
+        let fresh = DecisionRecord {
+            time: time(3),
+            trigger: "settle",
+            alerts: vec!["Y".into(), "Z".into()],
+            report: held,
+        };
+        assert_eq!(written, serde_json::to_value(&fresh).unwrap());
+        let first = serde_json::to_value(&kept[0]).unwrap();
+        assert_eq!(first["alerts"], serde_json::json!(["High"]));
+        assert_eq!(first["function"], "f2.openfaas-fn");
+        // The first record's names, sorted and without repeats, before it was forgotten.
+        let audit = Audit::new(1);
+        audit.record(time(1), "notification", ["B", "A", "B", "C"], &report(1));
+        assert_eq!(audit.recent(None)[0].alerts, ["A", "B", "C"]);
     }
 }

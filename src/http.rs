@@ -187,7 +187,7 @@ async fn require_auth(
     if matches!(state.auth, Auth::None) {
         return next.run(request).await;
     }
-    // The peer address (`into_make_service_with_connect_info`); unspecified when unknown.
+    // The peer address (the listener inserts it when authentication is on); unspecified when unknown.
     let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let now = Instant::now();
     if let Some(wait) = state.auth_limiter.blocked(ip, now) {

@@ -30,7 +30,8 @@
 //! - [`skipped`]: bounds on what one notification writes (skipped alerts logged once per reason,
 //!   a bounded list in the answer, long values shortened); [`logging`]: text logs that escape
 //!   control characters so payload values cannot forge lines, written by a non-blocking writer
-//!   thread; [`memory`]: returning the start-up peak to the OS (`malloc_trim`).
+//!   thread; [`memory`]: one glibc heap for all threads, and the start-up peak returned to the OS
+//!   (`malloc_trim`).
 //! - [`metrics`]: own Prometheus metrics (a leaf recorder: it never calls a backend); [`audit`]: the
 //!   ring of recent decisions; [`limits`]: the failed-authentication limiter (per IPv4 address or
 //!   IPv6 /64).

@@ -63,3 +63,51 @@ async fn a_connection_expires_when_its_phase_deadline_passes() {
     assert_eq!(expiry, Expiry::Head);
     assert_eq!(started.elapsed(), Duration::from_secs(7));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_starts_when_the_first_bytes_of_its_head_arrived() {
+    let t = Arc::new(Tracker {
+        phase: Mutex::new(Phase::Idle(Instant::now())),
+        evict: Notify::new(),
+    });
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let head = Instant::now();
+    t.set(|p| p.on_bytes(head));
+    tokio::time::advance(Duration::from_secs(2)).await;
+    let (busy, started) = Busy::start(t.clone());
+    assert_eq!(started, head, "the head's bytes, not the handler call");
+    assert_eq!(t.phase(), Phase::Busy);
+    drop(busy);
+    // A head read together with the previous request: no bytes were timed, so it starts now.
+    tokio::time::advance(Duration::from_secs(4)).await;
+    let (_busy, started) = Busy::start(t.clone());
+    assert_eq!(started, Instant::now());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_watchdog_tells_of_eviction_and_shutdown_once_then_of_the_deadline() {
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(2),
+        idle_timeout: Duration::from_secs(30),
+        max_connections: 8,
+    };
+    let t = Arc::new(Tracker {
+        phase: Mutex::new(Phase::Idle(Instant::now())),
+        evict: Notify::new(),
+    });
+    let (stop_tx, stop) = watch::channel(false);
+    let (tell, mut told) = tokio::sync::mpsc::channel(1);
+    let started = Instant::now();
+    let _watchdog = AbortOnDrop(tokio::spawn(watchdog(t.clone(), limits, stop, tell)));
+    t.evict.notify_one();
+    assert!(matches!(told.recv().await, Some(Signal::Leave)));
+    stop_tx.send(true).unwrap();
+    assert!(matches!(told.recv().await, Some(Signal::Leave)));
+    // Shutdown is told once; then only the idle deadline (30 s) is left, and the watchdog ends.
+    assert!(matches!(
+        told.recv().await,
+        Some(Signal::Expired(Expiry::Idle))
+    ));
+    assert_eq!(started.elapsed(), Duration::from_secs(30));
+    assert!(told.recv().await.is_none());
+}

@@ -111,12 +111,15 @@ pub async fn serve_with(
     limits.max_connections = fit_open_file_limit(limits.max_connections);
     let settler = crate::background::spawn(state.service.clone());
     // The listener applies the request timeout itself (cheaper than a router layer).
+    let per_request = crate::listener::PerRequest {
+        timeout: options.request_timeout,
+        peer_address: !matches!(state.auth, Auth::None),
+    };
     let app = router(state);
-    let timeout = options.request_timeout;
     crate::listener::serve(
         listener,
         app,
-        timeout,
+        per_request,
         tls,
         limits,
         shutdown,

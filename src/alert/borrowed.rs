@@ -34,9 +34,23 @@ pub struct AlertRef<'a> {
     pub labels: Pairs<'a>,
     #[serde(default, borrow)]
     pub annotations: Pairs<'a>,
+    #[serde(deserialize_with = "starts_at")]
     pub starts_at: DateTime<Utc>,
-    #[serde(default, borrow)]
+    // Through `CowStr`: serde's own `Option<Cow<str>>` always copies.
+    #[serde(default, borrow, deserialize_with = "optional_str")]
     pub fingerprint: Option<Cow<'a, str>>,
+}
+
+/// `startsAt`, AlertManager's layout read directly (see [`super::timestamp`]).
+fn starts_at<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    let CowStr(text) = CowStr::deserialize(deserializer)?;
+    super::timestamp::parse(&text).map_err(serde::de::Error::custom)
+}
+
+fn optional_str<'de: 'a, 'a, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Cow<'a, str>>, D::Error> {
+    Ok(Option::<CowStr<'a>>::deserialize(deserializer)?.map(|CowStr(text)| text))
 }
 
 /// A label or annotation map as sent, in body order. Alerts carry a handful of labels: a linear
@@ -196,12 +210,38 @@ mod tests {
     }
 
     #[test]
+    fn the_fingerprint_is_borrowed_and_null_is_none() {
+        let body = br#"{"version":"4","status":"firing","alerts":[
+            {"status":"firing","startsAt":"2026-11-24T06:55:10Z","fingerprint":"6a65bd8dfb3af9ad"},
+            {"status":"firing","startsAt":"2026-11-24T06:55:10Z","fingerprint":null},
+            {"status":"firing","startsAt":"2026-11-24T06:55:10Z","fingerprint":"a\u0062"}]}"#;
+        let n = parse_notification(body).unwrap();
+        assert!(matches!(
+            n.alerts[0].fingerprint,
+            Some(Cow::Borrowed("6a65bd8dfb3af9ad"))
+        ));
+        assert_eq!(n.alerts[1].fingerprint, None);
+        assert_eq!(n.alerts[2].fingerprint.as_deref(), Some("ab"));
+        assert_eq!(
+            n.alerts[0].starts_at,
+            parse(body).unwrap().alerts[0].starts_at
+        );
+        // Bytes that are not UTF-8 in a field nobody reads are skipped, as they always were.
+        let body =
+            b"{\"version\":\"4\",\"status\":\"firing\",\"somethingNew\":\"\xff\",\"alerts\":[]}";
+        assert!(parse_notification(body).unwrap().alerts.is_empty());
+    }
+
+    #[test]
     fn errors_and_versions_are_those_of_the_owned_parse() {
         for body in [
             &br#"{"version":"4","status":"firing","alerts":[{"status":"firing","startsAt":"yesterday"}]}"#[..],
             br#"{"version":"3","status":"firing","alerts":[]}"#,
             br#"{"status":"firing","alerts":[]}"#,
             br#"{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"a":1},"startsAt":"2026-11-24T06:55:10Z"}]}"#,
+            br#"{"version":"4","status":"firing","alerts":[{"status":"firing","startsAt":"2026-11-24T06:55:61Z"}]}"#,
+            br#"{"version":"4","status":"firing","alerts":[{"status":"firing","startsAt":12}]}"#,
+            b"{\"version\":\"4\",\"status\":\"firing\",\"alerts\":[{\"status\":\"firing\",\"startsAt\":\"2026-11-24T06:55:10Z\",\"fingerprint\":\"\xff\"}]}",
         ] {
             let owned = parse(body).unwrap_err().to_string();
             let borrowed = parse_notification(body).unwrap_err().to_string();

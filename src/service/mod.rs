@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use tracing::{debug, info, instrument, warn};
 
 use crate::alert::{Notification, Webhook};
-use crate::audit::{Audit, DecisionRecord};
+use crate::audit::Audit;
 use crate::backend::{Backend, Update};
 use crate::error::BackendError;
 use crate::id::FunctionId;
@@ -316,26 +316,22 @@ impl Service {
         now: DateTime<Utc>,
     ) -> Option<FunctionReport> {
         let outcome = report.outcome_label();
-        let alerts = match cause {
-            Cause::Notification(signals) => {
-                let mut names: Vec<String> = signals.iter().map(|s| s.alertname.clone()).collect();
-                names.sort();
-                names.dedup();
-                names
-            }
-            // Background triggers name no alerts: the reason says what they acted on.
-            Cause::Settle | Cause::FollowUp => Vec::new(),
+        // Background triggers name no alerts: the reason says what they acted on.
+        let signals = match cause {
+            Cause::Notification(signals) => signals,
+            Cause::Settle | Cause::FollowUp => &[],
         };
+        let alerts = || signals.iter().map(|s| s.alertname.as_str());
         let trigger = cause.name();
         // Holds (duplicates above all: AlertManager retries and HA peers) are the hot path and the
         // bulk of decisions: logged at debug so they do not cost a log line each. Everything that
-        // acted or failed is logged at info.
+        // acted or failed is logged at info. (Fields are evaluated only when the level is enabled.)
         macro_rules! decided {
             ($level:ident) => {
                 $level!(
                     function = %report.function,
                     trigger,
-                    alerts = ?alerts,
+                    alerts = ?alert_names(alerts()),
                     outcome,
                     from = report.from,
                     to = report.to,
@@ -356,12 +352,7 @@ impl Service {
         if let (Some(from), Some(to)) = (report.from, report.to) {
             self.metrics.scaled(&report.function, from, to);
         }
-        self.audit.record(DecisionRecord {
-            time: now,
-            trigger,
-            alerts,
-            report: report.clone(),
-        });
+        self.audit.record(now, trigger, alerts(), &report);
         Some(report)
     }
 
@@ -378,6 +369,14 @@ impl Service {
         }));
         Ok(())
     }
+}
+
+/// Alert names as a decision lists them: sorted, without repeats.
+fn alert_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut names: Vec<&str> = names.collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 #[cfg(test)]

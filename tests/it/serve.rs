@@ -213,3 +213,54 @@ fn check_config_prints_paths_never_secrets() {
         );
     }
 }
+
+/// With authentication on, the listener hands each request its peer's address: failures from one
+/// source block that source only. (Without authentication nothing reads the address, and the
+/// listener skips it.)
+#[tokio::test]
+async fn failed_authentications_through_the_listener_block_only_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "right-token\n").unwrap();
+    let mut c = config(&["echo"]);
+    c.auth = alertscaler::config::AuthConfig::Bearer { token_file };
+    c.auth_failure_limit.max_failures = 2;
+    c.auth_failure_limit.window_secs = 600;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = server::state(&c, Double::on(&c).arc()).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server::serve_with(
+        listener,
+        state,
+        async move {
+            let _ = stopped.await;
+        },
+        options(Duration::from_secs(1)),
+    ));
+    let post = |source: [u8; 4], token: &'static str| {
+        provider();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .local_address(std::net::IpAddr::from(source))
+            .build()
+            .unwrap();
+        let body = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
+        async move {
+            let response = client
+                .post(format!("http://{addr}/system/alert"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        }
+    };
+    assert_eq!(post([127, 0, 0, 2], "wrong").await, 401);
+    assert_eq!(post([127, 0, 0, 2], "wrong").await, 401);
+    assert_eq!(post([127, 0, 0, 2], "right-token").await, 429);
+    assert_eq!(post([127, 0, 0, 3], "right-token").await, 200);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
