@@ -211,11 +211,16 @@ pub fn needed_peak(
     target: CapacityTarget,
     w: Windows,
 ) -> Option<u32> {
-    let every = w.every.max(1);
-    (0..=PEAK_SECS / every)
-        .filter_map(|k| now.checked_sub(k * every))
+    evaluations(now, PEAK_SECS, w)
         .filter_map(|t| needed_15s(series, t, target, w))
         .max()
+}
+
+/// The evaluation times a `…[span]` range over a recorded series sees at `now`: every evaluation
+/// interval back to `now − span`, both ends included (Prometheus 2's closed range), none before 0.
+fn evaluations(now: u64, span: u64, w: Windows) -> impl Iterator<Item = u64> {
+    let every = w.every.max(1);
+    (0..=span / every).filter_map(move |k| now.checked_sub(k * every))
 }
 
 /// `alertscaler:function_panic` at `t`: `None` where it has no value (no load or no replicas).
@@ -251,10 +256,8 @@ pub fn desired(
     let stable = ceil_div(load, target.per_replica);
     let panic = ceil_div(load_panic, target.per_replica);
     // `alertscaler:function_panic` as recorded at each evaluation of the last `hold` seconds (both ends).
-    let every = w.every.max(1);
-    let panicking = (0..=w.hold / every)
-        .filter_map(|k| now.checked_sub(k * every))
-        .any(|t| panic_condition(series, t, target, w) == Some(true));
+    let panicking =
+        evaluations(now, w.hold, w).any(|t| panic_condition(series, t, target, w) == Some(true));
     let needed = if panicking { stable.max(panic) } else { stable };
     let desired = match replicas {
         Some(current) if needed < current => {
