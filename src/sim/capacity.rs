@@ -141,10 +141,20 @@ impl Windows {
     }
 }
 
-/// Mean latency of the requests answered in the last `window` (`rate(_sum) / rate(_count)`), where some were.
+/// `rate(metric[window])`, or where it has no value (one sample) a newborn series' count over the window
+/// (`alertscaler:function_started:newborn / 60`): the gateway creates a series at its function's first
+/// request, so all it counts arrived inside the window.
+fn rate(series: &impl Scraped, now: u64, window: u64, metric: Metric) -> Option<f64> {
+    series
+        .rate(now, window, metric)
+        .or_else(|| Some(series.newborn(now, metric)? / window as f64))
+}
+
+/// Mean latency of the requests answered in the last `window` (`rate(_sum) / rate(_count)`, or a newborn
+/// series' `_sum / _count`), where some were.
 fn latency(series: &impl Scraped, now: u64, window: u64) -> Option<f64> {
-    let sum = series.rate(now, window, Metric::Sum)?;
-    let count = series.rate(now, window, Metric::Count)?;
+    let sum = rate(series, now, window, Metric::Sum)?;
+    let count = rate(series, now, window, Metric::Count)?;
     let mean = sum / count;
     (mean > 0.0).then_some(mean)
 }
@@ -166,7 +176,7 @@ fn load(
     target: CapacityTarget,
     seconds: Option<f64>,
 ) -> Option<f64> {
-    let arrivals = series.rate(now, window, Metric::Started)?;
+    let arrivals = rate(series, now, window, Metric::Started)?;
     if target.rps || arrivals == 0.0 {
         return Some(arrivals);
     }
@@ -236,8 +246,9 @@ pub fn panic_condition(
 }
 
 /// Evaluate the recording rules at `now`. `None` where the function has no arrivals series, fewer than two
-/// samples in the stable window, or arrivals but no answered request in the last minute (Prometheus has no
-/// value, so neither alert fires); a panic window without a value, or unknown replicas, count as no panic.
+/// samples in the stable window and no newborn series, or arrivals but no answered request in the last minute
+/// (Prometheus has no value, so neither alert fires); a panic window without a value, or unknown replicas,
+/// count as no panic.
 pub fn desired(
     series: &impl Scraped,
     now: u64,

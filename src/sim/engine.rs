@@ -218,9 +218,7 @@ pub fn run_policy(
         }
         if t % prom.scrape_interval_secs == phases.scrape {
             for (m, s) in models.iter().zip(&mut series) {
-                if let Some(sample) = m.sample(t) {
-                    s.push(sample, keep);
-                }
+                s.scrape(t, m.sample(t), keep);
             }
         }
         if t % prom.evaluation_interval_secs == phases.evaluation

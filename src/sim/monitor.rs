@@ -58,17 +58,28 @@ pub trait Scraped {
     /// Whether `gateway_function_invocation_total` has a sample in `[at − lookback, at]` (what
     /// `… offset` selects).
     fn sampled(&self, at: u64, lookback: u64) -> bool;
+    /// The summed value of `metric`'s series that are newborn at `now`: exactly one sample in the last
+    /// [`NEWBORN_SECS`] (`count_over_time(…[1m]) == 1`) while the gateway target was up at every scrape of
+    /// that minute and scraped more than once (`up`); `None` where no series is.
+    fn newborn(&self, now: u64, metric: Metric) -> Option<f64>;
+}
+
+/// The range over which a series with a single sample counts as newborn.
+pub const NEWBORN_SECS: u64 = 60;
+
+/// Which counter of a sample `metric` is.
+fn value(s: &Sample, metric: Metric) -> f64 {
+    match metric {
+        Metric::Ok => s.ok,
+        Metric::Count | Metric::Invocations => s.buckets[NB - 1],
+        Metric::Sum => s.sum,
+        Metric::Started => s.started,
+    }
 }
 
 impl Scraped for Series {
     fn rate(&self, now: u64, window: u64, metric: Metric) -> Option<f64> {
-        Series::rate(self, now, window, |s| match metric {
-            Metric::Ok => s.ok,
-            Metric::Count => s.buckets[NB - 1],
-            Metric::Sum => s.sum,
-            Metric::Invocations => s.buckets[NB - 1],
-            Metric::Started => s.started,
-        })
+        Series::rate(self, now, window, |s| value(s, metric))
     }
 
     fn bucket_rates(&self, now: u64, window: u64) -> Option<Vec<(f64, f64)>> {
@@ -88,15 +99,37 @@ impl Scraped for Series {
             .iter()
             .any(|s| s.t <= at && s.t + lookback >= at)
     }
+
+    fn newborn(&self, now: u64, metric: Metric) -> Option<f64> {
+        let within = |t: u64| t <= now && t + NEWBORN_SECS >= now;
+        let mut own = self.samples.iter().filter(|s| within(s.t));
+        let (first, second) = (own.next()?, own.next());
+        let target_scraped = self.scrapes.iter().filter(|t| within(**t)).count();
+        (second.is_none() && target_scraped > 1).then(|| value(first, metric))
+    }
 }
 
 /// The samples Prometheus holds for one function, trimmed to the longest window any rule reads.
 #[derive(Debug, Clone, Default)]
 pub struct Series {
     samples: VecDeque<Sample>,
+    /// When the gateway target was scraped in the last [`NEWBORN_SECS`], whether or not this function had
+    /// a series yet (the simulated gateway is always up).
+    scrapes: VecDeque<u64>,
 }
 
 impl Series {
+    /// The gateway target was scraped at `t`; `sample` is this function's series then, if it has one.
+    pub fn scrape(&mut self, t: u64, sample: Option<Sample>, keep_secs: u64) {
+        self.scrapes.push_back(t);
+        while self.scrapes.front().is_some_and(|s| s + NEWBORN_SECS < t) {
+            self.scrapes.pop_front();
+        }
+        if let Some(sample) = sample {
+            self.push(sample, keep_secs);
+        }
+    }
+
     /// Append a scrape, forgetting samples older than `keep_secs` before it.
     pub fn push(&mut self, sample: Sample, keep_secs: u64) {
         self.samples.push_back(sample);
@@ -366,6 +399,40 @@ mod tests {
         }
         let r = series.rate(3, 10, |s| s.ok).unwrap();
         assert!((r - 3.0).abs() < 1e-9, "{r}");
+    }
+
+    #[test]
+    fn a_series_is_newborn_at_its_first_sample_from_a_target_scraped_before() {
+        let sample = |t: u64, started: f64| Sample {
+            t,
+            ok: 0.0,
+            sum: 0.0,
+            started,
+            buckets: [0.0; NB],
+            replicas: 1,
+        };
+        // The gateway target is scraped every 5 s from 0; the function's first request comes after 5 s.
+        let mut series = Series::default();
+        series.scrape(0, None, 60);
+        series.scrape(5, None, 60);
+        series.scrape(10, Some(sample(10, 300.0)), 60);
+        assert_eq!(series.newborn(10, Metric::Started), Some(300.0));
+        assert_eq!(series.newborn(14, Metric::Started), Some(300.0));
+        // At the second sample rate() has its two points: no longer newborn.
+        series.scrape(15, Some(sample(15, 600.0)), 60);
+        assert_eq!(series.newborn(15, Metric::Started), None);
+        assert!(series.rate(15, 15, |s| s.started).is_some());
+        // A series sampled at the target's first scrape may be older than Prometheus' view of it.
+        let mut first = Series::default();
+        first.scrape(0, Some(sample(0, 1e6)), 60);
+        assert_eq!(first.newborn(0, Metric::Started), None);
+        // One sample in the last minute after a long silence of the series (not of the target) is newborn
+        // by the rule's definition: a counter that disappeared and reappears restarted from zero.
+        let mut idle = Series::default();
+        for t in (0..=70).step_by(5) {
+            idle.scrape(t, (t == 0 || t == 70).then(|| sample(t, 50.0)), 60);
+        }
+        assert_eq!(idle.newborn(70, Metric::Started), Some(50.0));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 
 use super::capacity::{self, CapacityTarget};
-use super::monitor::{Active, Metric, Scraped, extrapolated_rate, step_alert};
+use super::monitor::{Active, Metric, NEWBORN_SECS, Scraped, extrapolated_rate, step_alert};
 use super::rules::{Rule, Targets};
 
 /// A promtool test file (fields this replay does not use are ignored).
@@ -173,6 +173,8 @@ struct Function {
     latency_target: Points,
     tolerance: Points,
     capacity: Option<(Points, bool)>,
+    /// The gateway target's `up` (the test file's one `up` series, whatever its labels).
+    up: Points,
 }
 
 fn summed_rate(series: &[Points], now: u64, window: u64) -> Option<f64> {
@@ -201,14 +203,7 @@ fn latest(points: &Points, now: u64) -> Option<f64> {
 
 impl Scraped for Function {
     fn rate(&self, now: u64, window: u64, metric: Metric) -> Option<f64> {
-        let series = match metric {
-            Metric::Ok => &self.ok,
-            Metric::Count => &self.count,
-            Metric::Sum => &self.sum,
-            Metric::Invocations => &self.invocations,
-            Metric::Started => &self.started,
-        };
-        summed_rate(series, now, window)
+        summed_rate(self.series(metric), now, window)
     }
 
     fn bucket_rates(&self, now: u64, window: u64) -> Option<Vec<(f64, f64)>> {
@@ -244,9 +239,43 @@ impl Scraped for Function {
             .flatten()
             .any(|(t, _)| *t <= at && *t + lookback >= at)
     }
+
+    fn newborn(&self, now: u64, metric: Metric) -> Option<f64> {
+        let within = |t: f64| t <= now as f64 && t + NEWBORN_SECS as f64 >= now as f64;
+        let up: Vec<f64> = self
+            .up
+            .iter()
+            .filter(|p| within(p.0))
+            .map(|p| p.1)
+            .collect();
+        if up.len() < 2 || up.iter().any(|v| *v != 1.0) {
+            return None;
+        }
+        let born: Vec<f64> = self
+            .series(metric)
+            .iter()
+            .filter_map(
+                |p| match p.iter().filter(|q| within(q.0)).collect::<Vec<_>>()[..] {
+                    [only] => Some(only.1),
+                    _ => None,
+                },
+            )
+            .collect();
+        (!born.is_empty()).then(|| born.iter().sum())
+    }
 }
 
 impl Function {
+    fn series(&self, metric: Metric) -> &[Points] {
+        match metric {
+            Metric::Ok => &self.ok,
+            Metric::Count => &self.count,
+            Metric::Sum => &self.sum,
+            Metric::Invocations => &self.invocations,
+            Metric::Started => &self.started,
+        }
+    }
+
     fn targets(&self, now: u64, every: u64) -> Targets {
         let latency = latest(&self.latency_target, now).filter(|x| *x > 0.0);
         let tolerance = latest(&self.tolerance, now).filter(|x| (0.0..1.0).contains(x));
@@ -268,6 +297,7 @@ impl Function {
 
 fn functions(group: &TestGroup, interval: u64) -> Result<BTreeMap<String, Function>, String> {
     let mut out: BTreeMap<String, Function> = BTreeMap::new();
+    let mut up = Points::new();
     for input in &group.input_series {
         let (name, labels) =
             selector(&input.series).ok_or(format!("bad series {:?}", input.series))?;
@@ -278,6 +308,9 @@ fn functions(group: &TestGroup, interval: u64) -> Result<BTreeMap<String, Functi
             .filter_map(|(i, v)| v.map(|v| ((i as u64 * interval) as f64, v)))
             .collect();
         let Some(function) = labels.get("function_name") else {
+            if name == "up" {
+                up = points;
+            }
             continue;
         };
         let f = out.entry(function.clone()).or_default();
@@ -309,6 +342,9 @@ fn functions(group: &TestGroup, interval: u64) -> Result<BTreeMap<String, Functi
             }
             _ => {}
         }
+    }
+    for f in out.values_mut() {
+        f.up = up.clone();
     }
     Ok(out)
 }
