@@ -142,7 +142,7 @@ impl Windows {
 }
 
 /// `rate(metric[window])`, or where it has no value (one sample) a newborn series' count over the window
-/// (`alertscaler:function_started:newborn / 60`): the gateway creates a series at its function's first
+/// (`alertscaler:function_started:newborn / W`): the gateway creates a series at its function's first
 /// request, so all it counts arrived inside the window.
 fn rate(series: &impl Scraped, now: u64, window: u64, metric: Metric) -> Option<f64> {
     series

@@ -17,7 +17,7 @@ use super::capacity::{CapacityTarget, Windows};
 use super::decider::{Deciding, setup};
 use super::function::{FunctionModel, Second};
 use super::load::{Rng, Trace};
-use super::monitor::{Active, Send, Series, step_alert};
+use super::monitor::{Active, NEWBORN_SECS, Send, Series, step_alert};
 use super::presets::Preset;
 use super::prom_api::Recorded;
 use super::rules::{Expr, Rule, Targets};
@@ -162,7 +162,12 @@ pub fn run_policy(
     let histogram = rules.iter().any(|r| r.expr.needs_histogram());
     let prom = scenario.prometheus;
     let phases = Phases::draw(scenario, seed);
-    let keep = rules.iter().map(|r| r.expr.window()).max().unwrap_or(0) + prom.scrape_interval_secs;
+    // At least the newborn range, so a trimmed history never makes an old series look newborn.
+    let keep = rules
+        .iter()
+        .map(|r| r.expr.window())
+        .fold(NEWBORN_SECS, u64::max)
+        + prom.scrape_interval_secs;
     let ids: Vec<FunctionId> = setup
         .specs
         .iter()
