@@ -29,6 +29,20 @@ fn load_yaml(repo_path: &str) -> Yaml {
     serde_norway::from_str(&std::fs::read_to_string(support::repo(repo_path)).unwrap()).unwrap()
 }
 
+/// The expression of the recording rule `record` in `alert-rules/<pack>`.
+fn recording_rule(pack: &str, record: &str) -> String {
+    let rules = load_yaml(&format!("alert-rules/{pack}"));
+    rules["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap())
+        .find(|r| r["record"].as_str() == Some(record))
+        .and_then(|r| r["expr"].as_str())
+        .unwrap_or_else(|| panic!("no recording rule {record} in {pack}"))
+        .to_owned()
+}
+
 /// The shipped prometheus.yml with loopback targets, 1 s intervals and absolute rule paths.
 pub(crate) fn prometheus_config(
     dir: &Path,
@@ -234,6 +248,26 @@ impl Stack {
         v["data"]["result"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The result of `promql` evaluated at `time` (Unix seconds; now when `None`).
+    pub(crate) async fn query_at(&self, promql: &str, time: Option<f64>) -> Vec<Value> {
+        let mut params = vec![("query", promql.to_owned())];
+        if let Some(t) = time {
+            params.push(("time", t.to_string()));
+        }
+        let v: Value = self
+            .client
+            .get(format!("{}/api/v1/query", self.prometheus))
+            .query(&params)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["status"], "success", "{promql}: {v}");
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
     /// (sum seconds, count) of a histogram in a process's `/metrics`, over the lines containing `filter`.
     async fn histogram(&self, base: &str, name: &str, filter: &str) -> (f64, f64) {
         let url = format!("{base}/metrics");
@@ -315,6 +349,21 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
         );
     };
 
+    // The capacity pack counts a function's series as newborn only from a target scraped before: wait
+    // until this Prometheus has scraped the gateway twice, so echo's series is born after that.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stack
+        .query("count_over_time(up{job=\"gateway\"}[1m]) > 1")
+        .await
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the gateway was not scraped twice"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // Sustained load on echo (fast), and a slow function under light load (latency above target).
     let load_start = Instant::now();
     gateway.set(ECHO, 20.0, 0.01);
@@ -369,6 +418,40 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
         Some("5".into()),
         "{target:?}"
     );
+
+    // The capacity pack's newborn rule, as this Prometheus evaluates it: at echo's first sample it is that
+    // sample's count (rate() has no value yet), from its second sample on nothing (rate() takes over).
+    let newborn = recording_rule("capacity.rules.yml", "alertscaler:function_started:newborn");
+    let first_two = stack
+        .query_at(
+            &format!("gateway_function_invocation_started{{function_name=\"{ECHO}\"}}[10m]"),
+            None,
+        )
+        .await;
+    let points = first_two[0]["values"].as_array().unwrap();
+    let point = |i: usize| {
+        let p = points[i].as_array().unwrap();
+        (p[0].as_f64().unwrap(), p[1].as_str().unwrap().to_owned())
+    };
+    let ((t1, v1), (t2, _)) = (point(0), point(1));
+    let echo_at = |r: Vec<Value>| {
+        r.into_iter()
+            .find(|s| s["metric"]["function_name"] == ECHO)
+            .map(|s| s["value"][1].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        echo_at(stack.query_at(&newborn, Some(t1)).await),
+        Some(v1.clone()),
+        "echo's first sample ({v1} at {t1}) is newborn"
+    );
+    assert_eq!(echo_at(stack.query_at(&newborn, Some(t2)).await), None);
+    let rate_at_first = stack
+        .query_at(
+            &format!("rate(gateway_function_invocation_started{{function_name=\"{ECHO}\"}}[15s])"),
+            Some(t1),
+        )
+        .await;
+    assert!(rate_at_first.is_empty(), "{rate_at_first:?}");
 
     // Prometheus never alerted on the idle function.
     let idle_alerts = stack
