@@ -254,12 +254,13 @@ impl Scraped for Function {
         let born: Vec<f64> = self
             .series(metric)
             .iter()
-            .filter_map(
-                |p| match p.iter().filter(|q| within(q.0)).collect::<Vec<_>>()[..] {
-                    [only] => Some(only.1),
+            .filter_map(|p| {
+                let mut inside = p.iter().filter(|q| within(q.0));
+                match (inside.next(), inside.next()) {
+                    (Some(only), None) => Some(only.1),
                     _ => None,
-                },
-            )
+                }
+            })
             .collect();
         (!born.is_empty()).then(|| born.iter().sum())
     }

@@ -234,18 +234,9 @@ impl Stack {
             .collect()
     }
 
+    /// The result of `promql` evaluated now.
     pub(crate) async fn query(&self, promql: &str) -> Vec<Value> {
-        let v: Value = self
-            .client
-            .get(format!("{}/api/v1/query", self.prometheus))
-            .query(&[("query", promql)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["data"]["result"].as_array().cloned().unwrap_or_default()
+        self.query_at(promql, None).await
     }
 
     /// The result of `promql` evaluated at `time` (Unix seconds; now when `None`).
@@ -422,13 +413,12 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
     // The capacity pack's newborn rule, as this Prometheus evaluates it: at echo's first sample it is that
     // sample's count (rate() has no value yet), from its second sample on nothing (rate() takes over).
     let newborn = recording_rule("capacity.rules.yml", "alertscaler:function_started:newborn");
-    let first_two = stack
-        .query_at(
-            &format!("gateway_function_invocation_started{{function_name=\"{ECHO}\"}}[10m]"),
-            None,
-        )
+    let history = stack
+        .query(&format!(
+            "gateway_function_invocation_started{{function_name=\"{ECHO}\"}}[10m]"
+        ))
         .await;
-    let points = first_two[0]["values"].as_array().unwrap();
+    let points = history[0]["values"].as_array().unwrap();
     let point = |i: usize| {
         let p = points[i].as_array().unwrap();
         (p[0].as_f64().unwrap(), p[1].as_str().unwrap().to_owned())
