@@ -8,6 +8,8 @@ import json
 import os
 import sys
 
+from sim_bar import meets_ce_bar, meets_kpa_target, steady
+
 root = sys.argv[1]
 runs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(root, "*", "summary.json")))]
 presets = [p["name"] for p in runs[0]["policies"]]
@@ -49,14 +51,6 @@ def bound(r, ce):
     return f"{least} / {ce['replica_seconds']} ({verdict})"
 
 
-def meets_ce_bar(p, ce):
-    """Issue 12's bar: ≤ 50 % of CE's violation seconds (none where CE has none) at ≤ CE's replica-seconds."""
-    v, r = p["slo_violation_seconds"], p["replica_seconds"]
-    if ce["slo_violation_seconds"] == 0:
-        return v == 0 and r <= ce["replica_seconds"]
-    return v <= 0.5 * ce["slo_violation_seconds"] and r <= ce["replica_seconds"]
-
-
 for r in runs:
     by = {p["name"]: p for p in r["policies"]}
     c, ce, k = by[rec], by["ce"], by["kpa"]
@@ -64,9 +58,9 @@ for r in runs:
     vs_ce = meets_ce_bar(c, ce)
     kpa_ce = (f"{'met' if meets_ce_bar(k, ce) else 'NOT met'} ({k['slo_violation_seconds']:.0f} / "
               f"{k['replica_seconds']:.0f})")
-    vs_kpa = cv <= 1.5 * k["slo_violation_seconds"] and cr <= k["replica_seconds"]
+    vs_kpa = meets_kpa_target(c, k)
     dc = c["max_direction_changes_per_window"]
     print(f"| {r['scenario']} | {ratio(cv, ce['slo_violation_seconds'])} | {ratio(cr, ce['replica_seconds'])} | "
-          f"{'met' if vs_ce else 'NOT met'} | {dc} ({'met' if dc <= 1 else 'NOT met'}) | "
+          f"{'met' if vs_ce else 'NOT met'} | {dc} ({'met' if steady(c) else 'NOT met'}) | "
           f"{ratio(cv, k['slo_violation_seconds'])} | {ratio(cr, k['replica_seconds'])} | "
           f"{'met' if vs_kpa else 'not met'} | {bound(r, ce)} | {kpa_ce} |")

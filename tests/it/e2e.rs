@@ -43,17 +43,19 @@ fn recording_rule(pack: &str, record: &str) -> String {
         .to_owned()
 }
 
-/// The shipped prometheus.yml with loopback targets, 1 s intervals and absolute rule paths.
+/// The shipped prometheus.yml with loopback targets, 1 s intervals and the absolute path of `rules` (a file
+/// of `alert-rules/`, or every pack when `None`).
 pub(crate) fn prometheus_config(
     dir: &Path,
     gateway: u16,
     receiver: u16,
     alertmanager: u16,
+    rules: Option<&str>,
 ) -> std::path::PathBuf {
     let mut c = load_yaml("prometheus/prometheus.yml");
     c["global"]["scrape_interval"] = "1s".into();
     c["global"]["evaluation_interval"] = "1s".into();
-    let rules = support::repo("alert-rules").join("*.rules.yml");
+    let rules = support::repo("alert-rules").join(rules.unwrap_or("*.rules.yml"));
     c["rule_files"] = Yaml::Sequence(vec![rules.display().to_string().into()]);
     c["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] =
         Yaml::Sequence(vec![format!("127.0.0.1:{alertmanager}").into()]);
@@ -167,14 +169,7 @@ pub(crate) async fn monitoring(
         ],
         dir,
     );
-    let prom_cfg = prometheus_config(dir, gateway_port, receiver_port, am_port);
-    if let Some(rules) = rules {
-        let mut c: Yaml =
-            serde_norway::from_str(&std::fs::read_to_string(&prom_cfg).unwrap()).unwrap();
-        let path = support::repo("alert-rules").join(rules);
-        c["rule_files"] = Yaml::Sequence(vec![path.display().to_string().into()]);
-        write_yaml(&prom_cfg, &c);
-    }
+    let prom_cfg = prometheus_config(dir, gateway_port, receiver_port, am_port, rules);
     let mut prometheus = Proc::start(
         "prometheus",
         "prometheus",
