@@ -6,9 +6,9 @@
 //! 2 × the gateway's replicas (`gateway_service_count`); panic *mode* lasts while that condition held at any
 //! evaluation of the last minute (`max_over_time(alertscaler:function_panic[1m])`), and the published desired
 //! is max(stable, panic) in panic mode, else stable — or, where that is below the replicas, the count that keeps
-//! each replica at most [`DOWN_FILL`] of its target full (a scale-down's hysteresis), and at least the highest
-//! count the 15s window needed in the last [`PEAK_SECS`] (a burst's need survives a short pause), never above
-//! the replicas.
+//! each replica at most [`DOWN_FILL`] of its target full (a scale-down's hysteresis) and, for in-flight targets,
+//! leaves room for a queue by square-root staffing ([`DOWN_SAFETY`]), and at least the highest count the 15s
+//! window needed in the last [`PEAK_SECS`] (a burst's need survives a short pause), never above the replicas.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +21,10 @@ pub const PANIC_THRESHOLD: f64 = 2.0;
 /// How full a replica may be after a scale-down, as a fraction of its target
 /// (`alertscaler:capacity_down_fill`): the hysteresis between scaling up at the target and down.
 pub const DOWN_FILL: f64 = 0.85;
+/// Queueing headroom of a scale-down for in-flight targets, in square roots of the load
+/// (`alertscaler:capacity_down_safety`): square-root staffing, `ceil((load + β √load) / target)`, so a function
+/// with few slots is not scaled down to a count its queue fills past the target.
+pub const DOWN_SAFETY: f64 = 0.75;
 /// How far back a scale-down looks for the highest count the 15s window needed
 /// (`alertscaler:function_needed_replicas:peak30s` = `max_over_time(…:15s[30s])`).
 pub const PEAK_SECS: u64 = 30;
@@ -76,7 +80,7 @@ pub struct Desired {
     pub panic: u32,
     pub panicking: bool,
     /// `alertscaler:function_desired_replicas`: the needed count at or above the replicas, else the
-    /// count that leaves headroom ([`DOWN_FILL`]) or the recent peak ([`needed_peak`]), whichever is
+    /// count that leaves headroom ([`headroom`]) or the recent peak ([`needed_peak`]), whichever is
     /// higher, at most the replicas.
     pub desired: u32,
     /// `gateway_service_count`; `None` when the gateway reports none (no panic, no alert, but a desired
@@ -113,6 +117,20 @@ pub(super) fn ceil_div(load: f64, target: f64) -> u32 {
     } else {
         0
     }
+}
+
+/// `alertscaler:function_headroom_replicas`: the count a scale-down leaves for `load`, the higher of the one
+/// that keeps each replica at most [`DOWN_FILL`] of its target full and, for in-flight targets, the
+/// square-root staffing count `ceil((load + DOWN_SAFETY × √load) / target)`.
+pub fn headroom(load: f64, target: CapacityTarget) -> u32 {
+    let fill = ceil_div(load, target.per_replica * DOWN_FILL);
+    if target.rps {
+        return fill;
+    }
+    fill.max(ceil_div(
+        load + DOWN_SAFETY * load.sqrt(),
+        target.per_replica,
+    ))
 }
 
 /// The pack's windows, and how often its rules are evaluated (panic mode is a `max_over_time` of a series
@@ -277,9 +295,8 @@ pub fn desired(
             } else {
                 load
             };
-            let headroom = ceil_div(published, target.per_replica * DOWN_FILL);
             let peak = needed_peak(series, now, target, w).unwrap_or(0);
-            current.min(headroom.max(peak))
+            current.min(headroom(published, target).max(peak))
         }
         _ => needed,
     };
@@ -403,6 +420,69 @@ mod tests {
         assert_eq!(over.eval(&scraped(200, 1, stopped), 200, &targets), None);
         // No series at all → no alert.
         assert_eq!(under.eval(&Series::default(), 200, &targets), None);
+    }
+
+    /// Requests in flight, queue included, at `load` busy slots on `n` slots (M/M/n: Erlang C).
+    fn in_flight(n: u32, load: f64) -> f64 {
+        if load >= f64::from(n) {
+            return f64::INFINITY;
+        }
+        // Σ_{k<n} a^k / k! and a^n / n!, term by term.
+        let (mut below, mut term) = (0.0, 1.0);
+        for k in 0..n {
+            if k > 0 {
+                term *= load / f64::from(k);
+            }
+            below += term;
+        }
+        let top = term * load / f64::from(n) * f64::from(n) / (f64::from(n) - load);
+        let wait = top / (below + top);
+        load + wait * load / (f64::from(n) - load)
+    }
+
+    #[test]
+    fn a_scale_down_leaves_few_slots_room_for_their_queue() {
+        // Replicas of 1 to 10 slots at the pack's proportion (target = slots × 0.9), loads up to 20 slots' worth:
+        // the worst ratio of in flight (queue included) to target × replicas after a scale-down to `count`.
+        let worst = |count: &dyn Fn(f64, CapacityTarget) -> u32| {
+            let mut worst: f64 = 0.0;
+            for slots in [1u32, 2, 4, 10] {
+                let target = CapacityTarget {
+                    per_replica: 0.9 * f64::from(slots),
+                    rps: false,
+                };
+                for i in 1..400 {
+                    let load = f64::from(i) * 0.05 * f64::from(slots);
+                    let replicas = count(load, target);
+                    let ratio = in_flight(replicas * slots, load)
+                        / (target.per_replica * f64::from(replicas));
+                    worst = worst.max(ratio);
+                }
+            }
+            worst
+        };
+        // The fill alone leaves a one-slot function up to 3× over its target once it queues (the panic window
+        // then scales it straight back up); with the staffing term the worst case stays near the fill.
+        let fill_only = worst(&|load, t| ceil_div(load, t.per_replica * DOWN_FILL));
+        assert!(fill_only > 3.0, "{fill_only}");
+        let with_safety = worst(&headroom);
+        assert!(with_safety <= 0.88, "{with_safety}");
+        // A rate target has no slots: the fill only.
+        let rps = CapacityTarget {
+            per_replica: 1.0,
+            rps: true,
+        };
+        assert_eq!(headroom(2.0, rps), 3);
+        assert_eq!(
+            headroom(
+                2.0,
+                CapacityTarget {
+                    per_replica: 1.0,
+                    rps: false
+                }
+            ),
+            4
+        );
     }
 
     #[test]

@@ -112,3 +112,34 @@ fn simulated_rules_have_the_packs_for_and_labels() {
         );
     }
 }
+
+#[test]
+fn simulated_capacity_constants_are_the_packs() {
+    use alertscaler::sim::capacity::{CapacityTarget, DOWN_FILL, DOWN_SAFETY};
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("alert-rules/capacity.rules.yml"),
+    )
+    .unwrap();
+    let pack: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let constant = |record: &str| -> f64 {
+        let rule = pack["groups"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["rules"].as_sequence().unwrap())
+            .find(|r| r["record"].as_str() == Some(record))
+            .unwrap_or_else(|| panic!("capacity.rules.yml has no {record}"));
+        let expr = rule["expr"].as_str().unwrap().trim();
+        let number = expr
+            .strip_prefix("vector(")
+            .and_then(|e| e.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{record}: {expr} is not vector(<number>)"));
+        number.parse().unwrap()
+    };
+    assert_eq!(constant("alertscaler:capacity_down_fill"), DOWN_FILL);
+    assert_eq!(constant("alertscaler:capacity_down_safety"), DOWN_SAFETY);
+    assert_eq!(
+        constant("alertscaler:capacity_target:default"),
+        CapacityTarget::default().per_replica
+    );
+}
