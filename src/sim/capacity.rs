@@ -427,7 +427,8 @@ mod tests {
         if load >= f64::from(n) {
             return f64::INFINITY;
         }
-        // Σ_{k<n} a^k / k! and a^n / n!, term by term.
+        let n_f = f64::from(n);
+        // Σ_{k<n} a^k / k!, term by term; `term` ends at a^(n-1) / (n-1)!.
         let (mut below, mut term) = (0.0, 1.0);
         for k in 0..n {
             if k > 0 {
@@ -435,14 +436,15 @@ mod tests {
             }
             below += term;
         }
-        let top = term * load / f64::from(n) * f64::from(n) / (f64::from(n) - load);
-        let wait = top / (below + top);
-        load + wait * load / (f64::from(n) - load)
+        // a^n / n! × n / (n − a); the probability of waiting is its share, and the queue that × a / (n − a).
+        let queued = term * load / n_f * n_f / (n_f - load);
+        let wait = queued / (below + queued);
+        load + wait * load / (n_f - load)
     }
 
     #[test]
     fn a_scale_down_leaves_few_slots_room_for_their_queue() {
-        // Replicas of 1 to 10 slots at the pack's proportion (target = slots × 0.9), loads up to 20 slots' worth:
+        // Replicas of 1 to 10 slots at the pack's proportion (target = slots × 0.9), loads up to 20 replicas' worth:
         // the worst ratio of in flight (queue included) to target × replicas after a scale-down to `count`.
         let worst = |count: &dyn Fn(f64, CapacityTarget) -> u32| {
             let mut worst: f64 = 0.0;
