@@ -297,19 +297,51 @@ pub fn plan_borrowed<'a>(
     (trigger, next)
 }
 
-/// The capacity alert a follow-up re-decides for, if one is firing: the most recently seen
-/// firing episode whose alert selected the capacity policy and that has not gone silent for the
-/// episode TTL (a lost resolution must not keep a function followed forever). The signal is
-/// rebuilt from the stored episode; its annotations are empty (the follow-up measures the desired
-/// count from Prometheus).
-pub fn follow_up(entry: &Entry, now: DateTime<Utc>, timing: &Timing) -> Option<Signal> {
-    let (fingerprint, f) = entry
+/// What the follow-up pass does for one function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FollowUp {
+    /// No capacity alert is firing: stop following.
+    Stop,
+    /// Re-decide for this firing capacity alert.
+    Decide(Signal),
+    /// Keep following, but decide nothing now: the alert to follow asks for a scale-down while an
+    /// up alert still fires, which a notification would hold too ([`Hold::StillFiring`]).
+    Hold,
+}
+
+/// What a follow-up does at `now`. It re-decides for the most recently seen firing episode whose
+/// alert selected the capacity policy (its `scale_policy` label, else `default_policy`) and that
+/// has not gone silent for the episode TTL (a lost resolution must not keep a function followed
+/// forever). The signal is rebuilt from the stored episode; its annotations are empty (the
+/// follow-up measures the desired count from Prometheus). A scale-down alert is held while an up
+/// alert (not silent for the TTL either) still fires, as [`plan`] holds its notification.
+pub fn follow_up(
+    entry: &Entry,
+    now: DateTime<Utc>,
+    timing: &Timing,
+    default_policy: PolicyKind,
+) -> FollowUp {
+    let live = |f: &&Firing| now - f.last_seen < timing.episode_ttl;
+    let Some((fingerprint, f)) = entry
         .firing
         .iter()
-        .filter(|(_, f)| f.policy == Some(PolicyKind::Capacity))
-        .filter(|(_, f)| now - f.last_seen < timing.episode_ttl)
-        .max_by_key(|(_, f)| f.last_seen)?;
-    Some(Signal {
+        .filter(|(_, f)| f.policy.unwrap_or(default_policy) == PolicyKind::Capacity)
+        .filter(|(_, f)| live(f))
+        .max_by_key(|(_, f)| f.last_seen)
+    else {
+        return FollowUp::Stop;
+    };
+    let up_fires = || {
+        entry
+            .firing
+            .values()
+            .filter(live)
+            .any(|f| f.direction == Direction::Up)
+    };
+    if f.direction == Direction::Down && up_fires() {
+        return FollowUp::Hold;
+    }
+    FollowUp::Decide(Signal {
         alertname: f.alertname.clone(),
         status: Status::Firing,
         direction: f.direction,

@@ -234,3 +234,124 @@ fn a_duplicate_borrows_the_entry_and_anything_that_changes_it_copies() {
         assert_eq!(*next, plan(&entry, &signals, now, &settings).next);
     }
 }
+
+#[test]
+fn a_follow_up_decides_for_the_newest_live_capacity_alert_and_holds_a_down_while_up_fires() {
+    let timing = Timing::default();
+    let capacity =
+        |alertname: &str, fp: &str, direction: Direction, policy: Option<PolicyKind>| Signal {
+            direction,
+            policy,
+            ..signal(alertname, fp, 0, Status::Firing)
+        };
+    let under = capacity("Under", "u", Direction::Up, Some(PolicyKind::Capacity));
+    let over = capacity("Over", "o", Direction::Down, Some(PolicyKind::Capacity));
+    let unlabelled = capacity("Under", "n", Direction::Up, None);
+    // Each notification's signals are planned in order; `follow_up` is read after the last.
+    let after = |steps: &[(i64, Vec<Signal>)], at: i64, default: PolicyKind| {
+        let mut entry = Entry::default();
+        for (now, signals) in steps {
+            entry = plan(&entry, signals, t(*now), &timing).next;
+        }
+        match follow_up(&entry, t(at), &timing, default) {
+            FollowUp::Stop => "stop".to_string(),
+            FollowUp::Hold => "hold".to_string(),
+            FollowUp::Decide(s) => format!("decide {}", s.alertname),
+        }
+    };
+    let step = PolicyKind::Step;
+    // (case, notifications as (at, signals), follow-up at, default policy, what it does)
+    type Case<'a> = (&'a str, Vec<(i64, Vec<Signal>)>, i64, PolicyKind, &'a str);
+    let cases: Vec<Case> = vec![
+        ("nothing fires", vec![], 10, step, "stop"),
+        (
+            "a step alert",
+            vec![(0, vec![firing("a", 0)])],
+            10,
+            step,
+            "stop",
+        ),
+        (
+            "capacity up",
+            vec![(0, vec![under.clone()])],
+            10,
+            step,
+            "decide Under",
+        ),
+        (
+            "capacity down alone",
+            vec![(0, vec![over.clone()])],
+            10,
+            step,
+            "decide Over",
+        ),
+        (
+            "down while capacity up fires",
+            vec![(0, vec![under.clone()]), (100, vec![over.clone()])],
+            105,
+            step,
+            "hold",
+        ),
+        (
+            "down while a step up alert fires",
+            vec![(0, vec![firing("a", 0)]), (100, vec![over.clone()])],
+            105,
+            step,
+            "hold",
+        ),
+        (
+            "down once the up alert went silent for the TTL",
+            vec![(0, vec![under.clone()]), (3500, vec![over.clone()])],
+            3650,
+            step,
+            "decide Over",
+        ),
+        (
+            "up after down: the newest decides",
+            vec![(0, vec![over.clone()]), (100, vec![under.clone()])],
+            105,
+            step,
+            "decide Under",
+        ),
+        (
+            "resolved",
+            vec![
+                (0, vec![under.clone()]),
+                (
+                    50,
+                    vec![Signal {
+                        status: Status::Resolved,
+                        ..under.clone()
+                    }],
+                ),
+            ],
+            55,
+            step,
+            "stop",
+        ),
+        (
+            "silent for the TTL",
+            vec![(0, vec![under.clone()])],
+            3600,
+            step,
+            "stop",
+        ),
+        (
+            "no scale_policy, default step",
+            vec![(0, vec![unlabelled.clone()])],
+            10,
+            step,
+            "stop",
+        ),
+        (
+            "no scale_policy, default capacity",
+            vec![(0, vec![unlabelled])],
+            10,
+            PolicyKind::Capacity,
+            "decide Under",
+        ),
+    ];
+    for (name, steps, at, default, want) in cases {
+        assert_eq!(after(&steps, at, default), want, "{name}");
+    }
+}

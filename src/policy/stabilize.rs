@@ -47,7 +47,10 @@ pub fn window(labels: &ScaleLabels, config: &PolicyConfig) -> TimeDelta {
         .unwrap_or_else(|| config.stabilization())
 }
 
-/// The highest recommendation made within `window` before `now`, with when it was made.
+/// The highest recommendation made within `window` before `now`, with when it was made. One
+/// stamped after `now` counts too: a decision that read its clock earlier (a background pass that
+/// waited for the function's lock, or another replica whose clock is behind) must not scale below
+/// what a newer decision recorded.
 pub(crate) fn floor(
     history: &[Recommendation],
     now: DateTime<Utc>,
@@ -55,7 +58,7 @@ pub(crate) fn floor(
 ) -> Option<Recommendation> {
     history
         .iter()
-        .filter(|r| r.at <= now && now - r.at < window)
+        .filter(|r| now - r.at < window)
         .max_by_key(|r| (r.desired, r.at))
         .copied()
 }
@@ -140,7 +143,7 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
         p.desired,
         w.num_seconds(),
         h.desired,
-        (now - h.at).num_seconds()
+        (now - h.at).num_seconds().max(0)
     );
     let decision = if to == current {
         Decision::unchanged(
@@ -196,7 +199,7 @@ pub(crate) fn resume(
             "window of {}s still holds {} (wanted {}s ago)",
             w.num_seconds(),
             h.desired,
-            (now - h.at).num_seconds()
+            (now - h.at).num_seconds().max(0)
         ),
         None => format!("window of {}s has passed", w.num_seconds()),
     };

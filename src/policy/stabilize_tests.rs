@@ -281,3 +281,23 @@ fn a_recommendation_every_5s_never_shortens_the_window() {
         );
     }
 }
+
+#[test]
+fn a_recommendation_stamped_after_now_still_holds() {
+    // A decision that read its clock at 97 s runs after one that recorded 8 at 100 s (it waited
+    // for the function's lock, or another replica's clock is ahead): 8 still holds.
+    let w = TimeDelta::seconds(60);
+    let h = vec![
+        Recommendation {
+            at: t(0),
+            desired: 3,
+        },
+        Recommendation {
+            at: t(100),
+            desired: 8,
+        },
+    ];
+    assert_eq!(floor(&h, t(97), w).map(|r| r.desired), Some(8));
+    assert_eq!(floor(&h, t(159), w).map(|r| r.desired), Some(8));
+    assert_eq!(floor(&h, t(160), w), None);
+}

@@ -7,9 +7,8 @@ use std::sync::atomic::Ordering;
 use chrono::{DateTime, Utc};
 
 use super::{Cause, Service};
-use crate::alert::Signal;
 use crate::id::FunctionId;
-use crate::ledger;
+use crate::ledger::{self, FollowUp};
 use crate::report::FunctionReport;
 
 impl Service {
@@ -36,31 +35,53 @@ impl Service {
         self.followed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Follow `function` up while its stored ledger has a firing capacity alert; returns that
-    /// alert's signal (what a follow-up decides for), if any.
+    /// Follow `function` up while `ledger` has a firing capacity alert; returns what a follow-up
+    /// does for it now.
     pub(super) fn track_follow_up(
         &self,
         function: &FunctionId,
         ledger: &ledger::Entry,
         now: DateTime<Utc>,
-    ) -> Option<Signal> {
-        let signal = ledger::follow_up(ledger, now, &self.settings.timing);
-        let firing = signal.is_some();
+    ) -> FollowUp {
+        let follow_up = self.follow_up_for(ledger, now);
+        self.set_followed(function, follow_up != FollowUp::Stop);
+        follow_up
+    }
+
+    /// Stop following `function` if `ledger` has no firing capacity alert (never starts following:
+    /// for a notification that was refused, whose follow-ups would only be refused again).
+    pub(super) fn stop_follow_up_unless_firing(
+        &self,
+        function: &FunctionId,
+        ledger: &ledger::Entry,
+        now: DateTime<Utc>,
+    ) {
+        if self.follow_up_for(ledger, now) == FollowUp::Stop {
+            self.set_followed(function, false);
+        }
+    }
+
+    fn follow_up_for(&self, ledger: &ledger::Entry, now: DateTime<Utc>) -> FollowUp {
+        let s = &self.settings;
+        ledger::follow_up(ledger, now, &s.timing, s.policy.default)
+    }
+
+    /// Add `function` to the followed set or take it out.
+    pub(super) fn set_followed(&self, function: &FunctionId, follow: bool) {
         // Without a capacity alert anywhere (the common case) there is nothing to look up: the
         // set's lock stays off the hot path.
-        if !firing && self.following.load(Ordering::Acquire) == 0 {
-            return signal;
+        if !follow && self.following.load(Ordering::Acquire) == 0 {
+            return;
         }
         let mut followed = self.followed();
-        if firing == followed.contains(function) {
-            return signal;
+        if follow == followed.contains(function) {
+            return;
         }
-        if firing {
+        if follow {
             followed.insert(function.clone());
         } else {
             followed.remove(function);
         }
         self.following.store(followed.len(), Ordering::Release);
-        signal
     }
 }

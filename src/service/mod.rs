@@ -28,7 +28,7 @@ use crate::backend::{Backend, Update};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::labels;
-use crate::ledger::{self, Trigger};
+use crate::ledger::{self, FollowUp, Trigger};
 use crate::measure::LoadSource;
 use crate::metrics::Metrics;
 use crate::policy::{self, Decision, Load, stabilize};
@@ -182,6 +182,13 @@ impl Service {
                     break FunctionReport::new(function, Outcome::Error, reason);
                 }
                 Err(e @ (BackendError::NotFound(_) | BackendError::Ineligible(_))) => {
+                    if matches!(cause, Cause::FollowUp) {
+                        // Deleted, or no longer one alertscaler may scale: nothing to re-decide
+                        // until a notification names it again (every pass would be refused).
+                        self.set_followed(function, false);
+                        info!(%function, why = %e, "no longer followed up");
+                        return None;
+                    }
                     break FunctionReport::new(function, Outcome::Refused, e.to_string());
                 }
                 Err(e) => {
@@ -214,19 +221,28 @@ impl Service {
         if matches!(cause, Cause::Settle) && stored.window.pending.is_none() {
             return Ok(None);
         }
-        // A follow-up decides for the capacity alert still firing, or stops following.
+        // A follow-up decides for the capacity alert still firing, holds, or stops following.
         let follow = match cause {
             Cause::FollowUp => match self.track_follow_up(function, &stored.ledger, now) {
-                Some(signal) => Some(signal),
-                None => return Ok(None),
+                FollowUp::Decide(signal) => Some(signal),
+                FollowUp::Hold | FollowUp::Stop => return Ok(None),
             },
             Cause::Notification(_) | Cause::Settle => None,
+        };
+        // A refused notification stores nothing, but an alert it resolved is no longer followed up
+        // (AlertManager sends a resolution once).
+        let refused = |decision: Decision| {
+            if let Cause::Notification(signals) = cause {
+                let (_, next) = ledger::plan_borrowed(&stored.ledger, signals, now, &s.timing);
+                self.stop_follow_up_unless_firing(function, &next, now);
+            }
+            Ok(Some(decision))
         };
         self.metrics.export_labels(function, &state.labels);
         let labels =
             match labels::parse_within(&state.labels, &s.label_defaults, s.ceiling, &s.platform) {
                 Ok(labels) => labels,
-                Err(e) => return Ok(Some(Decision::refused(e.to_string()))),
+                Err(e) => return refused(Decision::refused(e.to_string())),
             };
         // What the policy decides on this read, for a trigger and what was measured for it.
         let decide = |trigger: &Trigger, load: Option<&Load>| {
@@ -279,7 +295,7 @@ impl Service {
         };
         let mut decision = policy::platform::explain(verdict.decision, &labels, &s.platform);
         if matches!(decision, Decision::Refused { .. }) {
-            return Ok(Some(decision));
+            return refused(decision);
         }
         // Written when replicas move or the stored state changed; a hold that changed nothing (a
         // duplicate) copies and writes nothing.

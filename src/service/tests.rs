@@ -21,13 +21,15 @@ fn t(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
 }
 
-/// The memory backend, counting reads.
 /// The memory backend, counting reads, yielding between a read and the write (so concurrent
-/// decisions interleave), and answering the next `conflicts` writes with a version conflict.
+/// decisions interleave), answering the next `conflicts` writes with a version conflict, and, when
+/// switched, as if the function were deleted (`gone`) or had an invalid min label (`bad_labels`).
 struct Counting {
     inner: MemoryBackend,
     reads: std::sync::atomic::AtomicUsize,
     conflicts: std::sync::atomic::AtomicUsize,
+    gone: std::sync::atomic::AtomicBool,
+    bad_labels: std::sync::atomic::AtomicBool,
 }
 
 impl Counting {
@@ -48,7 +50,15 @@ impl Backend for Counting {
 
     async fn read(&self, f: &FunctionId) -> Result<crate::backend::FunctionState, BackendError> {
         self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let state = self.inner.read(f).await;
+        if self.gone.load(SeqCst) {
+            return Err(BackendError::NotFound(f.to_string()));
+        }
+        let mut state = self.inner.read(f).await;
+        if let (Ok(state), true) = (&mut state, self.bad_labels.load(SeqCst)) {
+            state
+                .labels
+                .insert("com.openfaas.scale.min".into(), "lots".into());
+        }
         tokio::task::yield_now().await;
         state
     }
@@ -65,6 +75,9 @@ impl Backend for Counting {
         if conflict {
             return Err(BackendError::Conflict("another writer (test)".into()));
         }
+        if self.gone.load(SeqCst) {
+            return Err(BackendError::NotFound(f.to_string()));
+        }
         self.inner.apply(f, update).await
     }
 
@@ -74,6 +87,14 @@ impl Backend for Counting {
 }
 
 fn service(labels: &[(&str, &str)], replicas: u32) -> (Service, Arc<Counting>) {
+    service_with(labels, replicas, Settings::from_config(&Config::default()))
+}
+
+fn service_with(
+    labels: &[(&str, &str)],
+    replicas: u32,
+    settings: Settings,
+) -> (Service, Arc<Counting>) {
     let spec = MemoryFunction {
         name: "echo".into(),
         namespace: "openfaas-fn".into(),
@@ -87,8 +108,10 @@ fn service(labels: &[(&str, &str)], replicas: u32) -> (Service, Arc<Counting>) {
         inner: MemoryBackend::new(&[spec]),
         reads: Default::default(),
         conflicts: Default::default(),
+        gone: Default::default(),
+        bad_labels: Default::default(),
     });
-    let service = Service::new(backend.clone(), Settings::from_config(&Config::default()));
+    let service = Service::new(backend.clone(), settings);
     (service, backend)
 }
 
@@ -337,13 +360,21 @@ async fn measured(
     labels: &[(&str, &str)],
     desired: u32,
 ) -> (Service, Arc<Counting>, Arc<std::sync::atomic::AtomicU32>) {
+    measured_with(labels, desired, Settings::from_config(&Config::default())).await
+}
+
+async fn measured_with(
+    labels: &[(&str, &str)],
+    desired: u32,
+    settings: Settings,
+) -> (Service, Arc<Counting>, Arc<std::sync::atomic::AtomicU32>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let desired = Arc::new(std::sync::atomic::AtomicU32::new(desired));
     let prometheus = crate::config::PrometheusConfig {
         url: Some(fake_prometheus(desired.clone()).await),
         ..Default::default()
     };
-    let (svc, backend) = service(labels, 1);
+    let (svc, backend) = service_with(labels, 1, settings);
     let svc = svc.with_load_source(LoadSource::from_config(&prometheus).unwrap());
     (svc, backend, desired)
 }
@@ -405,4 +436,133 @@ async fn a_silent_capacity_alert_stops_being_followed_after_the_episode_ttl() {
     assert!(svc.follow_up(t(10 + 3600)).await.is_empty());
     assert!(svc.followed_functions().is_empty());
     assert_eq!(backend.replicas(&id()), Some(3));
+}
+
+const UNDER: [(&str, &str); 2] = [("scale_policy", "capacity"), ("scale_direction", "up")];
+const OVER: [(&str, &str); 2] = [("scale_policy", "capacity"), ("scale_direction", "down")];
+
+#[tokio::test]
+async fn a_deleted_function_is_no_longer_followed_up() {
+    let (svc, backend, _desired) = measured(&[], 4).await;
+    svc.handle(
+        &webhook("firing", "FunctionUnderProvisioned", &UNDER, "0", 0),
+        t(10),
+    )
+    .await;
+    assert_eq!(svc.followed_functions(), vec![id()]);
+    let recorded = svc.audit().recent(None).len();
+    // Deleted: its resolution is refused (nothing to store it on), and the next pass lets go
+    // without recording anything, instead of a refusal every pass until the episode TTL.
+    backend.gone.store(true, SeqCst);
+    let resolved = webhook("resolved", "FunctionUnderProvisioned", &UNDER, "0", 0);
+    let r = svc.handle(&resolved, t(20)).await;
+    assert_eq!(r.functions[0].outcome, Outcome::Refused, "{r:?}");
+    assert!(svc.follow_up(t(25)).await.is_empty());
+    assert!(svc.followed_functions().is_empty());
+    assert!(svc.follow_up(t(30)).await.is_empty());
+    assert_eq!(
+        svc.audit().recent(None).len(),
+        recorded + 1,
+        "only the resolution"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_resolution_still_ends_the_follow_up() {
+    let (svc, backend, desired) = measured(&[], 4).await;
+    svc.handle(
+        &webhook("firing", "FunctionUnderProvisioned", &UNDER, "0", 0),
+        t(10),
+    )
+    .await;
+    assert_eq!(backend.replicas(&id()), Some(4));
+    // The function's labels are invalid when the resolution arrives: refused, nothing stored...
+    backend.bad_labels.store(true, SeqCst);
+    let resolved = webhook("resolved", "FunctionUnderProvisioned", &UNDER, "0", 0);
+    let r = svc.handle(&resolved, t(20)).await;
+    assert_eq!(r.functions[0].outcome, Outcome::Refused, "{r:?}");
+    // ...but the alert is over: once the labels are mended no follow-up acts for it.
+    backend.bad_labels.store(false, SeqCst);
+    assert!(svc.followed_functions().is_empty());
+    desired.store(9, SeqCst);
+    assert!(svc.follow_up(t(60)).await.is_empty());
+    assert_eq!(backend.replicas(&id()), Some(4));
+    // A refused *firing* notification starts no follow-up (each would be refused again).
+    backend.bad_labels.store(true, SeqCst);
+    svc.handle(
+        &webhook("firing", "FunctionUnderProvisioned", &UNDER, "0", 100),
+        t(100),
+    )
+    .await;
+    assert!(svc.followed_functions().is_empty());
+}
+
+#[tokio::test]
+async fn capacity_as_the_default_policy_is_followed_up() {
+    let mut settings = Settings::from_config(&Config::default());
+    settings.policy.default = crate::policy::PolicyKind::Capacity;
+    let (svc, backend, desired) = measured_with(&[], 4, settings).await;
+    // No scale_policy label: the configured default decides, and follows up.
+    let r = svc
+        .handle(
+            &webhook("firing", "FunctionUnderProvisioned", &[], "0", 0),
+            t(10),
+        )
+        .await;
+    assert_eq!(r.functions[0].to, Some(4), "{r:?}");
+    assert_eq!(svc.followed_functions(), vec![id()]);
+    desired.store(6, SeqCst);
+    svc.follow_up(t(15)).await;
+    assert_eq!(backend.replicas(&id()), Some(6));
+}
+
+#[tokio::test]
+async fn a_follow_up_holds_a_scale_down_while_an_up_alert_fires() {
+    let (svc, backend, desired) = measured(&[], 8).await;
+    svc.handle(
+        &webhook("firing", "FunctionUnderProvisioned", &UNDER, "0", 0),
+        t(10),
+    )
+    .await;
+    assert_eq!(backend.replicas(&id()), Some(8));
+    // Under's resolution has not arrived; Over fires: its notification is held...
+    desired.store(2, SeqCst);
+    let over = webhook("firing", "FunctionOverProvisioned", &OVER, "0", 100);
+    let r = svc.handle(&over, t(100)).await;
+    assert_eq!(r.functions[0].why, Some(Why::StillFiring), "{r:?}");
+    // ...and so are its follow-ups, also past the stabilization window.
+    assert!(svc.follow_up(t(105)).await.is_empty());
+    assert!(svc.follow_up(t(420)).await.is_empty());
+    assert_eq!(backend.replicas(&id()), Some(8));
+    assert_eq!(svc.followed_functions(), vec![id()]);
+    // Under resolves: the follow-up of Over scales down (through the window, long passed).
+    let resolved = webhook("resolved", "FunctionUnderProvisioned", &UNDER, "0", 0);
+    svc.handle(&resolved, t(430)).await;
+    svc.follow_up(t(435)).await;
+    assert_eq!(backend.replicas(&id()), Some(2));
+}
+
+#[tokio::test]
+async fn a_follow_up_that_read_its_clock_early_keeps_a_newer_recommendation() {
+    let (svc, backend, desired) = measured(&[], 8).await;
+    svc.handle(
+        &webhook("firing", "FunctionUnderProvisioned", &UNDER, "0", 0),
+        t(0),
+    )
+    .await;
+    svc.handle(
+        &webhook("resolved", "FunctionUnderProvisioned", &UNDER, "0", 0),
+        t(350),
+    )
+    .await;
+    assert_eq!(backend.replicas(&id()), Some(8));
+    // Over fires at 400 while Prometheus still says 8: stays, and the window records 8 at 400.
+    let over = webhook("firing", "FunctionOverProvisioned", &OVER, "0", 400);
+    let r = svc.handle(&over, t(400)).await;
+    assert_eq!(r.functions[0].outcome, Outcome::Unchanged, "{r:?}");
+    // A follow-up pass that read the clock at 397 (before it waited for this function's lock)
+    // reads 2: the 8 recorded at 400 still holds it.
+    desired.store(2, SeqCst);
+    svc.follow_up(t(397)).await;
+    assert_eq!(backend.replicas(&id()), Some(8));
 }
