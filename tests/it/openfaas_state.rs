@@ -122,6 +122,46 @@ async fn a_scale_that_failed_after_applying_is_reported_as_applied() {
 }
 
 #[tokio::test]
+async fn a_refusal_after_an_attempt_that_may_have_acted_leaves_the_outcome_unknown() {
+    // The first attempt is applied but answered 502; the retry meets a rate limiter (429). The
+    // 429 says nothing about the first attempt: the retried notification must not step again.
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let mut env = Env::new(&gw);
+    env.config.openfaas.retries = 1;
+    let backend = env.backend();
+    let service = env.service(backend.clone());
+    gw.with(|g| g.scale_script = [(true, 502), (false, 429)].into());
+    service.handle(&firing(), t0()).await;
+    let again = service
+        .handle(&firing(), t0() + TimeDelta::seconds(1))
+        .await;
+    assert_eq!(
+        gw.replicas("figlet"),
+        6,
+        "one episode steps once: {again:?}"
+    );
+    let applied: Vec<u64> = gw.with(|g| g.applied.iter().map(|a| a.1).collect());
+    assert_eq!(applied, [6], "one step only");
+    // A refusal at the first attempt (not retried) is definite: nothing is pending, and the
+    // retried notification steps.
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let mut env = Env::new(&gw);
+    env.config.openfaas.retries = 1;
+    let backend = env.backend();
+    let service = env.service(backend.clone());
+    gw.with(|g| g.scale_script = [(false, 429)].into());
+    assert_outcome(&service.handle(&firing(), t0()).await, Outcome::Error);
+    assert!(backend.slot(&figlet()).is_none_or(|s| s.pending.is_none()));
+    assert_scaled(
+        &service
+            .handle(&firing(), t0() + TimeDelta::seconds(1))
+            .await,
+        1,
+        6,
+    );
+}
+
+#[tokio::test]
 async fn a_crash_before_the_call_is_completed_with_the_same_target() {
     let gw = mock::start(&[("figlet", labelled(1))]).await;
     let mut env = Env::new(&gw);

@@ -66,6 +66,14 @@ pub struct CallFailure {
     pub maybe_applied: bool,
 }
 
+/// The first answer of a call that was not a 5xx.
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+    /// An earlier attempt got a 5xx or lost its connection after sending: it may have acted.
+    earlier_maybe_applied: bool,
+}
+
 /// The gateway client: base URL, credentials, timeouts and the retry budget.
 #[derive(Clone)]
 pub struct Gateway {
@@ -110,7 +118,7 @@ impl Gateway {
     /// `GET /system/function/{name}?namespace={ns}`.
     pub async fn function(&self, id: &FunctionId) -> Result<FunctionStatus, BackendError> {
         let url = self.url(&["system", "function", &id.name], Some(&id.namespace));
-        let (status, body) = self
+        let Answer { status, body, .. } = self
             .call(Method::GET, url, None)
             .await
             .map_err(|f| f.error)?;
@@ -134,11 +142,14 @@ impl Gateway {
             replicas: u64::from(replicas),
         })
         .unwrap_or_default();
-        let (status, text) = self.call(Method::POST, url, Some(body)).await?;
+        let answer = self.call(Method::POST, url, Some(body)).await?;
+        let (status, text) = (answer.status, answer.body);
+        // A refusal after an attempt that may have acted (a 5xx, then a 429 from a proxy) leaves
+        // the outcome unknown: only a refusal on every attempt is definite.
         let definite = |error| {
             Err(CallFailure {
                 error,
-                maybe_applied: false,
+                maybe_applied: answer.earlier_maybe_applied,
             })
         };
         match status {
@@ -160,7 +171,7 @@ impl Gateway {
         namespace: &str,
     ) -> Result<Option<Vec<FunctionStatus>>, BackendError> {
         let url = self.url(&["system", "functions"], Some(namespace));
-        let (status, body) = self.call(Method::GET, url, None).await.map_err(|f| {
+        let Answer { status, body, .. } = self.call(Method::GET, url, None).await.map_err(|f| {
             BackendError::Unavailable(format!(
                 "cannot list functions through the gateway ({}); an OpenFaaS CE gateway fails this \
                  call while its Prometheus is unreachable: check the gateway's Prometheus",
@@ -210,13 +221,14 @@ impl Gateway {
         url
     }
 
-    /// One request with bounded retries. Returns the status and body of the first non-5xx answer.
+    /// One request with bounded retries. Returns the first non-5xx answer, and whether an attempt
+    /// before it may have acted.
     async fn call(
         &self,
         method: Method,
         url: Url,
         body: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, Vec<u8>), CallFailure> {
+    ) -> Result<Answer, CallFailure> {
         let mut maybe_applied = false;
         let mut last = String::new();
         for attempt in 0..=self.retries {
@@ -233,7 +245,13 @@ impl Gateway {
                     maybe_applied = true;
                     last = format!("gateway answered {status}: {}", snippet(&bytes));
                 }
-                Ok(answer) => return Ok(answer),
+                Ok((status, body)) => {
+                    return Ok(Answer {
+                        status,
+                        body,
+                        earlier_maybe_applied: maybe_applied,
+                    });
+                }
                 Err(e) => {
                     // A connection that was never made cannot have acted; anything later might have.
                     maybe_applied |= !e.is_connect();
