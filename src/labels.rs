@@ -248,7 +248,12 @@ pub(crate) fn parse_policy(labels: &BTreeMap<String, String>) -> Result<PolicyLa
     })
 }
 
-/// Parse a duration: bare seconds (`300`) or Prometheus style (`15m`, `1h30m`, `90s`, `1d`).
+/// The longest duration [`parse_duration`] accepts: a million weeks (the largest single part it
+/// takes), so that adding any real time span to one cannot overflow.
+const MAX_DURATION_MS: i64 = 1_000_000 * 604_800_000;
+
+/// Parse a duration: bare seconds (`300`) or Prometheus style (`15m`, `1h30m`, `90s`, `1d`), at
+/// most a million of a unit per part and [`MAX_DURATION_MS`] in all.
 pub(crate) fn parse_duration(text: &str) -> Option<TimeDelta> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<u32>() {
@@ -277,7 +282,9 @@ pub(crate) fn parse_duration(text: &str) -> Option<TimeDelta> {
             'w' => 604_800_000,
             _ => return None,
         };
-        total = total.checked_add(n.checked_mul(unit_ms)?)?;
+        total = total
+            .checked_add(n.checked_mul(unit_ms)?)
+            .filter(|t| *t <= MAX_DURATION_MS)?;
         parts += 1;
     }
     (digits.is_empty() && parts > 0).then(|| TimeDelta::milliseconds(total))

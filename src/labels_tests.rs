@@ -66,6 +66,9 @@ fn durations() {
         ("10y", None),
         ("-5s", None),
         ("15m3", None),
+        ("1000000w", Some(604_800_000_000_000)),
+        ("1000000w1ms", None),
+        ("2000000d", None),
     ];
     for (text, ms) in cases {
         assert_eq!(
@@ -74,6 +77,9 @@ fn durations() {
             "{text:?}"
         );
     }
+    // Many parts, each within a million units, that add up to nearly i64::MAX milliseconds.
+    let huge = format!("{}284000w3000d", "1000000w".repeat(15_250));
+    assert_eq!(parse_duration(&huge), None);
 }
 
 #[test]

@@ -27,8 +27,9 @@ fn idle_for(signal: &Signal, now: DateTime<Utc>) -> Result<Option<TimeDelta>, De
             signal.alertname
         ),
     })?;
+    let since_start = (now - signal.episode.starts_at).max(TimeDelta::zero());
     Ok(Some(
-        window + (now - signal.episode.starts_at).max(TimeDelta::zero()),
+        window.checked_add(&since_start).unwrap_or(TimeDelta::MAX),
     ))
 }
 

@@ -566,3 +566,19 @@ async fn a_follow_up_that_read_its_clock_early_keeps_a_newer_recommendation() {
     svc.follow_up(t(397)).await;
     assert_eq!(backend.replicas(&id()), Some(8));
 }
+
+#[tokio::test]
+async fn an_idle_window_too_long_to_add_is_refused_not_a_panic() {
+    let (svc, backend) = service(&[("com.openfaas.scale.zero", "true")], 3);
+    // Each part within a million units; together nearly i64::MAX milliseconds (~122 KB), which with
+    // six years since startsAt overflowed a TimeDelta (a panic on input).
+    let window = format!("{}284000w3000d", "1000000w".repeat(15_250));
+    let down = [("scale_direction", "down"), ("scale_policy", "zero")];
+    let mut idle = webhook("firing", "FunctionIdle", &down, "0", -200_000_000);
+    idle.alerts[0].annotations.insert("window".into(), window);
+    let report = svc.handle(&idle, t(0)).await;
+    let f = &report.functions[0];
+    assert_eq!(f.outcome, Outcome::Refused, "{report:?}");
+    assert!(f.reason.contains("not a duration"), "{}", f.reason);
+    assert_eq!(backend.replicas(&id()), Some(3));
+}
