@@ -6,7 +6,9 @@
 //!
 //! An episode is (fingerprint, startsAt). The same episode again within the cooldown is a duplicate
 //! (an AlertManager retry or its HA peer); after the cooldown it is a repeat (repeat_interval) and
-//! steps again, which keeps OpenFaaS CE's ramp-up.
+//! steps again, which keeps OpenFaaS CE's ramp-up. A copy that starts earlier than the stored firing
+//! episode of its fingerprint is that episode (AlertManager keeps the earliest start when it merges
+//! copies from HA Prometheus replicas); only a start no later than a resolved episode's is stale.
 
 use std::borrow::Cow;
 
@@ -173,14 +175,15 @@ pub fn plan_borrowed<'a>(
                     hold(&mut holds, Hold::Stale);
                     continue;
                 }
+                // The open episode of this fingerprint, also when this copy starts earlier than
+                // the stored one: AlertManager keeps the earliest startsAt when it merges copies of
+                // an alert (from HA Prometheus replicas), so one episode can arrive with an
+                // earlier start than before, or from each HA peer with a different one. Only a
+                // start no later than a resolved episode's is old (above).
                 let known = next
                     .firing
                     .get(fp)
-                    .is_some_and(|f| f.starts_at == starts_at);
-                if next.firing.get(fp).is_some_and(|f| f.starts_at > starts_at) {
-                    hold(&mut holds, Hold::Stale);
-                    continue;
-                }
+                    .is_some_and(|f| f.starts_at >= starts_at);
                 // Refresh last_seen at most once per cooldown, so that duplicates change nothing
                 // and cost no write.
                 let last_seen = match next.firing.get(fp) {
@@ -243,11 +246,21 @@ pub fn plan_borrowed<'a>(
                 }
             }
             Status::Resolved => {
+                // The start the resolved record keeps: a later copy of the episode (another HA
+                // peer's, with a later start) is then old too.
+                let mut ended = starts_at;
                 if let Some(f) = next.firing.get(fp) {
-                    if f.starts_at > starts_at {
+                    // It resolves the open episode, whatever start this copy carries (see the
+                    // firing arm), unless it is the resolution of an episode that ended before.
+                    if next
+                        .resolved
+                        .get(fp)
+                        .is_some_and(|r| r.starts_at >= starts_at)
+                    {
                         hold(&mut holds, Hold::Stale);
                         continue;
                     }
+                    ended = ended.max(f.starts_at);
                     next.to_mut().firing.remove(fp);
                 } else if let Some(r) = next.resolved.get(fp) {
                     if r.starts_at == starts_at {
@@ -262,7 +275,7 @@ pub fn plan_borrowed<'a>(
                 next.to_mut().resolved.insert(
                     fp.clone(),
                     Resolved {
-                        starts_at,
+                        starts_at: ended,
                         resolved_at: now,
                     },
                 );

@@ -355,3 +355,49 @@ fn a_follow_up_decides_for_the_newest_live_capacity_alert_and_holds_a_down_while
         assert_eq!(after(&steps, at, default), want, "{name}");
     }
 }
+
+#[test]
+fn copies_of_one_episode_with_different_starts_act_as_one() {
+    // AlertManager keeps the earliest startsAt when it merges copies of an alert (HA Prometheus
+    // replicas), so two HA peers can send one episode with different starts, and one peer's start
+    // can move earlier within the episode.
+    let peers = kinds(&[
+        (10, vec![firing("a", 0)]),   // AM1
+        (11, vec![firing("a", 1)]),   // AM2: started 1 s later by its Prometheus
+        (40, vec![firing("a", 0)]),   // AM1's repeat
+        (41, vec![firing("a", 1)]),   // AM2's repeat
+        (60, vec![resolved("a", 0)]), // AM1 resolves
+        (61, vec![resolved("a", 1)]), // AM2 resolves
+        (62, vec![firing("a", 1)]),   // a late retry of AM2's firing
+        (63, vec![firing("a", 0)]),   // and of AM1's
+    ]);
+    assert_eq!(
+        peers,
+        [
+            "up",
+            "cooldown",
+            "up-repeat",
+            "duplicate",
+            "down",
+            "replay",
+            "stale",
+            "stale"
+        ]
+    );
+    let earlier = kinds(&[
+        (10, vec![firing("a", 1)]),
+        (40, vec![firing("a", 0)]), // merged: the start moved earlier
+        (60, vec![resolved("a", 0)]),
+    ]);
+    assert_eq!(earlier, ["up", "up-repeat", "down"]);
+    // A new episode after a resolution is still new, and an old episode's resolution still old.
+    let next = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (60, vec![resolved("a", 0)]),
+        (100, vec![firing("a", 90)]),
+        (101, vec![resolved("a", 0)]),
+        (130, vec![firing("a", 85)]), // the other peer's copy of the new episode
+        (150, vec![resolved("a", 85)]),
+    ]);
+    assert_eq!(next, ["up", "down", "up", "stale", "up-repeat", "down"]);
+}
