@@ -162,6 +162,34 @@ async fn a_refusal_after_an_attempt_that_may_have_acted_leaves_the_outcome_unkno
 }
 
 #[tokio::test]
+async fn a_deleted_function_leaves_the_state_file() {
+    let gw = mock::start(&[("figlet", labelled(1)), ("echo", labelled(1))]).await;
+    let env = Env::new(&gw);
+    let backend = env.backend();
+    let service = env.service(backend.clone());
+    assert_scaled(&service.handle(&firing(), t0()).await, 1, 6);
+    gw.with(|g| g.functions.remove("figlet")); // faas-cli remove figlet
+    let refused = service
+        .handle(&firing(), t0() + TimeDelta::seconds(60))
+        .await;
+    assert_outcome(&refused, Outcome::Refused);
+    let on_disk = state_file::load(&env.state_path()).unwrap();
+    assert!(!on_disk.contains_key(&figlet()), "{on_disk:?}");
+    assert_eq!(backend.slot(&figlet()), None);
+    // Created again: a new function with an empty ledger, which the same alert steps.
+    gw.with(|g| {
+        g.functions.insert("figlet".into(), labelled(1));
+    });
+    assert_scaled(
+        &service
+            .handle(&firing(), t0() + TimeDelta::seconds(120))
+            .await,
+        1,
+        6,
+    );
+}
+
+#[tokio::test]
 async fn a_crash_before_the_call_is_completed_with_the_same_target() {
     let gw = mock::start(&[("figlet", labelled(1))]).await;
     let mut env = Env::new(&gw);
@@ -313,7 +341,7 @@ async fn a_corrupt_state_file_stops_startup_unless_fresh_state() {
 }
 
 #[tokio::test]
-async fn an_intent_on_a_function_that_vanished_is_rolled_back_and_refused() {
+async fn an_intent_on_a_function_that_vanished_is_dropped_and_refused() {
     let gw = mock::start(&[("figlet", labelled(1))]).await;
     let mut env = Env::new(&gw);
     env.config.openfaas.retries = 0;
@@ -328,10 +356,12 @@ async fn an_intent_on_a_function_that_vanished_is_rolled_back_and_refused() {
         .handle(&firing(), t0() + TimeDelta::seconds(3))
         .await;
     assert!(assert_outcome(&report, Outcome::Refused).contains("no such function"));
-    let slot = backend.slot(&figlet()).unwrap();
+    // Not rolled back into a slot that would stay forever: the gone function's slot is dropped.
+    assert_eq!(backend.slot(&figlet()), None);
     assert!(
-        slot.pending.is_none() && slot.entry.ledger.last_up.is_none(),
-        "rolled back: {slot:?}"
+        !state_file::load(&env.state_path())
+            .unwrap()
+            .contains_key(&figlet())
     );
     assert_eq!(
         gw.with(|g| g.scales.len()),

@@ -124,7 +124,7 @@ impl OpenFaasBackend {
         let replicas = match self.gateway.function(function).await {
             Ok(status) => status.replicas(),
             Err(gone @ BackendError::NotFound(_)) => {
-                self.roll_back(function, slot).await;
+                self.forget_locked(function, slot).await;
                 return Err(gone);
             }
             Err(e) => return Err(e),
@@ -135,8 +135,10 @@ impl OpenFaasBackend {
             info!(%function, replicas, from = pending.from, to = pending.to,
                 "an earlier scale is unconfirmed; sending the same count again");
             if let Err(e) = self.resend(function, pending.to).await {
-                if matches!(e, BackendError::NotFound(_) | BackendError::Ineligible(_)) {
-                    self.roll_back(function, slot).await;
+                match e {
+                    BackendError::NotFound(_) => self.forget_locked(function, slot).await,
+                    BackendError::Ineligible(_) => self.roll_back(function, slot).await,
+                    _ => {}
                 }
                 return Err(e);
             }
@@ -197,7 +199,7 @@ impl OpenFaasBackend {
             }
             Err(gone @ BackendError::NotFound(_)) => {
                 warn!(%function, %error, "the scale call failed and the function is gone");
-                self.roll_back(function, intent).await;
+                self.forget_locked(function, intent).await;
                 Err(gone)
             }
             _ => Err(unconfirmed(error, to)),
@@ -214,6 +216,32 @@ impl OpenFaasBackend {
         };
         if let Err(e) = self.store.put(function, done, Some(intent)).await {
             warn!(%function, error = %e, "scaled, but could not clear the intent in the state file");
+        }
+    }
+
+    /// The gateway knows no such function: drop its slot, so the state file holds only functions
+    /// that exist (a function created again later starts with an empty ledger). Callers hold the
+    /// function's lock.
+    async fn forget_locked(&self, function: &FunctionId, slot: Slot) {
+        match self.store.remove(function, slot).await {
+            Ok(()) => {
+                info!(%function, "the function is gone: its ledger is dropped from the state file")
+            }
+            Err(e) => {
+                warn!(%function, error = %e, "the function is gone, but its ledger could not be dropped; the next read tries again")
+            }
+        }
+    }
+
+    /// As [`Self::forget_locked`], taking the function's lock; nothing to do without a slot.
+    async fn forget(&self, function: &FunctionId) {
+        if self.store.get(function).is_none() {
+            return;
+        }
+        let lock = self.lock_of(function);
+        let _guard = lock.lock().await;
+        if let Some(slot) = self.store.get(function) {
+            self.forget_locked(function, slot).await;
         }
     }
 
@@ -307,7 +335,14 @@ impl Backend for OpenFaasBackend {
     #[instrument(skip_all, fields(function = %function))]
     async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError> {
         self.complete(function).await?;
-        let status = self.gateway.function(function).await?;
+        let status = match self.gateway.function(function).await {
+            Ok(status) => status,
+            Err(gone @ BackendError::NotFound(_)) => {
+                self.forget(function).await;
+                return Err(gone);
+            }
+            Err(e) => return Err(e),
+        };
         let replicas = status.replicas();
         let slot = self.store.get(function);
         let counter = slot.as_ref().map_or(0, |s| s.counter);
@@ -365,6 +400,13 @@ impl Backend for OpenFaasBackend {
                 error,
                 maybe_applied: true,
             }) => self.unknown_outcome(function, intent, to, &error).await,
+            Err(CallFailure {
+                error: gone @ BackendError::NotFound(_),
+                ..
+            }) => {
+                self.forget_locked(function, intent).await;
+                Err(gone)
+            }
             Err(CallFailure { error, .. }) => {
                 self.roll_back(function, intent).await;
                 Err(error)

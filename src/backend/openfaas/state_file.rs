@@ -244,9 +244,26 @@ impl Store {
         slot: Slot,
         before: Option<Slot>,
     ) -> Result<(), BackendError> {
+        self.write(function, Some(slot), before).await
+    }
+
+    /// Forget a function's slot (the function is gone) and make it durable, as [`Store::put`].
+    pub async fn remove(&self, function: &FunctionId, before: Slot) -> Result<(), BackendError> {
+        self.write(function, None, Some(before)).await
+    }
+
+    async fn write(
+        &self,
+        function: &FunctionId,
+        slot: Option<Slot>,
+        before: Option<Slot>,
+    ) -> Result<(), BackendError> {
         let generation = {
             let mut slots = self.slots();
-            slots.0.insert(function.clone(), slot);
+            match slot {
+                Some(slot) => slots.0.insert(function.clone(), slot),
+                None => slots.0.remove(function),
+            };
             slots.1 += 1;
             slots.1
         };
