@@ -162,7 +162,11 @@ pub fn plan_borrowed<'a>(
     // The most telling hold so far (no list: a duplicate allocates nothing here).
     let mut holds: Option<Hold> = None;
 
-    for signal in signals {
+    // Resolutions first: a hand-made body that carries one episode both firing and resolved then
+    // means "it ended" whatever the order (AlertManager never sends both for one fingerprint).
+    let resolved = signals.iter().filter(|s| s.status == Status::Resolved);
+    let firing = signals.iter().filter(|s| s.status == Status::Firing);
+    for signal in resolved.chain(firing) {
         let fp = &signal.episode.fingerprint;
         let starts_at = signal.episode.starts_at;
         match signal.status {

@@ -401,3 +401,11 @@ fn copies_of_one_episode_with_different_starts_act_as_one() {
     ]);
     assert_eq!(next, ["up", "down", "up", "stale", "up-repeat", "down"]);
 }
+
+#[test]
+fn one_episode_both_firing_and_resolved_in_one_body_ends_it_whatever_the_order() {
+    let ab = kinds(&[(10, vec![firing("a", 0), resolved("a", 0)])]);
+    let ba = kinds(&[(10, vec![resolved("a", 0), firing("a", 0)])]);
+    assert_eq!(ab, ["down"]);
+    assert_eq!(ba, ["down"]);
+}
