@@ -6,9 +6,9 @@
 //!
 //! An episode is (fingerprint, startsAt). The same episode again within the cooldown is a duplicate
 //! (an AlertManager retry or its HA peer); after the cooldown it is a repeat (repeat_interval) and
-//! steps again, which keeps OpenFaaS CE's ramp-up. A copy that starts earlier than the stored firing
-//! episode of its fingerprint is that episode (AlertManager keeps the earliest start when it merges
-//! copies from HA Prometheus replicas); only a start no later than a resolved episode's is stale.
+//! steps again, which keeps OpenFaaS CE's ramp-up. A copy that starts up to [`START_SKEW`] earlier
+//! than the stored firing episode of its fingerprint is that episode (AlertManager keeps the
+//! earliest start when it merges copies from HA Prometheus replicas).
 
 use std::borrow::Cow;
 
@@ -179,15 +179,16 @@ pub fn plan_borrowed<'a>(
                     hold(&mut holds, Hold::Stale);
                     continue;
                 }
-                // The open episode of this fingerprint, also when this copy starts earlier than
-                // the stored one: AlertManager keeps the earliest startsAt when it merges copies of
-                // an alert (from HA Prometheus replicas), so one episode can arrive with an
-                // earlier start than before, or from each HA peer with a different one. Only a
-                // start no later than a resolved episode's is old (above).
+                // The open episode of this fingerprint, also when this copy starts a little earlier
+                // than the stored one (see [`START_SKEW`]); much earlier is an older episode.
                 let known = next
                     .firing
                     .get(fp)
-                    .is_some_and(|f| f.starts_at >= starts_at);
+                    .is_some_and(|f| same_start(f.starts_at, starts_at));
+                if next.firing.get(fp).is_some_and(|f| f.starts_at > starts_at) && !known {
+                    hold(&mut holds, Hold::Stale);
+                    continue;
+                }
                 // Refresh last_seen at most once per cooldown, so that duplicates change nothing
                 // and cost no write.
                 let last_seen = match next.firing.get(fp) {
@@ -254,12 +255,14 @@ pub fn plan_borrowed<'a>(
                 // peer's, with a later start) is then old too.
                 let mut ended = starts_at;
                 if let Some(f) = next.firing.get(fp) {
-                    // It resolves the open episode, whatever start this copy carries (see the
-                    // firing arm), unless it is the resolution of an episode that ended before.
-                    if next
-                        .resolved
-                        .get(fp)
-                        .is_some_and(|r| r.starts_at >= starts_at)
+                    // It resolves the open episode, also from a copy that starts a little earlier
+                    // (see [`START_SKEW`]), unless it is the resolution of an older episode.
+                    let older = !same_start(f.starts_at, starts_at) && f.starts_at > starts_at;
+                    if older
+                        || next
+                            .resolved
+                            .get(fp)
+                            .is_some_and(|r| r.starts_at >= starts_at)
                     {
                         hold(&mut holds, Hold::Stale);
                         continue;
@@ -312,6 +315,19 @@ pub fn plan_borrowed<'a>(
         Trigger::Hold(holds.unwrap_or(Hold::Replay))
     };
     (trigger, next)
+}
+
+/// How much earlier than the stored firing episode a copy may start and still be that episode.
+/// AlertManager keeps the earliest startsAt when it merges copies of an alert, and HA Prometheus
+/// replicas start the same alert up to about an evaluation interval apart: so one episode can
+/// arrive from two HA AlertManagers with different starts, or move earlier while it fires. A copy
+/// that starts earlier still is an older episode (a late retry), as is one that starts no later
+/// than a resolved episode of the fingerprint.
+pub const START_SKEW: TimeDelta = TimeDelta::seconds(120);
+
+/// Whether a copy starting at `copy` is the episode stored as starting at `stored`.
+fn same_start(stored: DateTime<Utc>, copy: DateTime<Utc>) -> bool {
+    copy <= stored && stored - copy <= START_SKEW
 }
 
 /// What the follow-up pass does for one function.

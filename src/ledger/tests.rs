@@ -400,6 +400,16 @@ fn copies_of_one_episode_with_different_starts_act_as_one() {
         (150, vec![resolved("a", 85)]),
     ]);
     assert_eq!(next, ["up", "down", "up", "stale", "up-repeat", "down"]);
+    // More than START_SKEW earlier is an older episode: its late firing retry and its resolution
+    // are stale (its resolution was never recorded here).
+    let skew = START_SKEW.num_seconds();
+    let older = kinds(&[
+        (1000, vec![firing("a", 900)]),
+        (1030, vec![firing("a", 899 - skew)]),
+        (1040, vec![resolved("a", 899 - skew)]),
+        (1050, vec![resolved("a", 900 - skew)]),
+    ]);
+    assert_eq!(older, ["up", "stale", "stale", "down"]);
 }
 
 #[test]
