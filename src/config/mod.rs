@@ -34,6 +34,9 @@ pub const DEFAULT_AUDIT_CAPACITY: usize = 1000;
 /// (`notify.MinTimeout`); a scale-up cooldown shorter than that lets a retry step twice.
 pub const ALERTMANAGER_RETRY_SECS: u64 = 10;
 
+/// The longest `episode_ttl_secs`: 30 days (a silent episode is forgotten after it).
+pub const MAX_EPISODE_TTL_SECS: u64 = 30 * 86_400;
+
 /// Everything alertscaler can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -260,6 +263,12 @@ impl Config {
                      more than your group_interval",
                     self.scale_up_cooldown_secs
                 ),
+            );
+        }
+        if self.episode_ttl_secs > MAX_EPISODE_TTL_SECS {
+            return invalid(
+                "episode_ttl_secs",
+                format!("must be at most {MAX_EPISODE_TTL_SECS} (30 days)"),
             );
         }
         if self.scale_up_cooldown_secs >= self.episode_ttl_secs {

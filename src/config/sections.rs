@@ -289,17 +289,17 @@ pub(super) fn validate_ops(config: &Config) -> Result<(), ConfigError> {
     if config.audit_capacity > 1_000_000 {
         return invalid("audit_capacity", "must be at most 1000000");
     }
-    if config.request_timeout_secs == 0 {
-        return invalid("request_timeout_secs", "must be at least 1");
+    if config.request_timeout_secs == 0 || config.request_timeout_secs > 3600 {
+        return invalid("request_timeout_secs", "must be between 1 and 3600");
     }
     if config.shutdown_grace_secs > 3600 {
         return invalid("shutdown_grace_secs", "must be at most 3600");
     }
     let l = config.auth_failure_limit;
-    if l.max_failures == 0 || l.window_secs == 0 {
+    if l.max_failures == 0 || l.window_secs == 0 || l.window_secs > 86_400 {
         return invalid(
             "auth_failure_limit",
-            "max_failures and window_secs must be at least 1",
+            "max_failures must be at least 1 and window_secs between 1 and 86400",
         );
     }
     config.connections.validate()

@@ -126,6 +126,16 @@ fn invalid_combinations_name_the_key() {
             "[kubernetes]\nrequest_timeout_secs = 0\n",
             "kubernetes.request_timeout_secs",
         ),
+        // Unbounded spans overflowed time arithmetic: every request, a throttled client, start-up.
+        (
+            "request_timeout_secs = 9223372036854775807\n",
+            "request_timeout_secs",
+        ),
+        (
+            "[auth_failure_limit]\nwindow_secs = 9223372036854775807\n",
+            "auth_failure_limit",
+        ),
+        ("episode_ttl_secs = 10000000000000000\n", "episode_ttl_secs"),
     ] {
         let err = load_str(text, &[]).unwrap_err().to_string();
         assert!(err.contains(key), "{text}: {err}");

@@ -127,7 +127,7 @@ impl Election {
                         .and_then(|l| l.spec.as_ref())
                         .and_then(|s| s.lease_transitions)
                         .unwrap_or(0);
-                    spec["leaseTransitions"] = json!(transitions + 1);
+                    spec["leaseTransitions"] = json!(transitions.saturating_add(1));
                 }
                 let patch = json!({ "metadata": { "resourceVersion": version }, "spec": spec });
                 let pp = PatchParams {

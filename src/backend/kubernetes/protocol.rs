@@ -145,7 +145,7 @@ impl KubernetesBackend {
         next: &Stored,
     ) -> Result<String, BackendError> {
         let claimed = Pending {
-            claims: pending.claims + 1,
+            claims: pending.claims.wrapping_add(1),
             ..pending.clone()
         };
         let write = StateWrite {

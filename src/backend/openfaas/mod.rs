@@ -144,7 +144,7 @@ impl OpenFaasBackend {
             }
         }
         let done = Slot {
-            counter: slot.counter + 1,
+            counter: slot.counter.wrapping_add(1),
             pending: None,
             ..slot.clone()
         };
@@ -210,7 +210,7 @@ impl OpenFaasBackend {
     /// which the next read completes (it then finds `to` and only clears it).
     async fn clear(&self, function: &FunctionId, intent: Slot) {
         let done = Slot {
-            counter: intent.counter + 1,
+            counter: intent.counter.wrapping_add(1),
             pending: None,
             ..intent.clone()
         };
@@ -249,7 +249,7 @@ impl OpenFaasBackend {
     async fn roll_back(&self, function: &FunctionId, intent: Slot) {
         let previous = intent.pending.as_ref().map(|p| p.previous.clone());
         let back = Slot {
-            counter: intent.counter + 1,
+            counter: intent.counter.wrapping_add(1),
             entry: previous.unwrap_or_default(),
             pending: None,
         };
@@ -375,7 +375,7 @@ impl Backend for OpenFaasBackend {
         let previous = before.as_ref().map(|s| s.entry.clone()).unwrap_or_default();
         let Some(to) = update.replicas else {
             let slot = Slot {
-                counter: now + 1,
+                counter: now.wrapping_add(1),
                 entry: update.stored.clone(),
                 pending: None,
             };
@@ -389,7 +389,7 @@ impl Backend for OpenFaasBackend {
             )));
         }
         let intent = Slot {
-            counter: now + 1,
+            counter: now.wrapping_add(1),
             entry: update.stored.clone(),
             pending: Some(Pending { from, to, previous }),
         };
