@@ -369,3 +369,18 @@ async fn an_intent_on_a_function_that_vanished_is_dropped_and_refused() {
         "never re-sent to a function that is gone"
     );
 }
+
+#[tokio::test]
+async fn a_ledger_counter_at_its_largest_wraps_instead_of_panicking() {
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let env = Env::new(&gw);
+    let state = format!(
+        r#"{{"version":1,"functions":{{"figlet.openfaas-fn":{{"counter":{},"entry":{{}}}}}}}}"#,
+        u64::MAX
+    );
+    std::fs::write(env.state_path(), state).unwrap();
+    let service = env.service(env.backend());
+    assert_scaled(&service.handle(&firing(), t0()).await, 1, 6);
+    let counter = state_file::load(&env.state_path()).unwrap()[&figlet()].counter;
+    assert!(counter < 3, "wrapped: {counter}");
+}
