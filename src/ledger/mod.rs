@@ -185,7 +185,11 @@ pub fn plan_borrowed<'a>(
                     .firing
                     .get(fp)
                     .is_some_and(|f| same_start(f.starts_at, starts_at));
-                if next.firing.get(fp).is_some_and(|f| f.starts_at > starts_at) && !known {
+                if next
+                    .firing
+                    .get(fp)
+                    .is_some_and(|f| older(f.starts_at, starts_at))
+                {
                     hold(&mut holds, Hold::Stale);
                     continue;
                 }
@@ -257,8 +261,7 @@ pub fn plan_borrowed<'a>(
                 if let Some(f) = next.firing.get(fp) {
                     // It resolves the open episode, also from a copy that starts a little earlier
                     // (see [`START_SKEW`]), unless it is the resolution of an older episode.
-                    let older = !same_start(f.starts_at, starts_at) && f.starts_at > starts_at;
-                    if older
+                    if older(f.starts_at, starts_at)
                         || next
                             .resolved
                             .get(fp)
@@ -327,7 +330,13 @@ pub const START_SKEW: TimeDelta = TimeDelta::seconds(120);
 
 /// Whether a copy starting at `copy` is the episode stored as starting at `stored`.
 fn same_start(stored: DateTime<Utc>, copy: DateTime<Utc>) -> bool {
-    copy <= stored && stored - copy <= START_SKEW
+    copy <= stored && !older(stored, copy)
+}
+
+/// Whether a copy starting at `copy` is from an episode before the one stored as starting at
+/// `stored`.
+fn older(stored: DateTime<Utc>, copy: DateTime<Utc>) -> bool {
+    stored - copy > START_SKEW
 }
 
 /// What the follow-up pass does for one function.
