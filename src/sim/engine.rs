@@ -64,7 +64,14 @@ pub struct Totals {
     pub max_direction_changes: u32,
     /// The window those changes are counted in (alertscaler's `scale_down_stabilization_secs`).
     pub direction_window_secs: u64,
+    /// The same within [`COMMON_DIRECTION_WINDOW_SECS`], one window for every preset (comparable
+    /// across presets, whose own windows differ).
+    pub max_direction_changes_common: u32,
 }
+
+/// The window direction changes are also counted in for every preset alike: 300 s, the HPA's and
+/// alertscaler's default stabilization window and the longest any preset uses.
+pub const COMMON_DIRECTION_WINDOW_SECS: u64 = 300;
 
 /// The result of one policy on one scenario.
 #[derive(Debug, Clone)]
@@ -296,6 +303,8 @@ pub fn run_policy(
         totals.latencies.merge(&m.latencies);
         let changes = m.reversals.max_in_window(totals.direction_window_secs);
         totals.max_direction_changes = totals.max_direction_changes.max(changes);
+        let common = m.reversals.max_in_window(COMMON_DIRECTION_WINDOW_SECS);
+        totals.max_direction_changes_common = totals.max_direction_changes_common.max(common);
     }
     Ok(PolicyRun {
         policy: preset,

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::SimError;
-use super::engine::{PolicyRun, Simulation};
+use super::engine::{COMMON_DIRECTION_WINDOW_SECS, PolicyRun, Simulation};
 
 fn ms(seconds: f64) -> f64 {
     (seconds * 10_000.0).round() / 10.0
@@ -23,25 +23,21 @@ fn cell(x: f64) -> String {
 /// The side-by-side comparison of every policy, as a Markdown table.
 pub fn table(sim: &Simulation) -> String {
     let mut out = String::new();
-    let window = sim
-        .runs
-        .first()
-        .map_or(0, |r| r.totals.direction_window_secs);
     let _ = writeln!(
         out,
-        "| policy | SLO-violation s | replica-s over {} s | mean ms | p50 ms | p95 ms | p99 ms | dropped/timed-out | scale events | cold starts | direction changes / {window} s | peak replicas | notifications | refused |",
+        "| policy | SLO-violation s | replica-s over {} s | mean ms | p50 ms | p95 ms | p99 ms | dropped/timed-out | scale events | cold starts | direction changes / own window | direction changes / {COMMON_DIRECTION_WINDOW_SECS} s | peak replicas | notifications | refused |",
         sim.scenario.duration_secs
     );
     let _ = writeln!(
         out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for run in &sim.runs {
         let t = &run.totals;
         let l = &t.latencies;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} / {} s | {} | {} | {} | {} |",
             run.policy.name,
             t.slo_violation_secs,
             t.replica_seconds,
@@ -53,6 +49,8 @@ pub fn table(sim: &Simulation) -> String {
             t.scale_events,
             t.cold_starts,
             t.max_direction_changes,
+            t.direction_window_secs,
+            t.max_direction_changes_common,
             t.peak_replicas,
             t.notifications,
             t.refused
@@ -76,8 +74,12 @@ pub struct PolicySummary {
     pub dropped: u64,
     pub scale_events: u64,
     pub cold_starts: u64,
-    /// Within one stabilization window (`policy.scale_down_stabilization_secs`, 300 s by default).
+    /// Within one stabilization window of this preset (`policy.scale_down_stabilization_secs`, 300 s
+    /// by default; `direction_window_seconds`).
     pub max_direction_changes_per_window: u32,
+    pub direction_window_seconds: u64,
+    /// Within [`COMMON_DIRECTION_WINDOW_SECS`] (300 s), the same window for every preset.
+    pub max_direction_changes_per_300s: u32,
 }
 
 /// `summary.json`: the machine-readable table.
@@ -121,6 +123,8 @@ pub fn summary_json(sim: &Simulation) -> Summary {
                     scale_events: t.scale_events,
                     cold_starts: t.cold_starts,
                     max_direction_changes_per_window: t.max_direction_changes,
+                    direction_window_seconds: t.direction_window_secs,
+                    max_direction_changes_per_300s: t.max_direction_changes_common,
                 }
             })
             .collect(),
@@ -132,7 +136,7 @@ pub fn summary_json(sim: &Simulation) -> Summary {
 pub fn summary(sim: &Simulation) -> String {
     let s = &sim.scenario;
     let mut out = format!(
-        "## {}\n\n{}\n\n{} function(s), {} s simulated (replica-seconds over that horizon; direction changes counted within one stabilization window).\n\n",
+        "## {}\n\n{}\n\n{} function(s), {} s simulated (replica-seconds over that horizon; direction changes counted within each preset's own stabilization window, and within 300 s for every preset alike).\n\n",
         s.name,
         s.description.trim(),
         sim.functions.len(),

@@ -48,7 +48,9 @@ fn summary_json_has_the_shape_the_issue_gives() {
             keys(p),
             [
                 "cold_starts",
+                "direction_window_seconds",
                 "dropped",
+                "max_direction_changes_per_300s",
                 "max_direction_changes_per_window",
                 "mean_ms",
                 "name",
@@ -64,6 +66,8 @@ fn summary_json_has_the_shape_the_issue_gives() {
         let q = |k: &str| p[k].as_f64().unwrap();
         assert!(q("p50_ms") >= 5.0 && q("p50_ms") <= q("p95_ms") && q("p95_ms") <= q("p99_ms"));
         assert!(p["replica_seconds"].as_u64().unwrap() >= 100);
+        // CE and the KPA have no stabilization window of their own here: alertscaler's default.
+        assert_eq!(p["direction_window_seconds"], 300);
     }
 }
 
@@ -200,6 +204,20 @@ fn scenarios_override_labels_config_and_rules_per_preset() {
     assert!(sim.runs[1].totals.notifications > 0);
     assert_eq!(sim.runs[1].totals.direction_window_secs, 60);
     assert_eq!(sim.runs[0].totals.direction_window_secs, 300);
+    // Counted within 300 s too, for every preset alike, from the same replicas.
+    for run in &sim.runs {
+        let replicas: Vec<u32> = run.rows.iter().map(|r| r.replicas).collect();
+        let t = &run.totals;
+        assert_eq!(
+            (t.max_direction_changes, t.max_direction_changes_common),
+            (
+                sim::stats::max_direction_changes(&replicas, t.direction_window_secs),
+                sim::stats::max_direction_changes(&replicas, 300)
+            ),
+            "{}",
+            run.policy.name
+        );
+    }
     // KPA is capped at 2 and decides every 10 s only.
     assert_eq!(sim.runs[2].totals.peak_replicas, 2);
     let first = sim.runs[2].rows.iter().find(|r| r.replicas > 1).unwrap().t;
