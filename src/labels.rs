@@ -43,6 +43,8 @@ pub(crate) const DOWN_STABILIZATION: &str = "com.openfaas.scale.down-stabilizati
 pub(crate) const ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
 /// Latency target of the function in milliseconds, exported for the latency rule pack.
 pub(crate) const LATENCY_TARGET_MS: &str = "com.openfaas.scale.latency-target-ms";
+/// The OpenFaaS gateway's `gateway_functions_seconds` histogram has no finite bucket above 10 s.
+const LATENCY_TARGET_MAX_MS: f64 = 10_000.0;
 /// Latency tolerance ratio in [0, 1), exported for the latency rule pack.
 pub(crate) const LATENCY_TOLERANCE: &str = "com.openfaas.scale.latency-tolerance";
 
@@ -234,8 +236,10 @@ pub(crate) fn parse_policy(labels: &BTreeMap<String, String>) -> Result<PolicyLa
         latency_target_secs: decimal(
             labels,
             LATENCY_TARGET_MS,
-            positive,
-            "must be a number of milliseconds > 0",
+            |ms| ms > 0.0 && ms < LATENCY_TARGET_MAX_MS,
+            "must be a number of milliseconds in (0, 10000): the gateway's latency histogram ends at 10 s, \
+             where every slower request reads as 10 s, so a longer target could never be exceeded and \
+             a slow function would read as fast",
         )?
         .map(|ms| ms / 1000.0),
         latency_tolerance: decimal(

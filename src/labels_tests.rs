@@ -127,6 +127,8 @@ fn bad_values_are_refused_naming_label_and_value() {
         (&[(ZERO_DURATION, "m")], ZERO_DURATION, "m"),
         (&[(LATENCY_TARGET_MS, "0")], LATENCY_TARGET_MS, "0"),
         (&[(LATENCY_TARGET_MS, "fast")], LATENCY_TARGET_MS, "fast"),
+        (&[(LATENCY_TARGET_MS, "10000")], LATENCY_TARGET_MS, "10000"),
+        (&[(LATENCY_TARGET_MS, "15000")], LATENCY_TARGET_MS, "15000"),
         (&[(LATENCY_TOLERANCE, "1")], LATENCY_TOLERANCE, "1"),
         (&[(LATENCY_TOLERANCE, "-0.1")], LATENCY_TOLERANCE, "-0.1"),
     ];
