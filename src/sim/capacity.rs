@@ -187,6 +187,12 @@ pub fn service_seconds(series: &impl Scraped, now: u64, w: Windows) -> Option<f6
 
 /// Load over `window` in the target's unit: arrivals per second (`rps`), or the requests in flight the
 /// arrivals make, arrivals × `seconds` (capacity). No arrivals → 0 whatever the latency.
+/// `alertscaler:function_arrivals:<window>`: arrivals per second from `rate()` or a newborn series, else
+/// 0 for a function the gateway reports replicas for but has no counters for (`…:function_unseen:1m`).
+pub fn arrivals(series: &impl Scraped, now: u64, window: u64) -> Option<f64> {
+    rate(series, now, window, Metric::Started).or_else(|| series.unseen(now).then_some(0.0))
+}
+
 fn load(
     series: &impl Scraped,
     now: u64,
@@ -194,7 +200,7 @@ fn load(
     target: CapacityTarget,
     seconds: Option<f64>,
 ) -> Option<f64> {
-    let arrivals = rate(series, now, window, Metric::Started)?;
+    let arrivals = arrivals(series, now, window)?;
     if target.rps || arrivals == 0.0 {
         return Some(arrivals);
     }

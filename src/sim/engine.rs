@@ -230,7 +230,7 @@ pub fn run_policy(
         }
         if t % prom.scrape_interval_secs == phases.scrape {
             for (m, s) in models.iter().zip(&mut series) {
-                s.scrape(t, m.sample(t), keep);
+                s.scrape(t, m.desired, m.sample(t), keep);
             }
         }
         if t % prom.evaluation_interval_secs == phases.evaluation

@@ -62,6 +62,12 @@ pub trait Scraped {
     /// [`NEWBORN_SECS`] (`count_over_time(…[1m]) == 1`) while the gateway target was up at every scrape of
     /// that minute and scraped more than once (`up`); `None` where no series is.
     fn newborn(&self, now: u64, metric: Metric) -> Option<f64>;
+    /// Whether the gateway reports replicas for the function at `now` but exported no
+    /// `gateway_function_invocation_started` sample for it in the last [`NEWBORN_SECS`], while its target
+    /// was up at every scrape of that minute and scraped more than once (`alertscaler:function_unseen:1m`:
+    /// the gateway creates the counters at a function's first request, so after a restart an idle function
+    /// has none).
+    fn unseen(&self, now: u64) -> bool;
 }
 
 /// The range over which a series with a single sample counts as newborn.
@@ -87,11 +93,14 @@ impl Scraped for Series {
     }
 
     fn replicas(&self, now: u64) -> Option<u32> {
-        self.samples
-            .iter()
-            .rev()
-            .find(|s| s.t <= now)
-            .map(|s| s.replicas)
+        // `gateway_service_count` is exported for every function, with or without counters.
+        let scraped = self.scrapes.iter().rev().find(|s| s.0 <= now);
+        let sampled = self.samples.iter().rev().find(|s| s.t <= now);
+        match (scraped, sampled) {
+            (Some(s), Some(sample)) if sample.t > s.0 => Some(sample.replicas),
+            (Some(s), _) => Some(s.1),
+            (None, sample) => sample.map(|s| s.replicas),
+        }
     }
 
     fn sampled(&self, at: u64, lookback: u64) -> bool {
@@ -101,33 +110,54 @@ impl Scraped for Series {
     }
 
     fn newborn(&self, now: u64, metric: Metric) -> Option<f64> {
-        let within = |t: u64| t <= now && t + NEWBORN_SECS >= now;
-        let mut own = self.samples.iter().filter(|s| within(s.t));
+        let mut own = self.samples.iter().filter(|s| within_newborn(s.t, now));
         let (first, second) = (own.next()?, own.next());
-        let target_scraped = self.scrapes.iter().filter(|t| within(**t)).count();
-        (second.is_none() && target_scraped > 1).then(|| value(first, metric))
+        (second.is_none() && self.target_steady(now)).then(|| value(first, metric))
     }
+
+    fn unseen(&self, now: u64) -> bool {
+        let scraped = self.scrapes.iter().any(|s| s.0 <= now);
+        let sampled = self.samples.iter().any(|s| within_newborn(s.t, now));
+        scraped && !sampled && self.target_steady(now)
+    }
+}
+
+/// Whether a sample at `t` is in the newborn range `[now − NEWBORN_SECS, now]` (Prometheus 2's closed range).
+fn within_newborn(t: u64, now: u64) -> bool {
+    t <= now && t + NEWBORN_SECS >= now
 }
 
 /// The samples Prometheus holds for one function, trimmed to the longest window any rule reads.
 #[derive(Debug, Clone, Default)]
 pub struct Series {
     samples: VecDeque<Sample>,
-    /// When the gateway target was scraped in the last [`NEWBORN_SECS`], whether or not this function had
-    /// a series yet (the simulated gateway is always up).
-    scrapes: VecDeque<u64>,
+    /// When the gateway target was scraped in the last [`NEWBORN_SECS`], and the replicas it reported for
+    /// this function (`gateway_service_count`), whether or not the function had counters yet (the
+    /// simulated gateway is always up).
+    scrapes: VecDeque<(u64, u32)>,
 }
 
 impl Series {
-    /// The gateway target was scraped at `t`; `sample` is this function's series then, if it has one.
-    pub fn scrape(&mut self, t: u64, sample: Option<Sample>, keep_secs: u64) {
-        self.scrapes.push_back(t);
-        while self.scrapes.front().is_some_and(|s| s + NEWBORN_SECS < t) {
+    /// The gateway target was scraped at `t`, reporting `replicas` for this function; `sample` is its
+    /// counters then, if it has them.
+    pub fn scrape(&mut self, t: u64, replicas: u32, sample: Option<Sample>, keep_secs: u64) {
+        self.scrapes.push_back((t, replicas));
+        while self.scrapes.front().is_some_and(|s| s.0 + NEWBORN_SECS < t) {
             self.scrapes.pop_front();
         }
         if let Some(sample) = sample {
             self.push(sample, keep_secs);
         }
+    }
+
+    /// The gateway target was scraped more than once in the newborn range before `now` (the simulated
+    /// gateway is always up, so every scrape saw it up).
+    fn target_steady(&self, now: u64) -> bool {
+        self.scrapes
+            .iter()
+            .filter(|s| within_newborn(s.0, now))
+            .count()
+            > 1
     }
 
     /// Append a scrape, forgetting samples older than `keep_secs` before it.
@@ -413,26 +443,53 @@ mod tests {
         };
         // The gateway target is scraped every 5 s from 0; the function's first request comes after 5 s.
         let mut series = Series::default();
-        series.scrape(0, None, 60);
-        series.scrape(5, None, 60);
-        series.scrape(10, Some(sample(10, 300.0)), 60);
+        series.scrape(0, 1, None, 60);
+        series.scrape(5, 1, None, 60);
+        series.scrape(10, 1, Some(sample(10, 300.0)), 60);
         assert_eq!(series.newborn(10, Metric::Started), Some(300.0));
         assert_eq!(series.newborn(14, Metric::Started), Some(300.0));
         // At the second sample rate() has its two points: no longer newborn.
-        series.scrape(15, Some(sample(15, 600.0)), 60);
+        series.scrape(15, 1, Some(sample(15, 600.0)), 60);
         assert_eq!(series.newborn(15, Metric::Started), None);
         assert!(series.rate(15, 15, |s| s.started).is_some());
         // A series sampled at the target's first scrape may be older than Prometheus' view of it.
         let mut first = Series::default();
-        first.scrape(0, Some(sample(0, 1e6)), 60);
+        first.scrape(0, 1, Some(sample(0, 1e6)), 60);
         assert_eq!(first.newborn(0, Metric::Started), None);
         // One sample in the last minute after a long silence of the series (not of the target) is newborn
         // by the rule's definition: a counter that disappeared and reappears restarted from zero.
         let mut idle = Series::default();
         for t in (0..=70).step_by(5) {
-            idle.scrape(t, (t == 0 || t == 70).then(|| sample(t, 50.0)), 60);
+            idle.scrape(t, 1, (t == 0 || t == 70).then(|| sample(t, 50.0)), 60);
         }
         assert_eq!(idle.newborn(70, Metric::Started), Some(50.0));
+    }
+
+    #[test]
+    fn a_function_without_counters_is_unseen_with_the_replicas_the_gateway_reports() {
+        let sample = |t: u64| Sample {
+            t,
+            ok: 0.0,
+            sum: 0.0,
+            started: 10.0,
+            buckets: [0.0; NB],
+            replicas: 3,
+        };
+        let mut series = Series::default();
+        series.scrape(0, 5, None, 60);
+        // One scrape of the target is not "up at every scrape of the minute" yet.
+        assert!(!series.unseen(0));
+        series.scrape(5, 5, None, 60);
+        assert!(series.unseen(5));
+        assert_eq!(series.replicas(5), Some(5));
+        // Counters appear: seen while a sample is within the minute, with the replicas it carries.
+        series.scrape(10, 3, Some(sample(10)), 60);
+        assert!(!series.unseen(10) && !series.unseen(70));
+        assert_eq!(series.replicas(10), Some(3));
+        for t in (15..=75).step_by(5) {
+            series.scrape(t, 3, None, 60);
+        }
+        assert!(series.unseen(75), "a minute after its last sample");
     }
 
     #[test]

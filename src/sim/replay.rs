@@ -241,14 +241,8 @@ impl Scraped for Function {
     }
 
     fn newborn(&self, now: u64, metric: Metric) -> Option<f64> {
-        let within = |t: f64| t <= now as f64 && t + NEWBORN_SECS as f64 >= now as f64;
-        let up: Vec<f64> = self
-            .up
-            .iter()
-            .filter(|p| within(p.0))
-            .map(|p| p.1)
-            .collect();
-        if up.len() < 2 || up.iter().any(|v| *v != 1.0) {
+        let within = |t: f64| within_newborn(t, now);
+        if !self.target_steady(now) {
             return None;
         }
         let born: Vec<f64> = self
@@ -264,9 +258,35 @@ impl Scraped for Function {
             .collect();
         (!born.is_empty()).then(|| born.iter().sum())
     }
+
+    fn unseen(&self, now: u64) -> bool {
+        let sampled = self
+            .started
+            .iter()
+            .flatten()
+            .any(|p| within_newborn(p.0, now));
+        self.replicas(now).is_some() && !sampled && self.target_steady(now)
+    }
+}
+
+/// Whether a point at `t` is in the newborn range `[now − NEWBORN_SECS, now]`.
+fn within_newborn(t: f64, now: u64) -> bool {
+    t <= now as f64 && t + NEWBORN_SECS as f64 >= now as f64
 }
 
 impl Function {
+    /// The gateway target (`up`) was scraped more than once in the newborn range before `now`, and up at
+    /// every scrape (`alertscaler:target_up_steadily:1m`).
+    fn target_steady(&self, now: u64) -> bool {
+        let up: Vec<f64> = self
+            .up
+            .iter()
+            .filter(|p| within_newborn(p.0, now))
+            .map(|p| p.1)
+            .collect();
+        up.len() > 1 && up.iter().all(|v| *v == 1.0)
+    }
+
     fn series(&self, metric: Metric) -> &[Points] {
         match metric {
             Metric::Ok => &self.ok,

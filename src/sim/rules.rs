@@ -122,9 +122,10 @@ impl Expr {
                 let w = windows(stable_window, panic_window, panic_hold, targets);
                 let d = capacity::desired(series, now, targets.capacity, w)?;
                 let desired = d.desired.max(1);
+                // `alertscaler:function_arrivals:1m offset 1m` had a value.
                 let full_window = now
                     .checked_sub(stable_window)
-                    .and_then(|then| series.rate(then, stable_window, Metric::Started))
+                    .and_then(|then| capacity::arrivals(series, then, stable_window))
                     .is_some();
                 (desired < d.replicas? && full_window)
                     .then_some(d.observed(targets.capacity, desired))
