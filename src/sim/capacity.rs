@@ -28,6 +28,8 @@ pub const DOWN_SAFETY: f64 = 0.75;
 /// How far back a scale-down looks for the highest count the 15s window needed
 /// (`alertscaler:function_needed_replicas:peak30s` = `max_over_time(…:15s[30s])`).
 pub const PEAK_SECS: u64 = 30;
+/// How long a function must go without counters to be unseen (`alertscaler:function_unseen:1m`).
+pub const UNSEEN_SECS: u64 = 60;
 
 /// A function's effective target per replica, as alertscaler exports it
 /// (`alertscaler_function_capacity_target` = target × proportion).
@@ -190,7 +192,11 @@ pub fn service_seconds(series: &impl Scraped, now: u64, w: Windows) -> Option<f6
 /// `alertscaler:function_arrivals:<window>`: arrivals per second from `rate()` or a newborn series, else
 /// 0 for a function the gateway reports replicas for but has no counters for (`…:function_unseen:1m`).
 pub fn arrivals(series: &impl Scraped, now: u64, window: u64) -> Option<f64> {
-    rate(series, now, window, Metric::Started).or_else(|| series.unseen(now).then_some(0.0))
+    rate(series, now, window, Metric::Started).or_else(|| {
+        series
+            .unseen(now, UNSEEN_SECS, Metric::Started)
+            .then_some(0.0)
+    })
 }
 
 fn load(

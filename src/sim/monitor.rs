@@ -62,12 +62,11 @@ pub trait Scraped {
     /// [`NEWBORN_SECS`] (`count_over_time(…[1m]) == 1`) while the gateway target was up at every scrape of
     /// that minute and scraped more than once (`up`); `None` where no series is.
     fn newborn(&self, now: u64, metric: Metric) -> Option<f64>;
-    /// Whether the gateway reports replicas for the function at `now` but exported no
-    /// `gateway_function_invocation_started` sample for it in the last [`NEWBORN_SECS`], while its target
-    /// was up at every scrape of that minute and scraped more than once (`alertscaler:function_unseen:1m`:
-    /// the gateway creates the counters at a function's first request, so after a restart an idle function
-    /// has none).
-    fn unseen(&self, now: u64) -> bool;
+    /// Whether the gateway reports replicas for the function at `now` but exported no `metric` sample for
+    /// it in the last `window`, while its target was up at every scrape of that window and scraped more
+    /// than once (`alertscaler:function_unseen:1m`, `FunctionIdle`'s second branch: the gateway creates the
+    /// counters at a function's first request, so after a restart an idle function has none).
+    fn unseen(&self, now: u64, window: u64, metric: Metric) -> bool;
 }
 
 /// The range over which a series with a single sample counts as newborn.
@@ -110,30 +109,34 @@ impl Scraped for Series {
     }
 
     fn newborn(&self, now: u64, metric: Metric) -> Option<f64> {
-        let mut own = self.samples.iter().filter(|s| within_newborn(s.t, now));
+        let mut own = self
+            .samples
+            .iter()
+            .filter(|s| within(s.t, now, NEWBORN_SECS));
         let (first, second) = (own.next()?, own.next());
-        (second.is_none() && self.target_steady(now)).then(|| value(first, metric))
+        (second.is_none() && self.target_steady(now, NEWBORN_SECS)).then(|| value(first, metric))
     }
 
-    fn unseen(&self, now: u64) -> bool {
+    fn unseen(&self, now: u64, window: u64, _metric: Metric) -> bool {
+        // Every counter of the simulated gateway comes and goes together.
         let scraped = self.scrapes.iter().any(|s| s.0 <= now);
-        let sampled = self.samples.iter().any(|s| within_newborn(s.t, now));
-        scraped && !sampled && self.target_steady(now)
+        let sampled = self.samples.iter().any(|s| within(s.t, now, window));
+        scraped && !sampled && self.target_steady(now, window)
     }
 }
 
-/// Whether a sample at `t` is in the newborn range `[now − NEWBORN_SECS, now]` (Prometheus 2's closed range).
-fn within_newborn(t: u64, now: u64) -> bool {
-    t <= now && t + NEWBORN_SECS >= now
+/// Whether a sample at `t` is in the range `[now − window, now]` (Prometheus 2's closed range).
+fn within(t: u64, now: u64, window: u64) -> bool {
+    t <= now && t + window >= now
 }
 
 /// The samples Prometheus holds for one function, trimmed to the longest window any rule reads.
 #[derive(Debug, Clone, Default)]
 pub struct Series {
     samples: VecDeque<Sample>,
-    /// When the gateway target was scraped in the last [`NEWBORN_SECS`], and the replicas it reported for
-    /// this function (`gateway_service_count`), whether or not the function had counters yet (the
-    /// simulated gateway is always up).
+    /// When the gateway target was scraped (as far back as the samples are kept), and the replicas it
+    /// reported for this function (`gateway_service_count`), whether or not the function had counters yet
+    /// (the simulated gateway is always up).
     scrapes: VecDeque<(u64, u32)>,
 }
 
@@ -142,7 +145,8 @@ impl Series {
     /// counters then, if it has them.
     pub fn scrape(&mut self, t: u64, replicas: u32, sample: Option<Sample>, keep_secs: u64) {
         self.scrapes.push_back((t, replicas));
-        while self.scrapes.front().is_some_and(|s| s.0 + NEWBORN_SECS < t) {
+        let keep_scrapes = keep_secs.max(NEWBORN_SECS);
+        while self.scrapes.front().is_some_and(|s| s.0 + keep_scrapes < t) {
             self.scrapes.pop_front();
         }
         if let Some(sample) = sample {
@@ -150,12 +154,12 @@ impl Series {
         }
     }
 
-    /// The gateway target was scraped more than once in the newborn range before `now` (the simulated
-    /// gateway is always up, so every scrape saw it up).
-    fn target_steady(&self, now: u64) -> bool {
+    /// The gateway target was scraped more than once in the `window` before `now` (the simulated gateway
+    /// is always up, so every scrape saw it up).
+    fn target_steady(&self, now: u64, window: u64) -> bool {
         self.scrapes
             .iter()
-            .filter(|s| within_newborn(s.0, now))
+            .filter(|s| within(s.0, now, window))
             .count()
             > 1
     }
@@ -478,18 +482,25 @@ mod tests {
         let mut series = Series::default();
         series.scrape(0, 5, None, 60);
         // One scrape of the target is not "up at every scrape of the minute" yet.
-        assert!(!series.unseen(0));
+        assert!(!series.unseen(0, 60, Metric::Started));
         series.scrape(5, 5, None, 60);
-        assert!(series.unseen(5));
+        assert!(series.unseen(5, 60, Metric::Started));
         assert_eq!(series.replicas(5), Some(5));
         // Counters appear: seen while a sample is within the minute, with the replicas it carries.
         series.scrape(10, 3, Some(sample(10)), 60);
-        assert!(!series.unseen(10) && !series.unseen(70));
+        assert!(!series.unseen(10, 60, Metric::Started) && !series.unseen(70, 60, Metric::Started));
         assert_eq!(series.replicas(10), Some(3));
         for t in (15..=75).step_by(5) {
             series.scrape(t, 3, None, 60);
         }
-        assert!(series.unseen(75), "a minute after its last sample");
+        assert!(
+            series.unseen(75, 60, Metric::Started),
+            "a minute after its last sample"
+        );
+        assert!(
+            !series.unseen(75, 900, Metric::Invocations),
+            "within 15 minutes of it"
+        );
     }
 
     #[test]

@@ -241,8 +241,8 @@ impl Scraped for Function {
     }
 
     fn newborn(&self, now: u64, metric: Metric) -> Option<f64> {
-        let within = |t: f64| within_newborn(t, now);
-        if !self.target_steady(now) {
+        let within = |t: f64| within(t, now, NEWBORN_SECS);
+        if !self.target_steady(now, NEWBORN_SECS) {
             return None;
         }
         let born: Vec<f64> = self
@@ -259,29 +259,29 @@ impl Scraped for Function {
         (!born.is_empty()).then(|| born.iter().sum())
     }
 
-    fn unseen(&self, now: u64) -> bool {
+    fn unseen(&self, now: u64, window: u64, metric: Metric) -> bool {
         let sampled = self
-            .started
+            .series(metric)
             .iter()
             .flatten()
-            .any(|p| within_newborn(p.0, now));
-        self.replicas(now).is_some() && !sampled && self.target_steady(now)
+            .any(|p| within(p.0, now, window));
+        self.replicas(now).is_some() && !sampled && self.target_steady(now, window)
     }
 }
 
-/// Whether a point at `t` is in the newborn range `[now − NEWBORN_SECS, now]`.
-fn within_newborn(t: f64, now: u64) -> bool {
-    t <= now as f64 && t + NEWBORN_SECS as f64 >= now as f64
+/// Whether a point at `t` is in the range `[now − window, now]`.
+fn within(t: f64, now: u64, window: u64) -> bool {
+    t <= now as f64 && t + window as f64 >= now as f64
 }
 
 impl Function {
-    /// The gateway target (`up`) was scraped more than once in the newborn range before `now`, and up at
-    /// every scrape (`alertscaler:target_up_steadily:1m`).
-    fn target_steady(&self, now: u64) -> bool {
+    /// The gateway target (`up`) was scraped more than once in the `window` before `now`, and up at every
+    /// scrape (`count_over_time(up[W]) > 1 and min_over_time(up[W]) == 1`).
+    fn target_steady(&self, now: u64, window: u64) -> bool {
         let up: Vec<f64> = self
             .up
             .iter()
-            .filter(|p| within_newborn(p.0, now))
+            .filter(|p| within(p.0, now, window))
             .map(|p| p.1)
             .collect();
         up.len() > 1 && up.iter().all(|v| *v == 1.0)

@@ -122,18 +122,27 @@ impl Expr {
                 let w = windows(stable_window, panic_window, panic_hold, targets);
                 let d = capacity::desired(series, now, targets.capacity, w)?;
                 let desired = d.desired.max(1);
-                // `alertscaler:function_arrivals:1m offset 1m` had a value.
-                let full_window = now
-                    .checked_sub(stable_window)
-                    .and_then(|then| capacity::arrivals(series, then, stable_window))
-                    .is_some();
+                // `alertscaler:function_arrivals:1m offset 1m` had a value other than an unseen function's
+                // 0 (a young series' 1m rate under-reads), or the function is unseen now.
+                let unseen = |t| series.unseen(t, capacity::UNSEEN_SECS, Metric::Started);
+                let full_window = now.checked_sub(stable_window).is_some_and(|then| {
+                    capacity::arrivals(series, then, stable_window).is_some() && !unseen(then)
+                }) || unseen(now);
                 (desired < d.replicas? && full_window)
                     .then_some(d.observed(targets.capacity, desired))
             }
             Self::Idle { window, lookback } => {
-                let increase = series.rate(now, window, Metric::Invocations)? * window as f64;
-                let existed = now >= window && series.sampled(now - window, lookback);
-                (increase == 0.0 && existed).then_some(Observed {
+                let then = now.checked_sub(window);
+                // Counted: the counters existed a window ago and did not move since.
+                let counted = series
+                    .rate(now, window, Metric::Invocations)
+                    .is_some_and(|r| r * window as f64 == 0.0)
+                    && then.is_some_and(|then| series.sampled(then, lookback));
+                // Forgotten: the gateway (up throughout) reported the function since a window ago but
+                // has no counter for it (a gateway restart, or never invoked).
+                let forgotten = series.unseen(now, window, Metric::Invocations)
+                    && then.is_some_and(|then| series.replicas(then).is_some());
+                (counted || forgotten).then_some(Observed {
                     window_secs: Some(window),
                     ..Observed::new(0.0, 0.0)
                 })
