@@ -190,8 +190,17 @@ async fn require_auth(
     // The peer address (the listener inserts it when authentication is on); unspecified when unknown.
     let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let now = Instant::now();
+    // A webhook answered here (401, 429) counts in the webhook metric as the handler's answers do.
+    let webhook = request.uri().path() == "/system/alert";
+    let refused = |response: Response| {
+        if webhook {
+            let metrics = state.service.metrics();
+            metrics.webhook(response.status().as_u16(), now.elapsed());
+        }
+        response
+    };
     if let Some(wait) = state.auth_limiter.blocked(ip, now) {
-        return AppError::TooManyAuthFailures(wait).into_response();
+        return refused(AppError::TooManyAuthFailures(wait).into_response());
     }
     if state.auth.allows(request.headers()) {
         next.run(request).await
@@ -202,7 +211,7 @@ async fn require_auth(
         if recorded == Recorded::TableFull {
             tracing::debug!(%ip, "failed-auth table full of blocked sources: this source is not tracked");
         }
-        AppError::Unauthorized(state.auth.challenge()).into_response()
+        refused(AppError::Unauthorized(state.auth.challenge()).into_response())
     }
 }
 
@@ -217,15 +226,22 @@ pub fn with_timeout(router: Router, timeout: Duration) -> Router {
 /// Compressed webhook bodies are refused with 415 before they are read: parsing gzip as JSON
 /// would only give a confusing error.
 fn unsupported_encoding(headers: &HeaderMap) -> Option<AppError> {
-    for value in headers.get_all(header::CONTENT_ENCODING) {
-        let text = String::from_utf8_lossy(value.as_bytes());
-        let unsupported = text
-            .split(',')
-            .map(str::trim)
-            .any(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"));
-        if unsupported {
-            let shown = crate::skipped::shorten(&text, 64).into_owned();
-            return Some(AppError::UnsupportedEncoding(shown));
+    // A compressing transfer coding too: the HTTP server undoes only `chunked`.
+    let codings = [
+        (header::CONTENT_ENCODING, &["identity"][..]),
+        (header::TRANSFER_ENCODING, &["identity", "chunked"][..]),
+    ];
+    for (name, allowed) in codings {
+        for value in headers.get_all(name) {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            let unsupported = text
+                .split(',')
+                .map(str::trim)
+                .any(|e| !e.is_empty() && !allowed.iter().any(|a| e.eq_ignore_ascii_case(a)));
+            if unsupported {
+                let shown = crate::skipped::shorten(&text, 64).into_owned();
+                return Some(AppError::UnsupportedEncoding(shown));
+            }
         }
     }
     None
@@ -319,6 +335,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DecisionsQuery {
     limit: Option<usize>,
 }

@@ -237,6 +237,15 @@ async fn a_compressed_body_is_415_and_changes_nothing() {
             .body(Body::from(body.clone()))
             .unwrap()
     };
+    // A compressing transfer coding too (the server undoes only `chunked`).
+    let chunked_gzip = Request::post("/system/alert")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::TRANSFER_ENCODING, "gzip, chunked")
+        .body(Body::from(body.clone()))
+        .unwrap();
+    let (status, answer) = send(&app, chunked_gzip).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{answer}");
+    assert_eq!(answer["error"], "unsupported_encoding");
     for encoding in ["gzip", "identity, br", "deflate"] {
         let (status, answer) = send(&app, post(encoding)).await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{encoding}");

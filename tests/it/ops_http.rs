@@ -213,6 +213,11 @@ async fn failed_authentications_are_rate_limited_per_source() {
     assert_eq!(status, StatusCode::OK);
     let (_, _, text) = send(&alertmanager, get("/metrics")).await;
     assert!(text.contains("alertscaler_auth_failures_total 3"), "{text}");
+    // The webhook's answers by status include the ones given before the handler (401, 429).
+    for (code, n) in [("401", 3), ("429", 1), ("200", 1)] {
+        let line = format!("alertscaler_webhook_duration_seconds_count{{code=\"{code}\"}} {n}");
+        assert!(text.contains(&line), "{line} in {text}");
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -292,6 +297,20 @@ async fn metrics_export_per_function_latency_overrides_for_the_rule_pack() {
             "plain.openfaas-fn"
         ),
         None
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_decisions_parameter_is_a_json_400() {
+    // A filter the endpoint does not have must not answer as if it had filtered.
+    let app = app(&config(&["echo"]));
+    let (status, _, body) = send(&app, get("/decisions?function=zzz&limit=1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"], "invalid_query");
+    assert!(
+        body["message"].as_str().unwrap().contains("function"),
+        "{body}"
     );
 }
 
