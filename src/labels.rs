@@ -121,6 +121,13 @@ impl ScaleLabels {
     pub fn clamp(&self, replicas: u32) -> u32 {
         replicas.clamp(self.min, self.max)
     }
+
+    /// As [`Self::clamp`], never below 1: for policies that size a function that is serving (latency,
+    /// capacity), where a min of 0 (accepted for CE's step: resolved → 0) must not put it to sleep; that
+    /// stays with the `zero` policy.
+    pub fn clamp_awake(&self, replicas: u32) -> u32 {
+        self.clamp(replicas).max(1).min(self.max.max(1))
+    }
 }
 
 /// Why a function's labels were refused.

@@ -92,9 +92,10 @@ fn clamped(labels: &ScaleLabels, wanted: f64, mut explain: String) -> Proposal {
     } else {
         raw_f as u32
     };
-    let desired = labels.clamp(raw);
+    let desired = labels.clamp_awake(raw);
     if desired != raw {
-        explain += &format!(", clamped to [{}, {}] = {desired}", labels.min, labels.max);
+        let low = labels.min.max(1);
+        explain += &format!(", clamped to [{low}, {}] = {desired}", labels.max);
     }
     let same = if desired == labels.max {
         Why::AtMax

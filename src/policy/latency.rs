@@ -54,7 +54,7 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
             let pct = labels.policy.latency_down_percent;
             let step = percent_of(current, pct, false).max(1);
             let raw = current.saturating_sub(step);
-            let desired = labels.clamp(raw);
+            let desired = labels.clamp_awake(raw);
             Ok(Proposal {
                 desired,
                 explain: format!(

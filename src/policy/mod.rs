@@ -169,7 +169,9 @@ pub(crate) fn decide(input: &Input<'_>, config: &PolicyConfig) -> Verdict {
     };
     let labels = input.labels;
     let sleeps = kind == PolicyKind::Zero && labels.zero;
-    if labels.autoscaling_disabled() && !sleeps {
+    // A function asleep (zero=true, at 0) wakes to its min even where min = max disables autoscaling.
+    let wakes = labels.zero && input.current == 0 && matches!(input.trigger, Trigger::Up { .. });
+    if labels.autoscaling_disabled() && !sleeps && !wakes {
         return unchanged_window(Decision::unchanged(
             Why::Disabled,
             format!(

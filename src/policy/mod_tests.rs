@@ -104,3 +104,55 @@ fn reasons_carry_the_numbers() {
         "{reason}"
     );
 }
+
+#[test]
+fn a_pinned_function_that_slept_wakes_to_its_min() {
+    // min = max disables autoscaling, but a zero=true function may sleep, and must wake again.
+    let mut l = labels(2, 2, 20);
+    l.zero = true;
+    let idle = down("FunctionIdle", Some("zero"), Some("0"));
+    assert_eq!(simple(&l, 2, &idle).target(), Some(0));
+    for mut wake in [
+        up("APIHighInvocationRate", None, None),
+        up("FunctionLatencyHigh", Some("latency"), Some("0.8")),
+        up("FunctionUnderProvisioned", Some("capacity"), None),
+    ] {
+        if let Trigger::Up { signal, .. } = &mut wake {
+            signal.annotations.insert("desired".into(), "3".into());
+        }
+        let d = simple(&l, 0, &wake);
+        assert_eq!(d.target(), Some(2), "{d:?}");
+        // Awake, it stays pinned.
+        assert_eq!(why(&simple(&l, 2, &wake)), Some(Why::Disabled));
+    }
+}
+
+#[test]
+fn proportional_never_rate_limits_below_min() {
+    // min raised to 10 while the function ran at 1: the clamp says 10, the rate limit (max(×2, +4) = 5)
+    // must not undo it.
+    let mut l = labels(10, 50, 20);
+    l.policy.target = Some(10.0);
+    let d = simple(
+        &l,
+        1,
+        &up("APIHighInvocationRate", Some("proportional"), Some("15")),
+    );
+    assert_eq!(d.target(), Some(10), "{d:?}");
+}
+
+#[test]
+fn a_min_of_zero_does_not_let_latency_or_capacity_put_a_serving_function_to_sleep() {
+    // min 0 is accepted for CE's step (resolved → 0); scale to zero stays with the zero policy.
+    let l = labels(0, 20, 20);
+    let low = down("FunctionLatencyLow", Some("latency"), Some("0.05"));
+    assert_eq!(simple(&l, 1, &low).target(), None, "stays at 1");
+    let mut over = down("FunctionOverProvisioned", Some("capacity"), None);
+    if let Trigger::Down { signal } = &mut over {
+        signal.annotations.insert("desired".into(), "0".into());
+    }
+    assert_eq!(simple(&l, 3, &over).target(), Some(1));
+    // The step policy keeps CE's resolved → min (0).
+    let resolved = resolved("APIHighInvocationRate", None);
+    assert_eq!(simple(&l, 3, &resolved).target(), Some(0));
+}

@@ -125,7 +125,11 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
     let by_factor = (f64::from(current) * factor)
         .ceil()
         .min(f64::from(u32::MAX)) as u32;
-    let limit = by_factor.max(current.saturating_add(config.max_scale_up_step));
+    // Never below min (a min raised while the function ran lower): the limit slows a climb, it does not
+    // undo the clamp.
+    let limit = by_factor
+        .max(current.saturating_add(config.max_scale_up_step))
+        .max(labels.min);
     let desired = if clamped > limit {
         explain += &format!(
             "; rate-limited to max(×{factor}, +{}) = {limit}",
