@@ -76,6 +76,12 @@ pub struct Entry {
     pub last_up: Option<DateTime<Utc>>,
     /// When a scale-down was last triggered.
     pub last_down: Option<DateTime<Utc>>,
+    /// When the replicas last went up / down, whatever moved them (a notification, the settle pass, a
+    /// follow-up); set by the service when it writes the move (the latency policy's hold reads these).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaled_up: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaled_down: Option<DateTime<Utc>>,
 }
 
 impl Entry {

@@ -4,7 +4,8 @@
 //! at least 1; a firing down-direction alert (`FunctionLatencyLow`) removes
 //! floor(current × down% / 100), at least 1; both clamped to [min, max]. No move opposite to the
 //! last one within the hold window (label `com.openfaas.scale.latency-hold-secs`, else
-//! `policy.latency_hold_secs`), judged from the ledger's `last_up` / `last_down`. A high-latency
+//! `policy.latency_hold_secs`), judged from when the replicas last went up or down (the ledger's
+//! `scaled_up` / `scaled_down`, whatever moved them; not when an alert was last acted on). A high-latency
 //! alert that resolves moves nothing: latency is back within the band.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -30,7 +31,7 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
     match input.trigger {
         Trigger::Hold(hold) => Err(super::hold_decision(hold)),
         Trigger::Up { signal, .. } => {
-            if let Some(ago) = within(input.ledger.last_down, now, hold) {
+            if let Some(ago) = within(input.ledger.scaled_down, now, hold) {
                 return Err(held(&signal.alertname, "down", "up", ago, hold));
             }
             let pct = labels.policy.latency_up_percent;
@@ -48,7 +49,7 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
             })
         }
         Trigger::Down { signal } if signal.status == Status::Firing => {
-            if let Some(ago) = within(input.ledger.last_up, now, hold) {
+            if let Some(ago) = within(input.ledger.scaled_up, now, hold) {
                 return Err(held(&signal.alertname, "up", "down", ago, hold));
             }
             let pct = labels.policy.latency_down_percent;
@@ -118,10 +119,10 @@ mod tests {
         down("FunctionLatencyLow", Some("latency"), Some("0.05"))
     }
 
-    fn entry(last_up: Option<i64>, last_down: Option<i64>) -> Stored {
+    fn entry(scaled_up: Option<i64>, scaled_down: Option<i64>) -> Stored {
         let ledger = Entry {
-            last_up: last_up.map(t),
-            last_down: last_down.map(t),
+            scaled_up: scaled_up.map(t),
+            scaled_down: scaled_down.map(t),
             ..Entry::default()
         };
         Stored {

@@ -300,6 +300,13 @@ impl Service {
         // Written when replicas move or the stored state changed; a hold that changed nothing (a
         // duplicate) copies and writes nothing.
         let replicas = decision.target();
+        // When the replicas last went up or down, whatever moved them (the latency policy's hold).
+        let mut ledger = ledger;
+        match replicas {
+            Some(to) if to > state.replicas => ledger.to_mut().scaled_up = Some(now),
+            Some(to) if to < state.replicas => ledger.to_mut().scaled_down = Some(now),
+            _ => {}
+        }
         let changed = matches!(&ledger, Cow::Owned(l) if *l != stored.ledger)
             || verdict.window != stored.window;
         let next = (replicas.is_some() || changed).then(|| Stored {

@@ -582,3 +582,30 @@ async fn an_idle_window_too_long_to_add_is_refused_not_a_panic() {
     assert!(f.reason.contains("not a duration"), "{}", f.reason);
     assert_eq!(backend.replicas(&id()), Some(3));
 }
+
+#[tokio::test]
+async fn the_latency_hold_counts_moves_not_alerts() {
+    // (a) An up alert's resolution that moves nothing does not start the hold against scale-ups.
+    let (svc, backend) = service(&[], 4);
+    let latency = [("scale_policy", "latency"), ("scale_direction", "up")];
+    let high = |status, starts| webhook(status, "FunctionLatencyHigh", &latency, "0.8", starts);
+    svc.handle(&high("firing", 0), t(0)).await;
+    assert_eq!(backend.replicas(&id()), Some(6));
+    let r = svc.handle(&high("resolved", 0), t(60)).await;
+    assert_eq!(r.functions[0].why, Some(Why::InBand), "{r:?}");
+    let r = svc.handle(&high("firing", 110), t(120)).await;
+    assert_eq!(r.functions[0].to, Some(9), "{r:?}");
+
+    // (b) A scale-down the settle pass carries out does start it.
+    let (svc, backend) = service(&[], 1);
+    let rate = |status| webhook(status, "APIHighInvocationRate", &[], "10", 0);
+    svc.handle(&rate("firing"), t(0)).await;
+    assert_eq!(backend.replicas(&id()), Some(5));
+    let r = svc.handle(&rate("resolved"), t(30)).await;
+    assert_eq!(r.functions[0].why, Some(Why::Stabilizing), "{r:?}");
+    svc.settle(t(301)).await.unwrap();
+    assert_eq!(backend.replicas(&id()), Some(1));
+    let r = svc.handle(&high("firing", 330), t(340)).await;
+    assert_eq!(r.functions[0].why, Some(Why::OppositeHold), "{r:?}");
+    assert_eq!(backend.replicas(&id()), Some(1));
+}
