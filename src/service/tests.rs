@@ -441,20 +441,26 @@ async fn a_silent_capacity_alert_stops_being_followed_after_the_episode_ttl() {
 const UNDER: [(&str, &str); 2] = [("scale_policy", "capacity"), ("scale_direction", "up")];
 const OVER: [(&str, &str); 2] = [("scale_policy", "capacity"), ("scale_direction", "down")];
 
+/// The capacity pack's `FunctionUnderProvisioned` for echo, `status` at episode start `starts`.
+fn under(status: &str, starts: i64) -> Webhook {
+    webhook(status, "FunctionUnderProvisioned", &UNDER, "0", starts)
+}
+
+/// The capacity pack's `FunctionOverProvisioned` for echo.
+fn over(status: &str, starts: i64) -> Webhook {
+    webhook(status, "FunctionOverProvisioned", &OVER, "0", starts)
+}
+
 #[tokio::test]
 async fn a_deleted_function_is_no_longer_followed_up() {
     let (svc, backend, _desired) = measured(&[], 4).await;
-    svc.handle(
-        &webhook("firing", "FunctionUnderProvisioned", &UNDER, "0", 0),
-        t(10),
-    )
-    .await;
+    svc.handle(&under("firing", 0), t(10)).await;
     assert_eq!(svc.followed_functions(), vec![id()]);
     let recorded = svc.audit().recent(None).len();
     // Deleted: its resolution is refused (nothing to store it on), and the next pass lets go
     // without recording anything, instead of a refusal every pass until the episode TTL.
     backend.gone.store(true, SeqCst);
-    let resolved = webhook("resolved", "FunctionUnderProvisioned", &UNDER, "0", 0);
+    let resolved = under("resolved", 0);
     let r = svc.handle(&resolved, t(20)).await;
     assert_eq!(r.functions[0].outcome, Outcome::Refused, "{r:?}");
     assert!(svc.follow_up(t(25)).await.is_empty());
@@ -470,15 +476,11 @@ async fn a_deleted_function_is_no_longer_followed_up() {
 #[tokio::test]
 async fn a_refused_resolution_still_ends_the_follow_up() {
     let (svc, backend, desired) = measured(&[], 4).await;
-    svc.handle(
-        &webhook("firing", "FunctionUnderProvisioned", &UNDER, "0", 0),
-        t(10),
-    )
-    .await;
+    svc.handle(&under("firing", 0), t(10)).await;
     assert_eq!(backend.replicas(&id()), Some(4));
     // The function's labels are invalid when the resolution arrives: refused, nothing stored...
     backend.bad_labels.store(true, SeqCst);
-    let resolved = webhook("resolved", "FunctionUnderProvisioned", &UNDER, "0", 0);
+    let resolved = under("resolved", 0);
     let r = svc.handle(&resolved, t(20)).await;
     assert_eq!(r.functions[0].outcome, Outcome::Refused, "{r:?}");
     // ...but the alert is over: once the labels are mended no follow-up acts for it.
@@ -489,11 +491,7 @@ async fn a_refused_resolution_still_ends_the_follow_up() {
     assert_eq!(backend.replicas(&id()), Some(4));
     // A refused *firing* notification starts no follow-up (each would be refused again).
     backend.bad_labels.store(true, SeqCst);
-    svc.handle(
-        &webhook("firing", "FunctionUnderProvisioned", &UNDER, "0", 100),
-        t(100),
-    )
-    .await;
+    svc.handle(&under("firing", 100), t(100)).await;
     assert!(svc.followed_functions().is_empty());
 }
 
@@ -519,15 +517,11 @@ async fn capacity_as_the_default_policy_is_followed_up() {
 #[tokio::test]
 async fn a_follow_up_holds_a_scale_down_while_an_up_alert_fires() {
     let (svc, backend, desired) = measured(&[], 8).await;
-    svc.handle(
-        &webhook("firing", "FunctionUnderProvisioned", &UNDER, "0", 0),
-        t(10),
-    )
-    .await;
+    svc.handle(&under("firing", 0), t(10)).await;
     assert_eq!(backend.replicas(&id()), Some(8));
     // Under's resolution has not arrived; Over fires: its notification is held...
     desired.store(2, SeqCst);
-    let over = webhook("firing", "FunctionOverProvisioned", &OVER, "0", 100);
+    let over = over("firing", 100);
     let r = svc.handle(&over, t(100)).await;
     assert_eq!(r.functions[0].why, Some(Why::StillFiring), "{r:?}");
     // ...and so are its follow-ups, also past the stabilization window.
@@ -536,7 +530,7 @@ async fn a_follow_up_holds_a_scale_down_while_an_up_alert_fires() {
     assert_eq!(backend.replicas(&id()), Some(8));
     assert_eq!(svc.followed_functions(), vec![id()]);
     // Under resolves: the follow-up of Over scales down (through the window, long passed).
-    let resolved = webhook("resolved", "FunctionUnderProvisioned", &UNDER, "0", 0);
+    let resolved = under("resolved", 0);
     svc.handle(&resolved, t(430)).await;
     svc.follow_up(t(435)).await;
     assert_eq!(backend.replicas(&id()), Some(2));
@@ -545,19 +539,11 @@ async fn a_follow_up_holds_a_scale_down_while_an_up_alert_fires() {
 #[tokio::test]
 async fn a_follow_up_that_read_its_clock_early_keeps_a_newer_recommendation() {
     let (svc, backend, desired) = measured(&[], 8).await;
-    svc.handle(
-        &webhook("firing", "FunctionUnderProvisioned", &UNDER, "0", 0),
-        t(0),
-    )
-    .await;
-    svc.handle(
-        &webhook("resolved", "FunctionUnderProvisioned", &UNDER, "0", 0),
-        t(350),
-    )
-    .await;
+    svc.handle(&under("firing", 0), t(0)).await;
+    svc.handle(&under("resolved", 0), t(350)).await;
     assert_eq!(backend.replicas(&id()), Some(8));
     // Over fires at 400 while Prometheus still says 8: stays, and the window records 8 at 400.
-    let over = webhook("firing", "FunctionOverProvisioned", &OVER, "0", 400);
+    let over = over("firing", 400);
     let r = svc.handle(&over, t(400)).await;
     assert_eq!(r.functions[0].outcome, Outcome::Unchanged, "{r:?}");
     // A follow-up pass that read the clock at 397 (before it waited for this function's lock)

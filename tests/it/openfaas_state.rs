@@ -4,6 +4,7 @@
 use crate::support::openfaas::{env, mock};
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use alertscaler::backend::openfaas::OpenFaasBackend;
@@ -121,16 +122,30 @@ async fn a_scale_that_failed_after_applying_is_reported_as_applied() {
     assert_eq!(gw.with(|g| g.scales.len()), 1);
 }
 
-#[tokio::test]
-async fn a_refusal_after_an_attempt_that_may_have_acted_leaves_the_outcome_unknown() {
-    // The first attempt is applied but answered 502; the retry meets a rate limiter (429). The
-    // 429 says nothing about the first attempt: the retried notification must not step again.
+/// figlet at 1 replica behind a gateway answering the next scale calls as `script` says (apply?,
+/// status), with one retry per call.
+async fn scripted(
+    script: &[(bool, u16)],
+) -> (
+    mock::Running,
+    Env,
+    Arc<OpenFaasBackend>,
+    alertscaler::service::Service,
+) {
     let gw = mock::start(&[("figlet", labelled(1))]).await;
     let mut env = Env::new(&gw);
     env.config.openfaas.retries = 1;
     let backend = env.backend();
     let service = env.service(backend.clone());
-    gw.with(|g| g.scale_script = [(true, 502), (false, 429)].into());
+    gw.with(|g| g.scale_script = script.iter().copied().collect());
+    (gw, env, backend, service)
+}
+
+#[tokio::test]
+async fn a_refusal_after_an_attempt_that_may_have_acted_leaves_the_outcome_unknown() {
+    // The first attempt is applied but answered 502; the retry meets a rate limiter (429). The
+    // 429 says nothing about the first attempt: the retried notification must not step again.
+    let (gw, _env, _backend, service) = scripted(&[(true, 502), (false, 429)]).await;
     service.handle(&firing(), t0()).await;
     let again = service
         .handle(&firing(), t0() + TimeDelta::seconds(1))
@@ -144,12 +159,7 @@ async fn a_refusal_after_an_attempt_that_may_have_acted_leaves_the_outcome_unkno
     assert_eq!(applied, [6], "one step only");
     // A refusal at the first attempt (not retried) is definite: nothing is pending, and the
     // retried notification steps.
-    let gw = mock::start(&[("figlet", labelled(1))]).await;
-    let mut env = Env::new(&gw);
-    env.config.openfaas.retries = 1;
-    let backend = env.backend();
-    let service = env.service(backend.clone());
-    gw.with(|g| g.scale_script = [(false, 429)].into());
+    let (_gw, _env, backend, service) = scripted(&[(false, 429)]).await;
     assert_outcome(&service.handle(&firing(), t0()).await, Outcome::Error);
     assert!(backend.slot(&figlet()).is_none_or(|s| s.pending.is_none()));
     assert_scaled(

@@ -300,31 +300,28 @@ async fn metrics_export_per_function_latency_overrides_for_the_rule_pack() {
     );
 }
 
-#[tokio::test]
-async fn an_unknown_decisions_parameter_is_a_json_400() {
-    // A filter the endpoint does not have must not answer as if it had filtered.
+/// `GET path` is a 400 `invalid_query` whose message names `parameter`.
+async fn assert_invalid_query(path: &str, parameter: &str) {
     let app = app(&config(&["echo"]));
-    let (status, _, body) = send(&app, get("/decisions?function=zzz&limit=1")).await;
+    let (status, _, body) = send(&app, get(path)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["error"], "invalid_query");
     assert!(
-        body["message"].as_str().unwrap().contains("function"),
+        body["message"].as_str().unwrap().contains(parameter),
         "{body}"
     );
 }
 
 #[tokio::test]
+async fn an_unknown_decisions_parameter_is_a_json_400() {
+    // A filter the endpoint does not have must not answer as if it had filtered.
+    assert_invalid_query("/decisions?function=zzz&limit=1", "function").await;
+}
+
+#[tokio::test]
 async fn a_bad_decisions_limit_is_a_json_400() {
-    let app = app(&config(&["echo"]));
-    let (status, _, body) = send(&app, get("/decisions?limit=many")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let body: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(body["error"], "invalid_query");
-    assert!(
-        body["message"].as_str().unwrap().contains("limit"),
-        "{body}"
-    );
+    assert_invalid_query("/decisions?limit=many", "limit").await;
 }
 
 /// A function held by a 2 s stabilization window after its alert resolved.
