@@ -22,11 +22,10 @@
 //! connection) rolls the ledger back, as does a read that shows the function gone.
 
 pub mod gateway;
+mod locks;
 pub mod state_file;
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use thiserror::Error;
@@ -37,6 +36,7 @@ use crate::config::{ConfigError, OpenFaasConfig};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use gateway::{CallFailure, Gateway};
+use locks::Locks;
 use state_file::{Pending, Slot, StateError, Store};
 
 /// The OpenFaaS backend could not start; the message names what to fix.
@@ -57,7 +57,7 @@ pub struct OpenFaasBackend {
     namespaces: Vec<String>,
     store: Store,
     /// One async lock per function: applies (and completing an intent) of one function never overlap.
-    locks: Mutex<HashMap<FunctionId, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Locks,
 }
 
 /// Read the gateway's password file and trim surrounding whitespace, as the gateway does with its
@@ -93,7 +93,7 @@ impl OpenFaasBackend {
             gateway,
             namespaces,
             store: Store::open(&config.state_file, fresh_state)?,
-            locks: Mutex::default(),
+            locks: Locks::default(),
         })
     }
 
@@ -102,19 +102,13 @@ impl OpenFaasBackend {
         self.store.get(function)
     }
 
-    fn lock_of(&self, function: &FunctionId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.entry(function.clone()).or_default().clone()
-    }
-
     /// Complete an intent left by a crash or an unknown outcome (see the module documentation):
     /// at `to` it counts as applied; otherwise the same absolute count is sent again.
     async fn complete(&self, function: &FunctionId) -> Result<(), BackendError> {
         if self.store.get(function).is_none_or(|s| s.pending.is_none()) {
             return Ok(());
         }
-        let lock = self.lock_of(function);
-        let _guard = lock.lock().await;
+        let _guard = self.locks.lock(function).await;
         let Some(slot) = self.store.get(function) else {
             return Ok(());
         };
@@ -238,8 +232,7 @@ impl OpenFaasBackend {
         if self.store.get(function).is_none() {
             return;
         }
-        let lock = self.lock_of(function);
-        let _guard = lock.lock().await;
+        let _guard = self.locks.lock(function).await;
         if let Some(slot) = self.store.get(function) {
             self.forget_locked(function, slot).await;
         }
@@ -363,8 +356,7 @@ impl Backend for OpenFaasBackend {
         let (counter, read_replicas) = parse_version(update.version).ok_or_else(|| {
             BackendError::Conflict(format!("version {:?} is not ours", update.version))
         })?;
-        let lock = self.lock_of(function);
-        let _guard = lock.lock().await;
+        let _guard = self.locks.lock(function).await;
         let before = self.store.get(function);
         let now = before.as_ref().map_or(0, |s| s.counter);
         if now != counter || before.as_ref().is_some_and(|s| s.pending.is_some()) {
