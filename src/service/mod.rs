@@ -230,11 +230,17 @@ impl Service {
             Cause::Notification(_) | Cause::Settle => None,
         };
         // A refused notification stores nothing, but an alert it resolved is no longer followed up
-        // (AlertManager sends a resolution once).
+        // (AlertManager sends a resolution once). A refused follow-up is recorded once and lets
+        // go: AlertManager's next repeat of the firing alert follows it again (every pass until
+        // then would be refused the same way).
         let refused = |decision: Decision| {
-            if let Cause::Notification(signals) = cause {
-                let (_, next) = ledger::plan_borrowed(&stored.ledger, signals, now, &s.timing);
-                self.stop_follow_up_unless_firing(function, &next, now);
+            match cause {
+                Cause::Notification(signals) => {
+                    let (_, next) = ledger::plan_borrowed(&stored.ledger, signals, now, &s.timing);
+                    self.stop_follow_up_unless_firing(function, &next, now);
+                }
+                Cause::FollowUp => self.set_followed(function, false),
+                Cause::Settle => {}
             }
             Ok(Some(decision))
         };

@@ -496,6 +496,32 @@ async fn a_refused_resolution_still_ends_the_follow_up() {
 }
 
 #[tokio::test]
+async fn labels_gone_bad_mid_episode_are_refused_once_and_the_repeat_follows_again() {
+    let (svc, backend, desired) = measured(&[], 4).await;
+    svc.handle(&under("firing", 0), t(10)).await;
+    let recorded = svc.audit().recent(None).len();
+    // The labels break while the alert fires: the pass records the refusal once and lets go,
+    // instead of a refusal every pass until the alert resolves.
+    backend.bad_labels.store(true, SeqCst);
+    desired.store(7, SeqCst);
+    let reports = svc.follow_up(t(15)).await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].outcome, Outcome::Refused, "{reports:?}");
+    assert!(svc.followed_functions().is_empty());
+    assert!(svc.follow_up(t(20)).await.is_empty());
+    assert_eq!(svc.audit().recent(None).len(), recorded + 1);
+    assert_eq!(backend.replicas(&id()), Some(4));
+    // Mended; AlertManager's next repeat names the function again and the follow-up resumes.
+    backend.bad_labels.store(false, SeqCst);
+    svc.handle(&under("firing", 0), t(40)).await;
+    assert_eq!(svc.followed_functions(), vec![id()]);
+    assert_eq!(backend.replicas(&id()), Some(7));
+    desired.store(9, SeqCst);
+    svc.follow_up(t(45)).await;
+    assert_eq!(backend.replicas(&id()), Some(9));
+}
+
+#[tokio::test]
 async fn capacity_as_the_default_policy_is_followed_up() {
     let mut settings = Settings::from_config(&Config::default());
     settings.policy.default = crate::policy::PolicyKind::Capacity;
