@@ -369,7 +369,14 @@ impl Service {
                 )
             };
         }
-        if report.outcome == Outcome::Unchanged {
+        // A settle pass refused again as the last time (labels still invalid while a scale-down is
+        // held: every pass until they are mended) says nothing new.
+        let repeated = || {
+            matches!(cause, Cause::Settle)
+                && report.outcome == Outcome::Refused
+                && self.audit.repeats(trigger, &report)
+        };
+        if report.outcome == Outcome::Unchanged || repeated() {
             decided!(debug);
             if !matches!(cause, Cause::Notification(_)) {
                 return None;

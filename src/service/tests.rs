@@ -182,6 +182,33 @@ async fn step_ramp_resolve_is_stabilized_then_settled() {
 }
 
 #[tokio::test]
+async fn a_held_scale_down_with_bad_labels_is_refused_once_and_settles_when_mended() {
+    let (svc, backend) = service(&[], 1);
+    let fire = webhook("firing", "APIHighInvocationRate", &[], "10", 0);
+    svc.handle(&fire, t(1)).await;
+    let resolved = webhook("resolved", "APIHighInvocationRate", &[], "1", 0);
+    svc.handle(&resolved, t(100)).await;
+    assert_eq!(backend.replicas(&id()), Some(5));
+    let recorded = svc.audit().recent(None).len();
+    // The labels break while the scale-down is held: the first pass records the refusal, the
+    // passes after it (every 15 s) do not repeat it.
+    backend.bad_labels.store(true, SeqCst);
+    let reports = svc.settle(t(400)).await.unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].outcome, Outcome::Refused, "{reports:?}");
+    for pass in 1..4 {
+        let reports = svc.settle(t(400 + 15 * pass)).await.unwrap();
+        assert!(reports.is_empty(), "{reports:?}");
+    }
+    assert_eq!(svc.audit().recent(None).len(), recorded + 1);
+    // Mended: the held scale-down goes through.
+    backend.bad_labels.store(false, SeqCst);
+    let reports = svc.settle(t(500)).await.unwrap();
+    assert_eq!((reports[0].from, reports[0].to), (Some(5), Some(1)));
+    assert_eq!(backend.replicas(&id()), Some(1));
+}
+
+#[tokio::test]
 async fn policies_are_selected_by_the_alert_label() {
     let labels = [
         ("com.openfaas.scale.target", "10"),
