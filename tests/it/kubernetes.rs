@@ -214,8 +214,35 @@ async fn concurrent_writer_is_retried_on_top_of_its_value() {
     );
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(6));
     assert_eq!(fake.count(&Method::PATCH), 2, "one 409, one success");
-    // Read; after the 409, one look whether the target stands anyway; the re-read.
-    assert_eq!(fake.count(&Method::GET), 3, "re-read after the conflict");
+    // Read; after the 409 (our write did not land), the re-read.
+    assert_eq!(fake.count(&Method::GET), 2, "re-read after the conflict");
+}
+
+/// As above, but the other writer happens to set our target: the 409 still means our step did not
+/// land, so it is taken on top of the other writer's value (it was recorded as applied and lost).
+#[tokio::test]
+async fn a_concurrent_writer_setting_our_target_does_not_swallow_the_step() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment(
+        "echo",
+        FN_NS,
+        Some(1),
+        &[("com.openfaas.scale.max", "10")],
+    ));
+    let other = Action::Interfere(Arc::new(|d: &mut Value| d["spec"]["replicas"] = json!(3)));
+    fake.fault(Some(Method::PATCH), other, Some(1));
+
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+
+    let f = &report.functions[0];
+    assert_eq!(
+        (f.outcome, f.from, f.to),
+        (Outcome::Scaled, Some(3), Some(5)),
+        "{f:?}"
+    );
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(5));
 }
 
 #[tokio::test]

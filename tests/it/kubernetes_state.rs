@@ -11,7 +11,7 @@ use axum::http::Method;
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
-use support::apiserver::{Action, FakeApiserver, function_deployment, redeploy};
+use support::apiserver::{Action, CONFIGMAPS, FakeApiserver, function_deployment, redeploy};
 use support::{
     FINGERPRINT, FN_NS, config, echo, episode_recorded, firing, has_pending, is_duplicate, now,
     receiver, stored_ledger,
@@ -260,4 +260,103 @@ async fn any_single_failure_with_two_receivers_and_retries_gives_one_step() {
             "{case}"
         );
     }
+}
+
+/// The replica patch landed but its confirm is refused once (a 503 on the ConfigMap PATCH): the
+/// confirm is sent again, so the record is not left pending, and a redeploy (replicas back to
+/// min, the write's `from`) before AlertManager's repeat cannot make the episode step again.
+#[tokio::test]
+async fn a_confirm_refused_once_is_sent_again_and_a_redeploy_keeps_the_episode() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    let cfg = config(&[FN_NS]);
+    let webhook = firing("echo.openfaas-fn");
+    // The intent is a create (POST); the confirm is the first ConfigMap PATCH.
+    fake.fault_on(
+        CONFIGMAPS,
+        Some(Method::PATCH),
+        Action::Status(503),
+        Some(1),
+    );
+    let first = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    assert_eq!(first.functions[0].outcome, Outcome::Scaled, "{first:?}");
+    assert!(
+        !has_pending(&fake, FN_NS, "echo"),
+        "confirmed on the second try"
+    );
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+
+    fake.change(FN_NS, "echo", redeploy);
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+    let later = now() + chrono::TimeDelta::seconds(5);
+    let again = receiver(&fake, &cfg).handle(&webhook, later).await;
+    assert!(is_duplicate(&again), "{again:?}");
+    assert_eq!(
+        fake.replicas(FN_NS, "echo"),
+        Some(1),
+        "one step per episode"
+    );
+}
+
+/// A confirm that keeps failing is an error (503 to AlertManager), not a quiet `scaled`: the retry
+/// AlertManager then sends reads the record while the replicas show the target, keeps the episode
+/// and holds it as a duplicate.
+#[tokio::test]
+async fn a_confirm_that_keeps_failing_is_answered_with_an_error_and_the_retry_keeps_the_episode() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    let cfg = config(&[FN_NS]);
+    let webhook = firing("echo.openfaas-fn");
+    fake.fault_on(
+        CONFIGMAPS,
+        Some(Method::PATCH),
+        Action::Status(503),
+        Some(3),
+    );
+    let first = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    assert!(first.has_errors(), "{first:?}");
+    let reason = &first.functions[0].reason;
+    assert!(reason.contains("scaled to 3"), "{reason}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+    assert!(has_pending(&fake, FN_NS, "echo"));
+
+    let retry = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    assert!(is_duplicate(&retry), "{retry:?}");
+    assert!(!has_pending(&fake, FN_NS, "echo"));
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+}
+
+/// The state ConfigMap disappears between the read and the write (deleted by hand to reset a
+/// ledger, or by the garbage collector after the function was removed and deployed again): the
+/// 404 on its PATCH means "read again", not "no such function" (which answered 200 and lost the
+/// alert).
+#[tokio::test]
+async fn a_state_configmap_gone_between_read_and_write_is_read_again() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    let cfg = config(&[FN_NS]);
+    let first = receiver(&fake, &cfg)
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    assert_eq!(first.functions[0].outcome, Outcome::Scaled, "{first:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+
+    let other =
+        support::notification_json(&[("echo.openfaas-fn", "00000000000000aa", "Other", "firing")]);
+    let other = alertscaler::alert::parse(other.as_bytes()).unwrap();
+    fake.fault_on(
+        CONFIGMAPS,
+        Some(Method::PATCH),
+        Action::Status(404),
+        Some(1),
+    );
+    let later = now() + chrono::TimeDelta::seconds(300);
+    let report = receiver(&fake, &cfg).handle(&other, later).await;
+    let f = &report.functions[0];
+    assert_eq!(
+        (f.outcome, f.from, f.to),
+        (Outcome::Scaled, Some(3), Some(5)),
+        "{f:?}"
+    );
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(5));
 }

@@ -329,7 +329,7 @@ impl Backend for KubernetesBackend {
             .await?;
         match self.patch_replicas(function, &v.deployment, to).await {
             Ok(()) => {
-                self.finish(function, &intent, update.stored).await;
+                self.finish(function, &intent, update.stored, to).await?;
                 // faas-netes' clamp (CE) reverts a count later, from its informer: the write itself
                 // sets what was asked; plan within `[platform]` so nothing is reverted.
                 Ok(Applied {

@@ -14,6 +14,10 @@ use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::stored::Stored;
 
+/// How many times a confirm is sent, and the pause before the next (times the attempt).
+const CONFIRM_ATTEMPTS: u32 = 3;
+const CONFIRM_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
 fn version_of(d: &Deployment) -> String {
     d.metadata.resource_version.clone().unwrap_or_default()
 }
@@ -34,11 +38,34 @@ impl KubernetesBackend {
         Ok(self.write_state(f, Some(at), write).await?)
     }
 
-    /// Confirm after the patch landed. A failure is only logged: the next read settles it (the
-    /// Deployment moved to `to`, so the record resolves as landed).
-    pub(super) async fn finish(&self, f: &FunctionId, intent: &str, next: &Stored) {
-        if let Err(e) = self.clear(f, intent, next).await {
-            warn!(function = %f, error = %e, "scaled, but could not confirm; the next read settles it");
+    /// Confirm after the patch to `to` landed. The confirm is conditioned on the intent's version,
+    /// so it is sent again on an outage (a copy after one that committed, or after a reader claimed
+    /// the record, gets 409: done either way). One that still fails is an error, so that
+    /// AlertManager retries within seconds: a record left pending resolves as landed only while
+    /// the replicas still show `to`, and a redeploy back to `from` before the next read would let
+    /// the episode step again.
+    pub(super) async fn finish(
+        &self,
+        f: &FunctionId,
+        intent: &str,
+        next: &Stored,
+        to: u32,
+    ) -> Result<(), BackendError> {
+        let mut attempt = 1;
+        loop {
+            match self.clear(f, intent, next).await {
+                Ok(_) | Err(BackendError::Conflict(_)) => return Ok(()),
+                Err(e @ BackendError::Unavailable(_)) if attempt < CONFIRM_ATTEMPTS => {
+                    warn!(function = %f, error = %e, attempt, "scaled, but the confirm failed; sending it again");
+                    tokio::time::sleep(CONFIRM_BACKOFF * attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(BackendError::Unavailable(format!(
+                        "scaled to {to}, but the write could not be confirmed ({e});                          the next read settles it"
+                    )));
+                }
+            }
         }
     }
 
@@ -60,36 +87,34 @@ impl KubernetesBackend {
         pending: &Pending,
         failure: Failure,
     ) -> Result<Applied, BackendError> {
-        let conflict = matches!(failure.error, BackendError::Conflict(_));
-        if !failure.maybe_applied && !conflict {
-            // 404, 403, an admission denial: nothing happened.
+        if !failure.maybe_applied {
+            // 404, 403, an admission denial, or a 409: the conditioned patch did not land (another
+            // writer moved the Deployment, even to our target). If a reader claimed the record and
+            // completed it, the rollback is refused (409) and the re-read finds the episode.
             self.roll_back(f, intent, pending).await;
             return Err(failure.error);
         }
         let Ok(d) = self.get_deployment(f).await else {
             return Err(failure.error); // the record stays; the next read settles it
         };
-        match (
-            conflict,
-            state::resolve(pending, &version_of(&d), replicas(&d)),
-        ) {
-            (_, Resolution::Landed) | (false, Resolution::Foreign) => {
+        match state::resolve(pending, &version_of(&d), replicas(&d)) {
+            Resolution::Landed | Resolution::Foreign => {
                 info!(function = %f, to = pending.to, error = %failure.error,
-                    "the replica write's answer was lost or raced, but the target stands");
-                self.finish(f, intent, next).await;
+                    "the replica write's answer was lost, but the target stands");
+                self.finish(f, intent, next, pending.to).await?;
                 Ok(Applied {
                     replicas: Some(replicas(&d)),
                     note: None,
                 })
             }
-            (false, Resolution::Unfinished) => {
+            Resolution::Unfinished => {
                 // Not landed (yet): send it once more; being conditioned, at most one copy lands.
                 match self
                     .patch_replicas(f, &pending.deployment_version, pending.to)
                     .await
                 {
                     Ok(()) => {
-                        self.finish(f, intent, next).await;
+                        self.finish(f, intent, next, pending.to).await?;
                         Ok(Applied {
                             replicas: Some(pending.to),
                             note: None,
@@ -101,7 +126,7 @@ impl KubernetesBackend {
                     ))),
                 }
             }
-            _ => {
+            Resolution::NotLanded => {
                 self.roll_back(f, intent, pending).await;
                 Err(failure.error)
             }

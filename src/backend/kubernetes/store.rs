@@ -113,7 +113,9 @@ impl KubernetesBackend {
                 };
                 let call = Call::on("patch", CONFIGMAPS, ns, &name);
                 let patch = Patch::Merge(&patch);
-                request::run(call, self.timeout, || api.patch(&name, &pp, &patch)).await?
+                request::run(call, self.timeout, || api.patch(&name, &pp, &patch))
+                    .await
+                    .map_err(gone_is_a_conflict)?
             }
             None => {
                 let mut data = json!({ LEDGER_KEY: ledger });
@@ -146,5 +148,18 @@ impl KubernetesBackend {
             }
         };
         Ok(written.metadata.resource_version.unwrap_or_default())
+    }
+}
+
+/// The state object that was read is gone (deleted by hand to reset a ledger, or by the garbage
+/// collector after its Deployment was removed): a reason to read again, which creates it, not
+/// "no such function".
+fn gone_is_a_conflict(failure: Failure) -> Failure {
+    match failure.error {
+        BackendError::NotFound(why) => Failure {
+            error: BackendError::Conflict(format!("the state object went away: {why}")),
+            maybe_applied: false,
+        },
+        _ => failure,
     }
 }
