@@ -161,13 +161,11 @@ impl Windows {
     }
 }
 
-/// `rate(metric[window])`, or where it has no value (one sample) a newborn series' count over the window
-/// (`alertscaler:function_started:newborn / W`): the gateway creates a series at its function's first
-/// request, so all it counts arrived inside the window.
+/// Per series `rate(metric[window])`, or where it has no value (one sample) a newborn series' count over
+/// the window (`alertscaler:function_started:newborn / W`), summed: the gateway creates a series at its
+/// function's first request, so all it counts arrived inside the window.
 fn rate(series: &impl Scraped, now: u64, window: u64, metric: Metric) -> Option<f64> {
-    series
-        .rate(now, window, metric)
-        .or_else(|| Some(series.newborn(now, metric)? / window as f64))
+    series.arrived(now, window, metric)
 }
 
 /// Mean latency of the requests answered in the last `window` (`rate(_sum) / rate(_count)`, or a newborn

@@ -122,7 +122,7 @@ pub fn setup(
 
 /// The decider of one run.
 pub enum Deciding {
-    Ce(Vec<Option<ScaleLabels>>),
+    Ce(Vec<ScaleLabels>),
     Service {
         service: Service,
         backend: Arc<MemoryBackend>,
@@ -143,11 +143,21 @@ impl Deciding {
     /// Build the decider of `preset` for `setup`; `phase` is the KPA tick's offset.
     pub fn new(preset: &Preset, setup: &Setup, phase: u64) -> Result<Self, SimError> {
         let config = &setup.config;
+        // The baselines read the labels as OpenFaaS does: no alertscaler ceiling or platform. Labels
+        // they cannot read are a scenario error (CE would fall back per label and Knative refuse
+        // the object; pinning them to one replica, as before, skewed the comparison silently).
         let parse = |s: &MemoryFunction| {
-            labels::parse(&s.labels, &config.labels, config.max_replicas_ceiling).ok()
+            labels::parse(&s.labels, &config.labels, u32::MAX).map_err(|e| {
+                SimError::Scenario(format!(
+                    "function {}.{}: {e}; the ce and kpa baselines model only valid labels",
+                    s.name, s.namespace
+                ))
+            })
         };
         Ok(match preset.decider {
-            Decider::CeNoDedup => Self::Ce(setup.specs.iter().map(parse).collect()),
+            Decider::CeNoDedup => {
+                Self::Ce(setup.specs.iter().map(parse).collect::<Result<_, _>>()?)
+            }
             Decider::Service => {
                 let backend = Arc::new(MemoryBackend::new(&setup.specs));
                 let runtime = tokio::runtime::Builder::new_current_thread()
@@ -183,16 +193,16 @@ impl Deciding {
                     .iter()
                     .zip(&setup.capacity)
                     .map(|(s, cap)| {
-                        let l = parse(s);
+                        let l = parse(s)?;
                         let function = KpaFunction {
                             target: cap.per_replica,
-                            min: l.map_or(1, |l| l.min),
-                            max: l.map_or(1, |l| l.max),
-                            zero: l.is_some_and(|l| l.zero),
+                            min: l.min,
+                            max: l.max,
+                            zero: l.zero,
                         };
-                        Kpa::new(setup.kpa, function)
+                        Ok(Kpa::new(setup.kpa, function))
                     })
-                    .collect::<Vec<_>>();
+                    .collect::<Result<Vec<_>, SimError>>()?;
                 Self::Kpa {
                     observed: vec![0.0; scalers.len()],
                     scalers,
@@ -229,10 +239,7 @@ impl Deciding {
             Self::Kpa { .. } => {}
             Self::Ce(labels) => {
                 for (alert, &i) in n.webhook.alerts.iter().zip(&n.functions) {
-                    let Some(l) = labels[i] else {
-                        totals.refused += 1;
-                        continue;
-                    };
+                    let l = labels[i];
                     let current = models[i].desired;
                     let firing = alert.status == Status::Firing;
                     let to = ce_calculate_replicas(firing, current, l.max, l.min, l.factor);

@@ -297,6 +297,8 @@ pub fn run_policy(
             });
         }
     }
+    // Requests still queued at the horizon were never answered within the run: dropped.
+    totals.dropped += models.iter().map(FunctionModel::queued).sum::<f64>();
     totals.cold_starts = models.iter().map(|m| m.cold_starts).sum();
     totals.direction_window_secs = Deciding::window_secs(&setup.config);
     for m in &models {

@@ -67,6 +67,17 @@ pub trait Scraped {
     /// than once (`alertscaler:function_unseen:1m`, `FunctionIdle`'s second branch: the gateway creates the
     /// counters at a function's first request, so after a restart an idle function has none).
     fn unseen(&self, now: u64, window: u64, metric: Metric) -> bool;
+    /// Per series, its `rate(metric[window])`, or its count / `window` where it is newborn, summed (the
+    /// capacity pack's arrivals and mean latency: with two gateways, a newborn series on one adds to
+    /// the other's rate); `None` where no series has either. For one series: `rate() or newborn / W`.
+    fn arrived(&self, now: u64, window: u64, metric: Metric) -> Option<f64> {
+        self.rate(now, window, metric)
+            .or_else(|| Some(self.newborn(now, metric)? / window as f64))
+    }
+    /// The summed latest value of the `gateway_function_invocation_total` series with no sample a
+    /// `window` ago (`… unless … offset W`, `lookback` = Prometheus' 5m): requests `increase()` cannot
+    /// see, since such a series started inside the window (`FunctionIdle`).
+    fn young(&self, now: u64, window: u64, lookback: u64) -> f64;
 }
 
 /// The range over which a series with a single sample counts as newborn.
@@ -85,6 +96,16 @@ fn value(s: &Sample, metric: Metric) -> f64 {
 impl Scraped for Series {
     fn rate(&self, now: u64, window: u64, metric: Metric) -> Option<f64> {
         Series::rate(self, now, window, |s| value(s, metric))
+    }
+
+    fn young(&self, now: u64, window: u64, lookback: u64) -> f64 {
+        let old = now
+            .checked_sub(window)
+            .is_some_and(|then| self.sampled(then, lookback));
+        match self.samples.iter().rev().find(|s| s.t <= now) {
+            Some(latest) if !old => value(latest, Metric::Invocations),
+            _ => 0.0,
+        }
     }
 
     fn bucket_rates(&self, now: u64, window: u64) -> Option<Vec<(f64, f64)>> {

@@ -112,6 +112,18 @@ impl Response {
         }
     }
 
+    /// The response beyond a wait of `d` seconds a request already had in a fluid backlog: it waits
+    /// `max(d, W)` in all, where `W` is this response's stationary wait, so only the part of `W`
+    /// past `d` remains (`W` is exponential past 0: `P(W > d + s) = P(W > d) e^{-θ s}`). A request
+    /// that arrives as the backlog forms waits like the stationary queue; one far into it, `d` alone
+    /// (adding `W` to `d` counted the queue twice).
+    pub fn after_waiting(&self, d: f64) -> Self {
+        Self {
+            p_wait: self.p_wait * (-self.theta * d.max(0.0)).exp(),
+            ..*self
+        }
+    }
+
     /// `P(T <= t)`.
     pub fn cdf(&self, t: f64) -> f64 {
         1.0 - self.survival(t)
@@ -151,6 +163,18 @@ pub fn quantile_of(survival: impl Fn(f64) -> f64, q: f64, guess: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn after_waiting_leaves_the_stationary_wait_past_the_backlog_wait() {
+        let r = Response::new(9.5, 2, 0.2, Distribution::Deterministic).unwrap();
+        assert_eq!(r.after_waiting(0.0), r);
+        // max(d, W) + S > d + S + s  ⇔  W > d + s: P_w e^{−θ(d+s)}.
+        let (d, s) = (1.5, 0.4);
+        let want = r.p_wait * (-r.theta * (d + s)).exp();
+        assert!((r.after_waiting(d).survival(0.2 + s) - want).abs() < 1e-12);
+        // Far into a backlog only the service is left.
+        assert!((r.after_waiting(1000.0).mean() - 0.2).abs() < 1e-9);
+    }
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol

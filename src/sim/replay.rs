@@ -206,6 +206,36 @@ impl Scraped for Function {
         summed_rate(self.series(metric), now, window)
     }
 
+    fn arrived(&self, now: u64, window: u64, metric: Metric) -> Option<f64> {
+        let steady = self.target_steady(now, NEWBORN_SECS);
+        let each: Vec<f64> = self
+            .series(metric)
+            .iter()
+            .filter_map(|p| {
+                summed_rate(std::slice::from_ref(p), now, window).or_else(|| {
+                    let mut inside = p.iter().filter(|q| within(q.0, now, NEWBORN_SECS));
+                    match (steady, inside.next(), inside.next()) {
+                        (true, Some(only), None) => Some(only.1 / window as f64),
+                        _ => None,
+                    }
+                })
+            })
+            .collect();
+        (!each.is_empty()).then(|| each.iter().sum())
+    }
+
+    fn young(&self, now: u64, window: u64, lookback: u64) -> f64 {
+        let then = now.checked_sub(window).map(|t| t as f64);
+        let lookback = lookback as f64;
+        self.invocations
+            .iter()
+            .filter(|p| {
+                then.is_none_or(|then| !p.iter().any(|(t, _)| *t <= then && *t + lookback >= then))
+            })
+            .filter_map(|p| latest(p, now))
+            .sum()
+    }
+
     fn bucket_rates(&self, now: u64, window: u64) -> Option<Vec<(f64, f64)>> {
         let mut by_le: BTreeMap<u64, (f64, Vec<Points>)> = BTreeMap::new();
         for (le, p) in &self.buckets {

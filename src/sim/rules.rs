@@ -133,10 +133,12 @@ impl Expr {
             }
             Self::Idle { window, lookback } => {
                 let then = now.checked_sub(window);
-                // Counted: the counters existed a window ago and did not move since.
+                // Counted: the counters existed a window ago and did not move since, and no series
+                // younger than the window counts a request.
                 let counted = series
                     .rate(now, window, Metric::Invocations)
                     .is_some_and(|r| r * window as f64 == 0.0)
+                    && series.young(now, window, lookback) == 0.0
                     && then.is_some_and(|then| series.sampled(then, lookback));
                 // Forgotten: the gateway (up throughout) reported the function since a window ago but
                 // has no counter for it (a gateway restart, or never invoked).

@@ -414,6 +414,41 @@ fn bad_scenarios_are_clear_errors() {
 }
 
 #[test]
+fn the_baselines_read_labels_as_openfaas_does() {
+    // max 150 is above alertscaler's default ceiling (100), which is alertscaler's own setting: the
+    // KPA and CE baselines still scale past 1 (the KPA was pinned to 1 replica, CE refused).
+    let wide = TIMING
+        .replace("service_time_ms = 10", "service_time_ms = 100")
+        .replace("concurrency = 10", "concurrency = 1")
+        .replace(
+            "\"com.openfaas.scale.max\" = \"20\"",
+            "\"com.openfaas.scale.max\" = \"150\"",
+        );
+    let sim = run(&wide, &["kpa", "ce"], None);
+    for r in &sim.runs {
+        assert!(
+            r.totals.peak_replicas >= 10,
+            "{}: {:?}",
+            r.policy.name,
+            r.totals
+        );
+        assert_eq!(r.totals.refused, 0, "{}", r.policy.name);
+    }
+    // Labels nobody can read are a scenario error, not a silent 1 replica.
+    let bad = TIMING.replace(
+        "\"com.openfaas.scale.max\" = \"20\"",
+        "\"com.openfaas.scale.max\" = \"lots\"",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        seed: None,
+        policies: vec!["kpa".into()],
+    };
+    let err = sim::run_file(&write(dir.path(), "bad.toml", &bad), &options).unwrap_err();
+    assert!(err.to_string().contains("com.openfaas.scale.max"), "{err}");
+}
+
+#[test]
 fn built_in_scenarios_run_and_write_outputs() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios");
     let mut count = 0;
