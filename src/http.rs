@@ -94,8 +94,9 @@ pub enum AppError {
     NotFound,
     /// The path exists, but not for this method.
     MethodNotAllowed,
-    /// A `Content-Encoding` other than identity (the value as sent, shortened).
-    UnsupportedEncoding(String),
+    /// A `Content-Encoding` other than identity, or a compressing `Transfer-Encoding`: the header's
+    /// name and its value as sent, shortened.
+    UnsupportedEncoding(&'static str, String),
 }
 
 #[derive(Serialize)]
@@ -152,11 +153,11 @@ impl IntoResponse for AppError {
                 "method_not_allowed",
                 "this path does not accept this method (the webhook is POST /system/alert)".into(),
             ),
-            Self::UnsupportedEncoding(encoding) => (
+            Self::UnsupportedEncoding(header, encoding) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_encoding",
                 format!(
-                    "Content-Encoding {encoding:?} is not supported: send the body uncompressed \
+                    "{header} {encoding:?} is not supported: send the body uncompressed \
                      (AlertManager does by default)"
                 ),
             ),
@@ -228,10 +229,18 @@ pub fn with_timeout(router: Router, timeout: Duration) -> Router {
 fn unsupported_encoding(headers: &HeaderMap) -> Option<AppError> {
     // A compressing transfer coding too: the HTTP server undoes only `chunked`.
     let codings = [
-        (header::CONTENT_ENCODING, &["identity"][..]),
-        (header::TRANSFER_ENCODING, &["identity", "chunked"][..]),
+        (
+            header::CONTENT_ENCODING,
+            "Content-Encoding",
+            &["identity"][..],
+        ),
+        (
+            header::TRANSFER_ENCODING,
+            "Transfer-Encoding",
+            &["identity", "chunked"][..],
+        ),
     ];
-    for (name, allowed) in codings {
+    for (name, shown_name, allowed) in codings {
         for value in headers.get_all(name) {
             let text = String::from_utf8_lossy(value.as_bytes());
             let unsupported = text
@@ -240,7 +249,7 @@ fn unsupported_encoding(headers: &HeaderMap) -> Option<AppError> {
                 .any(|e| !e.is_empty() && !allowed.iter().any(|a| e.eq_ignore_ascii_case(a)));
             if unsupported {
                 let shown = crate::skipped::shorten(&text, 64).into_owned();
-                return Some(AppError::UnsupportedEncoding(shown));
+                return Some(AppError::UnsupportedEncoding(shown_name, shown));
             }
         }
     }

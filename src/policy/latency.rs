@@ -25,7 +25,11 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
         if raw == to {
             String::new()
         } else {
-            format!(", clamped to [{}, {}] = {to}", labels.min, labels.max)
+            format!(
+                ", clamped to [{}, {}] = {to}",
+                labels.min.max(1),
+                labels.max
+            )
         }
     };
     match input.trigger {

@@ -1,5 +1,5 @@
 //! Proportional target policy (OpenFaaS Pro's target per replica, the HPA's formula):
-//! desired = ceil(load / (target × proportion)), clamped to [min, max].
+//! desired = ceil(load / (target × proportion)), clamped to [max(min, 1), max].
 //!
 //! No change while load is within ±tolerance of current capacity; one scale-up grows at most to
 //! max(ceil(current × max-up-factor), current + max_scale_up_step) unless load reaches twice the
@@ -72,13 +72,15 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
     } else {
         raw_f as u32
     };
-    let clamped = labels.clamp(raw);
+    // Never to 0 through a min of 0: scale to zero stays with the zero policy.
+    let clamped = labels.clamp_awake(raw);
     let mut explain = format!(
         "{} load {} ({}) / (target {target} × {proportion}) → ceil = {raw}",
         signal.alertname, load.value, load.source
     );
     if clamped != raw {
-        explain += &format!(", clamped to [{}, {}] = {clamped}", labels.min, labels.max);
+        let low = labels.min.max(1);
+        explain += &format!(", clamped to [{low}, {}] = {clamped}", labels.max);
     }
     let same = if clamped == labels.max {
         Why::AtMax
@@ -205,6 +207,8 @@ mod tests {
             (l(1, 50, 10.0), 2, rate("100"), Some(12), None),
             // Just below panic: load 39 < 40 → ceil(39 / 9) = 5, limit max(4, 6) = 6 → 5.
             (l(1, 50, 10.0), 2, rate("39"), Some(5), None),
+            // A min of 0 is not a way to zero: load 0 on an up alert → 1.
+            (l(0, 20, 10.0), 4, rate("0"), Some(1), None),
             // From zero: capacity 0 → panic; at least min.
             (l(2, 50, 10.0), 0, rate("1"), Some(2), None),
             // Resolved → min.

@@ -40,10 +40,16 @@ pub(crate) fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
         Trigger::Hold(hold) => Err(super::hold_decision(hold)),
         Trigger::Down { signal } if signal.status == Status::Firing => {
             if !labels.zero {
+                // Where the platform cannot scale to zero, its note says so (`platform::explain`).
+                let but = if labels.limit.zero_blocked {
+                    format!("{ZERO}=true cannot apply on this platform")
+                } else {
+                    format!("the function has no label {ZERO}=true")
+                };
                 return Err(Decision::unchanged(
                     Why::NoZero,
                     format!(
-                        "{} firing, but the function has no label {ZERO}=true: never scaled to zero (current {current})",
+                        "{} firing, but {but}: never scaled to zero (current {current})",
                         signal.alertname
                     ),
                 ));
@@ -70,11 +76,13 @@ pub(crate) fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
                 same: Why::AtMin,
             })
         }
+        // A min of 0 (zero=true) still wakes to one replica.
         Trigger::Up { signal, .. } => Ok(Proposal {
-            desired: current.max(labels.min),
+            desired: current.max(labels.clamp_awake(labels.min)),
             explain: format!(
                 "{} firing: wake to at least min {}",
-                signal.alertname, labels.min
+                signal.alertname,
+                labels.min.max(1)
             ),
             same: Why::AtMin,
         }),
@@ -212,7 +220,15 @@ mod tests {
                 Some(0),
                 None,
             ),
-            // Waking: an up alert with the zero policy goes to min.
+            // Waking: an up alert with the zero policy goes to min, and to 1 with a min of 0.
+            (
+                sleepy(0, 20),
+                0,
+                up("FunctionWake", Some("zero"), None),
+                empty(),
+                Some(1),
+                None,
+            ),
             (
                 sleepy(2, 20),
                 0,

@@ -389,7 +389,9 @@ async fn on_a_ce_like_cluster_no_write_asks_above_five_or_for_zero_and_the_reaso
     let report = service.handle(&idle, later).await;
     let f = &report.functions[0];
     assert_ne!(f.to, Some(0), "{f:?}");
-    assert!(f.reason.contains("zero"), "{}", f.reason);
+    assert!(f.reason.contains("does not scale to zero"), "{}", f.reason);
+    // The function has the label: the reason does not say it lacks it.
+    assert!(!f.reason.contains("has no label"), "{}", f.reason);
 
     // A label min of 0 is refused with what to do.
     let report = service.handle(&firing("sleepy.openfaas-fn"), now()).await;
