@@ -55,10 +55,14 @@ impl DecisionRecord {
     }
 }
 
-/// `names`, sorted and without repeats, into `into`, reusing the strings it holds.
+/// The longest alert name kept, in characters.
+const MAX_NAME: usize = 200;
+
+/// `names`, shortened, sorted and without repeats, into `into`, reusing the strings it holds.
 fn copy_names<'a>(into: &mut Vec<String>, names: impl IntoIterator<Item = &'a str>) {
     let mut count = 0;
     for name in names {
+        let name = &*crate::skipped::shorten(name, MAX_NAME);
         match into.get_mut(count) {
             Some(kept) => name.clone_into(kept),
             None => into.push(name.to_owned()),
@@ -176,6 +180,29 @@ mod tests {
 
     fn record(audit: &Audit, i: u32) {
         audit.record(time(i), "notification", ["High"], &report(i));
+    }
+
+    #[test]
+    fn long_names_and_reasons_are_kept_short() {
+        let audit = Audit::new(2);
+        let long = "A".repeat(500_000);
+        let report = FunctionReport::new(
+            &crate::id::FunctionId {
+                name: "f".into(),
+                namespace: "openfaas-fn".into(),
+            },
+            crate::report::Outcome::Refused,
+            format!("alert {long} refused"),
+        );
+        audit.record(time(1), "notification", [long.as_str()], &report);
+        let kept = &audit.recent(None)[0];
+        assert!(
+            kept.alerts[0].chars().count() < 250,
+            "{}",
+            kept.alerts[0].len()
+        );
+        assert!(kept.alerts[0].ends_with("bytes)"));
+        assert!(kept.report.reason.chars().count() < 850);
     }
 
     #[test]

@@ -48,8 +48,18 @@ pub struct FunctionReport {
     pub reason: String,
 }
 
+/// The longest reason kept, in characters (a 400's message is shortened to the same).
+pub const MAX_REASON: usize = 800;
+
 impl FunctionReport {
+    /// A report whose reason (which quotes alert names, annotations and label values as sent) is
+    /// shortened to [`MAX_REASON`] characters: it is echoed in the answer and the log and kept in
+    /// the audit ring.
     pub(crate) fn new(function: &FunctionId, outcome: Outcome, reason: String) -> Self {
+        let reason = match crate::skipped::shorten(&reason, MAX_REASON) {
+            std::borrow::Cow::Borrowed(_) => reason,
+            std::borrow::Cow::Owned(short) => short,
+        };
         Self {
             // `name.namespace`, allocated once at its final size.
             function: [&*function.name, ".", &function.namespace].concat(),

@@ -360,7 +360,7 @@ impl Service {
                 $level!(
                     function = %report.function,
                     trigger,
-                    alerts = ?alert_names(alerts()),
+                    alerts = ?alert_names(alerts().map(|a| crate::skipped::shorten(a, 200))),
                     outcome,
                     from = report.from,
                     to = report.to,
@@ -408,8 +408,8 @@ impl Service {
 }
 
 /// Alert names as a decision lists them: sorted, without repeats.
-fn alert_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut names: Vec<&str> = names.collect();
+fn alert_names<T: Ord>(names: impl Iterator<Item = T>) -> Vec<T> {
+    let mut names: Vec<T> = names.collect();
     names.sort_unstable();
     names.dedup();
     names
