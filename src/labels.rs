@@ -140,7 +140,8 @@ pub struct LabelError {
 
 impl fmt::Display for LabelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "label {}={:?}: {}", self.label, self.value, self.problem)
+        let value = crate::skipped::shorten(&self.value, 200);
+        write!(f, "label {}={value:?}: {}", self.label, self.problem)
     }
 }
 

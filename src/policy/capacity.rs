@@ -27,8 +27,9 @@ pub(crate) fn annotation_desired(signal: &Signal) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
         _ => Err(format!(
-            "alert {}: annotation `{DESIRED_ANNOTATION}`={text:?} is not a replica count ≥ 0",
-            signal.alertname
+            "alert {}: annotation `{DESIRED_ANNOTATION}`={:?} is not a replica count ≥ 0",
+            signal.alertname,
+            crate::skipped::shorten(text, 200)
         )),
     }
 }

@@ -38,8 +38,9 @@ pub(crate) fn annotation_load(signal: &Signal) -> Result<Load, String> {
             source: "annotation",
         }),
         _ => Err(format!(
-            "alert {}: annotation `{VALUE_ANNOTATION}`={text:?} is not a number ≥ 0",
-            signal.alertname
+            "alert {}: annotation `{VALUE_ANNOTATION}`={:?} is not a number ≥ 0",
+            signal.alertname,
+            crate::skipped::shorten(text, 200)
         )),
     }
 }

@@ -23,8 +23,9 @@ fn idle_for(signal: &Signal, now: DateTime<Utc>) -> Result<Option<TimeDelta>, De
     };
     let window = parse_duration(text).ok_or_else(|| Decision::Refused {
         reason: format!(
-            "{} has annotation window={text:?}, which is not a duration (like 15m)",
-            signal.alertname
+            "{} has annotation window={:?}, which is not a duration (like 15m)",
+            signal.alertname,
+            crate::skipped::shorten(text, 200)
         ),
     })?;
     let since_start = (now - signal.episode.starts_at).max(TimeDelta::zero());
