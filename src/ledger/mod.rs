@@ -72,12 +72,14 @@ pub struct Entry {
     pub firing: Episodes<Firing>,
     /// Resolved episodes by fingerprint.
     pub resolved: Episodes<Resolved>,
-    /// When a scale-up was last triggered.
+    /// When a scale-up was last triggered (decided, whether or not it moved anything): a known
+    /// episode within the cooldown of this is a duplicate.
     pub last_up: Option<DateTime<Utc>>,
     /// When a scale-down was last triggered.
     pub last_down: Option<DateTime<Utc>>,
     /// When the replicas last went up / down, whatever moved them (a notification, the settle pass, a
-    /// follow-up); set by the service when it writes the move (the latency policy's hold reads these).
+    /// follow-up); set by the service when it writes the move. A new episode waits out the cooldown
+    /// since these; the latency policy's hold reads them too.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scaled_up: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -112,10 +114,10 @@ impl Entry {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Hold {
-    /// The same episode was acted on `ago` seconds ago, within the cooldown.
+    /// The same episode was decided `ago` seconds ago, within the cooldown.
     Duplicate { ago_secs: i64 },
-    /// Another step happened too recently.
-    Cooldown { remaining_secs: i64 },
+    /// The replicas moved this way (`up` or down) too recently for a new episode to move them.
+    Cooldown { remaining_secs: i64, up: bool },
     /// A resolved notification while other alerts still fire for the function.
     StillFiring { alerts: Vec<String> },
     /// A notification for an episode older than the one we know.
@@ -233,23 +235,28 @@ pub fn plan_borrowed<'a>(
                         },
                     ),
                 }
-                let last = match signal.direction {
-                    Direction::Up => next.last_up,
-                    Direction::Down => next.last_down,
+                // A known episode decided within the cooldown is a duplicate (a retry, a repeat,
+                // an HA copy); a new one waits out the cooldown since the replicas last moved that
+                // way (a decision that moved nothing starts no cooldown).
+                let (decided, moved) = match signal.direction {
+                    Direction::Up => (next.last_up, next.scaled_up),
+                    Direction::Down => (next.last_down, next.scaled_down),
                 };
-                match last.map(|t| now - t).filter(|ago| *ago < settings.cooldown) {
-                    Some(ago) if known => hold(
-                        &mut holds,
-                        Hold::Duplicate {
-                            ago_secs: ago.num_seconds(),
-                        },
-                    ),
-                    Some(ago) => hold(
-                        &mut holds,
-                        Hold::Cooldown {
-                            remaining_secs: (settings.cooldown - ago).num_seconds().max(1),
-                        },
-                    ),
+                let recent = |at: Option<DateTime<Utc>>| {
+                    at.map(|t| now - t).filter(|ago| *ago < settings.cooldown)
+                };
+                let held = if known {
+                    recent(decided).map(|ago| Hold::Duplicate {
+                        ago_secs: ago.num_seconds(),
+                    })
+                } else {
+                    recent(moved).map(|ago| Hold::Cooldown {
+                        remaining_secs: (settings.cooldown - ago).num_seconds().max(1),
+                        up: signal.direction == Direction::Up,
+                    })
+                };
+                match held {
+                    Some(held) => hold(&mut holds, held),
                     None => match signal.direction {
                         Direction::Up => {
                             up.get_or_insert((signal.clone(), known));

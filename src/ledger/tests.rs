@@ -29,15 +29,27 @@ fn resolved(fp: &str, starts: i64) -> Signal {
     signal("APIHighInvocationRate", fp, starts, Status::Resolved)
 }
 
-/// Feed notifications in order, storing each plan's entry as the service does on success.
+/// Feed notifications in order, storing each plan's entry as the service does on success, with
+/// every up or down trigger moving the replicas (the service then sets `scaled_up` / `scaled_down`).
 fn run(steps: &[(i64, Vec<Signal>)]) -> Vec<Trigger> {
+    run_moving(steps, |_| true)
+}
+
+/// As [`run`], where `moves(i)` says whether step `i`'s trigger moved the replicas.
+fn run_moving(steps: &[(i64, Vec<Signal>)], moves: impl Fn(usize) -> bool) -> Vec<Trigger> {
     let settings = Timing::default();
     let mut entry = Entry::default();
     steps
         .iter()
-        .map(|(now, signals)| {
+        .enumerate()
+        .map(|(i, (now, signals))| {
             let plan = plan(&entry, signals, t(*now), &settings);
             entry = plan.next;
+            match plan.trigger {
+                Trigger::Up { .. } if moves(i) => entry.scaled_up = Some(t(*now)),
+                Trigger::Down { .. } if moves(i) => entry.scaled_down = Some(t(*now)),
+                _ => {}
+            }
             plan.trigger
         })
         .collect()
@@ -76,6 +88,20 @@ fn repeat_steps_again_only_after_cooldown() {
         (40, vec![firing("a", 0)]), // 9 s after that step
     ]);
     assert_eq!(got, ["up", "duplicate", "up-repeat", "duplicate"]);
+}
+
+#[test]
+fn a_decision_that_moved_nothing_starts_no_cooldown() {
+    // CapA at min (nothing moved), CapB a moment later: a new episode, decided at once. A copy of
+    // CapA is still a duplicate.
+    let cap_b = signal("CapB", "b", 5, Status::Firing);
+    let steps = [
+        (10, vec![firing("a", 0)]),
+        (11, vec![cap_b]),
+        (12, vec![firing("a", 0)]),
+    ];
+    let got: Vec<String> = run_moving(&steps, |i| i != 0).iter().map(kind).collect();
+    assert_eq!(got, ["up", "up", "duplicate"]);
 }
 
 #[test]

@@ -213,12 +213,15 @@ pub(crate) fn hold_decision(hold: &Hold) -> Decision {
     match hold {
         Hold::Duplicate { ago_secs } => Decision::unchanged(
             Why::Duplicate,
-            format!("duplicate: this alert episode was acted on {ago_secs}s ago"),
+            format!("duplicate: this alert episode was decided {ago_secs}s ago"),
         ),
-        Hold::Cooldown { remaining_secs } => Decision::unchanged(
-            Why::Cooldown,
-            format!("scale-up cooldown: {remaining_secs}s left since the last step"),
-        ),
+        Hold::Cooldown { remaining_secs, up } => {
+            let way = if *up { "up" } else { "down" };
+            Decision::unchanged(
+                Why::Cooldown,
+                format!("scale-{way} cooldown: {remaining_secs}s left since the last scale-{way}"),
+            )
+        }
         Hold::StillFiring { alerts } => Decision::unchanged(
             Why::StillFiring,
             format!("not scaling down: still firing: {}", alerts.join(", ")),
