@@ -90,6 +90,7 @@ impl Backend for MemoryBackend {
             labels: s.labels.clone(),
             stored: s.stored.as_deref().cloned(),
             version: s.version.to_string(),
+            settled: None,
         })
     }
 

@@ -29,6 +29,19 @@ pub struct FunctionState {
     pub stored: Option<Stored>,
     /// Opaque version for optimistic concurrency (e.g. Kubernetes' resourceVersion).
     pub version: String,
+    /// An earlier write of unknown outcome that this read settled as a move of the replicas.
+    pub settled: Option<Settled>,
+}
+
+/// An earlier write whose outcome was unknown (its answer lost, or its writer gone before it
+/// confirmed) that a read found and settled as a move: it had landed, or the read sent it again.
+/// The decision that read reports it, so the move is in `/decisions` and the metrics once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub from: u32,
+    pub to: u32,
+    /// What was found or done, e.g. "an earlier scale 1 → 5, unconfirmed, was sent again".
+    pub how: String,
 }
 
 /// One write: the stored state, and the replica count when it changes.

@@ -1,7 +1,33 @@
 //! What a write did, as the decision reports it.
 
-use crate::backend::Applied;
+use crate::backend::{Applied, Settled};
 use crate::policy::Decision;
+
+/// The decision of a read that settled an earlier write as a move: that move is what this
+/// decision reports (from where it started), followed by what was decided after it (a scale from
+/// there on, or why nothing more moved).
+pub(super) fn after_settling(settled: Settled, decision: Option<Decision>) -> Decision {
+    let Settled { from, to, how } = settled;
+    match decision {
+        None => Decision::Scale {
+            from,
+            to,
+            reason: how,
+        },
+        Some(Decision::Scale { to, reason, .. }) => Decision::Scale {
+            from,
+            to,
+            reason: format!("{how}; then {reason}"),
+        },
+        Some(Decision::Unchanged { reason, .. } | Decision::Refused { reason }) => {
+            Decision::Scale {
+                from,
+                to,
+                reason: format!("{how}; then {reason}"),
+            }
+        }
+    }
+}
 
 /// The decision as the backend carried it out: a scale reports the count the backend really set,
 /// and the reason says why it differs from the count asked (e.g. the CE gateway's cap). The
@@ -26,6 +52,43 @@ pub(super) fn carried_out(decision: Decision, applied: &Applied) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Why;
+
+    #[test]
+    fn a_settled_move_is_reported_from_where_it_started() {
+        let settled = || Settled {
+            from: 1,
+            to: 5,
+            how: "an earlier scale 1 → 5, unconfirmed, was sent again".into(),
+        };
+        let held = Decision::Unchanged {
+            why: Why::Duplicate,
+            reason: "duplicate".into(),
+        };
+        assert_eq!(
+            after_settling(settled(), Some(held)),
+            Decision::Scale {
+                from: 1,
+                to: 5,
+                reason: "an earlier scale 1 → 5, unconfirmed, was sent again; then duplicate"
+                    .into()
+            }
+        );
+        let further = Decision::Scale {
+            from: 5,
+            to: 9,
+            reason: "step".into(),
+        };
+        assert!(matches!(
+            after_settling(settled(), Some(further)),
+            Decision::Scale { from: 1, to: 9, reason } if reason.ends_with("; then step")
+        ));
+        // A background pass with nothing more to do still reports the move.
+        assert!(matches!(
+            after_settling(settled(), None),
+            Decision::Scale { from: 1, to: 5, .. }
+        ));
+    }
 
     fn scale(to: u32) -> Decision {
         Decision::Scale {

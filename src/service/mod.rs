@@ -24,7 +24,7 @@ use tracing::{debug, info, instrument, warn};
 
 use crate::alert::{Notification, Webhook};
 use crate::audit::Audit;
-use crate::backend::{Backend, Update};
+use crate::backend::{Backend, Settled, Update};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::labels;
@@ -166,10 +166,17 @@ impl Service {
     ) -> Option<FunctionReport> {
         let _serialized = self.lock_for(function).lock().await;
         let mut conflicts = 0;
+        let mut settled = None;
         let report = loop {
-            match self.attempt(function, cause, now).await {
-                Ok(None) => return None,
-                Ok(Some(decision)) => break FunctionReport::from_decision(function, decision),
+            match self.attempt(function, cause, now, &mut settled).await {
+                Ok(decision) => {
+                    let decision = match (decision, settled.take()) {
+                        (decision, Some(moved)) => applied::after_settling(moved, decision),
+                        (Some(decision), None) => decision,
+                        (None, None) => return None,
+                    };
+                    break FunctionReport::from_decision(function, decision);
+                }
                 Err(BackendError::Conflict(why)) if conflicts + 1 < MAX_ATTEMPTS => {
                     conflicts += 1;
                     info!(%function, %why, attempt = conflicts + 1, "version conflict; reading again");
@@ -208,14 +215,30 @@ impl Service {
     }
 
     /// One read → plan → decide → write round; a conflict means "do it again". `None`: nothing
-    /// to do for a background trigger.
+    /// to do for a background trigger. A move the read settled (an earlier write of unknown
+    /// outcome) goes to `settled`, for the decision to report.
     async fn attempt(
         &self,
         function: &FunctionId,
         cause: Cause<'_>,
         now: DateTime<Utc>,
+        settled: &mut Option<Settled>,
     ) -> Result<Option<Decision>, BackendError> {
-        let state = self.backend.read(function).await?;
+        let mut state = self.backend.read(function).await?;
+        if let Some(moved) = state.settled.take() {
+            *settled = Some(moved);
+        }
+        self.decide_on(function, cause, now, state).await
+    }
+
+    /// [`Self::attempt`] on what the read found.
+    async fn decide_on(
+        &self,
+        function: &FunctionId,
+        cause: Cause<'_>,
+        now: DateTime<Utc>,
+        state: crate::backend::FunctionState,
+    ) -> Result<Option<Decision>, BackendError> {
         let s = &self.settings;
         let stored = state.stored.unwrap_or_default();
         if matches!(cause, Cause::Settle) && stored.window.pending.is_none() {

@@ -162,6 +162,33 @@ async fn a_pending_write_that_can_no_longer_land_is_rolled_back_and_decided_agai
     assert!(episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"));
 }
 
+/// The retry of a notification whose write was left pending (its answer a 500, not landed)
+/// completes it and reports that move, once: in the answer, the audit and the metrics.
+#[tokio::test]
+async fn a_pending_write_completed_by_the_retry_is_reported_as_the_move() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    leave_pending(&fake).await;
+    let service = receiver(&fake, &config(&[FN_NS]));
+    let report = service.handle(&firing("echo.openfaas-fn"), now()).await;
+    let f = &report.functions[0];
+    assert_eq!(
+        (f.outcome, f.from, f.to),
+        (Outcome::Scaled, Some(1), Some(3)),
+        "{f:?}"
+    );
+    assert!(
+        f.reason.contains("was sent again") && f.reason.contains("then duplicate"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+    assert!(!has_pending(&fake, FN_NS, "echo"));
+    let recorded = service.audit().recent(None);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].report.outcome, Outcome::Scaled);
+}
+
 #[tokio::test]
 async fn a_pending_write_overtaken_by_another_writer_keeps_the_episode() {
     let fake = FakeApiserver::start().await;
@@ -299,8 +326,8 @@ async fn a_confirm_refused_once_is_sent_again_and_a_redeploy_keeps_the_episode()
 }
 
 /// A confirm that keeps failing is an error (503 to AlertManager), not a quiet `scaled`: the retry
-/// AlertManager then sends reads the record while the replicas show the target, keeps the episode
-/// and holds it as a duplicate.
+/// AlertManager then sends reads the record while the replicas show the target, keeps the episode,
+/// reports the move it settled and holds the notification as a duplicate.
 #[tokio::test]
 async fn a_confirm_that_keeps_failing_is_answered_with_an_error_and_the_retry_keeps_the_episode() {
     let fake = FakeApiserver::start().await;
@@ -321,9 +348,22 @@ async fn a_confirm_that_keeps_failing_is_answered_with_an_error_and_the_retry_ke
     assert!(has_pending(&fake, FN_NS, "echo"));
 
     let retry = receiver(&fake, &cfg).handle(&webhook, now()).await;
-    assert!(is_duplicate(&retry), "{retry:?}");
+    let f = &retry.functions[0];
+    assert_eq!(
+        (f.outcome, f.from, f.to),
+        (Outcome::Scaled, Some(1), Some(3)),
+        "{f:?}"
+    );
+    assert!(
+        f.reason.contains("had landed") && f.reason.contains("then duplicate"),
+        "{}",
+        f.reason
+    );
     assert!(!has_pending(&fake, FN_NS, "echo"));
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+    // A further copy is a plain duplicate.
+    let again = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    assert!(is_duplicate(&again), "{again:?}");
 }
 
 /// The state ConfigMap disappears between the read and the write (deleted by hand to reset a

@@ -80,7 +80,9 @@ async fn a_scale_that_lands_late_steps_once() {
         gw.with(|g| g.apply_late = Some(Duration::from_secs(30)));
         let report = service.handle(&firing(), t0()).await;
         assert!(report.has_errors(), "{report:?}");
-        assert!(assert_outcome(&report, Outcome::Error).contains("sends 6 again"));
+        let reason = assert_outcome(&report, Outcome::Error);
+        assert!(reason.contains("sends 6 again"), "{reason}");
+        assert_eq!(reason.matches("unavailable").count(), 1, "{reason}");
         assert_eq!(gw.replicas("figlet"), 1, "not landed yet");
         assert_eq!(backend.slot(&figlet()).unwrap().pending.unwrap().to, 6);
 
@@ -88,10 +90,22 @@ async fn a_scale_that_lands_late_steps_once() {
         if land_before_retry {
             gw.with(|g| g.land_all_late());
         }
+        // The retry settles the earlier scale (it had landed, or is sent again) and reports it as
+        // the move, once; the notification itself is a duplicate of the episode.
         let report = service
             .handle(&firing(), t0() + TimeDelta::seconds(3))
             .await;
-        assert_outcome(&report, Outcome::Unchanged);
+        assert_scaled(&report, 1, 6);
+        let how = if land_before_retry {
+            "had landed"
+        } else {
+            "was sent again"
+        };
+        let reason = &report.functions[0].reason;
+        assert!(
+            reason.contains(how) && reason.contains("then duplicate"),
+            "{reason}"
+        );
         gw.with(|g| g.land_all_late());
         assert_eq!(
             gw.replicas("figlet"),
@@ -222,8 +236,14 @@ async fn a_crash_before_the_call_is_completed_with_the_same_target() {
     let report = service
         .handle(&firing(), t0() + TimeDelta::seconds(5))
         .await;
-    assert_outcome(&report, Outcome::Unchanged);
+    assert_scaled(&report, 1, 6);
     assert_eq!(gw.replicas("figlet"), 6);
+    // The move is in the audit and the metrics, as any other.
+    let last = service.audit().recent(Some(1));
+    assert_eq!(
+        (last[0].report.outcome, last[0].report.to),
+        (Outcome::Scaled, Some(6))
+    );
     let scales = gw.with(|g| g.scales.clone());
     assert!(scales.iter().all(|s| s["replicas"] == 6), "{scales:?}");
     assert!(

@@ -38,7 +38,7 @@ pub(crate) use self::labels::scaling_labels;
 use self::lease::Election;
 use self::state::{Pending, Version};
 use self::store::StateWrite;
-use super::{Applied, Backend, FunctionState, FunctionSummary, Update};
+use super::{Applied, Backend, FunctionState, FunctionSummary, Settled, Update};
 use crate::config::selector::Selector;
 use crate::config::{Config, ConfigError};
 use crate::error::BackendError;
@@ -223,17 +223,13 @@ impl KubernetesBackend {
             .await
             .map(|_| ())
     }
-}
 
-#[async_trait]
-impl Backend for KubernetesBackend {
-    fn name(&self) -> &'static str {
-        "kubernetes"
-    }
-
-    #[instrument(skip_all, fields(function = %function))]
-    async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError> {
-        self.check_namespace(function)?;
+    /// One read of the Deployment and its state: the function's state, or, when a write was left
+    /// pending, what settling it moved (the caller reads again).
+    async fn read_once(
+        &self,
+        function: &FunctionId,
+    ) -> Result<Result<FunctionState, Option<Settled>>, BackendError> {
         // Both objects at once; the Deployment's answer (existence, eligibility) decides first.
         let (d, state) = tokio::join!(self.get_deployment(function), self.get_state(function));
         let d = d?;
@@ -251,8 +247,8 @@ impl Backend for KubernetesBackend {
             None => (self.legacy_ledger(&d), None),
             Some(doc) => match &doc.pending {
                 None => (doc.ledger, Some(doc.version)),
-                // Settled (completed, confirmed or rolled back); the caller reads again.
-                Some(p) => return Err(self.settle_pending(function, &doc, p, &d).await),
+                // Settled (completed, confirmed or rolled back): read again.
+                Some(p) => return Ok(Err(self.settle_pending(function, &doc, p, &d).await?)),
             },
         };
         let version = Version {
@@ -268,12 +264,36 @@ impl Backend for KubernetesBackend {
         };
         let mut snapshots = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
         snapshots.insert(function.clone(), snapshot);
-        Ok(FunctionState {
+        Ok(Ok(FunctionState {
             replicas: current,
             labels: scaling_labels(&d),
             stored: ledger,
             version,
-        })
+            settled: None,
+        }))
+    }
+}
+
+#[async_trait]
+impl Backend for KubernetesBackend {
+    fn name(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    #[instrument(skip_all, fields(function = %function))]
+    async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError> {
+        self.check_namespace(function)?;
+        match self.read_once(function).await? {
+            Ok(state) => Ok(state),
+            // A record left pending was settled: read again, once (a record pending again is a
+            // newer writer's: the caller reads again later).
+            Err(settled) => match self.read_once(function).await? {
+                Ok(state) => Ok(FunctionState { settled, ..state }),
+                Err(_) => Err(BackendError::Conflict(format!(
+                    "{function}: another write is in progress; read again"
+                ))),
+            },
+        }
     }
 
     #[instrument(skip_all, fields(function = %function, replicas = update.replicas))]

@@ -9,7 +9,7 @@ use super::errors::Failure;
 use super::state::{self, Pending, Resolution};
 use super::store::{StateDoc, StateWrite};
 use super::{KubernetesBackend, replicas};
-use crate::backend::Applied;
+use crate::backend::{Applied, Settled};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::stored::Stored;
@@ -17,6 +17,14 @@ use crate::stored::Stored;
 /// How many times a confirm is sent, and the pause before the next (times the attempt).
 const CONFIRM_ATTEMPTS: u32 = 3;
 const CONFIRM_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// What completing an unfinished write did.
+enum Completion {
+    /// The write was sent again, landed and was confirmed.
+    Sent,
+    /// It was not (rolled back, or left for the next read to resolve).
+    Open,
+}
 
 fn version_of(d: &Deployment) -> String {
     d.metadata.resource_version.clone().unwrap_or_default()
@@ -133,30 +141,41 @@ impl KubernetesBackend {
         }
     }
 
-    /// A read found a pending record: settle it and return the error that makes the caller read
-    /// again (a Conflict), or the failure that stopped the settling.
+    /// A read found a pending record: settle it, and say what it moved (landed, or completed now)
+    /// for the decision of the next read to report; or the failure that stopped the settling.
     pub(super) async fn settle_pending(
         &self,
         f: &FunctionId,
         doc: &StateDoc,
         pending: &Pending,
         d: &Deployment,
-    ) -> BackendError {
+    ) -> Result<Option<Settled>, BackendError> {
         let resolution = state::resolve(pending, &version_of(d), replicas(d));
         warn!(function = %f, ?resolution, from = pending.from, to = pending.to, written_at = %pending.at,
             replicas = replicas(d), "settling a replica write an earlier receiver left unconfirmed");
         let next = doc.ledger.clone().unwrap_or_default();
-        let settled = match resolution {
-            Resolution::Landed | Resolution::Foreign => self.clear(f, &doc.version, &next).await,
-            Resolution::NotLanded => self.clear(f, &doc.version, &pending.previous).await,
-            Resolution::Unfinished => self.complete(f, doc, pending, &next).await,
+        let (from, to) = (pending.from, pending.to);
+        let moved = |how: &str| {
+            (from != to).then(|| Settled {
+                from,
+                to,
+                how: format!("an earlier scale {from} → {to}, unconfirmed, {how}"),
+            })
         };
-        match settled {
-            Ok(_) => BackendError::Conflict(format!(
-                "{f}: settled an unconfirmed scale {} → {} ({resolution:?}); read again",
-                pending.from, pending.to
-            )),
-            Err(e) => e,
+        match resolution {
+            Resolution::Landed => {
+                self.clear(f, &doc.version, &next).await?;
+                Ok(moved("had landed"))
+            }
+            Resolution::Foreign => self.clear(f, &doc.version, &next).await.map(|_| None),
+            Resolution::NotLanded => self
+                .clear(f, &doc.version, &pending.previous)
+                .await
+                .map(|_| None),
+            Resolution::Unfinished => match self.complete(f, doc, pending, &next).await? {
+                Completion::Sent => Ok(moved("was sent again")),
+                Completion::Open => Ok(None),
+            },
         }
     }
 
@@ -168,7 +187,7 @@ impl KubernetesBackend {
         doc: &StateDoc,
         pending: &Pending,
         next: &Stored,
-    ) -> Result<String, BackendError> {
+    ) -> Result<Completion, BackendError> {
         let claimed = Pending {
             claims: pending.claims.wrapping_add(1),
             ..pending.clone()
@@ -183,12 +202,15 @@ impl KubernetesBackend {
             .patch_replicas(f, &pending.deployment_version, pending.to)
             .await
         {
-            Ok(()) => self.clear(f, &claim, next).await,
+            Ok(()) => self.clear(f, &claim, next).await.map(|_| Completion::Sent),
             // The Deployment moved: the next read resolves the record by its replicas.
-            Err(failure) if matches!(failure.error, BackendError::Conflict(_)) => Ok(claim),
-            Err(failure) if !failure.maybe_applied => {
-                self.clear(f, &claim, &pending.previous).await
+            Err(failure) if matches!(failure.error, BackendError::Conflict(_)) => {
+                Ok(Completion::Open)
             }
+            Err(failure) if !failure.maybe_applied => self
+                .clear(f, &claim, &pending.previous)
+                .await
+                .map(|_| Completion::Open),
             Err(failure) => Err(failure.error),
         }
     }

@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 use tracing::{info, instrument, warn};
 
-use super::{Applied, Backend, FunctionState, FunctionSummary, Update};
+use super::{Applied, Backend, FunctionState, FunctionSummary, Settled, Update};
 use crate::config::{ConfigError, OpenFaasConfig};
 use crate::error::BackendError;
 use crate::id::FunctionId;
@@ -103,17 +103,18 @@ impl OpenFaasBackend {
     }
 
     /// Complete an intent left by a crash or an unknown outcome (see the module documentation):
-    /// at `to` it counts as applied; otherwise the same absolute count is sent again.
-    async fn complete(&self, function: &FunctionId) -> Result<(), BackendError> {
+    /// at `to` it counts as applied; otherwise the same absolute count is sent again. Either way
+    /// the move is returned, for the decision of this read to report.
+    async fn complete(&self, function: &FunctionId) -> Result<Option<Settled>, BackendError> {
         if self.store.get(function).is_none_or(|s| s.pending.is_none()) {
-            return Ok(());
+            return Ok(None);
         }
         let _guard = self.locks.lock(function).await;
         let Some(slot) = self.store.get(function) else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(pending) = slot.pending.clone() else {
-            return Ok(()); // completed by the apply we waited for
+            return Ok(None); // completed by the apply we waited for
         };
         let replicas = match self.gateway.function(function).await {
             Ok(status) => status.replicas(),
@@ -123,8 +124,10 @@ impl OpenFaasBackend {
             }
             Err(e) => return Err(e),
         };
-        if replicas == pending.to {
+        let (from, to) = (pending.from, pending.to);
+        let how = if replicas == to {
             info!(%function, replicas, "an earlier scale landed; keeping its ledger entry");
+            format!("an earlier scale {from} → {to}, unconfirmed, had landed")
         } else {
             info!(%function, replicas, from = pending.from, to = pending.to,
                 "an earlier scale is unconfirmed; sending the same count again");
@@ -136,13 +139,15 @@ impl OpenFaasBackend {
                 }
                 return Err(e);
             }
-        }
+            format!("an earlier scale {from} → {to}, unconfirmed, was sent again")
+        };
         let done = Slot {
             counter: slot.counter.wrapping_add(1),
             pending: None,
             ..slot.clone()
         };
-        self.store.put(function, done, Some(slot)).await
+        self.store.put(function, done, Some(slot)).await?;
+        Ok((from != to).then_some(Settled { from, to, how }))
     }
 
     /// Send an unconfirmed count again; a failure that may have acted says so.
@@ -309,8 +314,13 @@ fn cap_note(asked: u32, set: u32) -> String {
 }
 
 fn unconfirmed(error: &BackendError, to: u32) -> BackendError {
+    // Its own message only: the new error says "backend unavailable" once.
+    let cause = match error {
+        BackendError::Unavailable(why) => why.clone(),
+        other => other.to_string(),
+    };
     BackendError::Unavailable(format!(
-        "{error}; whether the scale to {to} landed is unknown: the next notification for this function sends {to} again (never a new step)"
+        "{cause}; whether the scale to {to} landed is unknown: the next notification for this function sends {to} again (never a new step)"
     ))
 }
 
@@ -327,7 +337,7 @@ impl Backend for OpenFaasBackend {
 
     #[instrument(skip_all, fields(function = %function))]
     async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError> {
-        self.complete(function).await?;
+        let settled = self.complete(function).await?;
         let status = match self.gateway.function(function).await {
             Ok(status) => status,
             Err(gone @ BackendError::NotFound(_)) => {
@@ -344,6 +354,7 @@ impl Backend for OpenFaasBackend {
             labels: status.scaling_labels(),
             stored: slot.map(|s| s.entry),
             version: format!("{counter}:{replicas}"),
+            settled,
         })
     }
 
