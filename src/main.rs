@@ -89,6 +89,7 @@ async fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig { config } => {
             let config = Config::load(config.as_deref())?;
+            server::check_files(&config).await?;
             print!("{}", config.to_redacted_toml());
             Ok(())
         }
@@ -97,6 +98,7 @@ async fn run() -> anyhow::Result<()> {
             fresh_state,
         } => {
             let mut config = Config::load(config.as_deref())?;
+            server::check_files(&config).await?;
             let backend: Arc<dyn Backend> = match config.backend {
                 // Moved into the backend, not copied: a large function table is held once.
                 BackendKind::Memory => Arc::new(MemoryBackend::from_specs(std::mem::take(

@@ -46,6 +46,21 @@ pub async fn backend_with(config: &Config, fresh_state: bool) -> anyhow::Result<
     }
 }
 
+/// Read every file the configuration names (authentication secret, TLS certificate and key, the
+/// OpenFaaS gateway password) as `serve` will: `check-config` and `serve` refuse the same
+/// configurations, and `serve` before it says it is serving.
+pub async fn check_files(config: &Config) -> anyhow::Result<()> {
+    Auth::from_config(&config.auth)?;
+    if let Some(tls) = &config.tls {
+        tls_acceptor(tls).await?;
+    }
+    if let (BackendKind::Openfaas, Some(path)) = (&config.backend, &config.openfaas.password_file) {
+        crate::backend::openfaas::read_password(path)?;
+    }
+    LoadSource::from_config(&config.prometheus)?;
+    Ok(())
+}
+
 /// Build the application state from a validated configuration and a backend (which gets timed
 /// into the service's metrics).
 pub fn state(config: &Config, backend: Arc<dyn Backend>) -> anyhow::Result<AppState> {

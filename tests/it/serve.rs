@@ -178,39 +178,76 @@ async fn a_missing_tls_key_is_a_clear_startup_error() {
     );
 }
 
-#[test]
-fn check_config_prints_paths_never_secrets() {
-    let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("token");
-    std::fs::write(&token, "sup3r-s3cret-t0ken\n").unwrap();
-    let key = dir.path().join("key.pem");
-    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nS3CRETKEY\n").unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[auth]\nmode = \"bearer\"\ntoken_file = {:?}\n[tls]\ncert_file = \"/c.pem\"\nkey_file = {:?}\n",
-            token.display().to_string(),
-            key.display().to_string()
-        ),
-    )
-    .unwrap();
+/// `alertscaler check-config --config <file with text>`: (success, stdout, stderr).
+fn check_config(dir: &std::path::Path, text: &str) -> (bool, String, String) {
+    let file = dir.join("c.toml");
+    std::fs::write(&file, text).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_alertscaler"))
         .args(["check-config", "--config"])
         .arg(&file)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_prints_paths_never_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "sup3r-s3cret-t0ken\n").unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    let key_pem = generated.signing_key.serialize_pem();
+    std::fs::write(&key, &key_pem).unwrap();
+    let (ok, stdout, stderr) = check_config(
+        dir.path(),
+        &format!(
+            "[auth]\nmode = \"bearer\"\ntoken_file = {:?}\n[tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+            token.display().to_string(),
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+    );
+    assert!(ok, "{stderr}");
     assert!(stdout.contains(&token.display().to_string()), "{stdout}");
     assert!(stdout.contains("key_file"), "{stdout}");
     assert!(stdout.contains("shutdown_grace_secs = 20"), "{stdout}");
-    for secret in ["sup3r-s3cret-t0ken", "S3CRETKEY"] {
+    let key_body = key_pem.lines().nth(1).unwrap();
+    for secret in ["sup3r-s3cret-t0ken", key_body] {
         assert!(
             !stdout.contains(secret) && !stderr.contains(secret),
             "{stdout}{stderr}"
         );
+    }
+}
+
+/// What `serve` would refuse at start-up, `check-config` refuses too, naming the file.
+#[test]
+fn check_config_reads_the_files_serve_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "-----BEGIN PRIVATE KEY-----\nS3CRETKEY\n").unwrap();
+    let junk = junk.display().to_string();
+    let cases = [
+        "[auth]\nmode = \"basic\"\nusername = \"am\"\npassword_file = \"/nonexistent/password\"\n".to_owned(),
+        format!("[tls]\ncert_file = {junk:?}\nkey_file = {junk:?}\n"),
+        "backend = \"openfaas\"\n[openfaas]\npassword_file = \"/nonexistent/gateway-password\"\n"
+            .to_owned(),
+    ];
+    for (text, named) in cases.iter().zip([
+        "/nonexistent/password",
+        &junk,
+        "/nonexistent/gateway-password",
+    ]) {
+        let (ok, _, stderr) = check_config(dir.path(), text);
+        assert!(!ok, "{text}");
+        assert!(stderr.contains(named), "{stderr}");
+        assert!(!stderr.contains("S3CRETKEY"), "{stderr}");
     }
 }
 
