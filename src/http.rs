@@ -317,6 +317,11 @@ async fn notify(state: &AppState, request: Request) -> Result<Response, AppError
 /// limit layer, which cost every request a boxed service, a boxed future and an extension.
 async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, AppError> {
     use http_body_util::{BodyExt, LengthLimitError, Limited};
+    // A declared Content-Length over the limit is refused at once, not after waiting for a body
+    // that may never come (until the request timeout).
+    if axum::body::HttpBody::size_hint(&body).lower() > limit as u64 {
+        return Err(AppError::BodyTooLarge);
+    }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(AppError::BodyTooLarge),

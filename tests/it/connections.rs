@@ -118,3 +118,28 @@ fn a_stalled_request_head_is_closed_within_the_header_read_timeout() {
     assert!(still_open(&mut waiting));
     assert_eq!(post_webhook(served.addr), "HTTP/1.1 200 OK");
 }
+
+#[test]
+fn a_declared_body_over_the_limit_is_413_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A request timeout far beyond the read below: only the declared length can answer in time.
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:0\"\nrequest_timeout_secs = 600\n[[memory.functions]]\nname = \"echo\"\n",
+    )
+    .unwrap();
+    let served = Served::start(&file, &[]);
+    let mut s = TcpStream::connect(served.addr).unwrap();
+    s.write_all(
+        b"POST /system/alert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n",
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut answer = [0u8; 256];
+    let n = s
+        .read(&mut answer)
+        .expect("an answer before the body is sent");
+    let head = String::from_utf8_lossy(&answer[..n]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+}

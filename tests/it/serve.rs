@@ -234,7 +234,8 @@ fn check_config_reads_the_files_serve_reads() {
     std::fs::write(&junk, "-----BEGIN PRIVATE KEY-----\nS3CRETKEY\n").unwrap();
     let junk = junk.display().to_string();
     let cases = [
-        "[auth]\nmode = \"basic\"\nusername = \"am\"\npassword_file = \"/nonexistent/password\"\n".to_owned(),
+        "[auth]\nmode = \"basic\"\nusername = \"am\"\npassword_file = \"/nonexistent/password\"\n"
+            .to_owned(),
         format!("[tls]\ncert_file = {junk:?}\nkey_file = {junk:?}\n"),
         "backend = \"openfaas\"\n[openfaas]\npassword_file = \"/nonexistent/gateway-password\"\n"
             .to_owned(),
