@@ -370,14 +370,22 @@ fn number(
 ) -> Result<u32, LabelError> {
     match labels.get(label) {
         None => Ok(default),
-        // Plain digits only: `+7`, `0x7` or `7.0` would be read differently by other tools.
-        Some(value) => plain_digits(value.trim())
-            .and_then(|v| v.parse::<u32>().ok())
-            .ok_or_else(|| LabelError {
+        // Plain digits only (surrounding spaces aside): `+7`, `0x7` or `7.0` would be read
+        // differently by other tools.
+        Some(value) => {
+            let problem = match plain_digits(value.trim()) {
+                None => "must be a whole number ≥ 0 written in plain digits".to_owned(),
+                Some(digits) => match digits.parse::<u32>() {
+                    Ok(n) => return Ok(n),
+                    Err(_) => format!("is too large (at most {})", u32::MAX),
+                },
+            };
+            Err(LabelError {
                 label,
                 value: value.clone(),
-                problem: "must be a whole number ≥ 0 written in plain digits".into(),
-            }),
+                problem,
+            })
+        }
     }
 }
 

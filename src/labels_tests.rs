@@ -244,3 +244,11 @@ fn only_functions_with_a_capacity_label_get_their_own_target() {
     assert!(of(&[(TARGET, "3")]));
     assert!(of(&[(TARGET_PROPORTION, "0.7")]));
 }
+
+#[test]
+fn a_whole_number_out_of_range_says_so() {
+    let e = parse_pairs(&[(LATENCY_HOLD_SECS, "9223372036854775807")]).unwrap_err();
+    assert!(e.problem.contains("too large"), "{e}");
+    let e = parse_pairs(&[(MAX, "+7")]).unwrap_err();
+    assert!(e.problem.contains("plain digits"), "{e}");
+}
