@@ -186,7 +186,7 @@ impl Service {
                         "gave up after {MAX_ATTEMPTS} attempts: the function's version kept \
                          changing ({why}); retry later"
                     );
-                    break FunctionReport::new(function, Outcome::Error, reason);
+                    break FunctionReport::new(function, Outcome::Error, after(&settled, reason));
                 }
                 Err(e @ (BackendError::NotFound(_) | BackendError::Ineligible(_))) => {
                     if matches!(cause, Cause::FollowUp) {
@@ -196,11 +196,13 @@ impl Service {
                         info!(%function, why = %e, "no longer followed up");
                         return None;
                     }
-                    break FunctionReport::new(function, Outcome::Refused, e.to_string());
+                    let reason = after(&settled, e.to_string());
+                    break FunctionReport::new(function, Outcome::Refused, reason);
                 }
                 Err(e) => {
                     warn!(%function, error = %e, backend = self.backend.name(), "backend failed");
-                    break FunctionReport::new(function, Outcome::Error, e.to_string());
+                    let reason = after(&settled, e.to_string());
+                    break FunctionReport::new(function, Outcome::Error, reason);
                 }
             }
         };
@@ -427,6 +429,15 @@ impl Service {
             (id, &f.labels)
         }));
         Ok(())
+    }
+}
+
+/// A failure's reason, after what settling an earlier write did on the way (the move stays in the
+/// record, though the decision failed).
+fn after(settled: &Option<Settled>, reason: String) -> String {
+    match settled {
+        Some(s) => format!("{}; then {reason}", s.how),
+        None => reason,
     }
 }
 

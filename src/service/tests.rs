@@ -648,3 +648,17 @@ async fn the_latency_hold_counts_moves_not_alerts() {
     assert_eq!(r.functions[0].why, Some(Why::OppositeHold), "{r:?}");
     assert_eq!(backend.replicas(&id()), Some(1));
 }
+
+#[test]
+fn a_failure_after_settling_keeps_what_the_settling_did_in_its_reason() {
+    let settled = Some(crate::backend::Settled {
+        from: 1,
+        to: 5,
+        how: "an earlier scale 1 → 5, unconfirmed, was sent again".into(),
+    });
+    assert_eq!(
+        super::after(&settled, "backend unavailable: 503".into()),
+        "an earlier scale 1 → 5, unconfirmed, was sent again; then backend unavailable: 503"
+    );
+    assert_eq!(super::after(&None, "x".into()), "x");
+}
