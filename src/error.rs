@@ -31,6 +31,10 @@ pub enum BackendError {
     /// The backend is down or answered with a server error; AlertManager should retry.
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// The replicas moved `from` → `to`, but the write could not be confirmed; AlertManager should
+    /// retry (the next read settles it). The decision reports the move with the error.
+    #[error("backend unavailable: {why}")]
+    Unconfirmed { from: u32, to: u32, why: String },
     /// The operation is not offered by this backend.
     #[error("not supported by this backend: {0}")]
     Unsupported(&'static str),
@@ -39,7 +43,10 @@ pub enum BackendError {
 impl BackendError {
     /// Whether the failure is transient (answer 503 so AlertManager retries).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Conflict(_))
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::Unconfirmed { .. } | Self::Conflict(_)
+        )
     }
 
     /// Short label for metrics.
@@ -49,7 +56,7 @@ impl BackendError {
             Self::Ineligible(_) => "ineligible",
             Self::Conflict(_) => "conflict",
             Self::Forbidden(_) => "forbidden",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable(_) | Self::Unconfirmed { .. } => "unavailable",
             Self::Unsupported(_) => "unsupported",
         }
     }

@@ -33,6 +33,41 @@ pub struct FunctionState {
     pub settled: Option<Settled>,
 }
 
+/// Settled moves a read made but could not hand to a decision (the read failed after settling):
+/// the next successful read of the function takes them, so each is reported once.
+#[derive(Debug, Default)]
+pub(crate) struct Unreported {
+    moves: std::sync::Mutex<std::collections::HashMap<FunctionId, Settled>>,
+}
+
+impl Unreported {
+    /// Keep `settled` for `function`'s next read (a later move of the same function replaces the
+    /// description but keeps the earliest `from`).
+    pub(crate) fn keep(&self, function: &FunctionId, settled: Settled) {
+        let mut moves = self.moves.lock().unwrap_or_else(|e| e.into_inner());
+        moves
+            .entry(function.clone())
+            .and_modify(|kept| {
+                kept.to = settled.to;
+                kept.how.clone_from(&settled.how);
+            })
+            .or_insert(settled);
+    }
+
+    /// What a read of `function` settled now, with anything an earlier failed read kept.
+    pub(crate) fn take(&self, function: &FunctionId, now: Option<Settled>) -> Option<Settled> {
+        let mut moves = self.moves.lock().unwrap_or_else(|e| e.into_inner());
+        match (moves.remove(function), now) {
+            (None, now) => now,
+            (Some(kept), None) => Some(kept),
+            (Some(kept), Some(now)) => Some(Settled {
+                from: kept.from,
+                ..now
+            }),
+        }
+    }
+}
+
 /// An earlier write whose outcome was unknown (its answer lost, or its writer gone before it
 /// confirmed) that a read found and settled as a move: it had landed, or the read sent it again.
 /// The decision that read reports it, so the move is in `/decisions` and the metrics once.
@@ -234,5 +269,38 @@ pub trait Backend: Send + Sync + 'static {
     /// several replicas elect one (Kubernetes: a Lease); the default is "yes" (one replica).
     async fn leads_passes(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moved(from: u32, to: u32) -> Settled {
+        Settled {
+            from,
+            to,
+            how: format!("{from} → {to}"),
+        }
+    }
+
+    #[test]
+    fn a_kept_move_is_taken_once_and_joins_a_later_one_from_where_it_started() {
+        let f = FunctionId {
+            name: "f".into(),
+            namespace: "openfaas-fn".into(),
+        };
+        let unreported = Unreported::default();
+        assert_eq!(unreported.take(&f, None), None);
+        unreported.keep(&f, moved(1, 3));
+        assert_eq!(
+            unreported
+                .take(&f, Some(moved(3, 5)))
+                .map(|s| (s.from, s.to)),
+            Some((1, 5))
+        );
+        assert_eq!(unreported.take(&f, None), None, "taken once");
+        unreported.keep(&f, moved(1, 3));
+        assert_eq!(unreported.take(&f, None), Some(moved(1, 3)));
     }
 }

@@ -201,8 +201,19 @@ impl Service {
                 }
                 Err(e) => {
                     warn!(%function, error = %e, backend = self.backend.name(), "backend failed");
+                    // A move that happened on the way (settled by the read, or written but not
+                    // confirmed) stays in the record, from where it started.
+                    let moved = match (&e, &settled) {
+                        (BackendError::Unconfirmed { from, to, .. }, s) => {
+                            Some((s.as_ref().map_or(*from, |s| s.from), *to))
+                        }
+                        (_, Some(s)) => Some((s.from, s.to)),
+                        _ => None,
+                    };
                     let reason = after(&settled, e.to_string());
-                    break FunctionReport::new(function, Outcome::Error, reason);
+                    let mut report = FunctionReport::new(function, Outcome::Error, reason);
+                    (report.from, report.to) = (moved.map(|m| m.0), moved.map(|m| m.1));
+                    break report;
                 }
             }
         };

@@ -414,3 +414,51 @@ async fn a_ledger_counter_at_its_largest_wraps_instead_of_panicking() {
     let counter = state_file::load(&env.state_path()).unwrap()[&figlet()].counter;
     assert!(counter < 3, "wrapped: {counter}");
 }
+
+/// The scale call lands and answers 2xx, but clearing the intent in the state file fails (only
+/// logged): the apply reports the move 1 → 6, and the next read, which finds the intent and sees
+/// 6, clears it without reporting the same move again.
+#[tokio::test]
+async fn a_move_whose_intent_could_not_be_cleared_is_reported_once() {
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let env = Env::new(&gw);
+    let backend = env.backend();
+    let service = env.service(backend.clone());
+    // The scale lands at once; its answer comes 400 ms later (within the 1 s timeout).
+    gw.with(|g| g.scale_delay_after_apply = Some(Duration::from_millis(400)));
+    let first = tokio::spawn({
+        let service = service.clone();
+        async move { service.handle(&firing(), t0()).await }
+    });
+    // While the scale call is in flight (the intent is saved), make the next save fail.
+    for _ in 0..400 {
+        if gw.replicas("figlet") == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let temp = state_file::temp_path(&env.state_path());
+    std::fs::create_dir(&temp).unwrap();
+    let first = first.await.unwrap();
+    assert_scaled(&first, 1, 6);
+    assert!(
+        backend.slot(&figlet()).unwrap().pending.is_some(),
+        "the clear failed"
+    );
+    std::fs::remove_dir(&temp).unwrap();
+    gw.with(|g| g.scale_delay_after_apply = None);
+
+    let again = service
+        .handle(&firing(), t0() + TimeDelta::seconds(5))
+        .await;
+    assert_outcome(&again, Outcome::Unchanged);
+    assert!(backend.slot(&figlet()).unwrap().pending.is_none());
+    assert_eq!(gw.with(|g| g.scales.len()), 1, "no second scale call");
+    let scaled = service
+        .audit()
+        .recent(None)
+        .iter()
+        .filter(|r| r.report.outcome == Outcome::Scaled)
+        .count();
+    assert_eq!(scaled, 1, "one move, reported once");
+}

@@ -38,7 +38,7 @@ pub(crate) use self::labels::scaling_labels;
 use self::lease::Election;
 use self::state::{Pending, Version};
 use self::store::StateWrite;
-use super::{Applied, Backend, FunctionState, FunctionSummary, Settled, Update};
+use super::{Applied, Backend, FunctionState, FunctionSummary, Settled, Unreported, Update};
 use crate::config::selector::Selector;
 use crate::config::{Config, ConfigError};
 use crate::error::BackendError;
@@ -74,6 +74,8 @@ pub struct KubernetesBackend {
     timeout: Duration,
     election: Option<Election>,
     snapshots: Mutex<HashMap<FunctionId, Snapshot>>,
+    /// Moves a read settled but could not report (it failed after settling).
+    unreported: Unreported,
     cache: listing::Cache,
 }
 
@@ -112,6 +114,7 @@ impl KubernetesBackend {
             timeout: Duration::from_secs(k.request_timeout_secs),
             election,
             snapshots: Mutex::default(),
+            unreported: Unreported::default(),
             cache: listing::Cache::default(),
         })
     }
@@ -283,17 +286,30 @@ impl Backend for KubernetesBackend {
     #[instrument(skip_all, fields(function = %function))]
     async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError> {
         self.check_namespace(function)?;
-        match self.read_once(function).await? {
-            Ok(state) => Ok(state),
+        let (state, settled) = match self.read_once(function).await? {
+            Ok(state) => (state, None),
             // A record left pending was settled: read again, once (a record pending again is a
-            // newer writer's: the caller reads again later).
-            Err(settled) => match self.read_once(function).await? {
-                Ok(state) => Ok(FunctionState { settled, ..state }),
-                Err(_) => Err(BackendError::Conflict(format!(
-                    "{function}: another write is in progress; read again"
-                ))),
+            // newer writer's: the caller reads again later). A move settled on the way is kept
+            // for the next read if this one fails.
+            Err(settled) => match self.read_once(function).await {
+                Ok(Ok(state)) => (state, settled),
+                failed => {
+                    if let Some(settled) = settled {
+                        self.unreported.keep(function, settled);
+                    }
+                    return Err(match failed {
+                        Err(e) => e,
+                        Ok(_) => BackendError::Conflict(format!(
+                            "{function}: another write is in progress; read again"
+                        )),
+                    });
+                }
             },
-        }
+        };
+        Ok(FunctionState {
+            settled: self.unreported.take(function, settled),
+            ..state
+        })
     }
 
     #[instrument(skip_all, fields(function = %function, replicas = update.replicas))]
@@ -349,7 +365,8 @@ impl Backend for KubernetesBackend {
             .await?;
         match self.patch_replicas(function, &v.deployment, to).await {
             Ok(()) => {
-                self.finish(function, &intent, update.stored, to).await?;
+                self.finish(function, &intent, update.stored, (v.replicas, to))
+                    .await?;
                 // faas-netes' clamp (CE) reverts a count later, from its informer: the write itself
                 // sets what was asked; plan within `[platform]` so nothing is reverted.
                 Ok(Applied {

@@ -2,6 +2,7 @@
 //! what the writer does when its replica patch fails, and how a reader settles a record left
 //! pending by an earlier receiver.
 
+use chrono::{TimeDelta, Utc};
 use k8s_openapi::api::apps::v1::Deployment;
 use tracing::{info, warn};
 
@@ -57,7 +58,7 @@ impl KubernetesBackend {
         f: &FunctionId,
         intent: &str,
         next: &Stored,
-        to: u32,
+        (from, to): (u32, u32),
     ) -> Result<(), BackendError> {
         let mut attempt = 1;
         loop {
@@ -69,12 +70,32 @@ impl KubernetesBackend {
                     attempt += 1;
                 }
                 Err(e) => {
-                    return Err(BackendError::Unavailable(format!(
-                        "scaled to {to}, but the write could not be confirmed ({e});                          the next read settles it"
-                    )));
+                    let cause = match e {
+                        BackendError::Unavailable(why) => why,
+                        other => other.to_string(),
+                    };
+                    return Err(BackendError::Unconfirmed {
+                        from,
+                        to,
+                        why: format!(
+                            "scaled {from} → {to}, but the write could not be confirmed \
+                             ({cause}); the next read settles it"
+                        ),
+                    });
                 }
             }
         }
+    }
+
+    /// How long after its intent a writer may still be at work: the replica patch and every
+    /// confirm attempt at the request timeout, their pauses, and a second of margin (receivers'
+    /// clocks can differ by that much before a move is reported twice or not at all).
+    fn writer_deadline(&self) -> TimeDelta {
+        let calls = 1 + CONFIRM_ATTEMPTS;
+        let pauses: u32 = (1..CONFIRM_ATTEMPTS).sum();
+        let busy =
+            self.timeout * calls + CONFIRM_BACKOFF * pauses + std::time::Duration::from_secs(1);
+        TimeDelta::from_std(busy).unwrap_or(TimeDelta::MAX)
     }
 
     /// Roll back after the patch certainly did not land. A 409 means another receiver claimed the
@@ -109,7 +130,8 @@ impl KubernetesBackend {
             Resolution::Landed | Resolution::Foreign => {
                 info!(function = %f, to = pending.to, error = %failure.error,
                     "the replica write's answer was lost, but the target stands");
-                self.finish(f, intent, next, pending.to).await?;
+                self.finish(f, intent, next, (pending.from, pending.to))
+                    .await?;
                 Ok(Applied {
                     replicas: Some(replicas(&d)),
                     note: None,
@@ -122,7 +144,8 @@ impl KubernetesBackend {
                     .await
                 {
                     Ok(()) => {
-                        self.finish(f, intent, next, pending.to).await?;
+                        self.finish(f, intent, next, (pending.from, pending.to))
+                            .await?;
                         Ok(Applied {
                             replicas: Some(pending.to),
                             note: None,
@@ -163,9 +186,17 @@ impl KubernetesBackend {
             })
         };
         match resolution {
+            // Reported by its writer while that one may still be at work (another receiver, or
+            // a confirm being retried: it reports the move when its confirm lands or is refused);
+            // by this read once the writer is surely done (it died, or gave up unconfirmed).
             Resolution::Landed => {
                 self.clear(f, &doc.version, &next).await?;
-                Ok(moved("had landed"))
+                let writer_done = Utc::now() - pending.at > self.writer_deadline();
+                Ok(if writer_done {
+                    moved("had landed")
+                } else {
+                    None
+                })
             }
             Resolution::Foreign => self.clear(f, &doc.version, &next).await.map(|_| None),
             Resolution::NotLanded => self

@@ -25,13 +25,15 @@ pub mod gateway;
 mod locks;
 pub mod state_file;
 
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use thiserror::Error;
 use tracing::{info, instrument, warn};
 
-use super::{Applied, Backend, FunctionState, FunctionSummary, Settled, Update};
+use super::{Applied, Backend, FunctionState, FunctionSummary, Settled, Unreported, Update};
 use crate::config::{ConfigError, OpenFaasConfig};
 use crate::error::BackendError;
 use crate::id::FunctionId;
@@ -58,6 +60,11 @@ pub struct OpenFaasBackend {
     store: Store,
     /// One async lock per function: applies (and completing an intent) of one function never overlap.
     locks: Locks,
+    /// Functions whose landed move was reported but whose intent stayed on disk (its clear failed):
+    /// the read that completes it does not report the move again.
+    uncleared: Mutex<HashSet<FunctionId>>,
+    /// Moves a read settled but could not report (it failed after settling).
+    unreported: Unreported,
 }
 
 /// Read the gateway's password file and trim surrounding whitespace, as the gateway does with its
@@ -94,6 +101,8 @@ impl OpenFaasBackend {
             namespaces,
             store: Store::open(&config.state_file, fresh_state)?,
             locks: Locks::default(),
+            uncleared: Mutex::default(),
+            unreported: Unreported::default(),
         })
     }
 
@@ -127,7 +136,9 @@ impl OpenFaasBackend {
         let (from, to) = (pending.from, pending.to);
         let how = if replicas == to {
             info!(%function, replicas, "an earlier scale landed; keeping its ledger entry");
-            format!("an earlier scale {from} → {to}, unconfirmed, had landed")
+            // Reported already, unless its writer never learnt that it landed.
+            let reported = self.uncleared().remove(function);
+            (!reported).then(|| format!("an earlier scale {from} → {to}, unconfirmed, had landed"))
         } else {
             info!(%function, replicas, from = pending.from, to = pending.to,
                 "an earlier scale is unconfirmed; sending the same count again");
@@ -139,7 +150,9 @@ impl OpenFaasBackend {
                 }
                 return Err(e);
             }
-            format!("an earlier scale {from} → {to}, unconfirmed, was sent again")
+            Some(format!(
+                "an earlier scale {from} → {to}, unconfirmed, was sent again"
+            ))
         };
         let done = Slot {
             counter: slot.counter.wrapping_add(1),
@@ -147,7 +160,9 @@ impl OpenFaasBackend {
             ..slot.clone()
         };
         self.store.put(function, done, Some(slot)).await?;
-        Ok((from != to).then_some(Settled { from, to, how }))
+        Ok(how
+            .filter(|_| from != to)
+            .map(|how| Settled { from, to, how }))
     }
 
     /// Send an unconfirmed count again; a failure that may have acted says so.
@@ -205,8 +220,9 @@ impl OpenFaasBackend {
         }
     }
 
-    /// Clear a confirmed intent (the new ledger stands). A failed write leaves the intent on disk,
-    /// which the next read completes (it then finds `to` and only clears it).
+    /// Clear a confirmed intent (the new ledger stands; the move is reported by this write). A
+    /// failed write leaves the intent on disk, which the next read completes (it then finds `to`,
+    /// only clears it, and does not report the move again).
     async fn clear(&self, function: &FunctionId, intent: Slot) {
         let done = Slot {
             counter: intent.counter.wrapping_add(1),
@@ -215,7 +231,13 @@ impl OpenFaasBackend {
         };
         if let Err(e) = self.store.put(function, done, Some(intent)).await {
             warn!(%function, error = %e, "scaled, but could not clear the intent in the state file");
+            self.uncleared().insert(function.clone());
         }
+    }
+
+    /// Functions whose move was reported but whose intent could not be cleared (this process).
+    fn uncleared(&self) -> std::sync::MutexGuard<'_, HashSet<FunctionId>> {
+        self.uncleared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The gateway knows no such function: drop its slot, so the state file holds only functions
@@ -344,7 +366,13 @@ impl Backend for OpenFaasBackend {
                 self.forget(function).await;
                 return Err(gone);
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                // A move settled on the way goes to the next read's decision.
+                if let Some(settled) = settled {
+                    self.unreported.keep(function, settled);
+                }
+                return Err(e);
+            }
         };
         let replicas = status.replicas();
         let slot = self.store.get(function);
@@ -354,7 +382,7 @@ impl Backend for OpenFaasBackend {
             labels: status.scaling_labels(),
             stored: slot.map(|s| s.entry),
             version: format!("{counter}:{replicas}"),
-            settled,
+            settled: self.unreported.take(function, settled),
         })
     }
 
