@@ -19,6 +19,10 @@ pub(crate) const MAX_VALUE_CHARS: usize = 200;
 
 /// `text` cut to `max` characters, saying how much was left out.
 pub(crate) fn shorten(text: &str, max: usize) -> Cow<'_, str> {
+    // At most `max` bytes is at most `max` characters: no scan (the hot path's short reasons).
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
     match text.char_indices().nth(max) {
         None => Cow::Borrowed(text),
         Some((cut, _)) => Cow::Owned(format!("{}…(+{} bytes)", &text[..cut], text.len() - cut)),
