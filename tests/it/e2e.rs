@@ -83,9 +83,12 @@ pub(crate) fn alertmanager_config(
     password_file: &Path,
 ) -> std::path::PathBuf {
     let mut c = load_yaml("prometheus/alertmanager.yml");
-    c["route"]["group_wait"] = "1s".into();
-    c["route"]["group_interval"] = "2s".into();
-    c["route"]["repeat_interval"] = "5s".into();
+    let scaling = &mut c["route"]["routes"][0];
+    assert_eq!(scaling["receiver"], Yaml::from("alertscaler"));
+    scaling["group_wait"] = "1s".into();
+    scaling["group_interval"] = "2s".into();
+    scaling["repeat_interval"] = "5s".into();
+    assert_eq!(c["receivers"][0]["name"], Yaml::from("alertscaler"));
     let hook = &mut c["receivers"][0]["webhook_configs"][0];
     assert_eq!(
         hook["send_resolved"],

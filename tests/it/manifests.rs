@@ -176,6 +176,20 @@ fn manifests_decode_and_reference_each_other() {
         }
     }
 
+    // The standalone AlertManager config routes the same alerts to alertscaler, and the rest (its own
+    // alerts) to people.
+    let standalone: serde_norway::Value = serde_norway::from_str(
+        &std::fs::read_to_string(crate::support::repo("prometheus/alertmanager.yml")).unwrap(),
+    )
+    .unwrap();
+    let scaling = &standalone["route"]["routes"][0];
+    assert_eq!(scaling["matchers"][0].as_str(), Some(matcher));
+    assert_eq!(scaling["receiver"].as_str(), Some("alertscaler"));
+    assert_ne!(
+        standalone["route"]["receiver"].as_str(),
+        Some("alertscaler")
+    );
+
     // The config loads, uses this backend, listens on the container port, and its secret file
     // lives where the Secret is mounted.
     let config = configmap_config(&m);
