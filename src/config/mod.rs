@@ -171,10 +171,34 @@ pub enum ConfigError {
     },
 }
 
+/// The configuration's environment variables: `<prefix><KEY>`, nested keys with `__`. Kubernetes'
+/// service links are left out: a Service named `alertscaler` beside the pod gives it
+/// `ALERTSCALER_SERVICE_HOST`, `ALERTSCALER_PORT_8080_TCP_ADDR` and the like, which are no keys of
+/// ours (refused as unknown, they stopped the pod at start-up).
+pub fn environment(prefix: &str) -> Env {
+    Env::prefixed(prefix)
+        .filter(|key| !service_link(key.as_str()))
+        .split("__")
+}
+
+/// Whether a variable (its name after the prefix) is one Kubernetes sets for a Service:
+/// `SERVICE_HOST`, `SERVICE_PORT[_<name>]`, `PORT`, `PORT_<port>_<protocol>[_PROTO|_PORT|_ADDR]`.
+fn service_link(key: &str) -> bool {
+    let key = key.to_ascii_uppercase();
+    let port_n = key
+        .strip_prefix("PORT_")
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+    key == "SERVICE_HOST"
+        || key == "SERVICE_PORT"
+        || key.starts_with("SERVICE_PORT_")
+        || key == "PORT"
+        || port_n
+}
+
 impl Config {
     /// Load defaults < `file` < environment, then validate.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load_with_env(file, Env::prefixed("ALERTSCALER_").split("__"))
+        Self::load_with_env(file, environment("ALERTSCALER_"))
     }
 
     /// As [`Config::load`], with the environment provider given (tests pass a fake one).

@@ -12,7 +12,7 @@ fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         // SAFETY: test-local variables with a per-process prefix; read back immediately below.
         unsafe { std::env::set_var(format!("{prefix}{k}"), v) };
     }
-    let result = Config::load_with_env(Some(&path), Env::prefixed(&prefix).split("__"));
+    let result = Config::load_with_env(Some(&path), environment(&prefix));
     for (k, _) in env {
         unsafe { std::env::remove_var(format!("{prefix}{k}")) };
     }
@@ -217,4 +217,28 @@ fn connection_limits_have_safe_defaults_and_bounds() {
             .to_string();
         assert!(err.contains("connections."), "{bad}: {err}");
     }
+}
+
+/// What Kubernetes sets in a pod for the Service `alertscaler` in its namespace.
+const SERVICE_LINKS: &[(&str, &str)] = &[
+    ("SERVICE_HOST", "10.96.0.10"),
+    ("SERVICE_PORT", "8080"),
+    ("SERVICE_PORT_HTTP", "8080"),
+    ("PORT", "tcp://10.96.0.10:8080"),
+    ("PORT_8080_TCP", "tcp://10.96.0.10:8080"),
+    ("PORT_8080_TCP_PROTO", "tcp"),
+    ("PORT_8080_TCP_PORT", "8080"),
+    ("PORT_8080_TCP_ADDR", "10.96.0.10"),
+];
+
+#[test]
+fn kubernetes_service_link_variables_are_not_configuration() {
+    let c = load_str("listen = \"0.0.0.0:8080\"\n", SERVICE_LINKS).unwrap();
+    assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+    // A real key beside them still applies, and an unknown one is still an error.
+    let mut env = SERVICE_LINKS.to_vec();
+    env.push(("LABELS__MAX", "30"));
+    assert_eq!(load_str("", &env).unwrap().labels.max, 30);
+    let e = load_str("", &[("PORTS", "1")]).unwrap_err();
+    assert!(e.to_string().contains("ports"), "{e}");
 }
