@@ -71,7 +71,22 @@ pub fn split(text: &str) -> Result<Split, ()> {
         }
     }
     parse_batch(&mut batch, &mut split.functions)?;
+    // Functions the split did not take (an inline array, or a table whose header it did not
+    // recognise) beside ones it took: one list would silently replace the other, so the whole file
+    // is read as one instead.
+    if !split.functions.is_empty() && defines_functions(&split.settings) {
+        return Err(());
+    }
     Ok(split)
+}
+
+/// Whether the settings still define `memory.functions`.
+fn defines_functions(settings: &str) -> bool {
+    toml::from_str::<toml::Table>(settings).is_ok_and(|t| {
+        t.get("memory")
+            .and_then(toml::Value::as_table)
+            .is_some_and(|m| m.contains_key("functions"))
+    })
 }
 
 fn parse_batch(batch: &mut String, into: &mut Vec<MemoryFunction>) -> Result<(), ()> {
@@ -99,6 +114,11 @@ fn header(line: &str) -> Option<Header> {
     if !line.starts_with('[') {
         return None;
     }
+    // A trailing comment may hold brackets of its own (`# replicas [1..5]`); unquoted keys hold no `#`.
+    let line = match line.find('#') {
+        Some(i) if !line[..i].contains(['"', '\'']) => &line[..i],
+        _ => line,
+    };
     let end = line.rfind(']')?;
     let inner: String = line[..=end]
         .chars()

@@ -242,3 +242,17 @@ fn kubernetes_service_link_variables_are_not_configuration() {
     let e = load_str("", &[("PORTS", "1")]).unwrap_err();
     assert!(e.to_string().contains("ports"), "{e}");
 }
+
+#[test]
+fn every_function_table_is_kept_whatever_its_header_comment_or_form() {
+    let names = |text: &str| -> Vec<String> {
+        let c = load_str(text, &[]).unwrap();
+        c.memory.functions.into_iter().map(|f| f.name).collect()
+    };
+    // A bracket in a header's comment (the table was left in the settings, and replaced the rest).
+    let text = "[[memory.functions]]\nname = \"a\"\n\n[[memory.functions]] # replicas [1..5]\nname = \"b\"\n";
+    assert_eq!(names(text), ["a", "b"]);
+    // A header the split does not take (a quoted key) beside ones it takes.
+    let text = "[[memory.functions]]\nname = \"a\"\n\n[[\"memory\".functions]]\nname = \"b\"\n";
+    assert_eq!(names(text), ["a", "b"]);
+}
