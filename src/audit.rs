@@ -137,20 +137,6 @@ impl Audit {
         ring.push_back(record);
     }
 
-    /// Whether the last decision kept about `report`'s function came from `trigger` with the same
-    /// outcome and reason (a background pass that would only say it again).
-    pub(crate) fn repeats(&self, trigger: &str, report: &FunctionReport) -> bool {
-        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        ring.iter()
-            .rev()
-            .find(|r| r.report.function == report.function)
-            .is_some_and(|r| {
-                r.trigger == trigger
-                    && r.report.outcome == report.outcome
-                    && r.report.reason == report.reason
-            })
-    }
-
     /// The last `limit` decisions (all kept when `None`), oldest first.
     pub fn recent(&self, limit: Option<usize>) -> Vec<DecisionRecord> {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
@@ -203,29 +189,6 @@ mod tests {
         );
         assert!(kept.alerts[0].ends_with("bytes)"));
         assert!(kept.report.reason.chars().count() < 850);
-    }
-
-    #[test]
-    fn repeats_compares_the_functions_last_record_only() {
-        let audit = Audit::new(8);
-        let refused = |reason: &str| FunctionReport {
-            outcome: crate::report::Outcome::Refused,
-            from: None,
-            to: None,
-            reason: reason.into(),
-            ..report(1)
-        };
-        assert!(
-            !audit.repeats("settle", &refused("bad min")),
-            "nothing kept"
-        );
-        audit.record(time(1), "settle", [], &refused("bad min"));
-        record(&audit, 2); // another function's decision in between
-        assert!(audit.repeats("settle", &refused("bad min")));
-        assert!(!audit.repeats("settle", &refused("bad max")));
-        assert!(!audit.repeats("notification", &refused("bad min")));
-        audit.record(time(3), "notification", ["High"], &report(1));
-        assert!(!audit.repeats("settle", &refused("bad min")), "acted since");
     }
 
     #[test]

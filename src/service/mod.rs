@@ -9,6 +9,7 @@
 
 mod applied;
 mod follow;
+mod refusals;
 mod settings;
 
 pub use settings::{Cause, Settings};
@@ -56,6 +57,8 @@ pub struct Service {
     followed: Arc<std::sync::Mutex<BTreeSet<FunctionId>>>,
     /// How many functions `followed` holds, readable without its lock.
     following: Arc<AtomicUsize>,
+    /// Settle-pass refusals already recorded.
+    settle_refusals: Arc<refusals::SettleRefusals>,
 }
 
 impl Service {
@@ -71,6 +74,7 @@ impl Service {
                 .collect(),
             followed: Arc::default(),
             following: Arc::default(),
+            settle_refusals: Arc::default(),
         }
     }
 
@@ -407,12 +411,14 @@ impl Service {
         }
         // A settle pass refused again as the last time (labels still invalid while a scale-down is
         // held: every pass until they are mended) says nothing new.
-        let repeated = || {
-            matches!(cause, Cause::Settle)
-                && report.outcome == Outcome::Refused
-                && self.audit.repeats(trigger, &report)
+        let repeated = if matches!(cause, Cause::Settle) && report.outcome == Outcome::Refused {
+            self.settle_refusals
+                .repeated(&report.function, &report.reason)
+        } else {
+            self.settle_refusals.forget(&report.function);
+            false
         };
-        if report.outcome == Outcome::Unchanged || repeated() {
+        if report.outcome == Outcome::Unchanged || repeated {
             decided!(debug);
             if !matches!(cause, Cause::Notification(_)) {
                 return None;

@@ -662,3 +662,42 @@ fn a_failure_after_settling_keeps_what_the_settling_did_in_its_reason() {
     );
     assert_eq!(super::after(&None, "x".into()), "x");
 }
+
+#[tokio::test]
+async fn a_settle_refusal_is_said_once_whatever_the_audit_ring_keeps() {
+    for capacity in [0, 3] {
+        let (svc, backend) = service(&[], 1);
+        let svc = svc.with_audit(Arc::new(crate::audit::Audit::new(capacity)));
+        svc.handle(
+            &webhook("firing", "APIHighInvocationRate", &[], "10", 0),
+            t(1),
+        )
+        .await;
+        svc.handle(
+            &webhook("resolved", "APIHighInvocationRate", &[], "1", 0),
+            t(100),
+        )
+        .await;
+        assert_eq!(backend.replicas(&id()), Some(5));
+        backend.bad_labels.store(true, SeqCst);
+        let mut refused = svc.settle(t(400)).await.unwrap().len();
+        // Other functions' decisions roll a small ring over in between.
+        for i in 0..3 {
+            let mut other = webhook("firing", "APIHighInvocationRate", &[], "10", i);
+            other.alerts[0]
+                .labels
+                .insert("function_name".into(), format!("other{i}"));
+            svc.handle(&other, t(401)).await;
+        }
+        for pass in 1..4 {
+            refused += svc.settle(t(400 + 15 * pass)).await.unwrap().len();
+        }
+        assert_eq!(refused, 1, "audit capacity {capacity}");
+        // Counted once too: the settle refusal and the three unknown functions' refusals.
+        let metrics = svc.metrics().render();
+        assert!(
+            metrics.contains("alertscaler_decisions_total{outcome=\"refused\"} 4\n"),
+            "audit capacity {capacity}: {metrics}"
+        );
+    }
+}
