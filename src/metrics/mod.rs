@@ -388,18 +388,26 @@ impl Metrics {
         self.exports.set(function, want);
     }
 
-    /// Replace every per-function label series with those of `functions` (a fresh listing), so
-    /// deleted functions disappear.
+    /// Make the per-function label series those of `functions` (a fresh listing), so deleted
+    /// functions disappear. Updated in place: a scrape during the refresh sees every function that
+    /// is still there (clearing first left a window with none).
     pub fn replace_label_exports<'a>(
         &self,
         functions: impl IntoIterator<Item = (FunctionId, &'a BTreeMap<String, String>)>,
     ) {
-        self.latency_targets.clear();
-        self.latency_tolerances.clear();
-        self.capacity_targets.clear();
-        self.exports.clear();
+        // Only functions exporting something are kept (most carry no scaling label).
+        let mut exporting = std::collections::HashSet::new();
         for (function, labels) in functions {
             self.export_labels(&function, labels);
+            if self.exports.last(&function) != Exported::default() {
+                exporting.insert(function);
+            }
+        }
+        let none = BTreeMap::new();
+        for function in self.exports.functions() {
+            if !exporting.contains(&function) {
+                self.export_labels(&function, &none);
+            }
         }
     }
 

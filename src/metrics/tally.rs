@@ -112,9 +112,14 @@ impl ExportCache {
         }
     }
 
-    pub(super) fn clear(&self) {
-        for shard in &self.shards {
-            shard.write().unwrap_or_else(|e| e.into_inner()).clear();
-        }
+    /// The functions exporting something.
+    pub(super) fn functions(&self) -> Vec<FunctionId> {
+        self.shards
+            .iter()
+            .flat_map(|shard| {
+                let map = shard.read().unwrap_or_else(|e| e.into_inner());
+                map.keys().cloned().collect::<Vec<_>>()
+            })
+            .collect()
     }
 }

@@ -155,3 +155,44 @@ fn counters_render_with_labels() {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
 }
+
+#[test]
+fn a_scrape_during_the_label_refresh_sees_every_function() {
+    let m = std::sync::Arc::new(Metrics::new());
+    let labels: BTreeMap<String, String> = [(
+        "com.openfaas.scale.latency-target-ms".to_string(),
+        "2000".to_string(),
+    )]
+    .into();
+    let functions: Vec<FunctionId> = (0..500).map(|i| f(&format!("fn-{i}"))).collect();
+    let count = |m: &Metrics| {
+        m.render()
+            .lines()
+            .filter(|l| l.starts_with("alertscaler_function_latency_target_seconds{"))
+            .count()
+    };
+    m.replace_label_exports(functions.iter().map(|id| (id.clone(), &labels)));
+    assert_eq!(count(&m), 500);
+    // Refreshes in a loop beside scrapes (bounded: 50 scrapes).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refresher = {
+        let (m, stop, functions, labels) =
+            (m.clone(), stop.clone(), functions.clone(), labels.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                m.replace_label_exports(functions.iter().map(|id| (id.clone(), &labels)));
+            }
+        })
+    };
+    let fewest = (0..50).map(|_| count(&m)).min().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    refresher.join().unwrap();
+    assert_eq!(
+        fewest, 500,
+        "a scrape rendered only {fewest} of 500 latency targets"
+    );
+    // A function gone from the listing loses its series.
+    m.replace_label_exports(functions[1..].iter().map(|id| (id.clone(), &labels)));
+    assert_eq!(count(&m), 499);
+    assert!(!m.render().contains("\"fn-0.openfaas-fn\""));
+}
