@@ -118,7 +118,14 @@ impl LoadSource {
     /// Query the load for this alert and function; `None` when not configured or on failure.
     pub(crate) async fn measure(&self, alertname: &str, function: &FunctionId) -> Option<Load> {
         let p = self.prometheus.as_ref()?;
-        let template = p.queries.get(alertname)?;
+        // Exactly, else ignoring case: a query set through the environment arrives with its key
+        // lowercased (`ALERTSCALER_PROMETHEUS__QUERIES__APIHighInvocationRate`).
+        let template = p.queries.get(alertname).or_else(|| {
+            p.queries
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(alertname))
+                .map(|(_, query)| query)
+        })?;
         let query = template
             .replace("{function}", &function.to_string())
             .replace("{name}", &function.name)
