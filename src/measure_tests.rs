@@ -107,6 +107,8 @@ async fn query_then_fallbacks() {
     // (alertname, annotation, want value, want source)
     let cases = [
         ("Rate", Some("7"), Ok((123.5, "prometheus"))),
+        // A key set through the environment arrives lowercased; the alert keeps its case.
+        ("RATE", Some("7"), Ok((123.5, "prometheus"))),
         ("Hang", Some("7"), Ok((7.0, "annotation"))),
         ("Fail", Some("8"), Ok((8.0, "annotation"))),
         ("Empty", Some("9"), Ok((9.0, "annotation"))),
