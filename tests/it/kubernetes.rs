@@ -377,6 +377,24 @@ async fn missing_deployment_is_refused_as_no_such_function() {
 }
 
 #[tokio::test]
+async fn a_deleted_function_leaves_no_cached_read() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
+    let b = backend(&fake, &config(&[FN_NS]));
+    let id = FunctionId {
+        name: "echo".into(),
+        namespace: FN_NS.into(),
+    };
+    b.read(&id).await.unwrap();
+    assert_eq!(b.cached_reads(), 1);
+    // Deleted: the next read answers 404 and forgets the function.
+    fake.fault(Some(Method::GET), Action::Status(404), None);
+    let err = b.read(&id).await.unwrap_err();
+    assert!(matches!(err, BackendError::NotFound(_)), "{err}");
+    assert_eq!(b.cached_reads(), 0);
+}
+
+#[tokio::test]
 async fn forbidden_names_the_missing_verb() {
     let fake = FakeApiserver::start().await;
     fake.put(function_deployment("echo", FN_NS, Some(1), &[]));

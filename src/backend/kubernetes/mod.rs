@@ -227,6 +227,15 @@ impl KubernetesBackend {
             .map(|_| ())
     }
 
+    /// Functions whose last read is kept for their next write (diagnostics and tests).
+    pub fn cached_reads(&self) -> usize {
+        self.snapshots_lock().len()
+    }
+
+    fn snapshots_lock(&self) -> std::sync::MutexGuard<'_, HashMap<FunctionId, Snapshot>> {
+        self.snapshots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// One read of the Deployment and its state: the function's state, or, when a write was left
     /// pending, what settling it moved (the caller reads again).
     async fn read_once(
@@ -235,8 +244,15 @@ impl KubernetesBackend {
     ) -> Result<Result<FunctionState, Option<Settled>>, BackendError> {
         // Both objects at once; the Deployment's answer (existence, eligibility) decides first.
         let (d, state) = tokio::join!(self.get_deployment(function), self.get_state(function));
-        let d = d?;
-        self.check_eligible(&d, function)?;
+        // A function gone (or no longer eligible) leaves no snapshot behind.
+        let forget = |e: BackendError| {
+            if matches!(e, BackendError::NotFound(_) | BackendError::Ineligible(_)) {
+                self.snapshots_lock().remove(function);
+            }
+            e
+        };
+        let d = d.map_err(forget)?;
+        self.check_eligible(&d, function).map_err(forget)?;
         let deployment = d
             .metadata
             .resource_version
@@ -265,8 +281,7 @@ impl KubernetesBackend {
             ledger: ledger.clone(),
             uid: d.metadata.uid.clone(),
         };
-        let mut snapshots = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
-        snapshots.insert(function.clone(), snapshot);
+        self.snapshots_lock().insert(function.clone(), snapshot);
         Ok(Ok(FunctionState {
             replicas: current,
             labels: scaling_labels(&d),
@@ -322,12 +337,9 @@ impl Backend for KubernetesBackend {
         let conflict = |why: &str| BackendError::Conflict(format!("{function}: {why}"));
         let v = Version::parse(update.version).ok_or_else(|| conflict("version is not ours"))?;
         // Kept (not taken): a concurrent apply of the same read is refused by the apiserver instead.
-        let snapshot = {
-            let snapshots = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
-            snapshots.get(function).cloned()
-        }
-        .filter(|s| s.version == update.version)
-        .ok_or_else(|| conflict("not read by this backend at this version; read again"))?;
+        let snapshot = { self.snapshots_lock().get(function).cloned() }
+            .filter(|s| s.version == update.version)
+            .ok_or_else(|| conflict("not read by this backend at this version; read again"))?;
         let size = serde_json::to_string(update.stored).map_or(0, |t| t.len());
         if size > MAX_LEDGER_BYTES {
             return Err(BackendError::Ineligible(format!(
