@@ -195,6 +195,27 @@ fn service_link(key: &str) -> bool {
         || port_n
 }
 
+/// The environment's keys arrive lowercased: a query set there for an alert the file names in
+/// another case (`ALERTSCALER_PROMETHEUS__QUERIES__APIHighInvocationRate` beside the file's
+/// `APIHighInvocationRate`) is the same query and overrides the file's, under the file's name.
+fn fold_environment_queries(queries: &mut std::collections::BTreeMap<String, String>) {
+    let lowered: Vec<String> = queries
+        .keys()
+        .filter(|k| k.chars().all(|c| !c.is_uppercase()))
+        .cloned()
+        .collect();
+    for low in lowered {
+        let named = queries
+            .keys()
+            .find(|k| **k != low && k.eq_ignore_ascii_case(&low))
+            .cloned();
+        if let (Some(named), Some(query)) = (named, queries.get(&low).cloned()) {
+            queries.insert(named, query);
+            queries.remove(&low);
+        }
+    }
+}
+
 impl Config {
     /// Load defaults < `file` < environment, then validate.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -239,6 +260,7 @@ impl Config {
         if config.memory.functions.is_empty() {
             config.memory.functions = functions;
         }
+        fold_environment_queries(&mut config.prometheus.queries);
         config.validate()?;
         Ok(config)
     }

@@ -256,3 +256,30 @@ fn every_function_table_is_kept_whatever_its_header_comment_or_form() {
     let text = "[[memory.functions]]\nname = \"a\"\n\n[[\"memory\".functions]]\nname = \"b\"\n";
     assert_eq!(names(text), ["a", "b"]);
 }
+
+#[test]
+fn an_environment_query_overrides_the_files_whatever_the_case() {
+    let file = "[prometheus]\nurl = \"http://p:9090\"\n[prometheus.queries]\nAPIHighInvocationRate = \"from_file\"\nOther = \"kept\"\n";
+    let c = load_str(
+        file,
+        &[("PROMETHEUS__QUERIES__APIHighInvocationRate", "from_env")],
+    )
+    .unwrap();
+    let q = &c.prometheus.queries;
+    assert_eq!(
+        q.get("APIHighInvocationRate").map(String::as_str),
+        Some("from_env"),
+        "{q:?}"
+    );
+    assert_eq!(q.get("Other").map(String::as_str), Some("kept"));
+    assert_eq!(q.len(), 2, "{q:?}");
+    // Set only through the environment: kept lowercased (matched ignoring case at decision time).
+    let c = load_str("", &[("PROMETHEUS__QUERIES__FunctionLatencyHigh", "x")]).unwrap();
+    assert_eq!(
+        c.prometheus
+            .queries
+            .get("functionlatencyhigh")
+            .map(String::as_str),
+        Some("x")
+    );
+}

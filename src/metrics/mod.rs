@@ -349,9 +349,16 @@ impl Metrics {
     /// allocates nothing.
     pub fn export_labels(&self, function: &FunctionId, labels: &BTreeMap<String, String>) {
         let want = Exported::from_labels(labels);
+        // The hot path: unchanged labels, a read lock only.
         if self.exports.last(function) == want {
             return;
         }
+        self.exports
+            .change(function, want, || self.set_label_series(function, want));
+    }
+
+    /// The per-function label series as `want` says.
+    fn set_label_series(&self, function: &FunctionId, want: Exported) {
         let name = FunctionLabels {
             function_name: function.to_string(),
         };
@@ -385,7 +392,6 @@ impl Metrics {
                 }
             }
         }
-        self.exports.set(function, want);
     }
 
     /// Make the per-function label series those of `functions` (a fresh listing), so deleted

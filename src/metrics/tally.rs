@@ -101,10 +101,18 @@ impl ExportCache {
         map.get(function).copied().unwrap_or_default()
     }
 
-    pub(super) fn set(&self, function: &FunctionId, exported: Exported) {
+    /// Unless `exported` is what was last recorded for `function`, run `apply` (which updates the
+    /// series) and record it, both under the shard's write lock: a function's series and its record
+    /// change together, so two exports of one function (a webhook's and the label refresh's) cannot
+    /// leave a record that says exported beside a series that was removed.
+    pub(super) fn change(&self, function: &FunctionId, exported: Exported, apply: impl FnOnce()) {
         let mut map = self.shards[shard(function)]
             .write()
             .unwrap_or_else(|e| e.into_inner());
+        if map.get(function).copied().unwrap_or_default() == exported {
+            return;
+        }
+        apply();
         if exported == Exported::default() {
             map.remove(function);
         } else {
