@@ -190,7 +190,7 @@ impl Service {
                         "gave up after {MAX_ATTEMPTS} attempts: the function's version kept \
                          changing ({why}); retry later"
                     );
-                    break FunctionReport::new(function, Outcome::Error, after(&settled, reason));
+                    break failed(function, Outcome::Error, reason, None, &settled);
                 }
                 Err(e @ (BackendError::NotFound(_) | BackendError::Ineligible(_))) => {
                     if matches!(cause, Cause::FollowUp) {
@@ -200,24 +200,17 @@ impl Service {
                         info!(%function, why = %e, "no longer followed up");
                         return None;
                     }
-                    let reason = after(&settled, e.to_string());
-                    break FunctionReport::new(function, Outcome::Refused, reason);
+                    break failed(
+                        function,
+                        Outcome::Refused,
+                        e.to_string(),
+                        Some(&e),
+                        &settled,
+                    );
                 }
                 Err(e) => {
                     warn!(%function, error = %e, backend = self.backend.name(), "backend failed");
-                    // A move that happened on the way (settled by the read, or written but not
-                    // confirmed) stays in the record, from where it started.
-                    let moved = match (&e, &settled) {
-                        (BackendError::Unconfirmed { from, to, .. }, s) => {
-                            Some((s.as_ref().map_or(*from, |s| s.from), *to))
-                        }
-                        (_, Some(s)) => Some((s.from, s.to)),
-                        _ => None,
-                    };
-                    let reason = after(&settled, e.to_string());
-                    let mut report = FunctionReport::new(function, Outcome::Error, reason);
-                    (report.from, report.to) = (moved.map(|m| m.0), moved.map(|m| m.1));
-                    break report;
+                    break failed(function, Outcome::Error, e.to_string(), Some(&e), &settled);
                 }
             }
         };
@@ -449,8 +442,28 @@ impl Service {
     }
 }
 
-/// A failure's reason, after what settling an earlier write did on the way (the move stays in the
-/// record, though the decision failed).
+/// A failed decision's report. A move that happened on the way stays in it, from where it started:
+/// one the read settled (the reason says so first), or one written but not confirmed.
+fn failed(
+    function: &FunctionId,
+    outcome: Outcome,
+    reason: String,
+    error: Option<&BackendError>,
+    settled: &Option<Settled>,
+) -> FunctionReport {
+    let mut report = FunctionReport::new(function, outcome, after(settled, reason));
+    let moved = match (error, settled) {
+        (Some(BackendError::Unconfirmed { from, to, .. }), s) => {
+            Some((s.as_ref().map_or(*from, |s| s.from), *to))
+        }
+        (_, Some(s)) => Some((s.from, s.to)),
+        _ => None,
+    };
+    (report.from, report.to) = (moved.map(|m| m.0), moved.map(|m| m.1));
+    report
+}
+
+/// A failure's reason, after what settling an earlier write did on the way.
 fn after(settled: &Option<Settled>, reason: String) -> String {
     match settled {
         Some(s) => format!("{}; then {reason}", s.how),
