@@ -188,61 +188,39 @@ async fn stale_version_is_a_conflict() {
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(7));
 }
 
+/// Between our read and our write, someone else sets replicas: our conditioned write gets 409 and
+/// the step (ceil(10 × 20 %) = 2) is taken once on top of their value — also when they happened to
+/// set our own target, 3 (a 409 never means our step landed: it was recorded as applied and lost).
 #[tokio::test]
 async fn concurrent_writer_is_retried_on_top_of_its_value() {
-    let fake = FakeApiserver::start().await;
-    fake.put(function_deployment(
-        "echo",
-        FN_NS,
-        Some(1),
-        &[("com.openfaas.scale.max", "10")],
-    ));
-    // Between our read and our write, someone else sets replicas to 4.
-    let other = Action::Interfere(Arc::new(|d: &mut Value| d["spec"]["replicas"] = json!(4)));
-    fake.fault(Some(Method::PATCH), other, Some(1));
+    for (theirs, ours) in [(4, 6), (3, 5)] {
+        let fake = FakeApiserver::start().await;
+        fake.put(function_deployment(
+            "echo",
+            FN_NS,
+            Some(1),
+            &[("com.openfaas.scale.max", "10")],
+        ));
+        let other = Action::Interfere(Arc::new(move |d: &mut Value| {
+            d["spec"]["replicas"] = json!(theirs)
+        }));
+        fake.fault(Some(Method::PATCH), other, Some(1));
 
-    let report = receiver(&fake, &config(&[FN_NS]))
-        .handle(&firing("echo.openfaas-fn"), now())
-        .await;
+        let report = receiver(&fake, &config(&[FN_NS]))
+            .handle(&firing("echo.openfaas-fn"), now())
+            .await;
 
-    // step = ceil(10 * 20%) = 2, applied once on top of the other writer's 4.
-    let f = &report.functions[0];
-    assert_eq!(
-        (f.outcome, f.from, f.to),
-        (Outcome::Scaled, Some(4), Some(6)),
-        "{f:?}"
-    );
-    assert_eq!(fake.replicas(FN_NS, "echo"), Some(6));
-    assert_eq!(fake.count(&Method::PATCH), 2, "one 409, one success");
-    // Read; after the 409 (our write did not land), the re-read.
-    assert_eq!(fake.count(&Method::GET), 2, "re-read after the conflict");
-}
-
-/// As above, but the other writer happens to set our target: the 409 still means our step did not
-/// land, so it is taken on top of the other writer's value (it was recorded as applied and lost).
-#[tokio::test]
-async fn a_concurrent_writer_setting_our_target_does_not_swallow_the_step() {
-    let fake = FakeApiserver::start().await;
-    fake.put(function_deployment(
-        "echo",
-        FN_NS,
-        Some(1),
-        &[("com.openfaas.scale.max", "10")],
-    ));
-    let other = Action::Interfere(Arc::new(|d: &mut Value| d["spec"]["replicas"] = json!(3)));
-    fake.fault(Some(Method::PATCH), other, Some(1));
-
-    let report = receiver(&fake, &config(&[FN_NS]))
-        .handle(&firing("echo.openfaas-fn"), now())
-        .await;
-
-    let f = &report.functions[0];
-    assert_eq!(
-        (f.outcome, f.from, f.to),
-        (Outcome::Scaled, Some(3), Some(5)),
-        "{f:?}"
-    );
-    assert_eq!(fake.replicas(FN_NS, "echo"), Some(5));
+        let f = &report.functions[0];
+        assert_eq!(
+            (f.outcome, f.from, f.to),
+            (Outcome::Scaled, Some(theirs), Some(ours)),
+            "{f:?}"
+        );
+        assert_eq!(fake.replicas(FN_NS, "echo"), Some(i64::from(ours)));
+        assert_eq!(fake.count(&Method::PATCH), 2, "one 409, one success");
+        // Read; after the 409 (our write did not land), the re-read.
+        assert_eq!(fake.count(&Method::GET), 2, "re-read after the conflict");
+    }
 }
 
 #[tokio::test]

@@ -289,23 +289,36 @@ async fn any_single_failure_with_two_receivers_and_retries_gives_one_step() {
     }
 }
 
+/// echo fired once while its confirm (the first ConfigMap PATCH; the intent is a create) answers
+/// 503 `times` times: the fake, the configuration, the notification and its report.
+async fn confirm_refused(
+    times: usize,
+) -> (
+    FakeApiserver,
+    alertscaler::config::Config,
+    alertscaler::alert::Webhook,
+    alertscaler::service::Report,
+) {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    let cfg = config(&[FN_NS]);
+    let webhook = firing("echo.openfaas-fn");
+    fake.fault_on(
+        CONFIGMAPS,
+        Some(Method::PATCH),
+        Action::Status(503),
+        Some(times),
+    );
+    let first = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    (fake, cfg, webhook, first)
+}
+
 /// The replica patch landed but its confirm is refused once (a 503 on the ConfigMap PATCH): the
 /// confirm is sent again, so the record is not left pending, and a redeploy (replicas back to
 /// min, the write's `from`) before AlertManager's repeat cannot make the episode step again.
 #[tokio::test]
 async fn a_confirm_refused_once_is_sent_again_and_a_redeploy_keeps_the_episode() {
-    let fake = FakeApiserver::start().await;
-    echo(&fake);
-    let cfg = config(&[FN_NS]);
-    let webhook = firing("echo.openfaas-fn");
-    // The intent is a create (POST); the confirm is the first ConfigMap PATCH.
-    fake.fault_on(
-        CONFIGMAPS,
-        Some(Method::PATCH),
-        Action::Status(503),
-        Some(1),
-    );
-    let first = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    let (fake, cfg, webhook, first) = confirm_refused(1).await;
     assert_eq!(first.functions[0].outcome, Outcome::Scaled, "{first:?}");
     assert!(
         !has_pending(&fake, FN_NS, "echo"),
@@ -330,17 +343,7 @@ async fn a_confirm_refused_once_is_sent_again_and_a_redeploy_keeps_the_episode()
 /// keeps the episode and holds the notification as a duplicate (the move is not reported twice).
 #[tokio::test]
 async fn a_confirm_that_keeps_failing_is_answered_with_an_error_and_the_retry_keeps_the_episode() {
-    let fake = FakeApiserver::start().await;
-    echo(&fake);
-    let cfg = config(&[FN_NS]);
-    let webhook = firing("echo.openfaas-fn");
-    fake.fault_on(
-        CONFIGMAPS,
-        Some(Method::PATCH),
-        Action::Status(503),
-        Some(3),
-    );
-    let first = receiver(&fake, &cfg).handle(&webhook, now()).await;
+    let (fake, cfg, webhook, first) = confirm_refused(3).await;
     assert!(first.has_errors(), "{first:?}");
     let f = &first.functions[0];
     assert_eq!(
