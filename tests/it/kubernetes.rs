@@ -17,7 +17,9 @@ use tokio::sync::Barrier;
 
 use support::apiserver::CONFIGMAPS;
 use support::apiserver::{Action, FakeApiserver, function_deployment, plain_deployment};
-use support::{backend, config, firing, notification_json, now, receiver, stored_ledger};
+use support::{
+    assert_moved, backend, config, echo_id, firing, notification_json, now, receiver, stored_ledger,
+};
 
 const FN_NS: &str = "openfaas-fn";
 const LEDGER: &str = "alertscaler.openfaas.com/ledger";
@@ -42,12 +44,7 @@ async fn scaling_labels_are_read_from_the_deployment_with_template_labels_first(
 
     // max 4 from the template label (not 2 from the annotation), factor 100 from the annotation
     // (not the default 20): 1 + ceil(4 * 100%) capped at 4. Defaults alone would give 5.
-    let f = &report.functions[0];
-    assert_eq!(
-        (f.outcome, f.from, f.to),
-        (Outcome::Scaled, Some(1), Some(4)),
-        "{f:?}"
-    );
+    assert_moved(&report, Outcome::Scaled, 1, 4);
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(4));
     let after = fake.get(FN_NS, "echo").unwrap();
     assert_ne!(after["metadata"]["resourceVersion"], rv_before);
@@ -96,10 +93,7 @@ async fn absent_spec_replicas_counts_as_one() {
     let fake = FakeApiserver::start().await;
     fake.put(function_deployment("echo", FN_NS, None, &[]));
     let state = backend(&fake, &config(&[FN_NS]))
-        .read(&FunctionId {
-            name: "echo".into(),
-            namespace: FN_NS.into(),
-        })
+        .read(&echo_id())
         .await
         .unwrap();
     assert_eq!(state.replicas, 1);
@@ -169,10 +163,7 @@ async fn stale_version_is_a_conflict() {
     let fake = FakeApiserver::start().await;
     fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
     let b = backend(&fake, &config(&[FN_NS]));
-    let id = FunctionId {
-        name: "echo".into(),
-        namespace: FN_NS.into(),
-    };
+    let id = echo_id();
     let state = b.read(&id).await.unwrap();
     let mut other = fake.get(FN_NS, "echo").unwrap();
     other["spec"]["replicas"] = json!(7);
@@ -210,12 +201,7 @@ async fn concurrent_writer_is_retried_on_top_of_its_value() {
             .handle(&firing("echo.openfaas-fn"), now())
             .await;
 
-        let f = &report.functions[0];
-        assert_eq!(
-            (f.outcome, f.from, f.to),
-            (Outcome::Scaled, Some(theirs), Some(ours)),
-            "{f:?}"
-        );
+        assert_moved(&report, Outcome::Scaled, theirs, ours);
         assert_eq!(fake.replicas(FN_NS, "echo"), Some(i64::from(ours)));
         assert_eq!(fake.count(&Method::PATCH), 2, "one 409, one success");
         // Read; after the 409 (our write did not land), the re-read.
@@ -359,10 +345,7 @@ async fn a_deleted_function_leaves_no_cached_read() {
     let fake = FakeApiserver::start().await;
     fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
     let b = backend(&fake, &config(&[FN_NS]));
-    let id = FunctionId {
-        name: "echo".into(),
-        namespace: FN_NS.into(),
-    };
+    let id = echo_id();
     b.read(&id).await.unwrap();
     assert_eq!(b.cached_reads(), 1);
     // Deleted: the next read answers 404 and forgets the function.

@@ -14,8 +14,8 @@ use serde_json::json;
 
 use support::apiserver::{Action, DEPLOYMENTS, FakeApiserver, LEASES, function_deployment};
 use support::{
-    FN_NS, backend, config, echo, episode_recorded, firing, has_pending, is_duplicate, now,
-    receiver,
+    FN_NS, assert_moved, backend, config, echo, echo_id, episode_recorded, firing, has_pending,
+    is_duplicate, now, receiver,
 };
 
 #[tokio::test]
@@ -51,10 +51,7 @@ async fn faas_netes_ce_clamps_writes_and_the_next_write_starts_from_its_value() 
 
     // Zero is reverted to one.
     fake.change(FN_NS, "echo", |d| d["spec"]["replicas"] = json!(2));
-    let id = alertscaler::id::FunctionId {
-        name: "echo".into(),
-        namespace: FN_NS.into(),
-    };
+    let id = echo_id();
     let b = backend(&fake, &cfg);
     let state = b.read(&id).await.unwrap();
     let entry = state.stored.clone().unwrap_or_default();
@@ -365,12 +362,7 @@ async fn on_a_ce_like_cluster_no_write_asks_above_five_or_for_zero_and_the_reaso
 
     // A step that would reach 9 plans within CE's 5, and says so.
     let report = service.handle(&firing("echo.openfaas-fn"), now()).await;
-    let f = &report.functions[0];
-    assert_eq!(
-        (f.outcome, f.from, f.to),
-        (Outcome::Scaled, Some(4), Some(5)),
-        "{f:?}"
-    );
+    let f = assert_moved(&report, Outcome::Scaled, 4, 5);
     assert!(
         f.reason.contains("OpenFaaS CE") && f.reason.contains('5'),
         "{}",

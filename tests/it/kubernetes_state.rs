@@ -13,8 +13,8 @@ use tokio::sync::Barrier;
 
 use support::apiserver::{Action, CONFIGMAPS, FakeApiserver, function_deployment, redeploy};
 use support::{
-    FINGERPRINT, FN_NS, config, echo, episode_recorded, firing, has_pending, is_duplicate, now,
-    receiver, stored_ledger,
+    FINGERPRINT, FN_NS, assert_moved, config, echo, episode_recorded, firing, has_pending,
+    is_duplicate, now, receiver, stored_ledger,
 };
 
 #[tokio::test]
@@ -152,12 +152,7 @@ async fn a_pending_write_that_can_no_longer_land_is_rolled_back_and_decided_agai
     let report = receiver(&fake, &config(&[FN_NS]))
         .handle(&firing("echo.openfaas-fn"), now())
         .await;
-    let f = &report.functions[0];
-    assert_eq!(
-        (f.outcome, f.from, f.to),
-        (Outcome::Scaled, Some(1), Some(3)),
-        "{f:?}"
-    );
+    assert_moved(&report, Outcome::Scaled, 1, 3);
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
     assert!(episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"));
 }
@@ -171,12 +166,7 @@ async fn a_pending_write_completed_by_the_retry_is_reported_as_the_move() {
     leave_pending(&fake).await;
     let service = receiver(&fake, &config(&[FN_NS]));
     let report = service.handle(&firing("echo.openfaas-fn"), now()).await;
-    let f = &report.functions[0];
-    assert_eq!(
-        (f.outcome, f.from, f.to),
-        (Outcome::Scaled, Some(1), Some(3)),
-        "{f:?}"
-    );
+    let f = assert_moved(&report, Outcome::Scaled, 1, 3);
     assert!(
         f.reason.contains("was sent again") && f.reason.contains("then duplicate"),
         "{}",
@@ -345,12 +335,7 @@ async fn a_confirm_refused_once_is_sent_again_and_a_redeploy_keeps_the_episode()
 async fn a_confirm_that_keeps_failing_is_answered_with_an_error_and_the_retry_keeps_the_episode() {
     let (fake, cfg, webhook, first) = confirm_refused(3).await;
     assert!(first.has_errors(), "{first:?}");
-    let f = &first.functions[0];
-    assert_eq!(
-        (f.outcome, f.from, f.to),
-        (Outcome::Error, Some(1), Some(3)),
-        "{f:?}"
-    );
+    let f = assert_moved(&first, Outcome::Error, 1, 3);
     assert!(f.reason.contains("scaled 1 → 3"), "{}", f.reason);
     assert_eq!(f.reason.matches("unavailable").count(), 1, "{}", f.reason);
     assert!(!f.reason.contains("  "), "{:?}", f.reason);
@@ -389,12 +374,7 @@ async fn a_state_configmap_gone_between_read_and_write_is_read_again() {
     );
     let later = now() + chrono::TimeDelta::seconds(300);
     let report = receiver(&fake, &cfg).handle(&other, later).await;
-    let f = &report.functions[0];
-    assert_eq!(
-        (f.outcome, f.from, f.to),
-        (Outcome::Scaled, Some(3), Some(5)),
-        "{f:?}"
-    );
+    assert_moved(&report, Outcome::Scaled, 3, 5);
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(5));
 }
 

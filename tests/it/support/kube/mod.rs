@@ -84,6 +84,30 @@ pub const FN_NS: &str = "openfaas-fn";
 /// The fingerprint of [`firing`]'s alert.
 pub const FINGERPRINT: &str = "6a65bd8dfb3af9ad";
 
+/// echo in the function namespace.
+pub fn echo_id() -> alertscaler::id::FunctionId {
+    alertscaler::id::FunctionId {
+        name: "echo".into(),
+        namespace: FN_NS.into(),
+    }
+}
+
+/// The (single) function of `report` had `outcome`, from → to; returns it for further checks.
+pub fn assert_moved(
+    report: &alertscaler::service::Report,
+    outcome: alertscaler::service::Outcome,
+    from: u32,
+    to: u32,
+) -> &alertscaler::service::FunctionReport {
+    let f = &report.functions[0];
+    assert_eq!(
+        (f.outcome, f.from, f.to),
+        (outcome, Some(from), Some(to)),
+        "{f:?}"
+    );
+    f
+}
+
 /// Whether the (single) function of `report` was held as a duplicate.
 pub fn is_duplicate(report: &alertscaler::service::Report) -> bool {
     let f = &report.functions[0];
