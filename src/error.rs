@@ -49,6 +49,15 @@ impl BackendError {
         )
     }
 
+    /// The message to quote inside another unavailability: an unavailability's own words, without
+    /// its "backend unavailable:" prefix (which the new error says once), else the whole message.
+    pub(crate) fn cause(&self) -> String {
+        match self {
+            Self::Unavailable(why) => why.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// Short label for metrics.
     pub(crate) fn metric_label(&self) -> &'static str {
         match self {

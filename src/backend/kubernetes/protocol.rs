@@ -70,10 +70,7 @@ impl KubernetesBackend {
                     attempt += 1;
                 }
                 Err(e) => {
-                    let cause = match e {
-                        BackendError::Unavailable(why) => why,
-                        other => other.to_string(),
-                    };
+                    let cause = e.cause();
                     return Err(BackendError::Unconfirmed {
                         from,
                         to,

@@ -336,11 +336,7 @@ fn cap_note(asked: u32, set: u32) -> String {
 }
 
 fn unconfirmed(error: &BackendError, to: u32) -> BackendError {
-    // Its own message only: the new error says "backend unavailable" once.
-    let cause = match error {
-        BackendError::Unavailable(why) => why.clone(),
-        other => other.to_string(),
-    };
+    let cause = error.cause();
     BackendError::Unavailable(format!(
         "{cause}; whether the scale to {to} landed is unknown: the next notification for this function sends {to} again (never a new step)"
     ))
