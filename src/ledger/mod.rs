@@ -96,6 +96,14 @@ impl Entry {
         self.len() == 0
     }
 
+    /// Whether an up alert fires that has not gone silent for the episode TTL: a held scale-down
+    /// waits for it (its resolution decides again), as a resolution does ([`Hold::StillFiring`]).
+    pub fn fires_up(&self, now: DateTime<Utc>, timing: &Timing) -> bool {
+        self.firing
+            .values()
+            .any(|f| f.direction == Direction::Up && now - f.last_seen < timing.episode_ttl)
+    }
+
     /// Names of the up-direction alerts still firing.
     pub fn firing_up(&self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -386,14 +394,7 @@ pub fn follow_up(
     else {
         return FollowUp::Stop;
     };
-    let up_fires = || {
-        entry
-            .firing
-            .values()
-            .filter(live)
-            .any(|f| f.direction == Direction::Up)
-    };
-    if f.direction == Direction::Down && up_fires() {
+    if f.direction == Direction::Down && entry.fires_up(now, timing) {
         return FollowUp::Hold;
     }
     FollowUp::Decide(Signal {

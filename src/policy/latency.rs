@@ -91,9 +91,15 @@ fn percent_of(current: u32, pct: u32, round_up: bool) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
+/// How long ago the last opposite move was, when it is within `hold`. One stamped after `now` (a
+/// decision that read its clock earlier, or another replica whose clock is behind) is within it, as
+/// the stabilization window and the ledger's cooldown count it; a hold of zero holds nothing.
 fn within(last: Option<DateTime<Utc>>, now: DateTime<Utc>, hold: TimeDelta) -> Option<TimeDelta> {
-    last.map(|t| now - t)
-        .filter(|ago| *ago >= TimeDelta::zero() && *ago < hold)
+    if hold <= TimeDelta::zero() {
+        return None;
+    }
+    last.map(|t| (now - t).max(TimeDelta::zero()))
+        .filter(|ago| *ago < hold)
 }
 
 fn held(alertname: &str, last: &str, wanted: &str, ago: TimeDelta, hold: TimeDelta) -> Decision {

@@ -50,12 +50,15 @@ pub fn window(labels: &ScaleLabels, config: &PolicyConfig) -> TimeDelta {
 /// The highest recommendation made within `window` before `now`, with when it was made. One
 /// stamped after `now` counts too: a decision that read its clock earlier (a background pass that
 /// waited for the function's lock, or another replica whose clock is behind) must not scale below
-/// what a newer decision recorded.
+/// what a newer decision recorded. A window of zero (`ce` mode, or a label of 0) holds nothing.
 pub(crate) fn floor(
     history: &[Recommendation],
     now: DateTime<Utc>,
     window: TimeDelta,
 ) -> Option<Recommendation> {
+    if window <= TimeDelta::zero() {
+        return None;
+    }
     history
         .iter()
         .filter(|r| now - r.at < window)

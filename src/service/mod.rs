@@ -309,6 +309,10 @@ impl Service {
                 (decide(&trigger, load.as_ref()), next)
             }
             Cause::Settle => {
+                // A held scale-down waits while an up alert fires; that alert's resolution decides.
+                if stored.ledger.fires_up(now, &s.timing) {
+                    return Ok(None);
+                }
                 let Some(verdict) =
                     stabilize::resume(&labels, state.replicas, &stored.window, now, &s.policy)
                 else {

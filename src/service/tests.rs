@@ -701,3 +701,91 @@ async fn a_settle_refusal_is_said_once_whatever_the_audit_ring_keeps() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_settle_pass_holds_a_scale_down_while_an_up_alert_fires() {
+    // README: a `resolved` "holds until no scale-up alert is firing".
+    let (svc, backend) = service(&[], 1);
+    let rate = |status, starts| webhook(status, "APIHighInvocationRate", &[], "10", starts);
+    // Episode 1 fires and steps 1 → 5; it resolves 9 s later: held by the window at 5.
+    svc.handle(&rate("firing", 0), t(1)).await;
+    let r = svc.handle(&rate("resolved", 0), t(10)).await;
+    assert_eq!(r.functions[0].why, Some(Why::Stabilizing), "{r:?}");
+    // The series fires again (a new episode) within the cooldown: recorded as firing, held.
+    let r = svc.handle(&rate("firing", 12), t(15)).await;
+    assert_eq!(r.functions[0].why, Some(Why::Cooldown), "{r:?}");
+    let listed = backend.list().await.unwrap();
+    assert_eq!(
+        listed[0].firing,
+        ["APIHighInvocationRate"],
+        "the alert fires"
+    );
+    // The settle pass after the window must not finish the old resolution's scale-down while the
+    // scale-up alert fires.
+    let reports = svc.settle(t(320)).await.unwrap();
+    assert_eq!(
+        backend.replicas(&id()),
+        Some(5),
+        "settle pass scaled down while an up alert fires: {reports:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_latency_hold_counts_a_scale_down_stamped_after_now() {
+    // docs/policies.md: no scale-up within the hold after the last scale-down; a recommendation
+    // stamped after `now` (another replica's clock ahead, a pass that read its clock early)
+    // counts for the window, and the ledger's cooldown counts such stamps too.
+    let (svc, backend) = service(&[], 8);
+    let low = [("scale_policy", "latency"), ("scale_direction", "down")];
+    let high = [("scale_policy", "latency"), ("scale_direction", "up")];
+    let r = svc
+        .handle(
+            &webhook("firing", "FunctionLatencyLow", &low, "0.01", 90),
+            t(100),
+        )
+        .await;
+    assert_eq!(
+        (r.functions[0].from, r.functions[0].to),
+        (Some(8), Some(6)),
+        "{r:?}"
+    );
+    // A decision whose clock reads 2 s earlier (same real moment, skewed clock).
+    let r = svc
+        .handle(
+            &webhook("firing", "FunctionLatencyHigh", &high, "0.9", 95),
+            t(98),
+        )
+        .await;
+    assert_eq!(
+        r.functions[0].why,
+        Some(Why::OppositeHold),
+        "scaled up 2 s after a scale-down: {r:?}"
+    );
+    assert_eq!(backend.replicas(&id()), Some(6));
+}
+
+#[tokio::test]
+async fn ce_mode_drops_to_min_also_after_a_move_stamped_after_now() {
+    // `scale_down = "ce"`: straight to min (window 0). A decision whose clock reads 1 s behind
+    // the one that recorded the step (another replica, or a pass that read its clock early).
+    let mut settings = Settings::from_config(&Config::default());
+    settings.policy.scale_down = crate::policy::ScaleDown::Ce;
+    let (svc, backend) = service_with(&[], 1, settings);
+    svc.handle(
+        &webhook("firing", "APIHighInvocationRate", &[], "10", 0),
+        t(100),
+    )
+    .await;
+    assert_eq!(backend.replicas(&id()), Some(5));
+    let r = svc
+        .handle(
+            &webhook("resolved", "APIHighInvocationRate", &[], "1", 0),
+            t(99),
+        )
+        .await;
+    assert_eq!(
+        (r.functions[0].from, r.functions[0].to),
+        (Some(5), Some(1)),
+        "ce mode held the drop to min: {r:?}"
+    );
+}
