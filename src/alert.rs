@@ -167,6 +167,10 @@ pub struct Signal {
     /// Label `scale_policy` set by the rule pack, parsed; `None` means the configured default.
     pub policy: Option<PolicyKind>,
     pub episode: EpisodeKey,
+    /// When a resolved episode ended (its `endsAt`, when later than its start): a copy of the
+    /// fingerprint that starts before it is of this episode, whatever its start (an HA peer's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<DateTime<Utc>>,
     pub annotations: Labels,
 }
 
@@ -291,6 +295,9 @@ impl AlertRef<'_> {
                 fingerprint: fingerprint(),
                 starts_at: self.starts_at,
             },
+            ends_at: self
+                .ends_at
+                .filter(|&end| self.status == Status::Resolved && end > self.starts_at),
             annotations: self.annotations.to_labels(),
         };
         Ok((function, signal))

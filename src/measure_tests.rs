@@ -74,6 +74,7 @@ fn signal(alertname: &str, value: Option<&str>) -> Signal {
             fingerprint: "f".into(),
             starts_at: chrono::Utc::now(),
         },
+        ends_at: None,
         annotations: value
             .map(|v| [("value".to_string(), v.to_string())].into())
             .unwrap_or_default(),

@@ -36,6 +36,10 @@ pub struct AlertRef<'a> {
     pub annotations: Pairs<'a>,
     #[serde(deserialize_with = "starts_at")]
     pub starts_at: DateTime<Utc>,
+    /// When a resolved alert ended (`0001-01-01T00:00:00Z` while firing); read leniently: an
+    /// unreadable `endsAt` is absent, as it was before the ledger used it.
+    #[serde(default, deserialize_with = "ends_at")]
+    pub ends_at: Option<DateTime<Utc>>,
     // Through `CowStr`: serde's own `Option<Cow<str>>` always copies.
     #[serde(default, borrow, deserialize_with = "optional_str")]
     pub fingerprint: Option<Cow<'a, str>>,
@@ -45,6 +49,12 @@ pub struct AlertRef<'a> {
 fn starts_at<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
     let CowStr(text) = CowStr::deserialize(deserializer)?;
     super::timestamp::parse(&text).map_err(serde::de::Error::custom)
+}
+
+/// `endsAt`, or `None` when it is missing, null or not a timestamp.
+fn ends_at<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let text = Option::<CowStr<'_>>::deserialize(deserializer)?;
+    Ok(text.and_then(|CowStr(text)| super::timestamp::parse(&text).ok()))
 }
 
 fn optional_str<'de: 'a, 'a, D: Deserializer<'de>>(
@@ -163,6 +173,7 @@ impl Webhook {
                     labels: Pairs::borrowed(&a.labels),
                     annotations: Pairs::borrowed(&a.annotations),
                     starts_at: a.starts_at,
+                    ends_at: a.ends_at,
                     fingerprint: a.fingerprint.as_deref().map(Cow::Borrowed),
                 })
                 .collect(),
@@ -207,6 +218,36 @@ mod tests {
             fingerprint(&owned.alerts[0].labels)
         );
         assert_eq!(from_borrowed[0].signals[0].annotations["value"], "12");
+    }
+
+    #[test]
+    fn a_resolutions_end_is_read_and_an_unreadable_one_is_absent() {
+        let identity = Identity {
+            function_label: "function_name".into(),
+            default_namespace: "openfaas-fn".into(),
+            allowed_namespaces: vec!["openfaas-fn".into()],
+        };
+        let body = br#"{"version":"4","status":"resolved","alerts":[
+            {"status":"resolved","labels":{"alertname":"A","function_name":"a"},"startsAt":"2026-11-24T06:55:10Z","endsAt":"2026-11-24T06:59:10.5Z"},
+            {"status":"resolved","labels":{"alertname":"A","function_name":"b"},"startsAt":"2026-11-24T06:55:10Z","endsAt":"soon"},
+            {"status":"resolved","labels":{"alertname":"A","function_name":"c"},"startsAt":"2026-11-24T06:55:10Z","endsAt":"2026-11-24T06:50:00Z"},
+            {"status":"firing","labels":{"alertname":"A","function_name":"d"},"startsAt":"2026-11-24T06:55:10Z","endsAt":"0001-01-01T00:00:00Z"}]}"#;
+        let (intents, skipped) = parse_notification(body).unwrap().intents(&identity);
+        assert!(skipped.is_empty());
+        let ends: Vec<_> = intents
+            .iter()
+            .map(|i| i.signals[0].ends_at.map(|t| t.to_rfc3339()))
+            .collect();
+        // Kept only for a resolution whose end is after its start.
+        assert_eq!(
+            ends,
+            [
+                Some("2026-11-24T06:59:10.500+00:00".to_owned()),
+                None,
+                None,
+                None
+            ]
+        );
     }
 
     #[test]

@@ -60,6 +60,19 @@ pub struct Firing {
 pub struct Resolved {
     pub starts_at: DateTime<Utc>,
     pub resolved_at: DateTime<Utc>,
+    /// When the episode ended (its resolution's `endsAt`): the fingerprint's next episode starts
+    /// after it, so a copy that starts before it is this episode's (an HA peer's, whose start may
+    /// be an evaluation interval later). `None` for a resolution without one, and in state stored
+    /// before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl Resolved {
+    /// Whether a copy starting at `starts_at` is of this resolved episode (or an older one).
+    fn covers(&self, starts_at: DateTime<Utc>) -> bool {
+        self.starts_at >= starts_at || self.ended_at.is_some_and(|end| starts_at < end)
+    }
 }
 
 /// The alert episodes remembered about one function. Small and serialisable: a backend stores it
@@ -187,11 +200,7 @@ pub fn plan_borrowed<'a>(
         let starts_at = signal.episode.starts_at;
         match signal.status {
             Status::Firing => {
-                if next
-                    .resolved
-                    .get(fp)
-                    .is_some_and(|r| r.starts_at >= starts_at)
-                {
+                if next.resolved.get(fp).is_some_and(|r| r.covers(starts_at)) {
                     hold(&mut holds, Hold::Stale);
                     continue;
                 }
@@ -283,10 +292,7 @@ pub fn plan_borrowed<'a>(
                     // It resolves the open episode, also from a copy that starts a little earlier
                     // (see [`START_SKEW`]), unless it is the resolution of an older episode.
                     if older(f.starts_at, starts_at)
-                        || next
-                            .resolved
-                            .get(fp)
-                            .is_some_and(|r| r.starts_at >= starts_at)
+                        || next.resolved.get(fp).is_some_and(|r| r.covers(starts_at))
                     {
                         hold(&mut holds, Hold::Stale);
                         continue;
@@ -294,7 +300,12 @@ pub fn plan_borrowed<'a>(
                     ended = ended.max(f.starts_at);
                     next.to_mut().firing.remove(fp);
                 } else if let Some(r) = next.resolved.get(fp) {
-                    if r.starts_at == starts_at {
+                    // The same episode again (another HA peer's copy, whose start may be later but
+                    // still before the episode's end) is a replay; an older one's is stale.
+                    if r.starts_at == starts_at
+                        || r.ended_at
+                            .is_some_and(|end| r.starts_at < starts_at && starts_at < end)
+                    {
                         hold(&mut holds, Hold::Replay);
                         continue;
                     }
@@ -308,6 +319,7 @@ pub fn plan_borrowed<'a>(
                     Resolved {
                         starts_at: ended,
                         resolved_at: now,
+                        ended_at: signal.ends_at,
                     },
                 );
                 match signal.direction {
@@ -406,6 +418,7 @@ pub fn follow_up(
             fingerprint: fingerprint.clone(),
             starts_at: f.starts_at,
         },
+        ends_at: None,
         annotations: Default::default(),
     })
 }

@@ -17,6 +17,7 @@ fn signal(alertname: &str, fp: &str, starts: i64, status: Status) -> Signal {
             fingerprint: fp.into(),
             starts_at: t(starts),
         },
+        ends_at: None,
         annotations: Default::default(),
     }
 }
@@ -444,4 +445,60 @@ fn one_episode_both_firing_and_resolved_in_one_body_ends_it_whatever_the_order()
     let ba = kinds(&[(10, vec![resolved("a", 0), firing("a", 0)])]);
     assert_eq!(ab, ["down"]);
     assert_eq!(ba, ["down"]);
+}
+
+/// A resolution as AlertManager sends it: with the episode's end.
+fn ended(fp: &str, starts: i64, ends: i64) -> Signal {
+    Signal {
+        ends_at: Some(t(ends)),
+        ..resolved(fp, starts)
+    }
+}
+
+#[test]
+fn an_ha_peers_late_firing_copy_with_a_later_start_is_stale_after_the_resolution() {
+    // The peer's Prometheus started the episode 1 s later; its copy arrives after the resolution.
+    let got = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (60, vec![ended("a", 0, 55)]),
+        (62, vec![firing("a", 1)]),
+    ]);
+    assert_eq!(got, ["up", "down", "stale"]);
+}
+
+#[test]
+fn an_ha_peers_resolution_with_a_later_start_is_a_replay() {
+    let got = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (60, vec![ended("a", 0, 55)]),
+        (61, vec![ended("a", 1, 56)]),
+    ]);
+    assert_eq!(got, ["up", "down", "replay"]);
+}
+
+#[test]
+fn the_next_episode_starts_after_the_end_and_is_not_mistaken_for_the_old_one() {
+    let got = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (60, vec![ended("a", 0, 55)]),
+        // The series fires anew after the end: a new episode.
+        (70, vec![firing("a", 58)]),
+        // A late copy of the old episode's resolution (an HA peer's) neither resolves the new
+        // episode nor steps.
+        (75, vec![ended("a", 1, 56)]),
+        (80, vec![firing("a", 58)]),
+        (200, vec![ended("a", 58, 190)]),
+    ]);
+    assert_eq!(got, ["up", "down", "up", "stale", "duplicate", "down"]);
+}
+
+#[test]
+fn without_an_end_a_later_start_after_the_resolution_is_a_new_episode() {
+    // A hand-made resolution without `endsAt`: only the start tells episodes apart.
+    let got = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (60, vec![resolved("a", 0)]),
+        (62, vec![firing("a", 1)]),
+    ]);
+    assert_eq!(got, ["up", "down", "up"]);
 }

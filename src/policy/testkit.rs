@@ -41,6 +41,7 @@ pub fn signal(
             fingerprint: "f".into(),
             starts_at: t(0),
         },
+        ends_at: None,
         annotations: value
             .map(|v| [("value".to_string(), v.to_string())].into())
             .unwrap_or_default(),

@@ -789,3 +789,27 @@ async fn ce_mode_drops_to_min_also_after_a_move_stamped_after_now() {
         "ce mode held the drop to min: {r:?}"
     );
 }
+
+#[tokio::test]
+async fn an_ha_peers_late_firing_copy_does_not_step_a_resolved_episode_again() {
+    // README: a late firing retry of an episode that already resolved is `stale`, also from an HA
+    // peer whose Prometheus started the episode an evaluation interval later.
+    let mut settings = Settings::from_config(&Config::default());
+    settings.policy.scale_down = crate::policy::ScaleDown::Ce;
+    let (svc, backend) = service_with(&[], 1, settings);
+    let rate = |status, starts| webhook(status, "APIHighInvocationRate", &[], "10", starts);
+    svc.handle(&rate("firing", 0), t(1)).await;
+    assert_eq!(backend.replicas(&id()), Some(5));
+    let mut resolution = rate("resolved", 0);
+    resolution.alerts[0].ends_at = Some(t(55));
+    svc.handle(&resolution, t(60)).await;
+    assert_eq!(backend.replicas(&id()), Some(1));
+    // The peer's retried firing copy of the same episode, which started 1 s later.
+    let r = svc.handle(&rate("firing", 1), t(62)).await;
+    assert_eq!(r.functions[0].why, Some(Why::Stale), "{r:?}");
+    assert_eq!(backend.replicas(&id()), Some(1));
+    // endsAt travels through the parser: the same resolution as a body.
+    let body = serde_json::to_vec(&resolution).unwrap();
+    let parsed = alert::parse(&body).unwrap();
+    assert_eq!(parsed.alerts[0].ends_at, Some(t(55)));
+}
