@@ -80,8 +80,8 @@ pub fn router(state: AppState) -> Router {
 #[derive(Debug)]
 pub enum AppError {
     Payload(PayloadError),
-    /// The body is longer than `body_limit_bytes`.
-    BodyTooLarge,
+    /// The body is longer than `body_limit_bytes` (the limit).
+    BodyTooLarge(usize),
     /// The body could not be read (the connection failed mid-body).
     Body(String),
     Query(QueryRejection),
@@ -115,10 +115,12 @@ impl IntoResponse for AppError {
                 crate::skipped::shorten(&e.to_string(), 4 * crate::skipped::MAX_VALUE_CHARS)
                     .into_owned(),
             ),
-            Self::BodyTooLarge => (
+            Self::BodyTooLarge(limit) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                "Failed to buffer the request body: length limit exceeded".into(),
+                format!(
+                    "the body is longer than body_limit_bytes ({limit} bytes); raise it in the configuration for larger alert groups"
+                ),
             ),
             Self::Body(e) => (
                 StatusCode::BAD_REQUEST,
@@ -320,11 +322,11 @@ async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, AppErr
     // A declared Content-Length over the limit is refused at once, not after waiting for a body
     // that may never come (until the request timeout).
     if axum::body::HttpBody::size_hint(&body).lower() > limit as u64 {
-        return Err(AppError::BodyTooLarge);
+        return Err(AppError::BodyTooLarge(limit));
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(AppError::BodyTooLarge),
+        Err(e) if e.is::<LengthLimitError>() => Err(AppError::BodyTooLarge(limit)),
         Err(e) => Err(AppError::Body(e.to_string())),
     }
 }

@@ -344,9 +344,19 @@ impl Config {
         self.openfaas.validate()
     }
 
-    /// The configuration as TOML with secrets redacted (secrets live in files; only paths are shown).
+    /// The configuration as TOML with secrets redacted (secrets live in files; only paths are shown),
+    /// with a note where a value shown does not apply.
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+        let mut text =
+            toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"));
+        if self.policy.scale_down == crate::policy::ScaleDown::Ce {
+            text.push_str(
+                "\n# policy.scale_down = \"ce\": the stabilization window is 0 (straight to min); \
+                 policy.scale_down_stabilization_secs applies only with \"stabilized\" \
+                 (a function's com.openfaas.scale.down-stabilization label applies in both)\n",
+            );
+        }
+        text
     }
 }
 

@@ -83,6 +83,8 @@ fn table() {
         // Desired 0 (no traffic) → min.
         (2, 20, 6, over("0"), None, Some(2), None),
         (2, 20, 2, over("0"), None, None, Some(Why::AtMin)),
+        // With min 0 a serving function stops at 1: that is its floor here.
+        (0, 20, 1, over("0"), None, None, Some(Why::AtMin)),
         // Equal → unchanged.
         (1, 20, 4, under("4"), None, None, Some(Why::Tolerance)),
         // A fractional count (a hand-written rule) rounds up.

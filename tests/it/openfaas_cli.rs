@@ -74,5 +74,7 @@ async fn fresh_state_starts_empty_and_says_so() {
         log.contains("EMPTY ledger") && log.contains("--fresh-state"),
         "{log}"
     );
+    // It was given: the warning does not advise it.
+    assert!(!log.contains("start with --fresh-state"), "{log}");
     assert!(dir.path().join("state.json.corrupt").exists(), "{log}");
 }

@@ -226,6 +226,26 @@ fn check_config_prints_paths_never_secrets() {
     }
 }
 
+/// In `ce` mode the window printed from the defaults does not apply: the output says so.
+#[test]
+fn check_config_says_the_window_is_zero_in_ce_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = check_config(dir.path(), "[policy]\nscale_down = \"ce\"\n");
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("scale_down_stabilization_secs = 300"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("the stabilization window is 0"), "{stdout}");
+    // Parsable as printed: the note is a comment.
+    assert!(stdout.parse::<toml::Table>().is_ok(), "{stdout}");
+    let (ok, stdout, _) = check_config(dir.path(), "[policy]\nscale_down = \"stabilized\"\n");
+    assert!(
+        ok && !stdout.contains("stabilization window is 0"),
+        "{stdout}"
+    );
+}
+
 /// What `serve` would refuse at start-up, `check-config` refuses too, naming the file.
 #[test]
 fn check_config_reads_the_files_serve_reads() {

@@ -227,6 +227,12 @@ async fn body_over_the_limit_is_413() {
     let (status, body) = post(&app, big.to_string()).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body["error"], "payload_too_large");
+    // The message names the setting and its value.
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("body_limit_bytes (2048 bytes)"),
+        "{message}"
+    );
     assert_eq!(replicas(&app, "echo-fn").await, 1);
 }
 

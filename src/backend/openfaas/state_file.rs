@@ -81,6 +81,21 @@ pub enum StateError {
     },
 }
 
+impl StateError {
+    /// What is wrong, without the advice to start with `--fresh-state` (for when it was given).
+    pub fn problem(&self) -> String {
+        match self {
+            Self::Read { path, source } => {
+                format!("cannot read state file {}: {source}", path.display())
+            }
+            Self::Corrupt { path, message } => {
+                format!("state file {} is corrupt ({message})", path.display())
+            }
+            Self::Write { .. } => self.to_string(),
+        }
+    }
+}
+
 /// Load the ledger. A missing file is an empty ledger; anything else unreadable is an error.
 pub fn load(path: &Path) -> Result<Slots, StateError> {
     let bytes = match std::fs::read(path) {
@@ -200,7 +215,8 @@ impl Store {
                     Err(_) => "it will be overwritten on the first write".into(),
                 };
                 warn!(
-                    "--fresh-state: {e}; {kept}; starting with an EMPTY ledger, so alerts acted on before may step once more"
+                    "--fresh-state: {}; {kept}; starting with an EMPTY ledger, so alerts acted on before may step once more",
+                    e.problem()
                 );
                 Slots::new()
             }
