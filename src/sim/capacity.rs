@@ -168,11 +168,11 @@ fn rate(series: &impl Scraped, now: u64, window: u64, metric: Metric) -> Option<
     series.arrived(now, window, metric)
 }
 
-/// Mean latency of the requests answered in the last `window` (`rate(_sum) / rate(_count)`, or a newborn
-/// series' `_sum / _count`), where some were.
+/// Mean latency of the requests served in the last `window` (`rate(_sum) / rate(_count)` without the
+/// 429s of load shedding, or a newborn series' `_sum / _count`), where some were.
 fn latency(series: &impl Scraped, now: u64, window: u64) -> Option<f64> {
-    let sum = rate(series, now, window, Metric::Sum)?;
-    let count = rate(series, now, window, Metric::Count)?;
+    let sum = rate(series, now, window, Metric::ServedSum)?;
+    let count = rate(series, now, window, Metric::ServedCount)?;
     let mean = sum / count;
     (mean > 0.0).then_some(mean)
 }

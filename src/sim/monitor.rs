@@ -40,6 +40,10 @@ pub enum Metric {
     Count,
     /// `gateway_functions_seconds_sum`.
     Sum,
+    /// `gateway_functions_seconds_count{code!="429"}`: requests the function served, not shed.
+    ServedCount,
+    /// `gateway_functions_seconds_sum{code!="429"}`.
+    ServedSum,
     /// `gateway_function_invocation_total` over every code.
     Invocations,
     /// `gateway_function_invocation_started`: arrivals, whether served yet or not.
@@ -87,8 +91,9 @@ pub const NEWBORN_SECS: u64 = 60;
 fn value(s: &Sample, metric: Metric) -> f64 {
     match metric {
         Metric::Ok => s.ok,
-        Metric::Count | Metric::Invocations => s.buckets[NB - 1],
-        Metric::Sum => s.sum,
+        // The simulated function sheds nothing with 429: served is everything answered.
+        Metric::Count | Metric::ServedCount | Metric::Invocations => s.buckets[NB - 1],
+        Metric::Sum | Metric::ServedSum => s.sum,
         Metric::Started => s.started,
     }
 }

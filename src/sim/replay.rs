@@ -167,6 +167,9 @@ struct Function {
     invocations: Vec<Points>,
     count: Vec<Points>,
     sum: Vec<Points>,
+    /// `count` and `sum` without `code="429"` (load shed by the function's `max_inflight`).
+    served_count: Vec<Points>,
+    served_sum: Vec<Points>,
     started: Vec<Points>,
     buckets: Vec<(f64, Points)>,
     replicas: Points,
@@ -322,6 +325,8 @@ impl Function {
             Metric::Ok => &self.ok,
             Metric::Count => &self.count,
             Metric::Sum => &self.sum,
+            Metric::ServedCount => &self.served_count,
+            Metric::ServedSum => &self.served_sum,
             Metric::Invocations => &self.invocations,
             Metric::Started => &self.started,
         }
@@ -372,8 +377,18 @@ fn functions(group: &TestGroup, interval: u64) -> Result<BTreeMap<String, Functi
                 }
                 f.invocations.push(points);
             }
-            "gateway_functions_seconds_count" => f.count.push(points),
-            "gateway_functions_seconds_sum" => f.sum.push(points),
+            "gateway_functions_seconds_count" | "gateway_functions_seconds_sum" => {
+                let served = labels.get("code").is_none_or(|c| c != "429");
+                let (all, kept) = if name == "gateway_functions_seconds_count" {
+                    (&mut f.count, &mut f.served_count)
+                } else {
+                    (&mut f.sum, &mut f.served_sum)
+                };
+                if served {
+                    kept.push(points.clone());
+                }
+                all.push(points);
+            }
             "gateway_function_invocation_started" => f.started.push(points),
             "gateway_functions_seconds_bucket" => {
                 let le = labels.get("le").ok_or("bucket without le")?;
