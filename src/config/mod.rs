@@ -349,7 +349,7 @@ impl Config {
     pub fn to_redacted_toml(&self) -> String {
         let mut text =
             toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"));
-        if self.policy.scale_down == crate::policy::ScaleDown::Ce {
+        if self.policy.scale_down == ScaleDown::Ce {
             text.push_str(
                 "\n# policy.scale_down = \"ce\": the stabilization window is 0 (straight to min); \
                  policy.scale_down_stabilization_secs applies only with \"stabilized\" \
