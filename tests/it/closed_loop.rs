@@ -97,15 +97,7 @@ async fn warm(stack: &Stack) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let scraped = stack.query("up{job=\"gateway\"} == 1").await;
-        let alertmanagers: serde_json::Value = stack
-            .client
-            .get(format!("{}/api/v1/alertmanagers", stack.prometheus))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let alertmanagers = stack.prometheus_get("/api/v1/alertmanagers", &[]).await;
         let notifying = alertmanagers["data"]["activeAlertmanagers"]
             .as_array()
             .is_some_and(|a| !a.is_empty());

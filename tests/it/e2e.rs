@@ -237,22 +237,26 @@ impl Stack {
         self.query_at(promql, None).await
     }
 
+    /// `GET path` on Prometheus with `params`, as JSON.
+    pub(crate) async fn prometheus_get(&self, path: &str, params: &[(&str, String)]) -> Value {
+        self.client
+            .get(format!("{}{path}", self.prometheus))
+            .query(params)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The result of `promql` evaluated at `time` (Unix seconds; now when `None`).
     pub(crate) async fn query_at(&self, promql: &str, time: Option<f64>) -> Vec<Value> {
         let mut params = vec![("query", promql.to_owned())];
         if let Some(t) = time {
             params.push(("time", t.to_string()));
         }
-        let v: Value = self
-            .client
-            .get(format!("{}/api/v1/query", self.prometheus))
-            .query(&params)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = self.prometheus_get("/api/v1/query", &params).await;
         assert_eq!(v["status"], "success", "{promql}: {v}");
         v["data"]["result"].as_array().cloned().unwrap_or_default()
     }
