@@ -200,18 +200,16 @@ pub(crate) async fn monitoring(
     }
 }
 
+/// Send `request` and read its answer as JSON.
+async fn json(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 impl Stack {
     /// `GET path` on the receiver with the webhook's credentials, as JSON.
     pub(crate) async fn receiver_json(&self, path: &str) -> Value {
-        self.client
-            .get(format!("{}{path}", self.receiver))
-            .basic_auth("admin", Some(PASSWORD))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let request = self.client.get(format!("{}{path}", self.receiver));
+        json(request.basic_auth("admin", Some(PASSWORD))).await
     }
 
     async fn replicas(&self) -> std::collections::BTreeMap<String, u64> {
@@ -239,15 +237,12 @@ impl Stack {
 
     /// `GET path` on Prometheus with `params`, as JSON.
     pub(crate) async fn prometheus_get(&self, path: &str, params: &[(&str, String)]) -> Value {
-        self.client
-            .get(format!("{}{path}", self.prometheus))
-            .query(params)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        json(
+            self.client
+                .get(format!("{}{path}", self.prometheus))
+                .query(params),
+        )
+        .await
     }
 
     /// The result of `promql` evaluated at `time` (Unix seconds; now when `None`).
