@@ -94,18 +94,8 @@ fn clamped(labels: &ScaleLabels, wanted: f64, mut explain: String) -> Proposal {
         raw_f as u32
     };
     let desired = labels.clamp_awake(raw);
-    // A serving function's floor: its min, and at least 1 (only the zero policy puts it to sleep).
-    let low = labels.min.max(1);
-    if desired != raw {
-        explain += &format!(", clamped to [{low}, {}] = {desired}", labels.max);
-    }
-    let same = if desired == labels.max {
-        Why::AtMax
-    } else if desired == low {
-        Why::AtMin
-    } else {
-        Why::Tolerance
-    };
+    explain += &super::clamp_note(labels, raw, desired);
+    let same = super::same_as(labels, desired);
     Proposal {
         desired,
         explain,

@@ -21,17 +21,6 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
         .policy
         .latency_hold
         .unwrap_or_else(|| config.latency_hold());
-    let clamp_note = |raw: u32, to: u32| {
-        if raw == to {
-            String::new()
-        } else {
-            format!(
-                ", clamped to [{}, {}] = {to}",
-                labels.min.max(1),
-                labels.max
-            )
-        }
-    };
     match input.trigger {
         Trigger::Hold(hold) => Err(super::hold_decision(hold)),
         Trigger::Up { signal, .. } => {
@@ -47,7 +36,7 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
                 explain: format!(
                     "{} firing: up {pct}% of {current} = +{step} (at least 1) → {raw}{}",
                     signal.alertname,
-                    clamp_note(raw, desired)
+                    super::clamp_note(labels, raw, desired)
                 ),
                 same: Why::AtMax,
             })
@@ -65,7 +54,7 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
                 explain: format!(
                     "{} firing: down {pct}% of {current} = -{step} (at least 1) → {raw}{}",
                     signal.alertname,
-                    clamp_note(raw, desired)
+                    super::clamp_note(labels, raw, desired)
                 ),
                 same: Why::AtMin,
             })

@@ -209,6 +209,32 @@ pub(crate) fn down_to_min(labels: &ScaleLabels, signal: &Signal) -> Proposal {
     }
 }
 
+/// What a reason adds when sizing a serving function (never below 1, see
+/// [`ScaleLabels::clamp_awake`]) changed `raw` to `to`: ", clamped to [low, max] = to".
+pub(crate) fn clamp_note(labels: &ScaleLabels, raw: u32, to: u32) -> String {
+    if raw == to {
+        String::new()
+    } else {
+        format!(
+            ", clamped to [{}, {}] = {to}",
+            labels.min.max(1),
+            labels.max
+        )
+    }
+}
+
+/// Why a count sized for a serving function moves nothing when it is the current one: at max, at
+/// its floor (min, and at least 1), else within tolerance.
+pub(crate) fn same_as(labels: &ScaleLabels, to: u32) -> Why {
+    if to == labels.max {
+        Why::AtMax
+    } else if to == labels.min.max(1) {
+        Why::AtMin
+    } else {
+        Why::Tolerance
+    }
+}
+
 pub(crate) fn hold_decision(hold: &Hold) -> Decision {
     match hold {
         Hold::Duplicate { ago_secs } => Decision::unchanged(

@@ -79,17 +79,8 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
         "{} load {} ({}) / (target {target} × {proportion}) → ceil = {raw}",
         signal.alertname, load.value, load.source
     );
-    if clamped != raw {
-        let low = labels.min.max(1);
-        explain += &format!(", clamped to [{low}, {}] = {clamped}", labels.max);
-    }
-    let same = if clamped == labels.max {
-        Why::AtMax
-    } else if clamped == labels.min {
-        Why::AtMin
-    } else {
-        Why::Tolerance
-    };
+    explain += &super::clamp_note(labels, raw, clamped);
+    let same = super::same_as(labels, clamped);
     let in_bounds = labels.clamp(current) == current;
     if current > 0 && in_bounds && clamped != current {
         let usage = load.value / (f64::from(current) * effective);
@@ -210,6 +201,8 @@ mod tests {
             (l(1, 50, 10.0), 2, rate("39"), Some(5), None),
             // A min of 0 is not a way to zero: load 0 on an up alert → 1.
             (l(0, 20, 10.0), 4, rate("0"), Some(1), None),
+            // …and at 1 already it is at its floor.
+            (l(0, 20, 10.0), 1, rate("0"), None, Some(Why::AtMin)),
             // From zero: capacity 0 → panic; at least min.
             (l(2, 50, 10.0), 0, rate("1"), Some(2), None),
             // Resolved → min.
