@@ -55,8 +55,8 @@ impl DecisionRecord {
     }
 }
 
-/// The longest alert name kept, in characters.
-const MAX_NAME: usize = 200;
+/// The longest alert name kept, in characters (the log's lines shorten them the same).
+pub(crate) const MAX_NAME: usize = crate::skipped::MAX_VALUE_CHARS;
 
 /// `names`, shortened, sorted and without repeats, into `into`, reusing the strings it holds.
 fn copy_names<'a>(into: &mut Vec<String>, names: impl IntoIterator<Item = &'a str>) {

@@ -140,7 +140,7 @@ pub struct LabelError {
 
 impl fmt::Display for LabelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let value = crate::skipped::shorten(&self.value, 200);
+        let value = crate::skipped::shorten(&self.value, crate::skipped::MAX_VALUE_CHARS);
         write!(f, "label {}={value:?}: {}", self.label, self.problem)
     }
 }

@@ -29,7 +29,7 @@ pub(crate) fn annotation_desired(signal: &Signal) -> Result<f64, String> {
         _ => Err(format!(
             "alert {}: annotation `{DESIRED_ANNOTATION}`={:?} is not a replica count ≥ 0",
             signal.alertname,
-            crate::skipped::shorten(text, 200)
+            crate::skipped::shorten(text, crate::skipped::MAX_VALUE_CHARS)
         )),
     }
 }

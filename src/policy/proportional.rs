@@ -40,7 +40,7 @@ pub(crate) fn annotation_load(signal: &Signal) -> Result<Load, String> {
         _ => Err(format!(
             "alert {}: annotation `{VALUE_ANNOTATION}`={:?} is not a number ≥ 0",
             signal.alertname,
-            crate::skipped::shorten(text, 200)
+            crate::skipped::shorten(text, crate::skipped::MAX_VALUE_CHARS)
         )),
     }
 }

@@ -25,7 +25,7 @@ fn idle_for(signal: &Signal, now: DateTime<Utc>) -> Result<Option<TimeDelta>, De
         reason: format!(
             "{} has annotation window={:?}, which is not a duration (like 15m)",
             signal.alertname,
-            crate::skipped::shorten(text, 200)
+            crate::skipped::shorten(text, crate::skipped::MAX_VALUE_CHARS)
         ),
     })?;
     let since_start = (now - signal.episode.starts_at).max(TimeDelta::zero());

@@ -7,25 +7,31 @@ use crate::policy::Decision;
 /// decision reports (from where it started), followed by what was decided after it (a scale from
 /// there on, or why nothing more moved).
 pub(super) fn after_settling(settled: Settled, decision: Option<Decision>) -> Decision {
-    let Settled { from, to, how } = settled;
-    match decision {
-        None => Decision::Scale {
-            from,
-            to,
-            reason: how,
-        },
-        Some(Decision::Scale { to, reason, .. }) => Decision::Scale {
-            from,
-            to,
-            reason: format!("{how}; then {reason}"),
-        },
-        Some(Decision::Unchanged { reason, .. } | Decision::Refused { reason }) => {
-            Decision::Scale {
-                from,
-                to,
-                reason: format!("{how}; then {reason}"),
-            }
+    let (to, reason) = match decision {
+        None => {
+            return Decision::Scale {
+                from: settled.from,
+                to: settled.to,
+                reason: settled.how,
+            };
         }
+        Some(Decision::Scale { to, reason, .. }) => (to, reason),
+        Some(Decision::Unchanged { reason, .. } | Decision::Refused { reason }) => {
+            (settled.to, reason)
+        }
+    };
+    Decision::Scale {
+        from: settled.from,
+        to,
+        reason: after(Some(&settled), reason),
+    }
+}
+
+/// `reason`, after what settling an earlier write did on the way.
+pub(super) fn after(settled: Option<&Settled>, reason: String) -> String {
+    match settled {
+        Some(s) => format!("{}; then {reason}", s.how),
+        None => reason,
     }
 }
 

@@ -397,7 +397,7 @@ impl Service {
                 $level!(
                     function = %report.function,
                     trigger,
-                    alerts = ?alert_names(alerts().map(|a| crate::skipped::shorten(a, 200))),
+                    alerts = ?alert_names(alerts().map(|a| crate::skipped::shorten(a, crate::audit::MAX_NAME))),
                     outcome,
                     from = report.from,
                     to = report.to,
@@ -455,7 +455,8 @@ fn failed(
     error: Option<&BackendError>,
     settled: &Option<Settled>,
 ) -> FunctionReport {
-    let mut report = FunctionReport::new(function, outcome, after(settled, reason));
+    let mut report =
+        FunctionReport::new(function, outcome, applied::after(settled.as_ref(), reason));
     let moved = match (error, settled) {
         (Some(BackendError::Unconfirmed { from, to, .. }), s) => {
             Some((s.as_ref().map_or(*from, |s| s.from), *to))
@@ -465,14 +466,6 @@ fn failed(
     };
     (report.from, report.to) = (moved.map(|m| m.0), moved.map(|m| m.1));
     report
-}
-
-/// A failure's reason, after what settling an earlier write did on the way.
-fn after(settled: &Option<Settled>, reason: String) -> String {
-    match settled {
-        Some(s) => format!("{}; then {reason}", s.how),
-        None => reason,
-    }
 }
 
 /// Alert names as a decision lists them: sorted, without repeats.

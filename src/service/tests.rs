@@ -657,10 +657,10 @@ fn a_failure_after_settling_keeps_what_the_settling_did_in_its_reason() {
         how: "an earlier scale 1 → 5, unconfirmed, was sent again".into(),
     });
     assert_eq!(
-        super::after(&settled, "backend unavailable: 503".into()),
+        super::applied::after(settled.as_ref(), "backend unavailable: 503".into()),
         "an earlier scale 1 → 5, unconfirmed, was sent again; then backend unavailable: 503"
     );
-    assert_eq!(super::after(&None, "x".into()), "x");
+    assert_eq!(super::applied::after(None, "x".into()), "x");
 }
 
 #[tokio::test]
