@@ -79,6 +79,18 @@ pub struct Settled {
     pub how: String,
 }
 
+impl Settled {
+    /// An earlier scale `from` → `to`, unconfirmed, that a read found it `had` ("had landed", "was
+    /// sent again"); `None` when it moved nothing.
+    pub(crate) fn earlier(from: u32, to: u32, had: &str) -> Option<Self> {
+        (from != to).then(|| Self {
+            from,
+            to,
+            how: format!("an earlier scale {from} → {to}, unconfirmed, {had}"),
+        })
+    }
+}
+
 /// One write: the stored state, and the replica count when it changes.
 #[derive(Debug, Clone, Copy)]
 pub struct Update<'a> {

@@ -175,13 +175,7 @@ impl KubernetesBackend {
             replicas = replicas(d), "settling a replica write an earlier receiver left unconfirmed");
         let next = doc.ledger.clone().unwrap_or_default();
         let (from, to) = (pending.from, pending.to);
-        let moved = |how: &str| {
-            (from != to).then(|| Settled {
-                from,
-                to,
-                how: format!("an earlier scale {from} → {to}, unconfirmed, {how}"),
-            })
-        };
+        let moved = |had: &str| Settled::earlier(from, to, had);
         match resolution {
             // Reported by its writer while that one may still be at work (another receiver, or
             // a confirm being retried: it reports the move when its confirm lands or is refused);

@@ -138,7 +138,7 @@ impl OpenFaasBackend {
             info!(%function, replicas, "an earlier scale landed; keeping its ledger entry");
             // Reported already, unless its writer never learnt that it landed.
             let reported = self.uncleared().remove(function);
-            (!reported).then(|| format!("an earlier scale {from} → {to}, unconfirmed, had landed"))
+            (!reported).then_some("had landed")
         } else {
             info!(%function, replicas, from = pending.from, to = pending.to,
                 "an earlier scale is unconfirmed; sending the same count again");
@@ -150,9 +150,7 @@ impl OpenFaasBackend {
                 }
                 return Err(e);
             }
-            Some(format!(
-                "an earlier scale {from} → {to}, unconfirmed, was sent again"
-            ))
+            Some("was sent again")
         };
         let done = Slot {
             counter: slot.counter.wrapping_add(1),
@@ -160,9 +158,7 @@ impl OpenFaasBackend {
             ..slot.clone()
         };
         self.store.put(function, done, Some(slot)).await?;
-        Ok(how
-            .filter(|_| from != to)
-            .map(|how| Settled { from, to, how }))
+        Ok(how.and_then(|had| Settled::earlier(from, to, had)))
     }
 
     /// Send an unconfirmed count again; a failure that may have acted says so.
