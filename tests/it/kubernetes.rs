@@ -18,7 +18,8 @@ use tokio::sync::Barrier;
 use support::apiserver::CONFIGMAPS;
 use support::apiserver::{Action, FakeApiserver, function_deployment, plain_deployment};
 use support::{
-    assert_moved, backend, config, echo_id, firing, notification_json, now, receiver, stored_ledger,
+    assert_moved, backend, config, echo, echo_id, firing, notification_json, now, receiver,
+    stored_ledger,
 };
 
 const FN_NS: &str = "openfaas-fn";
@@ -186,12 +187,7 @@ async fn stale_version_is_a_conflict() {
 async fn concurrent_writer_is_retried_on_top_of_its_value() {
     for (theirs, ours) in [(4, 6), (3, 5)] {
         let fake = FakeApiserver::start().await;
-        fake.put(function_deployment(
-            "echo",
-            FN_NS,
-            Some(1),
-            &[("com.openfaas.scale.max", "10")],
-        ));
+        echo(&fake);
         let other = Action::Interfere(Arc::new(move |d: &mut Value| {
             d["spec"]["replicas"] = json!(theirs)
         }));
@@ -212,12 +208,7 @@ async fn concurrent_writer_is_retried_on_top_of_its_value() {
 #[tokio::test]
 async fn two_receivers_given_the_same_notification_apply_one_step() {
     let fake = FakeApiserver::start().await;
-    fake.put(function_deployment(
-        "echo",
-        FN_NS,
-        Some(1),
-        &[("com.openfaas.scale.max", "10")],
-    ));
+    echo(&fake);
     // Hold the first two reads until both receivers have read the same version.
     fake.fault(
         Some(Method::GET),

@@ -14,8 +14,8 @@ use serde_json::json;
 
 use support::apiserver::{Action, DEPLOYMENTS, FakeApiserver, LEASES, function_deployment};
 use support::{
-    FN_NS, assert_moved, backend, config, echo, echo_id, episode_recorded, firing, has_pending,
-    is_duplicate, now, receiver,
+    FN_NS, assert_moved, backend, config, echo, echo_cluster, echo_id, episode_recorded, firing,
+    has_pending, is_duplicate, now, receiver,
 };
 
 #[tokio::test]
@@ -66,9 +66,7 @@ async fn faas_netes_ce_clamps_writes_and_the_next_write_starts_from_its_value() 
 
 #[tokio::test]
 async fn a_read_answered_503_once_is_retried_and_503_always_is_reported_as_503() {
-    let fake = FakeApiserver::start().await;
-    echo(&fake);
-    let cfg = config(&[FN_NS]);
+    let (fake, cfg) = echo_cluster().await;
     fake.fault(Some(Method::GET), Action::Status(503), Some(1));
     let report = receiver(&fake, &cfg)
         .handle(&firing("echo.openfaas-fn"), now())
@@ -128,9 +126,7 @@ async fn a_write_answered_429_always_is_rolled_back_and_reported_as_429() {
 
 #[tokio::test]
 async fn a_retry_that_runs_out_of_time_still_names_the_status_before_it() {
-    let fake = FakeApiserver::start().await;
-    echo(&fake);
-    let mut cfg = config(&[FN_NS]);
+    let (fake, mut cfg) = echo_cluster().await;
     cfg.kubernetes.request_timeout_secs = 1;
     fake.fault(Some(Method::GET), Action::Status(503), Some(1));
     fake.fault(
@@ -152,9 +148,7 @@ async fn a_retry_that_runs_out_of_time_still_names_the_status_before_it() {
 
 #[tokio::test]
 async fn a_write_that_commits_and_then_times_out_is_reported_as_the_step_it_was() {
-    let fake = FakeApiserver::start().await;
-    echo(&fake);
-    let mut cfg = config(&[FN_NS]);
+    let (fake, mut cfg) = echo_cluster().await;
     cfg.kubernetes.request_timeout_secs = 1;
     fake.fault(
         Some(Method::PATCH),

@@ -13,15 +13,13 @@ use tokio::sync::Barrier;
 
 use support::apiserver::{Action, CONFIGMAPS, FakeApiserver, function_deployment, redeploy};
 use support::{
-    FINGERPRINT, FN_NS, assert_moved, config, echo, episode_recorded, firing, has_pending,
-    is_duplicate, now, receiver, stored_ledger,
+    FINGERPRINT, FN_NS, assert_moved, config, echo, echo_cluster, episode_recorded, firing,
+    has_pending, is_duplicate, now, receiver, stored_ledger,
 };
 
 #[tokio::test]
 async fn after_a_redeploy_an_applied_episode_is_still_a_duplicate() {
-    let fake = FakeApiserver::start().await;
-    echo(&fake);
-    let cfg = config(&[FN_NS]);
+    let (fake, cfg) = echo_cluster().await;
     let webhook = firing("echo.openfaas-fn");
     let first = receiver(&fake, &cfg).handle(&webhook, now()).await;
     assert_eq!(first.functions[0].outcome, Outcome::Scaled, "{first:?}");
@@ -83,9 +81,7 @@ async fn two_receivers_and_a_redeploy_racing_on_one_episode_give_one_step() {
 #[tokio::test]
 async fn the_annotation_ledger_is_migrated_into_the_state_configmap() {
     // A ledger written by an older version, on the Deployment.
-    let old = FakeApiserver::start().await;
-    echo(&old);
-    let cfg = config(&[FN_NS]);
+    let (old, cfg) = echo_cluster().await;
     let webhook = firing("echo.openfaas-fn");
     receiver(&old, &cfg).handle(&webhook, now()).await;
     let text = serde_json::to_string(&stored_ledger(&old, FN_NS, "echo").unwrap()).unwrap();
@@ -239,9 +235,7 @@ async fn any_single_failure_with_two_receivers_and_retries_gives_one_step() {
         ),
     ];
     for (case, resource, method, action) in cases {
-        let fake = FakeApiserver::start().await;
-        echo(&fake);
-        let mut cfg = config(&[FN_NS]);
+        let (fake, mut cfg) = echo_cluster().await;
         cfg.kubernetes.request_timeout_secs = 1;
         fake.fault(
             Some(Method::GET),
@@ -289,9 +283,7 @@ async fn confirm_refused(
     alertscaler::alert::Webhook,
     alertscaler::service::Report,
 ) {
-    let fake = FakeApiserver::start().await;
-    echo(&fake);
-    let cfg = config(&[FN_NS]);
+    let (fake, cfg) = echo_cluster().await;
     let webhook = firing("echo.openfaas-fn");
     fake.fault_on(
         CONFIGMAPS,
@@ -354,9 +346,7 @@ async fn a_confirm_that_keeps_failing_is_answered_with_an_error_and_the_retry_ke
 /// alert).
 #[tokio::test]
 async fn a_state_configmap_gone_between_read_and_write_is_read_again() {
-    let fake = FakeApiserver::start().await;
-    echo(&fake);
-    let cfg = config(&[FN_NS]);
+    let (fake, cfg) = echo_cluster().await;
     let first = receiver(&fake, &cfg)
         .handle(&firing("echo.openfaas-fn"), now())
         .await;
@@ -384,9 +374,7 @@ async fn a_state_configmap_gone_between_read_and_write_is_read_again() {
 #[tokio::test]
 async fn two_receivers_report_one_move_once() {
     use std::time::Duration;
-    let fake = FakeApiserver::start().await;
-    echo(&fake);
-    let cfg = config(&[FN_NS]);
+    let (fake, cfg) = echo_cluster().await;
     fake.fault_on(
         CONFIGMAPS,
         Some(Method::PATCH),

@@ -120,6 +120,13 @@ pub fn episode_recorded(fake: &FakeApiserver) -> bool {
     stored_ledger(fake, FN_NS, "echo").is_some_and(|l| l["firing"][FINGERPRINT].is_object())
 }
 
+/// A fake apiserver serving [`echo`], and a configuration allowing its namespace.
+pub async fn echo_cluster() -> (FakeApiserver, Config) {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    (fake, config(&[FN_NS]))
+}
+
 /// echo at 1 replica, min 1 (so a redeploy resets it to 1), max 10: a step is +2.
 pub fn echo(fake: &FakeApiserver) {
     let labels = [
