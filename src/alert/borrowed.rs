@@ -192,13 +192,17 @@ mod tests {
         "annotations":{"value":"12"},"startsAt":"2026-11-24T06:55:10.479Z","endsAt":"0001-01-01T00:00:00Z",
         "generatorURL":"http://prom","somethingNew":[1,{"x":2}]}]}"#;
 
-    #[test]
-    fn the_borrowed_view_decides_like_the_owned_payload() {
-        let identity = Identity {
+    fn identity() -> Identity {
+        Identity {
             function_label: "function_name".into(),
             default_namespace: "openfaas-fn".into(),
             allowed_namespaces: vec!["openfaas-fn".into()],
-        };
+        }
+    }
+
+    #[test]
+    fn the_borrowed_view_decides_like_the_owned_payload() {
+        let identity = identity();
         let owned = parse(BODY).unwrap();
         let borrowed = parse_notification(BODY).unwrap();
         assert!(matches!(
@@ -222,11 +226,7 @@ mod tests {
 
     #[test]
     fn a_resolutions_end_is_read_and_an_unreadable_one_is_absent() {
-        let identity = Identity {
-            function_label: "function_name".into(),
-            default_namespace: "openfaas-fn".into(),
-            allowed_namespaces: vec!["openfaas-fn".into()],
-        };
+        let identity = identity();
         let body = br#"{"version":"4","status":"resolved","alerts":[
             {"status":"resolved","labels":{"alertname":"A","function_name":"a"},"startsAt":"2026-11-24T06:55:10Z","endsAt":"2026-11-24T06:59:10.5Z"},
             {"status":"resolved","labels":{"alertname":"A","function_name":"b"},"startsAt":"2026-11-24T06:55:10Z","endsAt":"soon"},

@@ -25,14 +25,23 @@ async fn after_a_redeploy_an_applied_episode_is_still_a_duplicate() {
     assert_eq!(first.functions[0].outcome, Outcome::Scaled, "{first:?}");
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
 
-    // faas-cli deploy: annotations replaced wholesale, replicas reset to min.
+    redeployed_then_repeated(&fake, &cfg, &webhook, "no second step").await;
+}
+
+/// faas-cli deploy (annotations replaced wholesale, replicas reset to min), then AlertManager's
+/// repeat of `webhook` 5 s later: a duplicate, no step (`why` says what was at stake).
+async fn redeployed_then_repeated(
+    fake: &FakeApiserver,
+    cfg: &alertscaler::config::Config,
+    webhook: &alertscaler::alert::Webhook,
+    why: &str,
+) {
     fake.change(FN_NS, "echo", redeploy);
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
-
     let later = now() + chrono::TimeDelta::seconds(5);
-    let again = receiver(&fake, &cfg).handle(&webhook, later).await;
+    let again = receiver(fake, cfg).handle(webhook, later).await;
     assert!(is_duplicate(&again), "{again:?}");
-    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1), "no second step");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1), "{why}");
 }
 
 #[tokio::test]
@@ -308,16 +317,7 @@ async fn a_confirm_refused_once_is_sent_again_and_a_redeploy_keeps_the_episode()
     );
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
 
-    fake.change(FN_NS, "echo", redeploy);
-    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
-    let later = now() + chrono::TimeDelta::seconds(5);
-    let again = receiver(&fake, &cfg).handle(&webhook, later).await;
-    assert!(is_duplicate(&again), "{again:?}");
-    assert_eq!(
-        fake.replicas(FN_NS, "echo"),
-        Some(1),
-        "one step per episode"
-    );
+    redeployed_then_repeated(&fake, &cfg, &webhook, "one step per episode").await;
 }
 
 /// A confirm that keeps failing is an error (503 to AlertManager) that reports the move, not a quiet
