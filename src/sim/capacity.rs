@@ -2,7 +2,8 @@
 //! group `alertscaler-capacity`): load from arrivals (`rate(gateway_function_invocation_started[W])`), as
 //! requests per second (`rps`) or as the requests in flight they make (arrivals × the service time, the lower of
 //! the 1m and 15s mean latencies; the panic window uses its own 15s mean, queueing included), over a stable (1m)
-//! and a panic (15s) window; desired = ceil(load / target per replica), panic when the panic window's desired ≥
+//! and a panic (15s) window (where arrivals × service time has no value, the gateway's count of requests in
+//! flight); desired = ceil(load / target per replica), panic when the panic window's desired ≥
 //! 2 × the gateway's replicas (`gateway_service_count`); panic *mode* lasts while that condition held at any
 //! evaluation of the last minute (`max_over_time(alertscaler:function_panic[1m])`), and the published desired
 //! is max(stable, panic) in panic mode, else stable — or, where that is below the replicas, the count that keeps
@@ -185,8 +186,6 @@ pub fn service_seconds(series: &impl Scraped, now: u64, w: Windows) -> Option<f6
     Some(latency(series, now, w.panic).map_or(stable, |short| short.min(stable)))
 }
 
-/// Load over `window` in the target's unit: arrivals per second (`rps`), or the requests in flight the
-/// arrivals make, arrivals × `seconds` (capacity). No arrivals → 0 whatever the latency.
 /// `alertscaler:function_arrivals:<window>`: arrivals per second from `rate()` or a newborn series, else
 /// 0 for a function the gateway reports replicas for but has no counters for (`…:function_unseen:1m`).
 pub fn arrivals(series: &impl Scraped, now: u64, window: u64) -> Option<f64> {
@@ -197,6 +196,10 @@ pub fn arrivals(series: &impl Scraped, now: u64, window: u64) -> Option<f64> {
     })
 }
 
+/// Load over `window` in the target's unit: arrivals per second (`rps`), or the requests in flight the
+/// arrivals make, arrivals × `seconds` (capacity); where that has no value (no arrivals in the window, or no
+/// service time: nothing answered for a minute) the gateway's count of requests in flight
+/// ([`Scraped::in_flight`]), and 0 for an unseen function.
 fn load(
     series: &impl Scraped,
     now: u64,
@@ -205,10 +208,14 @@ fn load(
     seconds: Option<f64>,
 ) -> Option<f64> {
     let arrivals = arrivals(series, now, window)?;
-    if target.rps || arrivals == 0.0 {
+    if target.rps {
         return Some(arrivals);
     }
-    Some(arrivals * seconds?)
+    seconds
+        .filter(|_| arrivals > 0.0)
+        .map(|s| arrivals * s)
+        .or_else(|| series.in_flight(now))
+        .or((arrivals == 0.0).then_some(0.0))
 }
 
 /// The panic window's load: arrivals over 15s × the 15s mean latency (queueing included: a backlog gets
@@ -224,7 +231,8 @@ pub fn panic_load(
 }
 
 /// `alertscaler:function_needed_replicas:15s`: the replicas the last 15 s of arrivals need at the target, at
-/// the service time (queueing left out, unlike the panic window's load). `None` where it has no value.
+/// the service time (queueing left out, unlike the panic window's load; the requests in flight where that
+/// has no value, as in [`load`]). `None` where it has no value.
 pub fn needed_15s(
     series: &impl Scraped,
     now: u64,
@@ -273,10 +281,9 @@ pub fn panic_condition(
     Some(f64::from(ceil_div(load, target.per_replica)) >= PANIC_THRESHOLD * f64::from(replicas))
 }
 
-/// Evaluate the recording rules at `now`. `None` where the function has no arrivals series, fewer than two
-/// samples in the stable window and no newborn series, or arrivals but no answered request in the last minute
-/// (Prometheus has no value, so neither alert fires); a panic window without a value, or unknown replicas,
-/// count as no panic.
+/// Evaluate the recording rules at `now`. `None` where the function has no arrivals series, or fewer than two
+/// samples in the stable window and no newborn series (Prometheus has no value, so neither alert fires); a
+/// panic window without a value, or unknown replicas, count as no panic.
 pub fn desired(
     series: &impl Scraped,
     now: u64,

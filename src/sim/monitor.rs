@@ -82,6 +82,10 @@ pub trait Scraped {
     /// `window` ago (`… unless … offset W`, `lookback` = Prometheus' 5m): requests `increase()` cannot
     /// see, since such a series started inside the window (`FunctionIdle`).
     fn young(&self, now: u64, window: u64, lookback: u64) -> f64;
+    /// `alertscaler:function_in_flight` at `now`: the latest `gateway_function_invocation_started` minus the
+    /// latest `gateway_functions_seconds_count` (every code; none while nothing was answered), summed over
+    /// series, at least 0; `None` without a started series.
+    fn in_flight(&self, now: u64) -> Option<f64>;
 }
 
 /// The range over which a series with a single sample counts as newborn.
@@ -115,6 +119,15 @@ impl Scraped for Series {
 
     fn bucket_rates(&self, now: u64, window: u64) -> Option<Vec<(f64, f64)>> {
         Series::bucket_rates(self, now, window)
+    }
+
+    /// The simulated function answers what it serves within the second it serves it (its latency is
+    /// accounted for analytically), so this is its backlog at the scrape; the requests in service, which the
+    /// real gateway counts too, are left out. It matters only where the rules fall back to it: no arrivals
+    /// in the window, or nothing answered for a minute.
+    fn in_flight(&self, now: u64) -> Option<f64> {
+        let latest = self.samples.iter().rev().find(|s| s.t <= now)?;
+        Some((latest.started - value(latest, Metric::Count)).max(0.0))
     }
 
     fn replicas(&self, now: u64) -> Option<u32> {
