@@ -214,7 +214,7 @@ fn load(
     seconds
         .filter(|_| arrivals > 0.0)
         .map(|s| arrivals * s)
-        .or_else(|| series.in_flight(now))
+        .or_else(|| series.in_flight(now, Metric::Count))
         .or((arrivals == 0.0).then_some(0.0))
 }
 

@@ -82,10 +82,12 @@ pub trait Scraped {
     /// `window` ago (`… unless … offset W`, `lookback` = Prometheus' 5m): requests `increase()` cannot
     /// see, since such a series started inside the window (`FunctionIdle`).
     fn young(&self, now: u64, window: u64, lookback: u64) -> f64;
-    /// `alertscaler:function_in_flight` at `now`: the latest `gateway_function_invocation_started` minus the
-    /// latest `gateway_functions_seconds_count` (every code; none while nothing was answered), summed over
-    /// series, at least 0; `None` without a started series.
-    fn in_flight(&self, now: u64) -> Option<f64>;
+    /// Requests in flight at `now`: the latest `gateway_function_invocation_started` minus the latest
+    /// `answered` counter (every code; none while nothing was answered), summed over series, at least 0;
+    /// `None` without a started series. The capacity pack counts answers with
+    /// `gateway_functions_seconds_count` (`alertscaler:function_in_flight`), `FunctionIdle` with
+    /// `gateway_function_invocation_total`.
+    fn in_flight(&self, now: u64, answered: Metric) -> Option<f64>;
 }
 
 /// The range over which a series with a single sample counts as newborn.
@@ -125,9 +127,9 @@ impl Scraped for Series {
     /// accounted for analytically), so this is its backlog at the scrape; the requests in service, which the
     /// real gateway counts too, are left out. It matters only where the rules fall back to it: no arrivals
     /// in the window, or nothing answered for a minute.
-    fn in_flight(&self, now: u64) -> Option<f64> {
+    fn in_flight(&self, now: u64, answered: Metric) -> Option<f64> {
         let latest = self.samples.iter().rev().find(|s| s.t <= now)?;
-        Some((latest.started - value(latest, Metric::Count)).max(0.0))
+        Some((latest.started - value(latest, answered)).max(0.0))
     }
 
     fn replicas(&self, now: u64) -> Option<u32> {

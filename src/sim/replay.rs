@@ -265,12 +265,16 @@ impl Scraped for Function {
         latest(&self.replicas, now).map(|r| r.max(0.0) as u32)
     }
 
-    fn in_flight(&self, now: u64) -> Option<f64> {
+    fn in_flight(&self, now: u64, answered: Metric) -> Option<f64> {
         let started: Vec<f64> = self.started.iter().filter_map(|p| latest(p, now)).collect();
         if started.is_empty() {
             return None;
         }
-        let answered: f64 = self.count.iter().filter_map(|p| latest(p, now)).sum();
+        let answered: f64 = self
+            .series(answered)
+            .iter()
+            .filter_map(|p| latest(p, now))
+            .sum();
         Some((started.iter().sum::<f64>() - answered).max(0.0))
     }
 

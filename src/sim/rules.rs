@@ -50,7 +50,8 @@ pub enum Expr {
         panic_hold: u64,
     },
     /// `FunctionIdle`: no invocation in `window` (`increase(gateway_function_invocation_total[15m]) == 0`),
-    /// for a function whose series existed `window` ago (`… offset 15m`, `lookback` = Prometheus' 5m).
+    /// for a function whose series existed `window` ago (`… offset 15m`, `lookback` = Prometheus' 5m), and
+    /// none in flight (started, not answered).
     Idle { window: u64, lookback: u64 },
 }
 
@@ -144,7 +145,11 @@ impl Expr {
                 // has no counter for it (a gateway restart, or never invoked).
                 let forgotten = series.unseen(now, window, Metric::Invocations)
                     && then.is_some_and(|then| series.replicas(then).is_some());
-                (counted || forgotten).then_some(Observed {
+                // Never with a request in flight: one longer than the window answers nothing in it.
+                let running = series
+                    .in_flight(now, Metric::Invocations)
+                    .is_some_and(|n| n > 0.0);
+                ((counted || forgotten) && !running).then_some(Observed {
                     window_secs: Some(window),
                     ..Observed::new(0.0, 0.0)
                 })
