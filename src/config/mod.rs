@@ -251,7 +251,7 @@ impl Config {
                 let e = toml::from_str::<Config>(text).err()?;
                 Some(ConfigError::File {
                     path: path.to_path_buf(),
-                    message: e.to_string().trim_end().replace('\n', " "),
+                    message: positioned(text, &e),
                 })
             });
             positioned.unwrap_or_else(|| ConfigError::Figment(e.to_string()))
@@ -358,6 +358,26 @@ impl Config {
         }
         text
     }
+}
+
+/// A TOML error on one line, for a log line or a terminal: "line L, column C: what". toml's own `Display`
+/// draws the offending line with a caret under it over several lines, which a one-line log flattens into a
+/// misaligned run of `|`s.
+fn positioned(text: &str, e: &toml::de::Error) -> String {
+    // Some messages say what was expected on a second line.
+    let what = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let Some(before) = e.span().and_then(|span| text.get(..span.start)) else {
+        return what;
+    };
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}: {what}")
 }
 
 #[cfg(test)]

@@ -57,6 +57,25 @@ fn unknown_keys_are_errors_with_line() {
 }
 
 #[test]
+fn a_file_error_is_one_line_naming_line_column_and_problem() {
+    let err = load_str("[policy]\nscale_down_stabilization_secs = \"x\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains('\n') && !err.contains('|'), "{err}");
+    assert!(
+        err.contains("line 2, column 33: invalid type: string \"x\", expected u64"),
+        "{err}"
+    );
+    // A syntax error, on a line after a multi-byte character: the column counts characters.
+    let err = load_str("# é\n[policy\n", &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("line 2, column 8: invalid table header; expected"),
+        "{err}"
+    );
+    assert!(!err.contains('\n'), "{err}");
+}
+
+#[test]
 fn auth_modes_parse() {
     let c = load_str(
         "[auth]\nmode = \"basic\"\nusername = \"admin\"\npassword_file = \"/p\"\n",
