@@ -130,9 +130,7 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
             reason: format!("{}: {current} → {}", p.explain, p.desired),
         });
     }
-    let to = high
-        .map_or(p.desired, |h| h.desired.max(p.desired))
-        .min(current);
+    let to = held_to(high, p.desired, current, input.labels);
     let Some(h) = high.filter(|_| to > p.desired) else {
         return verdict(Decision::Scale {
             from: current,
@@ -142,11 +140,12 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
     };
     next.pending = Some(p.desired);
     let held = format!(
-        "desired {}, but the stabilization window of {}s holds {} (wanted {}s ago)",
+        "desired {}, but the stabilization window of {}s holds {} (wanted {}s ago){}",
         p.desired,
         w.num_seconds(),
         h.desired,
-        (now - h.at).num_seconds().max(0)
+        (now - h.at).num_seconds().max(0),
+        above_max(input.labels, h, to)
     );
     let decision = if to == current {
         Decision::unchanged(
@@ -163,6 +162,25 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
     Verdict {
         decision,
         window: next,
+    }
+}
+
+/// Where a scale-down from `current` to `target` may go now: no lower than the window's `high`,
+/// never up, and never above the max the labels say now. The window may hold counts recorded under
+/// older labels (a redeploy that lowered max, or pinned min = max): it cannot hold a function at a
+/// count its labels forbid, as Kubernetes' HPA applies its bounds after stabilizing.
+fn held_to(high: Option<Recommendation>, target: u32, current: u32, labels: &ScaleLabels) -> u32 {
+    high.map_or(target, |h| h.desired.max(target))
+        .min(current)
+        .min(labels.max.max(target))
+}
+
+/// What a reason adds when the max cut the window's `high` down to `to`: ", above max 3".
+fn above_max(labels: &ScaleLabels, high: Recommendation, to: u32) -> String {
+    if high.desired > to && to == labels.max {
+        format!(", above max {}", labels.max)
+    } else {
+        String::new()
     }
 }
 
@@ -193,16 +211,17 @@ pub(crate) fn resume(
         });
     }
     let high = floor(&next.recommendations, now, w);
-    let to = high.map_or(target, |h| h.desired.max(target)).min(current);
+    let to = held_to(high, target, current, labels);
     if to == target {
         next.pending = None;
     }
     let why = match high.filter(|h| h.desired > target) {
         Some(h) => format!(
-            "window of {}s still holds {} (wanted {}s ago)",
+            "window of {}s still holds {} (wanted {}s ago){}",
             w.num_seconds(),
             h.desired,
-            (now - h.at).num_seconds().max(0)
+            (now - h.at).num_seconds().max(0),
+            above_max(labels, h, to)
         ),
         None => format!("window of {}s has passed", w.num_seconds()),
     };

@@ -301,3 +301,60 @@ fn a_recommendation_stamped_after_now_still_holds() {
     assert_eq!(floor(&h, t(159), w).map(|r| r.desired), Some(8));
     assert_eq!(floor(&h, t(160), w), None);
 }
+
+#[test]
+fn settle_enforces_the_labels_read_now() {
+    // A scale-down to 1 was held; the labels then changed (min = max pins the function) without
+    // the replicas being reset. The settle pass writes nothing outside the new [min, max]: above
+    // max it goes to max at once (the window cannot hold a count the labels forbid), at or below
+    // its floor it forgets the target and moves nothing (the settle pass never scales up).
+    let config = PolicyConfig::default();
+    let limited = labels(1, 3, 20);
+    // (labels, current, history, want target, want still pending)
+    type Case = (ScaleLabels, u32, Vec<(i64, u32)>, Option<u32>, bool);
+    let cases: Vec<Case> = vec![
+        // Pinned to 2 at 5, the window holding 4: to 2, not 4.
+        (labels(2, 2, 20), 5, vec![(900, 4)], Some(2), false),
+        // Pinned to 2 at 5, the window holding 9: to 2, not "stays at 5".
+        (labels(2, 2, 20), 5, vec![(990, 9)], Some(2), false),
+        // Already at the pinned count: nothing to move.
+        (labels(2, 2, 20), 2, vec![(990, 9)], None, false),
+        // Pinned above the current count: the settle pass does not scale up.
+        (labels(8, 8, 20), 5, vec![(990, 9)], None, false),
+        // Max lowered to 3 at 5, the window holding 5: to max, still heading to 1.
+        (limited, 5, vec![(990, 5)], Some(3), true),
+    ];
+    for (l, current, recs, to, pending) in cases {
+        let mut entry = history(&recs);
+        entry.window.pending = Some(1);
+        let (d, next) = settle(&l, current, &entry, t(1000), &config).expect("pending");
+        assert_eq!(d.target(), to, "[{}, {}] at {current}: {d:?}", l.min, l.max);
+        assert_eq!(next.window.pending.is_some(), pending, "{d:?}");
+        if to == Some(l.max) {
+            let max = format!("above max {}", l.max);
+            assert!(d.reason().contains(&max), "{d:?}");
+        }
+    }
+}
+
+#[test]
+fn a_scale_down_is_never_held_above_the_current_max() {
+    // Max lowered from 20 to 3 while at 5, the window holding 4 or 9 from before: a resolution
+    // goes to max at once, still heading to min.
+    let l = labels(1, 3, 20);
+    for recs in [vec![(900, 4)], vec![(990, 9)]] {
+        let entry = history(&recs);
+        let (d, next) = run(
+            &l,
+            5,
+            &rate_resolved(),
+            &entry,
+            None,
+            1000,
+            &PolicyConfig::default(),
+        );
+        assert_eq!(d.target(), Some(3), "{recs:?}: {d:?}");
+        assert!(d.reason().contains("above max 3"), "{d:?}");
+        assert_eq!(next.window.pending, Some(1), "{recs:?}");
+    }
+}
