@@ -66,6 +66,22 @@ pub(crate) fn floor(
         .copied()
 }
 
+/// The recommendation that holds a scale-down to `target`: the window's highest ([`floor`]), except
+/// that a move below min (the zero policy's sleep) is held only by a count above min. Every policy
+/// sizes a serving function at least at its min, so a recommendation at min says only "keep it
+/// serving", which is what a sleep ends: the capacity pack's `FunctionOverProvisioned` fires for as
+/// long as an idle function's min is above 1, and each of its follow-ups recorded min, so the
+/// sleep was held for good.
+fn holding(
+    history: &[Recommendation],
+    now: DateTime<Utc>,
+    window: TimeDelta,
+    labels: &ScaleLabels,
+    target: u32,
+) -> Option<Recommendation> {
+    floor(history, now, window).filter(|h| target >= labels.min || h.desired > labels.min)
+}
+
 /// Append a recommendation and bound the history: drop what left the window (always keeping the
 /// newest) and what a newer, at least as high recommendation makes irrelevant, and keep at most
 /// [`MAX_RECOMMENDATIONS`] by merging neighbours conservatively.
@@ -103,7 +119,7 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
     let (current, now) = (input.current, input.now);
     let w = window(input.labels, config);
     let mut next = input.window.clone();
-    let high = floor(&next.recommendations, now, w);
+    let high = holding(&next.recommendations, now, w, input.labels, p.desired);
     record(
         &mut next.recommendations,
         Recommendation {
@@ -210,7 +226,7 @@ pub(crate) fn resume(
             window: next,
         });
     }
-    let high = floor(&next.recommendations, now, w);
+    let high = holding(&next.recommendations, now, w, labels, target);
     let to = held_to(high, target, current, labels);
     if to == target {
         next.pending = None;

@@ -188,6 +188,11 @@ fn settle_respects_bounds_and_outside_moves() {
         settle(&z, 9, &entry, t(1000), &config).unwrap().0.target(),
         Some(0)
     );
+    // A held sleep of a function with min 2: a recommendation at min does not hold it.
+    let mut at_min = history(&[(990, 2)]);
+    at_min.window.pending = Some(0);
+    let (d, next) = settle(&z, 2, &at_min, t(1000), &config).unwrap();
+    assert_eq!((d.target(), next.window.pending), (Some(0), None), "{d:?}");
     // Someone already scaled below the target: forget it, move nothing.
     entry.window.pending = Some(4);
     let (d, next) = settle(&l, 3, &entry, t(1000), &config).unwrap();

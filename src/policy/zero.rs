@@ -212,6 +212,24 @@ mod tests {
                 Some(2),
                 None,
             ),
+            // Min 2: a recommendation at min (a capacity follow-up's, 5 s ago) does not hold the
+            // sleep; one above min does.
+            (
+                sleepy(2, 20),
+                2,
+                idle(),
+                history(&[(995, 2)]),
+                Some(0),
+                None,
+            ),
+            (
+                sleepy(2, 20),
+                5,
+                idle(),
+                history(&[(995, 3)]),
+                Some(3),
+                None,
+            ),
             // Outside the 300 s window → straight to zero.
             (
                 sleepy(1, 20),

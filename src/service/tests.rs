@@ -387,11 +387,19 @@ async fn measured(
     labels: &[(&str, &str)],
     desired: u32,
 ) -> (Service, Arc<Counting>, Arc<std::sync::atomic::AtomicU32>) {
-    measured_with(labels, desired, Settings::from_config(&Config::default())).await
+    measured_with(
+        labels,
+        1,
+        desired,
+        Settings::from_config(&Config::default()),
+    )
+    .await
 }
 
+/// As [`measured`], with the function at `replicas` and these settings.
 async fn measured_with(
     labels: &[(&str, &str)],
+    replicas: u32,
     desired: u32,
     settings: Settings,
 ) -> (Service, Arc<Counting>, Arc<std::sync::atomic::AtomicU32>) {
@@ -401,7 +409,7 @@ async fn measured_with(
         url: Some(fake_prometheus(desired.clone()).await),
         ..Default::default()
     };
-    let (svc, backend) = service_with(labels, 1, settings);
+    let (svc, backend) = service_with(labels, replicas, settings);
     let svc = svc.with_load_source(LoadSource::from_config(&prometheus).unwrap());
     (svc, backend, desired)
 }
@@ -478,6 +486,48 @@ fn over(status: &str, starts: i64) -> Webhook {
     webhook(status, "FunctionOverProvisioned", &OVER, "0", starts)
 }
 
+/// An idle function under the capacity pack with min 2 and `zero=true`, at 2, Prometheus reading
+/// desired 0: `FunctionOverProvisioned` fires at 0 and keeps firing (it compares max(desired, 1)
+/// = 1 with 2 replicas), followed up; the pack answers "at min".
+async fn idle_at_min_two() -> (Service, Arc<Counting>) {
+    let sleepy = [
+        ("com.openfaas.scale.min", "2"),
+        ("com.openfaas.scale.zero", "true"),
+    ];
+    let settings = Settings::from_config(&Config::default());
+    let (svc, backend, _desired) = measured_with(&sleepy, 2, 0, settings).await;
+    let r = svc.handle(&over("firing", 0), t(0)).await;
+    assert_eq!(r.functions[0].why, Some(Why::AtMin), "{r:?}");
+    (svc, backend)
+}
+
+/// The latency pack's `FunctionIdle` (zero policy) for echo, firing since `starts`.
+fn idle(starts: i64) -> Webhook {
+    let labels = [("scale_policy", "zero"), ("scale_direction", "down")];
+    webhook("firing", "FunctionIdle", &labels, "0", starts)
+}
+
+/// `FunctionIdle` puts it to sleep, at the latest once the stabilization window has passed,
+/// while the follow-ups (every 5 s) and settle passes (every 15 s) go on.
+#[tokio::test]
+async fn an_idle_function_with_a_min_above_one_sleeps_under_the_capacity_pack() {
+    let (svc, backend) = idle_at_min_two().await;
+    for at in (5..900).step_by(5) {
+        svc.follow_up(t(at)).await;
+    }
+    let r = svc.handle(&idle(900), t(900)).await;
+    for at in (905..1500).step_by(5) {
+        if backend.replicas(&id()) == Some(0) {
+            break;
+        }
+        svc.follow_up(t(at)).await;
+        if at % 15 == 0 {
+            svc.settle(t(at)).await.unwrap();
+        }
+    }
+    assert_eq!(backend.replicas(&id()), Some(0), "FunctionIdle: {r:?}");
+}
+
 #[tokio::test]
 async fn a_deleted_function_is_no_longer_followed_up() {
     let (svc, backend, _desired) = measured(&[], 4).await;
@@ -552,7 +602,7 @@ async fn labels_gone_bad_mid_episode_are_refused_once_and_the_repeat_follows_aga
 async fn capacity_as_the_default_policy_is_followed_up() {
     let mut settings = Settings::from_config(&Config::default());
     settings.policy.default = crate::policy::PolicyKind::Capacity;
-    let (svc, backend, desired) = measured_with(&[], 4, settings).await;
+    let (svc, backend, desired) = measured_with(&[], 1, 4, settings).await;
     // No scale_policy label: the configured default decides, and follows up.
     let r = svc
         .handle(
