@@ -528,6 +528,30 @@ async fn an_idle_function_with_a_min_above_one_sleeps_under_the_capacity_pack() 
     assert_eq!(backend.replicas(&id()), Some(0), "FunctionIdle: {r:?}");
 }
 
+/// Asleep, `FunctionOverProvisioned` still fires for its `keep_firing_for` (30 s): neither its
+/// follow-ups nor AlertManager's repeat wake the function (an up alert does), nor its resolution.
+#[tokio::test]
+async fn an_over_provisioned_alert_never_wakes_a_sleeping_function() {
+    let (svc, backend) = idle_at_min_two().await;
+    svc.handle(&idle(30), t(30)).await;
+    assert_eq!(backend.replicas(&id()), Some(0));
+    for at in (35..60).step_by(5) {
+        let reports = svc.follow_up(t(at)).await;
+        assert_eq!(
+            backend.replicas(&id()),
+            Some(0),
+            "follow-up at {at}: {reports:?}"
+        );
+    }
+    for (status, at) in [("firing", 60), ("resolved", 65)] {
+        let r = svc.handle(&over(status, 0), t(at)).await;
+        assert_eq!(backend.replicas(&id()), Some(0), "{status}: {r:?}");
+    }
+    // An up alert wakes it.
+    svc.handle(&under("firing", 70), t(70)).await;
+    assert_eq!(backend.replicas(&id()), Some(2));
+}
+
 #[tokio::test]
 async fn a_deleted_function_is_no_longer_followed_up() {
     let (svc, backend, _desired) = measured(&[], 4).await;
