@@ -102,7 +102,7 @@ pub struct Metrics {
 }
 
 /// Every `outcome` label a decision can carry (see `FunctionReport::outcome_label`).
-const OUTCOMES: [&str; 20] = [
+const OUTCOMES: [&str; 21] = [
     "scaled",
     "refused",
     "error",
@@ -123,6 +123,7 @@ const OUTCOMES: [&str; 20] = [
     "no_zero",
     "idle_too_short",
     "in_band",
+    "asleep",
 ];
 
 /// Series handles filled on first use (so that nothing renders before it happened).

@@ -82,19 +82,6 @@ pub(crate) fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
             ),
         ));
     }
-    // A down alert never wakes a function at 0 (an up alert does: FunctionUnderProvisioned, or the
-    // zero policy's). After FunctionIdle puts a function to sleep, FunctionOverProvisioned keeps
-    // firing for its keep_firing_for and is followed up; its desired 0 clamps to the awake floor,
-    // which woke the function every time it slept.
-    if signal.direction == Direction::Down && input.current == 0 {
-        return Err(Decision::unchanged(
-            Why::InBand,
-            format!(
-                "{}; asleep at 0: a down alert never wakes a function (an up alert does)",
-                proposal.explain
-            ),
-        ));
-    }
     Ok(proposal)
 }
 

@@ -97,10 +97,6 @@ fn table() {
         (1, 20, 8, under("5"), None, None, Some(Why::InBand)),
         // A down alert whose measured count rose scales up.
         (1, 20, 4, over("2"), Some(6.0), Some(6), None),
-        // …but never wakes a function asleep at 0 (an up alert does), whatever it reads.
-        (2, 20, 0, over("0"), Some(0.0), None, Some(Why::InBand)),
-        (1, 20, 0, over("0"), None, None, Some(Why::InBand)),
-        (1, 20, 0, over("2"), Some(3.0), None, Some(Why::InBand)),
         // The alert resolved: a measured count above current still applies (load rose again)…
         (
             1,

@@ -55,6 +55,9 @@ pub enum Why {
     IdleTooShort,
     /// Latency: a high-latency alert resolved; nothing to move.
     InBand,
+    /// A function asleep (`com.openfaas.scale.zero=true`, at 0) and a scale-down trigger: only an up
+    /// alert (or a request through the gateway) wakes it.
+    Asleep,
 }
 
 impl Why {
@@ -76,6 +79,7 @@ impl Why {
             Self::NoZero => "no_zero",
             Self::IdleTooShort => "idle_too_short",
             Self::InBand => "in_band",
+            Self::Asleep => "asleep",
         }
     }
 }
@@ -169,8 +173,23 @@ pub(crate) fn decide(input: &Input<'_>, config: &PolicyConfig) -> Verdict {
     };
     let labels = input.labels;
     let sleeps = kind == PolicyKind::Zero && labels.zero;
-    // A function asleep (zero=true, at 0) wakes to its min even where min = max disables autoscaling.
-    let wakes = labels.zero && input.current == 0 && matches!(input.trigger, Trigger::Up { .. });
+    // A function asleep (zero=true, at 0) wakes to its min even where min = max disables autoscaling,
+    // but only for an up trigger. A scale-down trigger says the load went away: a resolution, or a down
+    // alert still firing (the capacity pack's FunctionOverProvisioned keeps firing for its
+    // keep_firing_for after FunctionIdle put the function to sleep, and is followed up), which every
+    // policy but zero sizes at the function's min and so woke it again.
+    let asleep = labels.zero && input.current == 0;
+    if let (true, Trigger::Down { signal }) = (asleep && kind != PolicyKind::Zero, input.trigger) {
+        return unchanged_window(Decision::unchanged(
+            Why::Asleep,
+            format!(
+                "{} {}: asleep at 0 (com.openfaas.scale.zero=true); only an up alert or a request wakes it",
+                signal.alertname,
+                status_word(signal.status)
+            ),
+        ));
+    }
+    let wakes = asleep && matches!(input.trigger, Trigger::Up { .. });
     if labels.autoscaling_disabled() && !sleeps && !wakes {
         return unchanged_window(Decision::unchanged(
             Why::Disabled,
@@ -193,12 +212,17 @@ pub(crate) fn decide(input: &Input<'_>, config: &PolicyConfig) -> Verdict {
     }
 }
 
-/// The shared scale-down of an up alert that resolved: to min (the stabilization window may hold).
-pub(crate) fn down_to_min(labels: &ScaleLabels, signal: &Signal) -> Proposal {
-    let what = match signal.status {
+/// How a reason names a scale-down signal's status.
+fn status_word(status: Status) -> &'static str {
+    match status {
         Status::Resolved => "resolved",
         Status::Firing => "asks to scale down",
-    };
+    }
+}
+
+/// The shared scale-down of an up alert that resolved: to min (the stabilization window may hold).
+pub(crate) fn down_to_min(labels: &ScaleLabels, signal: &Signal) -> Proposal {
+    let what = status_word(signal.status);
     Proposal {
         desired: labels.min,
         explain: format!(

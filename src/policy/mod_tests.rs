@@ -156,3 +156,47 @@ fn a_min_of_zero_does_not_let_latency_or_capacity_put_a_serving_function_to_slee
     let resolved = resolved("APIHighInvocationRate", None);
     assert_eq!(simple(&l, 3, &resolved).target(), Some(0));
 }
+
+/// A function asleep (`zero=true`, at 0) is never woken by a scale-down trigger, whatever the policy
+/// but zero, pinned or not; an up trigger wakes it. Each of these triggers does bring a function at 0
+/// with `zero=false` to its min or more (as CE's resolution does): that is the wake the rule prevents.
+#[test]
+fn a_scale_down_trigger_never_wakes_a_sleeping_function() {
+    let over = |desired: &str| {
+        let mut t = down("FunctionOverProvisioned", Some("capacity"), None);
+        if let Trigger::Down { signal } = &mut t {
+            signal.annotations.insert("desired".into(), desired.into());
+        }
+        t
+    };
+    let triggers = [
+        resolved("APIHighInvocationRate", None),
+        over("0"),
+        over("3"),
+        resolved("HighLoad", Some("proportional")),
+    ];
+    for (min, max) in [(2, 20), (1, 20), (2, 2)] {
+        let awake = labels(min, max, 20);
+        let asleep = ScaleLabels {
+            zero: true,
+            ..awake
+        };
+        for trigger in &triggers {
+            if min < max {
+                let to = simple(&awake, 0, trigger).target();
+                assert!(
+                    to.is_some_and(|n| n >= min),
+                    "zero=false [{min}, {max}] {trigger:?}: {to:?}"
+                );
+            }
+            let d = simple(&asleep, 0, trigger);
+            assert_eq!(
+                why(&d),
+                Some(Why::Asleep),
+                "[{min}, {max}] {trigger:?}: {d:?}"
+            );
+        }
+        let woken = simple(&asleep, 0, &rate_up()).target();
+        assert!(woken.is_some_and(|n| n >= min), "[{min}, {max}]: {woken:?}");
+    }
+}

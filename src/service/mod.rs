@@ -23,7 +23,7 @@ use std::sync::atomic::AtomicUsize;
 use chrono::{DateTime, Utc};
 use tracing::{debug, info, instrument, warn};
 
-use crate::alert::{Notification, Webhook};
+use crate::alert::{Direction, Notification, Webhook};
 use crate::audit::Audit;
 use crate::backend::{Backend, Settled, Update};
 use crate::error::BackendError;
@@ -329,9 +329,13 @@ impl Service {
                 let Some(load) = Box::pin(self.load.desired(function)).await else {
                     return Ok(None);
                 };
-                let trigger = Trigger::Up {
-                    signal,
-                    repeat: true,
+                // The alert's own direction: a followed scale-down alert is not a wake-up.
+                let trigger = match signal.direction {
+                    Direction::Up => Trigger::Up {
+                        signal,
+                        repeat: true,
+                    },
+                    Direction::Down => Trigger::Down { signal },
                 };
                 (decide(&trigger, Some(&load)), Cow::Borrowed(&stored.ledger))
             }
