@@ -372,9 +372,15 @@ fn positioned(text: &str, e: &toml::de::Error) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("; ");
-    let Some(before) = e.span().and_then(|span| text.get(..span.start)) else {
+    let Some(mut before) = e.span().and_then(|span| text.get(..span.start)) else {
         return what;
     };
+    // An error at the end of the text (an unclosed array) is past the last line's end, not on a line
+    // after the file's final newline (as toml says too).
+    if before.len() == text.len() {
+        before = before.strip_suffix('\n').unwrap_or(before);
+        before = before.strip_suffix('\r').unwrap_or(before);
+    }
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     format!("line {line}, column {column}: {what}")

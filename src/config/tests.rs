@@ -302,3 +302,13 @@ fn an_environment_query_overrides_the_files_whatever_the_case() {
         Some("x")
     );
 }
+
+#[test]
+fn a_file_error_at_the_end_of_the_text_names_a_line_of_the_file() {
+    // An unclosed array: toml's span is the end of the text, after the file's last newline. The
+    // file has two lines: the error is just past the end of line 2 (34 characters).
+    let err = load_str("[policy]\nscale_down_stabilization_secs = [5\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 2, column 35: "), "{err}");
+}

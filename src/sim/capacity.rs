@@ -31,6 +31,8 @@ pub const DOWN_SAFETY: f64 = 0.75;
 pub const PEAK_SECS: u64 = 30;
 /// How long a function must go without counters to be unseen (`alertscaler:function_unseen:1m`).
 pub const UNSEEN_SECS: u64 = 60;
+/// How far back a 429 makes a function one that sheds load (`alertscaler:function_shedding:1m`).
+pub const SHED_SECS: u64 = 60;
 
 /// A function's effective target per replica, as alertscaler exports it
 /// (`alertscaler_function_capacity_target` = target × proportion).
@@ -199,7 +201,8 @@ pub fn arrivals(series: &impl Scraped, now: u64, window: u64) -> Option<f64> {
 /// Load over `window` in the target's unit: arrivals per second (`rps`), or the requests in flight the
 /// arrivals make, arrivals × `seconds` (capacity); where that has no value (no arrivals in the window, or no
 /// service time: nothing answered for a minute) the gateway's count of requests in flight
-/// ([`Scraped::in_flight`]), and 0 for an unseen function.
+/// ([`Scraped::in_flight`]) unless the function sheds load (what it admits is not its load: no value), and
+/// 0 for an unseen function.
 fn load(
     series: &impl Scraped,
     now: u64,
@@ -214,7 +217,13 @@ fn load(
     seconds
         .filter(|_| arrivals > 0.0)
         .map(|s| arrivals * s)
-        .or_else(|| series.in_flight(now, Metric::Count))
+        .or_else(|| {
+            if series.shedding(now) {
+                None
+            } else {
+                series.in_flight(now, Metric::Count)
+            }
+        })
         .or((arrivals == 0.0).then_some(0.0))
 }
 

@@ -88,6 +88,10 @@ pub trait Scraped {
     /// `gateway_functions_seconds_count` (`alertscaler:function_in_flight`), `FunctionIdle` with
     /// `gateway_function_invocation_total`.
     fn in_flight(&self, now: u64, answered: Metric) -> Option<f64>;
+    /// Whether the function answered 429 in the last [`SHED_SECS`](super::capacity::SHED_SECS)
+    /// (`alertscaler:function_shedding:1m`: a `code="429"` series that rose, or that the gateway created,
+    /// in that time).
+    fn shedding(&self, now: u64) -> bool;
 }
 
 /// The range over which a series with a single sample counts as newborn.
@@ -130,6 +134,11 @@ impl Scraped for Series {
     fn in_flight(&self, now: u64, answered: Metric) -> Option<f64> {
         let latest = self.samples.iter().rev().find(|s| s.t <= now)?;
         Some((latest.started - value(latest, answered)).max(0.0))
+    }
+
+    /// The simulated function sheds nothing with 429.
+    fn shedding(&self, _now: u64) -> bool {
+        false
     }
 
     fn replicas(&self, now: u64) -> Option<u32> {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::capacity::{self, CapacityTarget};
+use super::capacity::{self, CapacityTarget, SHED_SECS};
 use super::monitor::{Active, Metric, NEWBORN_SECS, Scraped, extrapolated_rate, step_alert};
 use super::rules::{Rule, Targets};
 
@@ -113,7 +113,8 @@ pub fn duration(text: &str) -> Option<u64> {
     number.is_empty().then_some(total)
 }
 
-/// Expand promtool's series notation (`0+50x20`, `1 2 _ 3`, `_x10 3+0x20`): one `Option` per interval.
+/// Expand promtool's series notation (`0+50x20`, `1 2 _ 3`, `_x10 3+0x20`): one `Option` per interval
+/// (`_` and `stale` are both `None`; [`stale_markers`] tells them apart).
 pub fn expand(values: &str) -> Option<Vec<Option<f64>>> {
     let mut out = Vec::new();
     for token in values.split_whitespace() {
@@ -141,6 +142,24 @@ pub fn expand(values: &str) -> Option<Vec<Option<f64>>> {
         out.extend((0..=n).map(|k| Some(a + step * k as f64)));
     }
     Some(out)
+}
+
+/// The intervals of [`expand`]'s output that are staleness markers (`stale`): Prometheus drops the series
+/// there, so an instant lookup after one finds nothing until its next sample.
+fn stale_markers(values: &str) -> Vec<usize> {
+    let mut at = 0;
+    let mut out = Vec::new();
+    for token in values.split_whitespace() {
+        if token == "stale" {
+            out.push(at);
+        }
+        at += match token.split_once('x') {
+            Some(("_", n)) => n.parse().unwrap_or(0),
+            Some((_, n)) => n.parse::<usize>().map_or(1, |n| n + 1),
+            None => 1,
+        };
+    }
+    out
 }
 
 /// `name{k="v",…}` → name and labels.
@@ -171,6 +190,12 @@ struct Function {
     served_count: Vec<Points>,
     served_sum: Vec<Points>,
     started: Vec<Points>,
+    /// `count` with `code="429"` only: the answers of a function shedding load.
+    shed: Vec<Points>,
+    /// Per series of `started`, `count` and `invocations` (same order): when it went stale.
+    started_stale: Vec<Vec<f64>>,
+    count_stale: Vec<Vec<f64>>,
+    invocations_stale: Vec<Vec<f64>>,
     buckets: Vec<(f64, Points)>,
     replicas: Points,
     latency_target: Points,
@@ -202,6 +227,18 @@ fn latest(points: &Points, now: u64) -> Option<f64> {
         .rev()
         .find(|(t, _)| *t <= now as f64)
         .map(|p| p.1)
+}
+
+/// How far back an instant lookup finds a sample (Prometheus' default lookback delta).
+const LOOKBACK_SECS: f64 = 300.0;
+
+/// What an instant selector finds of one series at `now`: its latest sample within the lookback, unless
+/// the series went stale (`stale`) after it.
+fn instant(points: &Points, stale: &[f64], now: u64) -> Option<f64> {
+    let now = now as f64;
+    let (t, v) = points.iter().rev().find(|(t, _)| *t <= now)?;
+    let gone = stale.iter().any(|s| s > t && *s <= now);
+    (now - t <= LOOKBACK_SECS && !gone).then_some(*v)
 }
 
 impl Scraped for Function {
@@ -266,16 +303,31 @@ impl Scraped for Function {
     }
 
     fn in_flight(&self, now: u64, answered: Metric) -> Option<f64> {
-        let started: Vec<f64> = self.started.iter().filter_map(|p| latest(p, now)).collect();
+        let found = |metric: Metric| -> Vec<f64> {
+            let stale = self.stale(metric);
+            self.series(metric)
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| instant(p, stale.get(i).map_or(&[], Vec::as_slice), now))
+                .collect()
+        };
+        let started = found(Metric::Started);
         if started.is_empty() {
             return None;
         }
-        let answered: f64 = self
-            .series(answered)
-            .iter()
-            .filter_map(|p| latest(p, now))
-            .sum();
+        let answered: f64 = found(answered).iter().sum();
         Some((started.iter().sum::<f64>() - answered).max(0.0))
+    }
+
+    fn shedding(&self, now: u64) -> bool {
+        let then = now.checked_sub(SHED_SECS);
+        self.shed.iter().any(|p| {
+            let rose =
+                summed_rate(std::slice::from_ref(p), now, SHED_SECS).is_some_and(|r| r > 0.0);
+            let newborn = instant(p, &[], now).is_some()
+                && then.is_none_or(|then| instant(p, &[], then).is_none());
+            rose || newborn
+        })
     }
 
     fn sampled(&self, at: u64, lookback: u64) -> bool {
@@ -345,6 +397,16 @@ impl Function {
         }
     }
 
+    /// When each series of `metric` went stale (kept for the counters `in_flight` reads).
+    fn stale(&self, metric: Metric) -> &[Vec<f64>] {
+        match metric {
+            Metric::Started => &self.started_stale,
+            Metric::Count => &self.count_stale,
+            Metric::Invocations => &self.invocations_stale,
+            _ => &[],
+        }
+    }
+
     fn targets(&self, now: u64, every: u64) -> Targets {
         let latency = latest(&self.latency_target, now).filter(|x| *x > 0.0);
         let tolerance = latest(&self.tolerance, now).filter(|x| (0.0..1.0).contains(x));
@@ -371,6 +433,10 @@ fn functions(group: &TestGroup, interval: u64) -> Result<BTreeMap<String, Functi
         let (name, labels) =
             selector(&input.series).ok_or(format!("bad series {:?}", input.series))?;
         let values = expand(&input.values).ok_or(format!("bad values {:?}", input.values))?;
+        let stale: Vec<f64> = stale_markers(&input.values)
+            .into_iter()
+            .map(|i| (i as u64 * interval) as f64)
+            .collect();
         let points: Points = values
             .iter()
             .enumerate()
@@ -389,6 +455,7 @@ fn functions(group: &TestGroup, interval: u64) -> Result<BTreeMap<String, Functi
                     f.ok.push(points.clone());
                 }
                 f.invocations.push(points);
+                f.invocations_stale.push(stale);
             }
             "gateway_functions_seconds_count" | "gateway_functions_seconds_sum" => {
                 let served = labels.get("code").is_none_or(|c| c != "429");
@@ -399,10 +466,18 @@ fn functions(group: &TestGroup, interval: u64) -> Result<BTreeMap<String, Functi
                 };
                 if served {
                     kept.push(points.clone());
+                } else if name == "gateway_functions_seconds_count" {
+                    f.shed.push(points.clone());
+                }
+                if name == "gateway_functions_seconds_count" {
+                    f.count_stale.push(stale);
                 }
                 all.push(points);
             }
-            "gateway_function_invocation_started" => f.started.push(points),
+            "gateway_function_invocation_started" => {
+                f.started.push(points);
+                f.started_stale.push(stale);
+            }
             "gateway_functions_seconds_bucket" => {
                 let le = labels.get("le").ok_or("bucket without le")?;
                 let le = if le == "+Inf" {
