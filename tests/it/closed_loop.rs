@@ -7,6 +7,7 @@
 //! Needs `prometheus` and `prometheus-alertmanager` on PATH. About 3 minutes; figures printed with
 //! `cargo test --test it closed_loop -- --nocapture`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::e2e::{Monitoring, PASSWORD, Stack, monitoring};
@@ -19,18 +20,31 @@ const STEP_FN: &str = "stepfn.openfaas-fn";
 /// pipelines below are configured to match it.
 const SCENARIO: &str = "fixtures/closed-loop/step.toml";
 
-/// One full pipeline for the closed loop: its own simulated gateway, Prometheus loading only `pack`,
-/// AlertManager, and alertscaler (memory backend, Prometheus configured for decision-time reads).
-struct Pipeline {
-    stack: Stack,
-    gateway: Gateway,
+/// The closed loop's function, as alertscaler's memory backend holds it.
+const STEP_FN_CONFIG: &str = r#"[[memory.functions]]
+name = "stepfn"
+labels = { "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "10", "com.openfaas.scale.factor" = "20", "com.openfaas.scale.target" = "10", "com.openfaas.scale.target-proportion" = "0.9" }
+"#;
+
+/// One full pipeline: its own simulated gateway, Prometheus loading only `rules`, AlertManager, and
+/// alertscaler (memory backend, Prometheus configured for decision-time reads).
+pub(crate) struct Pipeline {
+    pub(crate) stack: Stack,
+    pub(crate) gateway: Gateway,
     _receiver: Proc,
     _monitoring: Monitoring,
     _dir: tempfile::TempDir,
 }
 
-async fn pipeline(pack: &str, policy: &str) -> Pipeline {
-    let dir = tempfile::tempdir().unwrap();
+/// A pipeline in `dir` (its configurations, logs and data stay there until it is dropped) with
+/// Prometheus loading `rules` (absolute paths) and alertscaler configured with `policy` (keys of its
+/// `[policy]` table) and `functions` (its `[[memory.functions]]` tables), warm (see [`warm`]).
+pub(crate) async fn pipeline(
+    dir: tempfile::TempDir,
+    rules: &[PathBuf],
+    policy: &str,
+    functions: &str,
+) -> Pipeline {
     let d = dir.path();
     let password_file = d.join("webhook-password");
     std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
@@ -39,7 +53,7 @@ async fn pipeline(pack: &str, policy: &str) -> Pipeline {
     // alertscaler needs Prometheus' address and Prometheus alertscaler's: its port is chosen first,
     // and it starts once Prometheus and AlertManager are up.
     let receiver_port = free_port();
-    let monitoring = monitoring(d, gateway_port, receiver_port, &password_file, Some(pack)).await;
+    let monitoring = monitoring(d, gateway_port, receiver_port, &password_file, rules).await;
     let config = d.join("alertscaler.toml");
     std::fs::write(
         &config,
@@ -55,10 +69,7 @@ url = "{prometheus}"
 mode = "basic"
 username = "admin"
 password_file = "{pw}"
-[[memory.functions]]
-name = "stepfn"
-labels = {{ "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "10", "com.openfaas.scale.factor" = "20", "com.openfaas.scale.target" = "10", "com.openfaas.scale.target-proportion" = "0.9" }}
-"#,
+{functions}"#,
             prometheus = monitoring.prometheus,
             pw = password_file.display()
         ),
@@ -147,10 +158,15 @@ async fn closed_loop_step_load_capacity_pack_against_ce_pack() {
     })
     .await
     .unwrap();
-    let ce = pipeline("openfaas-ce.rules.yml", r#"scale_down = "ce""#).await;
+    let pack = |name: &str| [support::repo(&format!("alert-rules/{name}"))];
+    let dir = || tempfile::tempdir().unwrap();
+    let ce_pack = pack("openfaas-ce.rules.yml");
+    let ce = pipeline(dir(), &ce_pack, r#"scale_down = "ce""#, STEP_FN_CONFIG).await;
     let capacity = pipeline(
-        "capacity.rules.yml",
+        dir(),
+        &pack("capacity.rules.yml"),
         "scale_down = \"stabilized\"\nscale_down_stabilization_secs = 10",
+        STEP_FN_CONFIG,
     )
     .await;
     let drive = |p: &Pipeline| {

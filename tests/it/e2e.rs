@@ -7,7 +7,7 @@
 
 use crate::support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -25,7 +25,8 @@ pub(crate) fn write_yaml(path: &Path, value: &Yaml) {
     std::fs::write(path, serde_norway::to_string(value).unwrap()).unwrap();
 }
 
-fn load_yaml(repo_path: &str) -> Yaml {
+/// The YAML file at `repo_path` in the repository, parsed.
+pub(crate) fn load_yaml(repo_path: &str) -> Yaml {
     serde_norway::from_str(&std::fs::read_to_string(support::repo(repo_path)).unwrap()).unwrap()
 }
 
@@ -43,20 +44,20 @@ fn recording_rule(pack: &str, record: &str) -> String {
         .to_owned()
 }
 
-/// The shipped prometheus.yml with loopback targets, 1 s intervals and the absolute path of `rules` (a file
-/// of `alert-rules/`, or every pack when `None`).
+/// The shipped prometheus.yml with loopback targets, 1 s intervals and `rules` (absolute paths or
+/// globs) as its rule files.
 pub(crate) fn prometheus_config(
     dir: &Path,
     gateway: u16,
     receiver: u16,
     alertmanager: u16,
-    rules: Option<&str>,
-) -> std::path::PathBuf {
+    rules: &[PathBuf],
+) -> PathBuf {
     let mut c = load_yaml("prometheus/prometheus.yml");
     c["global"]["scrape_interval"] = "1s".into();
     c["global"]["evaluation_interval"] = "1s".into();
-    let rules = support::repo("alert-rules").join(rules.unwrap_or("*.rules.yml"));
-    c["rule_files"] = Yaml::Sequence(vec![rules.display().to_string().into()]);
+    let rules = rules.iter().map(|r| r.display().to_string().into());
+    c["rule_files"] = Yaml::Sequence(rules.collect());
     c["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] =
         Yaml::Sequence(vec![format!("127.0.0.1:{alertmanager}").into()]);
     for job in c["scrape_configs"].as_sequence_mut().unwrap() {
@@ -143,8 +144,7 @@ pub(crate) struct Stack {
 }
 
 /// Real AlertManager and Prometheus for a receiver on `receiver_port`, configured as shipped
-/// (timings shortened; Prometheus loading `rules`, a file of `alert-rules/`, or every pack when
-/// `None`), started and ready. Their ports come from `free_port()`: they cannot report a bound port
+/// (timings shortened; Prometheus loading `rules`, absolute paths or globs), started and ready. Their ports come from `free_port()`: they cannot report a bound port
 /// (a short window in which another process could take one; the start-up failure then names it).
 pub(crate) struct Monitoring {
     pub(crate) prometheus: String,
@@ -157,7 +157,7 @@ pub(crate) async fn monitoring(
     gateway_port: u16,
     receiver_port: u16,
     password_file: &Path,
-    rules: Option<&str>,
+    rules: &[PathBuf],
 ) -> Monitoring {
     let (prom_port, am_port) = (free_port(), free_port());
     let am_cfg = alertmanager_config(dir, receiver_port, password_file);
@@ -212,7 +212,8 @@ impl Stack {
         json(request.basic_auth("admin", Some(PASSWORD))).await
     }
 
-    async fn replicas(&self) -> std::collections::BTreeMap<String, u64> {
+    /// Replicas per function (`name.namespace`), as `GET /system/functions` lists them.
+    pub(crate) async fn replicas(&self) -> std::collections::BTreeMap<String, u64> {
         let list = self.receiver_json("/system/functions").await;
         list.as_array()
             .unwrap()
@@ -279,7 +280,7 @@ impl Stack {
 }
 
 /// Poll until `check` holds on the replica map, asserting `invariant` on every observation.
-async fn until(
+pub(crate) async fn until(
     stack: &Stack,
     what: &str,
     timeout: Duration,
@@ -315,7 +316,8 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
     // The receiver binds port 0 and reports its address.
     let receiver = Served::start(&receiver_config(d, 0, &password_file), &[]);
     let receiver_port = receiver.addr.port();
-    let monitoring = monitoring(d, gateway_port, receiver_port, &password_file, None).await;
+    let packs = [support::repo("alert-rules/*.rules.yml")];
+    let monitoring = monitoring(d, gateway_port, receiver_port, &password_file, &packs).await;
     let stack = Stack {
         client: reqwest::Client::new(),
         receiver: format!("http://127.0.0.1:{receiver_port}"),

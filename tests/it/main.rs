@@ -22,6 +22,7 @@ mod openfaas_state;
 mod operator;
 mod ops_http;
 mod props;
+mod scale_to_zero;
 mod serve;
 mod simulate;
 mod webhook;

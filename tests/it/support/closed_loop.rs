@@ -171,6 +171,20 @@ impl Loop {
     }
 }
 
+/// The gateway's half of a closed loop whose load does not depend on the replicas (the test sets
+/// it with [`Gateway::set`]): export the replica count alertscaler sets for `function` as
+/// `gateway_service_count`, re-read every 200 ms, as a gateway reports its functions' replicas.
+/// Never returns: spawn it, and it ends with the test's runtime.
+pub async fn report_replicas(gateway: Gateway, receiver: String, password: &str, function: &str) {
+    let client = reqwest::Client::new();
+    loop {
+        if let Some(replicas) = read_replicas(&client, &receiver, password, function).await {
+            gateway.set_replicas(function, replicas);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn read_replicas(
     client: &reqwest::Client,
     receiver: &str,
