@@ -144,8 +144,9 @@ pub(crate) struct Stack {
 }
 
 /// Real AlertManager and Prometheus for a receiver on `receiver_port`, configured as shipped
-/// (timings shortened; Prometheus loading `rules`, absolute paths or globs), started and ready. Their ports come from `free_port()`: they cannot report a bound port
-/// (a short window in which another process could take one; the start-up failure then names it).
+/// (timings shortened; Prometheus loading `rules`, absolute paths or globs), started and ready. Their
+/// ports come from `free_port()`: they cannot report a bound port (a short window in which another
+/// process could take one; the start-up failure then names it).
 pub(crate) struct Monitoring {
     pub(crate) prometheus: String,
     pub(crate) alertmanager: String,
