@@ -128,7 +128,14 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
         },
         w,
     );
-    next.pending = None;
+    // A newer decision replaces a held target, except that one sizing the function at its serving
+    // floor (min, at least 1) and moving nothing keeps a held sleep (a target of 0): like a
+    // recommendation at min (see [`holding`]) it says "keep serving", not "stay awake", and the
+    // capacity pack's follow-ups say it every few seconds, which left the sleep to FunctionIdle's
+    // next repeat (AlertManager's repeat_interval: 4h by default).
+    let floor_count = input.labels.min.max(1);
+    let keeps_sleep = p.desired == current && p.desired == floor_count;
+    next.pending = next.pending.filter(|&t| keeps_sleep && t == 0);
     let verdict = |decision| Verdict {
         decision,
         window: next.clone(),

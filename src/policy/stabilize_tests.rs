@@ -363,3 +363,48 @@ fn a_scale_down_is_never_held_above_the_current_max() {
         assert_eq!(next.window.pending, Some(1), "{recs:?}");
     }
 }
+
+#[test]
+fn a_count_at_the_serving_floor_keeps_a_held_sleep() {
+    // zero=true, min 2, at 2: FunctionIdle's sleep is held by a count of 5 recorded 100 s ago. A
+    // capacity decision that sizes the function at min (its follow-up every 5 s) says nothing about
+    // sleeping: the sleep stays pending and the settle pass finishes it once the window has passed.
+    // A decision that scales up cancels it.
+    let config = PolicyConfig::default();
+    let z = ScaleLabels {
+        zero: true,
+        ..labels(2, 20, 20)
+    };
+    let mut entry = history(&[(900, 5)]);
+    entry.window.pending = Some(0);
+    let capacity = |name: &str, up: bool, desired: &str| {
+        let mut t = if up {
+            crate::policy::testkit::up(name, Some("capacity"), None)
+        } else {
+            down(name, Some("capacity"), None)
+        };
+        let (crate::ledger::Trigger::Up { signal, .. } | crate::ledger::Trigger::Down { signal }) =
+            &mut t
+        else {
+            unreachable!()
+        };
+        signal.annotations.insert("desired".into(), desired.into());
+        t
+    };
+    let at_min = capacity("FunctionOverProvisioned", false, "0");
+    let (d, next) = run(&z, 2, &at_min, &entry, None, 1000, &config);
+    assert_eq!((why(&d), next.window.pending), (Some(Why::AtMin), Some(0)));
+    assert!(
+        settle(&z, 2, &next, t(1100), &config)
+            .unwrap()
+            .0
+            .target()
+            .is_none()
+    );
+    let (d, _) = settle(&z, 2, &next, t(1201), &config).unwrap();
+    assert_eq!(d.target(), Some(0), "{d:?}");
+    // An up move cancels the sleep.
+    let more = capacity("FunctionUnderProvisioned", true, "3");
+    let (d, next) = run(&z, 2, &more, &entry, None, 1000, &config);
+    assert_eq!((d.target(), next.window.pending), (Some(3), None), "{d:?}");
+}
