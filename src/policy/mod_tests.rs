@@ -112,14 +112,12 @@ fn a_pinned_function_that_slept_wakes_to_its_min() {
     l.zero = true;
     let idle = down("FunctionIdle", Some("zero"), Some("0"));
     assert_eq!(simple(&l, 2, &idle).target(), Some(0));
-    for mut wake in [
+    for wake in [
         up("APIHighInvocationRate", None, None),
         up("FunctionLatencyHigh", Some("latency"), Some("0.8")),
         up("FunctionUnderProvisioned", Some("capacity"), None),
     ] {
-        if let Trigger::Up { signal, .. } = &mut wake {
-            signal.annotations.insert("desired".into(), "3".into());
-        }
+        let wake = with_desired(wake, "3");
         let d = simple(&l, 0, &wake);
         assert_eq!(d.target(), Some(2), "{d:?}");
         // Awake, it stays pinned.
@@ -147,10 +145,7 @@ fn a_min_of_zero_does_not_let_latency_or_capacity_put_a_serving_function_to_slee
     let l = labels(0, 20, 20);
     let low = down("FunctionLatencyLow", Some("latency"), Some("0.05"));
     assert_eq!(simple(&l, 1, &low).target(), None, "stays at 1");
-    let mut over = down("FunctionOverProvisioned", Some("capacity"), None);
-    if let Trigger::Down { signal } = &mut over {
-        signal.annotations.insert("desired".into(), "0".into());
-    }
+    let over = with_desired(down("FunctionOverProvisioned", Some("capacity"), None), "0");
     assert_eq!(simple(&l, 3, &over).target(), Some(1));
     // The step policy keeps CE's resolved → min (0).
     let resolved = resolved("APIHighInvocationRate", None);
@@ -162,12 +157,11 @@ fn a_min_of_zero_does_not_let_latency_or_capacity_put_a_serving_function_to_slee
 /// with `zero=false` to its min or more (as CE's resolution does): that is the wake the rule prevents.
 #[test]
 fn a_scale_down_trigger_never_wakes_a_sleeping_function() {
-    let over = |desired: &str| {
-        let mut t = down("FunctionOverProvisioned", Some("capacity"), None);
-        if let Trigger::Down { signal } = &mut t {
-            signal.annotations.insert("desired".into(), desired.into());
-        }
-        t
+    let over = |desired| {
+        with_desired(
+            down("FunctionOverProvisioned", Some("capacity"), None),
+            desired,
+        )
     };
     let triggers = [
         resolved("APIHighInvocationRate", None),

@@ -377,21 +377,7 @@ fn a_count_at_the_serving_floor_keeps_a_held_sleep() {
     };
     let mut entry = history(&[(900, 5)]);
     entry.window.pending = Some(0);
-    let capacity = |name: &str, up: bool, desired: &str| {
-        let mut t = if up {
-            crate::policy::testkit::up(name, Some("capacity"), None)
-        } else {
-            down(name, Some("capacity"), None)
-        };
-        let (crate::ledger::Trigger::Up { signal, .. } | crate::ledger::Trigger::Down { signal }) =
-            &mut t
-        else {
-            unreachable!()
-        };
-        signal.annotations.insert("desired".into(), desired.into());
-        t
-    };
-    let at_min = capacity("FunctionOverProvisioned", false, "0");
+    let at_min = with_desired(down("FunctionOverProvisioned", Some("capacity"), None), "0");
     let (d, next) = run(&z, 2, &at_min, &entry, None, 1000, &config);
     assert_eq!((why(&d), next.window.pending), (Some(Why::AtMin), Some(0)));
     assert!(
@@ -404,7 +390,7 @@ fn a_count_at_the_serving_floor_keeps_a_held_sleep() {
     let (d, _) = settle(&z, 2, &next, t(1201), &config).unwrap();
     assert_eq!(d.target(), Some(0), "{d:?}");
     // An up move cancels the sleep.
-    let more = capacity("FunctionUnderProvisioned", true, "3");
+    let more = with_desired(up("FunctionUnderProvisioned", Some("capacity"), None), "3");
     let (d, next) = run(&z, 2, &more, &entry, None, 1000, &config);
     assert_eq!((d.target(), next.window.pending), (Some(3), None), "{d:?}");
 }

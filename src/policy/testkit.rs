@@ -70,6 +70,14 @@ pub fn resolved(alertname: &str, policy: Option<&str>) -> Trigger {
     }
 }
 
+/// `trigger` with the capacity pack's `desired` annotation.
+pub fn with_desired(mut trigger: Trigger, desired: &str) -> Trigger {
+    if let Trigger::Up { signal, .. } | Trigger::Down { signal } = &mut trigger {
+        signal.annotations.insert("desired".into(), desired.into());
+    }
+    trigger
+}
+
 /// Stored state whose stabilization history holds these (seconds, desired) recommendations.
 pub fn history(recs: &[(i64, u32)]) -> Stored {
     let mut stored = Stored::default();
