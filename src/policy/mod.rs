@@ -166,6 +166,16 @@ pub(crate) fn decide(input: &Input<'_>, config: &PolicyConfig) -> Verdict {
         window: input.window.clone(),
     };
     let kind = match input.trigger {
+        // A scale-down alert that ended withdraws the scale-down it asked for: a sleep or a smaller count
+        // the window still holds back is no longer wanted (FunctionIdle resolved: traffic is back).
+        Trigger::Hold(hold @ Hold::DownEnded) => {
+            let mut window = input.window.clone();
+            window.pending = None;
+            return Verdict {
+                decision: hold_decision(hold),
+                window,
+            };
+        }
         Trigger::Hold(hold) => return unchanged_window(hold_decision(hold)),
         Trigger::Up { signal, .. } | Trigger::Down { signal } => {
             signal.policy.unwrap_or(config.default)

@@ -194,3 +194,27 @@ fn a_scale_down_trigger_never_wakes_a_sleeping_function() {
         assert!(woken.is_some_and(|n| n >= min), "[{min}, {max}]: {woken:?}");
     }
 }
+
+#[test]
+fn a_scale_down_alert_that_ended_withdraws_its_held_scale_down() {
+    // FunctionIdle's sleep was held back by the window (a count of 3 recorded 100 s ago); then
+    // FunctionIdle resolves (traffic is back; the ledger makes its resolution a DownEnded hold). The
+    // settle pass must not finish the sleep afterwards.
+    let config = PolicyConfig::default();
+    let z = ScaleLabels {
+        zero: true,
+        ..labels(1, 20, 20)
+    };
+    let mut entry = history(&[(900, 3)]);
+    entry.window.pending = Some(0);
+    let ended = Trigger::Hold(Hold::DownEnded);
+    let (d, next) = run(&z, 3, &ended, &entry, None, 1000, &config);
+    assert_eq!(why(&d), Some(Why::DownEnded));
+    assert_eq!(next.window.pending, None);
+    assert_eq!(next.window.recommendations, entry.window.recommendations);
+    assert!(settle(&z, 3, &next, t(1300), &config).is_none());
+    // Other holds keep it: a duplicate of the idle alert changes nothing.
+    let duplicate = Trigger::Hold(Hold::Duplicate { ago_secs: 5 });
+    let (_, next) = run(&z, 3, &duplicate, &entry, None, 1000, &config);
+    assert_eq!(next.window.pending, Some(0));
+}
