@@ -218,11 +218,9 @@ fn load(
         .filter(|_| arrivals > 0.0)
         .map(|s| arrivals * s)
         .or_else(|| {
-            if series.shedding(now) {
-                None
-            } else {
-                series.in_flight(now, Metric::Count)
-            }
+            series
+                .in_flight(now, Metric::Count)
+                .filter(|_| !series.shedding(now))
         })
         .or((arrivals == 0.0).then_some(0.0))
 }
