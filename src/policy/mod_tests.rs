@@ -108,8 +108,7 @@ fn reasons_carry_the_numbers() {
 #[test]
 fn a_pinned_function_that_slept_wakes_to_its_min() {
     // min = max disables autoscaling, but a zero=true function may sleep, and must wake again.
-    let mut l = labels(2, 2, 20);
-    l.zero = true;
+    let l = sleepy(2, 2);
     let idle = down("FunctionIdle", Some("zero"), Some("0"));
     assert_eq!(simple(&l, 2, &idle).target(), Some(0));
     for wake in [
@@ -171,10 +170,7 @@ fn a_scale_down_trigger_never_wakes_a_sleeping_function() {
     ];
     for (min, max) in [(2, 20), (1, 20), (2, 2)] {
         let awake = labels(min, max, 20);
-        let asleep = ScaleLabels {
-            zero: true,
-            ..awake
-        };
+        let asleep = sleepy(min, max);
         for trigger in &triggers {
             if min < max {
                 let to = simple(&awake, 0, trigger).target();
@@ -201,12 +197,8 @@ fn a_scale_down_alert_that_ended_withdraws_its_held_scale_down() {
     // FunctionIdle resolves (traffic is back; the ledger makes its resolution a DownEnded hold). The
     // settle pass must not finish the sleep afterwards.
     let config = PolicyConfig::default();
-    let z = ScaleLabels {
-        zero: true,
-        ..labels(1, 20, 20)
-    };
-    let mut entry = history(&[(900, 3)]);
-    entry.window.pending = Some(0);
+    let z = sleepy(1, 20);
+    let entry = held_sleep(&[(900, 3)]);
     let ended = Trigger::Hold(Hold::DownEnded);
     let (d, next) = run(&z, 3, &ended, &entry, None, 1000, &config);
     assert_eq!(why(&d), Some(Why::DownEnded));

@@ -189,8 +189,7 @@ fn settle_respects_bounds_and_outside_moves() {
         Some(0)
     );
     // A held sleep of a function with min 2: a recommendation at min does not hold it.
-    let mut at_min = history(&[(990, 2)]);
-    at_min.window.pending = Some(0);
+    let at_min = held_sleep(&[(990, 2)]);
     let (d, next) = settle(&z, 2, &at_min, t(1000), &config).unwrap();
     assert_eq!((d.target(), next.window.pending), (Some(0), None), "{d:?}");
     // Someone already scaled below the target: forget it, move nothing.
@@ -371,12 +370,8 @@ fn a_count_at_the_serving_floor_keeps_a_held_sleep() {
     // sleeping: the sleep stays pending and the settle pass finishes it once the window has passed.
     // A decision that scales up cancels it.
     let config = PolicyConfig::default();
-    let z = ScaleLabels {
-        zero: true,
-        ..labels(2, 20, 20)
-    };
-    let mut entry = history(&[(900, 5)]);
-    entry.window.pending = Some(0);
+    let z = sleepy(2, 20);
+    let entry = held_sleep(&[(900, 5)]);
     let at_min = with_desired(down("FunctionOverProvisioned", Some("capacity"), None), "0");
     let (d, next) = run(&z, 2, &at_min, &entry, None, 1000, &config);
     assert_eq!((why(&d), next.window.pending), (Some(Why::AtMin), Some(0)));

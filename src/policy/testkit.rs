@@ -78,6 +78,21 @@ pub fn with_desired(mut trigger: Trigger, desired: &str) -> Trigger {
     trigger
 }
 
+/// Labels that let the function sleep (`com.openfaas.scale.zero=true`), factor 20.
+pub fn sleepy(min: u32, max: u32) -> ScaleLabels {
+    ScaleLabels {
+        zero: true,
+        ..labels(min, max, 20)
+    }
+}
+
+/// Stored state with a sleep (target 0) held back by these (seconds, desired) recommendations.
+pub fn held_sleep(recs: &[(i64, u32)]) -> Stored {
+    let mut stored = history(recs);
+    stored.window.pending = Some(0);
+    stored
+}
+
 /// Stored state whose stabilization history holds these (seconds, desired) recommendations.
 pub fn history(recs: &[(i64, u32)]) -> Stored {
     let mut stored = Stored::default();

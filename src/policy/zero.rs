@@ -106,12 +106,6 @@ mod tests {
         down("FunctionIdle", Some("zero"), Some("0"))
     }
 
-    fn sleepy(min: u32, max: u32) -> ScaleLabels {
-        let mut l = labels(min, max, 20);
-        l.zero = true;
-        l
-    }
-
     /// The pack's idle alert, which says the function was idle for `window` when it became active.
     fn idle_window(window: &str) -> Trigger {
         let mut s = signal(
