@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::{Applied, Backend, FunctionState, FunctionSummary, Update};
 use crate::error::BackendError;
@@ -94,9 +95,12 @@ impl Backend for Instrumented {
         result
     }
 
-    async fn settling(&self) -> Result<Vec<FunctionId>, BackendError> {
+    async fn settling(
+        &self,
+        silent_before: DateTime<Utc>,
+    ) -> Result<Vec<FunctionId>, BackendError> {
         let started = Instant::now();
-        let result = self.inner.settling().await;
+        let result = self.inner.settling(silent_before).await;
         self.record("list", started, &result);
         result
     }

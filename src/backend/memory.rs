@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::{Applied, Backend, FunctionState, FunctionSummary, JsonListing, SummaryRef, Update};
 use crate::config::MemoryFunction;
@@ -120,15 +121,20 @@ impl Backend for MemoryBackend {
         Ok(Applied::as_asked(&update))
     }
 
-    async fn settling(&self) -> Result<Vec<FunctionId>, BackendError> {
-        // Only the few with a pending scale-down are copied, not the whole table.
+    async fn settling(
+        &self,
+        silent_before: DateTime<Utc>,
+    ) -> Result<Vec<FunctionId>, BackendError> {
+        // Only the few to settle are copied, not the whole table.
         Ok(self
             .lock()
             .iter()
             .filter(|(_, s)| {
-                s.stored
-                    .as_ref()
-                    .is_some_and(|s| s.window.pending.is_some())
+                s.stored.as_ref().is_some_and(|s| {
+                    s.window.pending.is_some()
+                        || crate::ledger::up_last_seen(&s.ledger)
+                            .is_some_and(|seen| seen <= silent_before)
+                })
             })
             .map(|(id, _)| id.clone())
             .collect())

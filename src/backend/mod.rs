@@ -13,6 +13,7 @@ pub mod openfaas;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::BackendError;
@@ -133,6 +134,10 @@ pub struct FunctionSummary {
     /// re-decides only these functions).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settling_to: Option<u32>,
+    /// When an up alert firing for it was last seen (the settle pass decides on a resolution that
+    /// never came once this is the episode TTL old). Not listed.
+    #[serde(skip)]
+    pub up_last_seen: Option<DateTime<Utc>>,
 }
 
 impl FunctionSummary {
@@ -151,6 +156,7 @@ impl FunctionSummary {
             labels,
             firing: stored.map(Stored::firing_up).unwrap_or_default(),
             settling_to: stored.and_then(Stored::pending_scale_down),
+            up_last_seen: stored.and_then(|s| crate::ledger::up_last_seen(&s.ledger)),
         }
     }
 }
@@ -257,14 +263,20 @@ pub trait Backend: Send + Sync + 'static {
         Ok(json.finish())
     }
 
-    /// Functions whose stored state holds a scale-down the stabilization window held back (the
-    /// settle pass re-decides only these). By default filtered from [`Backend::list`]; a backend
-    /// that can answer without listing everything should.
-    async fn settling(&self) -> Result<Vec<FunctionId>, BackendError> {
+    /// Functions the settle pass re-decides: those whose stored state holds a scale-down the
+    /// stabilization window held back, and those whose up alerts were all last seen before
+    /// `silent_before` (a resolution that never came). By default filtered from
+    /// [`Backend::list`]; a backend that can answer without listing everything should.
+    async fn settling(
+        &self,
+        silent_before: DateTime<Utc>,
+    ) -> Result<Vec<FunctionId>, BackendError> {
         let listed = self.list().await?;
         Ok(listed
             .into_iter()
-            .filter(|f| f.settling_to.is_some())
+            .filter(|f| {
+                f.settling_to.is_some() || f.up_last_seen.is_some_and(|seen| seen <= silent_before)
+            })
             .map(|f| FunctionId {
                 name: f.name,
                 namespace: f.namespace,

@@ -423,6 +423,70 @@ pub fn follow_up(
     })
 }
 
+/// A resolution that never came: when every up-direction alert firing for the function has gone
+/// silent for the episode TTL (AlertManager repeats a firing alert every repeat_interval, so an
+/// episode not seen for that long lost its resolution, e.g. while alertscaler was unreachable), the
+/// resolution of the last one seen, to decide on as if it had arrived, and the entry without the
+/// silent episodes, to store with that decision. `None` while any up alert is still seen, or when
+/// none has gone silent. Down-direction episodes decide nothing when they lapse (their end moves
+/// nothing) and are only forgotten.
+pub fn lapsed(entry: &Entry, now: DateTime<Utc>, timing: &Timing) -> Option<(Signal, Entry)> {
+    if entry.fires_up(now, timing) {
+        return None;
+    }
+    let (fingerprint, f) = entry
+        .firing
+        .iter()
+        .filter(|(_, f)| f.direction == Direction::Up)
+        .max_by_key(|(_, f)| f.last_seen)?;
+    let signal = Signal {
+        alertname: f.alertname.clone(),
+        status: Status::Resolved,
+        direction: Direction::Up,
+        policy: f.policy,
+        episode: EpisodeKey {
+            fingerprint: fingerprint.clone(),
+            starts_at: f.starts_at,
+        },
+        ends_at: None,
+        annotations: Default::default(),
+    };
+    // Each silent up episode is recorded as resolved, so that its resolution, should it still
+    // arrive, is a replay.
+    let mut next: Cow<'_, Entry> = Cow::Owned(entry.clone());
+    let silent: Vec<_> = entry
+        .firing
+        .iter()
+        .filter(|(_, f)| f.direction == Direction::Up)
+        .map(|(fp, f)| (fp.clone(), f.starts_at))
+        .collect();
+    for (fp, starts_at) in silent {
+        next.to_mut().resolved.insert(
+            fp,
+            Resolved {
+                starts_at,
+                resolved_at: now,
+                ended_at: None,
+            },
+        );
+    }
+    prune(&mut next, now, timing);
+    cap(&mut next, timing.max_episodes);
+    next.to_mut().last_down = Some(now);
+    Some((signal, next.into_owned()))
+}
+
+/// When the last up-direction alert firing for the function was seen (`None`: none fires): once
+/// this is the episode TTL old, [`lapsed`] decides on its lost resolution.
+pub fn up_last_seen(entry: &Entry) -> Option<DateTime<Utc>> {
+    entry
+        .firing
+        .values()
+        .filter(|f| f.direction == Direction::Up)
+        .map(|f| f.last_seen)
+        .max()
+}
+
 /// When several signals hold, keep the most telling reason (the first of equal rank).
 fn hold(best: &mut Option<Hold>, h: Hold) {
     let rank = |h: &Hold| match h {

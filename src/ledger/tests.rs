@@ -225,6 +225,56 @@ fn silent_firing_episode_expires_after_ttl() {
 }
 
 #[test]
+fn a_lost_resolution_lapses_after_the_ttl_and_its_late_arrival_is_a_replay() {
+    let timing = Timing::default();
+    let ttl = timing.episode_ttl;
+    // Two up alerts fire; "b" is last seen at 30.
+    let entry = plan(&Entry::default(), &[firing("a", 0)], t(0), &timing).next;
+    let entry = plan(&entry, &[firing("b", 25)], t(30), &timing).next;
+    let mut down = signal("FunctionLatencyLow", "c", 0, Status::Firing);
+    down.direction = Direction::Down;
+    let entry = plan(&entry, &[down], t(31), &timing).next;
+    assert_eq!(up_last_seen(&entry), Some(t(30)));
+    // While either up alert is within the TTL, nothing has lapsed ("a" alone is silent long enough).
+    assert_eq!(lapsed(&entry, t(0) + ttl, &timing), None);
+    assert_eq!(lapsed(&entry, t(29) + ttl, &timing), None);
+    // Once both are silent: the resolution of the last one seen, and an entry without them.
+    let (signal, next) = lapsed(&entry, t(30) + ttl, &timing).expect("lapsed");
+    assert_eq!(
+        (
+            signal.episode.fingerprint.as_str(),
+            signal.status,
+            signal.direction
+        ),
+        ("b", Status::Resolved, Direction::Up)
+    );
+    // The down alert, seen a second later, still fires.
+    let still: Vec<_> = next.firing.values().map(|f| f.alertname.as_str()).collect();
+    assert_eq!(still, ["FunctionLatencyLow"], "{next:?}");
+    assert_eq!(next.last_down, Some(t(30) + ttl));
+    assert_eq!(up_last_seen(&next), None);
+    assert_eq!(lapsed(&next, t(30) + ttl, &timing), None, "decided once");
+    // The real resolutions arriving after all are replays, not a second scale-down.
+    let late = plan(
+        &next,
+        &[resolved("a", 0), resolved("b", 25)],
+        t(40) + ttl,
+        &timing,
+    );
+    assert_eq!(kind(&late.trigger), "replay");
+}
+
+#[test]
+fn only_down_alerts_lapsing_decide_nothing() {
+    let timing = Timing::default();
+    let mut down = signal("FunctionLatencyLow", "c", 0, Status::Firing);
+    down.direction = Direction::Down;
+    let entry = plan(&Entry::default(), &[down], t(0), &timing).next;
+    assert_eq!(up_last_seen(&entry), None);
+    assert_eq!(lapsed(&entry, t(0) + timing.episode_ttl * 2, &timing), None);
+}
+
+#[test]
 fn entry_round_trips_through_json() {
     let entry = plan(
         &Entry::default(),

@@ -143,11 +143,14 @@ impl Service {
     }
 
     /// Trigger: the settle pass at `now`. Re-decides the listed functions whose stored state holds
-    /// a scale-down the stabilization window held back; returns what moved, was refused or failed.
+    /// a scale-down the stabilization window held back, or whose up alerts all went silent for
+    /// the episode TTL (their resolution was lost: decided as if it had come); returns what
+    /// moved, was refused or failed.
     pub async fn settle(&self, now: DateTime<Utc>) -> Result<Vec<FunctionReport>, BackendError> {
-        // Only functions with a pending target are read again: the others would cost a read each
-        // for nothing (a GET per function per pass on Kubernetes).
-        let settling = self.backend.settling().await?;
+        // Only those functions are read again: the others would cost a read each for nothing (a
+        // GET per function per pass on Kubernetes).
+        let silent_before = now - self.settings.timing.episode_ttl;
+        let settling = self.backend.settling(silent_before).await?;
         let mut reports = Vec::new();
         for id in settling {
             if let Some(report) = self.decide(&id, Cause::Settle, now).await {
@@ -251,7 +254,12 @@ impl Service {
     ) -> Result<Option<Decision>, BackendError> {
         let s = &self.settings;
         let stored = state.stored.unwrap_or_default();
-        if matches!(cause, Cause::Settle) && stored.window.pending.is_none() {
+        // The settle pass decides on a resolution that never came, else resumes a held scale-down.
+        let lapsed = match cause {
+            Cause::Settle => ledger::lapsed(&stored.ledger, now, &s.timing),
+            Cause::Notification(_) | Cause::FollowUp => None,
+        };
+        if matches!(cause, Cause::Settle) && stored.window.pending.is_none() && lapsed.is_none() {
             return Ok(None);
         }
         // A follow-up decides for the capacity alert still firing, holds, or stops following.
@@ -309,16 +317,25 @@ impl Service {
                 (decide(&trigger, load.as_ref()), next)
             }
             Cause::Settle => {
-                // A held scale-down waits while an up alert fires; that alert's resolution decides.
-                if stored.ledger.fires_up(now, &s.timing) {
-                    return Ok(None);
+                if let Some((signal, next)) = lapsed {
+                    let alertname = signal.alertname.clone();
+                    let mut verdict = decide(&Trigger::Down { signal }, None);
+                    let silent = s.timing.episode_ttl.num_seconds();
+                    after_silence(&mut verdict.decision, &alertname, silent);
+                    (verdict, Cow::Owned(next))
+                } else {
+                    // A held scale-down waits while an up alert fires; that alert's resolution
+                    // decides.
+                    if stored.ledger.fires_up(now, &s.timing) {
+                        return Ok(None);
+                    }
+                    let Some(verdict) =
+                        stabilize::resume(&labels, state.replicas, &stored.window, now, &s.policy)
+                    else {
+                        return Ok(None);
+                    };
+                    (verdict, Cow::Borrowed(&stored.ledger))
                 }
-                let Some(verdict) =
-                    stabilize::resume(&labels, state.replicas, &stored.window, now, &s.policy)
-                else {
-                    return Ok(None);
-                };
-                (verdict, Cow::Borrowed(&stored.ledger))
             }
             Cause::FollowUp => {
                 let Some(signal) = follow else {
@@ -470,6 +487,17 @@ fn failed(
     };
     (report.from, report.to) = (moved.map(|m| m.0), moved.map(|m| m.1));
     report
+}
+
+/// A decision on a resolution that never came says so first.
+fn after_silence(decision: &mut Decision, alertname: &str, silent_secs: i64) {
+    let (Decision::Scale { reason, .. }
+    | Decision::Unchanged { reason, .. }
+    | Decision::Refused { reason }) = decision;
+    *reason = format!(
+        "no notification of {alertname} for {silent_secs}s (episode_ttl_secs): its resolution was \
+         lost, decided as if it came; {reason}"
+    );
 }
 
 /// Alert names as a decision lists them: sorted, without repeats.

@@ -181,6 +181,89 @@ async fn step_ramp_resolve_is_stabilized_then_settled() {
     );
 }
 
+/// README: a lost `resolved` cannot hold a function up forever. Through the default
+/// list-filtering `settling()` (`Counting`, as Kubernetes and OpenFaaS) and the memory backend's own.
+#[tokio::test]
+async fn the_settle_pass_decides_a_lost_resolution_once_its_alert_is_silent_for_the_ttl() {
+    let ttl = Settings::from_config(&Config::default()).timing.episode_ttl;
+    let (counting, backend) = service(&[], 1);
+    let memory = Arc::new(MemoryBackend::new(&[MemoryFunction {
+        name: "echo".into(),
+        namespace: "openfaas-fn".into(),
+        replicas: 1,
+        labels: BTreeMap::new(),
+    }]));
+    let direct = Service::new(memory.clone(), Settings::from_config(&Config::default()));
+    let replicas = |i: usize| match i {
+        0 => backend.replicas(&id()),
+        _ => memory.replicas(&id()),
+    };
+    for (i, svc) in [counting, direct].iter().enumerate() {
+        let rate = |status, starts| webhook(status, "APIHighInvocationRate", &[], "10", starts);
+        svc.handle(&rate("firing", 0), t(1)).await;
+        svc.handle(&rate("firing", 0), t(40)).await;
+        assert_eq!(replicas(i), Some(9));
+        // Its resolution is lost. Until the alert has been silent for the TTL, nothing moves.
+        let reports = svc.settle(t(39) + ttl).await.unwrap();
+        assert!(reports.is_empty(), "{reports:?}");
+        assert_eq!(replicas(i), Some(9));
+        // Then the pass decides as the resolution would have: CE's drop to min (the window's
+        // recommendations are an hour old).
+        let reports = svc.settle(t(40) + ttl).await.unwrap();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!((reports[0].from, reports[0].to), (Some(9), Some(1)));
+        assert!(
+            reports[0]
+                .reason
+                .starts_with("no notification of APIHighInvocationRate for 3600s"),
+            "{}",
+            reports[0].reason
+        );
+        assert_eq!(replicas(i), Some(1));
+        // Once: the next pass has nothing to do, and the resolution arriving after all is a replay.
+        assert!(svc.settle(t(60) + ttl).await.unwrap().is_empty());
+        let late = svc.handle(&rate("resolved", 0), t(70) + ttl).await;
+        assert_eq!(late.functions[0].why, Some(Why::Replay), "{late:?}");
+        let listed = svc.backend().list().await.unwrap();
+        assert!(listed[0].firing.is_empty(), "{listed:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_lost_resolution_is_not_decided_while_another_up_alert_is_seen() {
+    let (svc, backend) = service(&[], 1);
+    let ttl = svc.settings().timing.episode_ttl;
+    svc.handle(
+        &webhook("firing", "APIHighInvocationRate", &[], "10", 0),
+        t(1),
+    )
+    .await;
+    // A second up alert of the function keeps being repeated (its own resolution still to come).
+    let latency = |at| {
+        webhook(
+            "firing",
+            "FunctionLatencyHigh",
+            &[("scale_policy", "step")],
+            "2",
+            at,
+        )
+    };
+    svc.handle(&latency(10), t(11)).await;
+    svc.handle(&latency(10), t(3000)).await;
+    let before = backend.replicas(&id());
+    assert!(svc.settle(t(1) + ttl).await.unwrap().is_empty());
+    assert_eq!(backend.replicas(&id()), before);
+    // Once that one goes silent too, the last one seen is resolved.
+    let reports = svc.settle(t(3000) + ttl).await.unwrap();
+    assert!(
+        reports[0]
+            .reason
+            .contains("no notification of FunctionLatencyHigh"),
+        "{reports:?}"
+    );
+    assert_eq!(backend.replicas(&id()), Some(1));
+}
+
 #[tokio::test]
 async fn a_held_scale_down_with_bad_labels_is_refused_once_and_settles_when_mended() {
     let (svc, backend) = service(&[], 1);

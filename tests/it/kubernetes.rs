@@ -254,6 +254,40 @@ async fn restarted_receiver_recognises_the_duplicate_from_the_state_configmap() 
     assert_eq!(fake.replicas(FN_NS, "echo"), Some(5));
 }
 
+/// A lost resolution is decided by the settle pass from the state the cluster keeps: another
+/// process (a restart, the other replica) lists it and brings the function back to min.
+#[tokio::test]
+async fn a_lost_resolution_is_decided_from_the_state_configmap_by_another_receiver() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
+    let cfg = config(&[FN_NS]);
+    let first = receiver(&fake, &cfg)
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    assert_moved(&first, Outcome::Scaled, 1, 5);
+    // The resolution never comes; a new process runs the settle pass an hour later.
+    let ttl = chrono::TimeDelta::seconds(3600);
+    let other = receiver(&fake, &cfg);
+    let early = other
+        .settle(now() + ttl - chrono::TimeDelta::seconds(1))
+        .await;
+    assert!(early.unwrap().is_empty());
+    let reports = other.settle(now() + ttl).await.unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!((reports[0].from, reports[0].to), (Some(5), Some(1)));
+    assert!(
+        reports[0]
+            .reason
+            .contains("no notification of APIHighInvocationRate"),
+        "{}",
+        reports[0].reason
+    );
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+    let ledger = ledger_of(&fake, "echo").expect("ledger");
+    assert_eq!(ledger["firing"], json!({}), "{ledger}");
+    assert!(other.settle(now() + ttl * 2).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn corrupt_ledgers_count_as_empty_and_are_overwritten() {
     let fake = FakeApiserver::start().await;
