@@ -381,6 +381,28 @@ mod tests {
     }
 
     #[test]
+    fn trailing_characters_after_the_payload_are_named_with_their_position() {
+        // Fails on main: the path-tracking re-parse stops after the object and accepts it, so the
+        // 400 says "payload rejected by the parser" at `.`, without the line and column the
+        // README promises for malformed JSON.
+        for body in [
+            &br#"{"version":"4","status":"firing","alerts":[]} trailing"#[..],
+            &br#"{"version":"4","status":"firing","alerts":[]}{}"#[..],
+        ] {
+            for err in [
+                parse(body).unwrap_err(),
+                parse_notification(body).unwrap_err(),
+            ] {
+                let message = err.to_string();
+                assert!(
+                    message.contains("trailing") && message.contains("line 1 column"),
+                    "{message}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn an_unknown_policy_is_refused_before_any_backend_call() {
         let body = br#"{"version":"4","status":"firing","alerts":[
             {"status":"firing","labels":{"alertname":"A","function_name":"f","scale_policy":"magic"},"startsAt":"2026-11-24T06:55:10Z"},
