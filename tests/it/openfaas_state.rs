@@ -371,6 +371,34 @@ async fn a_corrupt_state_file_stops_startup_unless_fresh_state() {
 }
 
 #[tokio::test]
+async fn a_state_file_that_names_a_directory_is_refused_and_never_moved_aside() {
+    // Fails on main: `state_file = "/var/lib/alertscaler"` (the directory of the worked example
+    // instead of a file in it) passes check-config; serve refuses it with "fix its permissions, or
+    // start with --fresh-state", and `serve --fresh-state` renames the whole directory, with
+    // whatever it holds, to `<dir>.corrupt` and starts with an empty ledger.
+    let gw = mock::start(&[]).await;
+    let mut env = Env::new(&gw);
+    let dir = env.dir.path().join("alertscaler");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("other.txt"), b"not ours").unwrap();
+    env.config.openfaas.state_file = dir.clone();
+    let namespaces = env.config.allowed_namespaces.clone();
+    let fresh = OpenFaasBackend::new(&env.config.openfaas, namespaces.clone(), true);
+    assert!(
+        dir.join("other.txt").exists(),
+        "the directory was moved aside"
+    );
+    assert!(
+        fresh.is_err(),
+        "a directory is not a state file, even with --fresh-state"
+    );
+    let err = OpenFaasBackend::new(&env.config.openfaas, namespaces, false)
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("--fresh-state"), "{err}");
+}
+
+#[tokio::test]
 async fn an_intent_on_a_function_that_vanished_is_dropped_and_refused() {
     let gw = mock::start(&[("figlet", labelled(1))]).await;
     let mut env = Env::new(&gw);
