@@ -312,3 +312,21 @@ fn a_file_error_at_the_end_of_the_text_names_a_line_of_the_file() {
         .to_string();
     assert!(err.contains("line 2, column 35: "), "{err}");
 }
+
+#[test]
+fn a_function_declared_twice_is_refused_not_dropped() {
+    // Fails on main: the second [[memory.functions]] table of the same name silently replaces the
+    // first (the listing then shows one echo-fn with the second table's replicas), while every
+    // other configuration mistake is an error naming it.
+    let err = load_str(
+        "[[memory.functions]]\nname = \"echo-fn\"\nreplicas = 1\n\n[[memory.functions]]\nname = \"echo-fn\"\nreplicas = 7\n",
+        &[],
+    )
+    .map(|c| c.memory.functions.len())
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("memory.functions") && err.contains("echo-fn"),
+        "{err}"
+    );
+}
