@@ -330,3 +330,22 @@ fn a_function_declared_twice_is_refused_not_dropped() {
         "{err}"
     );
 }
+
+#[test]
+fn an_unreadable_config_file_is_said_once() {
+    // Fails on main: `cannot read config file {path}: {source}` also returns the io::Error as its
+    // source, so `alertscaler check-config --config missing.toml` prints the OS error twice
+    // ("Error: cannot read config file …: No such file or directory (os error 2)\n\nCaused by:\n
+    // No such file or directory (os error 2)"). The same holds for ConfigError::Secret.
+    let dir = tempfile::tempdir().unwrap();
+    let err = Config::load_with_env(Some(&dir.path().join("missing.toml")), environment("NONE_"))
+        .unwrap_err();
+    let shown = err.to_string();
+    let repeated = std::error::Error::source(&err).map(|s| s.to_string());
+    assert!(
+        repeated
+            .as_ref()
+            .is_none_or(|cause| !shown.contains(cause.as_str())),
+        "{shown} / caused by {repeated:?}"
+    );
+}
