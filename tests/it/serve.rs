@@ -178,6 +178,29 @@ async fn a_missing_tls_key_is_a_clear_startup_error() {
     );
 }
 
+#[test]
+fn a_tls_certificate_file_without_a_certificate_is_named_as_such() {
+    // Fails on main: a cert_file with no PEM certificate in it (a key, a CSR, garbage) is refused
+    // with "cannot load TLS certificate … / key …: peer sent no certificates", a TLS handshake
+    // error that says nothing about the file.
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    let (ok, _, stderr) = check_config(
+        dir.path(),
+        &format!(
+            "[tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+    );
+    assert!(!ok);
+    assert!(stderr.contains(&cert.display().to_string()), "{stderr}");
+    assert!(!stderr.contains("peer sent"), "{stderr}");
+}
+
 /// `alertscaler check-config --config <file with text>`: (success, stdout, stderr).
 fn check_config(dir: &std::path::Path, text: &str) -> (bool, String, String) {
     let file = dir.join("c.toml");
