@@ -125,7 +125,7 @@ fn explain(body: &[u8]) -> PayloadError {
         }
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, Webhook>(de) {
+    match serde_path_to_error::deserialize::<_, Webhook>(&mut *de) {
         Err(e) => {
             // At end of input the innermost segment is unknown ("?"): name the enclosing one.
             let path = e.path().to_string();
@@ -135,10 +135,14 @@ fn explain(body: &[u8]) -> PayloadError {
                 message: e.into_inner().to_string(),
             }
         }
-        // Cannot happen (the same input failed a moment ago); say so rather than panic.
+        // The payload parsed: what failed is what follows it (`{…} trailing`, `{…}{}`).
         Ok(_) => PayloadError::Json {
             path: ".".into(),
-            message: "payload rejected by the parser".into(),
+            message: match de.end() {
+                Err(e) => e.to_string(),
+                // Cannot happen (the same input failed a moment ago); say so rather than panic.
+                Ok(()) => "payload rejected by the parser".into(),
+            },
         },
     }
 }
