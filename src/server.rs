@@ -57,6 +57,9 @@ pub async fn check_files(config: &Config) -> anyhow::Result<()> {
     if let (BackendKind::Openfaas, Some(path)) = (&config.backend, &config.openfaas.password_file) {
         crate::backend::openfaas::read_password(path)?;
     }
+    if config.backend == BackendKind::Openfaas {
+        crate::backend::openfaas::state_file::check_path(&config.openfaas.state_file)?;
+    }
     LoadSource::from_config(&config.prometheus)?;
     Ok(())
 }

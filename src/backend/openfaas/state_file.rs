@@ -74,6 +74,10 @@ pub enum StateError {
         "state file {path} is corrupt ({message}); move it away, or start with --fresh-state to begin with an empty ledger (duplicates of alerts already acted on may then step once more)"
     )]
     Corrupt { path: PathBuf, message: String },
+    #[error(
+        "state file {path} is not a file (a directory?): set openfaas.state_file to a file, e.g. one inside it (a directory is never moved aside)"
+    )]
+    NotAFile { path: PathBuf },
     #[error("cannot write state file {path}: {source}")]
     Write {
         path: PathBuf,
@@ -91,13 +95,26 @@ impl StateError {
             Self::Corrupt { path, message } => {
                 format!("state file {} is corrupt ({message})", path.display())
             }
-            Self::Write { .. } => self.to_string(),
+            Self::NotAFile { .. } | Self::Write { .. } => self.to_string(),
         }
+    }
+}
+
+/// Whether `path` can be the state file: absent (created at the first write) or a regular file
+/// (through symlinks). A directory or a device is refused, with or without `--fresh-state`.
+pub fn check_path(path: &Path) -> Result<(), StateError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(StateError::NotAFile {
+            path: path.to_owned(),
+        }),
+        // Absent, or unreadable metadata: `load` says what reading it gives.
+        _ => Ok(()),
     }
 }
 
 /// Load the ledger. A missing file is an empty ledger; anything else unreadable is an error.
 pub fn load(path: &Path) -> Result<Slots, StateError> {
+    check_path(path)?;
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Slots::new()),
@@ -208,7 +225,7 @@ impl Store {
                 }
                 slots
             }
-            Err(e) if fresh => {
+            Err(e) if fresh && !matches!(e, StateError::NotAFile { .. }) => {
                 let aside = temp_path(path).with_extension("corrupt");
                 let kept = match std::fs::rename(path, &aside) {
                     Ok(()) => format!("moved it to {}", aside.display()),
