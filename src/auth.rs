@@ -80,10 +80,10 @@ pub(crate) fn read_secret(
     key: &'static str,
     path: &std::path::Path,
 ) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Secret {
+    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Secret {
         key,
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     let secret = text.trim_end_matches(['\n', '\r']).to_owned();
     if secret.is_empty() {

@@ -152,10 +152,11 @@ pub enum AuthConfig {
 /// A configuration that cannot be used; the message names the key or file to fix.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    // The I/O error is part of the message, not a `source`: anyhow would print it twice.
+    #[error("cannot read config file {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("config file {path}: {message}")]
     File { path: PathBuf, message: String },
@@ -163,11 +164,11 @@ pub enum ConfigError {
     Figment(String),
     #[error("configuration key `{key}`: {problem}")]
     Invalid { key: &'static str, problem: String },
-    #[error("cannot read secret file {path} (for `{key}`): {source}")]
+    #[error("cannot read secret file {path} (for `{key}`): {cause}")]
     Secret {
         key: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -228,9 +229,9 @@ impl Config {
         let mut text = None;
         let mut functions = Vec::new();
         if let Some(path) = file {
-            let read = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            let read = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
                 path: path.to_owned(),
-                source,
+                cause,
             })?;
             // The function table is read apart (see `table`); a table that does not parse is
             // reported below with its position, from the whole file.
@@ -331,12 +332,20 @@ impl Config {
             return invalid(key, problem);
         }
         sections::validate_ops(self)?;
+        // A second table of one function would silently replace the first.
+        let mut seen = std::collections::HashSet::with_capacity(self.memory.functions.len());
         for f in &self.memory.functions {
             let label = format!("{}.{}", f.name, f.namespace);
             if crate::id::FunctionId::parse(&label, &self.default_namespace).is_err() {
                 return invalid(
                     "memory.functions",
                     format!("{label:?} is not a valid function name.namespace"),
+                );
+            }
+            if !seen.insert((f.name.as_str(), f.namespace.as_str())) {
+                return invalid(
+                    "memory.functions",
+                    format!("{label:?} is declared twice (one [[memory.functions]] per function)"),
                 );
             }
         }

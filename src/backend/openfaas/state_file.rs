@@ -60,15 +60,16 @@ struct FileFormat {
     functions: BTreeMap<String, Slot>,
 }
 
-/// The state file cannot be used; the message names the file and how to start anyway.
+/// The state file cannot be used; the message names the file and how to start anyway (an I/O
+/// error is part of the message, not a `source`: anyhow would print it twice).
 #[derive(Debug, Error)]
 pub enum StateError {
     #[error(
-        "cannot read state file {path}: {source}; fix its permissions, or start with --fresh-state to begin with an empty ledger"
+        "cannot read state file {path}: {cause}; fix its permissions, or start with --fresh-state to begin with an empty ledger"
     )]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "state file {path} is corrupt ({message}); move it away, or start with --fresh-state to begin with an empty ledger (duplicates of alerts already acted on may then step once more)"
@@ -78,10 +79,10 @@ pub enum StateError {
         "state file {path} is not a file (a directory?): set openfaas.state_file to a file, e.g. one inside it (a directory is never moved aside)"
     )]
     NotAFile { path: PathBuf },
-    #[error("cannot write state file {path}: {source}")]
+    #[error("cannot write state file {path}: {cause}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -89,8 +90,8 @@ impl StateError {
     /// What is wrong, without the advice to start with `--fresh-state` (for when it was given).
     pub fn problem(&self) -> String {
         match self {
-            Self::Read { path, source } => {
-                format!("cannot read state file {}: {source}", path.display())
+            Self::Read { path, cause } => {
+                format!("cannot read state file {}: {cause}", path.display())
             }
             Self::Corrupt { path, message } => {
                 format!("state file {} is corrupt ({message})", path.display())
@@ -118,10 +119,10 @@ pub fn load(path: &Path) -> Result<Slots, StateError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Slots::new()),
-        Err(source) => {
+        Err(cause) => {
             return Err(StateError::Read {
                 path: path.to_owned(),
-                source,
+                cause,
             });
         }
     };
@@ -171,9 +172,9 @@ pub fn temp_path(path: &Path) -> PathBuf {
 /// Replace the file at `path` with `bytes` atomically (temp file + fsync + rename + fsync dir).
 /// The real path is never opened for writing.
 pub fn save(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let err = |source| StateError::Write {
+    let err = |cause| StateError::Write {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let temp = temp_path(path);
     let mut file = std::fs::File::create(&temp).map_err(err)?;
