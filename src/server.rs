@@ -150,6 +150,7 @@ pub async fn serve_with(
 
 /// A TLS acceptor from PEM files, speaking HTTP/1.1 only (the listener has no HTTP/2).
 async fn tls_acceptor(tls: &TlsConfig) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    check_pem(tls)?;
     let loaded =
         axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_file, &tls.key_file)
             .await
@@ -163,6 +164,30 @@ async fn tls_acceptor(tls: &TlsConfig) -> anyhow::Result<tokio_rustls::TlsAccept
     let mut config = (*loaded.get_inner()).clone();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Name the file when one of them holds no certificate or no key: the TLS library's own words for
+/// it ("peer sent no certificates") are a handshake's.
+fn check_pem(tls: &TlsConfig) -> anyhow::Result<()> {
+    use rustls::pki_types::pem::{self, PemObject};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert = tls.cert_file.display();
+    let certs = CertificateDer::pem_file_iter(&tls.cert_file)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("TLS certificate file {cert}: {e}"))?;
+    if certs.is_empty() {
+        anyhow::bail!(
+            "TLS certificate file {cert} holds no certificate (no PEM \"BEGIN CERTIFICATE\" block)"
+        );
+    }
+    let key = tls.key_file.display();
+    match PrivateKeyDer::from_pem_file(&tls.key_file) {
+        Ok(_) => Ok(()),
+        Err(pem::Error::NoItemsFound) => anyhow::bail!(
+            "TLS key file {key} holds no private key (no PEM \"BEGIN … PRIVATE KEY\" block)"
+        ),
+        Err(e) => anyhow::bail!("TLS key file {key}: {e}"),
+    }
 }
 
 /// File descriptors kept free of connections (backend clients, state and secret files, logs).
