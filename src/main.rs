@@ -46,6 +46,7 @@ enum Command {
     },
     /// Print the effective configuration (secrets redacted) or the error that makes it invalid.
     CheckConfig {
+        /// TOML configuration file (defaults < file < ALERTSCALER_* environment).
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -57,7 +58,7 @@ enum Command {
         #[arg(long)]
         scenario: PathBuf,
         /// Policy preset to run (repeatable): ce, step, step-ce-down, latency, proportional, capacity,
-        /// kpa. Default: the scenario's list, else all.
+        /// capacity-zero, kpa. Default: the scenario's list, else all.
         #[arg(long = "policy")]
         policies: Vec<String>,
         /// Directory for summary.md, summary.json, <policy>.csv and <function>.svg.

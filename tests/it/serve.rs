@@ -345,3 +345,40 @@ async fn failed_authentications_through_the_listener_block_only_their_source() {
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
+
+/// `--help` names every simulator preset, and every option says what it is.
+#[test]
+fn help_names_every_preset_and_describes_every_option() {
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_alertscaler"))
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let simulate = help(&["simulate"]);
+    for name in alertscaler::sim::presets::names() {
+        assert!(
+            simulate.contains(&format!(" {name},")) || simulate.contains(&format!(" {name}.")),
+            "simulate --help does not name preset {name}:\n{simulate}"
+        );
+    }
+    for command in ["serve", "check-config", "simulate"] {
+        let text = help(&[command]);
+        for line in text.lines().filter(|l| l.trim_start().starts_with('-')) {
+            // clap puts an option's description on its line, after the flags and value name.
+            let described = line
+                .trim()
+                .split("  ")
+                .filter(|part| !part.trim().is_empty())
+                .count()
+                > 1;
+            assert!(
+                described,
+                "{command} --help: option without a description: {line}\n{text}"
+            );
+        }
+    }
+}
