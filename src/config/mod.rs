@@ -284,6 +284,18 @@ impl Config {
                 ),
             );
         }
+        // An alert label name, as Prometheus allows them: anything else never names a function.
+        let label = self.function_label.as_bytes();
+        let label_char = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_';
+        if label.first().is_none_or(u8::is_ascii_digit) || !label.iter().all(label_char) {
+            return invalid(
+                "function_label",
+                format!(
+                    "{:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)",
+                    self.function_label
+                ),
+            );
+        }
         if self.body_limit_bytes < 1024 {
             return invalid("body_limit_bytes", "must be at least 1024".into());
         }

@@ -133,6 +133,9 @@ fn invalid_combinations_name_the_key() {
         ),
         ("[openfaas]\nretries = 1000\n", "openfaas.retries"),
         ("[openfaas]\nstate_file = \"\"\n", "openfaas.state_file"),
+        ("function_label = \"\"\n", "function_label"),
+        ("function_label = \"function-name\"\n", "function_label"),
+        ("function_label = \"1fn\"\n", "function_label"),
         (
             "[kubernetes]\nselector = \"env in (prod)\"\n",
             "kubernetes.selector",
