@@ -150,25 +150,29 @@ pub async fn serve_with(
 
 /// A TLS acceptor from PEM files, speaking HTTP/1.1 only (the listener has no HTTP/2).
 async fn tls_acceptor(tls: &TlsConfig) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
-    check_pem(tls)?;
-    let loaded =
-        axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_file, &tls.key_file)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot load TLS certificate {} / key {}",
-                    tls.cert_file.display(),
-                    tls.key_file.display()
-                )
-            })?;
-    let mut config = (*loaded.get_inner()).clone();
+    let (certs, key) = read_pem(tls)?;
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .with_context(|| {
+            format!(
+                "cannot use TLS certificate {} with key {}",
+                tls.cert_file.display(),
+                tls.key_file.display()
+            )
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Name the file when one of them holds no certificate or no key: the TLS library's own words for
-/// it ("peer sent no certificates") are a handshake's.
-fn check_pem(tls: &TlsConfig) -> anyhow::Result<()> {
+/// The certificate chain and the private key, each file named when it holds none (the TLS
+/// library's own words for a missing chain, "peer sent no certificates", are a handshake's).
+fn read_pem(
+    tls: &TlsConfig,
+) -> anyhow::Result<(
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+)> {
     use rustls::pki_types::pem::{self, PemObject};
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let cert = tls.cert_file.display();
@@ -182,7 +186,7 @@ fn check_pem(tls: &TlsConfig) -> anyhow::Result<()> {
     }
     let key = tls.key_file.display();
     match PrivateKeyDer::from_pem_file(&tls.key_file) {
-        Ok(_) => Ok(()),
+        Ok(private) => Ok((certs, private)),
         Err(pem::Error::NoItemsFound) => anyhow::bail!(
             "TLS key file {key} holds no private key (no PEM \"BEGIN … PRIVATE KEY\" block)"
         ),
