@@ -55,6 +55,25 @@ pub struct Firing {
     pub policy: Option<PolicyKind>,
 }
 
+impl Firing {
+    /// The signal of this stored episode, rebuilt for a background decision: without annotations
+    /// (a follow-up measures the desired count from Prometheus; a lapse has none to give).
+    fn signal(&self, fingerprint: &str, status: Status) -> Signal {
+        Signal {
+            alertname: self.alertname.clone(),
+            status,
+            direction: self.direction,
+            policy: self.policy,
+            episode: EpisodeKey {
+                fingerprint: fingerprint.to_owned(),
+                starts_at: self.starts_at,
+            },
+            ends_at: None,
+            annotations: Default::default(),
+        }
+    }
+}
+
 /// An episode that has resolved, kept to recognise replays and stale notifications.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resolved {
@@ -409,18 +428,7 @@ pub fn follow_up(
     if f.direction == Direction::Down && entry.fires_up(now, timing) {
         return FollowUp::Hold;
     }
-    FollowUp::Decide(Signal {
-        alertname: f.alertname.clone(),
-        status: Status::Firing,
-        direction: f.direction,
-        policy: f.policy,
-        episode: EpisodeKey {
-            fingerprint: fingerprint.clone(),
-            starts_at: f.starts_at,
-        },
-        ends_at: None,
-        annotations: Default::default(),
-    })
+    FollowUp::Decide(f.signal(fingerprint, Status::Firing))
 }
 
 /// A resolution that never came: when every up-direction alert firing for the function has gone
@@ -439,18 +447,7 @@ pub fn lapsed(entry: &Entry, now: DateTime<Utc>, timing: &Timing) -> Option<(Sig
         .iter()
         .filter(|(_, f)| f.direction == Direction::Up)
         .max_by_key(|(_, f)| f.last_seen)?;
-    let signal = Signal {
-        alertname: f.alertname.clone(),
-        status: Status::Resolved,
-        direction: Direction::Up,
-        policy: f.policy,
-        episode: EpisodeKey {
-            fingerprint: fingerprint.clone(),
-            starts_at: f.starts_at,
-        },
-        ends_at: None,
-        annotations: Default::default(),
-    };
+    let signal = f.signal(fingerprint, Status::Resolved);
     // Each silent up episode is recorded as resolved, so that its resolution, should it still
     // arrive, is a replay.
     let mut next: Cow<'_, Entry> = Cow::Owned(entry.clone());
