@@ -115,6 +115,28 @@ impl LoadSource {
         }
     }
 
+    /// Which of `alertnames` Prometheus holds firing for `function` now (its `ALERTS` series,
+    /// matched on the alert label `function_label`); `None` when Prometheus is not configured or
+    /// the query fails (logged). Asked before a resolution that never came is decided: an alert
+    /// AlertManager repeats less often than the episode TTL is still firing.
+    pub async fn firing_alerts(
+        &self,
+        function: &FunctionId,
+        function_label: &str,
+        default_namespace: &str,
+        alertnames: &[String],
+    ) -> Option<Vec<String>> {
+        let p = self.prometheus.as_ref()?;
+        let query = firing_query(function, function_label, default_namespace, alertnames);
+        match p.fetch(&query).await.and_then(|b| parse_alertnames(&b)) {
+            Ok(names) => Some(names),
+            Err(e) => {
+                warn!(error = %e, %query, "firing alerts query failed; deciding on the silence alone");
+                None
+            }
+        }
+    }
+
     /// Query the load for this alert and function; `None` when not configured or on failure.
     pub(crate) async fn measure(&self, alertname: &str, function: &FunctionId) -> Option<Load> {
         let p = self.prometheus.as_ref()?;
@@ -199,6 +221,58 @@ pub(crate) fn desired_query(function: &FunctionId) -> String {
         .replace('"', "\\\"")
         .replace('\n', "\\n");
     format!("max({DESIRED_SERIES}{{function_name=\"{name}\"}})")
+}
+
+/// The instant query for the `ALERTS` series of `alertnames` firing for one function. The alert
+/// names the function as `name.namespace`, or as `name` alone in the default namespace.
+pub fn firing_query(
+    function: &FunctionId,
+    function_label: &str,
+    default_namespace: &str,
+    alertnames: &[String],
+) -> String {
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let full = regex_escape(&function.to_string());
+    let names = if function.namespace == default_namespace {
+        format!("{}|{full}", regex_escape(&function.name))
+    } else {
+        full
+    };
+    let alerts: Vec<String> = alertnames.iter().map(|a| regex_escape(a)).collect();
+    format!(
+        "ALERTS{{alertstate=\"firing\",alertname=~\"{}\",{function_label}=~\"{}\"}}",
+        quote(&alerts.join("|")),
+        quote(&names)
+    )
+}
+
+/// `text` matched literally by a PromQL (RE2) regular expression.
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The distinct `alertname`s of an instant-vector answer (empty: none firing).
+pub(crate) fn parse_alertnames(body: &serde_json::Value) -> Result<Vec<String>, LoadError> {
+    if body["status"] != "success" || body["data"]["resultType"] != "vector" {
+        return Err(LoadError::Answer("not a successful vector answer".into()));
+    }
+    let result = body["data"]["result"]
+        .as_array()
+        .ok_or_else(|| LoadError::Answer("no result".into()))?;
+    let mut names: Vec<String> = result
+        .iter()
+        .filter_map(|sample| sample["metric"]["alertname"].as_str().map(str::to_owned))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    Ok(names)
 }
 
 /// The desired count from an instant-vector answer: exactly one sample, a number ≥ 0. An empty

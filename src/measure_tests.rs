@@ -390,3 +390,41 @@ fn desired_answers() {
         "max(alertscaler:function_desired_replicas{function_name=\"a\\\"b\\\\c.openfaas-fn\"})"
     );
 }
+
+#[test]
+fn the_firing_alerts_query_matches_the_function_as_alerts_name_it() {
+    let names = [
+        "APIHighInvocationRate".to_string(),
+        "FunctionLatencyHigh".to_string(),
+    ];
+    // In the default namespace an alert may name the function with or without it.
+    assert_eq!(
+        firing_query(&function(), "function_name", "openfaas-fn", &names),
+        r#"ALERTS{alertstate="firing",alertname=~"APIHighInvocationRate|FunctionLatencyHigh",function_name=~"echo|echo\\.openfaas-fn"}"#
+    );
+    // Elsewhere only with it; the label is the configured one, and regex characters are literal.
+    let other = FunctionId {
+        name: "fn".into(),
+        namespace: "dev".into(),
+    };
+    assert_eq!(
+        firing_query(&other, "fn", "openfaas-fn", &["Odd.Alert+".to_string()]),
+        r#"ALERTS{alertstate="firing",alertname=~"Odd\\.Alert\\+",fn=~"fn\\.dev"}"#
+    );
+}
+
+#[test]
+fn firing_alert_answers() {
+    let vector = |result: Value| json!({"status": "success", "data": {"resultType": "vector", "result": result}});
+    let sample = |alertname: &str| json!({"metric": {"alertname": alertname, "alertstate": "firing"}, "value": [1.0, "1"]});
+    assert_eq!(
+        parse_alertnames(&vector(json!([]))).unwrap(),
+        Vec::<String>::new()
+    );
+    // Two series of one alert (two label sets) name it once.
+    let two = vector(json!([sample("B"), sample("A"), sample("B")]));
+    assert_eq!(parse_alertnames(&two).unwrap(), ["A", "B"]);
+    assert!(parse_alertnames(&json!({"status": "error"})).is_err());
+    let matrix = json!({"status": "success", "data": {"resultType": "matrix", "result": []}});
+    assert!(parse_alertnames(&matrix).is_err());
+}

@@ -71,6 +71,10 @@ impl<V> Episodes<V> {
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.0.iter().map(|(_, v)| v)
     }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.0.iter_mut().map(|(_, v)| v)
+    }
 }
 
 impl<V: fmt::Debug> fmt::Debug for Episodes<V> {

@@ -473,6 +473,19 @@ pub fn lapsed(entry: &Entry, now: DateTime<Utc>, timing: &Timing) -> Option<(Sig
     Some((signal, next.into_owned()))
 }
 
+/// The entry with the up-direction episodes of `alertnames` seen at `now`: Prometheus still holds
+/// them firing (AlertManager repeats them less often than the episode TTL), so no resolution was
+/// lost, and [`lapsed`] asks again one TTL later.
+pub fn seen_firing(entry: &Entry, alertnames: &[String], now: DateTime<Utc>) -> Entry {
+    let mut next = entry.clone();
+    for f in next.firing.values_mut() {
+        if f.direction == Direction::Up && alertnames.contains(&f.alertname) {
+            f.last_seen = now;
+        }
+    }
+    next
+}
+
 /// When the last up-direction alert firing for the function was seen (`None`: none fires): once
 /// this is the episode TTL old, [`lapsed`] decides on its lost resolution.
 pub fn up_last_seen(entry: &Entry) -> Option<DateTime<Utc>> {

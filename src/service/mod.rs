@@ -316,14 +316,25 @@ impl Service {
                 };
                 (decide(&trigger, load.as_ref()), next)
             }
-            Cause::Settle => {
-                if let Some((signal, next)) = lapsed {
-                    let alertname = signal.alertname.clone();
-                    let mut verdict = decide(&Trigger::Down { signal }, None);
-                    let silent = s.timing.episode_ttl.num_seconds();
-                    after_silence(&mut verdict.decision, &alertname, silent);
-                    (verdict, Cow::Owned(next))
-                } else {
+            Cause::Settle => match lapsed {
+                Some((signal, next)) => {
+                    let ttl = s.timing.episode_ttl.num_seconds();
+                    let firing = Box::pin(self.still_firing(function, &stored.ledger)).await;
+                    if firing.is_empty() {
+                        let alertname = signal.alertname.clone();
+                        let mut verdict = decide(&Trigger::Down { signal }, None);
+                        after_silence(&mut verdict.decision, &alertname, ttl);
+                        (verdict, Cow::Owned(next))
+                    } else {
+                        let seen = ledger::seen_firing(&stored.ledger, &firing, now);
+                        let verdict = policy::Verdict {
+                            decision: still_in_prometheus(&firing, ttl),
+                            window: stored.window.clone(),
+                        };
+                        (verdict, Cow::Owned(seen))
+                    }
+                }
+                None => {
                     // A held scale-down waits while an up alert fires; that alert's resolution
                     // decides.
                     if stored.ledger.fires_up(now, &s.timing) {
@@ -336,7 +347,7 @@ impl Service {
                     };
                     (verdict, Cow::Borrowed(&stored.ledger))
                 }
-            }
+            },
             Cause::FollowUp => {
                 let Some(signal) = follow else {
                     return Ok(None);
@@ -392,6 +403,18 @@ impl Service {
             self.track_follow_up(function, &next.ledger, now);
         }
         Ok(Some(decision))
+    }
+
+    /// Which of the function's silent up alerts Prometheus (when configured) still holds firing:
+    /// AlertManager repeats an alert only every repeat_interval, which may be longer than the
+    /// episode TTL. Empty when none, or when Prometheus cannot tell (the silence decides then).
+    async fn still_firing(&self, function: &FunctionId, ledger: &ledger::Entry) -> Vec<String> {
+        let id = &self.settings.identity;
+        let silent = ledger.firing_up();
+        self.load
+            .firing_alerts(function, &id.function_label, &id.default_namespace, &silent)
+            .await
+            .unwrap_or_default()
     }
 
     /// Count, log and remember one function's decision. A background pass that moved nothing is
@@ -487,6 +510,18 @@ fn failed(
     };
     (report.from, report.to) = (moved.map(|m| m.0), moved.map(|m| m.1));
     report
+}
+
+/// Up alerts silent for the episode TTL that Prometheus still holds firing: no resolution was lost.
+fn still_in_prometheus(firing: &[String], ttl_secs: i64) -> Decision {
+    Decision::Unchanged {
+        why: policy::Why::StillFiring,
+        reason: format!(
+            "no notification of {} for {ttl_secs}s (episode_ttl_secs), but Prometheus holds it \
+             firing: not a lost resolution; asked again in {ttl_secs}s",
+            firing.join(", ")
+        ),
+    }
 }
 
 /// A decision on a resolution that never came says so first.

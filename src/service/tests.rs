@@ -229,6 +229,101 @@ async fn the_settle_pass_decides_a_lost_resolution_once_its_alert_is_silent_for_
     }
 }
 
+/// A fake Prometheus answering every instant query with the `ALERTS` series of `firing` (500
+/// while `failing`), and keeping the queries it was asked.
+async fn fake_alerts(
+    firing: Arc<std::sync::Mutex<Vec<&'static str>>>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    asked: Arc<std::sync::Mutex<Vec<String>>>,
+) -> String {
+    use axum::extract::Query;
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/api/v1/query",
+        get(move |Query(q): Query<BTreeMap<String, String>>| {
+            asked.lock().unwrap().push(q["query"].clone());
+            let result: Vec<_> = firing
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|name| json!({"metric": {"alertname": name}, "value": [1.0, "1"]}))
+                .collect();
+            let failed = failing.load(SeqCst);
+            async move {
+                if failed {
+                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                }
+                axum::Json(json!({"status": "success", "data": {"resultType": "vector",
+                    "result": result}}))
+                .into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// An AlertManager route that repeats less often than the episode TTL (its default is 4 h): the
+/// alert is silent for the TTL but Prometheus still holds it firing, so nothing is lost and
+/// nothing moves until Prometheus says it ended (or cannot say).
+#[tokio::test]
+async fn a_silent_alert_prometheus_still_holds_firing_is_not_a_lost_resolution() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let firing = Arc::new(std::sync::Mutex::new(vec!["APIHighInvocationRate"]));
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let prometheus = crate::config::PrometheusConfig {
+        url: Some(fake_alerts(firing.clone(), failing.clone(), asked.clone()).await),
+        ..Default::default()
+    };
+    let (svc, backend) = service(&[], 1);
+    let svc = svc.with_load_source(LoadSource::from_config(&prometheus).unwrap());
+    let ttl = svc.settings().timing.episode_ttl;
+    let rate = |status, starts| webhook(status, "APIHighInvocationRate", &[], "10", starts);
+    svc.handle(&rate("firing", 0), t(1)).await;
+    assert_eq!(backend.replicas(&id()), Some(5));
+    // Silent for the TTL, still firing in Prometheus: nothing moves, and it counts as seen.
+    assert!(svc.settle(t(1) + ttl).await.unwrap().is_empty());
+    assert_eq!(backend.replicas(&id()), Some(5));
+    assert_eq!(
+        asked.lock().unwrap().as_slice(),
+        [
+            r#"ALERTS{alertstate="firing",alertname=~"APIHighInvocationRate",function_name=~"echo|echo\\.openfaas-fn"}"#
+        ]
+    );
+    // So the next passes within another TTL ask nothing (the function is not even read).
+    let reads = backend.reads();
+    assert!(svc.settle(t(0) + ttl * 2).await.unwrap().is_empty());
+    assert_eq!((backend.reads(), asked.lock().unwrap().len()), (reads, 1));
+    // A TTL after it was seen, Prometheus has no ALERTS series for it any more: the lost
+    // resolution is decided.
+    firing.lock().unwrap().clear();
+    let reports = svc.settle(t(1) + ttl * 2).await.unwrap();
+    assert_eq!(
+        (reports[0].from, reports[0].to),
+        (Some(5), Some(1)),
+        "{reports:?}"
+    );
+    assert!(
+        reports[0]
+            .reason
+            .starts_with("no notification of APIHighInvocationRate")
+    );
+    // A Prometheus that cannot answer leaves the silence to decide, as without one.
+    svc.handle(&rate("firing", 7300), t(7300)).await;
+    assert_eq!(backend.replicas(&id()), Some(5));
+    failing.store(true, SeqCst);
+    let reports = svc.settle(t(7300) + ttl).await.unwrap();
+    assert_eq!(
+        (reports[0].from, reports[0].to),
+        (Some(5), Some(1)),
+        "{reports:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_lost_resolution_is_not_decided_while_another_up_alert_is_seen() {
     let (svc, backend) = service(&[], 1);

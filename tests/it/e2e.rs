@@ -506,3 +506,80 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
     );
     println!("  dashboard: {dashboard_queries} queries parsed and evaluated");
 }
+
+/// The query alertscaler asks before deciding a resolution that never came, evaluated by real
+/// Prometheus (promtool) on the shipped CE pack: it finds `APIHighInvocationRate` firing for a
+/// function named with or without its namespace, and nothing for another function, another
+/// namespace or a pending alert.
+#[test]
+fn the_lost_resolution_query_finds_the_shipped_alert_firing_in_prometheus() {
+    use alertscaler::id::FunctionId;
+    use alertscaler::measure::firing_query;
+    let dir = tempfile::tempdir().unwrap();
+    let echo = |namespace: &str| FunctionId {
+        name: "echo".into(),
+        namespace: namespace.into(),
+    };
+    let query = |f: &FunctionId| {
+        firing_query(
+            f,
+            "function_name",
+            "openfaas-fn",
+            &["APIHighInvocationRate".into()],
+        )
+        .replace('\'', "''")
+    };
+    // 10 req/s: `for: 5s` holds it pending at 10s and firing from 15s.
+    let series = |name: &str| {
+        format!(
+            "      - series: 'gateway_function_invocation_total{{function_name=\"{name}\",code=\"200\"}}'\n        values: '0+50x20'\n"
+        )
+    };
+    let case = |at: &str, f: &FunctionId, firing: bool| {
+        let samples = if firing {
+            "\n          - labels: '{}'\n            value: 1"
+        } else {
+            " []"
+        };
+        format!(
+            "      - expr: 'count({})'\n        eval_time: {at}\n        exp_samples:{samples}\n",
+            query(f)
+        )
+    };
+    let mut text = format!(
+        "rule_files:\n  - {}\nevaluation_interval: 5s\ntests:\n",
+        support::repo("alert-rules/openfaas-ce.rules.yml").display()
+    );
+    for (name, f) in [
+        ("echo.openfaas-fn", echo("openfaas-fn")),
+        ("echo", echo("openfaas-fn")),
+    ] {
+        text += "  - interval: 5s\n    input_series:\n";
+        text += &series(name);
+        text += "    promql_expr_test:\n";
+        text += &case("10s", &f, false);
+        text += &case("15s", &f, true);
+        text += &case("15s", &echo("dev"), false);
+        text += &case(
+            "15s",
+            &FunctionId {
+                name: "ech".into(),
+                namespace: "openfaas-fn".into(),
+            },
+            false,
+        );
+    }
+    let file = dir.path().join("lapse.test.yml");
+    std::fs::write(&file, &text).unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool on PATH (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
