@@ -252,10 +252,10 @@ impl Config {
                 let e = toml::from_str::<Config>(text).err()?;
                 Some(ConfigError::File {
                     path: path.to_path_buf(),
-                    message: positioned(text, &e),
+                    message: plain_types(&positioned(text, &e)),
                 })
             });
-            positioned.unwrap_or_else(|| ConfigError::Figment(e.to_string()))
+            positioned.unwrap_or_else(|| ConfigError::Figment(plain_types(&e.to_string())))
         })?;
         // Functions set through the environment replace the file's, as any other key would.
         if config.memory.functions.is_empty() {
@@ -405,6 +405,25 @@ fn positioned(text: &str, e: &toml::de::Error) -> String {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     format!("line {line}, column {column}: {what}")
+}
+
+/// serde's "expected u64" in words a configuration's reader knows.
+fn plain_types(message: &str) -> String {
+    let mut out = message.to_owned();
+    for (rust, words) in [
+        ("usize", "a whole number ≥ 0"),
+        ("u64", "a whole number ≥ 0"),
+        ("u32", "a whole number ≥ 0"),
+        ("u16", "a whole number ≥ 0"),
+        ("u8", "a whole number ≥ 0"),
+        ("i64", "a whole number"),
+        ("i32", "a whole number"),
+        ("f64", "a number"),
+        ("f32", "a number"),
+    ] {
+        out = out.replace(&format!("expected {rust}"), &format!("expected {words}"));
+    }
+    out
 }
 
 #[cfg(test)]

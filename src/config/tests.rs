@@ -63,7 +63,7 @@ fn a_file_error_is_one_line_naming_line_column_and_problem() {
         .to_string();
     assert!(!err.contains('\n') && !err.contains('|'), "{err}");
     assert!(
-        err.contains("line 2, column 33: invalid type: string \"x\", expected u64"),
+        err.contains("line 2, column 33: invalid type: string \"x\", expected a whole number ≥ 0"),
         "{err}"
     );
     // A syntax error, on a line after a multi-byte character: the column counts characters.
@@ -351,4 +351,18 @@ fn an_unreadable_config_file_is_said_once() {
             .is_none_or(|cause| !shown.contains(cause.as_str())),
         "{shown} / caused by {repeated:?}"
     );
+}
+
+#[test]
+fn a_wrong_type_is_said_in_words_not_rust_types() {
+    let cases = [
+        load_str("audit_capacity = \"lots\"\n", &[]),
+        load_str("[policy]\nsettle_interval_secs = -3\n", &[]),
+        load_str("", &[("AUDIT_CAPACITY", "abc")]),
+    ];
+    for result in cases {
+        let err = result.map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("expected a whole number ≥ 0"), "{err}");
+        assert!(!err.contains("usize") && !err.contains("u64"), "{err}");
+    }
 }
