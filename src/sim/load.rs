@@ -100,8 +100,8 @@ impl Trace {
     /// Compile segments; `base` is the scenario file's directory, `function` the default CSV column.
     pub fn compile(specs: &[LoadSpec], base: &Path, function: &str) -> Result<Self, SimError> {
         let mut segments = Vec::with_capacity(specs.len());
-        for spec in specs {
-            validate(spec, function)?;
+        for (i, spec) in specs.iter().enumerate() {
+            validate(spec, i + 1, function)?;
             segments.push(match spec {
                 LoadSpec::Csv { path, column } => {
                     let column = column.as_deref().unwrap_or(function);
@@ -181,40 +181,174 @@ impl Trace {
     }
 }
 
-fn validate(spec: &LoadSpec, function: &str) -> Result<(), SimError> {
-    let bad = |what: &str| {
+impl LoadSpec {
+    /// The segment's `kind` as written in a scenario file.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Step { .. } => "step",
+            Self::Ramp { .. } => "ramp",
+            Self::Spike { .. } => "spike",
+            Self::Sine { .. } => "sine",
+            Self::OnOff { .. } => "on_off",
+            Self::Clients { .. } => "clients",
+            Self::Csv { .. } => "csv",
+        }
+    }
+
+    /// Every number the segment holds, by its field name (TOML accepts `nan` and `inf`).
+    fn numbers(&self) -> Vec<(&'static str, f64)> {
+        let mut out = match *self {
+            Self::Step {
+                rps, start_secs, ..
+            } => vec![("rps", rps), ("start_secs", start_secs)],
+            Self::Ramp {
+                from_rps,
+                to_rps,
+                start_secs,
+                end_secs,
+                ..
+            } => vec![
+                ("from_rps", from_rps),
+                ("to_rps", to_rps),
+                ("start_secs", start_secs),
+                ("end_secs", end_secs),
+            ],
+            Self::Spike {
+                peak_rps,
+                at_secs,
+                width_secs,
+            } => vec![
+                ("peak_rps", peak_rps),
+                ("at_secs", at_secs),
+                ("width_secs", width_secs),
+            ],
+            Self::Sine {
+                mean_rps,
+                amplitude_rps,
+                period_secs,
+                phase_secs,
+            } => vec![
+                ("mean_rps", mean_rps),
+                ("amplitude_rps", amplitude_rps),
+                ("period_secs", period_secs),
+                ("phase_secs", phase_secs),
+            ],
+            Self::OnOff {
+                rps,
+                on_secs,
+                off_secs,
+                start_secs,
+                ..
+            } => vec![
+                ("rps", rps),
+                ("on_secs", on_secs),
+                ("off_secs", off_secs),
+                ("start_secs", start_secs),
+            ],
+            Self::Clients {
+                clients,
+                think_ms,
+                start_secs,
+                ..
+            } => vec![
+                ("clients", clients),
+                ("think_ms", think_ms),
+                ("start_secs", start_secs),
+            ],
+            Self::Csv { .. } => vec![],
+        };
+        let optional = match *self {
+            Self::Step { end_secs, .. }
+            | Self::OnOff { end_secs, .. }
+            | Self::Clients { end_secs, .. } => end_secs.map(|e| ("end_secs", e)),
+            Self::Ramp {
+                hold_until_secs, ..
+            } => hold_until_secs.map(|h| ("hold_until_secs", h)),
+            _ => None,
+        };
+        out.extend(optional);
+        out
+    }
+
+    /// Where the segment starts and ends (`None`: open-ended), for the check that it ends after it starts.
+    fn span(&self) -> Option<(f64, Option<f64>)> {
+        match *self {
+            Self::Step {
+                start_secs,
+                end_secs,
+                ..
+            }
+            | Self::OnOff {
+                start_secs,
+                end_secs,
+                ..
+            }
+            | Self::Clients {
+                start_secs,
+                end_secs,
+                ..
+            } => Some((start_secs, end_secs)),
+            Self::Ramp {
+                start_secs,
+                end_secs,
+                ..
+            } => Some((start_secs, Some(end_secs))),
+            Self::Spike {
+                at_secs,
+                width_secs,
+                ..
+            } => Some((at_secs, Some(at_secs + width_secs))),
+            Self::Sine { .. } | Self::Csv { .. } => None,
+        }
+    }
+}
+
+/// Refuse a segment whose numbers cannot describe a load: every number finite, rates and populations
+/// ≥ 0, periods and widths > 0, and an end after its start. `n` is the segment's place in the list (from 1).
+fn validate(spec: &LoadSpec, n: usize, function: &str) -> Result<(), SimError> {
+    let bad = |what: String| {
         Err(SimError::Scenario(format!(
-            "function {function}: load segment {spec:?}: {what}"
+            "function {function}: load segment {n} (kind = \"{}\"): {what}",
+            spec.kind()
         )))
     };
-    let nonneg = |x: f64| x.is_finite() && x >= 0.0;
-    match *spec {
-        LoadSpec::Step { rps, .. } | LoadSpec::Spike { peak_rps: rps, .. } if !nonneg(rps) => {
-            bad("rate must be a finite number ≥ 0")
-        }
-        LoadSpec::Ramp {
-            from_rps,
-            to_rps,
-            start_secs,
-            end_secs,
-            ..
-        } if !nonneg(from_rps) || !nonneg(to_rps) || end_secs <= start_secs => {
-            bad("rates must be ≥ 0 and end_secs > start_secs")
-        }
-        LoadSpec::Sine { period_secs, .. } if period_secs <= 0.0 => bad("period_secs must be > 0"),
-        LoadSpec::OnOff {
-            rps,
-            on_secs,
-            off_secs,
-            ..
-        } if !nonneg(rps) || on_secs <= 0.0 || off_secs < 0.0 => {
-            bad("need rps ≥ 0, on_secs > 0, off_secs ≥ 0")
-        }
-        LoadSpec::Clients {
-            clients, think_ms, ..
-        } if !nonneg(clients) || !nonneg(think_ms) => bad("clients and think_ms must be ≥ 0"),
-        _ => Ok(()),
+    let numbers = spec.numbers();
+    if let Some((name, x)) = numbers.iter().find(|(_, x)| !x.is_finite()) {
+        return bad(format!("{name} = {x} is not a finite number"));
     }
+    let at_least_zero = [
+        "rps", "from_rps", "to_rps", "peak_rps", "mean_rps", "clients", "think_ms", "off_secs",
+    ];
+    if let Some((name, x)) = numbers
+        .iter()
+        .find(|(name, x)| at_least_zero.contains(name) && *x < 0.0)
+    {
+        return bad(format!("{name} = {x} must be ≥ 0"));
+    }
+    let above_zero = ["period_secs", "width_secs", "on_secs"];
+    if let Some((name, x)) = numbers
+        .iter()
+        .find(|(name, x)| above_zero.contains(name) && *x <= 0.0)
+    {
+        return bad(format!("{name} = {x} must be > 0"));
+    }
+    if let Some((start, Some(end))) = spec.span()
+        && end <= start
+    {
+        return bad(format!("it ends ({end} s) before it starts ({start} s)"));
+    }
+    if let LoadSpec::Ramp {
+        end_secs,
+        hold_until_secs: Some(hold),
+        ..
+    } = *spec
+        && hold < end_secs
+    {
+        return bad(format!(
+            "hold_until_secs = {hold} is before end_secs = {end_secs}"
+        ));
+    }
+    Ok(())
 }
 
 fn series_at(rows: &[(f64, f64)], t: f64) -> f64 {
@@ -357,6 +491,88 @@ mod tests {
         assert!(err.to_string().contains("line 3"), "{err}");
         let err = Trace::compile(&[csv("l.csv")], dir.path(), "h").unwrap_err();
         assert!(err.to_string().contains("no column"), "{err}");
+    }
+
+    #[test]
+    fn a_segment_that_cannot_describe_a_load_is_refused_by_name() {
+        let sine = |mean: f64, amplitude: f64, period: f64, phase: f64| LoadSpec::Sine {
+            mean_rps: mean,
+            amplitude_rps: amplitude,
+            period_secs: period,
+            phase_secs: phase,
+        };
+        let spike = |at: f64, width: f64| LoadSpec::Spike {
+            peak_rps: 10.0,
+            at_secs: at,
+            width_secs: width,
+        };
+        let ramp = |end: f64, hold: Option<f64>| LoadSpec::Ramp {
+            from_rps: 0.0,
+            to_rps: 10.0,
+            start_secs: 10.0,
+            end_secs: end,
+            hold_until_secs: hold,
+        };
+        let clients = |n: f64, end: Option<f64>| LoadSpec::Clients {
+            clients: n,
+            think_ms: 0.0,
+            start_secs: 10.0,
+            end_secs: end,
+        };
+        let on_off = |on: f64, off: f64| LoadSpec::OnOff {
+            rps: 1.0,
+            on_secs: on,
+            off_secs: off,
+            start_secs: 0.0,
+            end_secs: None,
+        };
+        for (spec, says) in [
+            (
+                sine(f64::NAN, 1.0, 60.0, 0.0),
+                "sine\"): mean_rps = NaN is not a finite",
+            ),
+            (
+                sine(1.0, f64::INFINITY, 60.0, 0.0),
+                "amplitude_rps = inf is not a finite",
+            ),
+            (
+                sine(1.0, 1.0, 60.0, f64::NEG_INFINITY),
+                "phase_secs = -inf is not",
+            ),
+            (sine(-1.0, 1.0, 60.0, 0.0), "mean_rps = -1 must be ≥ 0"),
+            (sine(1.0, 1.0, 0.0, 0.0), "period_secs = 0 must be > 0"),
+            (spike(f64::NAN, 5.0), "spike\"): at_secs = NaN"),
+            (spike(5.0, -60.0), "width_secs = -60 must be > 0"),
+            (ramp(f64::NAN, None), "end_secs = NaN is not a finite"),
+            (ramp(5.0, None), "it ends (5 s) before it starts (10 s)"),
+            (
+                ramp(20.0, Some(15.0)),
+                "hold_until_secs = 15 is before end_secs = 20",
+            ),
+            (clients(f64::INFINITY, None), "clients = inf is not"),
+            (
+                clients(5.0, Some(10.0)),
+                "it ends (10 s) before it starts (10 s)",
+            ),
+            (on_off(f64::NAN, 1.0), "on_secs = NaN is not"),
+            (on_off(1.0, -1.0), "off_secs = -1 must be ≥ 0"),
+        ] {
+            let specs = [sine(1.0, 0.0, 60.0, 0.0), spec.clone()];
+            let err = Trace::compile(&specs, Path::new("."), "f").unwrap_err();
+            let err = err.to_string();
+            assert!(
+                err.contains("function f: load segment 2 (kind = \"") && err.contains(says),
+                "{spec:?}: {err}"
+            );
+        }
+        assert!(
+            Trace::compile(
+                &[ramp(20.0, Some(20.0)), clients(5.0, None)],
+                Path::new("."),
+                "f"
+            )
+            .is_ok()
+        );
     }
 
     #[test]

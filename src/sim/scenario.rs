@@ -121,6 +121,12 @@ pub struct FunctionSpec {
     pub load: Vec<LoadSpec>,
 }
 
+/// Most requests one simulated replica serves at once: far above any watchdog's `max_inflight` in practice,
+/// and low enough that Erlang C over every replica's servers stays cheap for a second of simulated time.
+pub const MAX_CONCURRENCY: u32 = 10_000;
+/// Most replicas a simulated function may start with (its labels' max is bounded by the ceiling).
+pub const MAX_START_REPLICAS: u32 = 10_000;
+
 fn default_namespace() -> String {
     "openfaas-fn".into()
 }
@@ -233,6 +239,12 @@ impl Scenario {
             if f.concurrency == 0 || f.replicas == 0 {
                 return bad(format!(
                     "function {id}: concurrency and replicas must be ≥ 1"
+                ));
+            }
+            if f.concurrency > MAX_CONCURRENCY || f.replicas > MAX_START_REPLICAS {
+                return bad(format!(
+                    "function {id}: concurrency must be at most {MAX_CONCURRENCY} and replicas at most \
+                     {MAX_START_REPLICAS} (the queue model's cost grows with the requests served at once)"
                 ));
             }
         }

@@ -399,6 +399,19 @@ fn bad_scenarios_are_clear_errors() {
     let zero = TIMING.replace("concurrency = 10", "concurrency = 0");
     let err = sim::run_file(&write(dir.path(), "c.toml", &zero), &Options::default()).unwrap_err();
     assert!(err.to_string().contains("concurrency"), "{err}");
+    let wide = TIMING.replace("concurrency = 10", "concurrency = 10001");
+    let err = sim::run_file(&write(dir.path(), "w.toml", &wide), &Options::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("concurrency must be at most 10000"),
+        "{err}"
+    );
+    let nan = TIMING.replace("rps = 100", "rps = nan");
+    let err = sim::run_file(&write(dir.path(), "n.toml", &nan), &Options::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("rps = NaN is not a finite number"),
+        "{err}"
+    );
     let typo = TIMING.replace("rps = 100", "rsp = 100");
     let err = sim::run_file(&write(dir.path(), "d.toml", &typo), &Options::default()).unwrap_err();
     assert!(err.to_string().contains("rsp"), "{err}");
