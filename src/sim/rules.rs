@@ -309,6 +309,29 @@ pub struct RuleParams {
     pub labels: BTreeMap<String, String>,
 }
 
+impl RuleParams {
+    /// What is wrong with these parameters for `rule`, if anything: Prometheus refuses a zero range
+    /// window, and a threshold that is not a finite number (TOML's `nan`, `inf`) would never compare true.
+    pub fn problem(&self, rule: &Rule) -> Option<String> {
+        if self.window_secs == Some(0) {
+            return Some("window_secs must be ≥ 1".into());
+        }
+        let threshold = self.threshold?;
+        match rule.expr {
+            Expr::RateAbove { .. } if !(threshold.is_finite() && threshold >= 0.0) => {
+                Some(format!(
+                    "threshold = {threshold} must be a finite number of requests per second ≥ 0"
+                ))
+            }
+            Expr::P95Below { .. } if !(0.0..1.0).contains(&threshold) => Some(format!(
+                "threshold = {threshold} (the latency tolerance) must be ≥ 0 and below 1"
+            )),
+            Expr::RateAbove { .. } | Expr::P95Below { .. } => None,
+            _ => Some("this rule has no threshold".into()),
+        }
+    }
+}
+
 impl Rule {
     /// Apply a scenario's parameters.
     pub fn with(mut self, p: &RuleParams) -> Self {

@@ -193,11 +193,19 @@ impl Scenario {
                     super::presets::names().join(", ")
                 ));
             };
-            for alert in o.rules.keys() {
-                if !preset.rules.iter().any(|r| r.rule().alertname == alert) {
+            for (alert, params) in &o.rules {
+                let Some(rule) = preset
+                    .rules
+                    .iter()
+                    .map(|r| r.rule())
+                    .find(|r| r.alertname == alert)
+                else {
                     return bad(format!(
                         "[presets.{name}.rules.{alert}]: preset {name} does not simulate {alert}"
                     ));
+                };
+                if let Some(problem) = params.problem(&rule) {
+                    return bad(format!("[presets.{name}.rules.{alert}]: {problem}"));
                 }
             }
             if o.kpa.is_some() && preset.decider != super::presets::Decider::Kpa {

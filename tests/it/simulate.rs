@@ -406,6 +406,31 @@ fn bad_scenarios_are_clear_errors() {
             .contains("concurrency must be at most 10000"),
         "{err}"
     );
+    for (rule, says) in [
+        ("threshold = nan", "threshold = NaN must be a finite number"),
+        ("threshold = -5", "threshold = -5 must be a finite number"),
+        ("window_secs = 0", "window_secs must be ≥ 1"),
+    ] {
+        let text = format!("{TIMING}\n[presets.ce.rules.APIHighInvocationRate]\n{rule}\n");
+        let err =
+            sim::run_file(&write(dir.path(), "r.toml", &text), &Options::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("[presets.ce.rules.APIHighInvocationRate]: {says}")),
+            "{rule}: {err}"
+        );
+    }
+    let table = "[presets.latency.rules.FunctionLatencyLow]";
+    let text = format!("{TIMING}\n{table}\nthreshold = 1.5\n");
+    let err = sim::run_file(&write(dir.path(), "l.toml", &text), &Options::default()).unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "{table}: threshold = 1.5 (the latency tolerance) must be"
+        )),
+        "{err}"
+    );
+    let text = format!("{TIMING}\n{table}\nthreshold = 0.3\n");
+    sim::run_file(&write(dir.path(), "l.toml", &text), &Options::default()).unwrap();
     let nan = TIMING.replace("rps = 100", "rps = nan");
     let err = sim::run_file(&write(dir.path(), "n.toml", &nan), &Options::default()).unwrap_err();
     assert!(
