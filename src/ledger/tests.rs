@@ -106,6 +106,32 @@ fn a_decision_that_moved_nothing_starts_no_cooldown() {
 }
 
 #[test]
+fn a_repeat_is_not_a_duplicate_of_another_alerts_decision_that_moved_nothing() {
+    // An idle function at min 2 under the capacity pack: FunctionOverProvisioned fires for good and
+    // AlertManager repeats it every 30 s (decided, at min: nothing moves). FunctionIdle's repeats
+    // (the first said idle_too_short) come 5 s after each: they are repeats of their own episode, not
+    // duplicates; a copy of one within the cooldown is.
+    let down = |alertname: &str, fp: &str, starts| Signal {
+        direction: Direction::Down,
+        ..signal(alertname, fp, starts, Status::Firing)
+    };
+    let over = || down("FunctionOverProvisioned", "over", 0);
+    let idle = || down("FunctionIdle", "idle", 5);
+    let steps = [
+        (0, vec![over()]),
+        (5, vec![idle()]),
+        (30, vec![over()]),
+        (35, vec![idle()]),
+        (36, vec![idle()]),
+    ];
+    let got: Vec<String> = run_moving(&steps, |_| false).iter().map(kind).collect();
+    assert_eq!(got, ["down", "down", "down", "down", "duplicate"]);
+    // A move that way does hold it, as it holds a new episode.
+    let got: Vec<String> = run_moving(&steps, |i| i == 2).iter().map(kind).collect();
+    assert_eq!(got[3], "cooldown");
+}
+
+#[test]
 fn a_second_alert_within_cooldown_is_recorded_but_does_not_step() {
     let latency = signal("FunctionLatencyHigh", "b", 5, Status::Firing);
     let got = run(&[(10, vec![firing("a", 0)]), (12, vec![latency])]);

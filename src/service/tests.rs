@@ -706,6 +706,35 @@ async fn an_idle_function_with_a_min_above_one_sleeps_under_the_capacity_pack() 
     assert_eq!(backend.replicas(&id()), Some(0), "FunctionIdle: {r:?}");
 }
 
+/// With a zero-duration of 30m the pack's `FunctionIdle` (window 15m) first says `idle_too_short`,
+/// and one of its repeats puts the function to sleep once it has been idle for 30m. AlertManager
+/// repeats both alerts every 30 s (the shipped route), `FunctionIdle` 5 s after
+/// `FunctionOverProvisioned`, whose decisions at min move nothing.
+#[tokio::test]
+async fn an_idle_function_with_a_min_above_one_sleeps_on_a_later_repeat_of_function_idle() {
+    let sleepy = [
+        ("com.openfaas.scale.min", "2"),
+        ("com.openfaas.scale.zero", "true"),
+        ("com.openfaas.scale.zero-duration", "30m"),
+    ];
+    let settings = Settings::from_config(&Config::default());
+    let (svc, backend, _desired) = measured_with(&sleepy, 2, 0, settings).await;
+    let mut idle = idle(5);
+    idle.alerts[0]
+        .annotations
+        .insert("window".into(), "15m".into());
+    let mut seen = Vec::new();
+    for at in (0..1200).step_by(30) {
+        svc.handle(&over("firing", 0), t(at)).await;
+        let r = svc.handle(&idle, t(at + 5)).await;
+        seen.push((at + 5, r.functions[0].why));
+        if backend.replicas(&id()) == Some(0) {
+            break;
+        }
+    }
+    assert_eq!(backend.replicas(&id()), Some(0), "FunctionIdle: {seen:?}");
+}
+
 /// Asleep, `FunctionOverProvisioned` still fires for its `keep_firing_for` (30 s): neither its
 /// follow-ups nor AlertManager's repeat wake the function (an up alert does), nor its resolution.
 #[tokio::test]
