@@ -237,12 +237,14 @@ pub fn plan_borrowed<'a>(
                     hold(&mut holds, Hold::Stale);
                     continue;
                 }
-                // Refresh last_seen at most once per cooldown, so that duplicates change nothing
-                // and cost no write.
-                let last_seen = match next.firing.get(fp) {
-                    Some(f) if known && now - f.last_seen < settings.cooldown => f.last_seen,
-                    _ => now,
-                };
+                // When this episode was seen within the cooldown, if it was. last_seen is refreshed
+                // at most once per cooldown, so that duplicates change nothing and cost no write.
+                let seen = next
+                    .firing
+                    .get(fp)
+                    .map(|f| f.last_seen)
+                    .filter(|at| known && now - *at < settings.cooldown);
+                let last_seen = seen.unwrap_or(now);
                 match next.firing.get(fp) {
                     // The known episode (a duplicate above all): updated in place, and copied
                     // only when something of it changes.
@@ -271,9 +273,11 @@ pub fn plan_borrowed<'a>(
                         },
                     ),
                 }
-                // A known episode decided within the cooldown is a duplicate (a retry, a repeat,
-                // an HA copy); a new one waits out the cooldown since the replicas last moved that
-                // way (a decision that moved nothing starts no cooldown).
+                // A known episode seen and decided within the cooldown is a duplicate (a retry, an
+                // HA copy); a new one, or a repeat after a decision for another alert, waits out
+                // the cooldown since the replicas last moved that way (a decision that moved
+                // nothing starts no cooldown: an idle function's FunctionOverProvisioned, decided
+                // at min every repeat_interval, made every FunctionIdle repeat a "duplicate").
                 let (decided, moved) = match signal.direction {
                     Direction::Up => (next.last_up, next.scaled_up),
                     Direction::Down => (next.last_down, next.scaled_down),
@@ -281,15 +285,15 @@ pub fn plan_borrowed<'a>(
                 let recent = |at: Option<DateTime<Utc>>| {
                     at.map(|t| now - t).filter(|ago| *ago < settings.cooldown)
                 };
-                let held = if known {
-                    recent(decided).map(|ago| Hold::Duplicate {
+                let held = match (known, recent(decided)) {
+                    (true, Some(ago)) if seen.is_some() => Some(Hold::Duplicate {
                         ago_secs: ago.num_seconds(),
-                    })
-                } else {
-                    recent(moved).map(|ago| Hold::Cooldown {
+                    }),
+                    (true, None) => None,
+                    _ => recent(moved).map(|ago| Hold::Cooldown {
                         remaining_secs: (settings.cooldown - ago).num_seconds().max(1),
                         up: signal.direction == Direction::Up,
-                    })
+                    }),
                 };
                 match held {
                     Some(held) => hold(&mut holds, held),
