@@ -327,6 +327,8 @@ fn settle_enforces_the_labels_read_now() {
         (labels(8, 8, 20), 5, vec![(990, 9)], None, false),
         // Max lowered to 3 at 5, the window holding 5: to max, still heading to 1.
         (limited, 5, vec![(990, 5)], Some(3), true),
+        // Min raised to 4 above the held target 1, the window passed: to the new min, not to 1.
+        (labels(4, 20, 20), 9, vec![(600, 9)], Some(4), false),
     ];
     for (l, current, recs, to, pending) in cases {
         let mut entry = history(&recs);

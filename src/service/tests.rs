@@ -23,13 +23,15 @@ fn t(secs: i64) -> DateTime<Utc> {
 
 /// The memory backend, counting reads, yielding between a read and the write (so concurrent
 /// decisions interleave), answering the next `conflicts` writes with a version conflict, and, when
-/// switched, as if the function were deleted (`gone`) or had an invalid min label (`bad_labels`).
+/// switched, as if the function were deleted (`gone`) or had an invalid min label (`bad_labels`),
+/// and with the labels of `relabel` laid over the function's (as a redeploy changes them).
 struct Counting {
     inner: MemoryBackend,
     reads: std::sync::atomic::AtomicUsize,
     conflicts: std::sync::atomic::AtomicUsize,
     gone: std::sync::atomic::AtomicBool,
     bad_labels: std::sync::atomic::AtomicBool,
+    relabel: std::sync::Mutex<Vec<(&'static str, &'static str)>>,
 }
 
 impl Counting {
@@ -58,6 +60,11 @@ impl Backend for Counting {
             state
                 .labels
                 .insert("com.openfaas.scale.min".into(), "lots".into());
+        }
+        if let Ok(state) = &mut state {
+            for (k, v) in self.relabel.lock().unwrap().iter() {
+                state.labels.insert((*k).into(), (*v).into());
+            }
         }
         tokio::task::yield_now().await;
         state
@@ -110,6 +117,7 @@ fn service_with(
         conflicts: Default::default(),
         gone: Default::default(),
         bad_labels: Default::default(),
+        relabel: Default::default(),
     });
     let service = Service::new(backend.clone(), settings);
     (service, backend)
@@ -384,6 +392,96 @@ async fn a_held_scale_down_with_bad_labels_is_refused_once_and_settles_when_mend
     let reports = svc.settle(t(500)).await.unwrap();
     assert_eq!((reports[0].from, reports[0].to), (Some(5), Some(1)));
     assert_eq!(backend.replicas(&id()), Some(1));
+}
+
+const MIN: &str = "com.openfaas.scale.min";
+const MAX: &str = "com.openfaas.scale.max";
+const ZERO: &str = "com.openfaas.scale.zero";
+
+/// Labels changed after a scale-down was held (a redeploy that pins the function, raises its min or
+/// lowers its max): the settle pass decides on the labels it reads now, never on those of the hold,
+/// and writes nothing outside their [min, max]. Held: 5 → 1 (a step to 5 at 1 s, resolved at 100 s,
+/// the window holding 5 until 301 s).
+#[tokio::test]
+async fn the_settle_pass_enforces_labels_changed_after_the_hold() {
+    // (labels laid over after the hold, when the pass runs, replicas after it)
+    type Case = (&'static [(&'static str, &'static str)], i64, u32);
+    let cases: [Case; 5] = [
+        (&[], 400, 1),
+        // Pinned: to the pinned count, not to the held target 1.
+        (&[(MIN, "3"), (MAX, "3")], 400, 3),
+        // Min raised above the held target: to the new min.
+        (&[(MIN, "4")], 400, 4),
+        // Min raised above the replicas: nothing moves (the pass never scales up).
+        (&[(MIN, "6"), (MAX, "8")], 400, 5),
+        // Max lowered below the count the window holds, within the window: to max at once.
+        (&[(MAX, "2")], 200, 2),
+    ];
+    for (relabel, at, want) in cases {
+        let (svc, backend) = service(&[], 1);
+        let rate = |status| webhook(status, "APIHighInvocationRate", &[], "10", 0);
+        svc.handle(&rate("firing"), t(1)).await;
+        let held = svc.handle(&rate("resolved"), t(100)).await;
+        assert_eq!(held.functions[0].why, Some(Why::Stabilizing), "{held:?}");
+        *backend.relabel.lock().unwrap() = relabel.to_vec();
+        let reports = svc.settle(t(at)).await.unwrap();
+        assert_eq!(
+            backend.replicas(&id()),
+            Some(want),
+            "{relabel:?}: {reports:?}"
+        );
+    }
+}
+
+/// A sleep held by the window (zero=true, min 2), then `com.openfaas.scale.zero` removed: the settle
+/// pass takes the function to its min, never to 0; with the label kept, to 0.
+#[tokio::test]
+async fn the_settle_pass_never_finishes_a_sleep_the_labels_no_longer_allow() {
+    for (relabel, want) in [(None, 0), (Some((ZERO, "false")), 2), (Some((MIN, "3")), 0)] {
+        let (svc, backend) = service(&[(MIN, "2"), (ZERO, "true")], 2);
+        let rate = |status| webhook(status, "APIHighInvocationRate", &[], "10", 0);
+        svc.handle(&rate("firing"), t(1)).await;
+        svc.handle(&rate("resolved"), t(100)).await;
+        let down = [("scale_policy", "zero"), ("scale_direction", "down")];
+        let idle = webhook("firing", "FunctionIdle", &down, "0", 120);
+        let held = svc.handle(&idle, t(120)).await;
+        assert_eq!(held.functions[0].why, Some(Why::Stabilizing), "{held:?}");
+        *backend.relabel.lock().unwrap() = relabel.into_iter().collect();
+        let reports = svc.settle(t(400)).await.unwrap();
+        assert_eq!(
+            backend.replicas(&id()),
+            Some(want),
+            "{relabel:?}: {reports:?}"
+        );
+    }
+}
+
+/// The other background triggers read the labels too: a lost resolution decided after min was
+/// raised goes to the new min; a follow-up after max was lowered stops at the new max.
+#[tokio::test]
+async fn a_lapse_and_a_follow_up_decide_on_the_labels_read_now() {
+    let ttl = Settings::from_config(&Config::default()).timing.episode_ttl;
+    let (svc, backend) = service(&[], 1);
+    let rate = webhook("firing", "APIHighInvocationRate", &[], "10", 0);
+    svc.handle(&rate, t(1)).await;
+    svc.handle(&rate, t(40)).await;
+    assert_eq!(backend.replicas(&id()), Some(9));
+    *backend.relabel.lock().unwrap() = vec![(MIN, "4")];
+    let reports = svc.settle(t(40) + ttl).await.unwrap();
+    assert_eq!(backend.replicas(&id()), Some(4), "{reports:?}");
+
+    let (svc, backend, desired) = measured(&[], 4).await;
+    svc.handle(&under("firing", 0), t(10)).await;
+    assert_eq!(backend.replicas(&id()), Some(4));
+    *backend.relabel.lock().unwrap() = vec![(MAX, "6")];
+    desired.store(9, SeqCst);
+    let reports = svc.follow_up(t(15)).await;
+    assert_eq!(backend.replicas(&id()), Some(6), "{reports:?}");
+    // Pinned below the replicas: autoscaling is off, nothing is written.
+    *backend.relabel.lock().unwrap() = vec![(MIN, "2"), (MAX, "2")];
+    desired.store(12, SeqCst);
+    let reports = svc.follow_up(t(40)).await;
+    assert_eq!(backend.replicas(&id()), Some(6), "{reports:?}");
 }
 
 #[tokio::test]
