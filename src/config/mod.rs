@@ -384,7 +384,7 @@ impl Config {
 /// A TOML error on one line, for a log line or a terminal: "line L, column C: what". toml's own `Display`
 /// draws the offending line with a caret under it over several lines, which a one-line log flattens into a
 /// misaligned run of `|`s.
-fn positioned(text: &str, e: &toml::de::Error) -> String {
+pub(crate) fn positioned(text: &str, e: &toml::de::Error) -> String {
     // Some messages say what was expected on a second line.
     let what = e
         .message()

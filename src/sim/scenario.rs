@@ -150,7 +150,7 @@ impl Scenario {
             SimError::Scenario(format!(
                 "{}: {}",
                 path.display(),
-                e.to_string().trim_end().replace('\n', " ")
+                crate::config::positioned(&text, &e)
             ))
         })?;
         scenario.validate()?;

@@ -440,6 +440,14 @@ fn bad_scenarios_are_clear_errors() {
     let typo = TIMING.replace("rps = 100", "rsp = 100");
     let err = sim::run_file(&write(dir.path(), "d.toml", &typo), &Options::default()).unwrap_err();
     assert!(err.to_string().contains("rsp"), "{err}");
+    // One line naming the place, as the server's configuration errors do (not toml's drawn snippet);
+    // toml places an unknown key at the table that holds it, `[[functions.load]]` on line 18.
+    assert!(
+        err.to_string()
+            .contains("d.toml: line 18, column 1: unknown field `rsp`"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains('|'), "{err}");
     let err = sim::run_file(&dir.path().join("missing.toml"), &Options::default()).unwrap_err();
     assert!(err.to_string().contains("missing.toml"), "{err}"); // Earlier preset names still work and run the renamed preset.
     let options = Options {
