@@ -91,8 +91,7 @@ async fn run() -> anyhow::Result<()> {
         Command::CheckConfig { config } => {
             let config = Config::load(config.as_deref())?;
             server::check_files(&config).await?;
-            print!("{}", config.to_redacted_toml());
-            Ok(())
+            emit(&config.to_redacted_toml())
         }
         Command::Serve {
             config,
@@ -154,22 +153,38 @@ fn simulate(
     let result = sim::run_file(scenario, &options)
         .with_context(|| format!("simulating {}", scenario.display()))?;
     let wall = started.elapsed();
-    println!("{}", sim::report::summary(&result));
+    // The files first: a reader that stops reading the table (`| head`) must not cost them.
+    let written = out
+        .map(|dir| sim::report::write(&result, dir).map(|files| (dir, files.len())))
+        .transpose()?;
+    let mut text = format!("{}\n", sim::report::summary(&result));
     for run in &result.runs {
-        println!(
-            "{}: {} functions × {} s simulated in {:.2} s wall time",
+        text += &format!(
+            "{}: {} functions × {} s simulated in {:.2} s wall time\n",
             run.policy.name,
             result.functions.len(),
             result.scenario.duration_secs,
             run.wall.as_secs_f64()
         );
     }
-    println!("total wall time {:.2} s", wall.as_secs_f64());
-    if let Some(dir) = out {
-        let files = sim::report::write(&result, dir)?;
-        println!("wrote {} files to {}", files.len(), dir.display());
+    text += &format!("total wall time {:.2} s\n", wall.as_secs_f64());
+    if let Some((dir, files)) = written {
+        text += &format!("wrote {files} files to {}\n", dir.display());
     }
-    Ok(())
+    emit(&text)
+}
+
+/// Print to stdout. A reader that closed the pipe early (`alertscaler simulate … | head`) ends the output,
+/// not the process with a panic, as `println!` would.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("writing to standard output"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Logging set up; the guard flushes queued lines when `main` returns.

@@ -48,3 +48,28 @@ fn json_logs_carry_decision_fields_and_sigterm_exits_cleanly() {
     let status = served.child().wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_ends_the_output_not_in_a_panic() {
+    // `alertscaler simulate … | head`: the reader is gone before the table is printed. The pipe's read
+    // end is closed right after the spawn, long before the simulation has anything to print.
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = crate::simulate::write(dir.path(), "s.toml", crate::simulate::TIMING);
+    let out = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_alertscaler"))
+        .args(["simulate", "--policy", "capacity", "--scenario"])
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let done = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{}: {stderr}", done.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The files do not depend on anyone reading the table.
+    assert!(out.join("summary.json").is_file());
+}
