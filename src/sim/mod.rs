@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! - [`scenario`]: TOML scenario files; [`load`]: load traces and the seeded random source.
-//! - [`queue`]: M/M/c response times (Erlang C); [`function`]: one function's replicas, backlog and metrics.
+//! - [`queue`]: M/M/c response times (Erlang C); [`finite`]: a closed population's exact queue (M/M/c//N);
+//!   [`function`]: one function's replicas, backlog and metrics.
 //! - [`monitor`]: Prometheus (`rate`, `histogram_quantile`, alert states with `for:`); [`rules`]: the shipped
 //!   packs' alerting rules; [`capacity`]: the capacity pack's recording rules; [`alertmanager`]: grouping,
 //!   timers, notification log, webhook payloads.
@@ -21,6 +22,7 @@ pub mod capacity;
 pub mod decider;
 pub mod engine;
 pub mod feasibility;
+pub mod finite;
 pub mod function;
 pub mod kpa;
 pub mod load;

@@ -9,8 +9,13 @@
 //!   `(1-Pw) e^{-mu t} + Pw (theta e^{-mu t} - mu e^{-theta t}) / (theta - mu)`;
 //! - deterministic service (Allen–Cunneen approximation with `cs² = 0`): the wait is the M/M/c wait scaled
 //!   by `(1 + cs²)/2 = 1/2`, i.e. exponential with rate `2 theta`, and `S = s` exactly.
+//!
+//! A pure closed population on exponential service is answered by the exact finite-population queue instead
+//! ([`super::finite`]); [`ResponseTime`] is either.
 
 use serde::{Deserialize, Serialize};
+
+use super::finite::FinitePopulation;
 
 /// Shape of a function's service-time distribution.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +137,49 @@ impl Response {
     /// The `q`-quantile of the response time (seconds).
     pub fn quantile(&self, q: f64) -> f64 {
         quantile_of(|t| self.survival(t), q, self.mean())
+    }
+}
+
+/// The response-time distribution a second's requests follow: the open M/M/c queue's, or the exact
+/// finite-population queue's for a closed population. One type, so that the function model takes its
+/// histogram buckets, latency sum, in-flight count and p95 from one distribution whichever queue applies,
+/// and the open [`Response`] stays a small `Copy` value for the backlog's cohorts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseTime {
+    /// Open (or mixed) traffic, deterministic service, or a backlog: M/M/c at the offered rate.
+    Open(Response),
+    /// A closed population alone on exponential service, with no backlog: M/M/c//N, exact.
+    Finite(FinitePopulation),
+}
+
+impl ResponseTime {
+    /// Mean response time (seconds).
+    pub fn mean(&self) -> f64 {
+        match self {
+            Self::Open(r) => r.mean(),
+            Self::Finite(f) => f.mean(),
+        }
+    }
+
+    /// `P(T > t)`.
+    pub fn survival(&self, t: f64) -> f64 {
+        match self {
+            Self::Open(r) => r.survival(t),
+            Self::Finite(f) => f.survival(t),
+        }
+    }
+
+    /// The response past a wait of `d` seconds in a fluid backlog ([`Response::after_waiting`]). The
+    /// finite population applies only while there is no backlog, so its requests never waited there
+    /// (`d = 0`) and it is returned as it is.
+    pub fn after_waiting(&self, d: f64) -> Self {
+        match self {
+            Self::Open(r) => Self::Open(r.after_waiting(d)),
+            Self::Finite(f) => {
+                debug_assert!(d <= 0.0, "a closed population's exact queue has no backlog");
+                Self::Finite(f.clone())
+            }
+        }
     }
 }
 
