@@ -11,10 +11,11 @@
 //! does: adding both counted the queue twice). Requests older than
 //! `timeout_secs` in the backlog are dropped and recorded as failed requests of that duration.
 //!
-//! A closed population alone (no open-loop rate, a whole number of clients) on exponential service, with a
-//! ready replica and no backlog, is answered by the exact finite-population queue instead
-//! ([`super::finite`], M/M/c//N) at every utilisation: its queue never holds more than its clients, so it
-//! needs neither the 95 % cut nor the backlog. Open or mixed traffic, deterministic service, and clients
+//! A closed population alone (no open-loop rate, a whole number of clients up to [`FINITE_MAX_CLIENTS`]) on
+//! exponential service, with a ready replica and no backlog, is answered by the exact finite-population queue
+//! instead ([`super::finite`], M/M/c//N) at every utilisation: its queue never holds more than its clients, so
+//! it needs neither the 95 % cut nor the backlog — unless its waits reach the timeout, which only the backlog
+//! model drops. Open or mixed traffic, deterministic service, and clients
 //! whose requests already wait in the backlog (no replica was ready) keep the model above: the open M/M/c
 //! at the rate Little's law gives the clients, which overstates the queueing of a few clients.
 
@@ -26,6 +27,14 @@ use super::monitor::{BUCKETS, NB, Sample};
 use super::queue::{Distribution, Response, ResponseTime, quantile_of};
 use super::scenario::FunctionSpec;
 use super::stats::{Latencies, Reversals};
+
+/// The most clients the exact finite-population queue is solved for (its cost and memory grow with them);
+/// a larger population queues as the open model says, which it approaches as the clients grow.
+pub const FINITE_MAX_CLIENTS: u32 = 10_000;
+
+/// A finite population whose requests time out more often than this is left to the backlog model, which
+/// drops them (the exact queue has no timeout).
+const TIMEOUT_NEGLIGIBLE: f64 = 1e-4;
 
 /// Utilisation above which the backlog model takes over from the stationary M/M/c model.
 pub const RHO_MAX: f64 = 0.95;
@@ -274,16 +283,18 @@ impl FunctionModel {
     }
 
     /// The exact finite-population queue where it applies (see the module docs): clients alone, a whole
-    /// number of them, exponential service, a ready server and no backlog. `None` elsewhere.
+    /// number of them up to [`FINITE_MAX_CLIENTS`], exponential service, a ready server, no backlog, and
+    /// waits that do not reach the timeout (this model has no drops; the backlog model has). `None` elsewhere.
     fn finite_population(&self, demand: Demand, servers: u32) -> Option<FinitePopulation> {
         let whole = demand.clients >= 1.0
             && demand.clients.fract() == 0.0
-            && demand.clients <= f64::from(u32::MAX);
+            && demand.clients <= f64::from(FINITE_MAX_CLIENTS);
         let alone = demand.rps <= 0.0 && self.backlog.is_empty();
         if !(whole && alone && self.distribution == Distribution::Exponential) {
             return None;
         }
         FinitePopulation::new(demand.clients as u32, demand.think, servers, self.service)
+            .filter(|f| f.survival(self.timeout) < TIMEOUT_NEGLIGIBLE)
     }
 
     /// Arrival rate of a closed population whose `queued` members wait in the backlog. Below saturation the
@@ -383,6 +394,28 @@ mod tests {
         m.set_desired(1, 12);
         let served: f64 = (13..=30).map(|t| m.step(t, true, false).served).sum();
         assert!(served > 50.0, "served {served} once a replica is ready");
+    }
+
+    #[test]
+    fn only_a_bounded_population_that_does_not_time_out_is_solved_exactly() {
+        // One replica of 180 ms, timeout 1000 s (`model`).
+        let m = model("[[load]]\nkind = \"clients\"\nclients = 5", 1);
+        let exact = |clients: f64, think: f64| {
+            let demand = Demand {
+                rps: 0.0,
+                clients,
+                think,
+            };
+            m.finite_population(demand, 1).is_some()
+        };
+        assert!(exact(5.0, 0.0) && exact(f64::from(FINITE_MAX_CLIENTS), 1e4));
+        // Beyond the bound (and for a fractional population) the open model answers: a population of
+        // 1e9 built a billion-entry distribution every simulated second.
+        assert!(!exact(f64::from(FINITE_MAX_CLIENTS) + 1.0, 1e4) && !exact(1e9, 1e4));
+        assert!(!exact(4.5, 0.0));
+        // 6000 clients without think time wait about 6000 × 0.18 s = 1080 s, past the timeout: the
+        // backlog model, which drops what waited too long, answers.
+        assert!(exact(5000.0, 0.0) && !exact(6000.0, 0.0));
     }
 
     #[test]

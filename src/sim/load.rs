@@ -70,6 +70,9 @@ pub enum LoadSpec {
     },
 }
 
+/// The largest closed population one segment may hold (a `hey -c` far beyond any load generator's).
+pub const MAX_CLIENTS: f64 = 1_000_000.0;
+
 /// A compiled segment: CSV files are read once at load.
 #[derive(Debug, Clone)]
 enum Segment {
@@ -332,6 +335,11 @@ fn validate(spec: &LoadSpec, n: usize, function: &str) -> Result<(), SimError> {
     {
         return bad(format!("{name} = {x} must be > 0"));
     }
+    if let LoadSpec::Clients { clients, .. } = *spec
+        && clients > MAX_CLIENTS
+    {
+        return bad(format!("clients = {clients} must be at most {MAX_CLIENTS}"));
+    }
     if let Some((start, Some(end))) = spec.span()
         && end <= start
     {
@@ -550,6 +558,10 @@ mod tests {
                 "hold_until_secs = 15 is before end_secs = 20",
             ),
             (clients(f64::INFINITY, None), "clients = inf is not"),
+            (
+                clients(2e6, None),
+                "clients = 2000000 must be at most 1000000",
+            ),
             (
                 clients(5.0, Some(10.0)),
                 "it ends (10 s) before it starts (10 s)",
