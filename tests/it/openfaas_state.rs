@@ -253,6 +253,57 @@ async fn a_crash_before_the_call_is_completed_with_the_same_target() {
     );
 }
 
+/// An intent left by a crash (1 → 6, max 10) is completed after the function was redeployed with
+/// max 3 (or pinned): the count sent again must be one the labels allow now, and the report says
+/// what was sent.
+#[tokio::test]
+async fn an_intent_completed_after_max_was_lowered_stays_within_the_labels() {
+    for (min, max, want) in [(None, "3", 3), (Some("2"), "2", 2)] {
+        let gw = mock::start(&[("figlet", labelled(1))]).await;
+        let mut env = Env::new(&gw);
+        env.config.openfaas.request_timeout_ms = 300;
+        env.config.openfaas.retries = 0;
+        gw.with(|g| g.scale_hang_without_apply = Some(Duration::from_millis(3000)));
+        assert_outcome(
+            &env.service(env.backend()).handle(&firing(), t0()).await,
+            Outcome::Error,
+        );
+        assert_eq!(gw.replicas("figlet"), 1, "the crash left the intent 1 → 6");
+
+        // faas-cli deploy --label com.openfaas.scale.max=3 (or min = max = 2), then a restart.
+        gw.with(|g| {
+            g.scale_hang_without_apply = None;
+            let f = g.functions.get_mut("figlet").unwrap();
+            f.labels.insert("com.openfaas.scale.max".into(), max.into());
+            if let Some(min) = min {
+                f.labels.insert("com.openfaas.scale.min".into(), min.into());
+            }
+        });
+        let report = env
+            .service(env.backend())
+            .handle(&firing(), t0() + TimeDelta::seconds(5))
+            .await;
+        let sent: Vec<u64> = gw.with(|g| {
+            g.scales
+                .iter()
+                .skip(1)
+                .map(|s| s["replicas"].as_u64().unwrap())
+                .collect()
+        });
+        assert!(
+            sent.iter().all(|&r| r <= want),
+            "max {max}: sent {sent:?}: {report:?}"
+        );
+        assert_eq!(gw.replicas("figlet"), want, "{report:?}");
+        let f = only(&report);
+        assert_eq!(
+            f.to.map(u64::from),
+            Some(want),
+            "reported as the count sent: {report:?}"
+        );
+    }
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn the_state_file_is_replaced_never_written_in_place() {
