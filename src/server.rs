@@ -32,11 +32,7 @@ pub async fn backend(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
 pub async fn backend_with(config: &Config, fresh_state: bool) -> anyhow::Result<Arc<dyn Backend>> {
     match config.backend {
         BackendKind::Memory => Ok(Arc::new(MemoryBackend::new(&config.memory.functions))),
-        BackendKind::Openfaas => Ok(Arc::new(OpenFaasBackend::new(
-            &config.openfaas,
-            config.allowed_namespaces.clone(),
-            fresh_state,
-        )?)),
+        BackendKind::Openfaas => Ok(Arc::new(OpenFaasBackend::new(config, fresh_state)?)),
         BackendKind::Kubernetes => {
             let backend = KubernetesBackend::connect(config)
                 .await

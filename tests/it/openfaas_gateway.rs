@@ -215,8 +215,7 @@ async fn secret_files_are_trimmed_like_the_gateway_does() {
     std::fs::write(&file, format!("  {} \r\n", mock::PASSWORD)).unwrap();
     assert_eq!(env.backend().read(&figlet()).await.unwrap().replicas, 1);
     std::fs::write(&file, " \t\n").unwrap();
-    let namespaces = env.config.allowed_namespaces.clone();
-    let err = OpenFaasBackend::new(&env.config.openfaas, namespaces, false)
+    let err = OpenFaasBackend::new(&env.config, false)
         .unwrap_err()
         .to_string();
     assert!(

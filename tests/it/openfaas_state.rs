@@ -396,8 +396,7 @@ async fn a_corrupt_state_file_stops_startup_unless_fresh_state() {
         b"{\"version\":1,\"functions\":{\"figlet.openfaas-fn\":{\"coun",
     )
     .unwrap();
-    let namespaces = env.config.allowed_namespaces.clone();
-    let err = OpenFaasBackend::new(&env.config.openfaas, namespaces.clone(), false)
+    let err = OpenFaasBackend::new(&env.config, false)
         .unwrap_err()
         .to_string();
     assert!(
@@ -410,7 +409,7 @@ async fn a_corrupt_state_file_stops_startup_unless_fresh_state() {
         .unwrap();
     assert!(format!("{err:#}").contains("--fresh-state"));
 
-    let backend = OpenFaasBackend::new(&env.config.openfaas, namespaces, true).unwrap();
+    let backend = OpenFaasBackend::new(&env.config, true).unwrap();
     assert!(backend.slot(&figlet()).is_none(), "empty ledger");
     assert!(!path.exists());
     let aside: Vec<PathBuf> = std::fs::read_dir(env.dir.path())
@@ -433,8 +432,7 @@ async fn a_state_file_that_names_a_directory_is_refused_and_never_moved_aside() 
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("other.txt"), b"not ours").unwrap();
     env.config.openfaas.state_file = dir.clone();
-    let namespaces = env.config.allowed_namespaces.clone();
-    let fresh = OpenFaasBackend::new(&env.config.openfaas, namespaces.clone(), true);
+    let fresh = OpenFaasBackend::new(&env.config, true);
     assert!(
         dir.join("other.txt").exists(),
         "the directory was moved aside"
@@ -443,7 +441,7 @@ async fn a_state_file_that_names_a_directory_is_refused_and_never_moved_aside() 
         fresh.is_err(),
         "a directory is not a state file, even with --fresh-state"
     );
-    let err = OpenFaasBackend::new(&env.config.openfaas, namespaces, false)
+    let err = OpenFaasBackend::new(&env.config, false)
         .unwrap_err()
         .to_string();
     assert!(!err.contains("--fresh-state"), "{err}");

@@ -21,6 +21,7 @@
 //! notification is held as a duplicate. Only a call that certainly did not act (a 4xx, no
 //! connection) rolls the ledger back, as does a read that shows the function gone.
 
+mod bounds;
 pub mod gateway;
 mod locks;
 pub mod state_file;
@@ -34,9 +35,10 @@ use thiserror::Error;
 use tracing::{info, instrument, warn};
 
 use super::{Applied, Backend, FunctionState, FunctionSummary, Settled, Unreported, Update};
-use crate::config::{ConfigError, OpenFaasConfig};
+use crate::config::{Config, ConfigError};
 use crate::error::BackendError;
 use crate::id::FunctionId;
+use bounds::Bounds;
 use gateway::{CallFailure, Gateway};
 use locks::Locks;
 use state_file::{Pending, Slot, StateError, Store};
@@ -57,6 +59,8 @@ pub enum SetupError {
 pub struct OpenFaasBackend {
     gateway: Gateway,
     namespaces: Vec<String>,
+    /// What functions' labels allow, for completing an intent after they changed.
+    bounds: Bounds,
     store: Store,
     /// One async lock per function: applies (and completing an intent) of one function never overlap.
     locks: Locks,
@@ -86,11 +90,8 @@ impl OpenFaasBackend {
     /// Read the password file, build the client and load the state file. With `fresh_state`, a
     /// corrupt or unreadable state file is moved aside (`<file>.corrupt`) and the ledger starts
     /// empty; a good state file is still loaded.
-    pub fn new(
-        config: &OpenFaasConfig,
-        namespaces: Vec<String>,
-        fresh_state: bool,
-    ) -> Result<Self, SetupError> {
+    pub fn new(all: &Config, fresh_state: bool) -> Result<Self, SetupError> {
+        let config = &all.openfaas;
         let password = match &config.password_file {
             Some(path) => Some(read_password(path)?),
             None => None,
@@ -98,7 +99,8 @@ impl OpenFaasBackend {
         let gateway = Gateway::new(config, password).map_err(SetupError::Client)?;
         Ok(Self {
             gateway,
-            namespaces,
+            namespaces: all.allowed_namespaces.clone(),
+            bounds: Bounds::from_config(all),
             store: Store::open(&config.state_file, fresh_state)?,
             locks: Locks::default(),
             uncleared: Mutex::default(),
@@ -112,8 +114,9 @@ impl OpenFaasBackend {
     }
 
     /// Complete an intent left by a crash or an unknown outcome (see the module documentation):
-    /// at `to` it counts as applied; otherwise the same absolute count is sent again. Either way
-    /// the move is returned, for the decision of this read to report.
+    /// at `to` it counts as applied; otherwise the same absolute count is sent again, fitted into
+    /// what the function's labels allow now (they may have changed since, e.g. max lowered by a
+    /// redeploy). Either way the move is returned, for the decision of this read to report.
     async fn complete(&self, function: &FunctionId) -> Result<Option<Settled>, BackendError> {
         if self.store.get(function).is_none_or(|s| s.pending.is_none()) {
             return Ok(None);
@@ -125,24 +128,30 @@ impl OpenFaasBackend {
         let Some(pending) = slot.pending.clone() else {
             return Ok(None); // completed by the apply we waited for
         };
-        let replicas = match self.gateway.function(function).await {
-            Ok(status) => status.replicas(),
+        let status = match self.gateway.function(function).await {
+            Ok(status) => status,
             Err(gone @ BackendError::NotFound(_)) => {
                 self.forget_locked(function, slot).await;
                 return Err(gone);
             }
             Err(e) => return Err(e),
         };
+        let replicas = status.replicas();
         let (from, to) = (pending.from, pending.to);
+        let target = self.bounds.fit(&status, to);
         let how = if replicas == to {
             info!(%function, replicas, "an earlier scale landed; keeping its ledger entry");
             // Reported already, unless its writer never learnt that it landed.
             let reported = self.uncleared().remove(function);
-            (!reported).then_some("had landed")
+            (!reported).then(|| "had landed".to_owned())
+        } else if replicas == target {
+            info!(%function, replicas, from, to,
+                "an earlier scale is unconfirmed, but the function's labels now allow no more than it has; nothing is sent");
+            None
         } else {
-            info!(%function, replicas, from = pending.from, to = pending.to,
-                "an earlier scale is unconfirmed; sending the same count again");
-            if let Err(e) = self.resend(function, pending.to).await {
+            info!(%function, replicas, from, to, target,
+                "an earlier scale is unconfirmed; sending the same count again (within its labels)");
+            if let Err(e) = self.resend(function, target).await {
                 match e {
                     BackendError::NotFound(_) => self.forget_locked(function, slot).await,
                     BackendError::Ineligible(_) => self.roll_back(function, slot).await,
@@ -150,7 +159,11 @@ impl OpenFaasBackend {
                 }
                 return Err(e);
             }
-            Some("was sent again")
+            Some(if target == to {
+                "was sent again".to_owned()
+            } else {
+                format!("was sent again as {target}: the function's labels no longer allow {to}")
+            })
         };
         let done = Slot {
             counter: slot.counter.wrapping_add(1),
@@ -158,7 +171,10 @@ impl OpenFaasBackend {
             ..slot.clone()
         };
         self.store.put(function, done, Some(slot)).await?;
-        Ok(how.and_then(|had| Settled::earlier(from, to, had)))
+        let moved = how.and_then(|had| Settled::earlier(from, to, &had));
+        Ok(moved
+            .map(|m| Settled { to: target, ..m })
+            .filter(|m| m.from != m.to))
     }
 
     /// Send an unconfirmed count again; a failure that may have acted says so.

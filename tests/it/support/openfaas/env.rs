@@ -80,8 +80,7 @@ impl Env {
 
     pub fn backend(&self) -> Arc<OpenFaasBackend> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let namespaces = self.config.allowed_namespaces.clone();
-        Arc::new(OpenFaasBackend::new(&self.config.openfaas, namespaces, false).unwrap())
+        Arc::new(OpenFaasBackend::new(&self.config, false).unwrap())
     }
 
     pub fn service(&self, backend: Arc<OpenFaasBackend>) -> Service {
