@@ -304,6 +304,35 @@ async fn an_intent_completed_after_max_was_lowered_stays_within_the_labels() {
     }
 }
 
+/// Two processes on one state file (a second `serve` started by hand, a rolling update sharing the
+/// volume): each rewrites the whole file from its own memory, so one's save drops the intents and
+/// ledgers the other wrote, and a restart steps those episodes again. The second must not start.
+#[tokio::test]
+async fn a_second_process_on_the_same_state_file_is_refused() {
+    let gw = mock::start(&[("figlet", labelled(1)), ("echo", labelled(1))]).await;
+    let env = Env::new(&gw);
+    let first = env.service(env.backend());
+    let second = OpenFaasBackend::new(&env.config, false);
+    if let Ok(second) = second {
+        assert_scaled(&first.handle(&firing(), t0()).await, 1, 6);
+        let second = env.service(Arc::new(second));
+        let echo = webhook("firing", "echo.openfaas-fn");
+        assert_scaled(&second.handle(&echo, t0()).await, 1, 6);
+        let on_disk = state_file::load(&env.state_path()).unwrap();
+        panic!(
+            "two processes opened one state file; figlet's ledger on disk after the second's save: {:?}",
+            on_disk.get(&figlet())
+        );
+    }
+    let err = second.unwrap_err().to_string();
+    assert!(
+        err.contains("state.json") && err.contains("another alertscaler"),
+        "{err}"
+    );
+    drop(first);
+    env.backend(); // the first one stopped: a restart opens it
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn the_state_file_is_replaced_never_written_in_place() {
