@@ -204,6 +204,7 @@ async fn missing_function_namespace_and_credentials() {
         "wrong\n",
     )
     .unwrap();
+    drop(service); // a restart: one process on the state file at a time
     let service = env.service(env.backend());
     let report = service.handle(&firing(), t0()).await;
     let reason = assert_outcome(&report, Outcome::Error);

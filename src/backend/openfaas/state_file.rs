@@ -6,7 +6,9 @@
 //! directory is fsynced. A crash at any point leaves either the old or the new file, never a mix; a
 //! leftover temporary file is ignored (and overwritten by the next save).
 //!
-//! The file is local, so the OpenFaaS backend assumes ONE alertscaler replica.
+//! The file is local, so the OpenFaaS backend assumes ONE alertscaler replica, and a second process
+//! on the same file is refused at start: each would rewrite the whole file from its own memory and
+//! drop what the other wrote (`<state_file>.lock`, an advisory lock held while the ledger is open).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -79,6 +81,10 @@ pub enum StateError {
         "state file {path} is not a file (a directory?): set openfaas.state_file to a file, e.g. one inside it (a directory is never moved aside)"
     )]
     NotAFile { path: PathBuf },
+    #[error(
+        "state file {path} is in use by another alertscaler process ({lock} is locked): the OpenFaaS backend runs as ONE replica; stop the other one (on Kubernetes: replicas: 1 and strategy: Recreate)"
+    )]
+    Locked { path: PathBuf, lock: PathBuf },
     #[error("cannot write state file {path}: {cause}")]
     Write {
         path: PathBuf,
@@ -96,7 +102,7 @@ impl StateError {
             Self::Corrupt { path, message } => {
                 format!("state file {} is corrupt ({message})", path.display())
             }
-            Self::NotAFile { .. } | Self::Write { .. } => self.to_string(),
+            Self::NotAFile { .. } | Self::Locked { .. } | Self::Write { .. } => self.to_string(),
         }
     }
 }
@@ -213,12 +219,48 @@ pub struct Store {
     /// the generation on disk, so that one save covers every change made while it waited
     /// (group commit: concurrent notifications share an fsync).
     writer: tokio::sync::Mutex<u64>,
+    /// The lock file, locked while this store is open (`None` where it could not be made).
+    _lock: Option<std::fs::File>,
+}
+
+/// Lock `<path>.lock` (a file of its own: the state file is replaced by renames). Held by another
+/// process → refused; a lock that cannot be taken at all (directory missing or read-only, a file
+/// system without locks) is only warned about, as before: `/readyz` reports the directory.
+fn lock(path: &Path) -> Result<Option<std::fs::File>, StateError> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let lock = path.with_file_name(name);
+    let file = match std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+    {
+        Ok(file) => file,
+        Err(e) => {
+            warn!(lock = %lock.display(), error = %e, "cannot create the state file's lock: a second process on it would not be refused");
+            return Ok(None);
+        }
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked {
+            path: path.to_owned(),
+            lock,
+        }),
+        Err(std::fs::TryLockError::Error(e)) => {
+            warn!(lock = %lock.display(), error = %e, "cannot lock the state file: a second process on it would not be refused");
+            Ok(None)
+        }
+    }
 }
 
 impl Store {
     /// Load `path`. With `fresh`, a corrupt or unreadable file is moved aside (`<file>.corrupt`)
     /// and the ledger starts empty (said in a warning); a good file is loaded either way.
     pub fn open(path: &Path, fresh: bool) -> Result<Self, StateError> {
+        check_path(path)?;
+        let lock = lock(path)?;
         let slots = match load(path) {
             Ok(slots) => {
                 if fresh {
@@ -246,6 +288,7 @@ impl Store {
             path: path.to_owned(),
             slots: Mutex::new((slots, 0)),
             writer: tokio::sync::Mutex::new(0),
+            _lock: lock,
         })
     }
 
