@@ -44,6 +44,30 @@ async fn a_clamped_scale_is_reported_with_the_count_the_gateway_set() {
     );
 }
 
+/// The same clamp when the scale is completed later (its first call failed with a 500): the
+/// retried notification sends 6 again, the gateway sets 5, and the report says 5, not 6.
+#[tokio::test]
+async fn a_clamped_scale_sent_again_is_reported_with_the_count_the_gateway_set() {
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    gw.with(|g| {
+        g.ce_clamp = true;
+        g.fail_scales = 1;
+    });
+    let mut env = Env::new(&gw);
+    env.config.openfaas.retries = 0;
+    let service = env.service(env.backend());
+    assert_outcome(&service.handle(&firing(), t0()).await, Outcome::Error);
+    let report = service
+        .handle(&firing(), t0() + TimeDelta::seconds(3))
+        .await;
+    assert_eq!(gw.replicas("figlet"), 5);
+    assert_scaled(&report, 1, 5);
+    let reason = &only(&report).reason;
+    assert!(reason.contains("the gateway set 5"), "{reason}");
+    let recorded = service.audit().recent(Some(10));
+    assert_eq!(recorded.last().unwrap().report.to, Some(5));
+}
+
 #[tokio::test]
 async fn on_the_ce_platform_policies_plan_within_five_and_step_like_ce_0_27() {
     let gw = mock::start(&[("figlet", echo(1))]).await;
