@@ -139,15 +139,16 @@ impl OpenFaasBackend {
         let replicas = status.replicas();
         let (from, to) = (pending.from, pending.to);
         let target = self.bounds.fit(&status, to);
-        let how = if replicas == to {
+        // What the move is reported as, and where it ended.
+        let (how, set) = if replicas == to {
             info!(%function, replicas, "an earlier scale landed; keeping its ledger entry");
             // Reported already, unless its writer never learnt that it landed.
             let reported = self.uncleared().remove(function);
-            (!reported).then(|| "had landed".to_owned())
+            ((!reported).then(|| "had landed".to_owned()), to)
         } else if replicas == target {
             info!(%function, replicas, from, to,
                 "an earlier scale is unconfirmed, but the function's labels now allow no more than it has; nothing is sent");
-            None
+            (None, replicas)
         } else {
             info!(%function, replicas, from, to, target,
                 "an earlier scale is unconfirmed; sending the same count again (within its labels)");
@@ -159,11 +160,17 @@ impl OpenFaasBackend {
                 }
                 return Err(e);
             }
-            Some(if target == to {
+            let mut how = if target == to {
                 "was sent again".to_owned()
             } else {
                 format!("was sent again as {target}: the function's labels no longer allow {to}")
-            })
+            };
+            // A CE gateway clamps this call as any other: report the count it set.
+            let set = self.read_back(function, target).await;
+            if set != target {
+                how = format!("{how}; asked {target}, {}", cap_note(target, set));
+            }
+            (Some(how), set)
         };
         let done = Slot {
             counter: slot.counter.wrapping_add(1),
@@ -173,7 +180,7 @@ impl OpenFaasBackend {
         self.store.put(function, done, Some(slot)).await?;
         let moved = how.and_then(|had| Settled::earlier(from, to, &had));
         Ok(moved
-            .map(|m| Settled { to: target, ..m })
+            .map(|m| Settled { to: set, ..m })
             .filter(|m| m.from != m.to))
     }
 
@@ -191,17 +198,22 @@ impl OpenFaasBackend {
 
     /// The scale call answered 2xx: read back what the gateway set, and clear the intent.
     async fn confirm(&self, function: &FunctionId, intent: Slot, to: u32) -> Applied {
-        let set = match self.gateway.function(function).await {
+        let set = self.read_back(function, to).await;
+        self.clear(function, intent).await;
+        Applied {
+            replicas: Some(set),
+            note: (set != to).then(|| cap_note(to, set)),
+        }
+    }
+
+    /// The count the gateway set after a scale to `to` answered 2xx (`to` if the read fails).
+    async fn read_back(&self, function: &FunctionId, to: u32) -> u32 {
+        match self.gateway.function(function).await {
             Ok(status) => status.replicas(),
             Err(e) => {
                 warn!(%function, error = %e, "scaled, but reading it back failed; reporting the count asked");
                 to
             }
-        };
-        self.clear(function, intent).await;
-        Applied {
-            replicas: Some(set),
-            note: (set != to).then(|| cap_note(to, set)),
         }
     }
 
