@@ -237,6 +237,25 @@ mod tests {
                 "{f:?}"
             );
         }
+        // 403s that no Role fixes, or that need another verb than the call's own.
+        let create = Call::on("create", CONFIGMAPS, "openfaas-fn", "alertscaler-echo");
+        let quota = "configmaps \"alertscaler-echo\" is forbidden: exceeded quota: fn-quota, \
+            requested: count/configmaps=1, used: count/configmaps=10, limited: count/configmaps=10";
+        let f = map(api(403, "Forbidden", quota), create, 1);
+        assert_eq!(f.error.metric_label(), "ineligible", "{f:?}");
+        assert!(
+            f.error.to_string().contains("exceeded quota")
+                && !f.error.to_string().contains("service account needs"),
+            "{f:?}"
+        );
+        let owner = "configmaps \"alertscaler-echo\" is forbidden: cannot set an ownerRef on a \
+            resource you can't delete: , <nil>";
+        let f = map(api(403, "Forbidden", owner), create, 1);
+        assert_eq!(f.error.metric_label(), "forbidden", "{f:?}");
+        assert!(
+            f.error.to_string().contains("needs `delete` on configmaps"),
+            "{f:?}"
+        );
         let f = map(api(403, "Forbidden", webhook), patch, 1);
         assert!(f.error.to_string().contains("replicas frozen"), "{f:?}");
         let refused =
