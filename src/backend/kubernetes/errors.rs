@@ -77,9 +77,18 @@ impl From<Failure> for BackendError {
     }
 }
 
-/// Whether an admission controller (webhook or ValidatingAdmissionPolicy) refused the request.
+/// Whether an admission controller (webhook, ValidatingAdmissionPolicy, or the ResourceQuota
+/// plugin, which answers 403 "exceeded quota") refused the request: no Role fixes it.
 fn is_admission_denial(message: &str) -> bool {
-    message.contains("admission webhook") || message.contains("ValidatingAdmissionPolicy")
+    message.contains("admission webhook")
+        || message.contains("ValidatingAdmissionPolicy")
+        || message.contains("exceeded quota")
+}
+
+/// The OwnerReferencesPermissionEnforcement plugin's 403 (OpenShift, for instance): setting the
+/// state ConfigMap's owner reference needs `delete` on it, not the verb of the call.
+fn needs_delete_for_owner(message: &str) -> bool {
+    message.contains("cannot set an ownerRef")
 }
 
 /// Map a kube client error for `call` (after `attempts` tries) to the backend's vocabulary.
@@ -105,6 +114,14 @@ pub(super) fn map(error: kube::Error, call: Call<'_>, attempts: u32) -> Failure 
                 definite(denied(call, status.code, &status.message))
             }
             400 | 422 => definite(denied(call, status.code, &status.message)),
+            403 if needs_delete_for_owner(&status.message) => {
+                definite(BackendError::Forbidden(format!(
+                    "alertscaler's service account needs `delete` on {} in namespace {} to set the \
+                 state ConfigMap's owner reference (the OwnerReferencesPermissionEnforcement \
+                 admission plugin is on): add it to the Role in deploy/: {}",
+                    call.resource, call.namespace, status.message
+                )))
+            }
             403 => definite(BackendError::Forbidden(format!(
                 "alertscaler's service account needs `{}` on {} in namespace {} \
                  (check the Role and RoleBinding in deploy/): {}",
