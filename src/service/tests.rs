@@ -968,6 +968,21 @@ async fn a_follow_up_holds_a_scale_down_while_an_up_alert_fires() {
     assert_eq!(backend.replicas(&id()), Some(2));
 }
 
+/// `FunctionOverProvisioned` keeps firing for its `keep_firing_for` after the load rose again, and
+/// its notification (a repeat) may come after `FunctionUnderProvisioned`'s: the follow-up still
+/// follows the up alert, whose load keeps rising.
+#[tokio::test]
+async fn a_follow_up_follows_the_up_alert_while_a_later_down_alert_fires() {
+    let (svc, backend, desired) = measured(&[], 8).await;
+    svc.handle(&under("firing", 0), t(10)).await;
+    assert_eq!(backend.replicas(&id()), Some(8));
+    let r = svc.handle(&over("firing", 100), t(100)).await;
+    assert_eq!(r.functions[0].why, Some(Why::StillFiring), "{r:?}");
+    desired.store(12, SeqCst);
+    let reports = svc.follow_up(t(105)).await;
+    assert_eq!(backend.replicas(&id()), Some(12), "{reports:?}");
+}
+
 #[tokio::test]
 async fn a_follow_up_that_read_its_clock_early_keeps_a_newer_recommendation() {
     let (svc, backend, desired) = measured(&[], 8).await;
