@@ -410,9 +410,12 @@ pub enum FollowUp {
 /// What a follow-up does at `now`. It re-decides for the most recently seen firing episode whose
 /// alert selected the capacity policy (its `scale_policy` label, else `default_policy`) and that
 /// has not gone silent for the episode TTL (a lost resolution must not keep a function followed
-/// forever). The signal is rebuilt from the stored episode; its annotations are empty (the
-/// follow-up measures the desired count from Prometheus). A scale-down alert is held while an up
-/// alert (not silent for the TTL either) still fires, as [`plan`] holds its notification.
+/// forever), an up alert before a down one: `FunctionOverProvisioned` keeps firing for its
+/// `keep_firing_for` after the load rose again, and its repeat seen after `FunctionUnderProvisioned`
+/// held the follow-up of a rising load. The signal is rebuilt from the stored episode; its
+/// annotations are empty (the follow-up measures the desired count from Prometheus). A scale-down
+/// alert is held while an up alert (not silent for the TTL either) still fires, as [`plan`] holds
+/// its notification.
 pub fn follow_up(
     entry: &Entry,
     now: DateTime<Utc>,
@@ -425,7 +428,7 @@ pub fn follow_up(
         .iter()
         .filter(|(_, f)| f.policy.unwrap_or(default_policy) == PolicyKind::Capacity)
         .filter(|(_, f)| live(f))
-        .max_by_key(|(_, f)| f.last_seen)
+        .max_by_key(|(_, f)| (f.direction == Direction::Up, f.last_seen))
     else {
         return FollowUp::Stop;
     };

@@ -389,11 +389,11 @@ fn a_follow_up_decides_for_the_newest_live_capacity_alert_and_holds_a_down_while
             "decide Over",
         ),
         (
-            "down while capacity up fires",
+            "down seen after a capacity up alert that still fires: the up alert decides",
             vec![(0, vec![under.clone()]), (100, vec![over.clone()])],
             105,
             step,
-            "hold",
+            "decide Under",
         ),
         (
             "down while a step up alert fires",
