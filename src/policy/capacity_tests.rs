@@ -162,6 +162,29 @@ fn scale_down_waits_for_the_stabilization_window_scale_up_does_not() {
     assert_eq!(d.target(), Some(2), "{d:?}");
 }
 
+/// A max lowered below the replicas (a redeploy, or the platform's cap): an up alert, which never
+/// scales down otherwise, brings the function down to its max, as every other policy's up alert
+/// does, also where the window holds a higher count (the HPA applies its bounds after stabilizing).
+#[test]
+fn an_up_alert_above_a_lowered_max_goes_to_max() {
+    let l = labels(1, 6, 20);
+    let resolved = alert(UNDER, Status::Resolved, &[("desired", "9")]);
+    for (trigger, load) in [
+        (under("9"), None),
+        (under("9"), Some(9.0)),
+        (under("9"), Some(3.0)),
+        (resolved, Some(9.0)),
+    ] {
+        let d = decide(&l, 8, &trigger, load);
+        assert_eq!(d.target(), Some(6), "{trigger:?} {load:?}: {d:?}");
+        assert!(d.reason().contains("max 6"), "{}", d.reason());
+    }
+    let held = history(&[(990, 8)]);
+    let config = PolicyConfig::default();
+    let (d, _) = run(&l, 8, &under("9"), &held, None, 1000, &config);
+    assert_eq!(d.target(), Some(6), "{d:?}");
+}
+
 #[test]
 fn bad_or_missing_desired_is_a_refusal_naming_it() {
     let cases: [(Trigger, &str); 5] = [
