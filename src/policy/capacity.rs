@@ -73,7 +73,19 @@ pub(crate) fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
     // means the replicas caught up since Prometheus evaluated, or the panic window is calming
     // down; shrinking on it flapped in the closed-loop test (6 → 2 → 6 within one step).
     // Scale-downs are FunctionOverProvisioned's (30s `for:`), through the stabilization window.
+    // Except down to a max lowered below the replicas: the pack knows nothing of max, so while
+    // the load needs more than max it fires FunctionUnderProvisioned, never FunctionOverProvisioned.
     if signal.direction == Direction::Up && proposal.desired < input.current {
+        if input.current > labels.max {
+            return Ok(Proposal {
+                desired: labels.max,
+                explain: format!(
+                    "{}; current {} is above max {}: down to it",
+                    proposal.explain, input.current, labels.max
+                ),
+                same: Why::AtMax,
+            });
+        }
         return Err(Decision::unchanged(
             Why::InBand,
             format!(
