@@ -203,6 +203,24 @@ fn ops_settings_parse_and_validate() {
     }
 }
 
+/// A Prometheus query that may take the webhook's whole request timeout: with Prometheus hanging, a
+/// capacity or proportional notification is answered 503 before its query gives up and the decision
+/// is written, so the annotation fallback is never reached and every AlertManager retry ends the same
+/// way. At most half of it leaves the other half to the backend.
+#[test]
+fn a_query_timeout_above_half_the_request_timeout_is_refused() {
+    for text in [
+        "[prometheus]\nquery_timeout_ms = 10000\n",
+        "[prometheus]\nquery_timeout_ms = 5001\n",
+        "request_timeout_secs = 2\n[prometheus]\nquery_timeout_ms = 1500\n",
+    ] {
+        let err = load_str(text, &[]).unwrap_err().to_string();
+        assert!(err.contains("prometheus.query_timeout_ms"), "{text}: {err}");
+        assert!(err.contains("request_timeout_secs"), "{text}: {err}");
+    }
+    assert!(load_str("[prometheus]\nquery_timeout_ms = 5000\n", &[]).is_ok());
+}
+
 #[test]
 fn a_cooldown_shorter_than_alertmanagers_retry_window_is_refused_with_the_reason() {
     for secs in ["0", "9"] {
