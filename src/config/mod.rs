@@ -344,6 +344,21 @@ impl Config {
             return invalid(key, problem);
         }
         sections::validate_ops(self)?;
+        // The webhook's request timeout cuts a notification off with a 503: a query that may take it
+        // all never reaches its fallback (the annotation) while Prometheus hangs, and every retry ends
+        // the same way. Half of it is left to the backend's read and write.
+        let half_request_ms = self.request_timeout_secs.saturating_mul(500);
+        if self.prometheus.query_timeout_ms > half_request_ms {
+            return invalid(
+                "prometheus.query_timeout_ms",
+                format!(
+                    "{} ms is more than half of request_timeout_secs ({} s): with Prometheus hanging a \
+                     notification would be answered 503 before its query gives up and falls back to the \
+                     alert's annotation; use at most {half_request_ms}",
+                    self.prometheus.query_timeout_ms, self.request_timeout_secs
+                ),
+            );
+        }
         // A second table of one function would silently replace the first.
         let mut seen = std::collections::HashSet::with_capacity(self.memory.functions.len());
         for f in &self.memory.functions {
