@@ -777,6 +777,25 @@ async fn idle_at_min_two() -> (Service, Arc<Counting>) {
     (svc, backend)
 }
 
+/// `FunctionOverProvisioned` fires for good on an idle function whose min is above 1, and is followed
+/// up every 5 s: each follow-up decides "at min" and moves nothing, and must write nothing either
+/// (on Kubernetes every write is a state ConfigMap update: one per such function every 5 s, forever).
+#[tokio::test]
+async fn follow_ups_of_an_idle_function_at_min_write_nothing() {
+    let (svc, backend) = idle_at_min_two().await;
+    let version = || async { backend.inner.read(&id()).await.unwrap().version };
+    let before = version().await;
+    for at in (5..120).step_by(5) {
+        svc.follow_up(t(at)).await;
+    }
+    assert_eq!(backend.replicas(&id()), Some(2));
+    assert_eq!(
+        version().await,
+        before,
+        "follow-ups wrote the function's state"
+    );
+}
+
 /// The latency pack's `FunctionIdle` (zero policy) for echo, firing since `starts`.
 fn idle(starts: i64) -> Webhook {
     let labels = [("scale_policy", "zero"), ("scale_direction", "down")];
