@@ -120,14 +120,19 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
     let w = window(input.labels, config);
     let mut next = input.window.clone();
     let high = holding(&next.recommendations, now, w, input.labels, p.desired);
-    record(
-        &mut next.recommendations,
-        Recommendation {
-            at: now,
-            desired: p.desired,
-        },
-        w,
-    );
+    // A count at min that moves nothing is not recorded: a recommendation at min holds nothing (see
+    // [`holding`]), and the capacity pack's follow-ups of an idle function whose min is above 1 say
+    // it every few seconds for as long as it idles, each a write of the function's state.
+    if !(p.desired == current && p.desired == input.labels.min) {
+        record(
+            &mut next.recommendations,
+            Recommendation {
+                at: now,
+                desired: p.desired,
+            },
+            w,
+        );
+    }
     // A newer decision replaces a held target, except that one sizing the function at its serving
     // floor (min, at least 1) and moving nothing keeps a held sleep (a target of 0): like a
     // recommendation at min (see [`holding`]) it says "keep serving", not "stay awake", and the
