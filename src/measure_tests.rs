@@ -273,6 +273,8 @@ async fn fake_desired() -> (String, JoinHandle<()>) {
                 return (StatusCode::BAD_REQUEST, axum::Json(e)).into_response();
             }
             "hang" => std::future::pending().await,
+            // A proxy's login page in front of Prometheus.
+            "html" => return (StatusCode::OK, "<html>sign in</html>").into_response(),
             _ => return (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response(),
         };
         axum::Json(body).into_response()
@@ -299,7 +301,7 @@ async fn desired_replicas_from_prometheus_or_none() {
     let src = source(&url, &[], 300);
     let got = src.desired(&named("ok")).await.unwrap();
     assert_eq!((got.value, got.source), (3.0, "prometheus"));
-    for name in ["empty", "nan", "bad", "down", "hang"] {
+    for name in ["empty", "nan", "bad", "down", "hang", "html"] {
         assert_eq!(src.desired(&named(name)).await, None, "{name}");
     }
     // What each failure is, as logged.
@@ -323,6 +325,8 @@ async fn desired_replicas_from_prometheus_or_none() {
     }
     assert!(matches!(fetch("down").await, Err(LoadError::Status(503))));
     assert!(matches!(fetch("hang").await, Err(LoadError::Timeout(300))));
+    let html = fetch("html").await.unwrap_err().to_string();
+    assert!(html.contains("not JSON"), "{html}");
     let empty = parse_desired(&fetch("empty").await.unwrap()).unwrap_err();
     assert!(empty.to_string().contains("capacity.rules.yml"), "{empty}");
     server.abort();

@@ -638,16 +638,21 @@ async fn concurrent_notifications_for_one_function_never_conflict_with_each_othe
 }
 
 /// A fake Prometheus answering every instant query with `desired` (as the capacity pack's
-/// `alertscaler:function_desired_replicas` would).
+/// `alertscaler:function_desired_replicas` would), or 503 while `desired` is [`UNAVAILABLE`].
 async fn fake_prometheus(desired: Arc<std::sync::atomic::AtomicU32>) -> String {
+    use axum::response::IntoResponse;
     use axum::routing::get;
     let app = axum::Router::new().route(
         "/api/v1/query",
         get(move || {
             let v = desired.load(SeqCst);
             async move {
+                if v == UNAVAILABLE {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
                 axum::Json(json!({"status": "success", "data": {"resultType": "vector",
                     "result": [{"metric": {}, "value": [1_800_000_000.0, v.to_string()]}]}}))
+                .into_response()
             }
         }),
     );
@@ -656,6 +661,9 @@ async fn fake_prometheus(desired: Arc<std::sync::atomic::AtomicU32>) -> String {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url
 }
+
+/// What [`fake_prometheus`] answers 503 for.
+const UNAVAILABLE: u32 = u32::MAX;
 
 /// The service on one function at 1 replica, measuring desired counts from a fake Prometheus
 /// that answers the returned value (starting at `desired`).
@@ -730,6 +738,24 @@ async fn a_firing_capacity_alert_is_followed_up_until_it_resolves() {
     desired.store(12, SeqCst);
     assert!(svc.follow_up(t(30)).await.is_empty());
     assert_eq!(backend.replicas(&id()), Some(7));
+}
+
+/// Prometheus unavailable while the alert fires: the follow-up moves nothing, records nothing and
+/// keeps following; once Prometheus answers again it follows the load.
+#[tokio::test]
+async fn a_follow_up_without_an_answer_from_prometheus_holds_and_keeps_following() {
+    let (svc, backend, desired) = measured(&[], 4).await;
+    svc.handle(&under("firing", 0), t(10)).await;
+    assert_eq!(backend.replicas(&id()), Some(4));
+    let recorded = svc.audit().recent(None).len();
+    desired.store(UNAVAILABLE, SeqCst);
+    assert!(svc.follow_up(t(15)).await.is_empty());
+    assert_eq!(backend.replicas(&id()), Some(4));
+    assert_eq!(svc.audit().recent(None).len(), recorded);
+    assert_eq!(svc.followed_functions(), vec![id()]);
+    desired.store(6, SeqCst);
+    svc.follow_up(t(20)).await;
+    assert_eq!(backend.replicas(&id()), Some(6));
 }
 
 #[tokio::test]
