@@ -11,18 +11,47 @@ use crate::id::FunctionId;
 use crate::ledger::{self, FollowUp};
 use crate::report::FunctionReport;
 
+/// Functions the follow-up pass decides at once.
+pub const FOLLOW_UP_CONCURRENCY: usize = 16;
+
+/// The report of one finished follow-up decision, if it made one; a decision that panicked (a defect)
+/// is logged and skipped, as the pass goes on for the other functions.
+fn decided(
+    done: Option<Result<Option<FunctionReport>, tokio::task::JoinError>>,
+) -> Option<FunctionReport> {
+    match done? {
+        Ok(report) => report,
+        Err(e) => {
+            tracing::error!(error = %e, "a follow-up decision failed");
+            None
+        }
+    }
+}
+
 impl Service {
     /// Trigger: the follow-up pass at `now`. Re-decides every function with a firing capacity
     /// alert from the desired count Prometheus holds now; returns what moved, was refused or
     /// failed. A function whose alert resolved (or went silent) drops out.
+    ///
+    /// Up to [`FOLLOW_UP_CONCURRENCY`] functions are decided at once: each decision asks
+    /// Prometheus, and one after the other a Prometheus that hangs would make a pass over N
+    /// functions last N × `query_timeout_ms`, holding up the settle pass that shares the loop.
     pub async fn follow_up(&self, now: DateTime<Utc>) -> Vec<FunctionReport> {
         let followed: Vec<FunctionId> = self.followed().iter().cloned().collect();
+        let mut deciding = tokio::task::JoinSet::new();
         let mut reports = Vec::new();
         for id in followed {
-            if let Some(report) = self.decide(&id, Cause::FollowUp, now).await {
-                reports.push(report);
+            if deciding.len() >= FOLLOW_UP_CONCURRENCY {
+                reports.extend(decided(deciding.join_next().await));
             }
+            let service = self.clone();
+            deciding.spawn(async move { service.decide(&id, Cause::FollowUp, now).await });
         }
+        while let Some(done) = deciding.join_next().await {
+            reports.extend(decided(Some(done)));
+        }
+        // In the order of the functions, whatever order their decisions finished in.
+        reports.sort_by(|a, b| a.function.cmp(&b.function));
         reports
     }
 

@@ -1252,3 +1252,60 @@ async fn an_ha_peers_late_firing_copy_does_not_step_a_resolved_episode_again() {
     let parsed = alert::parse(&body).unwrap();
     assert_eq!(parsed.alerts[0].ends_at, Some(t(55)));
 }
+
+/// A Prometheus that hangs on one function's query until another's arrives: the follow-up pass asks
+/// about its functions at once, so neither waits out `query_timeout_ms` (one after the other, the
+/// first query timed out and its function held while the second was answered).
+#[tokio::test]
+async fn a_follow_up_pass_asks_prometheus_about_its_functions_at_once() {
+    use axum::routing::get;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let gated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let desired = Arc::new(std::sync::atomic::AtomicU32::new(4));
+    let both = Arc::new(tokio::sync::Barrier::new(2));
+    let app = axum::Router::new().route(
+        "/api/v1/query",
+        get({
+            let (gated, desired) = (gated.clone(), desired.clone());
+            move || async move {
+                if gated.load(SeqCst) {
+                    both.wait().await;
+                }
+                let v = desired.load(SeqCst).to_string();
+                axum::Json(json!({"status": "success", "data": {"resultType": "vector",
+                    "result": [{"metric": {}, "value": [1_800_000_000.0, v]}]}}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let function = |name: &str| MemoryFunction {
+        name: name.into(),
+        namespace: "openfaas-fn".into(),
+        replicas: 1,
+        labels: BTreeMap::new(),
+    };
+    let backend = Arc::new(MemoryBackend::new(&[function("a"), function("b")]));
+    let prometheus = crate::config::PrometheusConfig {
+        url: Some(url),
+        ..Default::default()
+    };
+    let svc = Service::new(backend.clone(), Settings::from_config(&Config::default()))
+        .with_load_source(LoadSource::from_config(&prometheus).unwrap());
+    let alert = |function: &str| {
+        json!({"status": "firing", "startsAt": t(0), "labels": {"alertname": "FunctionUnderProvisioned",
+            "function_name": function, "scale_policy": "capacity", "scale_direction": "up"}})
+    };
+    let body = json!({"version": "4", "status": "firing", "alerts": [alert("a"), alert("b")]});
+    svc.handle(&alert::parse(body.to_string().as_bytes()).unwrap(), t(10))
+        .await;
+    let at = |name: &str| backend.replicas(&FunctionId::parse(name, "openfaas-fn").unwrap());
+    assert_eq!((at("a"), at("b")), (Some(4), Some(4)));
+    gated.store(true, SeqCst);
+    desired.store(7, SeqCst);
+    let reports = svc.follow_up(t(15)).await;
+    assert_eq!((at("a"), at("b")), (Some(7), Some(7)), "{reports:?}");
+    let moved: Vec<String> = reports.iter().map(|r| r.function.to_string()).collect();
+    assert_eq!(moved, ["a.openfaas-fn", "b.openfaas-fn"]);
+}
