@@ -205,6 +205,32 @@ async fn concurrent_writer_is_retried_on_top_of_its_value() {
     }
 }
 
+/// The deployment controller writes a Deployment's status between our read and our write (it
+/// does after every scale, and on pod changes): a new version only. Our conditioned write gets 409,
+/// the re-read finds the same replicas, and the step is taken once from them.
+#[tokio::test]
+async fn a_status_write_between_read_and_write_costs_a_re_read_not_a_step() {
+    let fake = FakeApiserver::start().await;
+    echo(&fake);
+    fake.deployment_controller();
+    let status = Action::Interfere(Arc::new(|d: &mut Value| {
+        d["status"]["readyReplicas"] = json!(1)
+    }));
+    fake.fault(Some(Method::PATCH), status, Some(1));
+    let service = receiver(&fake, &config(&[FN_NS]));
+
+    let report = service.handle(&firing("echo.openfaas-fn"), now()).await;
+
+    assert_moved(&report, Outcome::Scaled, 1, 3);
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+    assert_eq!(fake.count(&Method::PATCH), 2, "one 409, one success");
+    assert_eq!(fake.status_writes(), 1, "the scale's own status write");
+    // A copy of the notification, read after that status write: a duplicate, not a second step.
+    let copy = service.handle(&firing("echo.openfaas-fn"), now()).await;
+    assert_eq!(copy.functions[0].outcome, Outcome::Unchanged, "{copy:?}");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(3));
+}
+
 #[tokio::test]
 async fn two_receivers_given_the_same_notification_apply_one_step() {
     let fake = FakeApiserver::start().await;

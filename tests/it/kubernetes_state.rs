@@ -245,6 +245,9 @@ async fn any_single_failure_with_two_receivers_and_retries_gives_one_step() {
     ];
     for (case, resource, method, action) in cases {
         let (fake, mut cfg) = echo_cluster().await;
+        // The deployment controller writes the status after the scale: the retries read a newer
+        // version than the write's, so a landed write is recognised by its replicas.
+        fake.deployment_controller();
         cfg.kubernetes.request_timeout_secs = 1;
         fake.fault(
             Some(Method::GET),
@@ -278,6 +281,11 @@ async fn any_single_failure_with_two_receivers_and_retries_gives_one_step() {
         assert!(
             episode_recorded(&fake) && !has_pending(&fake, FN_NS, "echo"),
             "{case}"
+        );
+        assert_eq!(
+            fake.status_writes(),
+            1,
+            "{case}: one scale, one status write"
         );
     }
 }

@@ -386,6 +386,7 @@ fn item(inner: &Shared, method: &Method, key: &Key, headers: &HeaderMap, body: &
     guard.objects.insert(key.clone(), next.clone());
     if resource == DEPLOYMENTS {
         guard.clamp(key);
+        guard.observe(key);
     }
     axum::Json(next).into_response()
 }

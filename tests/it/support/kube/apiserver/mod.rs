@@ -14,6 +14,8 @@
 //! Real OpenFaaS behaviours: [`FakeApiserver::faas_netes_ce`] turns on a faas-netes-like controller
 //! that clamps a function's replicas to 1–5 after every write (a second write, a second version),
 //! and [`redeploy`] is what faas-netes' update handler does on `faas-cli deploy`.
+//! [`FakeApiserver::deployment_controller`] turns on Kubernetes' own deployment controller as far as
+//! versions go: a status write (another version) after every change of a Deployment's replicas.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -84,6 +86,8 @@ struct Inner {
     seen: Vec<Seen>,
     ce_controller: bool,
     clamps: usize,
+    deployment_controller: bool,
+    status_writes: usize,
 }
 
 impl Inner {
@@ -113,6 +117,25 @@ impl Inner {
             self.bump(&mut d);
             self.objects.insert(key.clone(), d);
         }
+    }
+
+    /// The deployment controller's status write after a Deployment's spec changed (its
+    /// `observedGeneration` and replica counts): one more version, as on a real cluster, where a
+    /// read after a scale nearly always finds a newer resourceVersion than the scale's answer gave.
+    fn observe(&mut self, key: &Key) {
+        let Some(mut d) = self.objects.get(key).cloned() else {
+            return;
+        };
+        let replicas = d["spec"]["replicas"].clone();
+        if !self.deployment_controller || d["status"]["replicas"] == replicas {
+            return;
+        }
+        let generation = d["status"]["observedGeneration"].as_i64().unwrap_or(0) + 1;
+        d["status"]["observedGeneration"] = json!(generation);
+        d["status"]["replicas"] = replicas;
+        self.status_writes += 1;
+        self.bump(&mut d);
+        self.objects.insert(key.clone(), d);
     }
 }
 
@@ -228,6 +251,16 @@ impl FakeApiserver {
     /// Turn on the faas-netes CE controller (clamp to 1–5 after every Deployment write).
     pub fn faas_netes_ce(&self) {
         self.lock().ce_controller = true;
+    }
+
+    /// Turn on the deployment controller's status writes (a new version after every replica change).
+    pub fn deployment_controller(&self) {
+        self.lock().deployment_controller = true;
+    }
+
+    /// How many status writes the deployment controller made.
+    pub fn status_writes(&self) -> usize {
+        self.lock().status_writes
     }
 
     /// How many writes the faas-netes CE controller reverted.
