@@ -14,7 +14,7 @@ use crate::error::BackendError;
 use crate::id::FunctionId;
 
 impl OpenFaasBackend {
-    /// Complete an intent left by a crash or an unknown outcome (see the module documentation):
+    /// Complete an intent left by a crash or an unknown outcome (see the `openfaas` module documentation):
     /// at `to` it counts as applied; otherwise the same absolute count is sent again, fitted into
     /// what the function's labels allow now (they may have changed since, e.g. max lowered by a
     /// redeploy). Either way the move is returned, for the decision of this read to report.
