@@ -578,3 +578,25 @@ fn without_an_end_a_later_start_after_the_resolution_is_a_new_episode() {
     ]);
     assert_eq!(got, ["up", "down", "up"]);
 }
+
+#[test]
+fn a_repeat_of_a_lapsed_episode_that_still_fires_steps_again() {
+    // README: without Prometheus the silence decides, and "a function still overloaded is taken
+    // back to min until the next repeat". A route repeating a little slower than the episode TTL:
+    // the episode lapses (decided as resolved), then AlertManager's repeat of it arrives, still
+    // firing. It is no late retry (those come within AlertManager's retry window, not a TTL of
+    // silence later): the function must step again, and the episode's real resolution scale down.
+    let timing = Timing::default();
+    let ttl = timing.episode_ttl;
+    let entry = plan(&Entry::default(), &[firing("a", 0)], t(10), &timing).next;
+    let (_, entry) = lapsed(&entry, t(10) + ttl, &timing).expect("lapsed");
+    let repeat = plan(&entry, &[firing("a", 0)], t(300) + ttl, &timing);
+    assert!(
+        matches!(repeat.trigger, Trigger::Up { .. }),
+        "{:?}",
+        repeat.trigger
+    );
+    let end = ttl.num_seconds() + 350;
+    let resolution = plan(&repeat.next, &[ended("a", 0, end)], t(400) + ttl, &timing);
+    assert_eq!(kind(&resolution.trigger), "down");
+}
