@@ -85,6 +85,11 @@ pub struct Resolved {
     /// before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
+    /// Recorded by [`lapsed`], not by a resolution: the episode only went silent for the TTL. Its
+    /// resolution arriving after all is a replay, but a firing copy of it is AlertManager's next
+    /// repeat (a retry never comes a TTL of silence late): it fires again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lapsed: bool,
 }
 
 impl Resolved {
@@ -219,9 +224,14 @@ pub fn plan_borrowed<'a>(
         let starts_at = signal.episode.starts_at;
         match signal.status {
             Status::Firing => {
-                if next.resolved.get(fp).is_some_and(|r| r.covers(starts_at)) {
-                    hold(&mut holds, Hold::Stale);
-                    continue;
+                if let Some(r) = next.resolved.get(fp).filter(|r| r.covers(starts_at)) {
+                    if !r.lapsed {
+                        hold(&mut holds, Hold::Stale);
+                        continue;
+                    }
+                    // Still firing after the silence was decided as its end: live again, and its
+                    // real resolution, when it comes, ends it.
+                    next.to_mut().resolved.remove(fp);
                 }
                 // The open episode of this fingerprint, also when this copy starts a little earlier
                 // than the stored one (see [`START_SKEW`]); much earlier is an older episode.
@@ -343,6 +353,7 @@ pub fn plan_borrowed<'a>(
                         starts_at: ended,
                         resolved_at: now,
                         ended_at: signal.ends_at,
+                        lapsed: false,
                     },
                 );
                 match signal.direction {
@@ -471,6 +482,7 @@ pub fn lapsed(entry: &Entry, now: DateTime<Utc>, timing: &Timing) -> Option<(Sig
                 starts_at,
                 resolved_at: now,
                 ended_at: None,
+                lapsed: true,
             },
         );
     }
