@@ -600,3 +600,21 @@ fn a_repeat_of_a_lapsed_episode_that_still_fires_steps_again() {
     let resolution = plan(&repeat.next, &[ended("a", 0, end)], t(400) + ttl, &timing);
     assert_eq!(kind(&resolution.trigger), "down");
 }
+
+#[test]
+fn a_late_resolution_that_ended_before_the_firing_episode_started_is_stale() {
+    // HA peers, backend flapping: the series' episode from 0 ended at 55 and its resolution never
+    // got through here; the series fired anew at 100. Both peers retry their 503s: AM1's firing of
+    // the new episode lands first, then AM2's resolution of the old one (its Prometheus started it
+    // 1 s later, so its start is within START_SKEW of the new episode's). That resolution ended
+    // before the stored episode started: it is an older episode's (stale), not this one's end;
+    // taking it as this one's dropped the function to min and made every repeat of the firing
+    // episode `stale` until it resolved.
+    let got = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (110, vec![firing("a", 100)]),
+        (112, vec![ended("a", 1, 56)]),
+        (140, vec![firing("a", 100)]),
+    ]);
+    assert_eq!(got, ["up", "up", "stale", "up-repeat"]);
+}
