@@ -323,9 +323,12 @@ pub fn plan_borrowed<'a>(
                 let mut ended = starts_at;
                 if let Some(f) = next.firing.get(fp) {
                     // It resolves the open episode, also from a copy that starts a little earlier
-                    // (see [`START_SKEW`]), unless it is the resolution of an older episode.
+                    // (see [`START_SKEW`]), unless it is the resolution of an older episode: one
+                    // that starts much earlier, is covered by a recorded resolution, or ended
+                    // before the open episode started (an HA peer's late copy).
                     if older(f.starts_at, starts_at)
                         || next.resolved.get(fp).is_some_and(|r| r.covers(starts_at))
+                        || signal.ends_at.is_some_and(|end| end <= f.starts_at)
                     {
                         hold(&mut holds, Hold::Stale);
                         continue;
