@@ -346,3 +346,60 @@ proptest! {
         })?;
     }
 }
+
+/// A notification of `count` alerts, all for `alpha` (a noisy rule whose labels change, or a
+/// group by function): random status, direction, fingerprint (of 200, so notifications overlap)
+/// and start.
+fn big_webhook_json() -> impl Strategy<Value = Value> {
+    let alert = (any::<bool>(), 0u16..200, 0i64..4, any::<bool>());
+    prop::collection::vec(alert, 20..80).prop_map(|alerts| {
+        let alerts: Vec<Value> = alerts
+            .into_iter()
+            .map(|(firing, fp, start, up)| {
+                let starts_at = t0() - TimeDelta::minutes(10 * (start + 1));
+                json!({
+                    "status": if firing { "firing" } else { "resolved" },
+                    "labels": {"alertname": "Noisy", "function_name": "alpha", "i": fp.to_string(),
+                        "scale_direction": if up { "up" } else { "down" }},
+                    "startsAt": starts_at.to_rfc3339(),
+                    "endsAt": if firing { "0001-01-01T00:00:00Z".to_owned() } else { t0().to_rfc3339() },
+                    "fingerprint": format!("{fp:016x}"),
+                })
+            })
+            .collect();
+        json!({"version": "4", "status": "firing", "alerts": alerts})
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The same notification twice acts once also when it names more alerts of one function than
+    /// the ledger keeps episodes of (`max_episodes`): the copy finds some of its episodes evicted
+    /// by the bound, and must not step on them as new ones.
+    #[test]
+    fn the_same_notification_over_the_episode_bound_twice_acts_once(
+        replicas in 1u32..21,
+        before in prop::collection::vec((big_webhook_json(), 0i64..120), 0..3),
+        w in big_webhook_json(),
+        gap in 0i64..5,
+    ) {
+        let specs = vec![MemoryFunction { name: "alpha".into(), namespace: "openfaas-fn".into(), replicas, labels: BTreeMap::new() }];
+        let (service, backend) = service(&specs);
+        let mut now = t0();
+        runtime().block_on(async {
+            for (w, advance) in before {
+                now += TimeDelta::seconds(advance);
+                service.handle(&alert::parse(w.to_string().as_bytes()).unwrap(), now).await;
+            }
+            let webhook = alert::parse(w.to_string().as_bytes()).unwrap();
+            now += TimeDelta::seconds(60);
+            service.handle(&webhook, now).await;
+            let after_first = backend.replicas(&id("alpha"));
+            let second = service.handle(&webhook, now + TimeDelta::seconds(gap)).await;
+            prop_assert_eq!(after_first, backend.replicas(&id("alpha")), "{:?}", second);
+            prop_assert!(second.functions.iter().all(|f| f.outcome != Outcome::Scaled), "{:?}", second);
+            Ok(())
+        })?;
+    }
+}
