@@ -472,3 +472,41 @@ async fn fifty_concurrent_notifications_for_one_function_get_no_503() {
         "one step: the rest are within the cooldown"
     );
 }
+
+/// Valid forms other than AlertManager's own are the same episode: a start with an offset, labels
+/// in another order without a fingerprint (AlertManager's hash of the labels is computed), and one
+/// function named with and without its namespace in one notification (one decision).
+#[tokio::test]
+async fn one_episode_in_other_valid_forms_acts_once_and_one_function_decides_once() {
+    let (app, _) = app();
+    let alert = |function: &str, status: &str, ends: &str| {
+        format!(
+            r#"{{"status":"{status}","labels":{{"severity":"major","service":"gateway","function_name":"{function}","alertname":"APIHighInvocationRate"}},"startsAt":"2026-11-24T08:55:10.479+02:00","endsAt":"{ends}"}}"#
+        )
+    };
+    let body = |alerts: &[String]| {
+        format!(
+            r#"{{"version":"4","status":"firing","truncatedAlerts":3,"alerts":[{}]}}"#,
+            alerts.join(",")
+        )
+    };
+    let firing = |function: &str| alert(function, "firing", "0001-01-01T00:00:00Z");
+    let (status, report) = post(&app, body(&[firing(ECHO)])).await;
+    assert_eq!(
+        (status, line(&report, ECHO)["to"].as_u64()),
+        (StatusCode::OK, Some(5))
+    );
+    // AlertManager's own form of the same alert: fingerprint given, start in UTC.
+    let (_, report) = post_fixture(&app, "firing").await;
+    assert_eq!(line(&report, ECHO)["why"], "duplicate", "{report}");
+    // The same function without its namespace is another series of it: one line, one decision.
+    let (_, report) = post(&app, body(&[firing(ECHO), firing("echo-fn")])).await;
+    assert_eq!(report["functions"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(line(&report, ECHO)["why"], "cooldown", "{report}");
+    let resolved = |function: &str| alert(function, "resolved", "2026-11-24T09:00:00+02:00");
+    let (_, report) = post(&app, body(&[resolved(ECHO)])).await;
+    assert_eq!(line(&report, ECHO)["why"], "still_firing", "{report}");
+    let (_, report) = post(&app, body(&[resolved("echo-fn")])).await;
+    assert_eq!(line(&report, ECHO)["to"], 1, "{report}");
+    assert_eq!(replicas(&app, "echo-fn").await, 1);
+}
