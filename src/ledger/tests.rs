@@ -618,3 +618,18 @@ fn a_late_resolution_that_ended_before_the_firing_episode_started_is_stale() {
     ]);
     assert_eq!(got, ["up", "up", "stale", "up-repeat"]);
 }
+
+#[test]
+fn a_series_that_fires_again_within_the_cooldown_of_its_step_waits_for_its_repeat() {
+    // Documented (README, "a new episode within the cooldown of the last move that way"): the
+    // re-fired episode is recorded, not stepped on; a copy of it is a duplicate, and its
+    // repeat_interval repeat steps.
+    let got = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (15, vec![ended("a", 0, 14)]),
+        (18, vec![firing("a", 17)]),
+        (19, vec![firing("a", 17)]),
+        (48, vec![firing("a", 17)]),
+    ]);
+    assert_eq!(got, ["up", "down", "cooldown", "duplicate", "up-repeat"]);
+}
