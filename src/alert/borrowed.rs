@@ -274,6 +274,18 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_payload_is_explained_by_its_real_fault_not_by_an_end_the_hot_path_tolerates() {
+        // An unreadable `endsAt` is absent for decisions; the 400 for another fault of the same
+        // body must name that fault (the owned re-parse named alerts[0].endsAt instead).
+        let body = br#"{"version":"4","status":"firing","alerts":[
+            {"status":"firing","labels":{"function_name":"a"},"startsAt":"2026-11-24T06:55:10Z","endsAt":"soon"},
+            {"status":"firing","labels":{"function_name":"b"},"startsAt":"yesterday"}]}"#;
+        let err = parse_notification(body).unwrap_err().to_string();
+        assert!(err.contains("alerts[1].startsAt"), "{err}");
+        assert_eq!(parse(body).unwrap_err().to_string(), err);
+    }
+
+    #[test]
     fn errors_and_versions_are_those_of_the_owned_parse() {
         for body in [
             &br#"{"version":"4","status":"firing","alerts":[{"status":"firing","startsAt":"yesterday"}]}"#[..],
