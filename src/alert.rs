@@ -62,8 +62,8 @@ pub struct Alert {
     #[serde(default)]
     pub annotations: Labels,
     pub starts_at: DateTime<Utc>,
-    /// `0001-01-01T00:00:00Z` while the alert fires.
-    #[serde(default)]
+    /// `0001-01-01T00:00:00Z` while the alert fires; `None` when missing or unreadable.
+    #[serde(default, deserialize_with = "borrowed::ends_at")]
     pub ends_at: Option<DateTime<Utc>>,
     #[serde(default, rename = "generatorURL")]
     pub generator_url: String,

@@ -51,8 +51,11 @@ fn starts_at<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>
     super::timestamp::parse(&text).map_err(serde::de::Error::custom)
 }
 
-/// `endsAt`, or `None` when it is missing, null or not a timestamp.
-fn ends_at<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+/// `endsAt`, or `None` when it is missing, null or not a timestamp (the owned payload reads it
+/// so too, so that a bad body's explanation names the fault the webhook refused it for).
+pub(super) fn ends_at<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
     let text = Option::<CowStr<'_>>::deserialize(deserializer)?;
     Ok(text.and_then(|CowStr(text)| super::timestamp::parse(&text).ok()))
 }
