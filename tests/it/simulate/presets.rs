@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use alertscaler::sim::queue::Response;
 use alertscaler::sim::{self, Options, report};
 
 use super::{TIMING, run, write};
@@ -269,6 +270,59 @@ fn built_in_scenarios_are_feasible_at_max_replicas() {
         for (f, trace) in scenario.expand(&dir).unwrap() {
             let c = sim::feasibility::capacity(&f, &trace, scenario.duration_secs);
             assert!(c.feasible(), "{}: {}", path.display(), c.describe(&f.name));
+        }
+    }
+}
+
+/// What each scenario's header says about the replicas its SLO needs at the peak must hold in the model:
+/// a policy that settles where the header says the SLO is met must not be charged violations for it (a
+/// target-follower such as the KPA settles exactly there). `(file, function, replicas that meet the
+/// p95 target at the peak, replicas that do not)`.
+#[test]
+fn built_in_scenarios_need_the_replicas_their_headers_state() {
+    let claims: &[(&str, &str, u32, Option<u32>)] = &[
+        // "3 replicas meet the SLO"
+        ("ce-chart-ha-duplicates", "resize", 3, None),
+        ("ce-chart-ha-duplicates", "thumbnail", 3, None),
+        // "the SLO is reachable at max replicas, not at 4"
+        ("cpu-bound-75ms", "ftest", 5, Some(4)),
+        // "the 50 ms p95 is met from 3 replicas on at the peak"
+        ("echo-ramp-1000", "echo-fn", 3, None),
+        // "15 busy slots need 4 replicas at 94 % (the SLO needs 5)"
+        ("sleepy-750ms", "sleepy", 5, Some(4)),
+        // "one replica is enough"
+        ("steady-low-12rps", "steady", 1, None),
+    ];
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios");
+    for &(file, name, enough, short) in claims {
+        let path = dir.join(format!("{file}.toml"));
+        let scenario = sim::scenario::Scenario::load(&path).unwrap();
+        let functions = scenario.expand(&dir).unwrap();
+        let (f, trace) = functions.iter().find(|(f, _)| f.name == name).unwrap();
+        let peak = sim::feasibility::capacity(f, trace, scenario.duration_secs).peak_rps;
+        let service = f.service_time_ms / 1000.0;
+        let p95_ms = |replicas: u32| {
+            let servers = replicas * f.concurrency;
+            if peak >= sim::function::RHO_MAX * f64::from(servers) / service {
+                return f64::INFINITY;
+            }
+            Response::new(peak, servers, service, f.service_distribution)
+                .map_or(f64::INFINITY, |r| r.quantile(0.95) * 1000.0)
+        };
+        let at = p95_ms(enough);
+        assert!(
+            at <= f.latency_target_ms,
+            "{file}: {name} on {enough} replicas at {peak:.0} req/s: p95 {at:.1} ms above the \
+             {} ms target the header says they meet",
+            f.latency_target_ms
+        );
+        if let Some(short) = short {
+            let at = p95_ms(short);
+            assert!(
+                at > f.latency_target_ms,
+                "{file}: {name} on {short} replicas: p95 {at:.1} ms meets the target the header says \
+                 they miss"
+            );
         }
     }
 }
