@@ -210,3 +210,26 @@ fn a_scale_down_alert_that_ended_withdraws_its_held_scale_down() {
     let (_, next) = run(&z, 3, &duplicate, &entry, None, 1000, &config);
     assert_eq!(next.window.pending, Some(0));
 }
+
+/// Factor 0 disables stepping up, but CE answers a firing alert with min: below min (a min raised
+/// while the function ran lower, or a function asleep at 0) that is a move up, which CE makes and
+/// which a sleeping function's next scale-up alert promises (woken to its min).
+#[test]
+fn factor_0_still_brings_a_function_below_min_up_to_it() {
+    let flat = labels(2, 20, 0);
+    assert_eq!(simple(&flat, 1, &rate_up()).target(), Some(2));
+    assert_eq!(
+        simple(&flat, 1, &rate_up()).target(),
+        Some(step::ce_calculate_replicas(true, 1, 20, 2, 0))
+    );
+    assert_eq!(why(&simple(&flat, 2, &rate_up())), Some(Why::NoStep));
+    assert_eq!(why(&simple(&flat, 5, &rate_up())), Some(Why::NoStep));
+    for (min, max) in [(1, 20), (2, 2), (0, 20)] {
+        let asleep = ScaleLabels {
+            factor: 0,
+            ..sleepy(min, max)
+        };
+        let d = simple(&asleep, 0, &rate_up());
+        assert_eq!(d.target(), Some(min.max(1)), "[{min}, {max}]: {d:?}");
+    }
+}
