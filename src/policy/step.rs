@@ -19,13 +19,31 @@ pub(crate) fn propose(
         Trigger::Up { signal, repeat } => {
             let base = labels.step_max();
             let step = step(base, labels.factor);
+            let kind = if *repeat { "still firing" } else { "firing" };
             if step == 0 {
+                // CE answers min: from below it (a min raised while the function ran lower, or a
+                // function asleep at 0, which a scale-up alert wakes) that is a move up, and made.
+                let asleep = labels.zero && current == 0;
+                let floor = if asleep {
+                    labels.clamp_awake(labels.min)
+                } else {
+                    labels.min
+                };
+                if current < floor {
+                    return Ok(Proposal {
+                        desired: floor,
+                        explain: format!(
+                            "{} {kind}: factor {} adds no step, but {current} is below min {floor}",
+                            signal.alertname, labels.factor
+                        ),
+                        same: Why::AtMin,
+                    });
+                }
                 return Err(Decision::unchanged(
                     Why::NoStep,
                     format!("factor {} disables scaling up", labels.factor),
                 ));
             }
-            let kind = if *repeat { "still firing" } else { "firing" };
             Ok(Proposal {
                 desired: labels.clamp(current.saturating_add(step)),
                 explain: format!(
@@ -48,7 +66,7 @@ pub fn step(max: u32, factor: u32) -> u32 {
 
 /// OpenFaaS CE's `CalculateReplicas`, verbatim in behaviour: the reference the policy is tested against.
 /// Note that CE answers `min` to a firing alert when the step is 0; alertscaler's policy instead
-/// treats factor 0 as "scaling up disabled" and moves nothing (see [`crate::policy::decide`]).
+/// treats factor 0 as "scaling up disabled" and moves nothing, except up to min from below it.
 pub(crate) fn ce_calculate_replicas(
     firing: bool,
     current: u32,
