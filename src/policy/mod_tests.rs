@@ -233,3 +233,42 @@ fn factor_0_still_brings_a_function_below_min_up_to_it() {
         assert_eq!(d.target(), Some(min.max(1)), "[{min}, {max}]: {d:?}");
     }
 }
+
+/// The latency hold keeps a serving function from flapping; a function at 0 serves nothing. Put to
+/// sleep (a scale-down) a minute ago, a high-latency alert must wake it to its min, not wait out
+/// the hold at 0.
+#[test]
+fn the_latency_hold_does_not_keep_a_sleeping_function_asleep() {
+    let high = up("FunctionLatencyHigh", Some("latency"), Some("0.8"));
+    let slept = Stored {
+        ledger: crate::ledger::Entry {
+            scaled_down: Some(t(940)),
+            ..Default::default()
+        },
+        ..Stored::default()
+    };
+    for (min, max) in [(1, 20), (2, 20), (0, 20), (2, 2)] {
+        let asleep = sleepy(min, max);
+        let (d, _) = run(
+            &asleep,
+            0,
+            &high,
+            &slept,
+            None,
+            1000,
+            &PolicyConfig::default(),
+        );
+        assert_eq!(d.target(), Some(min.max(1)), "[{min}, {max}]: {d:?}");
+    }
+    // Awake, the hold still applies.
+    let (d, _) = run(
+        &sleepy(1, 20),
+        3,
+        &high,
+        &slept,
+        None,
+        1000,
+        &PolicyConfig::default(),
+    );
+    assert_eq!(why(&d), Some(Why::OppositeHold), "{d:?}");
+}
