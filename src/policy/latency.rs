@@ -24,7 +24,10 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
     match input.trigger {
         Trigger::Hold(hold) => Err(super::hold_decision(hold)),
         Trigger::Up { signal, .. } => {
-            if let Some(ago) = within(input.ledger.scaled_down, now, hold) {
+            // The hold keeps a serving function from flapping; at 0 (asleep: the sleep was a
+            // scale-down) it serves nothing, and a wake is never held.
+            let serving = current > 0;
+            if let Some(ago) = within(input.ledger.scaled_down, now, hold).filter(|_| serving) {
                 return Err(held(&signal.alertname, "down", "up", ago, hold));
             }
             let pct = labels.policy.latency_up_percent;
