@@ -272,3 +272,19 @@ fn the_latency_hold_does_not_keep_a_sleeping_function_asleep() {
     );
     assert_eq!(why(&d), Some(Why::OppositeHold), "{d:?}");
 }
+
+/// A max of 0 (with min 0) keeps a function off: no wake of any policy takes it above its max.
+#[test]
+fn a_function_whose_max_is_0_is_never_woken_above_it() {
+    let off = sleepy(0, 0);
+    for wake in [
+        up("APIHighInvocationRate", None, None),
+        up("FunctionLatencyHigh", Some("latency"), Some("0.8")),
+        up("FunctionUnderProvisioned", Some("capacity"), None),
+        up("FunctionWake", Some("zero"), None),
+    ] {
+        let wake = with_desired(wake, "3");
+        let d = simple(&off, 0, &wake);
+        assert_eq!(d.target(), None, "{d:?}");
+    }
+}
