@@ -124,9 +124,9 @@ impl ScaleLabels {
 
     /// As [`Self::clamp`], never below 1: for policies that size a function that is serving (latency,
     /// capacity), where a min of 0 (accepted for CE's step: resolved → 0) must not put it to sleep; that
-    /// stays with the `zero` policy.
+    /// stays with the `zero` policy. Never above max either: a max of 0 keeps the function off.
     pub fn clamp_awake(&self, replicas: u32) -> u32 {
-        self.clamp(replicas).max(1).min(self.max.max(1))
+        self.clamp(replicas).max(1).min(self.max)
     }
 }
 

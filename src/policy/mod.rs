@@ -251,7 +251,7 @@ pub(crate) fn clamp_note(labels: &ScaleLabels, raw: u32, to: u32) -> String {
     } else {
         format!(
             ", clamped to [{}, {}] = {to}",
-            labels.min.max(1),
+            labels.min.max(1).min(labels.max),
             labels.max
         )
     }

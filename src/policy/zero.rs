@@ -83,7 +83,7 @@ pub(crate) fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
             explain: format!(
                 "{} firing: wake to at least min {}",
                 signal.alertname,
-                labels.min.max(1)
+                labels.clamp_awake(labels.min)
             ),
             same: Why::AtMin,
         }),
