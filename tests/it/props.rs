@@ -48,19 +48,25 @@ fn label_value() -> impl Strategy<Value = Option<String>> {
 }
 
 fn function_labels() -> impl Strategy<Value = BTreeMap<String, String>> {
-    (label_value(), label_value(), label_value(), label_value()).prop_map(
-        |(min, max, factor, zero)| {
+    (
+        label_value(),
+        label_value(),
+        label_value(),
+        label_value(),
+        label_value(),
+    )
+        .prop_map(|(min, max, factor, zero, target)| {
             [
                 (labels::MIN, min),
                 (labels::MAX, max),
                 (labels::FACTOR, factor),
                 (labels::ZERO, zero),
+                ("com.openfaas.scale.target", target),
             ]
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
             .collect()
-        },
-    )
+        })
 }
 
 fn specs() -> impl Strategy<Value = Vec<MemoryFunction>> {
@@ -78,7 +84,8 @@ fn specs() -> impl Strategy<Value = Vec<MemoryFunction>> {
 }
 
 /// One alert: random status, fingerprint, start, function (including invalid names), direction,
-/// and sometimes a capacity alert with a `desired` count (good, huge or bad).
+/// policy (any, or none: step), and sometimes a number (good, huge or bad) as its `value` and
+/// `desired` annotations; idle alerts say their `window`.
 fn alert_json() -> impl Strategy<Value = Value> {
     let function = prop::sample::select(vec![
         "alpha",
@@ -101,6 +108,14 @@ fn alert_json() -> impl Strategy<Value = Value> {
         any::<bool>(),
         prop::sample::select(vec![
             None,
+            Some("step"),
+            Some("latency"),
+            Some("zero"),
+            Some("proportional"),
+            Some("capacity"),
+        ]),
+        prop::sample::select(vec![
+            None,
             Some("0"),
             Some("3"),
             Some("25"),
@@ -110,15 +125,21 @@ fn alert_json() -> impl Strategy<Value = Value> {
         ]),
     )
         .prop_map(
-            |(firing, fp, start, function, direction, with_fp, desired)| {
+            |(firing, fp, start, function, direction, with_fp, policy, number)| {
                 let mut labels = json!({"alertname": format!("A{fp}"), "function_name": function});
                 if let Some(d) = direction {
                     labels["scale_direction"] = json!(d);
                 }
                 let mut annotations = json!({});
-                if let Some(desired) = desired {
-                    labels["scale_policy"] = json!("capacity");
-                    annotations["desired"] = json!(desired);
+                if let Some(policy) = policy {
+                    labels["scale_policy"] = json!(policy);
+                }
+                if policy == Some("zero") {
+                    annotations["window"] = json!("15m");
+                }
+                if let Some(number) = number {
+                    annotations["value"] = json!(number);
+                    annotations["desired"] = json!(number);
                 }
                 let starts_at = t0() - TimeDelta::minutes(10 * (start + 1));
                 let mut alert = json!({
@@ -232,8 +253,9 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// Whatever arrives, every function with valid labels stays inside [min, max] of its labels
-    /// (or on 0 when scale-to-zero is allowed), and functions with bad labels are never touched.
+    /// Whatever arrives, through every policy and the settle pass, every function with valid labels
+    /// stays inside [min, max] of its labels (or on 0 when scale-to-zero is allowed), and functions
+    /// with bad labels are never touched.
     /// No escape: every function starts inside its bounds, so one that never moved proves
     /// nothing by itself, and the backend always holds the last reported target exactly.
     #[test]
@@ -264,8 +286,9 @@ proptest! {
             for (w, advance) in notifications {
                 now += TimeDelta::seconds(advance);
                 let webhook = alert::parse(w.to_string().as_bytes()).expect("well-formed");
-                let report = service.handle(&webhook, now).await;
-                for f in &report.functions {
+                let mut report = service.handle(&webhook, now).await.functions;
+                report.extend(service.settle(now).await.expect("the memory backend lists"));
+                for f in &report {
                     if let (Outcome::Scaled, Some(to)) = (f.outcome, f.to) {
                         let name = f.function.split('.').next().unwrap();
                         expected.insert(name.to_owned(), to);
