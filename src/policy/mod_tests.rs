@@ -288,3 +288,14 @@ fn a_function_whose_max_is_0_is_never_woken_above_it() {
         assert_eq!(d.target(), None, "{d:?}");
     }
 }
+
+/// As latency and capacity, proportional sizes a serving function: the resolution of its up alert
+/// goes to min, but a min of 0 (accepted for CE's step) stops it at 1; sleeping is the zero policy's.
+#[test]
+fn a_min_of_zero_does_not_let_a_proportional_resolution_put_a_function_to_sleep() {
+    let mut l = labels(0, 20, 20);
+    l.policy.target = Some(10.0);
+    let resolved = resolved("HighLoad", Some("proportional"));
+    assert_eq!(simple(&l, 3, &resolved).target(), Some(1));
+    assert_eq!(why(&simple(&l, 1, &resolved)), Some(Why::AtMin));
+}
