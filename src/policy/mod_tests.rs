@@ -298,4 +298,8 @@ fn a_min_of_zero_does_not_let_a_proportional_resolution_put_a_function_to_sleep(
     let resolved = resolved("HighLoad", Some("proportional"));
     assert_eq!(simple(&l, 3, &resolved).target(), Some(1));
     assert_eq!(why(&simple(&l, 1, &resolved)), Some(Why::AtMin));
+    // …and a resolution wakes nothing at 0.
+    assert_eq!(simple(&l, 0, &resolved).target(), None);
+    let d = simple(&l, 3, &resolved);
+    assert!(d.reason().contains("clamped to [1, 20] = 1"), "{d:?}");
 }

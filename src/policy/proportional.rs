@@ -51,7 +51,16 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
     let signal = match input.trigger {
         Trigger::Hold(hold) => return Err(super::hold_decision(hold)),
         Trigger::Down { signal } if signal.status == Status::Resolved => {
-            return Ok(down_to_min(labels, signal));
+            // To min, but never to 0 through a min of 0 (scale to zero stays with the zero policy),
+            // and never up from below 1 either: a resolution wakes nothing.
+            let to_min = down_to_min(labels, signal);
+            let desired = labels.clamp_awake(labels.min).min(current.max(labels.min));
+            let explain = to_min.explain.clone() + &super::clamp_note(labels, labels.min, desired);
+            return Ok(Proposal {
+                desired,
+                explain,
+                ..to_min
+            });
         }
         Trigger::Up { signal, .. } | Trigger::Down { signal } => signal,
     };
