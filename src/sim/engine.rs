@@ -372,7 +372,9 @@ fn prom_alert(rule: &Rule, function: usize, name: &str, send: Send) -> PromAlert
             if let Some(r) = observed.replicas {
                 annotations.insert("replicas".into(), r.to_string());
             }
-            if let Some(w) = observed.window_secs {
+            // The idle rule's `window` annotation: its window plus its `for:`, how long the function
+            // had been idle at `startsAt` (Prometheus' `FiredAt`, as here), as the shipped pack says.
+            if let Some(w) = observed.window_secs.map(|w| w + rule.for_secs) {
                 let window = if w % 60 == 0 {
                     format!("{}m", w / 60)
                 } else {

@@ -31,6 +31,9 @@ const SLEEPY: &str = "sleepy.openfaas-fn";
 const IDLE_WINDOW: &str = "1m";
 /// FunctionIdle's `for:` in this test (1m as shipped).
 const IDLE_FOR: &str = "2s";
+/// FunctionIdle's `window` annotation in this test: its window plus its `for:` (16m as shipped), since
+/// Prometheus' `startsAt` is when the alert fires, after `for:`.
+const IDLE_AT_START: &str = "1m2s";
 const FUNCTIONS: &str = r#"[[memory.functions]]
 name = "sleepy"
 replicas = 2
@@ -51,9 +54,9 @@ const TRICKLE_RPS: f64 = 5.0;
 const AWAKE: std::ops::RangeInclusive<u64> = 2..=10;
 
 /// The shipped latency pack, written to `dir` with its idle rule's windows scaled down: FunctionIdle
-/// (group `alertscaler-idle`) is the shipped rule with its 15m windows (expression, `window`
-/// annotation and text) made [`IDLE_WINDOW`] and its `for: 1m` made [`IDLE_FOR`]; nothing else
-/// changes. A change to the shipped rule's text fails here, naming it.
+/// (group `alertscaler-idle`) is the shipped rule with its 15m windows (expression and text) made
+/// [`IDLE_WINDOW`], its `for: 1m` made [`IDLE_FOR`] and its `window` annotation (16m) made
+/// [`IDLE_AT_START`]; nothing else changes. A change to the shipped rule's text fails here, naming it.
 fn latency_pack_with_short_idle(dir: &Path) -> PathBuf {
     let mut pack = load_yaml("alert-rules/latency.rules.yml");
     let group = pack["groups"]
@@ -73,10 +76,10 @@ fn latency_pack_with_short_idle(dir: &Path) -> PathBuf {
         *field = text.replace("15m", IDLE_WINDOW).into();
     };
     scale(&mut rule["expr"], 7);
-    scale(&mut rule["annotations"]["window"], 1);
     scale(&mut rule["annotations"]["summary"], 1);
     scale(&mut rule["annotations"]["description"], 1);
-    assert_eq!(rule["annotations"]["window"], Yaml::from(IDLE_WINDOW));
+    assert_eq!(rule["annotations"]["window"], Yaml::from("16m"));
+    rule["annotations"]["window"] = IDLE_AT_START.into();
     assert_eq!(rule["for"], Yaml::from("1m"));
     rule["for"] = IDLE_FOR.into();
     let path = dir.join("latency.rules.yml");
