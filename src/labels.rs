@@ -233,13 +233,15 @@ pub(crate) fn parse_policy(labels: &BTreeMap<String, String>) -> Result<PolicyLa
         latency_down_percent: percent(labels, LATENCY_DOWN_PERCENT, 100, d.latency_down_percent)?,
         latency_hold: match labels.get(LATENCY_HOLD_SECS) {
             None => None,
-            Some(_) => Some(TimeDelta::seconds(i64::from(number(
+            Some(_) => Some(at_most_a_day(
                 labels,
                 LATENCY_HOLD_SECS,
-                0,
-            )?))),
+                TimeDelta::seconds(i64::from(number(labels, LATENCY_HOLD_SECS, 0)?)),
+            )?),
         },
-        down_stabilization: duration_label(labels, DOWN_STABILIZATION, true)?,
+        down_stabilization: duration_label(labels, DOWN_STABILIZATION, true)?
+            .map(|d| at_most_a_day(labels, DOWN_STABILIZATION, d))
+            .transpose()?,
         zero_duration: duration_label(labels, ZERO_DURATION, false)?.unwrap_or(d.zero_duration),
         latency_target_secs: decimal(
             labels,
@@ -300,6 +302,23 @@ pub(crate) fn parse_duration(text: &str) -> Option<TimeDelta> {
         parts += 1;
     }
     (digits.is_empty() && parts > 0).then(|| TimeDelta::milliseconds(total))
+}
+
+/// A per-function hold or window is bounded as its `[policy]` setting is: a day at most. Longer is a
+/// typo (`1000w`) that would keep a function from ever scaling down, not a setting.
+fn at_most_a_day(
+    labels: &BTreeMap<String, String>,
+    label: &'static str,
+    d: TimeDelta,
+) -> Result<TimeDelta, LabelError> {
+    if d <= TimeDelta::days(1) {
+        return Ok(d);
+    }
+    Err(LabelError {
+        label,
+        value: labels.get(label).cloned().unwrap_or_default(),
+        problem: "is more than a day (86400 s), the most the [policy] setting allows".into(),
+    })
 }
 
 fn duration_label(

@@ -121,6 +121,17 @@ fn bad_values_are_refused_naming_label_and_value() {
             "5 min",
         ),
         (&[(DOWN_STABILIZATION, "-1")], DOWN_STABILIZATION, "-1"),
+        (
+            &[(DOWN_STABILIZATION, "1000w")],
+            DOWN_STABILIZATION,
+            "1000w",
+        ),
+        (
+            &[(DOWN_STABILIZATION, "86401")],
+            DOWN_STABILIZATION,
+            "86401",
+        ),
+        (&[(LATENCY_HOLD_SECS, "86401")], LATENCY_HOLD_SECS, "86401"),
         (&[(ZERO_DURATION, "15")], ZERO_DURATION, "15"),
         (&[(ZERO_DURATION, "0s")], ZERO_DURATION, "0s"),
         (&[(ZERO_DURATION, "15x")], ZERO_DURATION, "15x"),
@@ -243,6 +254,15 @@ fn only_functions_with_a_capacity_label_get_their_own_target() {
     assert!(of(&[(SCALE_TYPE, "capacity")]));
     assert!(of(&[(TARGET, "3")]));
     assert!(of(&[(TARGET_PROPORTION, "0.7")]));
+}
+
+#[test]
+fn a_hold_or_window_label_is_bounded_by_a_day_as_its_setting_is() {
+    for (label, value) in [(DOWN_STABILIZATION, "1d"), (LATENCY_HOLD_SECS, "86400")] {
+        parse_pairs(&[(label, value)]).unwrap();
+    }
+    let e = parse_pairs(&[(DOWN_STABILIZATION, "25h")]).unwrap_err();
+    assert!(e.problem.contains("more than a day"), "{e}");
 }
 
 #[test]
