@@ -63,6 +63,10 @@ timeout 60 "${podman[@]}" run -d --pull never --name "$name" --network host --re
   -v "$dir:/etc/alertscaler:ro" "$tag" --log-format json --config /etc/alertscaler/config.toml >/dev/null \
   || fail "podman run"
 
+# The entrypoint is `alertscaler` without a path: the image must carry PATH itself (podman adds a
+# default when it has none; not every runtime does).
+env=$("${podman[@]}" image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$tag")
+grep -q '^PATH=.*/usr/local/bin' <<<"$env" || fail "the image sets no PATH with /usr/local/bin: $env"
 user=$("${podman[@]}" inspect --format '{{.Config.User}}' "$name")
 [ "$user" = 65532:65532 ] || fail "runs as $user, not the non-root 65532:65532"
 base="http://127.0.0.1:$port"

@@ -3,6 +3,8 @@
 # image holding the stripped binary, the shared libraries `ldd` lists, the dynamic loader, the CA
 # certificates and a passwd entry for the non-root user 65532 — the same layout as the
 # Containerfile's runtime stage (distroless cc), for machines that cannot reach a registry.
+# The entrypoint names `alertscaler` without a path, so the image sets PATH as distroless does:
+# a FROM scratch image has none, and a runtime that adds no default could not find the binary.
 #
 #   scripts/image.sh [TAG]                       default TAG: localhost/alertscaler:<crate version>
 #   ALERTSCALER_BIN=path/to/alertscaler scripts/image.sh TAG    (default: target/release/alertscaler)
@@ -49,6 +51,7 @@ buildah "${store[@]}" config \
   --stop-signal SIGTERM \
   --entrypoint '["alertscaler", "serve"]' \
   --cmd '' \
+  --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   --env SSL_CERT_FILE="$certs" \
   --label org.opencontainers.image.title=alertscaler \
   --label org.opencontainers.image.version="$version" \
