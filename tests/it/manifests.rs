@@ -401,3 +401,67 @@ fn the_optional_admission_policy_covers_every_write_and_is_bound() {
         config.kubernetes.state_prefix
     ))));
 }
+
+/// The `yaml` blocks of a Markdown file that hold an AlertManager `route:`.
+fn alertmanager_examples(markdown: &str) -> Vec<serde_norway::Value> {
+    let mut examples = Vec::new();
+    let mut block: Option<String> = None;
+    for line in markdown.lines() {
+        let fence = line.trim_start();
+        match &mut block {
+            None if fence.starts_with("```yaml") => block = Some(String::new()),
+            Some(text) if fence.starts_with("```") => {
+                // A block indented under a list item parses as is: YAML allows a uniform indent.
+                let doc: serde_norway::Value = serde_norway::from_str(text).unwrap();
+                if doc.get("route").is_some() {
+                    examples.push(doc);
+                }
+                block = None;
+            }
+            Some(text) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            None => {}
+        }
+    }
+    examples
+}
+
+/// alert-rules/README.md shows how to route the packs' alerts in your own AlertManager: like
+/// prometheus/alertmanager.yml and the deploy/ snippet, only the scaling alerts may go to alertscaler.
+/// A root route to alertscaler would post alertscaler's own alerts (AlertscalerDown …) to it, where
+/// they are skipped (no function_name) and nobody is told.
+#[test]
+fn the_rule_pack_readme_routes_only_the_scaling_alerts_to_alertscaler() {
+    let snippet = &documents("alertmanager-receiver.yml")[0];
+    let matcher = snippet["route"]["routes"][0]["matchers"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let readme = std::fs::read_to_string(crate::support::repo("alert-rules/README.md")).unwrap();
+    let examples = alertmanager_examples(&readme);
+    assert!(
+        !examples.is_empty(),
+        "alert-rules/README.md shows an AlertManager route"
+    );
+    for example in &examples {
+        let route = &example["route"];
+        assert_ne!(
+            route["receiver"].as_str(),
+            Some("alertscaler"),
+            "the root route of alert-rules/README.md's example sends every alert to alertscaler: {route:?}"
+        );
+        let to_alertscaler: Vec<&serde_norway::Value> = route["routes"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["receiver"].as_str() == Some("alertscaler"))
+            .collect();
+        assert_eq!(to_alertscaler.len(), 1, "{route:?}");
+        assert_eq!(
+            to_alertscaler[0]["matchers"][0].as_str(),
+            Some(matcher.as_str())
+        );
+    }
+}
