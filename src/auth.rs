@@ -94,3 +94,45 @@ pub(crate) fn read_secret(
     }
     Ok(secret)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer_with_token_file(contents: &[u8]) -> Auth {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, contents).unwrap();
+        Auth::from_config(&AuthConfig::Bearer { token_file: path }).unwrap()
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_secret_file_saved_with_a_bom_or_surrounding_whitespace_still_matches() {
+        // An HTTP header cannot carry a BOM, and its value's surrounding whitespace is not part of
+        // it: kept in the secret, they made every request 401 (then 429) with nothing said at load.
+        for contents in [
+            &b"s3cret\r\n"[..],
+            b"\xef\xbb\xbfs3cret\n",
+            b"s3cret \n",
+            b" s3cret\t\n",
+        ] {
+            let auth = bearer_with_token_file(contents);
+            assert!(auth.allows(&bearer("s3cret")), "{contents:?}");
+        }
+    }
+
+    #[test]
+    fn a_secret_file_of_whitespace_only_is_refused_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, b"\xef\xbb\xbf \r\n").unwrap();
+        let e = read_secret("auth.token_file", &path).unwrap_err();
+        assert!(e.to_string().contains("is empty"), "{e}");
+    }
+}
