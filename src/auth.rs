@@ -75,7 +75,9 @@ impl Auth {
     }
 }
 
-/// Read a secret file; a trailing newline (as `echo` writes) is not part of the secret.
+/// Read a secret file. Surrounding whitespace (the newline `echo` writes, a CRLF) and a leading
+/// byte-order mark (an editor's) are not part of the secret, as with the gateway's own secret files:
+/// an HTTP header cannot carry either, so a secret keeping them could never be presented.
 pub(crate) fn read_secret(
     key: &'static str,
     path: &std::path::Path,
@@ -85,7 +87,7 @@ pub(crate) fn read_secret(
         path: path.to_owned(),
         cause,
     })?;
-    let secret = text.trim_end_matches(['\n', '\r']).to_owned();
+    let secret = text.trim_start_matches('\u{feff}').trim().to_owned();
     if secret.is_empty() {
         return Err(ConfigError::Invalid {
             key,
