@@ -109,19 +109,25 @@ async fn shutdown_gives_up_on_stuck_requests_after_the_grace_period() {
     assert_eq!(stuck.inner.replicas(&function("echo")), Some(1));
 }
 
-#[tokio::test]
-async fn tls_listener_serves_https_with_the_configured_certificate() {
-    provider();
-    let dir = tempfile::tempdir().unwrap();
+/// A self-signed certificate for localhost and 127.0.0.1 written into `dir`; also its PEM.
+fn self_signed(dir: &std::path::Path) -> (TlsConfig, String) {
     let generated =
         rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let cert_pem = generated.cert.pem();
     let tls = TlsConfig {
-        cert_file: dir.path().join("cert.pem"),
-        key_file: dir.path().join("key.pem"),
+        cert_file: dir.join("cert.pem"),
+        key_file: dir.join("key.pem"),
     };
     std::fs::write(&tls.cert_file, &cert_pem).unwrap();
     std::fs::write(&tls.key_file, generated.signing_key.serialize_pem()).unwrap();
+    (tls, cert_pem)
+}
+
+#[tokio::test]
+async fn tls_listener_serves_https_with_the_configured_certificate() {
+    provider();
+    let dir = tempfile::tempdir().unwrap();
+    let (tls, cert_pem) = self_signed(dir.path());
     let backend = Arc::new(alertscaler::backend::memory::MemoryBackend::new(
         &config(&["echo"]).memory.functions,
     ));
@@ -153,6 +159,55 @@ async fn tls_listener_serves_https_with_the_configured_certificate() {
     let plain = client().get(format!("http://{addr}/healthz")).send().await;
     assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
 
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_tls_connection_waiting_for_its_first_request_gets_the_idle_timeout() {
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    provider();
+    let dir = tempfile::tempdir().unwrap();
+    let (tls, cert_pem) = self_signed(dir.path());
+    let backend = Arc::new(alertscaler::backend::memory::MemoryBackend::new(&[]));
+    let connections = alertscaler::connections::ConnectionLimits {
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(30),
+        max_connections: 16,
+    };
+    let (addr, stop, task) = start(
+        backend,
+        ServeOptions {
+            tls: Some(tls),
+            connections,
+            ..options(Duration::from_secs(5))
+        },
+    )
+    .await;
+    let mut roots = rustls::RootCertStore::empty();
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap();
+    roots.add(der).unwrap();
+    let client = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    // Handshake done: the connection now waits for its first request, as a plain one would
+    // (idle_timeout_secs), not for the rest of a head that started with the handshake.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        matches!(read, Ok(Ok(_))) && answer.starts_with("HTTP/1.1 200"),
+        "{read:?} {answer:?}"
+    );
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
