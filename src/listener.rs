@@ -268,7 +268,12 @@ async fn connection(
                 _ = stop.wait_for(|s| *s) => return,
             };
             match handshake {
-                Ok(tls) => http(tls, peer, tracker, shared).await,
+                Ok(tls) => {
+                    // The handshake's bytes started a head; now the connection waits for its first
+                    // request, as a plain one does (idle timeout), until that request's bytes come.
+                    tracker.set(|_| Phase::Idle(Instant::now()));
+                    http(tls, peer, tracker, shared).await
+                }
                 Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
             }
         }
