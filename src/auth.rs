@@ -91,7 +91,10 @@ pub(crate) fn read_secret(
     if secret.is_empty() {
         return Err(ConfigError::Invalid {
             key,
-            problem: format!("secret file {} is empty", path.display()),
+            problem: format!(
+                "secret file {} is empty or holds only whitespace",
+                path.display()
+            ),
         });
     }
     Ok(secret)
