@@ -43,9 +43,24 @@ impl Auth {
                     expected: expected.into_bytes(),
                 }
             }
-            AuthConfig::Bearer { token_file } => Self::Bearer {
-                expected: read_secret("auth.token_file", token_file)?.into_bytes(),
-            },
+            AuthConfig::Bearer { token_file } => {
+                let token = read_secret("auth.token_file", token_file)?;
+                // A header value is read as visible ASCII text (see `allows`): a token with any other
+                // character could never be presented, and every request would be 401.
+                if let Some(c) = token.chars().find(|c| !c.is_ascii_graphic() && *c != ' ') {
+                    return Err(ConfigError::Invalid {
+                        key: "auth.token_file",
+                        problem: format!(
+                            "the token in {} holds {c:?}, which an Authorization header cannot carry \
+                             as text (visible ASCII only): no request could ever present it",
+                            token_file.display()
+                        ),
+                    });
+                }
+                Self::Bearer {
+                    expected: token.into_bytes(),
+                }
+            }
         })
     }
 
@@ -130,6 +145,25 @@ mod tests {
             let auth = bearer_with_token_file(contents);
             assert!(auth.allows(&bearer("s3cret")), "{contents:?}");
         }
+    }
+
+    #[test]
+    fn a_token_no_header_can_carry_is_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        for token in ["tökén", "a\u{7}b", "日本"] {
+            std::fs::write(&path, token).unwrap();
+            let e = Auth::from_config(&AuthConfig::Bearer {
+                token_file: path.clone(),
+            })
+            .err()
+            .unwrap_or_else(|| panic!("{token:?} was accepted"));
+            assert!(e.to_string().contains("visible ASCII only"), "{e}");
+        }
+        // A space inside is carried (the header's value is split at its first space only).
+        std::fs::write(&path, "two words").unwrap();
+        let auth = Auth::from_config(&AuthConfig::Bearer { token_file: path }).unwrap();
+        assert!(auth.allows(&bearer("two words")));
     }
 
     #[test]
