@@ -45,14 +45,19 @@ impl Auth {
             }
             AuthConfig::Bearer { token_file } => {
                 let token = read_secret("auth.token_file", token_file)?;
-                // A header value is read as visible ASCII text (see `allows`): a token with any other
-                // character could never be presented, and every request would be 401.
-                if let Some(c) = token.chars().find(|c| !c.is_ascii_graphic() && *c != ' ') {
+                // A header value is read as text of visible ASCII, spaces and tabs (see `allows`): a
+                // token with any other character could never be presented, and every request would
+                // be 401.
+                if let Some(c) = token
+                    .chars()
+                    .find(|c| !c.is_ascii_graphic() && !matches!(c, ' ' | '\t'))
+                {
                     return Err(ConfigError::Invalid {
                         key: "auth.token_file",
                         problem: format!(
                             "the token in {} holds {c:?}, which an Authorization header cannot carry \
-                             as text (visible ASCII only): no request could ever present it",
+                             as text (visible ASCII, spaces and tabs only): no request could ever \
+                             present it",
                             token_file.display()
                         ),
                     });
@@ -158,12 +163,21 @@ mod tests {
             })
             .err()
             .unwrap_or_else(|| panic!("{token:?} was accepted"));
-            assert!(e.to_string().contains("visible ASCII only"), "{e}");
+            assert!(
+                e.to_string()
+                    .contains("visible ASCII, spaces and tabs only"),
+                "{e}"
+            );
         }
-        // A space inside is carried (the header's value is split at its first space only).
-        std::fs::write(&path, "two words").unwrap();
-        let auth = Auth::from_config(&AuthConfig::Bearer { token_file: path }).unwrap();
-        assert!(auth.allows(&bearer("two words")));
+        // A space or a tab inside is carried (the header's value is split at its first space only).
+        for token in ["two words", "a\tb"] {
+            std::fs::write(&path, token).unwrap();
+            let auth = Auth::from_config(&AuthConfig::Bearer {
+                token_file: path.clone(),
+            })
+            .unwrap();
+            assert!(auth.allows(&bearer(token)), "{token:?}");
+        }
     }
 
     #[test]

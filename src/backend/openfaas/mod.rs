@@ -75,16 +75,7 @@ pub struct OpenFaasBackend {
 /// Read the gateway's password file and trim surrounding whitespace, as the gateway does with its
 /// own secret files (a password file ending in a space or a CRLF still matches).
 pub(crate) fn read_password(path: &Path) -> Result<String, ConfigError> {
-    let key = "openfaas.password_file";
-    let secret = crate::auth::read_secret(key, path)?;
-    let trimmed = secret.trim();
-    if trimmed.is_empty() {
-        return Err(ConfigError::Invalid {
-            key,
-            problem: format!("secret file {} holds only whitespace", path.display()),
-        });
-    }
-    Ok(trimmed.to_owned())
+    crate::auth::read_secret("openfaas.password_file", path)
 }
 
 impl OpenFaasBackend {
