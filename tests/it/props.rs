@@ -218,6 +218,44 @@ fn service(specs: &[MemoryFunction]) -> (Service, std::sync::Arc<MemoryBackend>)
     (service, backend)
 }
 
+/// The notifications `before` (each after its pause), then `w` a minute later, then `w` again `gap`
+/// seconds after: the copy moves no function and scales nothing.
+fn acts_once(
+    specs: &[MemoryFunction],
+    before: Vec<(Value, i64)>,
+    w: Value,
+    gap: i64,
+) -> Result<(), TestCaseError> {
+    let (service, backend) = service(specs);
+    let replicas = || -> Vec<_> { FUNCTIONS.iter().map(|f| backend.replicas(&id(f))).collect() };
+    let mut now = t0();
+    runtime().block_on(async {
+        for (w, advance) in before {
+            now += TimeDelta::seconds(advance);
+            service
+                .handle(&alert::parse(w.to_string().as_bytes()).unwrap(), now)
+                .await;
+        }
+        let webhook = alert::parse(w.to_string().as_bytes()).unwrap();
+        now += TimeDelta::seconds(60);
+        service.handle(&webhook, now).await;
+        let after_first = replicas();
+        let second = service
+            .handle(&webhook, now + TimeDelta::seconds(gap))
+            .await;
+        prop_assert_eq!(&after_first, &replicas(), "{:?}", second);
+        prop_assert!(
+            second
+                .functions
+                .iter()
+                .all(|f| f.outcome != Outcome::Scaled),
+            "{:?}",
+            second
+        );
+        Ok(())
+    })
+}
+
 fn id(name: &str) -> FunctionId {
     FunctionId {
         name: name.into(),
@@ -318,23 +356,7 @@ proptest! {
         w in webhook_json(),
         gap in 0i64..5,
     ) {
-        let (service, backend) = service(&specs);
-        let mut now = t0();
-        runtime().block_on(async {
-            for (w, advance) in before {
-                now += TimeDelta::seconds(advance);
-                service.handle(&alert::parse(w.to_string().as_bytes()).unwrap(), now).await;
-            }
-            let webhook = alert::parse(w.to_string().as_bytes()).unwrap();
-            now += TimeDelta::seconds(60);
-            service.handle(&webhook, now).await;
-            let after_first: Vec<_> = FUNCTIONS.iter().map(|f| backend.replicas(&id(f))).collect();
-            let second = service.handle(&webhook, now + TimeDelta::seconds(gap)).await;
-            let after_second: Vec<_> = FUNCTIONS.iter().map(|f| backend.replicas(&id(f))).collect();
-            prop_assert_eq!(&after_first, &after_second);
-            prop_assert!(second.functions.iter().all(|f| f.outcome != Outcome::Scaled), "{:?}", second);
-            Ok(())
-        })?;
+        acts_once(&specs, before, w, gap)?;
     }
 
     /// However many episodes arrive, the ledger entry stored with a function stays bounded.
@@ -408,21 +430,6 @@ proptest! {
         gap in 0i64..5,
     ) {
         let specs = vec![MemoryFunction { name: "alpha".into(), namespace: "openfaas-fn".into(), replicas, labels: BTreeMap::new() }];
-        let (service, backend) = service(&specs);
-        let mut now = t0();
-        runtime().block_on(async {
-            for (w, advance) in before {
-                now += TimeDelta::seconds(advance);
-                service.handle(&alert::parse(w.to_string().as_bytes()).unwrap(), now).await;
-            }
-            let webhook = alert::parse(w.to_string().as_bytes()).unwrap();
-            now += TimeDelta::seconds(60);
-            service.handle(&webhook, now).await;
-            let after_first = backend.replicas(&id("alpha"));
-            let second = service.handle(&webhook, now + TimeDelta::seconds(gap)).await;
-            prop_assert_eq!(after_first, backend.replicas(&id("alpha")), "{:?}", second);
-            prop_assert!(second.functions.iter().all(|f| f.outcome != Outcome::Scaled), "{:?}", second);
-            Ok(())
-        })?;
+        acts_once(&specs, before, w, gap)?;
     }
 }
