@@ -122,6 +122,16 @@ impl ScaleLabels {
         replicas.clamp(self.min, self.max)
     }
 
+    /// A target fitted into these labels: 0 where the function may sleep (`zero`), else inside
+    /// [min, max]. For a target decided earlier, on labels that may have changed since.
+    pub(crate) fn fit(&self, target: u32) -> u32 {
+        if target == 0 && self.zero {
+            0
+        } else {
+            self.clamp(target)
+        }
+    }
+
     /// As [`Self::clamp`], never below 1: for policies that size a function that is serving (latency,
     /// capacity), where a min of 0 (accepted for CE's step: resolved → 0) must not put it to sleep; that
     /// stays with the `zero` policy. Never above max either: a max of 0 keeps the function off.

@@ -221,12 +221,7 @@ pub(crate) fn resume(
     now: DateTime<Utc>,
     config: &PolicyConfig,
 ) -> Option<Verdict> {
-    let wanted = held.pending?;
-    let target = if wanted == 0 && labels.zero {
-        0
-    } else {
-        labels.clamp(wanted)
-    };
+    let target = labels.fit(held.pending?);
     let mut next = held.clone();
     let w = window(labels, config);
     prune(&mut next.recommendations, now, w);

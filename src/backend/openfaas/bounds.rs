@@ -29,10 +29,7 @@ impl Bounds {
     /// sleep. Labels that no longer parse (a decision would be refused) leave `to` as it was.
     pub(super) fn fit(&self, status: &FunctionStatus, to: u32) -> u32 {
         let scaling = status.scaling_labels();
-        match labels::parse_within(&scaling, &self.defaults, self.ceiling, &self.platform) {
-            Ok(l) if to == 0 && l.zero => 0,
-            Ok(l) => l.clamp(to),
-            Err(_) => to,
-        }
+        labels::parse_within(&scaling, &self.defaults, self.ceiling, &self.platform)
+            .map_or(to, |l| l.fit(to))
     }
 }
