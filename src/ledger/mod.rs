@@ -311,8 +311,13 @@ pub fn plan_borrowed<'a>(
                         Direction::Up => {
                             up.get_or_insert((signal.clone(), known));
                         }
+                        // A firing down alert decides over an up alert's resolution in the same
+                        // notification (a route grouped by function alone): it carries a
+                        // measurement, the resolution only says that the up condition ended.
                         Direction::Down => {
-                            down.get_or_insert(signal.clone());
+                            if down.as_ref().is_none_or(|d| d.status == Status::Resolved) {
+                                down = Some(signal.clone());
+                            }
                         }
                     },
                 }

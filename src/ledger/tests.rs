@@ -633,3 +633,35 @@ fn a_series_that_fires_again_within_the_cooldown_of_its_step_waits_for_its_repea
     ]);
     assert_eq!(got, ["up", "down", "cooldown", "duplicate", "up-repeat"]);
 }
+
+#[test]
+fn a_firing_down_alert_decides_over_an_up_alerts_resolution_in_the_same_notification() {
+    // A route grouped by function alone can carry both. The firing alert measures (latency's
+    // percentage, capacity's desired count); the resolution only says the up condition ended.
+    let low = |status| Signal {
+        direction: Direction::Down,
+        ..signal("FunctionLatencyLow", "low", 20, status)
+    };
+    for order in [
+        vec![resolved("a", 0), low(Status::Firing)],
+        vec![low(Status::Firing), resolved("a", 0)],
+    ] {
+        let got = run(&[(10, vec![firing("a", 0)]), (60, order)]);
+        let Trigger::Down { signal } = &got[1] else {
+            panic!("expected a scale-down, got {:?}", got[1]);
+        };
+        assert_eq!(
+            (signal.alertname.as_str(), signal.status),
+            ("FunctionLatencyLow", Status::Firing)
+        );
+    }
+    // The resolution is still recorded: its late firing retry is stale, and the down alert's next
+    // copy is a duplicate of the decision taken for it.
+    let got = kinds(&[
+        (10, vec![firing("a", 0)]),
+        (60, vec![resolved("a", 0), low(Status::Firing)]),
+        (61, vec![firing("a", 0)]),
+        (62, vec![low(Status::Firing)]),
+    ]);
+    assert_eq!(got, ["up", "down", "stale", "duplicate"]);
+}

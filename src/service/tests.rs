@@ -1309,3 +1309,23 @@ async fn a_follow_up_pass_asks_prometheus_about_its_functions_at_once() {
     let moved: Vec<String> = reports.iter().map(|r| r.function.to_string()).collect();
     assert_eq!(moved, ["a.openfaas-fn", "b.openfaas-fn"]);
 }
+
+#[tokio::test]
+async fn a_firing_latency_low_decides_over_a_latency_high_resolution_in_one_notification() {
+    // A route grouped by function alone: one notification ends FunctionLatencyHigh and fires
+    // FunctionLatencyLow. The resolution alone moves nothing under the latency policy; the down
+    // alert's percentage must apply now, not at its next repeat.
+    let (svc, backend) = service(&[], 8);
+    let low = [("scale_policy", "latency"), ("scale_direction", "down")];
+    let high = [("scale_policy", "latency"), ("scale_direction", "up")];
+    let mut both = webhook("resolved", "FunctionLatencyHigh", &high, "0.9", 20);
+    both.alerts
+        .extend(webhook("firing", "FunctionLatencyLow", &low, "0.01", 90).alerts);
+    let r = svc.handle(&both, t(100)).await;
+    assert_eq!(
+        (r.functions[0].from, r.functions[0].to),
+        (Some(8), Some(6)),
+        "{r:?}"
+    );
+    assert_eq!(backend.replicas(&id()), Some(6));
+}
