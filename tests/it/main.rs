@@ -12,6 +12,7 @@ mod hostile;
 mod kubernetes;
 mod kubernetes_cluster;
 mod kubernetes_http;
+mod kubernetes_names;
 mod kubernetes_state;
 mod manifests;
 mod openfaas;

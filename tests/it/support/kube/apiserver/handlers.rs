@@ -13,6 +13,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::{Value, json};
 
+use super::validation;
 use super::wire::{merge, selector_matches, url_pairs};
 use super::{Action, CONFIGMAPS, DEPLOYMENTS, Key, LEASES, Seen, Shared};
 
@@ -296,6 +297,9 @@ fn create(inner: &Shared, key: &Key, body: &Bytes) -> Response {
     if let Err(e) = validate(resource, &object) {
         return status(422, "Invalid", format!("{kind} {name:?} is invalid: {e}"));
     }
+    if let Some(refused) = refuse_invalid(resource, &name, &object) {
+        return refused;
+    }
     let mut guard = inner.lock().unwrap_or_else(|e| e.into_inner());
     let key = (resource.clone(), ns.clone(), name.clone());
     if guard.objects.contains_key(&key) {
@@ -318,6 +322,17 @@ fn validate(resource: &str, object: &Value) -> Result<(), String> {
         _ => serde_json::from_value::<Deployment>(v).map(|_| ()),
     }
     .map_err(|e| e.to_string())
+}
+
+/// The apiserver's metadata validation: 422 Invalid naming every refused field, or `None`.
+fn refuse_invalid(resource: &str, name: &str, object: &Value) -> Option<Response> {
+    let errs = validation::check(resource, object);
+    if errs.is_empty() {
+        return None;
+    }
+    let (api_version, kind, _) = meta(resource);
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    Some(validation::invalid(kind, group, name, &errs))
 }
 
 fn item(inner: &Shared, method: &Method, key: &Key, headers: &HeaderMap, body: &Bytes) -> Response {
@@ -375,6 +390,9 @@ fn item(inner: &Shared, method: &Method, key: &Key, headers: &HeaderMap, body: &
             "Invalid",
             format!("{} {name:?} is invalid: {e}", meta(resource).1),
         );
+    }
+    if let Some(refused) = refuse_invalid(resource, name, &next) {
+        return refused;
     }
     // No change: no new version (the apiserver's no-op short-cut).
     let mut unchanged = next.clone();

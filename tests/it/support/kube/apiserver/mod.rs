@@ -3,7 +3,8 @@
 //! (`/apis/coordination.k8s.io/v1/…/leases`), each with GET (one, or a list filtered by
 //! `labelSelector`, honouring `limit`, metadata-only when asked for `PartialObjectMetadataList`),
 //! POST (create; 409 AlreadyExists), PATCH (`application/merge-patch+json`) and PUT. Errors are
-//! `Status` objects as the apiserver sends them. Every write bumps `resourceVersion`; a write whose
+//! `Status` objects as the apiserver sends them. Names, label and annotation keys and label values
+//! are validated as the apiserver does (422 `Invalid` with `details.causes`). Every write bumps `resourceVersion`; a write whose
 //! `metadata.resourceVersion` is stale gets 409 Conflict.
 //!
 //! Faults are scripted per resource and method: a status code (403, 429, 503 …), an admission
@@ -31,6 +32,7 @@ use tokio::sync::{Barrier, oneshot};
 use tokio::task::JoinHandle;
 
 mod handlers;
+mod validation;
 mod wire;
 
 /// Resource names as in the URL.
@@ -204,13 +206,20 @@ impl FakeApiserver {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Store an object (a Deployment unless its `kind` says otherwise) with a fresh version.
+    /// Store an object (a Deployment unless its `kind` says otherwise) with a fresh version. A
+    /// fixture the real apiserver would refuse is a bug in the test: it panics.
     pub fn put(&self, mut object: Value) {
         let resource = match object["kind"].as_str() {
             Some("ConfigMap") => CONFIGMAPS,
             Some("Lease") => LEASES,
             _ => DEPLOYMENTS,
         };
+        let errs = validation::check(resource, &object);
+        assert!(
+            errs.is_empty(),
+            "the fixture would be refused: {}",
+            validation::aggregate(&errs)
+        );
         let ns = object["metadata"]["namespace"].as_str().unwrap().to_owned();
         let name = object["metadata"]["name"].as_str().unwrap().to_owned();
         let mut inner = self.lock();
