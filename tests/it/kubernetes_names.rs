@@ -4,10 +4,13 @@
 
 use crate::support::kube as support;
 
+use alertscaler::backend::{Backend, Update};
+use alertscaler::id::FunctionId;
+use alertscaler::stored::Stored;
 use serde_json::{Value, json};
 
-use support::FN_NS;
 use support::apiserver::{CONFIGMAPS, FakeApiserver, function_deployment};
+use support::{FN_NS, backend, config};
 
 async fn send(
     fake: &FakeApiserver,
@@ -172,4 +175,166 @@ async fn the_fake_apiserver_refuses_invalid_names_labels_and_annotations_with_42
             .starts_with("Deployment.apps \"echo\" is invalid: "),
         "{body}"
     );
+}
+
+/// The annotation (and label) naming a state ConfigMap's function.
+const FUNCTION_KEY: &str = "alertscaler.openfaas.com/function";
+
+/// A Deployment labelled like a function (faas-netes would label it with its name, which a real
+/// apiserver refuses over 63 characters: such a Deployment is made by other tools).
+fn long_named(name: &str) -> Value {
+    let labels = [("com.openfaas.scale.max", "10")];
+    let mut d = function_deployment(name, FN_NS, Some(1), &labels);
+    d["metadata"]["labels"]["faas_function"] = json!("long-fn");
+    d["spec"]["selector"]["matchLabels"]["faas_function"] = json!("long-fn");
+    d["spec"]["template"]["metadata"]["labels"]["faas_function"] = json!("long-fn");
+    d
+}
+
+fn id(name: &str) -> FunctionId {
+    FunctionId {
+        name: name.into(),
+        namespace: FN_NS.into(),
+    }
+}
+
+/// A ledger that `list()` reports back (`settling_to`), to tell whose state a listing found.
+fn ledger_heading_to(replicas: u32) -> Stored {
+    let mut s = Stored::default();
+    s.window.pending = Some(replicas);
+    s
+}
+
+/// Read `name`, then write 3 replicas with a ledger heading to `to`.
+async fn scale_to_three(b: &impl Backend, name: &str, to: u32) {
+    let state = b.read(&id(name)).await.unwrap();
+    assert_eq!((state.replicas, state.stored), (1, None), "{name}");
+    let stored = ledger_heading_to(to);
+    let update = Update {
+        replicas: Some(3),
+        stored: &stored,
+        version: &state.version,
+    };
+    let applied = b.apply(&id(name), update).await;
+    assert!(applied.is_ok(), "{} characters: {applied:?}", name.len());
+}
+
+/// The state ConfigMaps of the function namespace, as the apiserver lists them.
+async fn state_configmaps(fake: &FakeApiserver) -> Vec<Value> {
+    let path = format!(
+        "/api/v1/namespaces/{FN_NS}/configmaps?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dalertscaler"
+    );
+    let (code, list) = send(fake, reqwest::Method::GET, &path, Value::Null).await;
+    assert_eq!(code, 200, "{list}");
+    list["items"].as_array().unwrap().clone()
+}
+
+/// Over 63 characters a name cannot be a label value; over 241, `alertscaler-<name>` is longer than
+/// an object name may be; 253 is the longest Deployment name. 70 and 71 differ only past the part
+/// a shortened label keeps.
+#[tokio::test]
+async fn deployments_named_over_63_characters_are_scaled_with_their_state_recorded() {
+    let fake = FakeApiserver::start().await;
+    let cfg = config(&[FN_NS]);
+    let names: Vec<(String, u32)> = [(70, 2), (71, 4), (241, 5), (253, 6)]
+        .into_iter()
+        .map(|(len, to)| {
+            (
+                format!("fn-{}", "x".repeat(len - 4)) + &(len % 10).to_string(),
+                to,
+            )
+        })
+        .collect();
+    let b = backend(&fake, &cfg);
+    for (name, to) in &names {
+        fake.put(long_named(name));
+        scale_to_three(&b, name, *to).await;
+        assert_eq!(fake.replicas(FN_NS, name), Some(3), "{}", name.len());
+    }
+    // A restarted receiver finds each state by the function's name, and the listing gives each
+    // function its own ledger (the shortened label values of 70 and 71 do not mix them up).
+    let restarted = backend(&fake, &cfg);
+    for (name, to) in &names {
+        let state = restarted.read(&id(name)).await.unwrap();
+        assert_eq!(state.stored, Some(ledger_heading_to(*to)), "{}", name.len());
+    }
+    let listed = restarted.list().await.unwrap();
+    for (name, to) in &names {
+        let f = listed.iter().find(|f| &f.name == name).expect("listed");
+        assert_eq!(f.settling_to, Some(*to), "{}", name.len());
+    }
+    // Every ConfigMap names its function in full; its label is a valid, distinct short form.
+    let states = state_configmaps(&fake).await;
+    assert_eq!(states.len(), names.len());
+    let mut labels: Vec<&str> = Vec::new();
+    for (name, _) in &names {
+        let cm = states
+            .iter()
+            .find(|cm| cm["metadata"]["annotations"][FUNCTION_KEY] == json!(name))
+            .unwrap_or_else(|| panic!("no state names {name}"));
+        let label = cm["metadata"]["labels"][FUNCTION_KEY].as_str().unwrap();
+        assert!(label.len() <= 63 && !labels.contains(&label), "{label}");
+        labels.push(label);
+        let cm_name = cm["metadata"]["name"].as_str().unwrap();
+        if name.len() <= 241 {
+            assert_eq!(cm_name, format!("alertscaler-{name}"));
+        } else {
+            assert!(
+                cm_name.starts_with("alertscaler-fn-xxx") && cm_name.len() <= 253,
+                "{cm_name}"
+            );
+        }
+    }
+}
+
+/// A state ConfigMap as the previous version wrote it: no annotation, the label is the name.
+#[tokio::test]
+async fn state_written_by_the_previous_version_is_still_found() {
+    let fake = FakeApiserver::start().await;
+    support::echo(&fake);
+    let ledger = serde_json::to_string(&ledger_heading_to(2)).unwrap();
+    fake.put(json!({
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "alertscaler-echo", "namespace": FN_NS,
+            "labels": { "app.kubernetes.io/managed-by": "alertscaler", FUNCTION_KEY: "echo" },
+        },
+        "data": { "ledger": ledger },
+    }));
+    let b = backend(&fake, &config(&[FN_NS]));
+    let state = b.read(&id("echo")).await.unwrap();
+    assert_eq!(state.stored, Some(ledger_heading_to(2)));
+    let listed = b.list().await.unwrap();
+    assert_eq!(listed[0].settling_to, Some(2), "{listed:?}");
+    let stored = ledger_heading_to(4);
+    let update = Update {
+        replicas: Some(3),
+        stored: &stored,
+        version: &state.version,
+    };
+    b.apply(&id("echo"), update).await.unwrap();
+    assert_eq!(state_configmaps(&fake).await.len(), 1, "written in place");
+    assert_eq!(b.read(&id("echo")).await.unwrap().stored, Some(stored));
+}
+
+/// Only a name made to equal another function's shortened one can reach its state object: it is
+/// refused, and the other function's state is left alone.
+#[tokio::test]
+async fn a_name_equal_to_another_functions_shortened_one_does_not_take_its_state() {
+    let fake = FakeApiserver::start().await;
+    let b = backend(&fake, &config(&[FN_NS]));
+    let long = "y".repeat(253);
+    fake.put(long_named(&long));
+    scale_to_three(&b, &long, 2).await;
+    let states = state_configmaps(&fake).await;
+    let taken = states[0]["metadata"]["name"].as_str().unwrap();
+    let crafted = taken.strip_prefix("alertscaler-").unwrap().to_owned();
+    fake.put(long_named(&crafted));
+    let err = b.read(&id(&crafted)).await.unwrap_err();
+    assert!(
+        matches!(&err, alertscaler::error::BackendError::Ineligible(why) if why.contains(&long)),
+        "{err}"
+    );
+    assert_eq!(state_configmaps(&fake).await, states);
+    assert_eq!(fake.replicas(FN_NS, &crafted), Some(1));
 }

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
 
 use super::errors::{CONFIGMAPS, Call, DEPLOYMENTS};
-use super::state::{FUNCTION_LABEL, MANAGED_BY};
+use super::state::MANAGED_BY;
 use super::{KubernetesBackend, replicas, request, scaling_labels, store};
 use crate::backend::FunctionSummary;
 use crate::error::BackendError;
@@ -70,7 +70,8 @@ impl KubernetesBackend {
         Ok(functions)
     }
 
-    /// The state ConfigMaps' ledgers of `namespace`, by function name.
+    /// The state ConfigMaps' ledgers of `namespace`, by function name (in full: two long names may
+    /// share a shortened label, never an annotation).
     async fn ledgers(&self, namespace: &str) -> Result<HashMap<String, Stored>, BackendError> {
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
         let params = managed();
@@ -79,10 +80,7 @@ impl KubernetesBackend {
         Ok(list
             .items
             .iter()
-            .filter_map(|cm| {
-                let function = cm.metadata.labels.as_ref()?.get(FUNCTION_LABEL)?.clone();
-                Some((function, store::ledger_of(cm)?))
-            })
+            .filter_map(|cm| Some((store::function_of(cm)?, store::ledger_of(cm)?)))
             .collect())
     }
 

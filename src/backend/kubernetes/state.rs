@@ -2,7 +2,8 @@
 //!
 //! faas-netes replaces a Deployment's annotations wholesale on every redeploy, so the ledger lives
 //! in a ConfigMap alertscaler owns (`<state_prefix><function>` in the function's namespace, owned
-//! by the Deployment so that deleting the function deletes it). A replica write is two steps:
+//! by the Deployment so that deleting the function deletes it; see [`object_name`] and
+//! [`label_value`] for names longer than the apiserver allows there). A replica write is two steps:
 //! 1. **intent**: the ConfigMap is written under its own resourceVersion with the new ledger and a
 //!    [`Pending`] record (from, to, the previous ledger, the Deployment version the write is
 //!    conditioned on). Of two receivers racing on one episode only one intent is accepted;
@@ -26,7 +27,9 @@ pub(crate) const LEDGER_KEY: &str = "ledger";
 pub(crate) const PENDING_KEY: &str = "pending";
 /// Label on every state ConfigMap (listing and the admission policy select on it).
 pub(crate) const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "alertscaler");
-/// Label naming the function a state ConfigMap belongs to.
+/// Label naming the function a state ConfigMap belongs to (see [`label_value`]), and annotation
+/// holding its full name (written since function names over 63 characters were supported; an
+/// object without it is from an earlier version, whose label is the full name).
 pub(crate) const FUNCTION_LABEL: &str = "alertscaler.openfaas.com/function";
 
 /// A replica write that was announced but not yet confirmed.
@@ -113,16 +116,44 @@ impl Version {
     }
 }
 
-/// The state ConfigMap's name for `function`, or why there cannot be one.
-pub(crate) fn object_name(prefix: &str, function: &str) -> Result<String, String> {
-    let name = format!("{prefix}{function}");
-    if name.len() > 253 {
-        Err(format!(
-            "the state ConfigMap name {prefix}{function} would be longer than 253 characters"
-        ))
-    } else {
-        Ok(name)
+/// Longest label value.
+const LABEL_VALUE_MAX: usize = 63;
+/// Longest object name (a DNS-1123 subdomain).
+const OBJECT_NAME_MAX: usize = 253;
+
+/// `text` as is when it has at most `max` characters; else its head and a hash of the whole,
+/// `<head>-<16 hex>`, exactly `max` long at most. The head ends alphanumeric, so the result is a
+/// valid label value or DNS-1123 subdomain whenever `text` starts as one (a `.` or `-` before the
+/// `-` would not be). The hash is 64-bit FNV-1a: fixed by its definition, so the short form a
+/// version writes is the one every later version finds.
+fn shortened(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
     }
+    let mut hasher = fnv::FnvHasher::default();
+    std::hash::Hasher::write(&mut hasher, text.as_bytes());
+    let hash = format!("{:016x}", std::hash::Hasher::finish(&hasher));
+    let mut cut = max.saturating_sub(hash.len() + 1);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let head = text[..cut].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("{head}-{hash}")
+}
+
+/// The state ConfigMap's name for `function`: `<prefix><function>`, or when that is longer than an
+/// object name may be, `<prefix><head of function>-<hash>` (253 characters). Names that fit keep
+/// the form earlier versions wrote, so their state is found after an upgrade.
+pub(crate) fn object_name(prefix: &str, function: &str) -> String {
+    let room = OBJECT_NAME_MAX.saturating_sub(prefix.len());
+    format!("{prefix}{}", shortened(function, room))
+}
+
+/// The value of [`FUNCTION_LABEL`] for `function`: its name when it fits a label value (63
+/// characters, as earlier versions wrote it), else a shortened form. Only a selector reads the
+/// label; who the object belongs to is the [`FUNCTION_LABEL`] annotation, which holds the full name.
+pub(crate) fn label_value(function: &str) -> String {
+    shortened(function, LABEL_VALUE_MAX)
 }
 
 #[cfg(test)]
@@ -172,12 +203,59 @@ mod tests {
         }
     }
 
+    /// A label value or a DNS-1123 subdomain, checked independently of [`shortened`].
+    fn valid(s: &str, max: usize, subdomain: bool) -> bool {
+        let alnum = |c: u8| {
+            c.is_ascii_digit() || c.is_ascii_lowercase() || (!subdomain && c.is_ascii_uppercase())
+        };
+        let inner = |c: u8| alnum(c) || c == b'-' || c == b'.' || (!subdomain && c == b'_');
+        let parts: Vec<&str> = if subdomain {
+            s.split('.').collect()
+        } else {
+            vec![s]
+        };
+        s.len() <= max
+            && parts.iter().all(|p| {
+                let b = p.as_bytes();
+                !b.is_empty() && alnum(b[0]) && alnum(b[b.len() - 1]) && b.iter().all(|c| inner(*c))
+            })
+    }
+
     #[test]
-    fn object_names_are_bounded() {
+    fn names_that_fit_are_kept_as_earlier_versions_wrote_them() {
+        assert_eq!(object_name("alertscaler-", "echo"), "alertscaler-echo");
+        assert_eq!(label_value("echo"), "echo");
+        let at_limit = "a".repeat(63);
+        assert_eq!(label_value(&at_limit), at_limit);
+        let at_limit = "b".repeat(241);
         assert_eq!(
-            object_name("alertscaler-", "echo").unwrap(),
-            "alertscaler-echo"
+            object_name("alertscaler-", &at_limit),
+            format!("alertscaler-{at_limit}")
         );
-        assert!(object_name("alertscaler-", &"a".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn long_names_are_shortened_to_valid_distinct_stable_forms() {
+        let mut seen = std::collections::HashSet::new();
+        for len in [64, 70, 71, 200, 242, 253] {
+            for shape in ["a", "a.", "a-", "a.b-"] {
+                let name: String = shape.chars().cycle().take(len - 1).collect::<String>() + "z";
+                let label = label_value(&name);
+                assert!(valid(&label, 63, false), "{label}");
+                assert_eq!(label, label_value(&name), "stable");
+                assert!(seen.insert(label.clone()), "distinct: {label}");
+                let object = object_name("alertscaler-", &name);
+                assert!(valid(&object, 253, true), "{object}");
+                assert!(object.starts_with("alertscaler-"), "{object}");
+            }
+        }
+        // Names differing only past the kept head still get different short forms.
+        let (a, b) = ("x".repeat(69) + "1", "x".repeat(69) + "2");
+        assert_ne!(label_value(&a), label_value(&b));
+        // A fixed value: the hash is part of what is stored, it must not change between versions.
+        assert_eq!(
+            label_value(&"x".repeat(70)),
+            format!("{}-{}", "x".repeat(46), "513a36f59147a8dd")
+        );
     }
 }

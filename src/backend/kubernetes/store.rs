@@ -41,6 +41,17 @@ fn decode<T: serde::de::DeserializeOwned>(cm: &ConfigMap, key: &str) -> Option<T
     }
 }
 
+/// The function a state ConfigMap belongs to: its annotation, else (written by an earlier
+/// version, for a name short enough to be a label value) its label.
+pub(super) fn function_of(cm: &ConfigMap) -> Option<String> {
+    let annotated = cm.metadata.annotations.as_ref();
+    let labelled = cm.metadata.labels.as_ref();
+    annotated
+        .and_then(|a| a.get(FUNCTION_LABEL))
+        .or_else(|| labelled.and_then(|l| l.get(FUNCTION_LABEL)))
+        .cloned()
+}
+
 /// The ledger stored in a state ConfigMap (corrupt → `None`, logged).
 pub(super) fn ledger_of(cm: &ConfigMap) -> Option<Stored> {
     decode(cm, LEDGER_KEY)
@@ -58,9 +69,8 @@ impl KubernetesBackend {
         Api::namespaced(self.client.clone(), namespace)
     }
 
-    fn state_name(&self, function: &FunctionId) -> Result<String, BackendError> {
+    fn state_name(&self, function: &FunctionId) -> String {
         state::object_name(&self.state_prefix, &function.name)
-            .map_err(|why| BackendError::Ineligible(format!("{function}: {why}")))
     }
 
     /// The function's state ConfigMap, `None` if it does not exist yet.
@@ -68,12 +78,20 @@ impl KubernetesBackend {
         &self,
         function: &FunctionId,
     ) -> Result<Option<StateDoc>, BackendError> {
-        let name = self.state_name(function)?;
+        let name = self.state_name(function);
         let api = self.configmaps(&function.namespace);
         let call = Call::on("get", CONFIGMAPS, &function.namespace, &name);
         let Some(cm) = request::run(call, self.timeout, || api.get_opt(&name)).await? else {
             return Ok(None);
         };
+        let owner = function_of(&cm);
+        if owner.as_deref().is_some_and(|owner| owner != function.name) {
+            // Only a name crafted to equal another function's shortened one gets here.
+            return Err(BackendError::Ineligible(format!(
+                "{function}: its state ConfigMap {name} belongs to function {:?}; rename one of them",
+                owner.unwrap_or_default()
+            )));
+        }
         Ok(Some(StateDoc {
             version: cm.metadata.resource_version.clone().unwrap_or_default(),
             ledger: ledger_of(&cm),
@@ -89,10 +107,7 @@ impl KubernetesBackend {
         version: Option<&str>,
         write: StateWrite<'_>,
     ) -> Result<String, Failure> {
-        let name = self.state_name(function).map_err(|error| Failure {
-            error,
-            maybe_applied: false,
-        })?;
+        let name = self.state_name(function);
         let ns = function.namespace.as_str();
         let api = self.configmaps(ns);
         let ledger = encode(write.ledger)?;
@@ -125,7 +140,11 @@ impl KubernetesBackend {
                 let mut cm = json!({
                     "metadata": {
                         "name": name, "namespace": ns,
-                        "labels": { MANAGED_BY.0: MANAGED_BY.1, FUNCTION_LABEL: function.name },
+                        "labels": {
+                            MANAGED_BY.0: MANAGED_BY.1,
+                            FUNCTION_LABEL: state::label_value(&function.name),
+                        },
+                        "annotations": { FUNCTION_LABEL: function.name },
                     },
                     "data": data,
                 });
