@@ -21,12 +21,12 @@ impl FunctionId {
             Some((name, namespace)) => (name, namespace),
             None => (label, default_namespace),
         };
-        if !is_dns_label(name) {
+        if !is_dns_name(name, NAME_MAX) {
             return Err(format!(
-                "function name {name:?} is not a valid DNS-1123 name"
+                "function name {name:?} is not a valid DNS-1123 name (at most {NAME_MAX} of [a-z0-9-])"
             ));
         }
-        if !is_dns_label(namespace) {
+        if !is_dns_name(namespace, NAMESPACE_MAX) {
             return Err(format!(
                 "namespace {namespace:?} is not a valid DNS-1123 label"
             ));
@@ -44,12 +44,19 @@ impl fmt::Display for FunctionId {
     }
 }
 
-/// Kubernetes object names: lower-case alphanumerics and '-', 1..=63, alphanumeric at both ends.
+/// Longest function name: a Deployment's (a DNS-1123 subdomain). faas-netes' own functions stay
+/// within 63 (it labels and names a Service after them), but any Deployment labelled like a
+/// function is scaled, and the Kubernetes backend stores state for longer names too.
+const NAME_MAX: usize = 253;
+/// Longest namespace (a DNS-1123 label).
+const NAMESPACE_MAX: usize = 63;
+
+/// Kubernetes names: lower-case alphanumerics and '-', 1..=`max`, alphanumeric at both ends.
 /// Dots are excluded on purpose: the gateway's naming splits at the last dot.
-fn is_dns_label(s: &str) -> bool {
+fn is_dns_name(s: &str, max: usize) -> bool {
     let bytes = s.as_bytes();
     !bytes.is_empty()
-        && bytes.len() <= 63
+        && bytes.len() <= max
         && bytes
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
@@ -77,6 +84,12 @@ mod tests {
         assert!(FunctionId::parse("", "x").is_err());
         assert!(FunctionId::parse("Upper", "x").is_err());
         assert!(FunctionId::parse("fn.", "x").is_err());
-        assert!(FunctionId::parse(&"a".repeat(64), "x").is_err());
+        let long = "a".repeat(253);
+        assert_eq!(FunctionId::parse(&long, "x").unwrap().name, long);
+        assert!(FunctionId::parse(&"a".repeat(254), "x").is_err());
+        assert!(
+            FunctionId::parse(&format!("f.{}", "a".repeat(64)), "x").is_err(),
+            "namespace"
+        );
     }
 }

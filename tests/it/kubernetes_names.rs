@@ -338,3 +338,24 @@ async fn a_name_equal_to_another_functions_shortened_one_does_not_take_its_state
     assert_eq!(state_configmaps(&fake).await, states);
     assert_eq!(fake.replicas(FN_NS, &crafted), Some(1));
 }
+
+/// An alert naming a Deployment of 70 characters scales it (CE step: ceil(10 × 20 %) = 2), and the
+/// same notification again is a duplicate, read from the state ConfigMap.
+#[tokio::test]
+async fn an_alert_naming_a_deployment_of_70_characters_scales_it_once() {
+    let fake = FakeApiserver::start().await;
+    let name = format!("fn-{}", "z".repeat(67));
+    fake.put(long_named(&name));
+    let cfg = config(&[FN_NS]);
+    let alert = support::firing(&format!("{name}.{FN_NS}"));
+    let report = support::receiver(&fake, &cfg)
+        .handle(&alert, support::now())
+        .await;
+    support::assert_moved(&report, alertscaler::service::Outcome::Scaled, 1, 3);
+    assert_eq!(fake.replicas(FN_NS, &name), Some(3));
+    let again = support::receiver(&fake, &cfg)
+        .handle(&alert, support::now())
+        .await;
+    assert!(support::is_duplicate(&again), "{again:?}");
+    assert_eq!(fake.replicas(FN_NS, &name), Some(3));
+}
