@@ -304,6 +304,58 @@ async fn an_intent_completed_after_max_was_lowered_stays_within_the_labels() {
     }
 }
 
+/// An intent left by a crash (1 → 6) whose function's labels no longer parse when it is completed
+/// (a redeploy set `com.openfaas.scale.max=abc`): labels that do not parse allow no write, so
+/// nothing is sent again; the intent is settled (its ledger stands: the call's outcome is unknown,
+/// so the episode is never stepped afresh) and the notification is refused naming the label, as
+/// any decision on those labels is, and recorded so.
+#[tokio::test]
+async fn an_intent_whose_labels_no_longer_parse_is_settled_without_a_scale() {
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let mut env = Env::new(&gw);
+    env.config.openfaas.request_timeout_ms = 300;
+    env.config.openfaas.retries = 0;
+    gw.with(|g| g.scale_hang_without_apply = Some(Duration::from_millis(3000)));
+    assert_outcome(
+        &env.service(env.backend()).handle(&firing(), t0()).await,
+        Outcome::Error,
+    );
+    assert_eq!(gw.replicas("figlet"), 1, "the crash left the intent 1 → 6");
+
+    gw.with(|g| {
+        g.scale_hang_without_apply = None;
+        let f = g.functions.get_mut("figlet").unwrap();
+        f.labels
+            .insert("com.openfaas.scale.max".into(), "abc".into());
+    });
+    let service = env.service(env.backend());
+    for later in [5, 10] {
+        let report = service
+            .handle(&firing(), t0() + TimeDelta::seconds(later))
+            .await;
+        let reason = assert_outcome(&report, Outcome::Refused);
+        assert!(
+            reason.contains("com.openfaas.scale.max") && reason.contains("abc"),
+            "{reason}"
+        );
+        assert_eq!(
+            (gw.replicas("figlet"), gw.with(|g| g.scales.len())),
+            (1, 1),
+            "nothing sent again: {report:?}"
+        );
+        let last = service.audit().recent(Some(1));
+        assert_eq!(
+            (last[0].report.outcome, last[0].report.to),
+            (Outcome::Refused, None)
+        );
+    }
+    let slot = state_file::load(&env.state_path()).unwrap()[&figlet()].clone();
+    assert!(
+        slot.pending.is_none() && slot.entry.ledger.last_up.is_some(),
+        "settled, its ledger kept: {slot:?}"
+    );
+}
+
 /// Two processes on one state file (a second `serve` started by hand, a rolling update sharing the
 /// volume): each rewrites the whole file from its own memory, so one's save drops the intents and
 /// ledgers the other wrote, and a restart steps those episodes again. The second must not start.

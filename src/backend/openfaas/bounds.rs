@@ -2,9 +2,10 @@
 //! "scale to 6", then `faas-cli deploy` lowered max to 3 (or pinned min = max) before the restart.
 //! The intent's count was decided on the old labels; sending it again would set a count the
 //! function's labels forbid, which nothing corrects (the re-sent notification is a duplicate).
+//! Labels that no longer parse allow no count at all: nothing is sent on them.
 
 use crate::config::{Config, LabelDefaults, Platform};
-use crate::labels;
+use crate::labels::{self, LabelError};
 
 use super::gateway::FunctionStatus;
 
@@ -26,10 +27,11 @@ impl Bounds {
     }
 
     /// `to` fitted into what the function's labels allow now: [min, max], or 0 where it may
-    /// sleep. Labels that no longer parse (a decision would be refused) leave `to` as it was.
-    pub(super) fn fit(&self, status: &FunctionStatus, to: u32) -> u32 {
+    /// sleep. Labels that no longer parse are the error a decision on them is refused with: no
+    /// count may be sent on them.
+    pub(super) fn fit(&self, status: &FunctionStatus, to: u32) -> Result<u32, LabelError> {
         let scaling = status.scaling_labels();
         labels::parse_within(&scaling, &self.defaults, self.ceiling, &self.platform)
-            .map_or(to, |l| l.fit(to))
+            .map(|l| l.fit(to))
     }
 }

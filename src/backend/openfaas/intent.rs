@@ -17,7 +17,9 @@ impl OpenFaasBackend {
     /// Complete an intent left by a crash or an unknown outcome (see the `openfaas` module documentation):
     /// at `to` it counts as applied; otherwise the same absolute count is sent again, fitted into
     /// what the function's labels allow now (they may have changed since, e.g. max lowered by a
-    /// redeploy). Either way the move is returned, for the decision of this read to report.
+    /// redeploy). Either way the move is returned, for the decision of this read to report. Labels
+    /// that no longer parse allow no write: nothing is sent, the intent is settled with its ledger,
+    /// and this read's decision refuses them.
     pub(super) async fn complete(
         &self,
         function: &FunctionId,
@@ -42,39 +44,29 @@ impl OpenFaasBackend {
         };
         let replicas = status.replicas();
         let (from, to) = (pending.from, pending.to);
-        let target = self.bounds.fit(&status, to);
         // What the move is reported as, and where it ended.
-        let (how, set) = if replicas == to {
-            info!(%function, replicas, "an earlier scale landed; keeping its ledger entry");
-            // Reported already, unless its writer never learnt that it landed.
-            let reported = self.uncleared().remove(function);
-            ((!reported).then(|| "had landed".to_owned()), to)
-        } else if replicas == target {
-            info!(%function, replicas, from, to,
-                "an earlier scale is unconfirmed, but the function's labels now allow no more than it has; nothing is sent");
-            (None, replicas)
-        } else {
-            info!(%function, replicas, from, to, target,
-                "an earlier scale is unconfirmed; sending the same count again (within its labels)");
-            if let Err(e) = self.resend(function, target).await {
-                match e {
-                    BackendError::NotFound(_) => self.forget_locked(function, slot).await,
-                    BackendError::Ineligible(_) => self.roll_back(function, slot).await,
-                    _ => {}
-                }
-                return Err(e);
+        let (how, set) = match self.bounds.fit(&status, to) {
+            _ if replicas == to => {
+                info!(%function, replicas, "an earlier scale landed; keeping its ledger entry");
+                // Reported already, unless its writer never learnt that it landed.
+                let reported = self.uncleared().remove(function);
+                ((!reported).then(|| "had landed".to_owned()), to)
             }
-            let mut how = if target == to {
-                "was sent again".to_owned()
-            } else {
-                format!("was sent again as {target}: the function's labels no longer allow {to}")
-            };
-            // A CE gateway clamps this call as any other: report the count it set.
-            let set = self.read_back(function, target).await;
-            if set != target {
-                how = format!("{how}; asked {target}, {}", cap_note(target, set));
+            Err(e) => {
+                // No count may be sent on labels a decision would refuse. The ledger stands (the
+                // call's outcome is unknown: the episode is never stepped afresh); this read's
+                // decision is refused with the same error.
+                warn!(%function, replicas, from, to, error = %e,
+                    "an earlier scale is unconfirmed, but the function's labels no longer parse; nothing is sent and the intent is settled");
+                self.uncleared().remove(function);
+                (None, replicas)
             }
-            (Some(how), set)
+            Ok(target) if replicas == target => {
+                info!(%function, replicas, from, to,
+                    "an earlier scale is unconfirmed, but the function's labels now allow no more than it has; nothing is sent");
+                (None, replicas)
+            }
+            Ok(target) => self.send_again(function, &slot, to, target).await?,
         };
         let done = Slot {
             counter: slot.counter.wrapping_add(1),
@@ -86,6 +78,38 @@ impl OpenFaasBackend {
         Ok(moved
             .map(|m| Settled { to: set, ..m })
             .filter(|m| m.from != m.to))
+    }
+
+    /// Complete an intent by sending `to` again as `target` (fitted into the labels as they are
+    /// now), and read it back: what the move is reported as, and the count the gateway set.
+    async fn send_again(
+        &self,
+        function: &FunctionId,
+        slot: &Slot,
+        to: u32,
+        target: u32,
+    ) -> Result<(Option<String>, u32), BackendError> {
+        info!(%function, to, target,
+            "an earlier scale is unconfirmed; sending the same count again (within its labels)");
+        if let Err(e) = self.resend(function, target).await {
+            match e {
+                BackendError::NotFound(_) => self.forget_locked(function, slot.clone()).await,
+                BackendError::Ineligible(_) => self.roll_back(function, slot.clone()).await,
+                _ => {}
+            }
+            return Err(e);
+        }
+        let mut how = if target == to {
+            "was sent again".to_owned()
+        } else {
+            format!("was sent again as {target}: the function's labels no longer allow {to}")
+        };
+        // A CE gateway clamps this call as any other: report the count it set.
+        let set = self.read_back(function, target).await;
+        if set != target {
+            how = format!("{how}; asked {target}, {}", cap_note(target, set));
+        }
+        Ok((Some(how), set))
     }
 
     /// Send an unconfirmed count again; a failure that may have acted says so.

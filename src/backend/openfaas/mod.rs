@@ -16,7 +16,8 @@
 //! the gateway really set is reported: a CE gateway clamps to 1–5 and answers 200). A call whose
 //! outcome is unknown (a timeout, a 5xx, a crash of alertscaler) is never decided again from
 //! scratch: a read showing `to` counts as applied; otherwise the intent stays, and the next read of
-//! the function COMPLETES it by re-sending the same absolute count `to` and keeping the new ledger.
+//! the function COMPLETES it by re-sending the same absolute count `to` (fitted into the function's
+//! labels as they are then; nothing is sent on labels that no longer parse) and keeping the new ledger.
 //! A scale that lands late therefore lands on the count that was meant, and the re-sent
 //! notification is held as a duplicate. Only a call that certainly did not act (a 4xx, no
 //! connection) rolls the ledger back, as does a read that shows the function gone.
