@@ -1,7 +1,8 @@
 //! What a real OpenFaaS CE 0.27 gateway and its providers do (docs/openfaas.md lists each with its
 //! source), against the in-process gateway that imitates them, and what alertscaler does about it:
-//! the 1–5 clamp, CE 0.27's step, min 0, a listing without Prometheus, a function that vanished
-//! (faas-netes 500, faasd 404), whitespace in secret files, and a state directory that is gone.
+//! the 1–5 clamp, CE 0.27's step, min 0, a 400 to a scale, a listing without Prometheus, a
+//! function that vanished (faas-netes 500, faasd 404), whitespace in secret files, and a state
+//! directory that is gone.
 
 use crate::support::openfaas::{env, mock};
 
@@ -134,7 +135,12 @@ async fn min_zero_scales_to_zero_where_the_platform_allows_it() {
         .handle(&webhook("resolved", "figlet.openfaas-fn"), t0())
         .await;
     let reason = assert_outcome(&report, Outcome::Refused);
-    assert!(reason.contains("scale to 0"), "{reason}");
+    assert!(
+        reason.contains("scale to 0")
+            && reason.contains("(400: replicas must be greater than 0)")
+            && reason.contains("faasd rejects 0"),
+        "{reason}"
+    );
     assert_eq!((gw.replicas("figlet"), gw.with(|g| g.scales.len())), (3, 1));
     // A CE gateway rewrites 0 to 1: reported as set, saying so.
     gw.with(|g| g.ce_clamp = true);
@@ -149,6 +155,41 @@ async fn min_zero_scales_to_zero_where_the_platform_allows_it() {
         only(&report).reason.contains("asked 0, the gateway set 1"),
         "{report:?}"
     );
+}
+
+/// A 400 to a scale of another count than 0 is not faasd's refusal of 0: the reason carries the
+/// gateway's own words, trimmed and cut to a bounded length, and nothing else is claimed.
+#[tokio::test]
+async fn a_refused_scale_carries_the_gateways_words_and_names_faasd_only_for_0() {
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let env = Env::new(&gw);
+    let service = env.service(env.backend());
+    let quota = "  \n replicas exceed the namespace quota\n";
+    gw.with(|g| g.scale_script.push_back((false, 400, quota.into())));
+    let reason = assert_outcome(&service.handle(&firing(), t0()).await, Outcome::Refused);
+    assert!(
+        reason.contains("scale to 6 (400: replicas exceed the namespace quota)"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("faasd") && !reason.contains("scale_to_zero"),
+        "{reason}"
+    );
+    assert_eq!((gw.replicas("figlet"), gw.with(|g| g.scales.len())), (1, 1));
+
+    // A long body is cut, not carried whole into the report, the log and the audit.
+    let long = format!("quota {}", "Z".repeat(10_000));
+    gw.with(|g| g.scale_script.push_back((false, 400, long)));
+    let report = service
+        .handle(&firing(), t0() + TimeDelta::seconds(1))
+        .await;
+    let reason = assert_outcome(&report, Outcome::Refused);
+    let kept = reason.matches('Z').count();
+    assert!(
+        (100..=200).contains(&kept) && reason.contains("quota ZZZ") && reason.contains('…'),
+        "{kept} of the body's 10000: {reason}"
+    );
+    assert!(!reason.contains("faasd"), "{reason}");
 }
 
 #[tokio::test]

@@ -151,7 +151,10 @@ async fn scripted(
     env.config.openfaas.retries = 1;
     let backend = env.backend();
     let service = env.service(backend.clone());
-    gw.with(|g| g.scale_script = script.iter().copied().collect());
+    let script = script
+        .iter()
+        .map(|&(apply, code)| (apply, code, String::new()));
+    gw.with(|g| g.scale_script = script.collect());
     (gw, env, backend, service)
 }
 

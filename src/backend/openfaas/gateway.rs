@@ -157,10 +157,7 @@ impl Gateway {
             StatusCode::NOT_FOUND => definite(BackendError::NotFound(format!(
                 "{id}: the gateway knows no such function"
             ))),
-            StatusCode::BAD_REQUEST => definite(BackendError::Ineligible(format!(
-                "{id}: the gateway refused to scale to {replicas} (400: {}); faasd rejects 0: set [platform] scale_to_zero = false to plan within it",
-                snippet(&text)
-            ))),
+            StatusCode::BAD_REQUEST => definite(scale_refused(id, replicas, &text)),
             s => definite(refusal(id, s, &text)),
         }
     }
@@ -305,6 +302,22 @@ fn refusal(id: &FunctionId, status: StatusCode, body: &[u8]) -> BackendError {
     }
 }
 
+/// A 400 to a scale: the gateway's own words; faasd's refusal of 0 is named only for a scale to 0
+/// (another 400 is something else: a quota, a namespace, a body the provider did not accept).
+fn scale_refused(id: &FunctionId, replicas: u32, body: &[u8]) -> BackendError {
+    let refused = format!(
+        "{id}: the gateway refused to scale to {replicas} (400: {})",
+        snippet(body)
+    );
+    BackendError::Ineligible(if replicas == 0 {
+        format!(
+            "{refused}; faasd rejects 0: set [platform] scale_to_zero = false to plan within it"
+        )
+    } else {
+        refused
+    })
+}
+
 fn credentials(status: StatusCode) -> BackendError {
     BackendError::Forbidden(format!(
         "gateway rejected the credentials ({status}): check openfaas.username/password_file"
@@ -318,5 +331,50 @@ fn snippet(body: &[u8]) -> String {
         Some((i, _)) => format!("{}…", &text[..i]),
         None if text.is_empty() => "(empty body)".into(),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figlet() -> FunctionId {
+        FunctionId::parse("figlet.openfaas-fn", "openfaas-fn").unwrap()
+    }
+
+    fn message(replicas: u32, body: &str) -> String {
+        match scale_refused(&figlet(), replicas, body.as_bytes()) {
+            BackendError::Ineligible(m) => m,
+            other => panic!("not ineligible: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refused_scale_to_0_names_faasd_and_carries_the_body() {
+        let m = message(0, "replicas must be greater than 0\n");
+        assert!(
+            m.contains("scale to 0 (400: replicas must be greater than 0)"),
+            "{m}"
+        );
+        assert!(
+            m.contains("faasd rejects 0") && m.contains("scale_to_zero = false"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_refused_scale_to_another_count_carries_only_the_gateways_words() {
+        for (replicas, body, words) in [
+            (3, "  quota exceeded\r\n", "(400: quota exceeded)"),
+            (1, "", "(400: (empty body))"),
+        ] {
+            let m = message(replicas, body);
+            assert!(m.contains(&format!("scale to {replicas} {words}")), "{m}");
+            assert!(!m.contains("faasd") && !m.contains("scale_to_zero"), "{m}");
+        }
+        let long = "é".repeat(5000);
+        let m = message(7, &long);
+        assert_eq!(m.matches('é').count(), 200, "{m}");
+        assert!(m.ends_with("…)"), "{m}");
     }
 }

@@ -69,8 +69,9 @@ pub struct Gateway {
     pub chaos: Option<Chaos>,
     /// Forget every function as soon as a scale call arrives (it vanished meanwhile).
     pub vanish_on_scale: bool,
-    /// Scripted answers to the next scale calls, before any other fault: (apply it first?, status).
-    pub scale_script: std::collections::VecDeque<(bool, u16)>,
+    /// Scripted answers to the next scale calls, before any other fault: (apply it first?, status,
+    /// body).
+    pub scale_script: std::collections::VecDeque<(bool, u16, String)>,
     /// Late applications not landed yet, oldest first: (function, replicas).
     late: Vec<(String, u64)>,
 }
@@ -331,11 +332,11 @@ async fn scale(
                     .into_response(),
             };
         }
-        if let Some((apply, code)) = g.scale_script.pop_front() {
+        if let Some((apply, code, body)) = g.scale_script.pop_front() {
             if apply {
                 g.set(&name, replicas);
             }
-            return StatusCode::from_u16(code).unwrap().into_response();
+            return (StatusCode::from_u16(code).unwrap(), body).into_response();
         }
         let fault = g.chaos.as_mut().map_or(Fault::None, Chaos::pick);
         let late = match fault {
