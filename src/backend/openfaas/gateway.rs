@@ -291,13 +291,25 @@ impl Gateway {
 }
 
 /// A 4xx other than 404: credentials, or a namespace/request the gateway will not serve.
+/// The one namespace an OpenFaaS CE provider serves.
+const CE_NAMESPACE: &str = "openfaas-fn";
+
 fn refusal(id: &FunctionId, status: StatusCode, body: &[u8]) -> BackendError {
     match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => credentials(status),
-        StatusCode::BAD_REQUEST => BackendError::Ineligible(format!(
-            "{id}: the gateway refused the request (400: {}); OpenFaaS CE serves only the openfaas-fn namespace",
-            snippet(body)
-        )),
+        StatusCode::BAD_REQUEST => {
+            let refused = format!(
+                "{id}: the gateway refused the request (400: {})",
+                snippet(body)
+            );
+            // CE's provider answers 400 for any namespace but its own; in openfaas-fn a 400 is
+            // something else, said by the body alone.
+            BackendError::Ineligible(if id.namespace == CE_NAMESPACE {
+                refused
+            } else {
+                format!("{refused}; OpenFaaS CE serves only the {CE_NAMESPACE} namespace")
+            })
+        }
         s => BackendError::Unavailable(format!("{id}: gateway answered {s}: {}", snippet(body))),
     }
 }
@@ -360,6 +372,25 @@ mod tests {
             m.contains("faasd rejects 0") && m.contains("scale_to_zero = false"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn a_refused_read_names_ce_s_namespace_only_outside_it() {
+        let refused = |id: &str| match refusal(
+            &FunctionId::parse(id, "openfaas-fn").unwrap(),
+            StatusCode::BAD_REQUEST,
+            b"bad request\n",
+        ) {
+            BackendError::Ineligible(m) => m,
+            other => panic!("not ineligible: {other:?}"),
+        };
+        let m = refused("figlet.dev");
+        assert!(
+            m.contains("(400: bad request); OpenFaaS CE serves only the openfaas-fn namespace"),
+            "{m}"
+        );
+        let m = refused("figlet.openfaas-fn");
+        assert!(m.ends_with("(400: bad request)"), "{m}");
     }
 
     #[test]
