@@ -37,6 +37,11 @@ pub const ALERTMANAGER_RETRY_SECS: u64 = 10;
 /// The longest `episode_ttl_secs`: 30 days (a silent episode is forgotten after it).
 pub const MAX_EPISODE_TTL_SECS: u64 = 30 * 86_400;
 
+/// The largest `body_limit_bytes`: 64 MiB. A webhook body is held in memory whole before it is
+/// parsed, and an AlertManager notification is a few KiB per alert (thousands of alerts in one group
+/// stay far below this); a larger limit only lets one request take that much memory.
+pub const MAX_BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+
 /// Everything alertscaler can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -53,7 +58,7 @@ pub struct Config {
     pub function_label: String,
     /// Credentials AlertManager must present on `/system/*`.
     pub auth: AuthConfig,
-    /// Largest accepted webhook body, in bytes.
+    /// Largest accepted webhook body, in bytes: 1024 ..= [`MAX_BODY_LIMIT_BYTES`].
     pub body_limit_bytes: usize,
     /// Minimum seconds between two scale-ups of one function; must exceed AlertManager's retry window
     /// and stay below its repeat_interval.
@@ -296,8 +301,15 @@ impl Config {
                 ),
             );
         }
-        if self.body_limit_bytes < 1024 {
-            return invalid("body_limit_bytes", "must be at least 1024".into());
+        if !(1024..=MAX_BODY_LIMIT_BYTES).contains(&self.body_limit_bytes) {
+            return invalid(
+                "body_limit_bytes",
+                format!(
+                    "{} is outside 1024 ..= {MAX_BODY_LIMIT_BYTES} (64 MiB): a body is held in memory \
+                     whole, and a webhook of thousands of alerts is a few MiB",
+                    self.body_limit_bytes
+                ),
+            );
         }
         if self.max_replicas_ceiling == 0 {
             return invalid("max_replicas_ceiling", "must be at least 1".into());

@@ -384,3 +384,20 @@ fn a_wrong_type_is_said_in_words_not_rust_types() {
         assert!(!err.contains("usize") && !err.contains("u64"), "{err}");
     }
 }
+
+#[test]
+fn body_limit_bytes_is_bounded_on_both_sides_and_the_bounds_are_accepted() {
+    let ceiling = MAX_BODY_LIMIT_BYTES;
+    for accepted in [1024, ceiling] {
+        let c = load_str(&format!("body_limit_bytes = {accepted}\n"), &[]).unwrap();
+        assert_eq!(c.body_limit_bytes, accepted);
+    }
+    // 10 GB: a webhook body that large would be held in memory whole before it is parsed.
+    for refused in [ceiling + 1, 10_000_000_000] {
+        let err = load_str(&format!("body_limit_bytes = {refused}\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("body_limit_bytes"), "{refused}: {err}");
+        assert!(err.contains(&ceiling.to_string()), "{refused}: {err}");
+    }
+}
