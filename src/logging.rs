@@ -8,8 +8,12 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 
 use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 
+pub mod json;
 pub mod writer;
+pub use json::JsonList;
 pub use writer::{DEFAULT_CAPACITY, FlushGuard, NonBlocking};
 
 /// `text` with control characters (newline, carriage return, ESC, …) written as escapes, so that
@@ -40,13 +44,13 @@ pub fn init(json: bool) -> FlushGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = NonBlocking::new(std::io::stdout(), DEFAULT_CAPACITY);
+    if json {
+        json_subscriber(writer, filter).init();
+        return guard;
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
-    if json {
-        builder.json().init();
-        return guard;
-    }
     let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
         let text = format!("{value:?}");
         let text = escape_control(&text);
@@ -62,6 +66,25 @@ pub fn init(json: bool) -> FlushGuard {
         .fmt_fields(fields)
         .init();
     guard
+}
+
+/// The JSON log format, one object per line, written to `writer`: what `--log-format json` installs
+/// (with the level filter), and what tests capture. List fields are JSON arrays ([`json`]).
+pub fn json_subscriber<W>(
+    writer: W,
+    filter: tracing_subscriber::EnvFilter,
+) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+        .event_format(json::StructuredJson(
+            tracing_subscriber::fmt::format().json(),
+        ))
+        .finish()
 }
 
 #[cfg(test)]

@@ -441,7 +441,7 @@ impl Service {
                 $level!(
                     function = %report.function,
                     trigger,
-                    alerts = ?alert_names(alerts().map(|a| crate::skipped::shorten(a, crate::audit::MAX_NAME))),
+                    alerts = ?crate::logging::JsonList(alert_names(alerts().map(|a| crate::skipped::shorten(a, crate::audit::MAX_NAME)))),
                     outcome,
                     from = report.from,
                     to = report.to,

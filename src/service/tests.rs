@@ -1329,3 +1329,62 @@ async fn a_firing_latency_low_decides_over_a_latency_high_resolution_in_one_noti
     );
     assert_eq!(backend.replicas(&id()), Some(6));
 }
+
+/// Log lines written by a test's subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A log processor reads `alerts` as a JSON array of the alert names, not as the text of a Rust
+/// value: names with quotes, backslashes and line breaks included, sorted and each once.
+#[tokio::test]
+async fn a_json_decision_log_line_carries_the_alert_names_as_an_array() {
+    let (svc, _) = service(&[], 1);
+    let names = [
+        "Up \"quoted\"\nINFO forged",
+        "APIHighInvocationRate",
+        "back\\slash",
+    ];
+    let alerts: Vec<_> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            json!({
+                "status": "firing",
+                "labels": {"alertname": name, "function_name": "echo", "i": i.to_string()},
+                "annotations": {"value": "10"},
+                "startsAt": t(0),
+            })
+        })
+        .collect();
+    let body = json!({"version": "4", "status": "firing", "alerts": alerts});
+    let webhook = alert::parse(body.to_string().as_bytes()).unwrap();
+
+    let out = Captured::default();
+    let sink = out.clone();
+    let subscriber = crate::logging::json_subscriber(move || sink.clone(), "info".parse().unwrap());
+    let guard = tracing::subscriber::set_default(subscriber);
+    svc.handle(&webhook, t(1)).await;
+    drop(guard);
+
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let decided: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .filter(|line: &serde_json::Value| line["fields"]["message"] == "decided")
+        .collect();
+    assert_eq!(decided.len(), 1, "{text}");
+    let mut expected = names.to_vec();
+    expected.sort_unstable();
+    assert_eq!(decided[0]["fields"]["alerts"], json!(expected), "{text}");
+}

@@ -1,0 +1,102 @@
+//! JSON log lines whose list fields are JSON values. tracing hands a field that is not a scalar to
+//! the formatter as its `Debug` text, and tracing-subscriber's JSON format writes that text as a
+//! string (`"alerts":"[\"A\", \"B\"]"`), which a log processor cannot read as a list. A
+//! [`JsonList`]'s `Debug` text is the list in JSON, and [`StructuredJson`] writes that text as the
+//! field's value for the fields named in [`JSON_FIELDS`] (`"alerts":["A","B"]`).
+
+use std::fmt;
+
+use serde::Serialize;
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Event fields logged with a [`JsonList`]: a JSON log line carries them as JSON values.
+pub const JSON_FIELDS: &[&str] = &["alerts"];
+
+/// A list logged as JSON: `alerts = ?JsonList(names)`. A text log line shows the same JSON.
+pub struct JsonList<T>(pub Vec<T>);
+
+impl<T: Serialize> fmt::Debug for JsonList<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = serde_json::to_string(&self.0).map_err(|_| fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+/// An event format (tracing-subscriber's JSON format) whose [`JSON_FIELDS`] are written as the JSON
+/// they hold. Events without such a field (most) are written by the inner format directly.
+pub struct StructuredJson<F>(pub F);
+
+impl<S, N, F> FormatEvent<S, N> for StructuredJson<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'w> FormatFields<'w> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let fields = event.metadata().fields();
+        if !JSON_FIELDS.iter().any(|name| fields.field(name).is_some()) {
+            return self.0.format_event(ctx, writer, event);
+        }
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        for name in JSON_FIELDS {
+            if let Some(structured) = embed(&line, name) {
+                line = structured;
+            }
+        }
+        writer.write_str(&line)
+    }
+}
+
+/// `line` (a JSON log line) with the string value of event field `name` replaced by the JSON text
+/// it holds; `None` when the line has no such string or the string is not JSON (left as it is).
+///
+/// The key is searched from the event's `"fields":{` on, which the JSON format writes before the
+/// spans: inside a JSON string every quote is escaped, so `"name":"` can only be a key with a
+/// string value, never text that a payload value put in the line.
+fn embed(line: &str, name: &str) -> Option<String> {
+    let fields = line.find("\"fields\":{")?;
+    let key = format!("\"{name}\":");
+    let value = fields + line[fields..].find(&format!("{key}\""))? + key.len();
+    let mut strings = serde_json::Deserializer::from_str(&line[value..]).into_iter::<String>();
+    let text = strings.next()?.ok()?;
+    let end = value + strings.byte_offset();
+    serde_json::from_str::<serde::de::IgnoredAny>(&text).ok()?;
+    Some(format!("{}{text}{}", &line[..value], &line[end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn a_list_field_becomes_its_json_and_everything_else_is_kept() {
+        let names = ["Up \"quoted\"\n", "b\\s", "\"alerts\":\"[1]\""];
+        let listed = format!("{:?}", JsonList(names.to_vec()));
+        let line = json!({"fields": {"message": "\"alerts\":\"[2]\"", "alerts": listed, "to": 5}})
+            .to_string();
+        let embedded: Value = serde_json::from_str(&embed(&line, "alerts").unwrap()).unwrap();
+        assert_eq!(
+            embedded,
+            json!({"fields": {"message": "\"alerts\":\"[2]\"", "alerts": names, "to": 5}})
+        );
+    }
+
+    #[test]
+    fn a_field_that_is_no_json_or_absent_is_left_as_it_is() {
+        let text = json!({"fields": {"alerts": "[not json"}}).to_string();
+        assert_eq!(embed(&text, "alerts"), None);
+        let number = json!({"fields": {"alerts": 3}}).to_string();
+        assert_eq!(embed(&number, "alerts"), None);
+        assert_eq!(embed("{\"level\":\"INFO\"}", "alerts"), None);
+    }
+}
