@@ -28,6 +28,11 @@ use crate::service::Service;
 
 pub(crate) mod deadline;
 
+/// How long `GET /readyz` waits for the backend's checks before it answers 503. Below the
+/// readiness probe's `timeoutSeconds` in deploy/deployment.yml (checked by the manifests test), so
+/// the kubelet reads an answer naming the problem rather than a timeout of its own.
+pub const READYZ_DEADLINE: Duration = Duration::from_secs(5);
+
 /// Shared state of all handlers: cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<AppParts>);
@@ -367,13 +372,16 @@ async fn decisions(
     Ok(Json(json!({"capacity": audit.capacity(), "decisions": decisions})).into_response())
 }
 
-/// `GET /readyz`: configuration loaded and backend reachable.
+/// `GET /readyz`: configuration loaded and backend reachable, answered within [`READYZ_DEADLINE`].
 async fn ready(State(state): State<AppState>) -> Result<Response, AppError> {
-    state
-        .service
-        .backend()
-        .ready()
-        .await
-        .map_err(AppError::Backend)?;
-    Ok(Json(json!({"status": "ready", "backend": state.service.backend().name()})).into_response())
+    let backend = state.service.backend();
+    let Ok(checked) = tokio::time::timeout(READYZ_DEADLINE, backend.ready()).await else {
+        return Err(AppError::Backend(BackendError::Unavailable(format!(
+            "the {} backend's readiness checks did not answer within {} s",
+            backend.name(),
+            READYZ_DEADLINE.as_secs()
+        ))));
+    };
+    checked.map_err(AppError::Backend)?;
+    Ok(Json(json!({"status": "ready", "backend": backend.name()})).into_response())
 }

@@ -221,6 +221,27 @@ async fn readiness_checks_every_allowed_namespace_and_403_makes_it_unready() {
     );
 }
 
+/// `/readyz`'s checks (two lists in each allowed namespace) run at once, not one after another:
+/// each list is held by the fake until all four have arrived, which only happens if they are
+/// concurrent. (One after another, four slow lists would add up past the probe's timeout.)
+#[tokio::test]
+async fn readiness_lists_every_namespace_at_once() {
+    let fake = FakeApiserver::start().await;
+    let cfg = config(&[FN_NS, "team-b"]);
+    let state = alertscaler::server::state(&cfg, Arc::new(backend(&fake, &cfg))).unwrap();
+    let app = alertscaler::http::router(state);
+    let all_four = Arc::new(tokio::sync::Barrier::new(4));
+    for resource in [DEPLOYMENTS, CONFIGMAPS] {
+        fake.fault_on(resource, None, Action::Gate(all_four.clone()), None);
+    }
+    let deadline = alertscaler::http::READYZ_DEADLINE * 2;
+    let (status, body) = tokio::time::timeout(deadline, get(app, "/readyz"))
+        .await
+        .expect("/readyz answers");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(fake.seen().len(), 4, "{:?}", fake.seen());
+}
+
 // ---- the real binary ----
 
 /// Kills the child process when the test ends, also on failure.

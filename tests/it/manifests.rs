@@ -95,6 +95,13 @@ fn manifests_decode_and_reference_each_other() {
             .and_then(|h| h.path.clone())
     };
     assert_eq!(probe_path(&c.readiness_probe).as_deref(), Some("/readyz"));
+    // /readyz answers within its deadline, so the probe reads that answer instead of timing out.
+    let readiness_timeout = c.readiness_probe.as_ref().unwrap().timeout_seconds.unwrap();
+    let readyz_deadline = alertscaler::http::READYZ_DEADLINE;
+    assert!(
+        u64::try_from(readiness_timeout).unwrap() > readyz_deadline.as_secs(),
+        "readiness timeoutSeconds {readiness_timeout} must exceed /readyz's deadline {readyz_deadline:?}"
+    );
     assert_eq!(probe_path(&c.liveness_probe).as_deref(), Some("/healthz"));
     let requests = c
         .resources

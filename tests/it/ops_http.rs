@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use alertscaler::config::{AuthConfig, Config};
-use alertscaler::http::with_timeout;
+use alertscaler::http::{READYZ_DEADLINE, with_timeout};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
@@ -67,6 +67,24 @@ async fn readyz_fails_when_the_backend_is_down_but_healthz_does_not() {
         "backend"
     );
     assert_eq!(send(&app, get("/healthz")).await.0, StatusCode::OK);
+}
+
+/// A readiness check that never answers is cut at `READYZ_DEADLINE`: the probe (whose timeout is
+/// longer, see the manifests test) reads a 503 naming the deadline instead of timing out itself.
+#[tokio::test(start_paused = true)]
+async fn readyz_answers_503_at_its_deadline_when_a_check_hangs() {
+    let c = config(&[]);
+    let app = app_with_backend(&c, Double::on(&c).ready_stuck().arc()).0;
+    let started = tokio::time::Instant::now();
+    let answer = tokio::time::timeout(READYZ_DEADLINE * 2, send(&app, get("/readyz"))).await;
+    let (status, _, body) = answer.expect("/readyz answers within its deadline");
+    assert_eq!(started.elapsed(), READYZ_DEADLINE);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"], "backend", "{body}");
+    let message = body["message"].as_str().unwrap();
+    let deadline = format!("{} s", READYZ_DEADLINE.as_secs());
+    assert!(message.contains(&deadline), "{body}");
 }
 
 #[tokio::test]

@@ -397,17 +397,20 @@ impl Backend for KubernetesBackend {
         self.list_functions().await
     }
 
-    /// In EVERY allowed namespace: Deployments can be listed and state ConfigMaps read.
+    /// In EVERY allowed namespace: Deployments can be listed and state ConfigMaps read. The
+    /// namespaces are probed at once (one after another, slow lists would add up past `/readyz`'s
+    /// deadline); the first failure in the configured order is the one reported.
     async fn ready(&self) -> Result<(), BackendError> {
         if self.allowed_namespaces.is_empty() {
             return Err(BackendError::Unavailable(
                 "no allowed namespace configured".into(),
             ));
         }
-        for namespace in &self.allowed_namespaces {
-            self.probe(namespace).await?;
-        }
-        Ok(())
+        let probes = self.allowed_namespaces.iter().map(|ns| self.probe(ns));
+        futures_util::future::join_all(probes)
+            .await
+            .into_iter()
+            .collect()
     }
 
     async fn leads_passes(&self) -> bool {

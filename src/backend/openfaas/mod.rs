@@ -267,9 +267,11 @@ impl Backend for OpenFaasBackend {
         }
     }
 
-    /// The state file's directory is writable and the gateway answers `/healthz`.
+    /// The state file's directory is writable and the gateway answers `/healthz`, checked at once
+    /// (a slow disk and a slow gateway do not add up).
     async fn ready(&self) -> Result<(), BackendError> {
-        self.store.writable().await?;
-        self.gateway.healthz().await
+        let (writable, healthy) = tokio::join!(self.store.writable(), self.gateway.healthz());
+        writable?;
+        healthy
     }
 }

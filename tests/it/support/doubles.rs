@@ -59,6 +59,7 @@ pub struct Double {
     delay: ReadDelay,
     gate: Option<(usize, Barrier)>,
     down: bool,
+    ready_stuck: bool,
     fail_first_write_of: Option<String>,
     /// Told every time a read starts, so a test knows a webhook is inside the backend.
     pub started: Arc<Notify>,
@@ -80,6 +81,7 @@ impl Double {
             delay: ReadDelay::None,
             gate: None,
             down: false,
+            ready_stuck: false,
             fail_first_write_of: None,
             started: Arc::new(Notify::new()),
             reads: AtomicUsize::new(0),
@@ -111,6 +113,12 @@ impl Double {
     /// Reads, writes and readiness all fail as an unreachable backend does.
     pub fn down(mut self) -> Self {
         self.down = true;
+        self
+    }
+
+    /// The readiness check hangs forever (an apiserver that accepts the connection and never answers).
+    pub fn ready_stuck(mut self) -> Self {
+        self.ready_stuck = true;
         self
     }
 
@@ -186,6 +194,9 @@ impl Backend for Double {
     async fn ready(&self) -> Result<(), BackendError> {
         if self.down {
             return Err(Self::refused());
+        }
+        if self.ready_stuck {
+            std::future::pending::<()>().await;
         }
         self.inner.ready().await
     }
