@@ -2,7 +2,9 @@
 # Smoke test of the container image, called by .ci/run: build the release binary, assemble the image
 # offline (scripts/image.sh), run it with podman on a free loopback port (host network) with a
 # mounted configuration and a read-only root, post fixtures/firing.json with basic auth, check the
-# answer, /healthz and /metrics, stop it with SIGTERM and check it exited 0, print the image size.
+# answer, /healthz and /metrics, stop it with SIGTERM and check it exited 0; run it again without a
+# configuration (no network) and check it listens on 0.0.0.0:8080, the image's default (the mounted
+# configuration's 127.0.0.1 listen above wins over that default); print the image size.
 # Every step is bounded in time; the container, the image and the temporary files are removed on
 # exit, also on failure. Needs buildah, podman, runc, curl, python3 (.ci/run installs the first three).
 #
@@ -93,6 +95,23 @@ step "stop with SIGTERM"
 timeout 60 "${podman[@]}" stop -t 20 "$name" >/dev/null || fail "podman stop"
 exit_code=$("${podman[@]}" inspect --format '{{.State.ExitCode}}' "$name")
 [ "$exit_code" = 0 ] || fail "exit code $exit_code after SIGTERM (137 would mean it had to be killed)"
+
+bare="$name-bare"
+cleanup_bare() { timeout 30 "${podman[@]}" rm -f -t 0 "$bare" >/dev/null 2>&1 || true; cleanup; }
+trap cleanup_bare EXIT
+step "run it without a configuration: listens on 0.0.0.0:8080"
+timeout 60 "${podman[@]}" run -d --pull never --name "$bare" --network none --read-only \
+  --ulimit "nofile=$nofile:$nofile" --ulimit nproc=32768:32768 "$tag" --log-format json >/dev/null \
+  || fail "podman run without a configuration"
+serving=""
+for _ in $(seq 1 100); do
+  serving=$("${podman[@]}" logs "$bare" 2>&1 | grep '"alertscaler serving"' || true)
+  [ -n "$serving" ] && break
+  [ "$("${podman[@]}" inspect --format '{{.State.Running}}' "$bare")" = true ] || fail "the bare container exited: $("${podman[@]}" logs "$bare" 2>&1 | tail -5)"
+  sleep 0.2
+done
+grep -q '"listen":"0.0.0.0:8080"' <<<"$serving" || fail "without a configuration it does not listen on 0.0.0.0:8080: $serving"
+timeout 60 "${podman[@]}" stop -t 20 "$bare" >/dev/null || fail "podman stop (bare)"
 
 size=$("${podman[@]}" image inspect --format '{{.Size}}' "$tag")
 binary=$(stat -c %s "${ALERTSCALER_BIN:-target/release/alertscaler}")

@@ -3,7 +3,8 @@
 # image holding the stripped binary, the shared libraries `ldd` lists, the dynamic loader, the CA
 # certificates and a passwd entry for the non-root user 65532 — the same layout as the
 # Containerfile's runtime stage (distroless cc), for machines that cannot reach a registry.
-# The entrypoint names `alertscaler` without a path, so the image sets PATH as distroless does:
+# The entrypoint gives `serve` 0.0.0.0:8080 as the default listen address, as the Containerfile does
+# (a configuration's `listen` still wins). The entrypoint names `alertscaler` without a path, so the image sets PATH as distroless does:
 # a FROM scratch image has none, and a runtime that adds no default could not find the binary.
 #
 #   scripts/image.sh [TAG]                       default TAG: localhost/alertscaler:<crate version>
@@ -49,7 +50,7 @@ buildah "${store[@]}" config \
   --user 65532:65532 \
   --port 8080 \
   --stop-signal SIGTERM \
-  --entrypoint '["alertscaler", "serve"]' \
+  --entrypoint '["alertscaler", "serve", "--default-listen", "0.0.0.0:8080"]' \
   --cmd '' \
   --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   --env SSL_CERT_FILE="$certs" \

@@ -1,5 +1,6 @@
 //! The `alertscaler` binary: parse the command line, set up logging, run.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -39,6 +40,10 @@ enum Command {
         /// TOML configuration file (defaults < file < ALERTSCALER_* environment).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Replaces the built-in default of `listen` (127.0.0.1:8080); the file and the environment
+        /// still override it. The container image passes 0.0.0.0:8080.
+        #[arg(long, value_name = "ADDR")]
+        default_listen: Option<SocketAddr>,
         /// OpenFaaS backend: if the state file is corrupt or unreadable, move it aside and start with
         /// an EMPTY ledger instead of refusing to start (duplicates may then step once more).
         #[arg(long)]
@@ -49,6 +54,9 @@ enum Command {
         /// TOML configuration file (defaults < file < ALERTSCALER_* environment).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// As for `serve`.
+        #[arg(long, value_name = "ADDR")]
+        default_listen: Option<SocketAddr>,
     },
     /// Replay a load scenario through simulated Prometheus and AlertManager and the real decision code;
     /// compare policies (table on stdout; summary.md, summary.json, CSV and SVG in --out). Decision logs are
@@ -88,16 +96,20 @@ async fn run() -> anyhow::Result<()> {
     // Flushes the log writer thread when main returns.
     let _log = init_tracing(cli.log_format);
     match cli.command {
-        Command::CheckConfig { config } => {
-            let config = Config::load(config.as_deref())?;
+        Command::CheckConfig {
+            config,
+            default_listen,
+        } => {
+            let config = Config::load_with_default_listen(config.as_deref(), default_listen)?;
             server::check_files(&config).await?;
             emit(&config.to_redacted_toml())
         }
         Command::Serve {
             config,
+            default_listen,
             fresh_state,
         } => {
-            let mut config = Config::load(config.as_deref())?;
+            let mut config = Config::load_with_default_listen(config.as_deref(), default_listen)?;
             server::check_files(&config).await?;
             let backend: Arc<dyn Backend> = match config.backend {
                 // Moved into the backend, not copied: a large function table is held once.

@@ -228,9 +228,26 @@ impl Config {
         Self::load_with_env(file, environment("ALERTSCALER_"))
     }
 
+    /// As [`Config::load`], with `listen`'s built-in default replaced by `listen` when given: the
+    /// container image listens on every interface (a loopback address in a container cannot be
+    /// reached from outside it) unless the file or the environment says otherwise.
+    pub fn load_with_default_listen(
+        file: Option<&Path>,
+        listen: Option<SocketAddr>,
+    ) -> Result<Self, ConfigError> {
+        let mut defaults = Config::default();
+        defaults.listen = listen.unwrap_or(defaults.listen);
+        Self::load_over(defaults, file, environment("ALERTSCALER_"))
+    }
+
     /// As [`Config::load`], with the environment provider given (tests pass a fake one).
     pub fn load_with_env(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        Self::load_over(Config::default(), file, env)
+    }
+
+    /// `defaults` < `file` < `env`, then validate: the one loader the others call.
+    pub fn load_over(defaults: Config, file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(defaults));
         let mut text = None;
         let mut functions = Vec::new();
         if let Some(path) = file {

@@ -1,6 +1,15 @@
 use super::*;
 
 fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    load_str_over(Config::default(), text, env)
+}
+
+/// The file `text` and the variables `env` over `defaults`.
+fn load_str_over(
+    defaults: Config,
+    text: &str,
+    env: &[(&str, &str)],
+) -> Result<Config, ConfigError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
     std::fs::write(&path, text).unwrap();
@@ -12,7 +21,7 @@ fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         // SAFETY: test-local variables with a per-process prefix; read back immediately below.
         unsafe { std::env::set_var(format!("{prefix}{k}"), v) };
     }
-    let result = Config::load_with_env(Some(&path), environment(&prefix));
+    let result = Config::load_over(defaults, Some(&path), environment(&prefix));
     for (k, _) in env {
         unsafe { std::env::remove_var(format!("{prefix}{k}")) };
     }
@@ -400,4 +409,28 @@ fn body_limit_bytes_is_bounded_on_both_sides_and_the_bounds_are_accepted() {
         assert!(err.contains("body_limit_bytes"), "{refused}: {err}");
         assert!(err.contains(&ceiling.to_string()), "{refused}: {err}");
     }
+}
+
+/// The image's default listen address (all interfaces) is a default: the file's and the
+/// environment's `listen` still win over it, as over the built-in loopback default.
+#[test]
+fn a_replaced_default_listen_is_below_the_file_and_the_environment() {
+    let image = Config {
+        listen: "0.0.0.0:8080".parse().unwrap(),
+        ..Config::default()
+    };
+    let listen = |text: &str, env: &[(&str, &str)]| {
+        let c = load_str_over(image.clone(), text, env).unwrap();
+        c.listen.to_string()
+    };
+    assert_eq!(listen("", &[]), "0.0.0.0:8080");
+    assert_eq!(
+        listen("listen = \"127.0.0.1:9000\"\n", &[]),
+        "127.0.0.1:9000"
+    );
+    assert_eq!(listen("", &[("LISTEN", "10.0.0.1:9100")]), "10.0.0.1:9100");
+    assert_eq!(
+        load_str("", &[]).unwrap().listen.to_string(),
+        "127.0.0.1:8080"
+    );
 }

@@ -319,13 +319,31 @@ fn kubectl_kustomize_renders_the_whole_install_and_it_decodes() {
     );
 }
 
+/// The image's entrypoint as the Containerfile and scripts/image.sh each give it (a JSON array),
+/// and the port the Containerfile exposes.
+fn image_entrypoints() -> (Vec<String>, Vec<String>, u16) {
+    let containerfile = std::fs::read_to_string(support::repo("Containerfile")).unwrap();
+    let script = std::fs::read_to_string(support::repo("scripts/image.sh")).unwrap();
+    let after = |text: &str, prefix: &str| {
+        let line = text.lines().find_map(|l| l.trim().strip_prefix(prefix));
+        line.unwrap_or_else(|| panic!("no line starting {prefix:?}"))
+            .to_owned()
+    };
+    let built: Vec<String> = serde_json::from_str(&after(&containerfile, "ENTRYPOINT ")).unwrap();
+    let assembled = after(&script, "--entrypoint '");
+    let assembled = assembled.split('\'').next().unwrap();
+    let assembled: Vec<String> = serde_json::from_str(assembled).unwrap();
+    let port = after(&containerfile, "EXPOSE ").parse().unwrap();
+    (built, assembled, port)
+}
+
 #[test]
 fn the_image_entrypoint_is_serve_and_the_deployment_passes_only_its_arguments() {
     let containerfile = std::fs::read_to_string(support::repo("Containerfile")).unwrap();
     let script = std::fs::read_to_string(support::repo("scripts/image.sh")).unwrap();
-    let entrypoint = r#"["alertscaler", "serve"]"#;
-    assert!(containerfile.contains(&format!("ENTRYPOINT {entrypoint}")));
-    assert!(script.contains(&format!("--entrypoint '{entrypoint}'")));
+    let (built, assembled, _) = image_entrypoints();
+    assert_eq!(built, assembled, "the two images start alike");
+    assert_eq!(built[..2], ["alertscaler", "serve"]);
     // Both run as the uid the Deployment's pod security context names.
     let m = load();
     let pod = m.deployments[0]
@@ -341,4 +359,36 @@ fn the_image_entrypoint_is_serve_and_the_deployment_passes_only_its_arguments() 
     let args = pod.containers[0].args.clone().unwrap();
     assert!(!args.iter().any(|a| a == "serve"), "{args:?}");
     assert_eq!(args[..2], ["--log-format", "json"]);
+}
+
+/// Inside the image, with no `listen` configured, alertscaler listens on every interface on the
+/// port the image exposes (a loopback address inside a container is unreachable from outside it);
+/// on a host, `serve` keeps its loopback default. Run through the binary: `check-config` takes the
+/// configuration options `serve` takes and prints the effective configuration.
+#[test]
+fn the_image_listens_on_all_interfaces_by_default_and_a_host_on_loopback() {
+    let (entrypoint, _, port) = image_entrypoints();
+    let script = std::fs::read_to_string(support::repo("scripts/image.sh")).unwrap();
+    assert!(
+        script.contains(&format!("--port {port}")),
+        "both expose {port}"
+    );
+    let effective = |options: &[String]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_alertscaler"))
+            .arg("check-config")
+            .args(options)
+            .env_clear()
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{options:?}: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let in_image = effective(&entrypoint[2..]);
+    assert!(
+        in_image.contains(&format!("listen = \"0.0.0.0:{port}\"")),
+        "{in_image}"
+    );
+    let on_host = effective(&[]);
+    assert!(on_host.contains("listen = \"127.0.0.1:8080\""), "{on_host}");
 }
