@@ -18,8 +18,10 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{Direction, EpisodeKey, Signal, Status};
 use crate::config::PolicyKind;
 pub mod episodes;
+pub mod folded;
 
 use episodes::Episodes;
+use folded::Folded;
 
 /// Timing settings of the ledger.
 #[derive(Debug, Clone, Copy)]
@@ -28,7 +30,8 @@ pub struct Timing {
     pub cooldown: TimeDelta,
     /// Resolved episodes are forgotten after this; firing episodes not seen again for this long expire.
     pub episode_ttl: TimeDelta,
-    /// At most this many firing and this many resolved episodes are kept per function.
+    /// At most this many firing and this many resolved episodes are kept per function; resolved
+    /// ones evicted within the cooldown are folded into a fixed-size summary ([`Folded`]).
     pub max_episodes: usize,
 }
 
@@ -109,6 +112,10 @@ pub struct Entry {
     pub firing: Episodes<Firing>,
     /// Resolved episodes by fingerprint.
     pub resolved: Episodes<Resolved>,
+    /// Resolved episodes the bound evicted within the cooldown, summarised: a late firing copy of
+    /// one is still `stale` ([`folded`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folded: Option<Folded>,
     /// When a scale-up was last triggered (decided, whether or not it moved anything): a known
     /// episode within the cooldown of this is a duplicate.
     pub last_up: Option<DateTime<Utc>>,
@@ -224,6 +231,17 @@ pub fn plan_borrowed<'a>(
         let starts_at = signal.episode.starts_at;
         match signal.status {
             Status::Firing => {
+                // A late copy of an episode whose record the bound evicted within the cooldown.
+                let unknown = !next.firing.contains_key(fp) && !next.resolved.contains_key(fp);
+                if unknown
+                    && next
+                        .folded
+                        .as_ref()
+                        .is_some_and(|f| f.covers(fp, starts_at))
+                {
+                    hold(&mut holds, Hold::Stale);
+                    continue;
+                }
                 if let Some(r) = next.resolved.get(fp).filter(|r| r.covers(starts_at)) {
                     if !r.lapsed {
                         hold(&mut holds, Hold::Stale);
@@ -373,7 +391,7 @@ pub fn plan_borrowed<'a>(
             }
         }
     }
-    cap(&mut next, settings.max_episodes);
+    cap(&mut next, now, settings);
 
     let trigger = if let Some((signal, repeat)) = up {
         next.to_mut().last_up = Some(now);
@@ -495,7 +513,7 @@ pub fn lapsed(entry: &Entry, now: DateTime<Utc>, timing: &Timing) -> Option<(Sig
         );
     }
     prune(&mut next, now, timing);
-    cap(&mut next, timing.max_episodes);
+    cap(&mut next, now, timing);
     next.to_mut().last_down = Some(now);
     Some((signal, next.into_owned()))
 }
@@ -539,31 +557,54 @@ fn hold(best: &mut Option<Hold>, h: Hold) {
     }
 }
 
-/// Forget resolved episodes and silent firing episodes older than the TTL (the entry is copied
-/// only when there is something to forget).
+/// Forget resolved episodes and silent firing episodes older than the TTL, and the summary of
+/// evicted ones a cooldown after its last fold (the entry is copied only when there is something
+/// to forget).
 fn prune(entry: &mut Cow<'_, Entry>, now: DateTime<Utc>, settings: &Timing) {
     let keep_resolved = |r: &Resolved| now - r.resolved_at < settings.episode_ttl;
     let keep_firing = |f: &Firing| now - f.last_seen < settings.episode_ttl;
+    let forget_folded = |f: &Option<Folded>| {
+        f.as_ref()
+            .is_some_and(|f| f.expired(now, settings.cooldown))
+    };
     let forgets = entry.resolved.iter().any(|(_, r)| !keep_resolved(r))
-        || entry.firing.iter().any(|(_, f)| !keep_firing(f));
+        || entry.firing.iter().any(|(_, f)| !keep_firing(f))
+        || forget_folded(&entry.folded);
     if forgets {
         let entry = entry.to_mut();
         entry.resolved.retain(|_, r| keep_resolved(r));
         entry.firing.retain(|_, f| keep_firing(f));
+        if forget_folded(&entry.folded) {
+            entry.folded = None;
+        }
     }
 }
 
-/// Bound the entry's size: drop the oldest episodes beyond `max` of each kind.
-fn cap(entry: &mut Cow<'_, Entry>, max: usize) {
+/// Bound the entry's size: drop the oldest episodes beyond `max_episodes` of each kind. A resolved
+/// episode evicted within the cooldown of its resolution (one notification resolved more than the
+/// bound) is folded into the fixed-size summary, so that a late firing copy of it stays `stale`;
+/// older ones, and lapsed ones (whose firing copy fires again), are only dropped.
+fn cap(entry: &mut Cow<'_, Entry>, now: DateTime<Utc>, settings: &Timing) {
+    let max = settings.max_episodes;
     if entry.resolved.len() <= max && entry.firing.len() <= max {
         return;
     }
     let entry = entry.to_mut();
-    evict_oldest(&mut entry.resolved, max, |r| r.resolved_at);
+    for (fp, r) in evict_oldest(&mut entry.resolved, max, |r| r.resolved_at) {
+        if !r.lapsed && now - r.resolved_at < settings.cooldown {
+            entry.folded = Some(Folded::fold(entry.folded.take(), &fp, &r, now));
+        }
+    }
     evict_oldest(&mut entry.firing, max, |f| f.last_seen);
 }
 
-fn evict_oldest<V>(map: &mut Episodes<V>, max: usize, age: impl Fn(&V) -> DateTime<Utc>) {
+/// Remove the oldest episodes beyond `max`, returning them.
+fn evict_oldest<V>(
+    map: &mut Episodes<V>,
+    max: usize,
+    age: impl Fn(&V) -> DateTime<Utc>,
+) -> Vec<(String, V)> {
+    let mut evicted = Vec::new();
     while map.len() > max {
         let Some(oldest) = map
             .iter()
@@ -572,8 +613,11 @@ fn evict_oldest<V>(map: &mut Episodes<V>, max: usize, age: impl Fn(&V) -> DateTi
         else {
             break;
         };
-        map.remove(&oldest);
+        if let Some(v) = map.remove(&oldest) {
+            evicted.push((oldest, v));
+        }
     }
+    evicted
 }
 
 #[cfg(test)]

@@ -665,3 +665,36 @@ fn a_firing_down_alert_decides_over_an_up_alerts_resolution_in_the_same_notifica
     ]);
     assert_eq!(got, ["up", "down", "stale", "duplicate"]);
 }
+
+#[test]
+fn a_late_firing_copy_stays_stale_when_one_notification_resolves_more_than_the_cap() {
+    let settings = Timing::default();
+    let n = settings.max_episodes + 8;
+    let fps: Vec<String> = (0..n).map(|i| format!("{i:016x}")).collect();
+    let all = |f: fn(&str, i64) -> Signal| fps.iter().map(|fp| f(fp, 0)).collect::<Vec<_>>();
+    let ends = |fp: &str, starts| ended(fp, starts, 55);
+    let mut entry = plan(&Entry::default(), &all(firing), t(10), &settings).next;
+    entry.scaled_up = Some(t(10));
+    let down = plan(&entry, &all(ends), t(60), &settings);
+    assert!(matches!(down.trigger, Trigger::Down { .. }), "{down:?}");
+    entry = down.next;
+    entry.scaled_down = Some(t(60));
+    // Past the scale-up cooldown, every episode's late firing copy (an HA peer's, or a retry of the
+    // firing notification) is of an episode that ended: none may act.
+    let late = t(60) + settings.cooldown / 2;
+    for fp in &fps {
+        let plan = plan(&entry, &[firing(fp, 0)], late, &settings);
+        assert_eq!(kind(&plan.trigger), "stale", "{fp}: {plan:?}");
+    }
+    // Still bounded: the evicted ones are a fixed-size summary, not records.
+    assert_eq!(entry.resolved.len(), settings.max_episodes);
+    assert!(entry.folded.is_some());
+    // The series firing anew after its end is a new episode, evicted or not.
+    for fp in &fps {
+        let plan = plan(&entry, &[firing(fp, 58)], late, &settings);
+        assert_eq!(kind(&plan.trigger), "up", "{fp}");
+    }
+    // The summary is forgotten one cooldown after the resolution.
+    let after = t(60) + settings.cooldown;
+    assert!(plan(&entry, &[], after, &settings).next.folded.is_none());
+}

@@ -510,3 +510,39 @@ async fn one_episode_in_other_valid_forms_acts_once_and_one_function_decides_onc
     assert_eq!(line(&report, ECHO)["to"], 1, "{report}");
     assert_eq!(replicas(&app, "echo-fn").await, 1);
 }
+
+/// One notification resolving more episodes of one function than the ledger keeps records of, then
+/// a late firing copy of all of them (an HA peer's, or a retry of the firing notification): every
+/// one ended before, so none steps, also those whose records the bound evicted.
+#[tokio::test]
+async fn late_firing_copies_stay_stale_after_one_notification_resolves_more_than_the_bound() {
+    let (app, _) = app();
+    let now = chrono::Utc::now();
+    let count = alertscaler::ledger::Timing::default().max_episodes + 8;
+    let body = |status: &str| {
+        let alerts: Vec<serde_json::Value> = (0..count)
+            .map(|i| {
+                let ends_at = match status {
+                    "resolved" => (now - chrono::TimeDelta::minutes(1)).to_rfc3339(),
+                    _ => "0001-01-01T00:00:00Z".to_owned(),
+                };
+                serde_json::json!({
+                    "status": status,
+                    "labels": {"alertname": "APIHighInvocationRate", "function_name": ECHO, "i": i.to_string()},
+                    "startsAt": (now - chrono::TimeDelta::minutes(10)).to_rfc3339(),
+                    "endsAt": ends_at,
+                    "fingerprint": format!("{i:016x}"),
+                })
+            })
+            .collect();
+        serde_json::json!({"version": "4", "status": status, "alerts": alerts}).to_string()
+    };
+    let (status, report) = post(&app, body("resolved")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(replicas(&app, "echo-fn").await, 1);
+
+    let (status, report) = post(&app, body("firing")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(line(&report, ECHO)["why"], "stale", "{report}");
+    assert_eq!(replicas(&app, "echo-fn").await, 1);
+}
