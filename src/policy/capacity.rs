@@ -84,6 +84,7 @@ pub(crate) fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
                     proposal.explain, input.current, labels.max
                 ),
                 same: Why::AtMax,
+                idle_since: None,
             });
         }
         return Err(Decision::unchanged(
@@ -112,6 +113,7 @@ fn clamped(labels: &ScaleLabels, wanted: f64, mut explain: String) -> Proposal {
         desired,
         explain,
         same,
+        idle_since: None,
     }
 }
 

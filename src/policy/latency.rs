@@ -42,6 +42,7 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
                     super::clamp_note(labels, raw, desired)
                 ),
                 same: Why::AtMax,
+                idle_since: None,
             })
         }
         Trigger::Down { signal } if signal.status == Status::Firing => {
@@ -60,6 +61,7 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
                     super::clamp_note(labels, raw, desired)
                 ),
                 same: Why::AtMin,
+                idle_since: None,
             })
         }
         Trigger::Down { signal } => Err(Decision::unchanged(

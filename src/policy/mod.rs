@@ -142,6 +142,10 @@ pub struct Proposal {
     pub explain: String,
     /// The code to report when `desired` equals the current count.
     pub same: Why,
+    /// For a sleep (`desired` 0): since when the function has been idle, when its idle alert says
+    /// (annotation `window`). A sleep the window holds back keeps it, so that the settle pass
+    /// checks the zero-duration the labels ask when it finishes the sleep.
+    pub idle_since: Option<DateTime<Utc>>,
 }
 
 /// Everything one decision depends on.
@@ -170,7 +174,7 @@ pub(crate) fn decide(input: &Input<'_>, config: &PolicyConfig) -> Verdict {
         // the window still holds back is no longer wanted (FunctionIdle resolved: traffic is back).
         Trigger::Hold(hold @ Hold::DownEnded) => {
             let mut window = input.window.clone();
-            window.pending = None;
+            window.release();
             return Verdict {
                 decision: hold_decision(hold),
                 window,
@@ -240,6 +244,7 @@ pub(crate) fn down_to_min(labels: &ScaleLabels, signal: &Signal) -> Proposal {
             signal.alertname, labels.min
         ),
         same: Why::AtMin,
+        idle_since: None,
     }
 }
 

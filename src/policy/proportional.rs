@@ -102,6 +102,7 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
                 desired: current,
                 explain,
                 same: Why::Tolerance,
+                idle_since: None,
             });
         }
     }
@@ -110,6 +111,7 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
             desired: clamped,
             explain,
             same,
+            idle_since: None,
         });
     }
     let capacity = f64::from(current) * target;
@@ -119,6 +121,7 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
             desired: clamped,
             explain,
             same,
+            idle_since: None,
         });
     }
     let factor = labels
@@ -146,6 +149,7 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
         desired,
         explain,
         same,
+        idle_since: None,
     })
 }
 

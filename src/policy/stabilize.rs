@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Decision, Input, PolicyConfig, Proposal, Verdict, Why};
-use crate::labels::ScaleLabels;
+use crate::labels::{ScaleLabels, ZERO_DURATION};
 
 /// At most this many recommendations are kept per function.
 pub(crate) const MAX_RECOMMENDATIONS: usize = 32;
@@ -37,6 +37,25 @@ pub struct Window {
     /// `settle_to`, the name stored by earlier versions).
     #[serde(rename = "settle_to", skip_serializing_if = "Option::is_none")]
     pub pending: Option<u32>,
+    /// For a held sleep (`pending` 0): since when the function has been idle, when its idle alert
+    /// said. The settle pass finishes the sleep only once the function has been idle for the
+    /// zero-duration its labels ask then (they may have been raised since the hold).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_since: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    /// Hold a scale-down back: it still heads to `target` (a sleep when 0, idle since `idle_since`).
+    fn hold(&mut self, target: u32, idle_since: Option<DateTime<Utc>>) {
+        self.pending = Some(target);
+        self.idle_since = idle_since.filter(|_| target == 0);
+    }
+
+    /// Nothing is held back any more.
+    pub(crate) fn release(&mut self) {
+        self.pending = None;
+        self.idle_since = None;
+    }
 }
 
 /// The window for this function: its label, else the configured one (zero in `ce` mode).
@@ -140,7 +159,9 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
     // next repeat (AlertManager's repeat_interval: 4h by default).
     let floor_count = input.labels.min.max(1);
     let keeps_sleep = p.desired == current && p.desired == floor_count;
-    next.pending = next.pending.filter(|&t| keeps_sleep && t == 0);
+    if !next.pending.is_some_and(|t| keeps_sleep && t == 0) {
+        next.release();
+    }
     let verdict = |decision| Verdict {
         decision,
         window: next.clone(),
@@ -166,7 +187,7 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
             reason: format!("{}: {current} → {to}", p.explain),
         });
     };
-    next.pending = Some(p.desired);
+    next.hold(p.desired, p.idle_since);
     let held = format!(
         "desired {}, but the stabilization window of {}s holds {} (wanted {}s ago){}",
         p.desired,
@@ -213,7 +234,9 @@ fn above_max(labels: &ScaleLabels, high: Recommendation, to: u32) -> String {
 }
 
 /// Finish a held-back scale-down as far as the window now allows. `None` when nothing is held;
-/// otherwise the verdict (the decision and the window to store).
+/// otherwise the verdict (the decision and the window to store). A held sleep finishes only once
+/// the function has been idle for the zero-duration its labels ask now ([`too_early`]); until then
+/// it stays held, and the scale-down goes no lower than the serving floor (min, at least 1).
 pub(crate) fn resume(
     labels: &ScaleLabels,
     current: u32,
@@ -221,22 +244,41 @@ pub(crate) fn resume(
     now: DateTime<Utc>,
     config: &PolicyConfig,
 ) -> Option<Verdict> {
-    let target = labels.fit(held.pending?);
+    let mut target = labels.fit(held.pending?);
     let mut next = held.clone();
     let w = window(labels, config);
     prune(&mut next.recommendations, now, w);
+    let early = (target == 0)
+        .then(|| too_early(labels, held.idle_since, now))
+        .flatten();
+    if early.is_some() {
+        target = labels.clamp_awake(labels.min);
+    }
+    let what = match &early {
+        Some(note) => format!("held-back sleep: {note}; scale-down to {target}"),
+        None => format!("held-back scale-down to {target}"),
+    };
     if current <= target {
-        next.pending = None;
-        let reason = format!("settled: {current} is at or below the held-back target {target}");
+        let decision = match &early {
+            Some(_) => {
+                Decision::unchanged(Why::IdleTooShort, format!("{what}: stays at {current}"))
+            }
+            None => {
+                next.release();
+                let reason =
+                    format!("settled: {current} is at or below the held-back target {target}");
+                Decision::unchanged(Why::AtMin, reason)
+            }
+        };
         return Some(Verdict {
-            decision: Decision::unchanged(Why::AtMin, reason),
+            decision,
             window: next,
         });
     }
     let high = holding(&next.recommendations, now, w, labels, target);
     let to = held_to(high, target, current, labels);
-    if to == target {
-        next.pending = None;
+    if to == target && early.is_none() {
+        next.release();
     }
     let why = match high.filter(|h| h.desired > target) {
         Some(h) => format!(
@@ -252,17 +294,36 @@ pub(crate) fn resume(
         Decision::Scale {
             from: current,
             to,
-            reason: format!("held-back scale-down to {target}: {why}: {current} → {to}"),
+            reason: format!("{what}: {why}: {current} → {to}"),
         }
     } else {
         Decision::unchanged(
             Why::Stabilizing,
-            format!("held-back scale-down to {target}: {why}: stays at {current}"),
+            format!("{what}: {why}: stays at {current}"),
         )
     };
     Some(Verdict {
         decision,
         window: next,
+    })
+}
+
+/// Why a held sleep may not finish at `now`: the function has not been idle (since `idle_since`, as
+/// its idle alert said when the sleep was held) for the zero-duration its labels ask now, which
+/// may have been raised since. `None` when it may, or when the alert did not say.
+fn too_early(
+    labels: &ScaleLabels,
+    idle_since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let idle_for = now - idle_since?;
+    let asked = labels.policy.zero_duration;
+    (idle_for < asked).then(|| {
+        format!(
+            "idle for {}s, but {ZERO_DURATION} asks for {}s",
+            idle_for.num_seconds(),
+            asked.num_seconds()
+        )
     })
 }
 

@@ -391,3 +391,69 @@ fn a_count_at_the_serving_floor_keeps_a_held_sleep() {
     let (d, next) = run(&z, 2, &more, &entry, None, 1000, &config);
     assert_eq!((d.target(), next.window.pending), (Some(3), None), "{d:?}");
 }
+
+#[test]
+fn a_held_sleep_waits_for_the_zero_duration_the_labels_ask_now() {
+    // zero=true, min 2, at 5: a sleep held by a count of 4 recorded at 900 s; the idle alert said
+    // the function had been idle since 0. Its zero-duration raised to 60m after the hold.
+    let config = PolicyConfig::default();
+    let mut entry = held_sleep(&[(900, 4)]);
+    entry.window.idle_since = Some(t(0));
+    let z = |minutes| {
+        let mut l = sleepy(2, 20);
+        l.policy.zero_duration = TimeDelta::minutes(minutes);
+        l
+    };
+    // (zero-duration minutes, current, now, want target, want why, sleep still held)
+    let cases = [
+        // 15m (as at the hold): the sleep finishes once the window has passed.
+        (15, 5, 1201, Some(0), None, false),
+        // Raised to 60m: while the window holds 4, as far as 4; then to min, no lower.
+        (60, 5, 1000, Some(4), None, true),
+        (60, 5, 1201, Some(2), None, true),
+        (60, 2, 3599, None, Some(Why::IdleTooShort), true),
+        // 60m idle: the sleep finishes.
+        (60, 2, 3600, Some(0), None, false),
+    ];
+    for (minutes, current, now, to, want_why, held) in cases {
+        let (d, next) = settle(&z(minutes), current, &entry, t(now), &config).unwrap();
+        let case = format!("{minutes}m, {current} at {now}: {d:?}");
+        assert_eq!((d.target(), why(&d)), (to, want_why), "{case}");
+        assert_eq!(next.window.pending.is_some(), held, "{case}");
+        assert_eq!(next.window.idle_since.is_some(), held, "{case}");
+        if held {
+            assert!(d.reason().contains("asks for 3600s"), "{case}");
+        }
+    }
+    // Without what the alert said (state stored before `idle_since`, an alert without `window`),
+    // the alert was the judge: the sleep finishes once the window has passed.
+    entry.window.idle_since = None;
+    let (d, _) = settle(&z(60), 2, &entry, t(1201), &config).unwrap();
+    assert_eq!(d.target(), Some(0), "{d:?}");
+}
+
+#[test]
+fn a_sleep_held_by_the_window_keeps_since_when_the_function_was_idle() {
+    let config = PolicyConfig::default();
+    let mut idle = down("FunctionIdle", Some("zero"), Some("0"));
+    if let crate::ledger::Trigger::Down { signal } = &mut idle {
+        signal.annotations.insert("window".into(), "15m".into());
+        signal.episode.starts_at = t(950);
+    }
+    // Held by 4 at 900: idle since 950 - 15m.
+    let (d, next) = run(
+        &sleepy(2, 20),
+        5,
+        &idle,
+        &history(&[(900, 4)]),
+        None,
+        1000,
+        &config,
+    );
+    assert_eq!(d.target(), Some(4), "{d:?}");
+    assert_eq!(next.window.pending, Some(0));
+    assert_eq!(next.window.idle_since, Some(t(50)));
+    // A scale-up releases the hold and what it kept.
+    let (_, next) = run(&sleepy(2, 20), 5, &rate_up(), &next, None, 1010, &config);
+    assert_eq!((next.window.pending, next.window.idle_since), (None, None));
+}

@@ -37,6 +37,7 @@ pub(crate) fn propose(
                             signal.alertname, labels.factor
                         ),
                         same: Why::AtMin,
+                        idle_since: None,
                     });
                 }
                 return Err(Decision::unchanged(
@@ -51,6 +52,7 @@ pub(crate) fn propose(
                     signal.alertname, base, labels.factor, labels.max
                 ),
                 same: Why::AtMax,
+                idle_since: None,
             })
         }
         Trigger::Down { signal } => Ok(down_to_min(labels, signal)),

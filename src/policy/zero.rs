@@ -56,7 +56,8 @@ pub(crate) fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
                 ));
             }
             let idle = labels.policy.zero_duration.num_seconds();
-            if let Some(idle_for) = idle_for(signal, input.now)?
+            let idle_for = idle_for(signal, input.now)?;
+            if let Some(idle_for) = idle_for
                 && idle_for.num_seconds() < idle
             {
                 return Err(Decision::unchanged(
@@ -75,6 +76,7 @@ pub(crate) fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
                     signal.alertname
                 ),
                 same: Why::AtMin,
+                idle_since: idle_for.and_then(|d| input.now.checked_sub_signed(d)),
             })
         }
         // A min of 0 (zero=true) still wakes to one replica.
@@ -86,6 +88,7 @@ pub(crate) fn propose(input: &Input<'_>) -> Result<Proposal, Decision> {
                 labels.clamp_awake(labels.min)
             ),
             same: Why::AtMin,
+            idle_since: None,
         }),
         Trigger::Down { signal } => Err(Decision::unchanged(
             Why::DownEnded,

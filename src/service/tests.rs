@@ -456,6 +456,37 @@ async fn the_settle_pass_never_finishes_a_sleep_the_labels_no_longer_allow() {
     }
 }
 
+/// A sleep held by the window after `FunctionIdle` (window 15m) said the function had been idle for
+/// its zero-duration (15m), then `com.openfaas.scale.zero-duration` raised to 60m: the settle pass
+/// keeps holding until the function has been idle for 60m, then finishes the sleep.
+#[tokio::test]
+async fn the_settle_pass_waits_for_a_zero_duration_raised_after_the_hold() {
+    let (svc, backend) = service(&[(MIN, "2"), (ZERO, "true")], 2);
+    let rate = |status| webhook(status, "APIHighInvocationRate", &[], "10", 0);
+    svc.handle(&rate("firing"), t(1)).await;
+    svc.handle(&rate("resolved"), t(100)).await;
+    let mut idle = idle(120);
+    idle.alerts[0]
+        .annotations
+        .insert("window".into(), "15m".into());
+    let held = svc.handle(&idle, t(120)).await;
+    assert_eq!(held.functions[0].why, Some(Why::Stabilizing), "{held:?}");
+    *backend.relabel.lock().unwrap() = vec![("com.openfaas.scale.zero-duration", "60m")];
+    // Idle since 120 - 900 s: 60m are over at 2820 s. The window (300 s) has passed long before.
+    let idle_since = 120 - 900;
+    // Meanwhile the held scale-down goes to min (what the resolution asked), and no lower.
+    let reports = svc.settle(t(400)).await.unwrap();
+    assert_eq!(backend.replicas(&id()), Some(2), "{reports:?}");
+    for at in [1500, idle_since + 3600 - 1] {
+        let reports = svc.settle(t(at)).await.unwrap();
+        assert_eq!(backend.replicas(&id()), Some(2), "at {at}: {reports:?}");
+        assert!(reports.is_empty(), "nothing moved at {at}: {reports:?}");
+    }
+    // The sleep was still held: the pass that finds the 60m over finishes it.
+    let reports = svc.settle(t(idle_since + 3600)).await.unwrap();
+    assert_eq!(backend.replicas(&id()), Some(0), "{reports:?}");
+}
+
 /// The other background triggers read the labels too: a lost resolution decided after min was
 /// raised goes to the new min; a follow-up after max was lowered stops at the new max.
 #[tokio::test]
