@@ -23,7 +23,8 @@ use std::hash::Hasher;
 use super::{Resolved, START_SKEW};
 
 /// Bits in the filter: 512 (64 bytes). With 3 bits per fingerprint, a fingerprint never folded is
-/// taken for one with a chance of about 0.1 % after 8 folds, 2 % after 32, 10 % after 64.
+/// taken for one with a chance of about 0.01 % after 8 folds, 0.5 % after 32, 3 % after 64 (and
+/// only when it also starts within the folded range).
 const WORDS: usize = 8;
 const BITS: u64 = (WORDS * 64) as u64;
 
