@@ -4,13 +4,15 @@
 //! No change while load is within ±tolerance of current capacity; one scale-up grows at most to
 //! max(ceil(current × max-up-factor), current + max_scale_up_step) unless load reaches twice the
 //! current capacity (current × target): then it jumps straight to desired (panic, as Knative's KPA).
-//! An up alert that resolves goes to min, like CE, through the stabilization window.
+//! An up alert that resolves goes to min, like CE, through the stabilization window. The alert's
+//! direction bounds the move: a down alert whose load asks for more replicas, or an up alert whose
+//! load asks for fewer, holds (why `in_band`), except to bring replicas back into [min, max].
 
 use serde::Serialize;
 
 use super::{Decision, Input, PolicyConfig, Proposal, Why, down_to_min};
-use crate::alert::{Signal, Status};
-use crate::labels::TARGET;
+use crate::alert::{Direction, Signal, Status};
+use crate::labels::{ScaleLabels, TARGET};
 use crate::ledger::Trigger;
 
 /// The alert annotation holding the observed load (set by the shipped rule packs).
@@ -106,6 +108,22 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
             });
         }
     }
+    let clamped = match bound_by_direction(signal.direction, labels, current, clamped) {
+        Bound::Free => clamped,
+        Bound::Held(note) => {
+            return Err(Decision::unchanged(Why::InBand, explain + &note));
+        }
+        Bound::Into(to, note) => {
+            explain += &note;
+            let same = super::same_as(labels, to);
+            return Ok(Proposal {
+                desired: to,
+                explain,
+                same,
+                idle_since: None,
+            });
+        }
+    };
     if clamped <= current {
         return Ok(Proposal {
             desired: clamped,
@@ -151,6 +169,50 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
         same,
         idle_since: None,
     })
+}
+
+/// What an alert's direction leaves of the formula's count.
+#[derive(Debug, PartialEq)]
+enum Bound {
+    /// The count moves the way the alert points (or nowhere).
+    Free,
+    /// The count goes against the alert: hold, saying so.
+    Held(String),
+    /// Against the alert, but current is outside [min, max]: into the bounds, no further.
+    Into(u32, String),
+}
+
+/// An alert's direction bounds the move, as the capacity policy's up alerts do: a down alert never
+/// scales up and an up alert never scales down. A down alert's load may read high (it was taken when
+/// the alert's rule last sent its annotations) and an up alert's low (the replicas caught up since):
+/// against the alert that fired, the count is stale, and the opposite alert moves the replicas when
+/// the load really is there. Only the bounds still win: an up alert above max goes down to max, a
+/// down alert below min up to min (never waking a function from 0 with a min of 0).
+fn bound_by_direction(direction: Direction, labels: &ScaleLabels, current: u32, to: u32) -> Bound {
+    let (bounded, way) = match direction {
+        Direction::Down if to > current => (to.min(current.max(labels.min)), "above"),
+        Direction::Up if to < current => (to.max(current.min(labels.max)), "below"),
+        _ => return Bound::Free,
+    };
+    let (alert, never) = match direction {
+        Direction::Down => ("a down alert", "up"),
+        Direction::Up => ("an up alert", "down"),
+    };
+    if bounded == current {
+        return Bound::Held(format!(
+            "; {way} current {current}: {alert} never scales {never}"
+        ));
+    }
+    let (side, limit) = match direction {
+        Direction::Down => ("below min", labels.min),
+        Direction::Up => ("above max", labels.max),
+    };
+    Bound::Into(
+        bounded,
+        format!(
+            "; {way} current {current}: {alert} never scales {never}, but current is {side} {limit}: to it"
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -212,10 +274,23 @@ mod tests {
             (l(1, 50, 10.0), 2, rate("100"), Some(12), None),
             // Just below panic: load 39 < 40 → ceil(39 / 9) = 5, limit max(4, 6) = 6 → 5.
             (l(1, 50, 10.0), 2, rate("39"), Some(5), None),
-            // A min of 0 is not a way to zero: load 0 on an up alert → 1.
-            (l(0, 20, 10.0), 4, rate("0"), Some(1), None),
+            // A min of 0 is not a way to zero: load 0 on a down alert → 1.
+            (l(0, 20, 10.0), 4, low("0"), Some(1), None),
             // …and at 1 already it is at its floor.
+            (l(0, 20, 10.0), 1, low("0"), None, Some(Why::AtMin)),
             (l(0, 20, 10.0), 1, rate("0"), None, Some(Why::AtMin)),
+            // The alert's direction bounds the move. A down alert whose load asks for more (90 / 9
+            // = 10 from 4) holds; so does an up alert whose load asks for fewer (18 / 9 = 2 from 8)…
+            (l(1, 20, 10.0), 4, low("90"), None, Some(Why::InBand)),
+            (l(1, 20, 10.0), 8, rate("18"), None, Some(Why::InBand)),
+            // …also when the count they ask for is only the clamp's (load 0 on an up alert from 4).
+            (l(0, 20, 10.0), 4, rate("0"), None, Some(Why::InBand)),
+            // A down alert wakes nothing at 0 (min 0, no zero label)…
+            (l(0, 20, 10.0), 0, low("50"), None, Some(Why::InBand)),
+            // …but the bounds still win: an up alert above max goes down to max, a down alert
+            // below min up to min (not to the load's 10).
+            (l(1, 5, 10.0), 8, rate("18"), Some(5), None),
+            (l(3, 20, 10.0), 1, low("90"), Some(3), None),
             // From zero: capacity 0 → panic; at least min.
             (l(2, 50, 10.0), 0, rate("1"), Some(2), None),
             // Resolved → min.
@@ -312,6 +387,39 @@ mod tests {
                 other => panic!("expected refusal, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_hold_against_the_direction_says_why() {
+        let d = simple(&l(1, 20, 10.0), 4, &low("90"));
+        for needle in [
+            "load 90 (annotation)",
+            "ceil = 10",
+            "above current 4: a down alert never scales up",
+        ] {
+            assert!(d.reason().contains(needle), "{needle:?} missing in {d:?}");
+        }
+        let d = simple(&l(1, 20, 10.0), 8, &rate("18"));
+        assert!(
+            d.reason()
+                .contains("below current 8: an up alert never scales down"),
+            "{d:?}"
+        );
+        // A measured load is bounded the same way.
+        let measured = Load {
+            value: 90.0,
+            source: "prometheus",
+        };
+        let (d, _) = run(
+            &l(1, 20, 10.0),
+            4,
+            &low("10"),
+            &Stored::default(),
+            Some(&measured),
+            0,
+            &PolicyConfig::default(),
+        );
+        assert_eq!(why(&d), Some(Why::InBand), "{d:?}");
     }
 
     #[test]
