@@ -1,7 +1,7 @@
 //! Load measured at decision time: an optional Prometheus instant query for the proportional
 //! policy, falling back to the alert's `value` annotation on any error or timeout; for the capacity
 //! policy, the desired replica count the capacity rule pack records
-//! ([`DESIRED_SERIES`]), falling back to the alert's `desired` annotation.
+//! ([`DESIRED_SERIES`]) if it is fresh ([`fresh`]), falling back to the alert's `desired` annotation.
 //!
 //! This is the only I/O a policy input needs, so it lives here and not in [`crate::policy`]: the
 //! service measures, then hands the number to the pure decision.
@@ -35,6 +35,11 @@ pub enum LoadError {
     },
     #[error("prometheus answer not understood: {0}")]
     Answer(String),
+    #[error(
+        "the desired count was sampled {age_secs:.0} s before Prometheus evaluated the query, more than \
+         prometheus.desired_max_age_secs = {max_secs} (is the recording rule failing to evaluate?)"
+    )]
+    Stale { age_secs: f64, max_secs: u64 },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
 }
@@ -51,6 +56,7 @@ struct Prometheus {
     endpoint: String,
     timeout_ms: u64,
     queries: BTreeMap<String, String>,
+    desired_max_age_secs: u64,
 }
 
 impl LoadSource {
@@ -74,6 +80,7 @@ impl LoadSource {
                 endpoint: format!("{}/api/v1/query", url.trim_end_matches('/')),
                 timeout_ms: config.query_timeout_ms,
                 queries: config.queries.clone(),
+                desired_max_age_secs: config.desired_max_age_secs,
             }),
         })
     }
@@ -98,12 +105,14 @@ impl LoadSource {
     }
 
     /// The function's desired replica count as the capacity rule pack last recorded it; `None`
-    /// when Prometheus is not configured or the query fails (logged): the alert's `desired`
-    /// annotation applies then. Public so a follow-up loop can re-read it while an alert fires.
+    /// when Prometheus is not configured, the query fails or the count is older than
+    /// `desired_max_age_secs` (logged): the alert's `desired` annotation applies then, and a
+    /// follow-up holds. Public so a follow-up loop can re-read it while an alert fires.
     pub async fn desired(&self, function: &FunctionId) -> Option<Load> {
         let p = self.prometheus.as_ref()?;
         let query = desired_query(function);
-        match p.fetch(&query).await.and_then(|b| parse_desired(&b)) {
+        let answer = p.fetch(&query).await;
+        match answer.and_then(|b| parse_desired(&b, p.desired_max_age_secs)) {
             Ok(value) => Some(Load {
                 value,
                 source: "prometheus",
@@ -212,15 +221,38 @@ impl Prometheus {
 /// The series the capacity rule pack publishes per function: the replica count it needs.
 pub(crate) const DESIRED_SERIES: &str = "alertscaler:function_desired_replicas";
 
+/// The label that tells the two samples of a [`desired_query`] answer apart.
+const PART: &str = "part";
+
 /// The instant query for one function's desired count (`max` so extra labels, e.g. from
-/// federation, still give one sample).
+/// federation, still give one sample), and in the same answer the time of its oldest sample
+/// (`part="sampled_at"`): an instant vector's own time is the evaluation's, which says nothing of
+/// how old the sample is, while `timestamp()` of a selector gives the sample's. One query, so the
+/// count and its time come from the same evaluation.
 pub(crate) fn desired_query(function: &FunctionId) -> String {
     let name = function
         .to_string()
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n");
-    format!("max({DESIRED_SERIES}{{function_name=\"{name}\"}})")
+    let selector = format!("{DESIRED_SERIES}{{function_name=\"{name}\"}}");
+    format!(
+        "label_replace(max({selector}), \"{PART}\", \"desired\", \"\", \"\") or \
+         label_replace(min(timestamp({selector})), \"{PART}\", \"sampled_at\", \"\", \"\")"
+    )
+}
+
+/// A [`desired_query`] answer as Prometheus gives it: the count and the time it was sampled, both
+/// stamped with the evaluation time. What the simulated Prometheus and the tests' fakes answer.
+pub(crate) fn desired_answer(
+    desired: f64,
+    sampled_at: f64,
+    evaluated_at: f64,
+) -> serde_json::Value {
+    serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {PART: "desired"}, "value": [evaluated_at, desired.to_string()]},
+        {"metric": {PART: "sampled_at"}, "value": [evaluated_at, sampled_at.to_string()]},
+    ]}})
 }
 
 /// The instant query for the `ALERTS` series of `alertnames` firing for one function. The alert
@@ -275,9 +307,10 @@ pub(crate) fn parse_alertnames(body: &serde_json::Value) -> Result<Vec<String>, 
     Ok(names)
 }
 
-/// The desired count from an instant-vector answer: exactly one sample, a number ≥ 0. An empty
-/// vector means the pack has no value for the function (not loaded, or no gateway series yet).
-pub(crate) fn parse_desired(body: &serde_json::Value) -> Result<f64, LoadError> {
+/// The desired count from a [`desired_query`] answer: its two samples, the count a number ≥ 0,
+/// sampled at most `max_age_secs` before the evaluation. An empty vector means the pack has no value
+/// for the function (not loaded, or no gateway series yet).
+pub(crate) fn parse_desired(body: &serde_json::Value, max_age_secs: u64) -> Result<f64, LoadError> {
     if body["status"] != "success" {
         return Err(LoadError::Answer("status is not success".into()));
     }
@@ -287,12 +320,48 @@ pub(crate) fn parse_desired(body: &serde_json::Value) -> Result<f64, LoadError> 
             body["data"]["resultType"]
         )));
     }
-    if body["data"]["result"].as_array().is_some_and(Vec::is_empty) {
+    let result = body["data"]["result"]
+        .as_array()
+        .ok_or_else(|| LoadError::Answer("no result".into()))?;
+    if result.is_empty() {
         return Err(LoadError::Answer(format!(
             "no {DESIRED_SERIES} for this function (is alert-rules/capacity.rules.yml loaded?)"
         )));
     }
-    parse_answer(body)
+    let part = |name: &str| {
+        let mut samples = result.iter().filter(|s| s["metric"][PART] == name);
+        match (samples.next(), samples.next()) {
+            (Some(one), None) => Ok(&one["value"]),
+            _ => Err(LoadError::Answer(format!(
+                "want one sample with {PART}=\"{name}\" among {}",
+                result.len()
+            ))),
+        }
+    };
+    let (desired, sampled) = (part("desired")?, part("sampled_at")?);
+    let number = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<f64>().ok());
+    let (Some(sampled_at), Some(evaluated_at)) = (number(&sampled[1]), sampled[0].as_f64()) else {
+        return Err(LoadError::Answer(
+            "the sample's time is not a number".into(),
+        ));
+    };
+    fresh(sampled_at, evaluated_at, max_age_secs)?;
+    sample_value(desired)
+}
+
+/// Whether a sample taken at `sampled_at` is still a measurement at `now` (both Prometheus's clock,
+/// in seconds): at most `max_age_secs` old. Pure: the caller passes the time.
+pub(crate) fn fresh(sampled_at: f64, now: f64, max_age_secs: u64) -> Result<(), LoadError> {
+    let age_secs = now - sampled_at;
+    // Compared as written in the answer: a NaN age (a NaN time) is not fresh either.
+    if age_secs <= max_age_secs as f64 {
+        Ok(())
+    } else {
+        Err(LoadError::Stale {
+            age_secs,
+            max_secs: max_age_secs,
+        })
+    }
 }
 
 /// A non-2xx answer: Prometheus's own `errorType` and `error` when the body has them.
@@ -331,6 +400,12 @@ pub(crate) fn parse_answer(body: &serde_json::Value) -> Result<f64, LoadError> {
         }
         other => return Err(LoadError::Answer(format!("result type {other:?}"))),
     };
+    sample_value(sample)
+}
+
+/// The number ≥ 0 of one `[time, "value"]` sample.
+fn sample_value(sample: &serde_json::Value) -> Result<f64, LoadError> {
+    let bad = |m: &str| LoadError::Answer(m.to_owned());
     let value: f64 = sample[1]
         .as_str()
         .and_then(|s| s.parse().ok())

@@ -59,6 +59,7 @@ fn source(url: &str, queries: &[(&str, &str)], timeout_ms: u64) -> LoadSource {
             .iter()
             .map(|(a, q)| (a.to_string(), q.to_string()))
             .collect(),
+        ..Default::default()
     };
     config.validate().unwrap();
     LoadSource::from_config(&config).unwrap()
@@ -259,14 +260,18 @@ async fn fake_desired() -> (String, JoinHandle<()>) {
         use axum::http::StatusCode;
         use axum::response::IntoResponse;
         let q = params.get("query").cloned().unwrap_or_default();
-        let sample = |v: &str| {
-            json!({"status": "success", "data": {"resultType": "vector",
-                "result": [{"metric": {}, "value": [1_800_000_000.0, v]}]}})
-        };
+        const AT: f64 = 1_800_000_000.0;
+        let sampled = |v: f64, age: f64| desired_answer(v, AT - age, AT);
         let function = q.split('"').nth(1).unwrap_or_default().to_owned();
         let body = match function.split('.').next().unwrap_or_default() {
-            "ok" => sample("3"),
-            "nan" => sample("NaN"),
+            "ok" => sampled(3.0, 0.0),
+            // The recording rule stopped: Prometheus answers its last sample, 46 s old (max 45).
+            "old" => sampled(3.0, 46.0),
+            "edge" => sampled(3.0, 45.0),
+            "nan" => sampled(f64::NAN, 0.0),
+            // A Prometheus (or proxy) that ignored the timestamp() part.
+            "count" => json!({"status": "success", "data": {"resultType": "vector",
+                "result": [{"metric": {}, "value": [AT, "3"]}]}}),
             "empty" => json!({"status": "success", "data": {"resultType": "vector", "result": []}}),
             "bad" => {
                 let e = json!({"status": "error", "errorType": "bad_data", "error": "1:5: parse error"});
@@ -301,7 +306,13 @@ async fn desired_replicas_from_prometheus_or_none() {
     let src = source(&url, &[], 300);
     let got = src.desired(&named("ok")).await.unwrap();
     assert_eq!((got.value, got.source), (3.0, "prometheus"));
-    for name in ["empty", "nan", "bad", "down", "hang", "html"] {
+    assert_eq!(
+        src.desired(&named("edge")).await.map(|l| l.value),
+        Some(3.0)
+    );
+    for name in [
+        "old", "count", "empty", "nan", "bad", "down", "hang", "html",
+    ] {
         assert_eq!(src.desired(&named(name)).await, None, "{name}");
     }
     // What each failure is, as logged.
@@ -327,8 +338,27 @@ async fn desired_replicas_from_prometheus_or_none() {
     assert!(matches!(fetch("hang").await, Err(LoadError::Timeout(300))));
     let html = fetch("html").await.unwrap_err().to_string();
     assert!(html.contains("not JSON"), "{html}");
-    let empty = parse_desired(&fetch("empty").await.unwrap()).unwrap_err();
+    let empty = parse_desired(&fetch("empty").await.unwrap(), 45).unwrap_err();
     assert!(empty.to_string().contains("capacity.rules.yml"), "{empty}");
+    let old = parse_desired(&fetch("old").await.unwrap(), 45).unwrap_err();
+    for needle in ["sampled 46 s before", "desired_max_age_secs = 45"] {
+        assert!(
+            old.to_string().contains(needle),
+            "{needle:?} missing in {old}"
+        );
+    }
+    // The max age is the configured one.
+    let strict = PrometheusConfig {
+        url: Some(url.clone()),
+        desired_max_age_secs: 10,
+        ..Default::default()
+    };
+    let strict = LoadSource::from_config(&strict).unwrap();
+    assert_eq!(
+        strict.desired(&named("ok")).await.map(|l| l.value),
+        Some(3.0)
+    );
+    assert_eq!(strict.desired(&named("edge")).await, None);
     server.abort();
 }
 
@@ -355,9 +385,21 @@ async fn capacity_triggers_read_the_desired_count() {
 #[test]
 fn desired_answers() {
     let vector = |result: Value| json!({"status": "success", "data": {"resultType": "vector", "result": result}});
-    let one = |v: &str| vector(json!([{"metric": {}, "value": [1.0, v]}]));
-    assert_eq!(parse_desired(&one("4")).unwrap(), 4.0);
-    assert_eq!(parse_desired(&one("0")).unwrap(), 0.0);
+    let at = |v: &str, sampled: &str| {
+        vector(json!([
+            {"metric": {"part": "desired"}, "value": [100.0, v]},
+            {"metric": {"part": "sampled_at"}, "value": [100.0, sampled]}
+        ]))
+    };
+    let one = |v: &str| at(v, "99.5");
+    assert_eq!(parse_desired(&one("4"), 45).unwrap(), 4.0);
+    assert_eq!(parse_desired(&one("0"), 45).unwrap(), 0.0);
+    assert_eq!(
+        parse_desired(&desired_answer(7.0, 55.0, 100.0), 45).unwrap(),
+        7.0
+    );
+    // A sample from the future (clocks are Prometheus's own, so only a rounding) is fresh.
+    assert_eq!(parse_desired(&at("2", "100.2"), 45).unwrap(), 2.0);
     let bad = [
         (
             vector(json!([])),
@@ -367,9 +409,24 @@ fn desired_answers() {
         (one("-1"), "not ≥ 0"),
         (one("+Inf"), "not ≥ 0"),
         (one("three"), "not a number"),
+        (at("2", "54.9"), "sampled 45 s before"),
+        (at("2", "now"), "time is not a number"),
+        (at("2", "NaN"), "sampled NaN s before"),
         (
-            vector(json!([{"value": [1.0, "1"]}, {"value": [1.0, "2"]}])),
-            "2 series",
+            vector(json!([{"value": [1.0, "1"]}])),
+            "want one sample with part=\"desired\" among 1",
+        ),
+        (
+            vector(json!([{"metric": {"part": "desired"}, "value": [1.0, "1"]}])),
+            "want one sample with part=\"sampled_at\"",
+        ),
+        (
+            vector(json!([
+                {"metric": {"part": "desired", "a": "1"}, "value": [1.0, "1"]},
+                {"metric": {"part": "desired", "a": "2"}, "value": [1.0, "2"]},
+                {"metric": {"part": "sampled_at"}, "value": [1.0, "1"]}
+            ])),
+            "want one sample with part=\"desired\" among 3",
         ),
         (
             json!({"status": "success", "data": {"resultType": "scalar", "result": [1.0, "2"]}}),
@@ -381,18 +438,46 @@ fn desired_answers() {
         ),
     ];
     for (body, needle) in bad {
-        let e = parse_desired(&body).unwrap_err().to_string();
+        let e = parse_desired(&body, 45).unwrap_err().to_string();
         assert!(e.contains(needle), "{body}: {e}");
     }
-    // The query names the function, escaped for PromQL.
+    // The query names the function, escaped for PromQL, in both parts.
+    let selector = "alertscaler:function_desired_replicas{function_name=\"echo.openfaas-fn\"}";
     assert_eq!(
         desired_query(&named("echo")),
-        "max(alertscaler:function_desired_replicas{function_name=\"echo.openfaas-fn\"})"
+        format!(
+            "label_replace(max({selector}), \"part\", \"desired\", \"\", \"\") or \
+             label_replace(min(timestamp({selector})), \"part\", \"sampled_at\", \"\", \"\")"
+        )
     );
+    let odd = desired_query(&named("a\"b\\c"));
     assert_eq!(
-        desired_query(&named("a\"b\\c")),
-        "max(alertscaler:function_desired_replicas{function_name=\"a\\\"b\\\\c.openfaas-fn\"})"
+        odd.matches("{function_name=\"a\\\"b\\\\c.openfaas-fn\"}")
+            .count(),
+        2,
+        "{odd}"
     );
+}
+
+#[test]
+fn freshness_is_the_age_against_the_max() {
+    // (sampled at, now, max age) → fresh?
+    let cases = [
+        (100.0, 100.0, 45, true),
+        (55.0, 100.0, 45, true),
+        (54.999, 100.0, 45, false),
+        (0.0, 300.0, 45, false),
+        (0.0, 300.0, 300, true),
+        (101.0, 100.0, 1, true),
+        (f64::NAN, 100.0, 45, false),
+    ];
+    for (sampled, now, max, want) in cases {
+        assert_eq!(
+            fresh(sampled, now, max).is_ok(),
+            want,
+            "{sampled} {now} {max}"
+        );
+    }
 }
 
 #[test]

@@ -15,6 +15,11 @@ pub struct PrometheusConfig {
     /// PromQL per alertname; `{function}` (name.namespace), `{name}` and `{namespace}` are
     /// replaced. Alerts without a query use the annotation.
     pub queries: BTreeMap<String, String>,
+    /// Oldest desired count (`alertscaler:function_desired_replicas`) the capacity policy acts on,
+    /// in seconds before Prometheus evaluated the query: a recording rule that stops evaluating
+    /// leaves its last sample answering for Prometheus's whole 5 min lookback. Default 45: three
+    /// evaluations at the 15 s interval the rule packs assume.
+    pub desired_max_age_secs: u64,
 }
 
 impl Default for PrometheusConfig {
@@ -23,6 +28,7 @@ impl Default for PrometheusConfig {
             url: None,
             query_timeout_ms: 500,
             queries: BTreeMap::new(),
+            desired_max_age_secs: 45,
         }
     }
 }
@@ -40,6 +46,12 @@ impl PrometheusConfig {
             return Err((
                 "prometheus.query_timeout_ms",
                 "must be between 1 and 60000".into(),
+            ));
+        }
+        if !(1..=86_400).contains(&self.desired_max_age_secs) {
+            return Err((
+                "prometheus.desired_max_age_secs",
+                "must be between 1 and 86400".into(),
             ));
         }
         Ok(())

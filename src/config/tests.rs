@@ -231,6 +231,21 @@ fn a_query_timeout_above_half_the_request_timeout_is_refused() {
 }
 
 #[test]
+fn the_desired_count_max_age_defaults_to_three_evaluations_and_is_bounded() {
+    assert_eq!(Config::default().prometheus.desired_max_age_secs, 45);
+    let c = load_str("[prometheus]\ndesired_max_age_secs = 90\n", &[]).unwrap();
+    assert_eq!(c.prometheus.desired_max_age_secs, 90);
+    for secs in ["0", "86401"] {
+        let text = format!("[prometheus]\ndesired_max_age_secs = {secs}\n");
+        let err = load_str(&text, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("prometheus.desired_max_age_secs"),
+            "{text}: {err}"
+        );
+    }
+}
+
+#[test]
 fn a_cooldown_shorter_than_alertmanagers_retry_window_is_refused_with_the_reason() {
     for secs in ["0", "9"] {
         let err = load_str(&format!("scale_up_cooldown_secs = {secs}\n"), &[])

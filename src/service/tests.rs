@@ -669,20 +669,29 @@ async fn concurrent_notifications_for_one_function_never_conflict_with_each_othe
 }
 
 /// A fake Prometheus answering every instant query with `desired` (as the capacity pack's
-/// `alertscaler:function_desired_replicas` would), or 503 while `desired` is [`UNAVAILABLE`].
-async fn fake_prometheus(desired: Arc<std::sync::atomic::AtomicU32>) -> String {
+/// `alertscaler:function_desired_replicas` would), sampled `age_secs` before the evaluation, or 503
+/// while `desired` is [`UNAVAILABLE`].
+async fn fake_prometheus(
+    desired: Arc<std::sync::atomic::AtomicU32>,
+    age_secs: Arc<std::sync::atomic::AtomicU32>,
+) -> String {
     use axum::response::IntoResponse;
     use axum::routing::get;
+    const EVALUATED_AT: f64 = 1_800_000_000.0;
     let app = axum::Router::new().route(
         "/api/v1/query",
         get(move || {
-            let v = desired.load(SeqCst);
+            let (v, age) = (desired.load(SeqCst), age_secs.load(SeqCst));
             async move {
                 if v == UNAVAILABLE {
                     return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
                 }
-                axum::Json(json!({"status": "success", "data": {"resultType": "vector",
-                    "result": [{"metric": {}, "value": [1_800_000_000.0, v.to_string()]}]}}))
+                let at = EVALUATED_AT - f64::from(age);
+                axum::Json(crate::measure::desired_answer(
+                    f64::from(v),
+                    at,
+                    EVALUATED_AT,
+                ))
                 .into_response()
             }
         }),
@@ -718,15 +727,33 @@ async fn measured_with(
     desired: u32,
     settings: Settings,
 ) -> (Service, Arc<Counting>, Arc<std::sync::atomic::AtomicU32>) {
+    let (svc, backend, desired, _age) = measured_aged(labels, replicas, desired, settings).await;
+    (svc, backend, desired)
+}
+
+/// As [`measured_with`], also returning the age (seconds) of the sample the fake Prometheus answers
+/// (starting at 0).
+async fn measured_aged(
+    labels: &[(&str, &str)],
+    replicas: u32,
+    desired: u32,
+    settings: Settings,
+) -> (
+    Service,
+    Arc<Counting>,
+    Arc<std::sync::atomic::AtomicU32>,
+    Arc<std::sync::atomic::AtomicU32>,
+) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let desired = Arc::new(std::sync::atomic::AtomicU32::new(desired));
+    let age = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let prometheus = crate::config::PrometheusConfig {
-        url: Some(fake_prometheus(desired.clone()).await),
+        url: Some(fake_prometheus(desired.clone(), age.clone()).await),
         ..Default::default()
     };
     let (svc, backend) = service_with(labels, replicas, settings);
     let svc = svc.with_load_source(LoadSource::from_config(&prometheus).unwrap());
-    (svc, backend, desired)
+    (svc, backend, desired, age)
 }
 
 #[tokio::test]
@@ -787,6 +814,28 @@ async fn a_follow_up_without_an_answer_from_prometheus_holds_and_keeps_following
     desired.store(6, SeqCst);
     svc.follow_up(t(20)).await;
     assert_eq!(backend.replicas(&id()), Some(6));
+}
+
+/// The recording rule stopped evaluating: Prometheus still answers its last sample (for up to its
+/// 5 min lookback, with no staleness marker). A count older than `desired_max_age_secs` (45 s) is no
+/// measurement: the follow-up holds and keeps following, and acts again once the count is fresh.
+#[tokio::test]
+async fn a_follow_up_ignores_a_desired_count_older_than_its_max_age() {
+    let settings = Settings::from_config(&Config::default());
+    let (svc, backend, desired, age) = measured_aged(&[], 1, 4, settings).await;
+    svc.handle(&under("firing", 0), t(10)).await;
+    assert_eq!(backend.replicas(&id()), Some(4));
+    let recorded = svc.audit().recent(None).len();
+    desired.store(9, SeqCst);
+    age.store(46, SeqCst);
+    assert!(svc.follow_up(t(15)).await.is_empty());
+    assert_eq!(backend.replicas(&id()), Some(4));
+    assert_eq!(svc.audit().recent(None).len(), recorded);
+    assert_eq!(svc.followed_functions(), vec![id()]);
+    // At the max age it is still fresh.
+    age.store(45, SeqCst);
+    svc.follow_up(t(20)).await;
+    assert_eq!(backend.replicas(&id()), Some(9));
 }
 
 #[tokio::test]
@@ -1302,9 +1351,8 @@ async fn a_follow_up_pass_asks_prometheus_about_its_functions_at_once() {
                 if gated.load(SeqCst) {
                     both.wait().await;
                 }
-                let v = desired.load(SeqCst).to_string();
-                axum::Json(json!({"status": "success", "data": {"resultType": "vector",
-                    "result": [{"metric": {}, "value": [1_800_000_000.0, v]}]}}))
+                let v = f64::from(desired.load(SeqCst));
+                axum::Json(crate::measure::desired_answer(v, 1e9, 1e9))
             }
         }),
     );

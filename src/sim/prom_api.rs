@@ -1,5 +1,6 @@
 //! The simulated Prometheus's query API, for the decision-time reads of the capacity policy
-//! (`LoadSource::desired`: `max(alertscaler:function_desired_replicas{function_name="…"})`).
+//! (`LoadSource::desired`: `max(alertscaler:function_desired_replicas{function_name="…"})`, with the
+//! time of its sample).
 //!
 //! alertscaler's `LoadSource` is an HTTP client, so the simulator answers it over loopback: a small server on
 //! `127.0.0.1:0`, on the run's own runtime, answering from the values the simulated rule evaluation last
@@ -36,11 +37,13 @@ async fn answer(
         .then(|| function_of(query))
         .flatten()
         .and_then(|f| recorded.lock().ok()?.get(f).copied());
-    let result = match value {
-        Some(v) => json!([{ "metric": {}, "value": [0, v.to_string()] }]),
-        None => json!([]),
-    };
-    axum::Json(json!({"status": "success", "data": {"resultType": "vector", "result": result}}))
+    // The simulated rules record at every evaluation: the count is always fresh.
+    match value {
+        Some(v) => axum::Json(crate::measure::desired_answer(v, 0.0, 0.0)),
+        None => {
+            axum::Json(json!({"status": "success", "data": {"resultType": "vector", "result": []}}))
+        }
+    }
 }
 
 /// Start the server on `runtime`; returns its base URL.
