@@ -78,14 +78,23 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     // Before the runtime starts its worker threads (see `one_heap`).
     alertscaler::memory::one_heap();
-    tokio::runtime::Builder::new_multi_thread()
+    let done = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?
-        .block_on(run())
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(run()));
+    match done {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with its causes (`{:#}`), not the `Debug` form `main` returning the error
+            // would print: that adds a `Caused by:` block and, with RUST_BACKTRACE set, a stack dump.
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run() -> anyhow::Result<()> {

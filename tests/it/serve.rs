@@ -437,3 +437,42 @@ fn help_names_every_preset_and_describes_every_option() {
         }
     }
 }
+
+/// A refused start is one line naming the key or file, whatever the environment asks of Rust:
+/// `RUST_BACKTRACE=1` (common on build hosts and in debug images) must not turn it into a stack
+/// dump, and a cause is part of the line, not a `Caused by:` block.
+#[test]
+fn a_refused_start_is_one_line_even_with_rust_backtrace_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "body_limit_bytes = 5\n").unwrap();
+    let missing = dir.path().join("missing.toml");
+    let cases: [(Vec<std::ffi::OsString>, String); 3] = [
+        (
+            vec!["check-config".into(), "--config".into(), file.into()],
+            "body_limit_bytes".into(),
+        ),
+        (
+            vec!["serve".into(), "--config".into(), missing.clone().into()],
+            missing.display().to_string(),
+        ),
+        (
+            vec!["simulate".into(), "--scenario".into(), missing.clone().into()],
+            missing.display().to_string(),
+        ),
+    ];
+    for (args, named) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_alertscaler"))
+            .args(&args)
+            .env("RUST_BACKTRACE", "1")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: not one line:\n{stderr}");
+        assert!(lines[0].starts_with("Error: "), "{args:?}: {stderr}");
+        assert!(lines[0].contains(&named), "{args:?}: {stderr}");
+    }
+}
