@@ -412,8 +412,19 @@ impl Config {
     /// The configuration as TOML with secrets redacted (secrets live in files; only paths are shown),
     /// with a note where a value shown does not apply.
     pub fn to_redacted_toml(&self) -> String {
+        // A password in `prometheus.url` (reqwest sends it as basic auth) is the one secret a
+        // configuration can hold in place; the gateway's URL refuses one at validation.
+        let redacted = self.prometheus.url.as_deref().and_then(redact_password);
+        let shown = match redacted {
+            Some(url) => {
+                let mut shown = self.clone();
+                shown.prometheus.url = Some(url);
+                std::borrow::Cow::Owned(shown)
+            }
+            None => std::borrow::Cow::Borrowed(self),
+        };
         let mut text =
-            toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"));
+            toml::to_string_pretty(&*shown).unwrap_or_else(|e| format!("# cannot render: {e}"));
         if self.policy.scale_down == ScaleDown::Ce {
             text.push_str(
                 "\n# policy.scale_down = \"ce\": the stabilization window is 0 (straight to min); \
@@ -423,6 +434,15 @@ impl Config {
         }
         text
     }
+}
+
+/// The URL with its password replaced by `[redacted]`; `None` when it holds none.
+fn redact_password(url: &str) -> Option<String> {
+    let mut parsed = reqwest::Url::parse(url).ok()?;
+    parsed.password()?;
+    parsed.set_password(Some("[redacted]")).ok()?;
+    // `Url` percent-encodes the brackets; the reader should see the word.
+    Some(parsed.as_str().replacen("%5Bredacted%5D", "[redacted]", 1))
 }
 
 /// A TOML error on one line, for a log line or a terminal: "line L, column C: what". toml's own `Display`

@@ -177,6 +177,15 @@ impl OpenFaasConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
         match reqwest::Url::parse(&self.gateway_url) {
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                // Not echoed: the URL holds a secret.
+                return invalid(
+                    "openfaas.gateway_url",
+                    "holds credentials (user:password@): set the user in openfaas.username and \
+                     the password in openfaas.password_file, which is never logged"
+                        .into(),
+                );
+            }
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
             Ok(_) => {
                 return invalid(

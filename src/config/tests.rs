@@ -449,3 +449,43 @@ fn a_replaced_default_listen_is_below_the_file_and_the_environment() {
         "127.0.0.1:8080"
     );
 }
+
+#[test]
+fn check_config_output_never_shows_a_password_written_in_a_url() {
+    // reqwest sends a URL's user:password as basic auth, so a Prometheus behind basic auth can be
+    // configured so; check-config shows the user, never the password.
+    let c = load_str(
+        "[prometheus]\nurl = \"http://scraper:hunter2@127.0.0.1:9090\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        c.prometheus.url.as_deref(),
+        Some("http://scraper:hunter2@127.0.0.1:9090"),
+        "the password still reaches the client"
+    );
+    let shown = c.to_redacted_toml();
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(
+        shown.contains("scraper:[redacted]@127.0.0.1:9090"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_gateway_url_with_credentials_is_refused_without_echoing_them() {
+    // The gateway's credentials are `openfaas.username` and `openfaas.password_file`; a password in
+    // the URL would be logged with every failed gateway call and shown by check-config.
+    for url in [
+        "http://admin:hunter2@127.0.0.1:8080",
+        "http://hunter2@127.0.0.1:8080",
+    ] {
+        let e = load_str(&format!("[openfaas]\ngateway_url = {url:?}\n"), &[])
+            .err()
+            .unwrap_or_else(|| panic!("{url} was accepted"));
+        let text = e.to_string();
+        assert!(text.contains("openfaas.gateway_url"), "{text}");
+        assert!(text.contains("openfaas.password_file"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}

@@ -457,7 +457,11 @@ fn a_refused_start_is_one_line_even_with_rust_backtrace_set() {
             missing.display().to_string(),
         ),
         (
-            vec!["simulate".into(), "--scenario".into(), missing.clone().into()],
+            vec![
+                "simulate".into(),
+                "--scenario".into(),
+                missing.clone().into(),
+            ],
             missing.display().to_string(),
         ),
     ];
