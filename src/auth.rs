@@ -95,6 +95,11 @@ impl Auth {
     }
 }
 
+/// The largest secret file read (64 KiB). A password or token is far smaller, and a request's head
+/// cannot carry one much larger; the bound keeps a path to a device (`/dev/zero`) from being read
+/// until memory runs out.
+pub(crate) const SECRET_MAX_BYTES: usize = 64 * 1024;
+
 /// Read a secret file. Surrounding whitespace (the newline `echo` writes, a CRLF) and a leading
 /// byte-order mark (an editor's) are not part of the secret, as with the gateway's own secret files:
 /// an HTTP header cannot carry either, so a secret keeping them could never be presented.
@@ -102,10 +107,32 @@ pub(crate) fn read_secret(
     key: &'static str,
     path: &std::path::Path,
 ) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Secret {
+    use std::io::Read;
+    let unreadable = |cause| ConfigError::Secret {
         key,
         path: path.to_owned(),
         cause,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(SECRET_MAX_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(unreadable)?;
+    if bytes.len() > SECRET_MAX_BYTES {
+        return Err(ConfigError::Invalid {
+            key,
+            problem: format!(
+                "secret file {} is larger than {} KiB: no request could present such a secret \
+                 (is it the right file?)",
+                path.display(),
+                SECRET_MAX_BYTES / 1024
+            ),
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        unreadable(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
     })?;
     let secret = text.trim_start_matches('\u{feff}').trim().to_owned();
     if secret.is_empty() {
@@ -178,6 +205,31 @@ mod tests {
             .unwrap();
             assert!(auth.allows(&bearer(token)), "{token:?}");
         }
+    }
+
+    #[test]
+    fn a_secret_file_larger_than_any_header_is_refused_naming_it_and_never_read_whole() {
+        // A token no request could carry (the server refuses heads over about 400 KB); a path to a
+        // device (`/dev/zero`, `/dev/urandom`) was read until memory ran out.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "a".repeat(SECRET_MAX_BYTES)).unwrap();
+        assert_eq!(
+            read_secret("auth.token_file", &path).unwrap().len(),
+            SECRET_MAX_BYTES
+        );
+        std::fs::write(&path, "a".repeat(SECRET_MAX_BYTES + 1)).unwrap();
+        let e = read_secret("auth.token_file", &path)
+            .err()
+            .expect("a secret over the limit was accepted");
+        let text = e.to_string();
+        assert!(text.contains("auth.token_file"), "{text}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("larger than"), "{text}");
+        let e = read_secret("openfaas.password_file", std::path::Path::new("/dev/zero"))
+            .err()
+            .expect("/dev/zero was accepted as a secret");
+        assert!(e.to_string().contains("larger than"), "{e}");
     }
 
     #[test]
