@@ -358,7 +358,23 @@ async fn metrics(State(state): State<AppState>) -> Response {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DecisionsQuery {
+    #[serde(default, deserialize_with = "whole_number_saturating")]
     limit: Option<usize>,
+}
+
+/// A whole number ≥ 0 in plain digits; one past the largest `usize` means "all" rather than a 400
+/// (the ring never holds that many).
+fn whole_number_saturating<'de, D>(deserializer: D) -> Result<Option<usize>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(serde::de::Error::custom(format!(
+            "{text:?} is not a whole number ≥ 0"
+        )));
+    }
+    Ok(Some(text.parse().unwrap_or(usize::MAX)))
 }
 
 /// `GET /decisions?limit=N`: the last decisions, oldest first.

@@ -462,3 +462,24 @@ async fn metrics_export_per_function_capacity_targets_for_the_rule_pack() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_decisions_limit_past_the_largest_integer_means_all_of_them() {
+    // "A whole number ≥ 0" (README, docs/operations.md): one with more digits than a machine word
+    // was a 400 "number too large to fit in target type".
+    let app = app(&config(&["echo"]));
+    send(
+        &app,
+        post_alert(&webhook("firing", "echo", "6a65bd8dfb3af9ad"), None),
+    )
+    .await;
+    for limit in ["99999999999999999999999", "18446744073709551616", "1"] {
+        let (status, _, body) = send(&app, get(&format!("/decisions?limit={limit}"))).await;
+        assert_eq!(status, StatusCode::OK, "{limit}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["decisions"].as_array().unwrap().len(), 1, "{limit}");
+    }
+    for bad in ["-1", "1.5", "", "0x10", "1&limit=2"] {
+        assert_invalid_query(&format!("/decisions?limit={bad}"), "limit").await;
+    }
+}
