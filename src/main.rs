@@ -170,6 +170,10 @@ fn simulate(
         seed,
         policies: policies.to_vec(),
     };
+    // Before anything is read or simulated: a bad --out must not cost a (possibly long) run.
+    if let Some(dir) = out {
+        sim::report::prepare(dir).context("--out")?;
+    }
     let started = std::time::Instant::now();
     let result = sim::run_file(scenario, &options)
         .with_context(|| format!("simulating {}", scenario.display()))?;

@@ -197,13 +197,26 @@ pub fn csv(sim: &Simulation, run: &PolicyRun) -> String {
     out
 }
 
+/// Create the output directory (and its parents) if needed. Called before a simulation, so that an
+/// `--out` that names a file or a place that cannot be written to fails at once, not after the run.
+pub fn prepare(dir: &Path) -> Result<(), SimError> {
+    let err = |message: String| SimError::Write {
+        path: dir.to_owned(),
+        message,
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(err("not a directory (--out names the directory to write into)".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))
+}
+
 /// Write `summary.md`, `<policy>.csv` and one SVG per function (per fleet) into `dir`.
 pub fn write(sim: &Simulation, dir: &Path) -> Result<Vec<String>, SimError> {
     let err = |path: &Path, e: String| SimError::Write {
         path: path.to_owned(),
         message: e,
     };
-    std::fs::create_dir_all(dir).map_err(|e| err(dir, e.to_string()))?;
+    prepare(dir)?;
     let mut written = Vec::new();
     let mut put = |name: String, text: String| {
         let path = dir.join(&name);

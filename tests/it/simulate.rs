@@ -527,3 +527,36 @@ fn built_in_scenarios_run_and_write_outputs() {
     }
     assert!(count >= 4);
 }
+
+#[test]
+fn an_out_path_that_cannot_be_a_directory_is_refused_before_simulating() {
+    // Fails on main: `--out` naming a file was found only when the results were written, after the
+    // whole simulation (minutes for a fleet), as "cannot write …: File exists (os error 17)".
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "taken", "not a directory\n");
+    let err = sim::report::prepare(&file).unwrap_err().to_string();
+    assert!(
+        err.contains(&file.display().to_string()) && err.contains("not a directory"),
+        "{err}"
+    );
+    let nested = dir.path().join("a").join("b");
+    sim::report::prepare(&nested).unwrap();
+    assert!(nested.is_dir());
+
+    // The binary checks it before it reads the scenario, let alone simulates.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_alertscaler"))
+        .args(["simulate", "--scenario"])
+        .arg(dir.path().join("never-read.toml"))
+        .arg("--out")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("--out") && stderr.contains("not a directory"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("never-read.toml"), "{stderr}");
+}
