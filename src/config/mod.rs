@@ -477,9 +477,9 @@ fn plain_types(message: &str) -> String {
     for (rust, words) in [
         ("usize", "a whole number ≥ 0"),
         ("u64", "a whole number ≥ 0"),
-        ("u32", "a whole number ≥ 0"),
-        ("u16", "a whole number ≥ 0"),
-        ("u8", "a whole number ≥ 0"),
+        ("u32", "a whole number from 0 to 4294967295"),
+        ("u16", "a whole number from 0 to 65535"),
+        ("u8", "a whole number from 0 to 255"),
         ("i64", "a whole number"),
         ("i32", "a whole number"),
         ("f64", "a number"),
@@ -487,7 +487,11 @@ fn plain_types(message: &str) -> String {
     ] {
         out = out.replace(&format!("expected {rust}"), &format!("expected {words}"));
     }
-    out
+    // toml's words for an integer past its own range (i64), whatever the key's type.
+    out.replace(
+        "number too large to fit in target type",
+        "number too large (at most 9223372036854775807)",
+    )
 }
 
 #[cfg(test)]

@@ -489,3 +489,28 @@ fn a_gateway_url_with_credentials_is_refused_without_echoing_them() {
         assert!(!text.contains("hunter2"), "{text}");
     }
 }
+
+#[test]
+fn a_number_too_large_for_its_key_says_the_largest_allowed() {
+    // "invalid value: integer `5000000000`, expected a whole number ≥ 0" contradicted itself.
+    let cases = [
+        (
+            load_str("max_replicas_ceiling = 5000000000\n", &[]),
+            "4294967295",
+        ),
+        (
+            load_str("", &[("MAX_REPLICAS_CEILING", "5000000000")]),
+            "4294967295",
+        ),
+        // Past TOML's own integers (i64): toml says only "number too large to fit in target type".
+        (
+            load_str("episode_ttl_secs = 99999999999999999999\n", &[]),
+            "9223372036854775807",
+        ),
+    ];
+    for (result, largest) in cases {
+        let err = result.map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains(largest), "{err}");
+        assert!(!err.contains("expected a whole number ≥ 0"), "{err}");
+    }
+}
