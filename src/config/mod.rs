@@ -492,6 +492,12 @@ fn plain_types(message: &str) -> String {
         "number too large to fit in target type",
         "number too large (at most 9223372036854775807)",
     )
+    // `listen` is the only socket address.
+    .replace(
+        "invalid socket address syntax",
+        "invalid listen address: an IP address and a port, e.g. 0.0.0.0:8080 or [::]:8080 \
+         (host names are not resolved)",
+    )
 }
 
 #[cfg(test)]

@@ -514,3 +514,17 @@ fn a_number_too_large_for_its_key_says_the_largest_allowed() {
         assert!(!err.contains("expected a whole number ≥ 0"), "{err}");
     }
 }
+
+#[test]
+fn a_listen_address_that_is_no_ip_and_port_says_what_is_expected() {
+    // Go's ":8080", a host name, a missing port: "invalid socket address syntax" said none of it.
+    for (text, env) in [
+        ("listen = \":8080\"\n", &[][..]),
+        ("listen = \"localhost:8080\"\n", &[]),
+        ("", &[("LISTEN", "0.0.0.0")]),
+    ] {
+        let err = load_str(text, env).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("0.0.0.0:8080"), "{err}");
+        assert!(err.contains("host names"), "{err}");
+    }
+}
