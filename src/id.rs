@@ -44,6 +44,11 @@ impl fmt::Display for FunctionId {
     }
 }
 
+/// Whether `s` can name a namespace a function lives in (a DNS-1123 label).
+pub fn is_namespace(s: &str) -> bool {
+    is_dns_name(s, NAMESPACE_MAX)
+}
+
 /// Longest function name: a Deployment's (a DNS-1123 subdomain). faas-netes' own functions stay
 /// within 63 (it labels and names a Service after them), but any Deployment labelled like a
 /// function is scaled, and the Kubernetes backend stores state for longer names too.

@@ -297,6 +297,19 @@ impl Config {
                 "must name at least one namespace".into(),
             );
         }
+        if let Some(bad) = self
+            .allowed_namespaces
+            .iter()
+            .find(|ns| !crate::id::is_namespace(ns))
+        {
+            return invalid(
+                "allowed_namespaces",
+                format!(
+                    "{bad:?} is not a namespace (a DNS-1123 label: 1 to 63 of [a-z0-9-], \
+                     alphanumeric at both ends): no function could ever be in it"
+                ),
+            );
+        }
         if !self.allowed_namespaces.contains(&self.default_namespace) {
             return invalid(
                 "default_namespace",

@@ -528,3 +528,27 @@ fn a_listen_address_that_is_no_ip_and_port_says_what_is_expected() {
         assert!(err.contains("host names"), "{err}");
     }
 }
+
+#[test]
+fn a_namespace_no_function_can_be_in_is_refused_naming_it() {
+    // Accepted before: every alert for the namespace was then refused at run time, one by one.
+    for (text, named) in [
+        (
+            "allowed_namespaces = [\"openfaas-fn\", \"OpenFaaS-Fn\"]\n",
+            "\"OpenFaaS-Fn\"",
+        ),
+        (
+            "allowed_namespaces = [\"openfaas-fn\", \"openfaas-fn \"]\n",
+            "\"openfaas-fn \"",
+        ),
+        (
+            "default_namespace = \"\"\nallowed_namespaces = [\"\"]\n",
+            "\"\"",
+        ),
+    ] {
+        let err = load_str(text, &[]).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("`allowed_namespaces`"), "{err}");
+        assert!(err.contains(named), "{err}");
+        assert!(err.contains("DNS-1123"), "{err}");
+    }
+}
