@@ -115,7 +115,10 @@ pub(crate) fn read_secret(
     };
     let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|file| file.take(SECRET_MAX_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .and_then(|file| {
+            file.take(SECRET_MAX_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
         .map_err(unreadable)?;
     if bytes.len() > SECRET_MAX_BYTES {
         return Err(ConfigError::Invalid {
@@ -220,15 +223,13 @@ mod tests {
         );
         std::fs::write(&path, "a".repeat(SECRET_MAX_BYTES + 1)).unwrap();
         let e = read_secret("auth.token_file", &path)
-            .err()
-            .expect("a secret over the limit was accepted");
+            .expect_err("a secret over the limit was accepted");
         let text = e.to_string();
         assert!(text.contains("auth.token_file"), "{text}");
         assert!(text.contains(&path.display().to_string()), "{text}");
         assert!(text.contains("larger than"), "{text}");
         let e = read_secret("openfaas.password_file", std::path::Path::new("/dev/zero"))
-            .err()
-            .expect("/dev/zero was accepted as a secret");
+            .expect_err("/dev/zero was accepted as a secret");
         assert!(e.to_string().contains("larger than"), "{e}");
     }
 

@@ -205,7 +205,9 @@ pub fn prepare(dir: &Path) -> Result<(), SimError> {
         message,
     };
     if dir.exists() && !dir.is_dir() {
-        return Err(err("not a directory (--out names the directory to write into)".into()));
+        return Err(err(
+            "not a directory (--out names the directory to write into)".into(),
+        ));
     }
     std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))
 }
