@@ -47,6 +47,29 @@ fn agrees_with_ce_wherever_ce_moves_replicas() {
     }
 }
 
+/// Where CE moves replicas on a firing alert, alertscaler moves them to the same count except for
+/// its two deliberate differences: never below min (CE adds its step to a count below min and may
+/// stay below it), and factor 0 moves nothing down (CE answers min, a scale-down) — label sets that
+/// include factor 0 and a min above CE's first step.
+#[test]
+fn differs_from_ce_only_where_the_doc_says() {
+    for current in 0..=25 {
+        for (min, max, factor) in [(1, 20, 0), (2, 14, 0), (5, 20, 10), (4, 9, 1)] {
+            let l = labels(min, max, factor);
+            let ce = step::ce_calculate_replicas(true, current, max, min, factor);
+            if ce == current {
+                continue;
+            }
+            let d = simple(&l, current, &rate_up());
+            if factor == 0 && current > min {
+                assert_eq!(why(&d), Some(Why::NoStep), "up {current} {l:?}: {d:?}");
+            } else {
+                assert_eq!(d.target(), Some(ce.max(min)), "up {current} {l:?}: {d:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn table() {
     type Case = (ScaleLabels, u32, Trigger, Option<u32>, Option<Why>);
@@ -60,6 +83,14 @@ fn table() {
         (labels(1, 20, 20), 8, rate_down(), Some(1), None),
         (labels(3, 20, 20), 0, rate_up(), Some(4), None),
         (labels(1, 10, 20), 15, rate_up(), Some(10), None),
+        // A firing down-alert of the step policy: desired = min.
+        (
+            labels(1, 20, 20),
+            8,
+            down("APIInvocationRateLow", None, None),
+            Some(1),
+            None,
+        ),
         // An explicit scale_policy=step is the same policy.
         (
             labels(1, 20, 20),
