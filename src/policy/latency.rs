@@ -232,6 +232,32 @@ mod tests {
                 Some(8),
                 None,
             ),
+            // The hold ends when it has lasted its length: scaled up exactly 300 s ago → moves.
+            (
+                labels(1, 20, 20),
+                8,
+                low(),
+                entry(Some(700), None),
+                1000,
+                Some(6),
+                None,
+            ),
+            // A hold label of 0 holds nothing: scaled down 1 s ago, high latency still scales up.
+            (
+                ScaleLabels {
+                    policy: crate::labels::PolicyLabels {
+                        latency_hold: Some(TimeDelta::zero()),
+                        ..Default::default()
+                    },
+                    ..labels(1, 20, 20)
+                },
+                4,
+                high(),
+                entry(None, Some(999)),
+                1000,
+                Some(6),
+                None,
+            ),
             // Same-direction history does not hold (the ledger's cooldown handles that).
             (
                 labels(1, 20, 20),

@@ -104,6 +104,68 @@ fn ce_mode_and_label_override() {
 }
 
 #[test]
+fn a_label_of_0_disables_the_window_for_the_function() {
+    // `com.openfaas.scale.down-stabilization = 0` in the default (stabilized) mode: the 9 wanted
+    // 10 s ago holds nothing, the resolution goes straight to min and nothing is left pending.
+    let entry = history(&[(990, 9)]);
+    let mut l = labels(1, 20, 20);
+    l.policy.down_stabilization = Some(TimeDelta::zero());
+    let (d, next) = run(
+        &l,
+        9,
+        &rate_resolved(),
+        &entry,
+        None,
+        1000,
+        &PolicyConfig::default(),
+    );
+    assert_eq!(d.target(), Some(1), "{d:?}");
+    assert_eq!(next.window.pending, None);
+}
+
+#[test]
+fn a_held_scale_down_says_the_desired_count_the_window_and_what_it_holds() {
+    // The doc's example: desired 1, 9 wanted 60 s ago in the 300 s window.
+    let entry = history(&[(940, 9)]);
+    let (d, _) = run(
+        &labels(1, 20, 20),
+        9,
+        &rate_resolved(),
+        &entry,
+        None,
+        1000,
+        &PolicyConfig::default(),
+    );
+    assert!(
+        d.reason().ends_with(
+            "desired 1, but the stabilization window of 300s holds 9 (wanted 60s ago): stays at 9"
+        ),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_count_at_min_that_moves_nothing_is_not_recorded() {
+    // An idle function at its min of 2, sized at min again (a capacity follow-up every 5 s): the
+    // window stays as it was; a count at min that moves the function is recorded.
+    let l = labels(2, 20, 20);
+    let entry = history(&[(900, 5)]);
+    let at_min = with_desired(down("FunctionOverProvisioned", Some("capacity"), None), "0");
+    let config = PolicyConfig::default();
+    let (d, next) = run(&l, 2, &at_min, &entry, None, 1000, &config);
+    assert_eq!(why(&d), Some(Why::AtMin), "{d:?}");
+    assert_eq!(next.window, entry.window);
+    let (_, next) = run(&l, 3, &at_min, &history(&[]), None, 1000, &config);
+    let recorded: Vec<_> = next
+        .window
+        .recommendations
+        .iter()
+        .map(|r| r.desired)
+        .collect();
+    assert_eq!(recorded, [2]);
+}
+
+#[test]
 fn scale_up_is_never_held_and_clears_a_pending_settle() {
     let l = labels(1, 20, 20);
     let mut entry = history(&[(990, 9)]);

@@ -156,6 +156,22 @@ mod tests {
                 );
             }
         }
+        // The hold lasts until idle time reaches the label, not beyond: window 1m + 1000 s since the
+        // alert started = 1060 s sleeps with a zero-duration of 1060 s, and is held with 1061 s.
+        for (secs, to) in [(1060, Some(0)), (1061, None)] {
+            let mut labels = sleepy(1, 20);
+            labels.policy.zero_duration = chrono::TimeDelta::seconds(secs);
+            let (d, _) = run(
+                &labels,
+                3,
+                &idle_window("1m"),
+                &Stored::default(),
+                None,
+                1000,
+                &PolicyConfig::default(),
+            );
+            assert_eq!(d.target(), to, "zero-duration {secs}s: {d:?}");
+        }
         // A malformed window is refused, naming it.
         let (d, _) = run(
             &sleepy_after(60),
