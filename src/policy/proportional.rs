@@ -293,6 +293,15 @@ mod tests {
             (l(3, 20, 10.0), 1, low("90"), Some(3), None),
             // From zero: capacity 0 → panic; at least min.
             (l(2, 50, 10.0), 0, rate("1"), Some(2), None),
+            // From zero the panic always applies, so the rate limit (max(0 × 2, 0 + 4) = 4) does
+            // not: ceil(100 / 9) = 12 at once.
+            (l(1, 50, 10.0), 0, rate("100"), Some(12), None),
+            // The panic threshold is inclusive: load 200 = 2 × capacity 100 → ceil(200 / 9) = 23,
+            // not the limit max(20, 14) = 20.
+            (l(1, 50, 10.0), 10, rate("200"), Some(23), None),
+            // Tolerance only applies within [min, max]: at 8 above a max of 5, a load of exactly the
+            // current capacity (8 × 9 = 72) still brings it down to max.
+            (l(1, 5, 10.0), 8, low("72"), Some(5), None),
             // Resolved → min.
             (
                 l(1, 20, 10.0),
@@ -337,6 +346,26 @@ mod tests {
             &config,
         );
         assert_eq!(d.target(), Some(20), "{d:?}");
+    }
+
+    #[test]
+    fn without_the_factor_label_the_configured_factor_limits() {
+        // current 10, capacity 100, load 190 → wants 22; `[policy] max_scale_up_factor = 1.5`
+        // and no label → max(15, 14) = 15.
+        let config = PolicyConfig {
+            max_scale_up_factor: 1.5,
+            ..Default::default()
+        };
+        let (d, _) = run(
+            &l(1, 50, 10.0),
+            10,
+            &rate("190"),
+            &Stored::default(),
+            None,
+            0,
+            &config,
+        );
+        assert_eq!(d.target(), Some(15), "{d:?}");
     }
 
     #[test]
