@@ -18,6 +18,12 @@ use crate::ledger::Trigger;
 /// The alert annotation holding the observed load (set by the shipped rule packs).
 pub(crate) const VALUE_ANNOTATION: &str = "value";
 
+/// Rounding slack of the tolerance band's edges. The usage ratio is computed in binary floating
+/// point, where a load exactly 10 % above capacity reads as 99 / 90 − 1 = 0.10000000000000009:
+/// without the slack that edge of the band, which is inclusive (≤ tolerance, as the HPA's), would
+/// scale while the other (81 / 90) holds. A billionth of the ratio is far below any measurable load.
+const TOLERANCE_SLACK: f64 = 1e-9;
+
 /// An observed load and where it came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Load {
@@ -95,7 +101,7 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
     let in_bounds = labels.clamp(current) == current;
     if current > 0 && in_bounds && clamped != current {
         let usage = load.value / (f64::from(current) * effective);
-        if (usage - 1.0).abs() <= config.tolerance {
+        if (usage - 1.0).abs() <= config.tolerance + TOLERANCE_SLACK {
             explain += &format!(
                 "; usage {usage:.2} of current capacity is within ±{}% tolerance",
                 (config.tolerance * 100.0).round()
@@ -346,6 +352,46 @@ mod tests {
             &config,
         );
         assert_eq!(d.target(), Some(20), "{d:?}");
+    }
+
+    #[test]
+    fn the_tolerance_band_includes_both_edges() {
+        // |load / (current × effective) − 1| ≤ tolerance: capacity 10 × 9 = 90, so 81 (−10 %) and
+        // 99 (+10 %) stay, 80 and 100 move; likewise at 20 % with effective 10 × 1.0 = 10 per replica.
+        let edges = |labels: &ScaleLabels,
+                     tolerance: f64,
+                     current: u32,
+                     stay: [&str; 2],
+                     moves: [&str; 2]| {
+            let config = PolicyConfig {
+                tolerance,
+                ..Default::default()
+            };
+            let decide = |load: &str| {
+                run(
+                    labels,
+                    current,
+                    &rate(load),
+                    &Stored::default(),
+                    None,
+                    0,
+                    &config,
+                )
+                .0
+            };
+            for load in stay {
+                let d = decide(load);
+                assert_eq!(why(&d), Some(Why::Tolerance), "load {load}: {d:?}");
+            }
+            for load in moves {
+                let d = decide(load);
+                assert!(d.target().is_some(), "load {load}: {d:?}");
+            }
+        };
+        edges(&l(1, 50, 10.0), 0.1, 10, ["81", "99"], ["80", "100"]);
+        let mut whole = l(1, 50, 10.0);
+        whole.policy.target_proportion = 1.0;
+        edges(&whole, 0.2, 7, ["56", "84"], ["55", "85"]);
     }
 
     #[test]
