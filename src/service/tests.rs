@@ -1467,3 +1467,40 @@ async fn a_json_decision_log_line_carries_the_alert_names_as_an_array() {
     expected.sort_unstable();
     assert_eq!(decided[0]["fields"]["alerts"], json!(expected), "{text}");
 }
+
+/// A held scale-down whose function's labels went bad is refused by every settle pass until they are
+/// mended; the refusal is logged at info once (a pass every 15 s would otherwise repeat it), later
+/// passes log it at debug.
+#[tokio::test]
+async fn a_settle_refusal_is_logged_at_info_once() {
+    let (svc, backend) = service(&[], 1);
+    svc.handle(
+        &webhook("firing", "APIHighInvocationRate", &[], "10", 0),
+        t(1),
+    )
+    .await;
+    svc.handle(
+        &webhook("resolved", "APIHighInvocationRate", &[], "1", 0),
+        t(100),
+    )
+    .await;
+    backend.bad_labels.store(true, SeqCst);
+    let out = Captured::default();
+    let sink = out.clone();
+    let subscriber = crate::logging::json_subscriber(move || sink.clone(), "info".parse().unwrap());
+    let guard = tracing::subscriber::set_default(subscriber);
+    for pass in 0..4 {
+        svc.settle(t(400 + 15 * pass)).await.unwrap();
+    }
+    drop(guard);
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let refused = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| {
+            line["fields"]["message"] == "decided" && line["fields"]["outcome"] == "refused"
+        })
+        .count();
+    assert_eq!(refused, 1, "{text}");
+    assert_eq!(backend.replicas(&id()), Some(5), "nothing written");
+}
