@@ -698,3 +698,34 @@ fn a_late_firing_copy_stays_stale_when_one_notification_resolves_more_than_the_c
     let after = t(60) + settings.cooldown;
     assert!(plan(&entry, &[], after, &settings).next.folded.is_none());
 }
+
+/// docs/policies.md: when one notification carries several alerts for a function, the first one
+/// that triggers selects the policy, firing up-alerts first (ahead of a firing down-alert listed
+/// before them).
+#[test]
+fn the_first_firing_up_alert_selects_the_policy_whatever_the_order() {
+    let low = Signal {
+        direction: Direction::Down,
+        policy: Some(PolicyKind::Latency),
+        ..signal("FunctionLatencyLow", "low", 0, Status::Firing)
+    };
+    let high = |name: &str, fp: &str, policy| Signal {
+        policy: Some(policy),
+        ..signal(name, fp, 0, Status::Firing)
+    };
+    let got = run(&[(
+        10,
+        vec![
+            low,
+            high("FunctionUnderProvisioned", "u", PolicyKind::Capacity),
+            high("FunctionLatencyHigh", "h", PolicyKind::Latency),
+        ],
+    )]);
+    let Trigger::Up { signal, .. } = &got[0] else {
+        panic!("expected a scale-up, got {got:?}");
+    };
+    assert_eq!(
+        (signal.alertname.as_str(), signal.policy),
+        ("FunctionUnderProvisioned", Some(PolicyKind::Capacity))
+    );
+}
