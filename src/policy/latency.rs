@@ -5,7 +5,8 @@
 //! floor(current × down% / 100), at least 1; both clamped to [min, max]. No move opposite to the
 //! last one within the hold window (label `com.openfaas.scale.latency-hold-secs`, else
 //! `policy.latency_hold_secs`), judged from when the replicas last went up or down (the ledger's
-//! `scaled_up` / `scaled_down`, whatever moved them; not when an alert was last acted on). A high-latency
+//! `scaled_up` / `scaled_down`, whatever moved them; not when an alert was last acted on): a move
+//! the wanted way since the opposite one ends the hold. A high-latency
 //! alert that resolves moves nothing: latency is back within the band.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -27,7 +28,8 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
             // The hold keeps a serving function from flapping; at 0 (asleep: the sleep was a
             // scale-down) it serves nothing, and a wake is never held.
             let serving = current > 0;
-            if let Some(ago) = within(input.ledger.scaled_down, now, hold).filter(|_| serving) {
+            let last_down = last(input.ledger.scaled_down, input.ledger.scaled_up);
+            if let Some(ago) = within(last_down, now, hold).filter(|_| serving) {
                 return Err(held(&signal.alertname, "down", "up", ago, hold));
             }
             let pct = labels.policy.latency_up_percent;
@@ -46,7 +48,8 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
             })
         }
         Trigger::Down { signal } if signal.status == Status::Firing => {
-            if let Some(ago) = within(input.ledger.scaled_up, now, hold) {
+            let last_up = last(input.ledger.scaled_up, input.ledger.scaled_down);
+            if let Some(ago) = within(last_up, now, hold) {
                 return Err(held(&signal.alertname, "up", "down", ago, hold));
             }
             let pct = labels.policy.latency_down_percent;
@@ -83,6 +86,14 @@ fn percent_of(current: u32, pct: u32, round_up: bool) -> u32 {
         product / 100
     };
     u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// The opposite move, when it is the last move of the replicas: once they went the wanted way since
+/// (another policy's alert, the settle pass), the flap the hold guards against is over, and holding
+/// on would only delay the move (a scale-up after a capacity scale-up, while latency is still high).
+/// Two moves stamped alike count as opposite.
+fn last(opposite: Option<DateTime<Utc>>, same: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    opposite.filter(|o| same.is_none_or(|s| s <= *o))
 }
 
 /// How long ago the last opposite move was, when it is within `hold`. One stamped after `now` (a
@@ -285,6 +296,37 @@ mod tests {
             if let Some(w) = why {
                 assert_eq!(super::super::testkit::why(&d), Some(*w), "{d:?}");
             }
+        }
+    }
+
+    /// The hold stops a move opposite to the last one: once the replicas went the same way since
+    /// (another policy, the settle pass), the opposite move's hold no longer applies.
+    #[test]
+    fn the_hold_is_against_the_last_move() {
+        // (scaled up at, scaled down at, trigger, current, want target, want why)
+        type Case = (i64, i64, Trigger, u32, Option<u32>, Option<Why>);
+        let cases: [Case; 4] = [
+            // Down at 950, up again at 990 (a capacity alert): high latency scales up further.
+            (990, 950, high(), 4, Some(6), None),
+            // Up at 950, down at 990: low latency scales down further.
+            (950, 990, low(), 8, Some(6), None),
+            // The last move was the opposite one: held.
+            (950, 990, high(), 4, None, Some(Why::OppositeHold)),
+            (990, 950, low(), 8, None, Some(Why::OppositeHold)),
+        ];
+        let ce = PolicyConfig {
+            scale_down: crate::policy::ScaleDown::Ce,
+            ..Default::default()
+        };
+        for (up_at, down_at, trigger, current, to, why) in cases {
+            let e = entry(Some(up_at), Some(down_at));
+            let (d, _) = run(&labels(1, 20, 20), current, &trigger, &e, None, 1000, &ce);
+            assert_eq!(
+                d.target(),
+                to,
+                "up {up_at} down {down_at} {trigger:?}: {d:?}"
+            );
+            assert_eq!(super::super::testkit::why(&d), why, "{d:?}");
         }
     }
 
