@@ -367,11 +367,13 @@ mod tests {
                 tolerance,
                 ..Default::default()
             };
-            let decide = |load: &str| {
+            // Below the band a down alert moves (an up alert never scales down), above it an up
+            // alert.
+            let decide = |load: &str, below: bool| {
                 run(
                     labels,
                     current,
-                    &rate(load),
+                    &if below { low(load) } else { rate(load) },
                     &Stored::default(),
                     None,
                     0,
@@ -379,12 +381,12 @@ mod tests {
                 )
                 .0
             };
-            for load in stay {
-                let d = decide(load);
+            for (load, below) in stay.into_iter().zip([true, false]) {
+                let d = decide(load, below);
                 assert_eq!(why(&d), Some(Why::Tolerance), "load {load}: {d:?}");
             }
-            for load in moves {
-                let d = decide(load);
+            for (load, below) in moves.into_iter().zip([true, false]) {
+                let d = decide(load, below);
                 assert!(d.target().is_some(), "load {load}: {d:?}");
             }
         };
