@@ -252,17 +252,25 @@ impl Series {
     }
 }
 
-/// Prometheus' `extrapolatedRate` (2.x, promql/functions.go) for a counter without resets: the increase between
-/// the first and last sample in `[range_start, range_end]`, extrapolated towards the range edges (not before
-/// the counter's zero point; half an average sample interval when an edge is further than 1.1 intervals),
-/// per second. `None` with fewer than two samples, as Prometheus returns no value.
+/// Prometheus' `extrapolatedRate` (2.x, promql/functions.go) for a counter: the increase between the first and
+/// last sample in `[range_start, range_end]`, counting across resets (a sample below the one before it, as
+/// when a gateway restarts at the same address, adds the value before the reset), extrapolated towards the
+/// range edges (not before the counter's zero point; half an average sample interval when an edge is further
+/// than 1.1 intervals), per second. `None` with fewer than two samples, as Prometheus returns no value.
 pub fn extrapolated_rate(points: &[(f64, f64)], range_start: f64, range_end: f64) -> Option<f64> {
     if points.len() < 2 {
         return None;
     }
     let (first_t, first_v) = points[0];
     let (last_t, last_v) = points[points.len() - 1];
-    let increase = last_v - first_v;
+    let mut increase = last_v - first_v;
+    let mut before = 0.0;
+    for &(_, v) in points {
+        if v < before {
+            increase += before;
+        }
+        before = v;
+    }
     let sampled = last_t - first_t;
     let average = sampled / (points.len() - 1) as f64;
     let mut to_start = first_t - range_start;
@@ -462,6 +470,19 @@ mod tests {
         let r = extrapolated_rate(&[(1.0, 5.0), (2.0, 25.0)], -8.0, 2.0).unwrap();
         assert!((r - 20.0 * 1.25 / 10.0).abs() < 1e-9, "{r}");
         assert_eq!(extrapolated_rate(&[(1.0, 5.0)], 0.0, 2.0), None);
+    }
+
+    #[test]
+    fn rate_counts_across_a_counter_reset_like_prometheus() {
+        // 10/s sampled every 5 s; the gateway restarts between 20 s and 25 s and its counter starts again
+        // from what arrived since (50): 150, 200, 250, 50, 100 over [10, 30] is an increase of 200, not -50.
+        let pts = [(10.0, 150.0), (15.0, 200.0), (20.0, 250.0), (25.0, 50.0), (30.0, 100.0)];
+        let r = extrapolated_rate(&pts, 10.0, 30.0).unwrap();
+        assert!((r - 10.0).abs() < 1e-9, "{r}");
+        // Two resets in one window each add the value before them.
+        let pts = [(0.0, 30.0), (5.0, 10.0), (10.0, 5.0), (15.0, 20.0)];
+        let r = extrapolated_rate(&pts, 0.0, 15.0).unwrap();
+        assert!((r - (20.0 - 30.0 + 30.0 + 10.0) / 15.0).abs() < 1e-9, "{r}");
     }
 
     #[test]
