@@ -33,6 +33,11 @@ pub enum LoadError {
         kind: String,
         message: String,
     },
+    #[error(
+        "prometheus answered more than {0} bytes (an instant query for one number needs a few hundred: \
+         does the query return many series? wrap it in sum(...))"
+    )]
+    TooLarge(usize),
     #[error("prometheus answer not understood: {0}")]
     Answer(String),
     #[error(
@@ -193,21 +198,17 @@ impl Prometheus {
             .map_err(|e| LoadError::Request(e.to_string()))?;
         let request = self.client.get(url);
         let timeout = Duration::from_millis(self.timeout_ms);
-        let response = tokio::time::timeout(timeout, request.send())
+        // The client's own timeout covers the whole exchange; this one also bounds a future that
+        // never completes.
+        let answer = async {
+            let response = request.send().await.map_err(|e| self.transport(e))?;
+            let status = response.status().as_u16();
+            Ok((status, self.read_body(response).await?))
+        };
+        let (status, body) = tokio::time::timeout(timeout, answer)
             .await
-            .map_err(|_| LoadError::Timeout(self.timeout_ms))?
-            .map_err(|e| {
-                if e.is_timeout() {
-                    LoadError::Timeout(self.timeout_ms)
-                } else {
-                    LoadError::Request(e.to_string())
-                }
-            })?;
-        let status = response.status().as_u16();
-        let body = tokio::time::timeout(timeout, response.json::<serde_json::Value>())
-            .await
-            .map_err(|_| LoadError::Timeout(self.timeout_ms))?;
-        match body {
+            .map_err(|_| LoadError::Timeout(self.timeout_ms))??;
+        match serde_json::from_slice::<serde_json::Value>(&body) {
             Ok(body) if (200..300).contains(&status) => Ok(body),
             Ok(body) => Err(error_answer(status, &body)),
             Err(_) if (200..300).contains(&status) => {
@@ -216,7 +217,37 @@ impl Prometheus {
             Err(_) => Err(LoadError::Status(status)),
         }
     }
+
+    /// The body, at most [`MAX_ANSWER_BYTES`]: a larger one is refused as soon as it is seen, not
+    /// held in memory; a body cut off (by the timeout or the peer) is the transport's error.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, LoadError> {
+        let too_large = |n: u64| n > MAX_ANSWER_BYTES as u64;
+        if response.content_length().is_some_and(too_large) {
+            return Err(LoadError::TooLarge(MAX_ANSWER_BYTES));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
+            if too_large((body.len() + chunk.len()) as u64) {
+                return Err(LoadError::TooLarge(MAX_ANSWER_BYTES));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// A reqwest error: the timeout by name, anything else as reqwest says it.
+    fn transport(&self, e: reqwest::Error) -> LoadError {
+        if e.is_timeout() {
+            LoadError::Timeout(self.timeout_ms)
+        } else {
+            LoadError::Request(e.to_string())
+        }
+    }
 }
+
+/// The largest answer read: one number, or the `ALERTS` series of one function, is far below it;
+/// more is a query that returns many series (refused anyway), and is not held in memory.
+pub(crate) const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 /// The series the capacity rule pack publishes per function: the replica count it needs.
 pub(crate) const DESIRED_SERIES: &str = "alertscaler:function_desired_replicas";
@@ -422,3 +453,7 @@ fn sample_value(sample: &serde_json::Value) -> Result<f64, LoadError> {
 #[cfg(test)]
 #[path = "measure_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "measure_http_tests.rs"]
+mod http_tests;
