@@ -18,6 +18,12 @@ use crate::id::FunctionId;
 use crate::ledger::Trigger;
 use crate::policy::{Load, PolicyConfig, PolicyKind, proportional};
 
+mod promql;
+
+use promql::PART;
+pub use promql::firing_query;
+pub(crate) use promql::{DESIRED_SERIES, desired_query};
+
 /// Why a query gave no load (logged; the annotation is used instead).
 #[derive(Debug, Error)]
 pub enum LoadError {
@@ -249,30 +255,6 @@ impl Prometheus {
 /// more is a query that returns many series (refused anyway), and is not held in memory.
 pub(crate) const MAX_ANSWER_BYTES: usize = 1 << 20;
 
-/// The series the capacity rule pack publishes per function: the replica count it needs.
-pub(crate) const DESIRED_SERIES: &str = "alertscaler:function_desired_replicas";
-
-/// The label that tells the two samples of a [`desired_query`] answer apart.
-const PART: &str = "part";
-
-/// The instant query for one function's desired count (`max` so extra labels, e.g. from
-/// federation, still give one sample), and in the same answer the time of its oldest sample
-/// (`part="sampled_at"`): an instant vector's own time is the evaluation's, which says nothing of
-/// how old the sample is, while `timestamp()` of a selector gives the sample's. One query, so the
-/// count and its time come from the same evaluation.
-pub(crate) fn desired_query(function: &FunctionId) -> String {
-    let name = function
-        .to_string()
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n");
-    let selector = format!("{DESIRED_SERIES}{{function_name=\"{name}\"}}");
-    format!(
-        "label_replace(max({selector}), \"{PART}\", \"desired\", \"\", \"\") or \
-         label_replace(min(timestamp({selector})), \"{PART}\", \"sampled_at\", \"\", \"\")"
-    )
-}
-
 /// A [`desired_query`] answer as Prometheus gives it: the count and the time it was sampled, both
 /// stamped with the evaluation time. What the simulated Prometheus and the tests' fakes answer.
 pub(crate) fn desired_answer(
@@ -284,41 +266,6 @@ pub(crate) fn desired_answer(
         {"metric": {PART: "desired"}, "value": [evaluated_at, desired.to_string()]},
         {"metric": {PART: "sampled_at"}, "value": [evaluated_at, sampled_at.to_string()]},
     ]}})
-}
-
-/// The instant query for the `ALERTS` series of `alertnames` firing for one function. The alert
-/// names the function as `name.namespace`, or as `name` alone in the default namespace.
-pub fn firing_query(
-    function: &FunctionId,
-    function_label: &str,
-    default_namespace: &str,
-    alertnames: &[String],
-) -> String {
-    let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    let full = regex_escape(&function.to_string());
-    let names = if function.namespace == default_namespace {
-        format!("{}|{full}", regex_escape(&function.name))
-    } else {
-        full
-    };
-    let alerts: Vec<String> = alertnames.iter().map(|a| regex_escape(a)).collect();
-    format!(
-        "ALERTS{{alertstate=\"firing\",alertname=~\"{}\",{function_label}=~\"{}\"}}",
-        quote(&alerts.join("|")),
-        quote(&names)
-    )
-}
-
-/// `text` matched literally by a PromQL (RE2) regular expression.
-fn regex_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The distinct `alertname`s of an instant-vector answer (empty: none firing).

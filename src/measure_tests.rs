@@ -517,3 +517,25 @@ fn firing_alert_answers() {
     let matrix = json!({"status": "success", "data": {"resultType": "matrix", "result": []}});
     assert!(parse_alertnames(&matrix).is_err());
 }
+
+#[test]
+fn names_in_queries_are_promql_strings() {
+    // Prometheus's lexer ends a string at a raw newline ("unterminated quoted string") and refuses a
+    // raw U+FFFD ("invalid UTF-8 rune"); both are escaped, as are quotes and backslashes. (The query
+    // strings below were checked with `promtool check rules` 2.42.)
+    let odd = "a\"b\\c\nd\u{FFFD}e}";
+    let q = firing_query(
+        &function(),
+        "function_name",
+        "openfaas-fn",
+        &[odd.to_string()],
+    );
+    assert!(!q.contains('\n') && !q.contains('\u{FFFD}'), "{q}");
+    assert!(q.contains(r#"alertname=~"a\"b\\\\c\nd\uFFFDe\\}","#), "{q}");
+    let q = desired_query(&named(odd));
+    assert!(!q.contains('\n') && !q.contains('\u{FFFD}'), "{q}");
+    assert!(
+        q.contains(r#"{function_name="a\"b\\c\nd\uFFFDe}.openfaas-fn"}"#),
+        "{q}"
+    );
+}
