@@ -331,8 +331,8 @@ pub(crate) fn parse_desired(body: &serde_json::Value, max_age_secs: u64) -> Resu
 /// in seconds): at most `max_age_secs` old. Pure: the caller passes the time.
 pub(crate) fn fresh(sampled_at: f64, now: f64, max_age_secs: u64) -> Result<(), LoadError> {
     let age_secs = now - sampled_at;
-    // Compared as written in the answer: a NaN age (a NaN time) is not fresh either.
-    if age_secs <= max_age_secs as f64 {
+    // A NaN or infinite age (a time that is not one) is not fresh either.
+    if age_secs.is_finite() && age_secs <= max_age_secs as f64 {
         Ok(())
     } else {
         Err(LoadError::Stale {

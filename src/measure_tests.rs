@@ -201,6 +201,10 @@ fn answers_and_config() {
         (Some("ftp://x"), 500, "prometheus.url"),
         (Some("not a url"), 500, "prometheus.url"),
         (None, 0, "prometheus.query_timeout_ms"),
+        // The endpoint is the URL + `/api/v1/query`: a query string or fragment would end up
+        // before that path, and every query would miss.
+        (Some("http://prom:9090/?org=1"), 500, "prometheus.url"),
+        (Some("http://prom:9090/prometheus#x"), 500, "prometheus.url"),
     ];
     for (url, timeout, key) in invalid {
         let c = PrometheusConfig {
@@ -470,6 +474,9 @@ fn freshness_is_the_age_against_the_max() {
         (0.0, 300.0, 300, true),
         (101.0, 100.0, 1, true),
         (f64::NAN, 100.0, 45, false),
+        // Garbage, not a time: no real `timestamp()` gives it, and it must not pass as fresh.
+        (f64::INFINITY, 100.0, 45, false),
+        (f64::NEG_INFINITY, 100.0, 45, false),
     ];
     for (sampled, now, max, want) in cases {
         assert_eq!(

@@ -37,9 +37,16 @@ impl PrometheusConfig {
     /// Check the URL and timeout; the error names the key and the problem.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if let Some(url) = &self.url {
-            match reqwest::Url::parse(url) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-                _ => return Err(("prometheus.url", format!("{url:?} is not an http(s) URL"))),
+            let problem = match reqwest::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {
+                    // `/api/v1/query` is appended: a query or fragment would come before it.
+                    (u.query().is_some() || u.fragment().is_some())
+                        .then_some("has a query or fragment (only a path prefix is allowed)")
+                }
+                _ => Some("is not an http(s) URL"),
+            };
+            if let Some(problem) = problem {
+                return Err(("prometheus.url", format!("{url:?} {problem}")));
             }
         }
         if !(1..=60_000).contains(&self.query_timeout_ms) {
