@@ -55,6 +55,24 @@ pub enum LoadError {
     Client(String),
 }
 
+/// What happens without a measured desired count (said in the warning that tells why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Otherwise {
+    /// A notification: the alert's `desired` annotation decides.
+    Annotation,
+    /// A follow-up: nothing newer than the annotation already acted on, so nothing moves.
+    Hold,
+}
+
+impl Otherwise {
+    fn says(self) -> &'static str {
+        match self {
+            Self::Annotation => "using the alert's desired annotation",
+            Self::Hold => "the follow-up holds",
+        }
+    }
+}
+
 /// Fetches load from Prometheus when configured.
 #[derive(Debug, Clone, Default)]
 pub struct LoadSource {
@@ -110,16 +128,16 @@ impl LoadSource {
         };
         match signal.policy.unwrap_or(config.default) {
             PolicyKind::Proportional => self.measure(&signal.alertname, function).await,
-            PolicyKind::Capacity => self.desired(function).await,
+            PolicyKind::Capacity => self.desired(function, Otherwise::Annotation).await,
             _ => None,
         }
     }
 
     /// The function's desired replica count as the capacity rule pack last recorded it; `None`
     /// when Prometheus is not configured, the query fails or the count is older than
-    /// `desired_max_age_secs` (logged): the alert's `desired` annotation applies then, and a
-    /// follow-up holds. Public so a follow-up loop can re-read it while an alert fires.
-    pub async fn desired(&self, function: &FunctionId) -> Option<Load> {
+    /// `desired_max_age_secs`, which is logged with what the caller does `otherwise`. Public so a
+    /// follow-up loop can re-read it while an alert fires.
+    pub async fn desired(&self, function: &FunctionId, otherwise: Otherwise) -> Option<Load> {
         let p = self.prometheus.as_ref()?;
         let query = desired_query(function);
         let answer = p.fetch(&query).await;
@@ -129,7 +147,8 @@ impl LoadSource {
                 source: "prometheus",
             }),
             Err(e) => {
-                warn!(error = %e, %query, "desired replicas query failed; using the alert's desired annotation");
+                let otherwise = otherwise.says();
+                warn!(error = %e, %query, "desired replicas query failed; {otherwise}");
                 None
             }
         }

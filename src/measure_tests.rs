@@ -308,16 +308,25 @@ fn named(name: &str) -> FunctionId {
 async fn desired_replicas_from_prometheus_or_none() {
     let (url, server) = fake_desired().await;
     let src = source(&url, &[], 300);
-    let got = src.desired(&named("ok")).await.unwrap();
+    let got = src
+        .desired(&named("ok"), Otherwise::Annotation)
+        .await
+        .unwrap();
     assert_eq!((got.value, got.source), (3.0, "prometheus"));
     assert_eq!(
-        src.desired(&named("edge")).await.map(|l| l.value),
+        src.desired(&named("edge"), Otherwise::Annotation)
+            .await
+            .map(|l| l.value),
         Some(3.0)
     );
     for name in [
         "old", "count", "empty", "nan", "bad", "down", "hang", "html",
     ] {
-        assert_eq!(src.desired(&named(name)).await, None, "{name}");
+        assert_eq!(
+            src.desired(&named(name), Otherwise::Annotation).await,
+            None,
+            "{name}"
+        );
     }
     // What each failure is, as logged.
     let p = src.prometheus.as_ref().unwrap();
@@ -359,10 +368,16 @@ async fn desired_replicas_from_prometheus_or_none() {
     };
     let strict = LoadSource::from_config(&strict).unwrap();
     assert_eq!(
-        strict.desired(&named("ok")).await.map(|l| l.value),
+        strict
+            .desired(&named("ok"), Otherwise::Annotation)
+            .await
+            .map(|l| l.value),
         Some(3.0)
     );
-    assert_eq!(strict.desired(&named("edge")).await, None);
+    assert_eq!(
+        strict.desired(&named("edge"), Otherwise::Annotation).await,
+        None
+    );
     server.abort();
 }
 
@@ -382,7 +397,12 @@ async fn capacity_triggers_read_the_desired_count() {
     // Failure → None: the policy falls back to the alert's `desired` annotation.
     assert_eq!(src.for_trigger(&t, &config, &named("down")).await, None);
     // Not configured → None without a request.
-    assert_eq!(LoadSource::none().desired(&named("ok")).await, None);
+    assert_eq!(
+        LoadSource::none()
+            .desired(&named("ok"), Otherwise::Annotation)
+            .await,
+        None
+    );
     server.abort();
 }
 

@@ -30,7 +30,7 @@ use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::labels;
 use crate::ledger::{self, FollowUp, Trigger};
-use crate::measure::LoadSource;
+use crate::measure::{LoadSource, Otherwise};
 use crate::metrics::Metrics;
 use crate::policy::{self, Decision, Load, stabilize};
 pub use crate::report::{FunctionReport, Outcome, Report};
@@ -354,7 +354,8 @@ impl Service {
                 };
                 // Without a measured count there is nothing newer than the alert's annotation,
                 // which the notification already acted on.
-                let Some(load) = Box::pin(self.load.desired(function)).await else {
+                let Some(load) = Box::pin(self.load.desired(function, Otherwise::Hold)).await
+                else {
                     return Ok(None);
                 };
                 // The alert's own direction: a followed scale-down alert is not a wake-up.

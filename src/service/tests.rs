@@ -808,6 +808,34 @@ async fn a_firing_capacity_alert_is_followed_up_until_it_resolves() {
     assert_eq!(backend.replicas(&id()), Some(7));
 }
 
+/// Log lines written while [`Logs::capture`]'s guard lives (on this thread: a current-thread test).
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let logs = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || logs.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 /// Prometheus unavailable while the alert fires: the follow-up moves nothing, records nothing and
 /// keeps following; once Prometheus answers again it follows the load.
 #[tokio::test]
@@ -817,10 +845,26 @@ async fn a_follow_up_without_an_answer_from_prometheus_holds_and_keeps_following
     assert_eq!(backend.replicas(&id()), Some(4));
     let recorded = svc.audit().recent(None).len();
     desired.store(UNAVAILABLE, SeqCst);
-    assert!(svc.follow_up(t(15)).await.is_empty());
+    let logs = Logs::default();
+    let follow_up = {
+        let _logging = logs.capture();
+        svc.follow_up(t(15)).await
+    };
+    assert!(follow_up.is_empty());
     assert_eq!(backend.replicas(&id()), Some(4));
     assert_eq!(svc.audit().recent(None).len(), recorded);
     assert_eq!(svc.followed_functions(), vec![id()]);
+    // The warning names the problem and what a follow-up does about it: it holds (there is no
+    // annotation to fall back to).
+    let logged = logs.text();
+    for needle in [
+        "desired replicas query failed",
+        "503",
+        "the follow-up holds",
+    ] {
+        assert!(logged.contains(needle), "{needle:?} missing in {logged}");
+    }
+    assert!(!logged.contains("annotation"), "{logged}");
     desired.store(6, SeqCst);
     svc.follow_up(t(20)).await;
     assert_eq!(backend.replicas(&id()), Some(6));
