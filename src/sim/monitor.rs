@@ -476,7 +476,13 @@ mod tests {
     fn rate_counts_across_a_counter_reset_like_prometheus() {
         // 10/s sampled every 5 s; the gateway restarts between 20 s and 25 s and its counter starts again
         // from what arrived since (50): 150, 200, 250, 50, 100 over [10, 30] is an increase of 200, not -50.
-        let pts = [(10.0, 150.0), (15.0, 200.0), (20.0, 250.0), (25.0, 50.0), (30.0, 100.0)];
+        let pts = [
+            (10.0, 150.0),
+            (15.0, 200.0),
+            (20.0, 250.0),
+            (25.0, 50.0),
+            (30.0, 100.0),
+        ];
         let r = extrapolated_rate(&pts, 10.0, 30.0).unwrap();
         assert!((r - 10.0).abs() < 1e-9, "{r}");
         // Two resets in one window each add the value before them.
