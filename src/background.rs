@@ -10,9 +10,11 @@
 //! - The label refresh, every [`LABEL_REFRESH`]: re-exports per-function label series (latency
 //!   targets) from a listing, so `/metrics` never calls the backend.
 
+use std::future::Future;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures_util::FutureExt;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
@@ -24,23 +26,44 @@ pub(crate) const LABEL_REFRESH: Duration = Duration::from_secs(60);
 
 /// Run the settle pass and the label refresh until aborted.
 pub fn spawn(service: Service) -> JoinHandle<()> {
+    spawn_until(service, std::future::pending())
+}
+
+/// As [`spawn`], until `stop` completes: no pass starts after it, and a pass in flight then
+/// finishes (its decisions are written and recorded) before the task ends. On shutdown, serve
+/// stops the loop at the signal and waits for it within the grace period, as for webhooks.
+pub fn spawn_until(
+    service: Service,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
+        tokio::pin!(stop);
         let every = service.settings().policy.settle_interval_secs;
         let mut settle = (every > 0).then(|| interval(Duration::from_secs(every)));
         let follow_every = service.settings().policy.follow_up_interval_secs;
         let mut follow = (follow_every > 0).then(|| interval(Duration::from_secs(follow_every)));
         let mut refresh = interval(LABEL_REFRESH);
         loop {
-            tokio::select! {
-                _ = tick(&mut settle) => {
+            let pass = tokio::select! {
+                () = &mut stop => break,
+                _ = tick(&mut settle) => Pass::Settle,
+                _ = tick(&mut follow) => Pass::FollowUp,
+                _ = refresh.tick() => Pass::Refresh,
+            };
+            // A stop that came with the tick wins: no pass starts after it.
+            if stop.as_mut().now_or_never().is_some() {
+                break;
+            }
+            match pass {
+                Pass::Settle => {
                     if service.backend().leads_passes().await && !settle_pass(&service).await {
                         settle = None;
                     }
                 }
-                _ = tick(&mut follow) => {
+                Pass::FollowUp => {
                     service.follow_up(Utc::now()).await;
                 }
-                _ = refresh.tick() => {
+                Pass::Refresh => {
                     if let Err(e) = service.refresh_label_exports().await {
                         debug!(error = %e, "label refresh failed; the next one tries again");
                     }
@@ -48,6 +71,13 @@ pub fn spawn(service: Service) -> JoinHandle<()> {
             }
         }
     })
+}
+
+/// Which loop's tick came.
+enum Pass {
+    Settle,
+    FollowUp,
+    Refresh,
 }
 
 fn interval(every: Duration) -> tokio::time::Interval {

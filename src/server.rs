@@ -123,7 +123,17 @@ pub async fn serve_with(
     };
     let mut limits = options.connections;
     limits.max_connections = fit_open_file_limit(limits.max_connections);
-    let settler = crate::background::spawn(state.service.clone());
+    // The background passes stop at the signal, as the listener does: none starts after it, and
+    // a decision in flight finishes (written and recorded) within the same grace period.
+    let (signalled, signal_at) = tokio::sync::watch::channel(None);
+    let mut stopping = signalled.subscribe();
+    let settler = crate::background::spawn_until(state.service.clone(), async move {
+        let _ = stopping.wait_for(Option::is_some).await;
+    });
+    let shutdown = async move {
+        shutdown.await;
+        signalled.send_replace(Some(tokio::time::Instant::now()));
+    };
     // The listener applies the request timeout itself (cheaper than a router layer).
     let per_request = crate::listener::PerRequest {
         timeout: options.request_timeout,
@@ -140,8 +150,19 @@ pub async fn serve_with(
         options.shutdown_grace,
     )
     .await;
-    settler.abort();
+    let since = signal_at.borrow().map_or(Duration::ZERO, |at| at.elapsed());
+    finish_background(settler, options.shutdown_grace.saturating_sub(since)).await;
     Ok(())
+}
+
+/// Wait for the background passes to end (they were told to stop at the signal) for at most
+/// `grace`; a pass still deciding then is cut off, as a request is (its write is one a restarted
+/// receiver settles: see the backends' write protocols).
+async fn finish_background(mut settler: tokio::task::JoinHandle<()>, grace: Duration) {
+    if tokio::time::timeout(grace, &mut settler).await.is_err() {
+        tracing::warn!("shutdown grace period over: cutting off the background pass in progress");
+        settler.abort();
+    }
 }
 
 /// A TLS acceptor from PEM files, speaking HTTP/1.1 only (the listener has no HTTP/2).

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use alertscaler::config::TlsConfig;
 use alertscaler::server::{self, ServeOptions};
+use alertscaler::service::Outcome;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -24,9 +25,21 @@ async fn start(
     oneshot::Sender<()>,
     JoinHandle<anyhow::Result<()>>,
 ) {
+    let state = server::state(&config(&["echo"]), backend).unwrap();
+    serve(state, options).await
+}
+
+/// As [`start`], serving `state`.
+async fn serve(
+    state: alertscaler::http::AppState,
+    options: ServeOptions,
+) -> (
+    std::net::SocketAddr,
+    oneshot::Sender<()>,
+    JoinHandle<anyhow::Result<()>>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = server::state(&config(&["echo"]), backend).unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(server::serve_with(
         listener,
@@ -78,6 +91,71 @@ async fn shutdown_finishes_in_flight_webhooks_then_exits() {
     // No longer accepting.
     let again = client().get(format!("http://{addr}/healthz")).send().await;
     assert!(again.is_err(), "{again:?}");
+}
+
+/// A settle pass writing a scale-down when the signal comes finishes it (written and recorded)
+/// within the grace period, as an in-flight webhook does; it used to be cut off mid-write.
+#[tokio::test(start_paused = true)]
+async fn shutdown_lets_a_background_decision_in_flight_finish() {
+    let double = Double::new(&["echo"]).arc();
+    let state = server::state(&config(&["echo"]), double.clone()).unwrap();
+    held_scale_down(&state, &double).await;
+    double.hold_writes();
+    let audit = state.service.audit().clone();
+    let (_, stop, mut task) = serve(state, options(Duration::from_secs(10))).await;
+    double.writing.notified().await;
+    stop.send(()).unwrap();
+    // The server waits for the write (virtual time: the grace is 10 s).
+    let early = tokio::time::timeout(Duration::from_secs(1), &mut task).await;
+    assert!(
+        early.is_err(),
+        "exited in the middle of a settle pass's write"
+    );
+    double.release_write();
+    let exited = tokio::time::timeout(Duration::from_secs(30), task).await;
+    exited.expect("server exits").unwrap().unwrap();
+    assert_eq!(double.inner.replicas(&function("echo")), Some(1));
+    let last = audit.recent(Some(1));
+    assert_eq!(
+        (last[0].trigger, last[0].report.to),
+        ("settle", Some(1)),
+        "the settle pass's decision is recorded: {last:?}"
+    );
+}
+
+/// A background pass still writing when the grace period is over is cut off: shutdown is bounded.
+#[tokio::test(start_paused = true)]
+async fn shutdown_cuts_off_a_background_pass_stuck_past_the_grace_period() {
+    let double = Double::new(&["echo"]).arc();
+    let state = server::state(&config(&["echo"]), double.clone()).unwrap();
+    held_scale_down(&state, &double).await;
+    double.hold_writes();
+    let (_, stop, task) = serve(state, options(Duration::from_secs(2))).await;
+    double.writing.notified().await;
+    stop.send(()).unwrap();
+    let started = tokio::time::Instant::now();
+    let exited = tokio::time::timeout(Duration::from_secs(30), task).await;
+    exited.expect("server exits").unwrap().unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(2),
+        "after the grace period"
+    );
+    assert_eq!(double.inner.replicas(&function("echo")), Some(5));
+}
+
+/// Echo at 5 replicas with a scale-down to 1 the stabilization window held back an hour ago: the
+/// first settle pass (at start) finishes it.
+async fn held_scale_down(state: &alertscaler::http::AppState, double: &Double) {
+    let parse = |v: serde_json::Value| alertscaler::alert::parse(v.to_string().as_bytes()).unwrap();
+    let hour_ago = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let fire = parse(webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad"));
+    state.service.handle(&fire, hour_ago).await;
+    let resolve = parse(webhook("resolved", "echo.openfaas-fn", "6a65bd8dfb3af9ad"));
+    let held = hour_ago + chrono::TimeDelta::seconds(10);
+    let r = state.service.handle(&resolve, held).await;
+    assert_eq!(r.functions[0].outcome, Outcome::Unchanged, "{r:?}");
+    assert_eq!(double.inner.replicas(&function("echo")), Some(5));
 }
 
 #[tokio::test]

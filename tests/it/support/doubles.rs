@@ -1,7 +1,7 @@
 //! Memory-backend fixtures and the one configurable backend double.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alertscaler::backend::memory::MemoryBackend;
@@ -12,7 +12,7 @@ use alertscaler::error::BackendError;
 use alertscaler::id::FunctionId;
 use async_trait::async_trait;
 use serde_json::Value;
-use tokio::sync::{Barrier, Notify};
+use tokio::sync::{Barrier, Notify, Semaphore};
 
 /// A config with memory functions `names` (default labels: min 1, max 20, factor 20).
 pub fn config(names: &[&str]) -> Config {
@@ -63,6 +63,11 @@ pub struct Double {
     fail_first_write_of: Option<String>,
     /// Told every time a read starts, so a test knows a webhook is inside the backend.
     pub started: Arc<Notify>,
+    /// While set ([`Double::hold_writes`]), each write waits for [`Double::release_write`].
+    writes_held: AtomicBool,
+    write_permits: Semaphore,
+    /// Told every time a held write starts waiting, so a test knows a decision is mid-write.
+    pub writing: Arc<Notify>,
     pub reads: AtomicUsize,
     pub conflicts: AtomicUsize,
     failed_writes: AtomicUsize,
@@ -84,6 +89,9 @@ impl Double {
             ready_stuck: false,
             fail_first_write_of: None,
             started: Arc::new(Notify::new()),
+            writes_held: AtomicBool::new(false),
+            write_permits: Semaphore::new(0),
+            writing: Arc::new(Notify::new()),
             reads: AtomicUsize::new(0),
             conflicts: AtomicUsize::new(0),
             failed_writes: AtomicUsize::new(0),
@@ -126,6 +134,17 @@ impl Double {
     pub fn fail_first_write_of(mut self, name: &str) -> Self {
         self.fail_first_write_of = Some(name.to_owned());
         self
+    }
+
+    /// From now on every write waits inside the backend, until [`Double::release_write`] lets
+    /// one through (a write held open, to act while a decision is in the middle of it).
+    pub fn hold_writes(&self) {
+        self.writes_held.store(true, Ordering::SeqCst);
+    }
+
+    /// Let one held write through.
+    pub fn release_write(&self) {
+        self.write_permits.add_permits(1);
     }
 
     pub fn arc(self) -> Arc<Self> {
@@ -176,6 +195,11 @@ impl Backend for Double {
             && self.failed_writes.fetch_add(1, Ordering::SeqCst) == 0
         {
             return Err(Self::refused());
+        }
+        if self.writes_held.load(Ordering::SeqCst) {
+            self.writing.notify_one();
+            let permit = self.write_permits.acquire().await.expect("never closed");
+            permit.forget();
         }
         let result = self.inner.apply(function, update).await;
         if matches!(result, Err(BackendError::Conflict(_))) {
