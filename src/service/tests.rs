@@ -32,6 +32,15 @@ struct Counting {
     gone: std::sync::atomic::AtomicBool,
     bad_labels: std::sync::atomic::AtomicBool,
     relabel: std::sync::Mutex<Vec<(&'static str, &'static str)>>,
+    /// The next write waits here ([`Counting::hold_next_write`]).
+    held: std::sync::Mutex<Option<Arc<Held>>>,
+}
+
+/// A write held open inside the backend: `entered` once it waits, until `release`.
+#[derive(Default)]
+struct Held {
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Notify,
 }
 
 impl Counting {
@@ -41,6 +50,13 @@ impl Counting {
 
     fn reads(&self) -> usize {
         self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Hold the next write open (after its version check would pass or fail, before it lands).
+    fn hold_next_write(&self) -> Arc<Held> {
+        let held = Arc::new(Held::default());
+        *self.held.lock().unwrap() = Some(held.clone());
+        held
     }
 }
 
@@ -75,6 +91,11 @@ impl Backend for Counting {
         f: &FunctionId,
         update: Update<'_>,
     ) -> Result<crate::backend::Applied, BackendError> {
+        let held = self.held.lock().unwrap().take();
+        if let Some(held) = held {
+            held.entered.notify_one();
+            held.release.notified().await;
+        }
         let conflict = self
             .conflicts
             .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
@@ -118,6 +139,7 @@ fn service_with(
         gone: Default::default(),
         bad_labels: Default::default(),
         relabel: Default::default(),
+        held: Default::default(),
     });
     let service = Service::new(backend.clone(), settings);
     (service, backend)
@@ -1558,3 +1580,5 @@ async fn a_settle_refusal_is_logged_at_info_once() {
     assert_eq!(refused, 1, "{text}");
     assert_eq!(backend.replicas(&id()), Some(5), "nothing written");
 }
+
+mod races;
