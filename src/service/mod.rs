@@ -376,11 +376,13 @@ impl Service {
         // Written when replicas move or the stored state changed; a hold that changed nothing (a
         // duplicate) copies and writes nothing.
         let replicas = decision.target();
-        // When the replicas last went up or down, whatever moved them (the latency policy's hold).
+        // When the replicas last went up or down, whatever moved them (the latency policy's hold,
+        // the cooldown). Never moved back: a background pass reads its clock once and may decide
+        // after waiting for this function's lock, behind a decision stamped later.
         let mut ledger = ledger;
         match replicas {
-            Some(to) if to > state.replicas => ledger.to_mut().scaled_up = Some(now),
-            Some(to) if to < state.replicas => ledger.to_mut().scaled_down = Some(now),
+            Some(to) if to > state.replicas => stamp(&mut ledger.to_mut().scaled_up, now),
+            Some(to) if to < state.replicas => stamp(&mut ledger.to_mut().scaled_down, now),
             _ => {}
         }
         let changed = matches!(&ledger, Cow::Owned(l) if *l != stored.ledger)
@@ -511,6 +513,11 @@ fn failed(
     };
     (report.from, report.to) = (moved.map(|m| m.0), moved.map(|m| m.1));
     report
+}
+
+/// Record a move at `now`, unless one was recorded later.
+fn stamp(at: &mut Option<DateTime<Utc>>, now: DateTime<Utc>) {
+    *at = Some(at.map_or(now, |at| at.max(now)));
 }
 
 /// Up alerts silent for the episode TTL that Prometheus still holds firing: no resolution was lost.

@@ -173,3 +173,26 @@ async fn a_follow_up_during_the_resolution_write_stops_following() {
     assert_eq!(backend.replicas(&id()), Some(7));
     assert!(svc.followed_functions().is_empty());
 }
+
+/// A follow-up pass reads its clock once, then may wait for the function's lock while a
+/// notification steps it: the move it then makes is stamped with its earlier clock, and must not
+/// move the function's "last scaled up" back, or the next episode's cooldown would count from
+/// before the notification's step.
+#[tokio::test]
+async fn a_follow_up_that_read_its_clock_early_keeps_the_cooldown_of_a_newer_step() {
+    let (svc, backend, desired) = measured(&[("com.openfaas.scale.target", "5")], 4).await;
+    svc.handle(&under("firing", 0), t(10)).await;
+    assert_eq!(backend.replicas(&id()), Some(4));
+    // Another up alert steps at 100 (step policy: + 4).
+    let r = svc.handle(&rate("firing", 95), t(100)).await;
+    assert_eq!(r.functions[0].to, Some(8), "{r:?}");
+    // The pass that read 98 and waited: Prometheus says 12 now.
+    desired.store(12, SeqCst);
+    let followed = svc.follow_up(t(98)).await;
+    assert_eq!(followed[0].to, Some(12), "{followed:?}");
+    // A third alert's new episode 19 s after the step at 100: within the 20 s cooldown.
+    let third = webhook("firing", "AnotherRate", &[], "10", 118);
+    let r = svc.handle(&third, t(119)).await;
+    assert_eq!(r.functions[0].why, Some(Why::Cooldown), "{r:?}");
+    assert_eq!(backend.replicas(&id()), Some(12));
+}
