@@ -394,13 +394,13 @@ pub fn plan_borrowed<'a>(
     cap(&mut next, now, settings);
 
     let trigger = if let Some((signal, repeat)) = up {
-        next.to_mut().last_up = Some(now);
+        stamp(&mut next.to_mut().last_up, now);
         Trigger::Up { signal, repeat }
     } else if let Some(signal) = down {
         // Named only here: a duplicate (the hot path) copies no alert names.
         let still_firing = next.firing_up();
         if still_firing.is_empty() {
-            next.to_mut().last_down = Some(now);
+            stamp(&mut next.to_mut().last_down, now);
             Trigger::Down { signal }
         } else {
             Trigger::Hold(Hold::StillFiring {
@@ -411,6 +411,13 @@ pub fn plan_borrowed<'a>(
         Trigger::Hold(holds.unwrap_or(Hold::Replay))
     };
     (trigger, next)
+}
+
+/// Record a decision at `now`, unless one was recorded later: a trigger that read its clock before
+/// waiting for the function's lock (another replica's clock, a pass that read it early) never
+/// moves the last decision back, which would end the cooldown and the duplicate window early.
+pub(crate) fn stamp(at: &mut Option<DateTime<Utc>>, now: DateTime<Utc>) {
+    *at = Some(at.map_or(now, |t| t.max(now)));
 }
 
 /// How much earlier than the stored firing episode a copy may start and still be that episode.
@@ -514,7 +521,7 @@ pub fn lapsed(entry: &Entry, now: DateTime<Utc>, timing: &Timing) -> Option<(Sig
     }
     prune(&mut next, now, timing);
     cap(&mut next, now, timing);
-    next.to_mut().last_down = Some(now);
+    stamp(&mut next.to_mut().last_down, now);
     Some((signal, next.into_owned()))
 }
 

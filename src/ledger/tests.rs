@@ -729,3 +729,26 @@ fn the_first_firing_up_alert_selects_the_policy_whatever_the_order() {
         ("FunctionUnderProvisioned", Some(PolicyKind::Capacity))
     );
 }
+
+#[test]
+fn a_decision_stamped_by_an_earlier_clock_never_moves_the_last_decision_back() {
+    // A trigger that read its clock before waiting for the function's lock (another replica, a
+    // pass that read its clock early) decides after one stamped later: the later stamp stays, so
+    // the cooldown and the duplicate window count from the newest decision.
+    let settings = Timing::default();
+    let entry = Entry {
+        last_up: Some(t(100)),
+        last_down: Some(t(100)),
+        ..Entry::default()
+    };
+    let up = plan(&entry, &[firing("a", 90)], t(98), &settings);
+    assert!(matches!(up.trigger, Trigger::Up { .. }), "{:?}", up.trigger);
+    assert_eq!(up.next.last_up, Some(t(100)));
+    let down = plan(&entry, &[resolved("b", 50)], t(98), &settings);
+    assert!(
+        matches!(down.trigger, Trigger::Down { .. }),
+        "{:?}",
+        down.trigger
+    );
+    assert_eq!(down.next.last_down, Some(t(100)));
+}

@@ -381,8 +381,8 @@ impl Service {
         // after waiting for this function's lock, behind a decision stamped later.
         let mut ledger = ledger;
         match replicas {
-            Some(to) if to > state.replicas => stamp(&mut ledger.to_mut().scaled_up, now),
-            Some(to) if to < state.replicas => stamp(&mut ledger.to_mut().scaled_down, now),
+            Some(to) if to > state.replicas => ledger::stamp(&mut ledger.to_mut().scaled_up, now),
+            Some(to) if to < state.replicas => ledger::stamp(&mut ledger.to_mut().scaled_down, now),
             _ => {}
         }
         let changed = matches!(&ledger, Cow::Owned(l) if *l != stored.ledger)
@@ -513,11 +513,6 @@ fn failed(
     };
     (report.from, report.to) = (moved.map(|m| m.0), moved.map(|m| m.1));
     report
-}
-
-/// Record a move at `now`, unless one was recorded later.
-fn stamp(at: &mut Option<DateTime<Utc>>, now: DateTime<Utc>) {
-    *at = Some(at.map_or(now, |at| at.max(now)));
 }
 
 /// Up alerts silent for the episode TTL that Prometheus still holds firing: no resolution was lost.
