@@ -228,6 +228,7 @@ async fn kill_9_during_a_notification_stream_never_applies_twice() {
         );
         let process = target.launch(&client).await;
         let base = target.base.clone();
+        let scales_before = gw.with(|g| g.scales.len());
         let mut posts = Vec::new();
         let fresh = (0..FRESH_PER_ROUND).map(|k| round * FRESH_PER_ROUND + k);
         let again: Vec<usize> = (0..FRESH_PER_ROUND)
@@ -238,6 +239,17 @@ async fn kill_9_during_a_notification_stream_never_applies_twice() {
             for _ in 0..2 {
                 posts.push(tokio::spawn(post(client.clone(), base.clone(), i)));
             }
+        }
+        // The kill lands 0–30 ms after the round's first scale call reached the gateway (the
+        // binary writes its intent before that call), not 0–30 ms after the posts were sent: on a
+        // loaded machine the binary had handled none of them that soon, and every kill landed
+        // before any intent (0 of 300 kills left one under two busy loops, ~296 unloaded).
+        let working = Instant::now() + Duration::from_secs(10);
+        while gw.with(|g| g.scales.len()) == scales_before
+            && !posts.iter().all(|p| p.is_finished())
+            && Instant::now() < working
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         tokio::time::sleep(Duration::from_millis(rng.next() % 30)).await;
         process.kill();
