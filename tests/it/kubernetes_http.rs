@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::support::app_with_backend;
-use crate::support::procs::Served;
+use crate::support::procs::{Served, die_with_test};
 use support::apiserver::{Action, FakeApiserver, function_deployment, plain_deployment};
 use support::apiserver::{CONFIGMAPS, DEPLOYMENTS};
 use support::{backend, config, has_pending, notification_json, stored_ledger};
@@ -260,7 +260,7 @@ fn serve(
     kubeconfig: &std::path::Path,
     home: &std::path::Path,
 ) -> Running {
-    let child = Command::new(env!("CARGO_BIN_EXE_alertscaler"))
+    let child = die_with_test(&mut Command::new(env!("CARGO_BIN_EXE_alertscaler")))
         .args(["serve", "--config"])
         .arg(config)
         .env("KUBECONFIG", kubeconfig)

@@ -8,6 +8,7 @@ mod connections;
 mod dashboard;
 mod e2e;
 mod fuzz;
+mod harness;
 mod hostile;
 mod kubernetes;
 mod kubernetes_cluster;

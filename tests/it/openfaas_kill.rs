@@ -9,6 +9,7 @@
 //! `KILL9_ROUNDS` sets the number of kills (default 300; `scripts/kill-soak.sh` runs more).
 
 use crate::support::openfaas::{env, mock};
+use crate::support::procs::die_with_test;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -35,6 +36,7 @@ impl Alertscaler {
             .open(log)
             .unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_alertscaler"));
+        die_with_test(&mut command);
         for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("ALERTSCALER_")) {
             command.env_remove(key); // the configuration is the file, nothing else
         }

@@ -15,7 +15,7 @@ impl Proc {
     /// Start `program` with `args`; stdout and stderr go to `log_dir/name.log`.
     pub fn start(name: &'static str, program: &str, args: &[String], log_dir: &Path) -> Self {
         let log = std::fs::File::create(log_dir.join(format!("{name}.log"))).unwrap();
-        let child = Command::new(program)
+        let child = die_with_test(&mut Command::new(program))
             .args(args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -25,6 +25,11 @@ impl Proc {
                 panic!("cannot start {program}: {e} (is it installed? run .ci/run)")
             });
         Self { name, child }
+    }
+
+    /// The process id, e.g. to check from outside that it is gone.
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 
     /// Whether the process is still running.
@@ -37,6 +42,31 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Make the child of `command` die (SIGKILL) with the thread that starts it. The drop guards
+/// ([`Proc`], [`Served`]) stop children when a test fails by unwinding, but nothing runs when the
+/// test binary itself is killed — a CI job's timeout, Ctrl-C, a second panic while unwinding — and
+/// a Prometheus, AlertManager or alertscaler would then outlive the run, holding its port and CPU.
+/// Linux sends the signal when the *thread* that forked the child ends, so start children on the
+/// test's own thread (a `#[tokio::test]` body runs there), never from a spawned task or blocking pool.
+pub fn die_with_test(command: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs between fork and exec; prctl, getppid and _exit are
+    // async-signal-safe and it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Killed between fork and prctl: no signal will come, so do not start at all.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        })
     }
 }
 
@@ -97,7 +127,7 @@ impl Served {
 
     fn start_with(format: &str, config: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Self {
         use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_alertscaler"))
+        let mut child = die_with_test(&mut Command::new(env!("CARGO_BIN_EXE_alertscaler")))
             .args(["--log-format", format, "serve", "--config"])
             .arg(config)
             .env("RUST_LOG", "info")
