@@ -82,7 +82,7 @@ password_file = "{pw}"
     ];
     let mut receiver = Proc::start("alertscaler", env!("CARGO_BIN_EXE_alertscaler"), &args, d);
     let stack = Stack {
-        client: reqwest::Client::new(),
+        client: support::procs::client(),
         receiver: format!("http://127.0.0.1:{receiver_port}"),
         prometheus: monitoring.prometheus.clone(),
         alertmanager: monitoring.alertmanager.clone(),

@@ -320,7 +320,7 @@ async fn rules_alertmanager_and_receiver_scale_functions_end_to_end() {
     let packs = [support::repo("alert-rules/*.rules.yml")];
     let monitoring = monitoring(d, gateway_port, receiver_port, &password_file, &packs).await;
     let stack = Stack {
-        client: reqwest::Client::new(),
+        client: support::procs::client(),
         receiver: format!("http://127.0.0.1:{receiver_port}"),
         prometheus: monitoring.prometheus.clone(),
         alertmanager: monitoring.alertmanager.clone(),

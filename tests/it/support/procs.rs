@@ -79,9 +79,25 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// How long one HTTP request of a real-process test may take: a bound, so that a process that
+/// accepts a connection and never answers fails the test instead of hanging it. Far above any answer
+/// seen (Prometheus' and AlertManager's APIs and alertscaler answer loopback requests in
+/// milliseconds, also on a loaded 2-core machine).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The HTTP client of real-process tests: every request bounded by [`REQUEST_TIMEOUT`], and never
+/// a proxy from the environment (every address is on loopback).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
 /// Poll `url` until it answers 2xx, or panic after `timeout` with the process log.
 pub async fn wait_ready(proc: &mut Proc, url: &str, timeout: Duration, log_dir: &Path) {
-    let client = reqwest::Client::new();
+    let client = client();
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if let Ok(r) = client.get(url).send().await
