@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::e2e::{Monitoring, PASSWORD, Stack, monitoring};
 use crate::support;
 use crate::support::gateway::Gateway;
-use crate::support::procs::{Proc, free_port, wait_ready};
+use crate::support::procs::{Proc, free_ports, wait_ready};
 
 const STEP_FN: &str = "stepfn.openfaas-fn";
 /// The closed loop's function, load, intervals and alertscaler settings, for the simulator; the
@@ -52,7 +52,7 @@ pub(crate) async fn pipeline(
     let gateway_port = gateway.serve().await.port();
     // alertscaler needs Prometheus' address and Prometheus alertscaler's: its port is chosen first,
     // and it starts once Prometheus and AlertManager are up.
-    let receiver_port = free_port();
+    let [receiver_port] = free_ports(&[]);
     let monitoring = monitoring(d, gateway_port, receiver_port, &password_file, rules).await;
     let config = d.join("alertscaler.toml");
     std::fs::write(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use serde_norway::Value as Yaml;
 use support::gateway::Gateway;
-use support::procs::{Proc, Served, free_port, wait_ready};
+use support::procs::{Proc, Served, free_ports, wait_ready};
 
 pub(crate) const PASSWORD: &str = "e2e-webhook-secret";
 const ECHO: &str = "echo.openfaas-fn";
@@ -145,8 +145,8 @@ pub(crate) struct Stack {
 
 /// Real AlertManager and Prometheus for a receiver on `receiver_port`, configured as shipped
 /// (timings shortened; Prometheus loading `rules`, absolute paths or globs), started and ready. Their
-/// ports come from `free_port()`: they cannot report a bound port (a short window in which another
-/// process could take one; the start-up failure then names it).
+/// ports come from `free_ports()`, distinct and other than the receiver's: they cannot report a bound
+/// port (a short window in which another process could take one; the start-up failure then names it).
 pub(crate) struct Monitoring {
     pub(crate) prometheus: String,
     pub(crate) alertmanager: String,
@@ -160,7 +160,7 @@ pub(crate) async fn monitoring(
     password_file: &Path,
     rules: &[PathBuf],
 ) -> Monitoring {
-    let (prom_port, am_port) = (free_port(), free_port());
+    let [prom_port, am_port] = free_ports(&[receiver_port]);
     let am_cfg = alertmanager_config(dir, receiver_port, password_file);
     let mut alertmanager = Proc::start(
         "alertmanager",

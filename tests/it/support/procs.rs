@@ -70,13 +70,19 @@ pub fn die_with_test(command: &mut Command) -> &mut Command {
     }
 }
 
-/// A port that was free a moment ago (bind to :0, read it, release it).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `N` distinct ports that were free a moment ago (bound to :0, read, released), none of them in
+/// `taken` (ports chosen before and not bound yet). The N listeners are held at once: two binds to
+/// port 0 in a row may return the same port, and two processes told to listen on it collide.
+pub fn free_ports<const N: usize>(taken: &[u16]) -> [u16; N] {
+    loop {
+        let held: Vec<TcpListener> = (0..N)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let ports: [u16; N] = std::array::from_fn(|i| held[i].local_addr().unwrap().port());
+        if !ports.iter().any(|p| taken.contains(p)) {
+            return ports;
+        }
+    }
 }
 
 /// How long one HTTP request of a real-process test may take: a bound, so that a process that
