@@ -25,10 +25,14 @@ FUNCTIONS=${FUNCTIONS:-10000}
 FUNCTIONS_LARGE=${FUNCTIONS_LARGE:-50000}
 export RUST_LOG=${RUST_LOG:-info}
 
+for knob in ROUNDS SECS FUNCTIONS FUNCTIONS_LARGE; do
+    [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || { echo "bench: $knob must be a positive integer, not '${!knob}'" >&2; exit 2; }
+done
 command -v hey >/dev/null || { echo "hey not found: apt-get install -y hey" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl not found" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "python3 not found" >&2; exit 1; }
 cargo build --release --quiet --bin alertscaler --example bare --example load
-BIN=target/release
+BIN=${CARGO_TARGET_DIR:-target}/release # where that build put them
 LOAD=$BIN/examples/load
 TICKS=$(getconf CLK_TCK)
 

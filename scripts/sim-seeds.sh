@@ -5,13 +5,17 @@
 # (≤ 1.5× its violation seconds at ≤ its replica-seconds), with the recommended preset's
 # violations / replica-seconds / direction changes per seed.
 #
-# Usage: scripts/sim-seeds.sh [SEEDS] [BINARY]   (default: 10 seeds, target/release/alertscaler; build it first)
-# Writes its runs under a temporary directory; bounded: SEEDS × 9 scenarios × 3 presets, ~1 s each.
+# Usage: scripts/sim-seeds.sh [SEEDS] [BINARY]   (default: 10 seeds, $CARGO_TARGET_DIR or target, then
+#        release/alertscaler; build it first: cargo build --release)
+# Writes its runs under a temporary directory, removed on exit; bounded: SEEDS × 9 scenarios × 3 presets
+# (well under a second each in a release build: 10 seeds take a few seconds).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seeds="${1:-10}"
-bin="${2:-$root/target/release/alertscaler}"
+bin="${2:-${CARGO_TARGET_DIR:-$root/target}/release/alertscaler}"
+[[ $seeds =~ ^[1-9][0-9]*$ ]] || { echo "sim-seeds.sh: SEEDS must be a positive integer, not '$seeds'" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "sim-seeds.sh: python3 not found on PATH" >&2; exit 2; }
 [ -x "$bin" ] || { echo "sim-seeds.sh: no binary at $bin (cargo build --release)" >&2; exit 2; }
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT

@@ -10,8 +10,12 @@ import sys
 
 from sim_bar import meets_ce_bar, meets_kpa_target, steady
 
+if len(sys.argv) != 2:
+    sys.exit("usage: scripts/sim-tables.py DIR   (DIR/<scenario>/summary.json from alertscaler simulate --out)")
 root = sys.argv[1]
 runs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(root, "*", "summary.json")))]
+if not runs:
+    sys.exit(f"sim-tables.py: no {os.path.join(root, '*', 'summary.json')}")
 presets = [p["name"] for p in runs[0]["policies"]]
 
 print("| scenario (horizon) | " + " | ".join(presets) + " |")
