@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CASES=${CASES:-100000}
 PROFILE=${PROFILE:-dev}
+# The test reads FUZZ_CASES and falls back to 300 on anything that is not a number: refuse it here.
+[[ $CASES =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: CASES must be a positive integer, not '$CASES'" >&2; exit 2; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 start=$(date +%s)

@@ -9,5 +9,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-1000}
-KILL9_ROUNDS=$ROUNDS nice -n 5 cargo test --quiet --test it openfaas_kill -- --nocapture 2>&1 \
-  | grep -E '^kills|test result|panicked|assert' || { echo "kill soak FAILED" >&2; exit 1; }
+# The test reads KILL9_ROUNDS and falls back to 300 on anything that is not a number: refuse it here.
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "kill-soak.sh: ROUNDS must be a positive integer, not '$ROUNDS'" >&2; exit 2; }
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+status=0
+KILL9_ROUNDS=$ROUNDS nice -n 5 cargo test --quiet --test it openfaas_kill -- --nocapture >"$out" 2>&1 || status=$?
+grep -E '^kills|test result|panicked|assert' "$out" || true
+if ! grep -q '^kills' "$out"; then
+  # A build failure, or a filter that matched no test, prints no summary: show the end of the output.
+  tail -40 "$out" >&2
+  echo "kill soak FAILED: the test printed no 'kills' summary (cargo test exit $status)" >&2
+  exit 1
+fi
+[ "$status" -eq 0 ] || { echo "kill soak FAILED (cargo test exit $status)" >&2; exit 1; }
