@@ -20,20 +20,40 @@ tag="localhost/alertscaler:smoke-$$"
 name="alertscaler-smoke-$$"
 dir=$(mktemp -d)
 cleanup() {
+  trap '' INT TERM # a second Ctrl-C must not cut the clean-up short; each step is bounded
+  rm -rf "$dir"
   timeout 30 "${podman[@]}" rm -f -t 0 "$name" >/dev/null 2>&1 || true
   timeout 30 "${podman[@]}" rmi -f "$tag" >/dev/null 2>&1 || true
-  rm -rf "$dir"
 }
 trap cleanup EXIT
-fail() { echo "image smoke: FAILED: $*" >&2; "${podman[@]}" logs "$name" 2>&1 | tail -20 >&2 || true; exit 1; }
+# `bounded SECS CMD…` is timeout(1) that Ctrl-C also stops: timeout runs CMD in a process group of its
+# own, which the terminal's SIGINT does not reach, and bash runs no trap while a foreground command
+# runs. In the background, `wait` returns on the signal and the trap stops timeout, which stops CMD's group.
+bounded_pid=""
+bounded() {
+  timeout "$@" &
+  bounded_pid=$!
+  local status=0
+  wait "$bounded_pid" || status=$?
+  bounded_pid=""
+  return "$status"
+}
+interrupted() {
+  [ -z "$bounded_pid" ] || kill -TERM "$bounded_pid" 2>/dev/null || true
+  echo "image smoke: interrupted" >&2
+  exit 130
+}
+trap interrupted INT TERM
+pod() { bounded 60 "${podman[@]}" "$@"; }
+fail() { echo "image smoke: FAILED: $*" >&2; pod logs "$name" 2>&1 | tail -20 >&2 || true; exit 1; }
 step() { echo "image smoke: $*"; }
 
 if [ -z "${ALERTSCALER_BIN:-}" ]; then
   step "release build (a few minutes on 2 cores when not cached)"
-  timeout 1500 cargo build --release --locked --bin alertscaler
+  bounded 1500 cargo build --release --locked --bin alertscaler
 fi
 step "assemble the image $tag"
-STORAGE_DRIVER=$driver timeout 120 scripts/image.sh "$tag" >/dev/null
+STORAGE_DRIVER=$driver bounded 120 scripts/image.sh "$tag" >/dev/null
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 password="smoke-$RANDOM-$RANDOM"
@@ -60,21 +80,21 @@ chmod 755 "$dir" && chmod 644 "$dir/config.toml" "$dir/password"
 nofile=$(ulimit -Hn)
 [ "$nofile" = unlimited ] && nofile=1048576
 step "run it on 127.0.0.1:$port"
-timeout 60 "${podman[@]}" run -d --pull never --name "$name" --network host --read-only \
+pod run -d --pull never --name "$name" --network host --read-only \
   --ulimit "nofile=$nofile:$nofile" --ulimit nproc=32768:32768 \
   -v "$dir:/etc/alertscaler:ro" "$tag" --log-format json --config /etc/alertscaler/config.toml >/dev/null \
   || fail "podman run"
 
 # The entrypoint is `alertscaler` without a path: the image must carry PATH itself (podman adds a
 # default when it has none; not every runtime does).
-env=$("${podman[@]}" image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$tag")
+env=$(pod image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$tag")
 grep -q '^PATH=.*/usr/local/bin' <<<"$env" || fail "the image sets no PATH with /usr/local/bin: $env"
-user=$("${podman[@]}" inspect --format '{{.Config.User}}' "$name")
+user=$(pod inspect --format '{{.Config.User}}' "$name")
 [ "$user" = 65532:65532 ] || fail "runs as $user, not the non-root 65532:65532"
 base="http://127.0.0.1:$port"
 for _ in $(seq 1 100); do
   curl -fsS --max-time 1 "$base/healthz" >"$dir/healthz" 2>/dev/null && break
-  [ "$("${podman[@]}" inspect --format '{{.State.Running}}' "$name")" = true ] || fail "the container exited"
+  [ "$(pod inspect --format '{{.State.Running}}' "$name")" = true ] || fail "the container exited"
   sleep 0.2
 done
 grep -q '"status":"ok"' "$dir/healthz" || fail "/healthz answered: $(cat "$dir/healthz")"
@@ -92,27 +112,31 @@ grep -q '^alertscaler_scale_actions_total{.*echo-fn.*} 1$' "$dir/metrics" \
   || fail "/metrics does not count the scale action: $(grep scale_actions "$dir/metrics")"
 
 step "stop with SIGTERM"
-timeout 60 "${podman[@]}" stop -t 20 "$name" >/dev/null || fail "podman stop"
-exit_code=$("${podman[@]}" inspect --format '{{.State.ExitCode}}' "$name")
+pod stop -t 20 "$name" >/dev/null || fail "podman stop"
+exit_code=$(pod inspect --format '{{.State.ExitCode}}' "$name")
 [ "$exit_code" = 0 ] || fail "exit code $exit_code after SIGTERM (137 would mean it had to be killed)"
 
 bare="$name-bare"
-cleanup_bare() { timeout 30 "${podman[@]}" rm -f -t 0 "$bare" >/dev/null 2>&1 || true; cleanup; }
+cleanup_bare() {
+  trap '' INT TERM
+  timeout 30 "${podman[@]}" rm -f -t 0 "$bare" >/dev/null 2>&1 || true
+  cleanup
+}
 trap cleanup_bare EXIT
 step "run it without a configuration: listens on 0.0.0.0:8080"
-timeout 60 "${podman[@]}" run -d --pull never --name "$bare" --network none --read-only \
+pod run -d --pull never --name "$bare" --network none --read-only \
   --ulimit "nofile=$nofile:$nofile" --ulimit nproc=32768:32768 "$tag" --log-format json >/dev/null \
   || fail "podman run without a configuration"
 serving=""
 for _ in $(seq 1 100); do
-  serving=$("${podman[@]}" logs "$bare" 2>&1 | grep '"alertscaler serving"' || true)
+  serving=$(pod logs "$bare" 2>&1 | grep '"alertscaler serving"' || true)
   [ -n "$serving" ] && break
-  [ "$("${podman[@]}" inspect --format '{{.State.Running}}' "$bare")" = true ] || fail "the bare container exited: $("${podman[@]}" logs "$bare" 2>&1 | tail -5)"
+  [ "$(pod inspect --format '{{.State.Running}}' "$bare")" = true ] || fail "the bare container exited: $(pod logs "$bare" 2>&1 | tail -5)"
   sleep 0.2
 done
 grep -q '"listen":"0.0.0.0:8080"' <<<"$serving" || fail "without a configuration it does not listen on 0.0.0.0:8080: $serving"
-timeout 60 "${podman[@]}" stop -t 20 "$bare" >/dev/null || fail "podman stop (bare)"
+pod stop -t 20 "$bare" >/dev/null || fail "podman stop (bare)"
 
-size=$("${podman[@]}" image inspect --format '{{.Size}}' "$tag")
-binary=$(stat -c %s "${ALERTSCALER_BIN:-target/release/alertscaler}")
+size=$(pod image inspect --format '{{.Size}}' "$tag")
+binary=$(stat -c %s "${ALERTSCALER_BIN:-${CARGO_TARGET_DIR:-target}/release/alertscaler}")
 step "passed: image $((size / 1000000)) MB (unstripped binary $((binary / 1000000)) MB), exit 0 after SIGTERM"

@@ -8,7 +8,8 @@
 # a FROM scratch image has none, and a runtime that adds no default could not find the binary.
 #
 #   scripts/image.sh [TAG]                       default TAG: localhost/alertscaler:<crate version>
-#   ALERTSCALER_BIN=path/to/alertscaler scripts/image.sh TAG    (default: target/release/alertscaler)
+#   ALERTSCALER_BIN=path/to/alertscaler scripts/image.sh TAG
+#                       (default: ${CARGO_TARGET_DIR:-target}/release/alertscaler, where cargo build --release puts it)
 #
 # Needs buildah. STORAGE_DRIVER (default vfs, which works in nested containers) must be the one
 # podman is then given (`podman --storage-driver vfs …`). Prints the image id on its last line.
@@ -17,8 +18,9 @@ cd "$(dirname "$0")/.."
 
 version=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)
 tag=${1:-localhost/alertscaler:$version}
-bin=${ALERTSCALER_BIN:-target/release/alertscaler}
+bin=${ALERTSCALER_BIN:-${CARGO_TARGET_DIR:-target}/release/alertscaler}
 store=(--storage-driver "${STORAGE_DRIVER:-vfs}")
+command -v buildah >/dev/null || { echo "image.sh: buildah not found on PATH (apt-get install buildah)" >&2; exit 2; }
 [ -x "$bin" ] || { echo "no binary at $bin: cargo build --release --locked --bin alertscaler" >&2; exit 2; }
 certs=/etc/ssl/certs/ca-certificates.crt
 [ -f "$certs" ] || { echo "no CA bundle at $certs: apt-get install ca-certificates" >&2; exit 2; }
@@ -26,6 +28,7 @@ certs=/etc/ssl/certs/ca-certificates.crt
 root=$(mktemp -d)
 ctr=""
 cleanup() {
+  trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
   [ -n "$ctr" ] && buildah "${store[@]}" rm "$ctr" >/dev/null 2>&1 || true
   rm -rf "$root"
 }
