@@ -445,3 +445,82 @@ async fn slow_apiserver_times_out_as_unavailable() {
     assert!(report.has_errors());
     assert_eq!(fake.count(&Method::PATCH), 0);
 }
+
+/// docs/kubernetes.md, "Requests per notification": a scaling decision costs 5 requests (GET
+/// Deployment and GET state ConfigMap at once; then the intent, the replica PATCH and the confirm,
+/// one after the other), a duplicate 2.
+#[tokio::test]
+async fn a_scaling_decision_costs_five_requests_and_a_duplicate_two() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
+    // The two reads are held until both have arrived: made one after the other, they would
+    // never meet and the first would time out.
+    let both = Arc::new(Barrier::new(2));
+    for resource in [support::apiserver::DEPLOYMENTS, CONFIGMAPS] {
+        fake.fault_on(
+            resource,
+            Some(Method::GET),
+            Action::Gate(both.clone()),
+            Some(1),
+        );
+    }
+    let svc = receiver(&fake, &config(&[FN_NS]));
+    let webhook = firing("echo.openfaas-fn");
+
+    let first = svc.handle(&webhook, now()).await;
+    assert_moved(&first, Outcome::Scaled, 1, 5);
+    let calls: Vec<(Method, String)> = fake
+        .seen()
+        .into_iter()
+        .map(|s| (s.method, s.resource))
+        .collect();
+    let (reads, writes) = calls.split_at(2);
+    let mut reads = reads.to_vec();
+    reads.sort_by_key(|(_, r)| r.clone());
+    let call = |m: Method, r: &str| (m, r.to_owned());
+    assert_eq!(
+        reads,
+        [
+            call(Method::GET, CONFIGMAPS),
+            call(Method::GET, "deployments")
+        ]
+    );
+    assert_eq!(
+        writes,
+        [
+            call(Method::POST, CONFIGMAPS),
+            call(Method::PATCH, "deployments"),
+            call(Method::PATCH, CONFIGMAPS),
+        ],
+        "intent, replicas, confirm"
+    );
+
+    let again = svc
+        .handle(&webhook, now() + chrono::TimeDelta::seconds(5))
+        .await;
+    assert!(support::is_duplicate(&again), "{again:?}");
+    assert_eq!(fake.seen().len() - calls.len(), 2, "{:?}", fake.seen());
+}
+
+/// docs/kubernetes.md's errors table: a 401 is an error naming the rejected credentials (503 to
+/// AlertManager, which retries), not retried by alertscaler, and nothing is written.
+#[tokio::test]
+async fn rejected_credentials_are_an_error_naming_them() {
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
+    fake.fault(Some(Method::GET), Action::Status(401), None);
+    let report = receiver(&fake, &config(&[FN_NS]))
+        .handle(&firing("echo.openfaas-fn"), now())
+        .await;
+    let f = &report.functions[0];
+    assert_eq!(f.outcome, Outcome::Error, "{f:?}");
+    assert!(report.has_errors(), "503 to AlertManager");
+    assert!(
+        f.reason
+            .contains("rejected alertscaler's credentials (401)"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(fake.count(&Method::GET), 1, "a 401 is not retried");
+    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+}

@@ -390,3 +390,48 @@ async fn on_a_ce_like_cluster_no_write_asks_above_five_or_for_zero_and_the_reaso
     assert!(writes.iter().all(|r| (1..=5).contains(r)), "{writes:?}");
     assert_eq!(fake.clamps(), 0, "faas-netes had nothing to revert");
 }
+
+/// docs/kubernetes.md, "Listing": changed Deployments are fetched one by one up to 8; more than 8
+/// cost one full list instead.
+#[tokio::test]
+async fn up_to_eight_changed_deployments_are_fetched_one_by_one_and_nine_by_one_list() {
+    for (functions, want) in [
+        (
+            8,
+            vec![(true, true)]
+                .into_iter()
+                .chain(vec![(false, false); 8])
+                .collect::<Vec<_>>(),
+        ),
+        (9, vec![(true, true), (true, false)]),
+    ] {
+        let fake = FakeApiserver::start().await;
+        for i in 0..functions {
+            fake.put(function_deployment(&format!("f{i}"), FN_NS, Some(1), &[]));
+        }
+        let b = backend(&fake, &config(&[FN_NS]));
+        assert_eq!(b.list().await.unwrap().len(), functions);
+        assert_eq!(deployment_requests(&fake), want, "{functions} changed");
+    }
+}
+
+/// docs/kubernetes.md, "One replica runs background passes": an error or a lost race on the Lease is
+/// "skip this pass", and the next pass, with the apiserver back, takes the Lease.
+#[tokio::test]
+async fn a_lease_that_cannot_be_read_skips_the_pass() {
+    let fake = FakeApiserver::start().await;
+    let b = backend(&fake, &config(&[FN_NS]));
+    fake.fault_on(LEASES, Some(Method::GET), Action::Status(500), None);
+    assert!(!b.leads_passes().await, "an error is not leadership");
+    assert_eq!(fake.count_on(LEASES, &Method::POST), 0, "nothing created");
+    fake.clear_faults();
+    // A lost race: another replica created it first (409).
+    fake.fault_on(LEASES, Some(Method::POST), Action::Status(409), Some(1));
+    assert!(!b.leads_passes().await, "a lost race is not leadership");
+    assert_eq!(fake.count_on(LEASES, &Method::POST), 1);
+    assert!(b.leads_passes().await, "the next pass creates it");
+    assert!(
+        fake.get_on(LEASES, "openfaas", "alertscaler-passes")
+            .is_some()
+    );
+}

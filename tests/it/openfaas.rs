@@ -280,3 +280,24 @@ async fn a_refused_scale_rolls_the_ledger_back_at_once() {
         Some(Default::default())
     );
 }
+
+/// docs/openfaas.md: `/readyz` asks the gateway's `/healthz` ONE time (no retries, whatever
+/// `retries` says), so a failing gateway makes the backend unready at once.
+#[tokio::test]
+async fn readiness_asks_the_gateways_healthz_once() {
+    let gw = mock::start(&[("figlet", labelled(1))]).await;
+    let mut env = Env::new(&gw);
+    env.config.openfaas.retries = 3;
+    let backend = env.backend();
+    backend.ready().await.unwrap();
+    assert_eq!(gw.with(|g| g.healthz_calls), 1);
+
+    gw.with(|g| g.healthz_failing = true);
+    let err = backend.ready().await.unwrap_err().to_string();
+    assert!(err.contains("/healthz answered 503"), "{err}");
+    assert_eq!(
+        gw.with(|g| g.healthz_calls),
+        2,
+        "one attempt, not 1 + retries"
+    );
+}

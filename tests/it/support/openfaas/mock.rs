@@ -52,6 +52,9 @@ pub struct Gateway {
     /// Every replica count the provider actually applied, per function, in order.
     pub applied: Vec<(String, u64)>,
     pub reads: usize,
+    /// `GET /healthz` requests received, and whether they are answered 503.
+    pub healthz_calls: usize,
+    pub healthz_failing: bool,
     /// Answer this many next reads / scales with 500 (a scale answered so does NOT act).
     pub fail_reads: usize,
     pub fail_scales: usize,
@@ -199,7 +202,7 @@ pub async fn start(functions: &[(&str, Function)]) -> Running {
         .route("/system/function/{name}", get(read))
         .route("/system/scale-function/{name}", post(scale))
         .route("/system/functions", get(list))
-        .route("/healthz", get(|| async { "OK" }))
+        .route("/healthz", get(healthz))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -207,6 +210,16 @@ pub async fn start(functions: &[(&str, Function)]) -> Running {
         let _ = axum::serve(listener, app).await;
     });
     Running { addr, state, task }
+}
+
+async fn healthz(State(s): State<Shared>) -> StatusCode {
+    let mut g = s.lock().unwrap();
+    g.healthz_calls += 1;
+    if g.healthz_failing {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
 }
 
 #[derive(Deserialize)]
