@@ -8,7 +8,8 @@
 //! - reads (`get`, `list`) are retried on 429, 503 and 504; writes only on 429, which the apiserver
 //!   sends before handling the request (so a write retried after it cannot have acted twice);
 //! - at most [`MAX_ATTEMPTS`] attempts, backoff 100 ms doubling, all inside the request timeout;
-//!   a retry that would not finish in time is not started;
+//!   a retry whose pause would reach the deadline is not started (how long the retry itself
+//!   would take is unknown: one that starts is cut at the deadline, naming the status before it);
 //! - the LAST status is reported (a 503-always apiserver is a 503 to AlertManager, saying so).
 
 use std::future::Future;
@@ -60,5 +61,64 @@ where
             }
             Err(_) => return Err(errors::timeout(call, timeout.as_secs(), last)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::backend::kubernetes::errors::DEPLOYMENTS;
+
+    fn unavailable() -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status {
+            status: None,
+            code: 503,
+            message: "down".into(),
+            metadata: None,
+            reason: "ServiceUnavailable".into(),
+            details: None,
+        }))
+    }
+
+    /// Calls made and time taken by a `get` whose every attempt answers 503 after `answer`.
+    async fn always_503(answer: Duration, timeout: Duration) -> (u32, Duration, String) {
+        let calls = Arc::new(AtomicU32::new(0));
+        let start = Instant::now();
+        let call = Call::on("get", DEPLOYMENTS, "openfaas-fn", "echo");
+        let result: Result<(), _> = run(call, timeout, || {
+            let calls = calls.clone();
+            async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(answer).await;
+                Err(unavailable())
+            }
+        })
+        .await;
+        let message = result.unwrap_err().error.to_string();
+        (calls.load(Ordering::SeqCst), start.elapsed(), message)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_are_tried_four_times_with_a_doubling_pause_from_100_ms() {
+        let (calls, took, message) = always_503(Duration::ZERO, Duration::from_secs(10)).await;
+        assert_eq!(calls, MAX_ATTEMPTS);
+        assert_eq!(took, Duration::from_millis(100 + 200 + 400));
+        assert!(message.contains("answered 503") && message.contains("after 4 attempts"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_whose_pause_reaches_the_deadline_is_not_started() {
+        let second = Duration::from_secs(1);
+        // 950 ms + the 100 ms pause passes the 1 s deadline: no retry, the 503 itself.
+        let (calls, _, message) = always_503(Duration::from_millis(950), second).await;
+        assert_eq!(calls, 1, "{message}");
+        assert!(!message.contains("within"), "{message}");
+        // 850 ms + 100 ms does not: the retry starts, is cut, and the 503 before it is named.
+        let (calls, took, message) = always_503(Duration::from_millis(850), second).await;
+        assert_eq!((calls, took), (2, second), "{message}");
+        assert!(message.contains("answered 503") && message.contains("within 1s"));
     }
 }
