@@ -42,7 +42,8 @@ pub struct Pending {
     pub previous: Stored,
     /// resourceVersion of the Deployment the patch is conditioned on.
     pub deployment_version: String,
-    /// When the intent was written, by the writer's clock (for logs only).
+    /// When the intent was written, by the writer's clock: logged, and compared with the writer's
+    /// deadline to decide whether a reader that finds the move landed reports it.
     pub at: DateTime<Utc>,
     /// Bumped by a reader that takes the write over, so the record's version moves.
     #[serde(default)]
