@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use alertscaler::backend::Backend;
 use alertscaler::backend::openfaas::OpenFaasBackend;
 use alertscaler::backend::openfaas::state_file;
 use alertscaler::service::Outcome;
@@ -622,4 +623,34 @@ async fn a_move_whose_intent_could_not_be_cleared_is_reported_once() {
         .filter(|r| r.report.outcome == Outcome::Scaled)
         .count();
     assert_eq!(scaled, 1, "one move, reported once");
+}
+
+/// docs/openfaas.md: a function the gateway answers 404 for has its ledger dropped "on any read:
+/// a notification, the settle pass …", so the state file does not grow with deleted functions.
+/// A deleted function is missing from the listing the settle pass starts from: the listing itself
+/// must confirm it gone (a 404) and drop it, with or without the gateway's Prometheus.
+#[tokio::test]
+async fn a_deleted_function_leaves_the_state_file_at_the_next_listing() {
+    for no_prometheus in [false, true] {
+        let gw = mock::start(&[("figlet", labelled(1)), ("echo", labelled(1))]).await;
+        let env = Env::new(&gw);
+        let backend = env.backend();
+        let service = env.service(backend.clone());
+        assert_scaled(&service.handle(&firing(), t0()).await, 1, 6);
+        gw.with(|g| {
+            g.functions.remove("figlet"); // faas-cli remove figlet; no notification follows
+            g.no_prometheus = no_prometheus;
+        });
+        let reads = gw.with(|g| g.reads);
+        backend.list().await.unwrap();
+        let on_disk = state_file::load(&env.state_path()).unwrap();
+        assert!(
+            !on_disk.contains_key(&figlet()),
+            "{no_prometheus}: {on_disk:?}"
+        );
+        assert_eq!(backend.slot(&figlet()), None);
+        assert_eq!(gw.with(|g| g.reads) - reads, 1, "one read confirms it gone");
+        backend.list().await.unwrap_or_default();
+        assert_eq!(gw.with(|g| g.reads) - reads, 1, "and it is not read again");
+    }
 }

@@ -132,11 +132,26 @@ impl OpenFaasBackend {
         for id in self.store.known(&self.namespaces) {
             match self.gateway.function(&id).await {
                 Ok(status) => out.push(self.summary(&id, &status)),
-                Err(BackendError::NotFound(_) | BackendError::Ineligible(_)) => {}
+                Err(BackendError::NotFound(_)) => self.forget(&id).await,
+                Err(BackendError::Ineligible(_)) => {}
                 Err(e) => return Err(e),
             }
         }
         Ok(out)
+    }
+
+    /// Functions the state file knows but the gateway's listing lacks: deleted (their ledgers are
+    /// dropped once a read answers 404, as any read does), or created after the listing (kept).
+    /// Without this a deleted function would never be read again, and its ledger never dropped.
+    async fn drop_unlisted(&self, listed: &[FunctionSummary]) {
+        for id in self.store.known(&self.namespaces) {
+            let present = listed
+                .iter()
+                .any(|f| f.name == id.name && f.namespace == id.namespace);
+            if !present && let Err(BackendError::NotFound(_)) = self.gateway.function(&id).await {
+                self.forget(&id).await;
+            }
+        }
     }
 
     fn summary(&self, id: &FunctionId, status: &gateway::FunctionStatus) -> FunctionSummary {
@@ -255,7 +270,10 @@ impl Backend for OpenFaasBackend {
     /// still reaches every function with a held scale-down.
     async fn list(&self) -> Result<Vec<FunctionSummary>, BackendError> {
         match self.list_gateway().await {
-            Ok(list) => Ok(list),
+            Ok(list) => {
+                self.drop_unlisted(&list).await;
+                Ok(list)
+            }
             Err(e @ BackendError::Unavailable(_)) => {
                 if self.store.known(&self.namespaces).is_empty() {
                     return Err(e);
