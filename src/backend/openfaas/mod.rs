@@ -144,10 +144,12 @@ impl OpenFaasBackend {
     /// dropped once a read answers 404, as any read does), or created after the listing (kept).
     /// Without this a deleted function would never be read again, and its ledger never dropped.
     async fn drop_unlisted(&self, listed: &[FunctionSummary]) {
+        let listed: std::collections::HashSet<(&str, &str)> = listed
+            .iter()
+            .map(|f| (f.name.as_str(), f.namespace.as_str()))
+            .collect();
         for id in self.store.known(&self.namespaces) {
-            let present = listed
-                .iter()
-                .any(|f| f.name == id.name && f.namespace == id.namespace);
+            let present = listed.contains(&(id.name.as_str(), id.namespace.as_str()));
             if !present && let Err(BackendError::NotFound(_)) = self.gateway.function(&id).await {
                 self.forget(&id).await;
             }
