@@ -334,3 +334,74 @@ fn a_min_of_zero_does_not_let_a_proportional_resolution_put_a_function_to_sleep(
     let d = simple(&l, 3, &resolved);
     assert!(d.reason().contains("clamped to [1, 20] = 1"), "{d:?}");
 }
+
+/// Every `why` the code can give, in declaration order. The exhaustive `match` stops compiling when
+/// a variant is added, until it is listed here (and so checked against the README below).
+fn every_why() -> Vec<Why> {
+    use Why::*;
+    let all = [
+        Duplicate,
+        Cooldown,
+        Disabled,
+        AtMax,
+        AtMin,
+        StillFiring,
+        Stale,
+        Replay,
+        NoStep,
+        DownEnded,
+        Tolerance,
+        Stabilizing,
+        OppositeHold,
+        NoZero,
+        IdleTooShort,
+        InBand,
+        Asleep,
+    ];
+    for (i, why) in all.iter().enumerate() {
+        let position = match why {
+            Duplicate => 0,
+            Cooldown => 1,
+            Disabled => 2,
+            AtMax => 3,
+            AtMin => 4,
+            StillFiring => 5,
+            Stale => 6,
+            Replay => 7,
+            NoStep => 8,
+            DownEnded => 9,
+            Tolerance => 10,
+            Stabilizing => 11,
+            OppositeHold => 12,
+            NoZero => 13,
+            IdleTooShort => 14,
+            InBand => 15,
+            Asleep => 16,
+        };
+        assert_eq!(position, i, "{why:?} listed once, in order");
+    }
+    all.to_vec()
+}
+
+#[test]
+fn the_readme_lists_exactly_the_whys_the_code_can_give_as_it_serialises_them() {
+    let readme = include_str!("../../README.md");
+    // "`unchanged` (with `why`: `duplicate`, …, `asleep`), `refused` (…"
+    let start = readme
+        .find("`unchanged` (with `why`:")
+        .expect("README describes `unchanged` and its `why`");
+    let listed = &readme[start..];
+    let listed = &listed["`unchanged` (with `why`:".len()..listed.find("), `refused`").unwrap()];
+    let mut documented: Vec<&str> = listed.split('`').skip(1).step_by(2).collect();
+    documented.sort_unstable();
+    let mut given: Vec<String> = every_why()
+        .into_iter()
+        .map(|why| {
+            let json = serde_json::to_value(why).unwrap();
+            assert_eq!(json, why.as_str(), "serde and as_str agree for {why:?}");
+            why.as_str().to_owned()
+        })
+        .collect();
+    given.sort_unstable();
+    assert_eq!(documented, given);
+}
