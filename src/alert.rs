@@ -428,4 +428,57 @@ mod tests {
         assert_eq!(intents.len(), 1);
         assert_eq!(intents[0].signals[0].policy, Some(PolicyKind::Latency));
     }
+
+    #[test]
+    fn alerts_naming_no_eligible_function_are_skipped_or_refused_with_the_reason() {
+        // README: `skipped` when no `function_name` label; `refused` (with the function) for a
+        // name that is no function name, a namespace not allowed, or an unknown direction.
+        let alert = |labels: &str| {
+            format!(
+                r#"{{"status":"firing","labels":{{"alertname":"A"{labels}}},"startsAt":"2026-11-24T06:55:10Z"}}"#
+            )
+        };
+        let cases = [
+            ("", "skipped", None, "\"function_name\""),
+            (
+                r#","function_name":"Bad_Name""#,
+                "refused",
+                Some("Bad_Name"),
+                "DNS-1123",
+            ),
+            (
+                r#","function_name":"f.kube-system""#,
+                "refused",
+                Some("f.kube-system"),
+                "allowed",
+            ),
+            (
+                r#","function_name":"f","scale_direction":"sideways""#,
+                "refused",
+                Some("f.openfaas-fn"),
+                "\"sideways\"",
+            ),
+        ];
+        let identity = Identity {
+            function_label: "function_name".into(),
+            default_namespace: "openfaas-fn".into(),
+            allowed_namespaces: vec!["openfaas-fn".into()],
+        };
+        for (labels, outcome, function, said) in cases {
+            let body = format!(
+                r#"{{"version":"4","status":"firing","alerts":[{}]}}"#,
+                alert(labels)
+            );
+            let (intents, skipped) = intents(&parse(body.as_bytes()).unwrap(), &identity);
+            assert!(intents.is_empty(), "{labels}");
+            assert_eq!(skipped.len(), 1, "{labels}");
+            let s = &skipped[0];
+            assert_eq!(
+                (s.outcome, s.function.as_deref()),
+                (outcome, function),
+                "{labels}"
+            );
+            assert!(s.reason.contains(said), "{labels}: {}", s.reason);
+        }
+    }
 }

@@ -552,3 +552,108 @@ fn a_namespace_no_function_can_be_in_is_refused_naming_it() {
         assert!(err.contains("DNS-1123"), "{err}");
     }
 }
+
+/// README's configuration table, column "default", for the webhook and operations keys.
+#[test]
+fn the_readme_defaults_are_the_built_in_ones() {
+    let c = Config::default();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.backend, BackendKind::Memory);
+    assert_eq!(c.default_namespace, "openfaas-fn");
+    assert_eq!(c.allowed_namespaces, ["openfaas-fn"]);
+    assert_eq!(c.function_label, "function_name");
+    assert!(matches!(c.auth, AuthConfig::None));
+    assert_eq!(c.body_limit_bytes, 1_048_576);
+    assert_eq!(
+        (
+            c.request_timeout_secs,
+            c.shutdown_grace_secs,
+            c.scale_up_cooldown_secs,
+            c.episode_ttl_secs
+        ),
+        (10, 20, 20, 3600)
+    );
+    assert_eq!((c.max_replicas_ceiling, c.audit_capacity), (100, 1000));
+    let l = c.auth_failure_limit;
+    assert_eq!((l.max_failures, l.window_secs), (10, 60));
+    let n = c.connections;
+    assert_eq!(
+        (
+            n.header_read_timeout_secs,
+            n.idle_timeout_secs,
+            n.max_connections
+        ),
+        (10, 60, 512)
+    );
+    assert!(c.tls.is_none());
+    let p = c.policy;
+    assert_eq!(
+        (p.default, p.scale_down),
+        (PolicyKind::Step, ScaleDown::Stabilized)
+    );
+    assert_eq!(
+        (
+            p.scale_down_stabilization_secs,
+            p.settle_interval_secs,
+            p.follow_up_interval_secs,
+            p.latency_hold_secs
+        ),
+        (300, 15, 5, 300)
+    );
+    assert_eq!(
+        (p.tolerance, p.max_scale_up_factor, p.max_scale_up_step),
+        (0.1, 2.0, 4)
+    );
+    assert_eq!(
+        (c.prometheus.url.as_deref(), c.prometheus.query_timeout_ms),
+        (None, 500)
+    );
+}
+
+/// README's ranges, at their edges: `request_timeout_secs` 1..=3600, `episode_ttl_secs` at most
+/// 30 days, `body_limit_bytes` 1024..=64 MiB, `scale_up_cooldown_secs` at least 10 and below
+/// `episode_ttl_secs`, `shutdown_grace_secs` and `audit_capacity` bounded.
+#[test]
+fn the_readme_ranges_hold_at_their_edges() {
+    let day = 86_400;
+    for (key, inside, outside) in [
+        ("request_timeout_secs", 3600, 3601),
+        ("request_timeout_secs", 1, 0),
+        ("episode_ttl_secs", 30 * day, 30 * day + 1),
+        ("body_limit_bytes", 64 * 1024 * 1024, 64 * 1024 * 1024 + 1),
+        ("body_limit_bytes", 1024, 1023),
+        ("scale_up_cooldown_secs", 10, 9),
+        // Shorter than `episode_ttl_secs` (3600 by default).
+        ("scale_up_cooldown_secs", 3599, 3600),
+        ("shutdown_grace_secs", 3600, 3601),
+        ("audit_capacity", 1_000_000, 1_000_001),
+    ] {
+        let ok = format!("{key} = {inside}\n");
+        assert!(load_str(&ok, &[]).is_ok(), "{ok}");
+        let bad = format!("{key} = {outside}\n");
+        let err = load_str(&bad, &[]).unwrap_err().to_string();
+        assert!(err.contains(key), "{bad}: {err}");
+    }
+}
+
+/// README: label defaults need 1 ≤ min ≤ max ≤ `max_replicas_ceiling` and factor ≤ 100; the
+/// ceiling is at least 1.
+#[test]
+fn label_defaults_and_the_ceiling_are_bounded_as_the_readme_says() {
+    for ok in [
+        "[labels]\nmin = 1\nmax = 100\nfactor = 100\n",
+        "max_replicas_ceiling = 1\n[labels]\nmin = 1\nmax = 1\n",
+    ] {
+        assert!(load_str(ok, &[]).is_ok(), "{ok}");
+    }
+    for (bad, key) in [
+        ("[labels]\nmin = 0\n", "labels"),
+        ("[labels]\nmin = 21\n", "labels"),
+        ("[labels]\nmax = 101\n", "labels"),
+        ("[labels]\nfactor = 101\n", "labels"),
+        ("max_replicas_ceiling = 0\n", "max_replicas_ceiling"),
+    ] {
+        let err = load_str(bad, &[]).unwrap_err().to_string();
+        assert!(err.contains(key), "{bad}: {err}");
+    }
+}
