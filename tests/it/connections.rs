@@ -143,3 +143,50 @@ fn a_declared_body_over_the_limit_is_413_at_once() {
     let head = String::from_utf8_lossy(&answer[..n]);
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
 }
+
+/// README: a request that is not valid HTTP/1.1 is refused by the HTTP server with a bare 400, 414
+/// or 431 and no body.
+#[test]
+fn a_request_that_is_not_valid_http_gets_a_bare_400_414_or_431() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path(), "");
+    let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(65 * 1024));
+    let many_headers = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        (0..200)
+            .map(|i| format!("x-h{i}: v\r\n"))
+            .collect::<String>()
+    );
+    for (request, status) in [
+        (
+            "POST /system/alert HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}"
+                .to_owned(),
+            "400",
+        ),
+        (
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n".to_owned(),
+            "400",
+        ),
+        (long_target, "414"),
+        (many_headers, "431"),
+    ] {
+        let mut s = TcpStream::connect(served.addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut answer = Vec::new();
+        // The server closes the connection after a refusal; a reset after the answer is fine.
+        let _ = s.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        let what = &request[..request.len().min(60)];
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{what:?}: {answer}"
+        );
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(body.is_empty(), "{what:?}: a body: {body:?}");
+        assert!(
+            !head.to_ascii_lowercase().contains("content-type"),
+            "{what:?}: {head}"
+        );
+    }
+}

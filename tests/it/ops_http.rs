@@ -483,3 +483,45 @@ async fn a_decisions_limit_past_the_largest_integer_means_all_of_them() {
         assert_invalid_query(&format!("/decisions?limit={bad}"), "limit").await;
     }
 }
+
+/// README's Operations table: the webhook, the function listing and the audit trail need
+/// credentials when `auth` is configured; health, readiness and metrics never do.
+#[tokio::test]
+async fn the_operations_table_says_which_paths_need_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "right-token\n").unwrap();
+    let mut c = config(&["echo"]);
+    c.auth = AuthConfig::Bearer { token_file };
+    let app = app(&c);
+    let alert = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
+    let with_token = |path: &str, token: Option<&str>| {
+        let mut r = Request::get(path);
+        if let Some(t) = token {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    for path in ["/system/functions", "/decisions"] {
+        let (status, _, _) = send(&app, with_token(path, None)).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{path} without credentials"
+        );
+        let (status, _, _) = send(&app, with_token(path, Some("right-token"))).await;
+        assert_eq!(status, StatusCode::OK, "{path} with credentials");
+    }
+    let (status, _, _) = send(&app, post_alert(&alert, None)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the webhook without credentials"
+    );
+    let (status, _, _) = send(&app, post_alert(&alert, Some("right-token"))).await;
+    assert_eq!(status, StatusCode::OK, "the webhook with credentials");
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let (status, _, _) = send(&app, get(path)).await;
+        assert_eq!(status, StatusCode::OK, "{path} is open");
+    }
+}

@@ -546,3 +546,42 @@ async fn late_firing_copies_stay_stale_after_one_notification_resolves_more_than
     assert_eq!(line(&report, ECHO)["why"], "stale", "{report}");
     assert_eq!(replicas(&app, "echo-fn").await, 1);
 }
+
+/// README's "Try it with curl", in its order, on the sample configuration: what each post answers.
+#[tokio::test]
+async fn the_readme_walk_through_answers_as_it_says() {
+    let (app, _) = app();
+    let (_, report) = post_fixture(&app, "firing").await;
+    let l = line(&report, ECHO);
+    assert_eq!((l["from"].as_u64(), l["to"].as_u64()), (Some(1), Some(5)));
+    for name in ["firing", "ha-duplicate"] {
+        let (_, report) = post_fixture(&app, name).await;
+        assert_eq!(line(&report, ECHO)["why"], "duplicate", "{name}");
+    }
+    let (_, report) = post_fixture(&app, "resolved").await;
+    let l = line(&report, ECHO);
+    assert_eq!((l["from"].as_u64(), l["to"].as_u64()), (Some(5), Some(1)));
+    let (_, report) = post_fixture(&app, "resolved").await;
+    assert_eq!(line(&report, ECHO)["why"], "replay");
+    let (_, report) = post_fixture(&app, "group-three").await;
+    assert_eq!(line(&report, ECHO)["why"], "stale", "{report}");
+    let figlet = line(&report, "figlet.openfaas-fn");
+    assert_eq!(
+        (figlet["from"].as_u64(), figlet["to"].as_u64()),
+        (Some(1), Some(6))
+    );
+    assert_eq!(line(&report, "pinned.openfaas-fn")["why"], "disabled");
+    assert_eq!(replicas(&app, "echo-fn").await, 1);
+    let (status, report) = post_fixture(&app, "bad-labels").await;
+    assert_eq!(status, StatusCode::OK);
+    let l = line(&report, "badlabels.openfaas-fn");
+    assert_eq!(l["outcome"], "refused");
+    assert!(l["reason"].as_str().unwrap().contains("\"twenty\""), "{l}");
+    let (status, report) = post_fixture(&app, "bad-json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = report["message"].as_str().unwrap();
+    assert!(
+        message.contains("line") && message.contains("column"),
+        "{report}"
+    );
+}
