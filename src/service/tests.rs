@@ -1582,3 +1582,19 @@ async fn a_settle_refusal_is_logged_at_info_once() {
 }
 
 mod races;
+
+/// README: "at most 32 of each are kept per function", with the configured cooldown and TTL.
+#[test]
+fn the_service_keeps_at_most_32_episodes_of_each_kind_per_function() {
+    let config = Config {
+        scale_up_cooldown_secs: 30,
+        episode_ttl_secs: 600,
+        ..Config::default()
+    };
+    let timing = Settings::from_config(&config).timing;
+    assert_eq!(timing.max_episodes, 32);
+    assert_eq!(
+        (timing.cooldown, timing.episode_ttl),
+        (TimeDelta::seconds(30), TimeDelta::seconds(600))
+    );
+}
