@@ -233,6 +233,8 @@ async fn the_settle_pass_decides_a_lost_resolution_once_its_alert_is_silent_for_
         svc.handle(&rate("firing", 0), t(1)).await;
         svc.handle(&rate("firing", 0), t(40)).await;
         assert_eq!(replicas(i), Some(9));
+        let listed = svc.backend().list().await.unwrap();
+        assert_eq!(listed[0].firing, ["APIHighInvocationRate"], "{listed:?}");
         // Its resolution is lost. Until the alert has been silent for the TTL, nothing moves.
         let reports = svc.settle(t(39) + ttl).await.unwrap();
         assert!(reports.is_empty(), "{reports:?}");
@@ -250,6 +252,9 @@ async fn the_settle_pass_decides_a_lost_resolution_once_its_alert_is_silent_for_
             reports[0].reason
         );
         assert_eq!(replicas(i), Some(1));
+        // README (Operations): the listing shows the alert until that pass, not after it.
+        let listed = svc.backend().list().await.unwrap();
+        assert!(listed[0].firing.is_empty(), "{listed:?}");
         // Once: the next pass has nothing to do, and the resolution arriving after all is a replay.
         assert!(svc.settle(t(60) + ttl).await.unwrap().is_empty());
         let late = svc.handle(&rate("resolved", 0), t(70) + ttl).await;
