@@ -22,6 +22,7 @@ mod openfaas_gateway;
 mod openfaas_kill;
 mod openfaas_state;
 mod operator;
+mod ops_doc;
 mod ops_http;
 mod props;
 mod scale_to_zero;
