@@ -525,3 +525,10 @@ async fn the_operations_table_says_which_paths_need_credentials() {
         assert_eq!(status, StatusCode::OK, "{path} is open");
     }
 }
+
+#[tokio::test]
+async fn a_decisions_limit_given_twice_or_signed_is_a_json_400() {
+    assert_invalid_query("/decisions?limit=1&limit=2", "limit").await;
+    assert_invalid_query("/decisions?limit=%2B1", "limit").await;
+    assert_invalid_query("/decisions?limit=-1", "limit").await;
+}
