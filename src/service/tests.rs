@@ -1586,6 +1586,7 @@ async fn a_settle_refusal_is_logged_at_info_once() {
     assert_eq!(backend.replicas(&id()), Some(5), "nothing written");
 }
 
+mod logged;
 mod races;
 
 /// README: "at most 32 of each are kept per function", with the configured cooldown and TTL.

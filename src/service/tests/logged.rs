@@ -1,0 +1,50 @@
+//! docs/operations.md's `decided` log line: one per decision, with the fields `function`,
+//! `trigger`, `alerts`, `outcome`, `from`, `to`, `reason`; at info when something was scaled,
+//! refused or failed, at debug when nothing moved.
+
+use std::future::Future;
+
+use super::*;
+
+/// The `decided` lines logged at `debug` and above while `run` runs, as JSON objects.
+async fn decided_lines(run: impl Future<Output = ()>) -> Vec<serde_json::Value> {
+    let out = Captured::default();
+    let sink = out.clone();
+    let subscriber =
+        crate::logging::json_subscriber(move || sink.clone(), "debug".parse().unwrap());
+    let guard = tracing::subscriber::set_default(subscriber);
+    run.await;
+    drop(guard);
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    text.lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|line| line["fields"]["message"] == "decided")
+        .collect()
+}
+
+#[tokio::test]
+async fn a_decision_is_logged_with_every_documented_field_at_its_level() {
+    let (svc, _) = service(&[], 1);
+    let fire = webhook("firing", "APIHighInvocationRate", &[], "10", 0);
+    let lines = decided_lines(async {
+        svc.handle(&fire, t(1)).await;
+        svc.handle(&fire, t(2)).await;
+    })
+    .await;
+    assert_eq!(lines.len(), 2, "one line per decision: {lines:?}");
+    let (scaled, held) = (&lines[0], &lines[1]);
+    assert_eq!(scaled["level"], "INFO", "{scaled}");
+    let f = &scaled["fields"];
+    assert_eq!(f["function"], "echo.openfaas-fn", "{scaled}");
+    assert_eq!(f["trigger"], "notification", "{scaled}");
+    assert_eq!(f["alerts"], json!(["APIHighInvocationRate"]), "{scaled}");
+    assert_eq!(f["outcome"], "scaled", "{scaled}");
+    assert!(f["from"].is_u64() && f["to"].is_u64(), "{scaled}");
+    assert!(
+        f["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{scaled}"
+    );
+    // Nothing moved: at debug, the outcome being why (the metric's label).
+    assert_eq!(held["level"], "DEBUG", "{held}");
+    assert_eq!(held["fields"]["outcome"], "duplicate", "{held}");
+}
