@@ -19,8 +19,9 @@ pub(crate) const DEFAULT_CAPACITY: usize = crate::config::DEFAULT_AUDIT_CAPACITY
 #[derive(Debug, Clone, Serialize)]
 pub struct DecisionRecord {
     pub time: DateTime<Utc>,
-    /// What asked for the decision: `notification` (an AlertManager webhook) or `settle` (the
-    /// pass that finishes scale-downs held by the stabilization window).
+    /// What asked for the decision: `notification` (an AlertManager webhook), `settle` (the
+    /// pass that finishes scale-downs held by the stabilization window) or `follow_up` (a firing
+    /// capacity alert re-read from Prometheus).
     pub trigger: &'static str,
     /// Names of the alerts of the notification that concerned this function.
     pub alerts: Vec<String>,
