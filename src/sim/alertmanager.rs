@@ -334,6 +334,31 @@ mod tests {
         );
     }
 
+    /// AlertManager 0.25's dispatcher: a new group flushes at once when its alert started *more* than
+    /// group_wait ago (`StartsAt + GroupWait` before now), else group_wait after the alert arrives.
+    #[test]
+    fn an_old_alert_in_a_new_group_flushes_at_once() {
+        let mut am = am(AlertmanagerSpec::default());
+        am.receive(alert(0, "old.ns", 10, None), 16);
+        am.receive(alert(1, "just.ns", 11, None), 16);
+        let posts: Vec<(u64, Vec<usize>)> = (16..=21)
+            .flat_map(|t| am.tick(t))
+            .map(|n| (n.at, n.functions))
+            .collect();
+        assert_eq!(posts, vec![(16, vec![0]), (21, vec![1])]);
+    }
+
+    /// `DedupStage.needsUpdate`: nothing changed → notify only when the last notification is *more* than
+    /// repeat_interval old, checked at group_interval flushes: posted at 15, flushes at 25, 35, 45 (exactly
+    /// 30 s: not yet), 55.
+    #[test]
+    fn unchanged_groups_repeat_after_more_than_repeat_interval() {
+        let mut am = am(AlertmanagerSpec::default());
+        am.receive(alert(0, "f.ns", 10, None), 10);
+        let posts: Vec<u64> = run(&mut am, 10, 90).into_iter().map(|p| p.0).collect();
+        assert_eq!(posts, vec![15, 55]);
+    }
+
     #[test]
     fn resolved_then_refired_alert_in_a_flushed_group_waits_for_the_interval() {
         let mut am = am(AlertmanagerSpec::default());
