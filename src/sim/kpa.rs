@@ -6,8 +6,9 @@
 //! replica), where the observed concurrency is averaged over a 60 s stable window and a 6 s panic window of
 //! per-tick samples; panic mode starts when the panic window's desired ≥ 2 × ready replicas, lasts until a
 //! whole stable window has passed without that condition, and never scales down; one decision moves at most
-//! ×1000 up and ÷2 down (of the ready replicas); scale to zero only after a grace period, only where the
-//! function allows it (`com.openfaas.scale.zero=true`, whatever its min), otherwise never below max(min, 1).
+//! ×1000 up and ÷2 down (of the ready replicas); scale to zero only after the decisions (within the ÷2
+//! limit, so from one replica) have wanted zero for a grace period, only where the function allows it
+//! (`com.openfaas.scale.zero=true`, whatever its min), otherwise never below max(min, 1).
 
 use std::collections::VecDeque;
 
@@ -236,6 +237,36 @@ mod tests {
         let mut k = kpa(1.0, 1, 2000);
         let d = k.decide(2, 5000.0, 1, 1);
         assert_eq!(d.replicas, 1000);
+    }
+
+    /// The doc: scale to zero after the decisions have wanted zero for a 30 s grace period; the ÷2 limit
+    /// comes first (as in Knative's decider), so from more than one replica the decisions halve down to one
+    /// and only then want zero. No load from t=2; replicas follow the decisions at once.
+    #[test]
+    fn zero_grace_counts_from_the_first_decision_that_wants_zero() {
+        let f = KpaFunction {
+            target: 1.0,
+            min: 1,
+            max: 10,
+            zero: true,
+        };
+        let grace = KpaSpec::default().scale_to_zero_grace_secs;
+        // (starting replicas, tick at which the rate-limited decision first wants 0): 1 → at once;
+        // 4 → 2 (t=2) → 1 (t=4) → wants 0 at t=6.
+        for (start, wants_zero) in [(1, 2), (4, 6)] {
+            let mut k = Kpa::new(KpaSpec::default(), f);
+            let mut replicas = start;
+            let mut zero_at = None;
+            for t in (2..=80).step_by(2) {
+                let d = k.decide(t, 0.0, replicas, replicas);
+                assert_eq!(d.desired_stable, 0, "t={t}");
+                replicas = d.replicas;
+                if replicas == 0 && zero_at.is_none() {
+                    zero_at = Some(t);
+                }
+            }
+            assert_eq!(zero_at, Some(wants_zero + grace), "from {start}");
+        }
     }
 
     #[test]
