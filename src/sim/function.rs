@@ -376,6 +376,20 @@ mod tests {
         assert!((mean - 12.2).abs() < 1.0, "mean {mean} s");
     }
 
+    /// What the KPA reads: while stationary, the offered rate × the mean response time, waiting included
+    /// (Little's law), not × the service time. 4 req/s on one 180 ms replica (M/M/1 at 72 %): the wait is
+    /// `ρ / (μ − λ)`, so 4 × (0.72 / 1.556 + 0.18) ≈ 2.57 in flight, against 0.72 busy.
+    #[test]
+    fn stationary_in_flight_is_the_rate_times_the_mean_response() {
+        let mut m = model("[[load]]\nkind = \"step\"\nrps = 4\nstart_secs = 0", 1);
+        let s = m.step(1, false, false);
+        assert_eq!(s.offered_rps, 4.0);
+        let mu = 1.0 / 0.18;
+        let mean = 0.72 / (mu - 4.0) + 0.18;
+        assert!((s.in_flight - 4.0 * mean).abs() < 1e-9, "{}", s.in_flight);
+        assert!(s.in_flight > 3.0 * 4.0 * 0.18);
+    }
+
     #[test]
     fn closed_loop_clients_wait_for_a_function_at_zero() {
         // Five clients from 10 s, no replica: their requests queue (the engine then wakes the
