@@ -142,6 +142,55 @@ fn arrivals_follow_the_offered_rate_no_false_violations_at_low_utilisation() {
     }
 }
 
+/// The doc: the counters see a Poisson count around the offered rate from a stream seeded per function,
+/// "so every policy sees the same arrivals", however differently the policies scale.
+#[test]
+fn every_policy_sees_the_same_open_loop_arrivals() {
+    let sim = run(TIMING, &["ce", "capacity", "kpa"], Some(3));
+    let arrivals = |i: usize| -> Vec<f64> {
+        sim.runs[i].rows.iter().map(|r| r.second.arrivals).collect()
+    };
+    let replicas = |i: usize| -> Vec<u32> { sim.runs[i].rows.iter().map(|r| r.replicas).collect() };
+    assert_ne!(replicas(0), replicas(2), "the policies scale differently");
+    assert_eq!(arrivals(0), arrivals(1));
+    assert_eq!(arrivals(0), arrivals(2));
+    // Poisson around 100/s for the first 60 s: not the rate itself, and close to it on average.
+    let first: Vec<f64> = arrivals(0)[..60].to_vec();
+    assert!(first.iter().any(|&a| a != 100.0));
+    let mean = first.iter().sum::<f64>() / 60.0;
+    assert!((mean - 100.0).abs() < 5.0, "{mean}");
+    let other = run(TIMING, &["ce"], Some(4));
+    assert_ne!(
+        other.runs[0].rows.iter().map(|r| r.second.arrivals).collect::<Vec<_>>(),
+        arrivals(0),
+        "another seed, other arrivals"
+    );
+}
+
+/// The doc: replica-seconds are the replicas, ready or starting, summed per second over the fixed horizon
+/// `duration_secs`, which `summary.json` states as `horizon_seconds`.
+#[test]
+fn replica_seconds_count_starting_replicas_over_the_fixed_horizon() {
+    let text = TIMING.replace(
+        "latency_target_ms = 100",
+        "latency_target_ms = 100\ncold_start_secs = 5",
+    );
+    let sim = run(&text, &["ce", "kpa"], None);
+    assert_eq!(report::summary_json(&sim).horizon_seconds, 100);
+    for r in &sim.runs {
+        let name = r.policy.name;
+        let ts: Vec<u64> = r.rows.iter().map(|row| row.t).collect();
+        assert_eq!(ts, (1..=100).collect::<Vec<_>>(), "{name}");
+        let sum: u64 = r.rows.iter().map(|row| u64::from(row.replicas)).sum();
+        assert_eq!(r.totals.replica_seconds, sum, "{name}");
+        let ready: u64 = r.rows.iter().map(|row| u64::from(row.ready)).sum();
+        // Every started replica is counted but not ready in the second of its decision (made at the
+        // second's end) and the 5 s of its cold start; none is stopped while starting here.
+        assert_eq!(sum - ready, (1 + 5) * r.totals.cold_starts, "{name}");
+    }
+    assert!(sim.runs[0].totals.cold_starts > 0, "ce scales up");
+}
+
 /// A 20 ms function, 1 in flight per replica, stepping from idle to 200 req/s (4 in flight) at t = 10.
 const STEP_UP: &str = r#"
 name = "step-up"
