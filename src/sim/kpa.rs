@@ -269,6 +269,22 @@ mod tests {
         }
     }
 
+    /// The doc: decisions are clamped to `[max(min, 1), max]` from the function's labels (zero only
+    /// through the grace period of a function that allows it).
+    #[test]
+    fn decisions_stay_within_max_min_1_and_max() {
+        let mut k = kpa(1.0, 3, 5);
+        assert_eq!(k.decide(2, 100.0, 5, 5).replicas, 5, "max");
+        let mut k = kpa(1.0, 3, 5);
+        for t in (2..=200).step_by(2) {
+            assert_eq!(k.decide(t, 0.0, 3, 3).replicas, 3, "min, t={t}");
+        }
+        let mut k = kpa(1.0, 0, 5);
+        for t in (2..=200).step_by(2) {
+            assert_eq!(k.decide(t, 0.0, 1, 1).replicas, 1, "min 0 without zero: 1, t={t}");
+        }
+    }
+
     #[test]
     fn zero_only_after_grace_and_only_when_allowed() {
         let f = KpaFunction {
