@@ -390,6 +390,26 @@ mod tests {
         assert!(s.in_flight > 3.0 * 4.0 * 0.18);
     }
 
+    /// The doc: a violation second is one whose answered requests have p95 above the target
+    /// (`P(T > target) > 5 %`), or with requests dropped or stuck with no ready replica.
+    #[test]
+    fn violation_seconds_are_slow_answers_drops_or_stuck_requests() {
+        // No replica: 2 req/s wait with nothing ready (stuck), then time out after 3 s (dropped).
+        let mut m = model("[[load]]\nkind = \"step\"\nrps = 2\nstart_secs = 0", 0);
+        m.timeout = 3.0;
+        let seconds: Vec<Second> = (1..=8).map(|t| m.step(t, false, true)).collect();
+        assert!(seconds.iter().all(|s| s.served == 0.0 && s.violation));
+        assert!(seconds.iter().any(|s| s.dropped > 0.0));
+        // One 180 ms replica at 1 req/s: P(T > 1 s) = e^{-(μ-λ)} ≈ 1.2 % → no violation; at 4 req/s
+        // (72 %) P(T > 1 s) = e^{-1.56} ≈ 21 % → a violation.
+        for (rps, violated) in [(1, false), (4, true)] {
+            let mut m = model(&format!("[[load]]\nkind = \"step\"\nrps = {rps}\nstart_secs = 0"), 1);
+            let s = m.step(1, false, true);
+            assert!(s.served > 0.0 || rps == 1);
+            assert_eq!(s.violation, violated, "{rps} req/s, p95 {}", s.p95);
+        }
+    }
+
     #[test]
     fn closed_loop_clients_wait_for_a_function_at_zero() {
         // Five clients from 10 s, no replica: their requests queue (the engine then wakes the
