@@ -452,6 +452,27 @@ mod tests {
         assert!(exact(5000.0, 0.0) && !exact(6000.0, 0.0));
     }
 
+    /// The doc: the exact finite-population queue only for clients *alone* on *exponential* service with
+    /// a ready replica and an empty backlog; open traffic beside them, deterministic service, no ready
+    /// replica or a backlog keep the open model.
+    #[test]
+    fn the_finite_population_needs_clients_alone_exponential_a_replica_and_no_backlog() {
+        let mut m = model("[[load]]\nkind = \"clients\"\nclients = 5", 1);
+        let clients = |rps: f64| Demand {
+            rps,
+            clients: 5.0,
+            think: 0.0,
+        };
+        assert!(m.finite_population(clients(0.0), 1).is_some());
+        assert!(m.finite_population(clients(1.0), 1).is_none(), "open traffic beside");
+        assert!(m.finite_population(clients(0.0), 0).is_none(), "no ready replica");
+        m.backlog.push_back((1, 2.0));
+        assert!(m.finite_population(clients(0.0), 1).is_none(), "a backlog");
+        m.backlog.clear();
+        m.distribution = Distribution::Deterministic;
+        assert!(m.finite_population(clients(0.0), 1).is_none(), "deterministic");
+    }
+
     #[test]
     fn a_few_clients_queue_as_the_finite_population_does() {
         // `model-server-cold-start`'s clients phase on 2 ready replicas: 5 clients without think time on

@@ -316,6 +316,22 @@ mod tests {
         assert!(close(a, b, 1e-5), "{a} vs {b}");
     }
 
+    /// The doc: deterministic service is the M/M/c wait halved (exponential with rate 2θ, the same
+    /// probability of waiting) plus exactly the service time.
+    #[test]
+    fn deterministic_service_halves_the_mmc_wait() {
+        let (lambda, c, s) = (7.0, 4, 0.5);
+        let e = Response::new(lambda, c, s, Distribution::Exponential).unwrap();
+        let d = Response::new(lambda, c, s, Distribution::Deterministic).unwrap();
+        assert_eq!(d.p_wait, e.p_wait);
+        assert!(close(d.mean_wait(), e.mean_wait() / 2.0, 1e-12));
+        assert!(close(d.mean(), e.mean_wait() / 2.0 + s, 1e-12));
+        let theta = f64::from(c) / s - lambda;
+        for w in [0.1, 0.4, 1.0] {
+            assert!(close(d.survival(s + w), e.p_wait * (-2.0 * theta * w).exp(), 1e-12));
+        }
+    }
+
     #[test]
     fn deterministic_service_never_faster_than_service_time() {
         let r = Response::new(1.0, 20, 0.75, Distribution::Deterministic).unwrap();
