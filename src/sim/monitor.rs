@@ -377,7 +377,8 @@ pub enum Send {
     Resolved { starts_at: u64, ends_at: u64 },
 }
 
-/// How long Prometheus waits before re-sending a still-firing alert (`--rules.alert.resend-delay`).
+/// How long Prometheus waits before re-sending a still-firing alert (`--rules.alert.resend-delay`): it
+/// re-sends at the first evaluation *more* than this after the last send.
 pub const RESEND_DELAY: u64 = 60;
 
 /// Advance one function's alert state by one evaluation: pending after the first true evaluation, firing once
@@ -427,7 +428,8 @@ pub fn step_alert(
                 }
                 None => return None,
             };
-            if now - a.last_sent >= RESEND_DELAY {
+            // Prometheus' `needsSending`: `LastSentAt + resendDelay` strictly before the evaluation.
+            if now - a.last_sent > RESEND_DELAY {
                 a.last_sent = now;
                 return Some(Send::Firing {
                     starts_at: fired_at,
@@ -611,8 +613,9 @@ mod tests {
             })
         );
         assert_eq!(step_alert(&mut st, yes, 10, 5, 0), None);
+        assert_eq!(step_alert(&mut st, yes, 9 + RESEND_DELAY, 5, 0), None);
         assert_eq!(
-            step_alert(&mut st, yes, 9 + RESEND_DELAY, 5, 0),
+            step_alert(&mut st, yes, 10 + RESEND_DELAY, 5, 0),
             Some(Send::Firing {
                 starts_at: 9,
                 observed: Observed::new(7.0, 5.0)
@@ -634,6 +637,22 @@ mod tests {
             step_alert(&mut st, yes, 100, 0, 0),
             Some(Send::Firing { starts_at: 100, .. })
         ));
+    }
+
+    /// Prometheus 2.42 re-sends a firing alert when `LastSentAt + resend-delay` is *before* the evaluation
+    /// time (`needsSending`): at the first evaluation more than 60 s after the last send. With a 5 s
+    /// evaluation interval that is every 65 s, not every 60 s.
+    #[test]
+    fn a_firing_alert_is_resent_at_the_first_evaluation_more_than_the_delay_later() {
+        let mut st = None;
+        let yes = Some(Observed::new(7.0, 5.0));
+        assert!(step_alert(&mut st, yes, 5, 0, 0).is_some());
+        let sent: Vec<u64> = (2..=30)
+            .map(|k| k * 5)
+            .filter(|&t| step_alert(&mut st, yes, t, 0, 0).is_some())
+            .collect();
+        let every = RESEND_DELAY + 5;
+        assert_eq!(sent, vec![5 + every, 5 + 2 * every]);
     }
 
     #[test]
@@ -660,9 +679,9 @@ mod tests {
         step_alert(&mut st, None, 15, 0, 30);
         assert_eq!(step_alert(&mut st, Some(later), 30, 0, 30), None);
         assert_eq!(step_alert(&mut st, None, 45, 0, 30), None);
-        // (Still firing at 60, when its resend is due.)
+        // (Still firing at 61, when its resend is due.)
         assert_eq!(
-            step_alert(&mut st, None, RESEND_DELAY, 0, 30),
+            step_alert(&mut st, None, RESEND_DELAY + 1, 0, 30),
             Some(Send::Firing {
                 starts_at: 0,
                 observed: later
