@@ -430,7 +430,11 @@ mod tests {
         let s = scenario("scrape_interval_secs = 5\nevaluation_interval_secs = 15");
         let drawn: Vec<Phases> = (0..64).map(|seed| Phases::draw(&s, seed)).collect();
         assert!(drawn.iter().all(|p| p.scrape < 5 && p.evaluation < 15));
-        assert_eq!(drawn[7], Phases::draw(&s, 7), "the same seed, the same phases");
+        assert_eq!(
+            drawn[7],
+            Phases::draw(&s, 7),
+            "the same seed, the same phases"
+        );
         let distinct = |f: fn(&Phases) -> u64| {
             let mut v: Vec<u64> = drawn.iter().map(f).collect();
             v.sort_unstable();
@@ -439,7 +443,10 @@ mod tests {
         };
         assert_eq!(distinct(|p| p.scrape), 5, "every scrape phase occurs");
         assert!(distinct(|p| p.evaluation) >= 10);
-        assert!(distinct(|p| p.kpa % 2) == 2, "the KPA tick's phase varies too");
+        assert!(
+            distinct(|p| p.kpa % 2) == 2,
+            "the KPA tick's phase varies too"
+        );
         assert!(
             drawn.iter().any(|p| p.scrape != p.evaluation % 5),
             "scrape and evaluation are not aligned"

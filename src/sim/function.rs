@@ -403,7 +403,10 @@ mod tests {
         // One 180 ms replica at 1 req/s: P(T > 1 s) = e^{-(μ-λ)} ≈ 1.2 % → no violation; at 4 req/s
         // (72 %) P(T > 1 s) = e^{-1.56} ≈ 21 % → a violation.
         for (rps, violated) in [(1, false), (4, true)] {
-            let mut m = model(&format!("[[load]]\nkind = \"step\"\nrps = {rps}\nstart_secs = 0"), 1);
+            let mut m = model(
+                &format!("[[load]]\nkind = \"step\"\nrps = {rps}\nstart_secs = 0"),
+                1,
+            );
             let s = m.step(1, false, true);
             assert!(s.served > 0.0 || rps == 1);
             assert_eq!(s.violation, violated, "{rps} req/s, p95 {}", s.p95);
@@ -464,13 +467,22 @@ mod tests {
             think: 0.0,
         };
         assert!(m.finite_population(clients(0.0), 1).is_some());
-        assert!(m.finite_population(clients(1.0), 1).is_none(), "open traffic beside");
-        assert!(m.finite_population(clients(0.0), 0).is_none(), "no ready replica");
+        assert!(
+            m.finite_population(clients(1.0), 1).is_none(),
+            "open traffic beside"
+        );
+        assert!(
+            m.finite_population(clients(0.0), 0).is_none(),
+            "no ready replica"
+        );
         m.backlog.push_back((1, 2.0));
         assert!(m.finite_population(clients(0.0), 1).is_none(), "a backlog");
         m.backlog.clear();
         m.distribution = Distribution::Deterministic;
-        assert!(m.finite_population(clients(0.0), 1).is_none(), "deterministic");
+        assert!(
+            m.finite_population(clients(0.0), 1).is_none(),
+            "deterministic"
+        );
     }
 
     #[test]

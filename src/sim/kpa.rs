@@ -281,7 +281,11 @@ mod tests {
         }
         let mut k = kpa(1.0, 0, 5);
         for t in (2..=200).step_by(2) {
-            assert_eq!(k.decide(t, 0.0, 1, 1).replicas, 1, "min 0 without zero: 1, t={t}");
+            assert_eq!(
+                k.decide(t, 0.0, 1, 1).replicas,
+                1,
+                "min 0 without zero: 1, t={t}"
+            );
         }
     }
 

@@ -328,7 +328,11 @@ mod tests {
         assert!(close(d.mean(), e.mean_wait() / 2.0 + s, 1e-12));
         let theta = f64::from(c) / s - lambda;
         for w in [0.1, 0.4, 1.0] {
-            assert!(close(d.survival(s + w), e.p_wait * (-2.0 * theta * w).exp(), 1e-12));
+            assert!(close(
+                d.survival(s + w),
+                e.p_wait * (-2.0 * theta * w).exp(),
+                1e-12
+            ));
         }
     }
 

@@ -147,9 +147,8 @@ fn arrivals_follow_the_offered_rate_no_false_violations_at_low_utilisation() {
 #[test]
 fn every_policy_sees_the_same_open_loop_arrivals() {
     let sim = run(TIMING, &["ce", "capacity", "kpa"], Some(3));
-    let arrivals = |i: usize| -> Vec<f64> {
-        sim.runs[i].rows.iter().map(|r| r.second.arrivals).collect()
-    };
+    let arrivals =
+        |i: usize| -> Vec<f64> { sim.runs[i].rows.iter().map(|r| r.second.arrivals).collect() };
     let replicas = |i: usize| -> Vec<u32> { sim.runs[i].rows.iter().map(|r| r.replicas).collect() };
     assert_ne!(replicas(0), replicas(2), "the policies scale differently");
     assert_eq!(arrivals(0), arrivals(1));
@@ -161,7 +160,11 @@ fn every_policy_sees_the_same_open_loop_arrivals() {
     assert!((mean - 100.0).abs() < 5.0, "{mean}");
     let other = run(TIMING, &["ce"], Some(4));
     assert_ne!(
-        other.runs[0].rows.iter().map(|r| r.second.arrivals).collect::<Vec<_>>(),
+        other.runs[0]
+            .rows
+            .iter()
+            .map(|r| r.second.arrivals)
+            .collect::<Vec<_>>(),
         arrivals(0),
         "another seed, other arrivals"
     );
