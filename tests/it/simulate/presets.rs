@@ -425,6 +425,31 @@ fn capacity_preset_right_sizes_in_one_move_reading_prometheus() {
     assert!(at(615) >= 8, "{} replicas at 615", at(615));
 }
 
+/// The doc's `scale_events`: replica changes, the decider's and the gateway's (or activator's) wakes from
+/// zero alike. On `idle-wake-zero` the KPA's tick falls in the second of a wake (0 → 1, then the KPA's
+/// decision from 1): a second that goes from 0 to more than 1 holds two events, every other changed second
+/// one.
+#[test]
+fn scale_events_count_the_deciders_changes_and_the_wakes_from_zero() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/idle-wake-zero.toml");
+    let options = Options {
+        seed: None,
+        policies: vec!["kpa".into()],
+    };
+    let sim = sim::run_file(&path, &options).unwrap();
+    let run = &sim.runs[0];
+    let replicas: Vec<u32> = std::iter::once(1)
+        .chain(run.rows.iter().map(|r| r.replicas))
+        .collect();
+    let changes = replicas.windows(2).filter(|w| w[0] != w[1]).count() as u64;
+    let wakes_and_decisions = replicas
+        .windows(2)
+        .filter(|w| w[0] == 0 && w[1] > 1)
+        .count() as u64;
+    assert!(wakes_and_decisions >= 1, "the scenario wakes the function");
+    assert_eq!(run.totals.scale_events, changes + wakes_and_decisions);
+}
+
 #[test]
 fn zero_presets_sleep_idle_functions_and_the_gateway_wakes_them() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/idle-wake-zero.toml");
