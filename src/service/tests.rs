@@ -849,13 +849,34 @@ impl std::io::Write for Logs {
     }
 }
 
+/// tracing caches per callsite whether any subscriber wants its events. Tests run in parallel,
+/// each with its own thread's subscriber at its own level; a debug callsite first hit while no
+/// subscriber wanting debug was registered could stay cached as wanted by nobody, and a test
+/// capturing debug lines then missed one (1 run in about 15). A global subscriber that wants every
+/// level and records nothing keeps every callsite open; each test's own subscriber still filters.
+fn every_callsite_stays_wanted() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+}
+
 impl Logs {
     fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        every_callsite_stays_wanted();
         let logs = self.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_writer(move || logs.clone())
             .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+    /// As [`Logs::capture`], in the JSON format `--log-format json` installs, from `level` up.
+    fn capture_json(&self, level: &str) -> tracing::subscriber::DefaultGuard {
+        every_callsite_stays_wanted();
+        let logs = self.clone();
+        let subscriber =
+            crate::logging::json_subscriber(move || logs.clone(), level.parse().unwrap());
         tracing::subscriber::set_default(subscriber)
     }
     fn text(&self) -> String {
@@ -1490,21 +1511,6 @@ async fn a_firing_latency_low_decides_over_a_latency_high_resolution_in_one_noti
     assert_eq!(backend.replicas(&id()), Some(6));
 }
 
-/// Log lines written by a test's subscriber.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A log processor reads `alerts` as a JSON array of the alert names, not as the text of a Rust
 /// value: names with quotes, backslashes and line breaks included, sorted and each once.
 #[tokio::test]
@@ -1530,14 +1536,13 @@ async fn a_json_decision_log_line_carries_the_alert_names_as_an_array() {
     let body = json!({"version": "4", "status": "firing", "alerts": alerts});
     let webhook = alert::parse(body.to_string().as_bytes()).unwrap();
 
-    let out = Captured::default();
-    let sink = out.clone();
-    let subscriber = crate::logging::json_subscriber(move || sink.clone(), "info".parse().unwrap());
-    let guard = tracing::subscriber::set_default(subscriber);
-    svc.handle(&webhook, t(1)).await;
-    drop(guard);
+    let logs = Logs::default();
+    {
+        let _logging = logs.capture_json("info");
+        svc.handle(&webhook, t(1)).await;
+    }
 
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let decided: Vec<serde_json::Value> = text
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
@@ -1566,15 +1571,14 @@ async fn a_settle_refusal_is_logged_at_info_once() {
     )
     .await;
     backend.bad_labels.store(true, SeqCst);
-    let out = Captured::default();
-    let sink = out.clone();
-    let subscriber = crate::logging::json_subscriber(move || sink.clone(), "info".parse().unwrap());
-    let guard = tracing::subscriber::set_default(subscriber);
-    for pass in 0..4 {
-        svc.settle(t(400 + 15 * pass)).await.unwrap();
+    let logs = Logs::default();
+    {
+        let _logging = logs.capture_json("info");
+        for pass in 0..4 {
+            svc.settle(t(400 + 15 * pass)).await.unwrap();
+        }
     }
-    drop(guard);
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let refused = text
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())

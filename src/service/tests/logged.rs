@@ -8,15 +8,12 @@ use super::*;
 
 /// The `decided` lines logged at `debug` and above while `run` runs, as JSON objects.
 async fn decided_lines(run: impl Future<Output = ()>) -> Vec<serde_json::Value> {
-    let out = Captured::default();
-    let sink = out.clone();
-    let subscriber =
-        crate::logging::json_subscriber(move || sink.clone(), "debug".parse().unwrap());
-    let guard = tracing::subscriber::set_default(subscriber);
+    let logs = Logs::default();
+    let guard = logs.capture_json("debug");
     run.await;
     drop(guard);
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-    text.lines()
+    logs.text()
+        .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
         .filter(|line| line["fields"]["message"] == "decided")
         .collect()
