@@ -263,16 +263,7 @@ async fn a_crash_before_the_call_is_completed_with_the_same_target() {
 #[tokio::test]
 async fn an_intent_completed_after_max_was_lowered_stays_within_the_labels() {
     for (min, max, want) in [(None, "3", 3), (Some("2"), "2", 2)] {
-        let gw = mock::start(&[("figlet", labelled(1))]).await;
-        let mut env = Env::new(&gw);
-        env.config.openfaas.request_timeout_ms = 300;
-        env.config.openfaas.retries = 0;
-        gw.with(|g| g.scale_hang_without_apply = Some(Duration::from_millis(3000)));
-        assert_outcome(
-            &env.service(env.backend()).handle(&firing(), t0()).await,
-            Outcome::Error,
-        );
-        assert_eq!(gw.replicas("figlet"), 1, "the crash left the intent 1 → 6");
+        let (gw, env) = an_intent_left_by_a_crash().await;
 
         // faas-cli deploy --label com.openfaas.scale.max=3 (or min = max = 2), then a restart.
         gw.with(|g| {
@@ -308,13 +299,9 @@ async fn an_intent_completed_after_max_was_lowered_stays_within_the_labels() {
     }
 }
 
-/// An intent left by a crash (1 → 6) whose function's labels no longer parse when it is completed
-/// (a redeploy set `com.openfaas.scale.max=abc`): labels that do not parse allow no write, so
-/// nothing is sent again; the intent is settled (its ledger stands: the call's outcome is unknown,
-/// so the episode is never stepped afresh) and the notification is refused naming the label, as
-/// any decision on those labels is, and recorded so.
-#[tokio::test]
-async fn an_intent_whose_labels_no_longer_parse_is_settled_without_a_scale() {
+/// figlet at 1 and an intent 1 → 6 left on disk: the gateway took the scale call and never
+/// answered (as if alertscaler had crashed during it), so the notification failed.
+async fn an_intent_left_by_a_crash() -> (mock::Running, Env) {
     let gw = mock::start(&[("figlet", labelled(1))]).await;
     let mut env = Env::new(&gw);
     env.config.openfaas.request_timeout_ms = 300;
@@ -325,6 +312,17 @@ async fn an_intent_whose_labels_no_longer_parse_is_settled_without_a_scale() {
         Outcome::Error,
     );
     assert_eq!(gw.replicas("figlet"), 1, "the crash left the intent 1 → 6");
+    (gw, env)
+}
+
+/// An intent left by a crash (1 → 6) whose function's labels no longer parse when it is completed
+/// (a redeploy set `com.openfaas.scale.max=abc`): labels that do not parse allow no write, so
+/// nothing is sent again; the intent is settled (its ledger stands: the call's outcome is unknown,
+/// so the episode is never stepped afresh) and the notification is refused naming the label, as
+/// any decision on those labels is, and recorded so.
+#[tokio::test]
+async fn an_intent_whose_labels_no_longer_parse_is_settled_without_a_scale() {
+    let (gw, env) = an_intent_left_by_a_crash().await;
 
     gw.with(|g| {
         g.scale_hang_without_apply = None;
