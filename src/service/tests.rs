@@ -394,13 +394,19 @@ async fn a_lost_resolution_is_not_decided_while_another_up_alert_is_seen() {
     assert_eq!(backend.replicas(&id()), Some(1));
 }
 
-#[tokio::test]
-async fn a_held_scale_down_with_bad_labels_is_refused_once_and_settles_when_mended() {
-    let (svc, backend) = service(&[], 1);
+/// CE's step on echo (1 → 5 at 1 s), then its resolution at 100 s: the scale-down to min is held
+/// by the stabilization window, for the settle pass to finish.
+async fn hold_a_scale_down(svc: &Service) {
     let fire = webhook("firing", "APIHighInvocationRate", &[], "10", 0);
     svc.handle(&fire, t(1)).await;
     let resolved = webhook("resolved", "APIHighInvocationRate", &[], "1", 0);
     svc.handle(&resolved, t(100)).await;
+}
+
+#[tokio::test]
+async fn a_held_scale_down_with_bad_labels_is_refused_once_and_settles_when_mended() {
+    let (svc, backend) = service(&[], 1);
+    hold_a_scale_down(&svc).await;
     assert_eq!(backend.replicas(&id()), Some(5));
     let recorded = svc.audit().recent(None).len();
     // The labels break while the scale-down is held: the first pass records the refusal, the
@@ -1289,16 +1295,7 @@ async fn a_settle_refusal_is_said_once_whatever_the_audit_ring_keeps() {
     for capacity in [0, 3] {
         let (svc, backend) = service(&[], 1);
         let svc = svc.with_audit(Arc::new(crate::audit::Audit::new(capacity)));
-        svc.handle(
-            &webhook("firing", "APIHighInvocationRate", &[], "10", 0),
-            t(1),
-        )
-        .await;
-        svc.handle(
-            &webhook("resolved", "APIHighInvocationRate", &[], "1", 0),
-            t(100),
-        )
-        .await;
+        hold_a_scale_down(&svc).await;
         assert_eq!(backend.replicas(&id()), Some(5));
         backend.bad_labels.store(true, SeqCst);
         let mut refused = svc.settle(t(400)).await.unwrap().len();
@@ -1560,16 +1557,7 @@ async fn a_json_decision_log_line_carries_the_alert_names_as_an_array() {
 #[tokio::test]
 async fn a_settle_refusal_is_logged_at_info_once() {
     let (svc, backend) = service(&[], 1);
-    svc.handle(
-        &webhook("firing", "APIHighInvocationRate", &[], "10", 0),
-        t(1),
-    )
-    .await;
-    svc.handle(
-        &webhook("resolved", "APIHighInvocationRate", &[], "1", 0),
-        t(100),
-    )
-    .await;
+    hold_a_scale_down(&svc).await;
     backend.bad_labels.store(true, SeqCst);
     let logs = Logs::default();
     {
