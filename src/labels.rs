@@ -19,7 +19,7 @@ use capacity::scale_type;
 pub(crate) use capacity::{ScaleType, has_capacity_labels};
 
 pub use crate::config::Limited;
-use crate::config::Platform;
+use crate::config::{Config, Platform};
 
 pub const MIN: &str = "com.openfaas.scale.min";
 pub const MAX: &str = "com.openfaas.scale.max";
@@ -165,6 +165,31 @@ pub fn parse(
     ceiling: u32,
 ) -> Result<ScaleLabels, LabelError> {
     parse_within(labels, defaults, ceiling, &Platform::default())
+}
+
+/// What a function's scaling labels are read against: the defaults for absent labels, the global
+/// ceiling on max and the platform's limits. One value, so the decision path and a backend that
+/// re-fits a count into labels changed since (the OpenFaaS intent) read them the same way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelRules {
+    pub defaults: LabelDefaults,
+    pub ceiling: u32,
+    pub platform: Platform,
+}
+
+impl LabelRules {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            defaults: config.labels,
+            ceiling: config.max_replicas_ceiling,
+            platform: config.platform.clone(),
+        }
+    }
+
+    /// [`parse_within`] with these rules.
+    pub fn parse(&self, labels: &BTreeMap<String, String>) -> Result<ScaleLabels, LabelError> {
+        parse_within(labels, &self.defaults, self.ceiling, &self.platform)
+    }
 }
 
 /// Parse and validate the scaling labels, then fit them into the platform's limits: a max above

@@ -28,7 +28,6 @@ use crate::audit::Audit;
 use crate::backend::{Backend, Settled, Update};
 use crate::error::BackendError;
 use crate::id::FunctionId;
-use crate::labels;
 use crate::ledger::{self, FollowUp, Trigger};
 use crate::measure::{LoadSource, Otherwise};
 use crate::metrics::Metrics;
@@ -286,11 +285,10 @@ impl Service {
             Ok(Some(decision))
         };
         self.metrics.export_labels(function, &state.labels);
-        let labels =
-            match labels::parse_within(&state.labels, &s.label_defaults, s.ceiling, &s.platform) {
-                Ok(labels) => labels,
-                Err(e) => return refused(Decision::refused(e.to_string())),
-            };
+        let labels = match s.labels.parse(&state.labels) {
+            Ok(labels) => labels,
+            Err(e) => return refused(Decision::refused(e.to_string())),
+        };
         // What the policy decides on this read, for a trigger and what was measured for it.
         let decide = |trigger: &Trigger, load: Option<&Load>| {
             let input = policy::Input {
@@ -369,7 +367,7 @@ impl Service {
                 (decide(&trigger, Some(&load)), Cow::Borrowed(&stored.ledger))
             }
         };
-        let mut decision = policy::platform::explain(verdict.decision, &labels, &s.platform);
+        let mut decision = policy::platform::explain(verdict.decision, &labels, &s.labels.platform);
         if matches!(decision, Decision::Refused { .. }) {
             return refused(decision);
         }

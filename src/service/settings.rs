@@ -4,8 +4,8 @@
 use chrono::TimeDelta;
 
 use crate::alert::{Identity, Signal};
-use crate::config::Platform;
-use crate::config::{Config, LabelDefaults, PolicyConfig};
+use crate::config::{Config, PolicyConfig};
+use crate::labels::LabelRules;
 use crate::ledger;
 
 /// Decision settings taken from the configuration.
@@ -13,10 +13,9 @@ use crate::ledger;
 pub struct Settings {
     pub identity: Identity,
     pub timing: ledger::Timing,
-    pub label_defaults: LabelDefaults,
-    pub ceiling: u32,
-    /// The platform's replica limits; labels are fitted into them before any policy plans.
-    pub platform: Platform,
+    /// Label defaults, ceiling and the platform's replica limits; labels are fitted into them
+    /// before any policy plans.
+    pub labels: LabelRules,
     pub policy: PolicyConfig,
 }
 
@@ -33,9 +32,7 @@ impl Settings {
                 episode_ttl: secs(config.episode_ttl_secs),
                 ..ledger::Timing::default()
             },
-            label_defaults: config.labels,
-            ceiling: config.max_replicas_ceiling,
-            platform: config.platform.clone(),
+            labels: LabelRules::from_config(config),
             policy: config.policy,
         }
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use alertscaler::backend::memory::MemoryBackend;
 use alertscaler::config::Config;
-use alertscaler::labels::{self, ScaleLabels};
+use alertscaler::labels::ScaleLabels;
 use alertscaler::service::Settings;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -29,7 +29,7 @@ fn config_in_bounds() -> (Config, Vec<(String, Option<ScaleLabels>)>) {
     let settings = Settings::from_config(&config);
     let mut bounds = Vec::new();
     for f in &mut config.memory.functions {
-        let parsed = labels::parse(&f.labels, &settings.label_defaults, settings.ceiling).ok();
+        let parsed = settings.labels.parse(&f.labels).ok();
         if let Some(l) = &parsed {
             f.replicas = f.replicas.clamp(l.min, l.max);
         }

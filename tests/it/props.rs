@@ -304,7 +304,7 @@ proptest! {
         let settings = Settings::from_config(&Config::default());
         let bounds: Vec<_> = specs
             .iter()
-            .map(|s| labels::parse(&s.labels, &settings.label_defaults, settings.ceiling).ok())
+            .map(|s| settings.labels.parse(&s.labels).ok())
             .collect();
         let specs: Vec<MemoryFunction> = specs
             .into_iter()

@@ -45,7 +45,15 @@ impl OpenFaasBackend {
         let replicas = status.replicas();
         let (from, to) = (pending.from, pending.to);
         // What the move is reported as, and where it ended.
-        let (how, set) = match self.bounds.fit(&status, to) {
+        // What the labels allow NOW: a crash left "scale to 6", then `faas-cli deploy` lowered max
+        // to 3 (or pinned min = max) before the restart. Sending the old count would set one the
+        // labels forbid, which nothing corrects (the re-sent notification is a duplicate); labels
+        // that no longer parse allow no count at all.
+        let fitted = self
+            .labels
+            .parse(&status.scaling_labels())
+            .map(|l| l.fit(to));
+        let (how, set) = match fitted {
             _ if replicas == to => {
                 info!(%function, replicas, "an earlier scale landed; keeping its ledger entry");
                 // Reported already, unless its writer never learnt that it landed.

@@ -22,7 +22,6 @@
 //! notification is held as a duplicate. Only a call that certainly did not act (a 4xx, no
 //! connection) rolls the ledger back, as does a read that shows the function gone.
 
-mod bounds;
 pub mod gateway;
 mod intent;
 mod locks;
@@ -40,7 +39,7 @@ use super::{Applied, Backend, FunctionState, FunctionSummary, Unreported, Update
 use crate::config::{Config, ConfigError};
 use crate::error::BackendError;
 use crate::id::FunctionId;
-use bounds::Bounds;
+use crate::labels::LabelRules;
 use gateway::{CallFailure, Gateway};
 use locks::Locks;
 use state_file::{Pending, Slot, StateError, Store};
@@ -62,7 +61,7 @@ pub struct OpenFaasBackend {
     gateway: Gateway,
     namespaces: Vec<String>,
     /// What functions' labels allow, for completing an intent after they changed.
-    bounds: Bounds,
+    labels: LabelRules,
     store: Store,
     /// One async lock per function: applies (and completing an intent) of one function never overlap.
     locks: Locks,
@@ -93,7 +92,7 @@ impl OpenFaasBackend {
         Ok(Self {
             gateway,
             namespaces: all.allowed_namespaces.clone(),
-            bounds: Bounds::from_config(all),
+            labels: LabelRules::from_config(all),
             store: Store::open(&config.state_file, fresh_state)?,
             locks: Locks::default(),
             uncleared: Mutex::default(),
