@@ -24,6 +24,8 @@
 //!   refresh): they choose which functions and when, and call the service.
 //! - [`backend`]: the small backend trait and its implementations (memory, Kubernetes Deployments,
 //!   OpenFaaS provider API with its local state file).
+//! - [`error`]: the typed errors of a webhook payload and of the backends ([`error::PayloadError`],
+//!   [`error::BackendError`]), each variant saying what the user must fix (a leaf).
 //! - [`http`]: router, handlers, error responses; [`auth`]: webhook credentials.
 //! - [`server`]: wiring a configuration into a running server; [`listener`]: the accept loop
 //!   under the [`connections`] limits (header-read and idle timeouts, maximum connections).
@@ -63,3 +65,31 @@ pub mod service;
 pub mod sim;
 pub mod skipped;
 pub mod stored;
+
+#[cfg(test)]
+mod tests {
+    /// README's "Code layout" sends readers to this file's `# Layout` for one line per module: every
+    /// module declared here is named there.
+    #[test]
+    fn the_layout_names_every_module() {
+        let lib = include_str!("lib.rs");
+        let doc: String = lib
+            .lines()
+            .filter_map(|l| l.strip_prefix("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let modules: Vec<&str> = lib
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub mod ")?.strip_suffix(';'))
+            .collect();
+        assert!(modules.len() > 20, "{modules:?}");
+        let unnamed: Vec<&&str> = modules
+            .iter()
+            .filter(|m| !doc.contains(&format!("[`{m}`]")))
+            .collect();
+        assert!(
+            unnamed.is_empty(),
+            "modules the layout does not name: {unnamed:?}"
+        );
+    }
+}
