@@ -272,3 +272,16 @@ fn a_whole_number_out_of_range_says_so() {
     let e = parse_pairs(&[(MAX, "+7")]).unwrap_err();
     assert!(e.problem.contains("plain digits"), "{e}");
 }
+
+/// README's Scaling labels: "Whole numbers are plain digits (surrounding spaces aside): `+7`,
+/// `0x10` or `7.0` are refused".
+#[test]
+fn whole_numbers_are_plain_digits_with_surrounding_spaces_aside() {
+    let l = parse_pairs(&[(MIN, " 2 "), (MAX, "\t7\n"), (FACTOR, " 50")]).unwrap();
+    assert_eq!((l.min, l.max, l.factor), (2, 7, 50));
+    for value in ["+7", "0x10", "7.0", "7 0", "7e0"] {
+        let e = parse_pairs(&[(MAX, value)]).unwrap_err();
+        assert_eq!((e.label, e.value.as_str()), (MAX, value));
+        assert!(e.problem.contains("plain digits"), "{e}");
+    }
+}
