@@ -451,6 +451,30 @@ mod tests {
         assert_eq!(load(&path).unwrap().len(), 40);
     }
 
+    /// README: a second process on the state file is refused while the first holds
+    /// `<state_file>.lock`, and `--fresh-state` does not override it (it would otherwise move the
+    /// first process's file aside and start a second ledger beside it).
+    #[test]
+    fn fresh_state_does_not_override_the_lock_of_another_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let _first = Store::open(&path, false).unwrap();
+        // What a second process would find if the file were damaged: --fresh-state's case.
+        let corrupt = "{\"version\":1,\"functions\":{";
+        std::fs::write(&path, corrupt).unwrap();
+        for fresh in [false, true] {
+            let err = Store::open(&path, fresh).expect_err("a second store is refused");
+            assert!(matches!(err, StateError::Locked { .. }), "{err}");
+            let text = err.to_string();
+            assert!(text.contains("state.json.lock"), "{text}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            corrupt,
+            "left in place"
+        );
+    }
+
     #[test]
     fn bad_files_are_errors_naming_file_and_flag() {
         let dir = tempfile::tempdir().unwrap();
