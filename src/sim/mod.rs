@@ -135,3 +135,44 @@ pub fn run(scenario: &Scenario, base: &Path, options: &Options) -> Result<Simula
         bound,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(scenario: &str, asked: &[&str]) -> Vec<&'static str> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(scenario);
+        let options = Options {
+            policies: asked.iter().map(|p| p.to_string()).collect(),
+            ..Options::default()
+        };
+        let chosen = policies(&Scenario::load(&path).unwrap(), &options).unwrap();
+        chosen.iter().map(|p| p.name).collect()
+    }
+
+    /// README's Simulator: `--policy` picks the presets; without it the scenario's `policies`
+    /// list, and without that every preset.
+    #[test]
+    fn policies_are_the_command_lines_else_the_scenarios_else_every_preset() {
+        let all = presets::names();
+        assert_eq!(
+            all,
+            [
+                "ce",
+                "step",
+                "step-ce-down",
+                "latency",
+                "proportional",
+                "capacity",
+                "capacity-zero",
+                "kpa"
+            ]
+        );
+        let built_in = "fixtures/scenarios/cpu-bound-75ms.toml";
+        assert_eq!(names(built_in, &[]), all);
+        assert_eq!(names(built_in, &["kpa", "ce"]), ["kpa", "ce"]);
+        let listed = "fixtures/closed-loop/step.toml";
+        assert_eq!(names(listed, &[]), ["step-ce-down", "capacity"]);
+        assert_eq!(names(listed, &["latency"]), ["latency"]);
+    }
+}
