@@ -1,6 +1,7 @@
 //! `[prometheus]`: where load is measured at decision time.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,13 @@ pub struct PrometheusConfig {
     /// leaves its last sample answering for Prometheus's whole 5 min lookback. Default 45: three
     /// evaluations at the 15 s interval the rule packs assume.
     pub desired_max_age_secs: u64,
+    /// File holding a bearer token sent to Prometheus (an auth proxy's, e.g. a projected
+    /// service-account token); re-read when it changes, so a rotated token needs no restart.
+    pub bearer_token_file: Option<PathBuf>,
+    /// Basic-auth user of Prometheus (with `password_file`).
+    pub username: Option<String>,
+    /// File holding the basic-auth password of Prometheus; re-read when it changes.
+    pub password_file: Option<PathBuf>,
 }
 
 impl Default for PrometheusConfig {
@@ -29,6 +37,9 @@ impl Default for PrometheusConfig {
             query_timeout_ms: 500,
             queries: BTreeMap::new(),
             desired_max_age_secs: 45,
+            bearer_token_file: None,
+            username: None,
+            password_file: None,
         }
     }
 }
@@ -49,6 +60,7 @@ impl PrometheusConfig {
                 return Err(("prometheus.url", format!("{url:?} {problem}")));
             }
         }
+        self.validate_credentials()?;
         if !(1..=60_000).contains(&self.query_timeout_ms) {
             return Err((
                 "prometheus.query_timeout_ms",
@@ -59,6 +71,67 @@ impl PrometheusConfig {
             return Err((
                 "prometheus.desired_max_age_secs",
                 "must be between 1 and 86400".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One kind of credentials at a time: a bearer token file, a user with a password file, or
+    /// `user:password@` in the URL (kept from before the keys existed). Two kinds would leave which
+    /// one is sent to chance; a file without a URL would never be used. Never echoes the URL.
+    fn validate_credentials(&self) -> Result<(), (&'static str, String)> {
+        let basic = self.username.is_some() || self.password_file.is_some();
+        if self.bearer_token_file.is_some() && basic {
+            return Err((
+                "prometheus.bearer_token_file",
+                "is set beside prometheus.username/prometheus.password_file: choose bearer or \
+                 basic authentication"
+                    .into(),
+            ));
+        }
+        match (&self.username, &self.password_file) {
+            (Some(_), None) => {
+                return Err((
+                    "prometheus.password_file",
+                    "is unset while prometheus.username is set: basic auth needs both".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "prometheus.username",
+                    "is unset while prometheus.password_file is set: basic auth needs both".into(),
+                ));
+            }
+            (Some(user), Some(_)) if user.is_empty() || user.contains(':') => {
+                return Err((
+                    "prometheus.username",
+                    "must be non-empty and contain no ':'".into(),
+                ));
+            }
+            _ => {}
+        }
+        let key = if self.bearer_token_file.is_some() {
+            "prometheus.bearer_token_file"
+        } else if basic {
+            "prometheus.password_file"
+        } else {
+            return Ok(());
+        };
+        let Some(url) = &self.url else {
+            return Err((
+                key,
+                "is set but prometheus.url is not: nothing would use it".into(),
+            ));
+        };
+        let in_url = reqwest::Url::parse(url)
+            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some());
+        if in_url {
+            return Err((
+                "prometheus.url",
+                format!(
+                    "holds credentials (user:password@) and {key} is set too: keep one (the \
+                     file is never logged)"
+                ),
             ));
         }
         Ok(())

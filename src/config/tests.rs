@@ -490,6 +490,65 @@ fn a_gateway_url_with_credentials_is_refused_without_echoing_them() {
     }
 }
 
+/// `[prometheus]` credentials: a bearer token file, or a user with a password file, never both and
+/// never beside credentials written in the URL (which one would be sent?). Checked at load, before
+/// any file is read; the error names the keys and never echoes a URL's password.
+#[test]
+fn prometheus_credentials_are_one_kind_at_a_time() {
+    let url = "url = \"http://127.0.0.1:9090\"\n";
+    let ok = [
+        format!("[prometheus]\n{url}bearer_token_file = \"/t\"\n"),
+        format!("[prometheus]\n{url}username = \"scraper\"\npassword_file = \"/p\"\n"),
+        // URL credentials alone keep working (README, docs/operations.md).
+        "[prometheus]\nurl = \"http://scraper:hunter2@127.0.0.1:9090\"\n".to_string(),
+    ];
+    for text in &ok {
+        load_str(text, &[]).unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
+    let both = format!(
+        "[prometheus]\n{url}bearer_token_file = \"/t\"\nusername = \"u\"\npassword_file = \"/p\"\n"
+    );
+    let refused = [
+        (both, &["prometheus.bearer_token_file", "prometheus.password_file"][..]),
+        (
+            format!("[prometheus]\n{url}password_file = \"/p\"\n"),
+            &["prometheus.username"][..],
+        ),
+        (
+            format!("[prometheus]\n{url}username = \"scraper\"\n"),
+            &["prometheus.password_file"][..],
+        ),
+        (
+            format!("[prometheus]\n{url}username = \"a:b\"\npassword_file = \"/p\"\n"),
+            &["prometheus.username", "':'"][..],
+        ),
+        (
+            "[prometheus]\nbearer_token_file = \"/t\"\n".to_string(),
+            &["prometheus.bearer_token_file", "prometheus.url"][..],
+        ),
+        (
+            "[prometheus]\nurl = \"http://s:hunter2@127.0.0.1:9090\"\nbearer_token_file = \"/t\"\n"
+                .to_string(),
+            &["prometheus.url", "prometheus.bearer_token_file"][..],
+        ),
+        (
+            "[prometheus]\nurl = \"http://s:hunter2@127.0.0.1:9090\"\nusername = \"u\"\npassword_file = \"/p\"\n"
+                .to_string(),
+            &["prometheus.url", "prometheus.password_file"][..],
+        ),
+    ];
+    for (text, named) in refused {
+        let e = load_str(&text, &[])
+            .err()
+            .unwrap_or_else(|| panic!("{text} was accepted"));
+        let e = e.to_string();
+        for name in named {
+            assert!(e.contains(name), "{text}: {e} does not name {name}");
+        }
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+}
+
 #[test]
 fn a_number_too_large_for_its_key_says_the_largest_allowed() {
     // "invalid value: integer `5000000000`, expected a whole number ≥ 0" contradicted itself.
@@ -607,6 +666,11 @@ fn the_readme_defaults_are_the_built_in_ones() {
     assert_eq!(
         (c.prometheus.url.as_deref(), c.prometheus.query_timeout_ms),
         (None, 500)
+    );
+    let p = &c.prometheus;
+    assert_eq!(
+        (&p.bearer_token_file, &p.username, &p.password_file),
+        (&None, &None, &None)
     );
 }
 
