@@ -37,6 +37,7 @@
 //! - [`metrics`]: own Prometheus metrics (a leaf recorder: it never calls a backend); [`audit`]: the
 //!   ring of recent decisions; [`limits`]: the failed-authentication limiter (per IPv4 address or
 //!   IPv6 /64).
+//! - `testlog` (tests only): log capture shared by unit tests.
 //! - [`sim`]: `alertscaler simulate`: load, queueing and monitoring models driving the real
 //!   decision code.
 
@@ -65,6 +66,8 @@ pub mod service;
 pub mod sim;
 pub mod skipped;
 pub mod stored;
+#[cfg(test)]
+mod testlog;
 
 #[cfg(test)]
 mod tests {
