@@ -7,19 +7,22 @@
 //! service measures, then hands the number to the pure decision.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
 use tracing::warn;
 
 use crate::alert::Signal;
-use crate::config::PrometheusConfig;
+use crate::config::{ConfigError, PrometheusConfig};
 use crate::id::FunctionId;
 use crate::ledger::Trigger;
 use crate::policy::{Load, PolicyConfig, PolicyKind, proportional};
 
+mod credentials;
 mod promql;
 
+use credentials::Credentials;
 use promql::PART;
 pub use promql::firing_query;
 pub(crate) use promql::{DESIRED_SERIES, desired_query};
@@ -33,6 +36,12 @@ pub enum LoadError {
     Request(String),
     #[error("prometheus answered {0}")]
     Status(u16),
+    /// 401 or 403, often from an auth proxy in front of Prometheus: what to check.
+    #[error("prometheus answered {status}: {hint}")]
+    Unauthorized {
+        status: reqwest::StatusCode,
+        hint: &'static str,
+    },
     #[error("prometheus answered {status}: {kind}: {message}")]
     Refused {
         status: u16,
@@ -53,6 +62,9 @@ pub enum LoadError {
     Stale { age_secs: f64, max_secs: u64 },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    /// A credentials file that cannot be used at start-up.
+    #[error(transparent)]
+    Setup(#[from] ConfigError),
 }
 
 /// What happens without a measured desired count (said in the warning that tells why).
@@ -86,6 +98,10 @@ struct Prometheus {
     timeout_ms: u64,
     queries: BTreeMap<String, String>,
     desired_max_age_secs: u64,
+    /// Sent as `Authorization` with every query; shared by the clones of a source.
+    credentials: Option<Arc<Credentials>>,
+    /// What a 401 or 403 asks to check.
+    hint: &'static str,
 }
 
 impl LoadSource {
@@ -103,6 +119,18 @@ impl LoadSource {
             .timeout(Duration::from_millis(config.query_timeout_ms))
             .build()
             .map_err(|e| LoadError::Client(e.to_string()))?;
+        let credentials = Credentials::from_config(config)?;
+        // reqwest sends a URL's user:password as basic auth (validation refuses it beside a file).
+        let in_url = reqwest::Url::parse(url)
+            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some());
+        let hint = match &credentials {
+            Some(c) => c.hint(),
+            None if in_url => "check the user:password in prometheus.url",
+            None => {
+                "it wants credentials: set prometheus.bearer_token_file, or prometheus.username \
+                 and prometheus.password_file"
+            }
+        };
         Ok(Self {
             prometheus: Some(Prometheus {
                 client,
@@ -110,6 +138,8 @@ impl LoadSource {
                 timeout_ms: config.query_timeout_ms,
                 queries: config.queries.clone(),
                 desired_max_age_secs: config.desired_max_age_secs,
+                credentials: credentials.map(Arc::new),
+                hint,
             }),
         })
     }
@@ -221,18 +251,27 @@ impl Prometheus {
     async fn fetch(&self, query: &str) -> Result<serde_json::Value, LoadError> {
         let url = reqwest::Url::parse_with_params(&self.endpoint, [("query", query)])
             .map_err(|e| LoadError::Request(e.to_string()))?;
-        let request = self.client.get(url);
+        let mut request = self.client.get(url);
+        if let Some(credentials) = &self.credentials {
+            request = request.header(reqwest::header::AUTHORIZATION, credentials.header());
+        }
         let timeout = Duration::from_millis(self.timeout_ms);
         // The client's own timeout covers the whole exchange; this one also bounds a future that
         // never completes.
         let answer = async {
             let response = request.send().await.map_err(|e| self.transport(e))?;
             let status = response.status().as_u16();
-            Ok((status, self.read_body(response).await?))
+            Ok::<_, LoadError>((status, self.read_body(response).await?))
         };
         let (status, body) = tokio::time::timeout(timeout, answer)
             .await
             .map_err(|_| LoadError::Timeout(self.timeout_ms))??;
+        if matches!(status, 401 | 403) {
+            return Err(LoadError::Unauthorized {
+                status: reqwest::StatusCode::from_u16(status).unwrap_or_default(),
+                hint: self.hint,
+            });
+        }
         match serde_json::from_slice::<serde_json::Value>(&body) {
             Ok(body) if (200..300).contains(&status) => Ok(body),
             Ok(body) => Err(error_answer(status, &body)),
