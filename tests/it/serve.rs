@@ -363,14 +363,17 @@ fn check_config_prints_paths_never_secrets() {
     let (ok, stdout, stderr) = check_config(
         dir.path(),
         &format!(
-            "[auth]\nmode = \"bearer\"\ntoken_file = {:?}\n[tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+            "[auth]\nmode = \"bearer\"\ntoken_file = {:?}\n[tls]\ncert_file = {:?}\nkey_file = {:?}\n\
+             [prometheus]\nurl = \"http://127.0.0.1:9\"\nbearer_token_file = {:?}\n",
             token.display().to_string(),
             cert.display().to_string(),
-            key.display().to_string()
+            key.display().to_string(),
+            token.display().to_string()
         ),
     );
     assert!(ok, "{stderr}");
     assert!(stdout.contains(&token.display().to_string()), "{stdout}");
+    assert!(stdout.contains("bearer_token_file"), "{stdout}");
     assert!(stdout.contains("key_file"), "{stdout}");
     assert!(stdout.contains("shutdown_grace_secs = 20"), "{stdout}");
     let key_body = key_pem.lines().nth(1).unwrap();
@@ -415,11 +418,14 @@ fn check_config_reads_the_files_serve_reads() {
         format!("[tls]\ncert_file = {junk:?}\nkey_file = {junk:?}\n"),
         "backend = \"openfaas\"\n[openfaas]\npassword_file = \"/nonexistent/gateway-password\"\n"
             .to_owned(),
+        "[prometheus]\nurl = \"http://127.0.0.1:9\"\nbearer_token_file = \"/nonexistent/prom-token\"\n"
+            .to_owned(),
     ];
     for (text, named) in cases.iter().zip([
         "/nonexistent/password",
         &junk,
         "/nonexistent/gateway-password",
+        "/nonexistent/prom-token",
     ]) {
         let (ok, _, stderr) = check_config(dir.path(), text);
         assert!(!ok, "{text}");
