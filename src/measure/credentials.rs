@@ -95,14 +95,6 @@ impl Credentials {
         Ok(Some(credentials))
     }
 
-    /// What a 401 or 403 asks the operator to check.
-    pub(super) fn hint(&self) -> &'static str {
-        match self.scheme {
-            Scheme::Bearer => "check prometheus.bearer_token_file",
-            Scheme::Basic { .. } => "check prometheus.username and prometheus.password_file",
-        }
-    }
-
     /// The header to send now: re-read first if the file changed since it was last read (or
     /// could not be looked at). A file that failed is not read again until it changes.
     pub(super) fn header(&self) -> HeaderValue {
@@ -167,5 +159,22 @@ impl Credentials {
         })?;
         header.set_sensitive(true);
         Ok(header)
+    }
+}
+
+/// What a 401 or 403 from Prometheus (or its proxy) asks the operator to check: the credentials
+/// configured, else that some are wanted.
+pub(super) fn hint(credentials: Option<&Credentials>, url: &str) -> &'static str {
+    // reqwest sends a URL's user:password as basic auth (validation refuses it beside a file).
+    let in_url =
+        reqwest::Url::parse(url).is_ok_and(|u| !u.username().is_empty() || u.password().is_some());
+    match credentials.map(|c| &c.scheme) {
+        Some(Scheme::Bearer) => "check prometheus.bearer_token_file",
+        Some(Scheme::Basic { .. }) => "check prometheus.username and prometheus.password_file",
+        None if in_url => "check the user:password in prometheus.url",
+        None => {
+            "it wants credentials: set prometheus.bearer_token_file, or prometheus.username and \
+             prometheus.password_file"
+        }
     }
 }
