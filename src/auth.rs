@@ -107,30 +107,24 @@ pub(crate) fn read_secret(
     key: &'static str,
     path: &std::path::Path,
 ) -> Result<String, ConfigError> {
-    use std::io::Read;
+    use crate::config::bounded::{BoundedError, read_bounded, size};
     let unreadable = |cause| ConfigError::Secret {
         key,
         path: path.to_owned(),
         cause,
     };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| {
-            file.take(SECRET_MAX_BYTES as u64 + 1)
-                .read_to_end(&mut bytes)
-        })
-        .map_err(unreadable)?;
-    if bytes.len() > SECRET_MAX_BYTES {
-        return Err(ConfigError::Invalid {
+    let bytes = read_bounded(path, SECRET_MAX_BYTES).map_err(|e| match e {
+        BoundedError::Io(cause) => unreadable(cause),
+        BoundedError::TooLarge { limit } => ConfigError::Invalid {
             key,
             problem: format!(
-                "secret file {} is larger than {} KiB: no request could present such a secret \
+                "secret file {} is larger than {}: no request could present such a secret \
                  (is it the right file?)",
                 path.display(),
-                SECRET_MAX_BYTES / 1024
+                size(limit)
             ),
-        });
-    }
+        },
+    })?;
     let text = String::from_utf8(bytes).map_err(|_| {
         unreadable(std::io::Error::new(
             std::io::ErrorKind::InvalidData,

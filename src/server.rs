@@ -14,6 +14,7 @@ use crate::backend::instrumented::Instrumented;
 use crate::backend::kubernetes::KubernetesBackend;
 use crate::backend::memory::MemoryBackend;
 use crate::backend::openfaas::OpenFaasBackend;
+use crate::config::bounded::{BoundedError, PEM_MAX_BYTES, read_bounded, size};
 use crate::config::{BackendKind, Config, TlsConfig};
 use crate::connections::ConnectionLimits;
 use crate::http::{AppParts, AppState, router};
@@ -183,7 +184,8 @@ async fn tls_acceptor(tls: &TlsConfig) -> anyhow::Result<tokio_rustls::TlsAccept
 }
 
 /// The certificate chain and the private key, each file named when it holds none (the TLS
-/// library's own words for a missing chain, "peer sent no certificates", are a handshake's).
+/// library's own words for a missing chain, "peer sent no certificates", are a handshake's). Each
+/// file is read with a bound ([`PEM_MAX_BYTES`]): a path to a device is refused, not read forever.
 fn read_pem(
     tls: &TlsConfig,
 ) -> anyhow::Result<(
@@ -193,8 +195,9 @@ fn read_pem(
     use rustls::pki_types::pem::{self, PemObject};
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let cert = tls.cert_file.display();
-    let certs = CertificateDer::pem_file_iter(&tls.cert_file)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+    let certs = read_pem_file("certificate", &tls.cert_file)?;
+    let certs = CertificateDer::pem_slice_iter(&certs)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("TLS certificate file {cert}: {e}"))?;
     if certs.is_empty() {
         anyhow::bail!(
@@ -202,13 +205,25 @@ fn read_pem(
         );
     }
     let key = tls.key_file.display();
-    match PrivateKeyDer::from_pem_file(&tls.key_file) {
+    match PrivateKeyDer::from_pem_slice(&read_pem_file("key", &tls.key_file)?) {
         Ok(private) => Ok((certs, private)),
         Err(pem::Error::NoItemsFound) => anyhow::bail!(
             "TLS key file {key} holds no private key (no PEM \"BEGIN … PRIVATE KEY\" block)"
         ),
         Err(e) => anyhow::bail!("TLS key file {key}: {e}"),
     }
+}
+
+/// The bytes of the TLS `what` file (certificate or key) at `path`, at most [`PEM_MAX_BYTES`].
+fn read_pem_file(what: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    read_bounded(path, PEM_MAX_BYTES).map_err(|e| match e {
+        BoundedError::Io(cause) => anyhow::anyhow!("TLS {what} file {}: {cause}", path.display()),
+        BoundedError::TooLarge { limit } => anyhow::anyhow!(
+            "TLS {what} file {} is larger than {}: no {what} is that large (is it the right file?)",
+            path.display(),
+            size(limit)
+        ),
+    })
 }
 
 /// File descriptors kept free of connections (backend clients, state and secret files, logs).

@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub mod bounded;
 mod functions;
 mod platform;
 mod policy;
@@ -163,6 +164,11 @@ pub enum ConfigError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    #[error(
+        "config file {path} is larger than {}: no configuration is that large (is it the right file?)",
+        bounded::size(*limit)
+    )]
+    TooLarge { path: PathBuf, limit: usize },
     #[error("config file {path}: {message}")]
     File { path: PathBuf, message: String },
     #[error("configuration: {0}")]
@@ -175,6 +181,27 @@ pub enum ConfigError {
         path: PathBuf,
         cause: std::io::Error,
     },
+}
+
+/// The configuration file's text, read with a bound ([`bounded::CONFIG_MAX_BYTES`]).
+fn read_config_file(path: &Path) -> Result<String, ConfigError> {
+    let unreadable = |cause| ConfigError::Read {
+        path: path.to_owned(),
+        cause,
+    };
+    let bytes = bounded::read_bounded(path, bounded::CONFIG_MAX_BYTES).map_err(|e| match e {
+        bounded::BoundedError::Io(cause) => unreadable(cause),
+        bounded::BoundedError::TooLarge { limit } => ConfigError::TooLarge {
+            path: path.to_owned(),
+            limit,
+        },
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        unreadable(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })
 }
 
 /// The configuration's environment variables: `<prefix><KEY>`, nested keys with `__`. Kubernetes'
@@ -251,10 +278,7 @@ impl Config {
         let mut text = None;
         let mut functions = Vec::new();
         if let Some(path) = file {
-            let read = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
-                path: path.to_owned(),
-                cause,
-            })?;
+            let read = read_config_file(path)?;
             // The function table is read apart (see `table`); a table that does not parse is
             // reported below with its position, from the whole file.
             match table::split(&read) {

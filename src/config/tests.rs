@@ -721,3 +721,25 @@ fn label_defaults_and_the_ceiling_are_bounded_as_the_readme_says() {
         assert!(err.contains(key), "{bad}: {err}");
     }
 }
+
+#[test]
+fn a_config_file_larger_than_the_bound_is_refused_naming_it_and_never_read_whole() {
+    // `--config /dev/zero` (or a huge file given by mistake) was read until memory ran out.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let line = "# a comment line, valid TOML\n";
+    let mut text = line.repeat(bounded::CONFIG_MAX_BYTES / line.len());
+    text.push_str(&" ".repeat(bounded::CONFIG_MAX_BYTES - text.len()));
+    std::fs::write(&path, &text).unwrap();
+    assert!(Config::load_with_env(Some(&path), environment("NONE_")).is_ok());
+    text.push('\n');
+    std::fs::write(&path, &text).unwrap();
+    for file in [path.as_path(), Path::new("/dev/zero")] {
+        let err = Config::load_with_env(Some(file), environment("NONE_"))
+            .expect_err("a file over the bound was loaded")
+            .to_string();
+        assert!(err.contains(&file.display().to_string()), "{err}");
+        assert!(err.contains("larger than 16 MiB"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}

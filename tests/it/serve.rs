@@ -564,3 +564,57 @@ fn a_refused_start_is_one_line_even_with_rust_backtrace_set() {
         assert!(lines[0].contains(&named), "{args:?}: {stderr}");
     }
 }
+
+/// A file named in the configuration larger than any such file can be (a path to `/dev/zero`, a
+/// huge file given by mistake) is refused in one line naming it, not read until memory runs out.
+#[test]
+fn config_and_tls_files_over_their_bound_are_refused_in_one_line_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let bound = alertscaler::config::bounded::PEM_MAX_BYTES;
+    // Text outside the PEM blocks is allowed: each file still holds what it should.
+    let padded = |pem: String| format!("{pem}{}", "# padding\n".repeat(bound / 10 + 1));
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let (big_cert, big_key) = (
+        dir.path().join("big-cert.pem"),
+        dir.path().join("big-key.pem"),
+    );
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    std::fs::write(&big_cert, padded(generated.cert.pem())).unwrap();
+    std::fs::write(&big_key, padded(generated.signing_key.serialize_pem())).unwrap();
+    let tls = |cert: &std::path::Path, key: &std::path::Path| {
+        format!(
+            "[tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        )
+    };
+    let (ok, _, stderr) = check_config(dir.path(), &tls(&cert, &key));
+    assert!(ok, "the unpadded pair is refused: {stderr}");
+    let zero = std::path::Path::new("/dev/zero");
+    // The padded files first: before the fix, /dev/zero is read until memory runs out.
+    for (text, named) in [
+        (tls(&big_cert, &key), &big_cert),
+        (tls(&cert, &big_key), &big_key),
+        (tls(zero, &key), &zero.to_path_buf()),
+        (tls(&cert, zero), &zero.to_path_buf()),
+    ] {
+        let (ok, _, stderr) = check_config(dir.path(), &text);
+        assert!(!ok, "{text}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(&named.display().to_string()), "{stderr}");
+        assert!(stderr.contains("larger than 1 MiB"), "{stderr}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_alertscaler"))
+        .args(["check-config", "--config", "/dev/zero"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("/dev/zero") && stderr.contains("larger than 16 MiB"),
+        "{stderr}"
+    );
+}
