@@ -7,7 +7,8 @@
 //! - [`id`]: [`id::FunctionId`], a function's name and namespace (a leaf every module may use).
 //! - [`config`]: figment layering and validation (the memory function table is read apart, in
 //!   batches); a leaf (its sections, the policy names, the
-//!   platform's replica limits and the Kubernetes selector live there).
+//!   platform's replica limits, the Kubernetes selector and the bounded read of the files it names
+//!   live there).
 //! - [`alert`]: AlertManager webhook payload (v4) → per-function intents (policy names parsed; the
 //!   hot path parses a borrowed [`alert::Notification`]).
 //! - [`labels`]: `com.openfaas.scale.*` parsing and validation, fitted into the platform's replica
