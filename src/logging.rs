@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::io::Write as _;
 
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::MakeWriter;
@@ -37,12 +38,46 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Install the global subscriber: `RUST_LOG` filter (default `info`), text or JSON lines, written
-/// to stdout by the non-blocking [`writer`]. Keep the returned guard until the program ends: it
-/// flushes what is still queued.
+/// The level filter when `RUST_LOG` is unset or cannot be used.
+pub const DEFAULT_FILTER: &str = "info";
+
+/// The level filter for `RUST_LOG`'s value (`None`: unset): its own, or [`DEFAULT_FILTER`] with a
+/// one-line warning naming the variable and the problem when the value cannot be used. A typo in a
+/// log filter falls back rather than stopping an autoscaler; the warning keeps it from going unseen.
+pub fn filter_for(
+    rust_log: Option<&std::ffi::OsStr>,
+) -> (tracing_subscriber::EnvFilter, Option<String>) {
+    let default = || tracing_subscriber::EnvFilter::new(DEFAULT_FILTER);
+    let Some(value) = rust_log else {
+        return (default(), None);
+    };
+    let problem = match value.to_str() {
+        None => "not valid UTF-8".to_owned(),
+        Some(text) => match tracing_subscriber::EnvFilter::builder().parse(text) {
+            Ok(filter) => return (filter, None),
+            Err(e) => e.to_string(),
+        },
+    };
+    let warning = format!(
+        "warning: RUST_LOG={:?} is not a valid log filter ({}): logging at the default level, \
+         {DEFAULT_FILTER}",
+        value.to_string_lossy(),
+        escape_control(&problem)
+    );
+    (default(), Some(warning))
+}
+
+/// Install the global subscriber: `RUST_LOG` filter (default `info`; a value that does not parse is
+/// said once on stderr, see [`filter_for`]), text or JSON lines, written to stdout by the
+/// non-blocking [`writer`]. Keep the returned guard until the program ends: it flushes what is
+/// still queued.
 pub fn init(json: bool) -> FlushGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (filter, warning) = filter_for(std::env::var_os("RUST_LOG").as_deref());
+    if let Some(warning) = warning {
+        // On stderr, not in the log: stdout carries `check-config`'s configuration, and the log's
+        // own filter is what is in question. A closed stderr is no reason to stop.
+        let _ = writeln!(std::io::stderr(), "{warning}");
+    }
     let (writer, guard) = NonBlocking::new(std::io::stdout(), DEFAULT_CAPACITY);
     if json {
         json_subscriber(writer, filter).init();
@@ -90,6 +125,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rust_log_that_does_not_parse_falls_back_to_the_default_with_a_warning_naming_it() {
+        use std::ffi::OsStr;
+        let (_, warning) = filter_for(None);
+        assert_eq!(warning, None, "unset is the default, silently");
+        for good in ["alertscaler=debug", "warn,alertscaler::service=trace"] {
+            let (filter, warning) = filter_for(Some(OsStr::new(good)));
+            assert_eq!(warning, None, "{good}");
+            let own = tracing_subscriber::EnvFilter::new(good);
+            assert_eq!(filter.to_string(), own.to_string());
+        }
+        for bad in ["alertscaler=debgu", "info,[unclosed", "x=\ninfo"] {
+            let (filter, warning) = filter_for(Some(OsStr::new(bad)));
+            assert_eq!(filter.to_string(), DEFAULT_FILTER, "{bad}");
+            let warning = warning.unwrap_or_else(|| panic!("{bad:?} said nothing"));
+            assert!(warning.contains("RUST_LOG"), "{warning}");
+            assert!(warning.contains(&format!("{bad:?}")), "{warning}");
+            assert_eq!(warning.lines().count(), 1, "{warning}");
+        }
+    }
 
     #[test]
     fn control_characters_are_escaped_and_plain_text_is_untouched() {

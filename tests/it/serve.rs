@@ -618,3 +618,47 @@ fn config_and_tls_files_over_their_bound_are_refused_in_one_line_naming_them() {
         "{stderr}"
     );
 }
+
+/// A `RUST_LOG` that does not parse (`alertscaler=debgu`) is said once at start, naming the variable
+/// and the problem; the service runs on at the default level (a log typo must not stop an
+/// autoscaler), and the effective configuration on stdout stays parsable.
+#[test]
+fn a_malformed_rust_log_is_said_on_stderr_and_the_default_level_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "[policy]\nscale_down = \"ce\"\n").unwrap();
+    let run = |rust_log: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_alertscaler"))
+            .args(["check-config", "--config"])
+            .arg(&file)
+            .env("RUST_LOG", rust_log)
+            .output()
+            .unwrap()
+    };
+    for bad in ["alertscaler=debgu", "info,[unclosed"] {
+        let out = run(bad);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{bad}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{bad}: not one line:\n{stderr}");
+        assert!(lines[0].contains("RUST_LOG"), "{stderr}");
+        assert!(lines[0].contains(bad), "{stderr}");
+        assert!(
+            lines[0].contains("info"),
+            "the default is not named: {stderr}"
+        );
+        assert!(stdout.parse::<toml::Table>().is_ok(), "{stdout}");
+    }
+    for good in ["alertscaler=debug", "warn"] {
+        let out = run(good);
+        assert!(out.status.success());
+        assert!(
+            out.stderr.is_empty(),
+            "{good}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
