@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::rejection::{ExtensionRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::handler::Handler;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -66,19 +67,51 @@ impl std::ops::Deref for AppState {
 /// webhook's own checks and timing live in its handler.
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
-        .route("/system/alert", post(alert_webhook))
-        .route("/system/functions", get(list_functions))
-        .route("/decisions", get(decisions));
+        .route("/system/alert", post_only(alert_webhook))
+        .route("/system/functions", get_only(list_functions))
+        .route("/decisions", get_only(decisions));
     if !matches!(state.auth, Auth::None) {
         // `route_layer` covers the routes above only.
         app = app.route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     }
-    app.route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
-        .fallback(|| async { AppError::NotFound })
-        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
-        .with_state(state)
+    app.route(
+        "/healthz",
+        get_only(|| async { Json(json!({"status": "ok"})) }),
+    )
+    .route("/readyz", get_only(ready))
+    .route("/metrics", get_only(metrics))
+    .fallback(|| async { AppError::NotFound })
+    .with_state(state)
+}
+
+/// A route for GET (axum answers HEAD with it too); any other method is a JSON 405 naming both.
+fn get_only<H, T>(handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    with_405(get(handler), "GET, HEAD")
+}
+
+/// A route for POST; any other method is a JSON 405 naming it.
+fn post_only<H, T>(handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    with_405(post(handler), "POST")
+}
+
+/// `route` answering any method it lacks with a 405 that names the method used and `allowed`, in
+/// the body and in `Allow`: each route says its own methods, not the webhook's.
+fn with_405(route: MethodRouter<AppState>, allowed: &'static str) -> MethodRouter<AppState> {
+    route.fallback(move |method: Method, uri: Uri| async move {
+        AppError::MethodNotAllowed {
+            method,
+            path: uri.path().to_owned(),
+            allowed,
+        }
+    })
 }
 
 /// Errors a handler answers with: a status and a JSON body naming the problem.
@@ -97,8 +130,13 @@ pub enum AppError {
     /// The request took longer than the configured timeout.
     Timeout(Duration),
     NotFound,
-    /// The path exists, but not for this method.
-    MethodNotAllowed,
+    /// The path exists, but not for this method: the method used, the path and the methods it
+    /// allows (as the `Allow` header lists them).
+    MethodNotAllowed {
+        method: Method,
+        path: String,
+        allowed: &'static str,
+    },
     /// A `Content-Encoding` other than identity, or a compressing `Transfer-Encoding`: the header's
     /// name and its value as sent, shortened.
     UnsupportedEncoding(&'static str, String),
@@ -155,10 +193,17 @@ impl IntoResponse for AppError {
                 format!("request not handled within {} s", d.as_secs()),
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such route".into()),
-            Self::MethodNotAllowed => (
+            Self::MethodNotAllowed {
+                method,
+                path,
+                allowed,
+            } => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                "this path does not accept this method (the webhook is POST /system/alert)".into(),
+                format!(
+                    "{method} {}: method not allowed; this path accepts {allowed}",
+                    crate::skipped::shorten(path, crate::skipped::MAX_VALUE_CHARS)
+                ),
             ),
             Self::UnsupportedEncoding(header, encoding) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -175,6 +220,12 @@ impl IntoResponse for AppError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
             );
+        }
+        if let Self::MethodNotAllowed { allowed, .. } = self {
+            // Set here, from the value the body names (axum keeps an `Allow` already present).
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allowed));
         }
         if let Self::TooManyAuthFailures(wait) = self {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

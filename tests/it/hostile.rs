@@ -208,7 +208,7 @@ async fn wrong_methods_and_unknown_paths_answer_a_json_error() {
         body["message"]
             .as_str()
             .unwrap()
-            .contains("POST /system/alert")
+            .contains("GET /system/alert: method not allowed; this path accepts POST")
     );
     let (status, body) = send(
         &app,
@@ -224,6 +224,48 @@ async fn wrong_methods_and_unknown_paths_answer_a_json_error() {
         (status, body["error"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
+}
+
+/// A 405 names the method used and the methods the route allows, in the body and in `Allow`
+/// (RFC 9110 §15.5.6), whatever the route: it named the webhook (`POST /system/alert`) for any.
+#[tokio::test]
+async fn a_wrong_method_is_405_naming_the_method_used_and_those_the_route_allows() {
+    let (app, _) = app_with(config(&["echo"]));
+    let get_only = ["GET", "HEAD"];
+    let cases: [(&str, &str, &[&str]); 6] = [
+        ("GET", "/system/alert", &["POST"]),
+        ("POST", "/healthz", &get_only),
+        ("DELETE", "/decisions", &get_only),
+        ("PUT", "/system/functions", &get_only),
+        ("PATCH", "/metrics", &get_only),
+        ("POST", "/readyz", &get_only),
+    ];
+    for (method, path, allowed) in cases {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let (status, headers, body) = send_raw(&app, request).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        let allow = headers[header::ALLOW].to_str().unwrap();
+        let mut listed: Vec<&str> = allow.split(',').map(str::trim).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, allowed, "{method} {path}: Allow {allow:?}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "method_not_allowed", "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(&format!("{method} {path}")), "{message}");
+        for m in allowed {
+            assert!(
+                message.contains(m),
+                "{method} {path}: {message} does not name {m}"
+            );
+        }
+        if path != "/system/alert" {
+            assert!(!message.contains("/system/alert"), "{message}");
+        }
+    }
 }
 
 #[tokio::test]
