@@ -392,8 +392,7 @@ async fn list_functions(State(state): State<AppState>) -> Result<Response, AppEr
     // Written by the backend from its own state: the functions are not copied into a list first.
     let body = state
         .service
-        .backend()
-        .list_json()
+        .list_json(Utc::now())
         .await
         .map_err(AppError::Backend)?;
     let json = HeaderValue::from_static("application/json");

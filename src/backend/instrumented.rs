@@ -88,9 +88,9 @@ impl Backend for Instrumented {
         result
     }
 
-    async fn list_json(&self) -> Result<Vec<u8>, BackendError> {
+    async fn list_json(&self, silent_before: DateTime<Utc>) -> Result<Vec<u8>, BackendError> {
         let started = Instant::now();
-        let result = self.inner.list_json().await;
+        let result = self.inner.list_json(silent_before).await;
         self.record("list", started, &result);
         result
     }

@@ -156,7 +156,7 @@ impl Backend for MemoryBackend {
             .collect())
     }
 
-    async fn list_json(&self) -> Result<Vec<u8>, BackendError> {
+    async fn list_json(&self, silent_before: DateTime<Utc>) -> Result<Vec<u8>, BackendError> {
         // Written straight from the table: a listing of 10 000 functions costs its JSON only.
         let functions = self.lock();
         let last = self.listed.load(Ordering::Relaxed);
@@ -170,6 +170,7 @@ impl Backend for MemoryBackend {
                 s.replicas,
                 &s.labels,
                 s.stored.as_deref(),
+                silent_before,
             ))?;
         }
         let json = json.finish();
@@ -229,10 +230,20 @@ mod tests {
         let listed = backend.list().await.unwrap();
         assert_eq!(listed[0].firing, ["Also", "Up"]);
         assert_eq!(listed[0].settling_to, Some(1));
-        let expected = serde_json::to_vec(&listed).unwrap();
-        assert_eq!(backend.list_json().await.unwrap(), expected);
+        // Straight from the table as through the default (`list`, then `listed`): the alerts last
+        // seen at `at` fire while `at` is after `silent_before`, and are silent from then on.
+        let second = chrono::TimeDelta::seconds(1);
+        for (silent_before, firing) in [(at - second, 2), (at, 0)] {
+            let expected: Vec<FunctionSummary> = listed
+                .iter()
+                .map(|f| f.clone().listed(silent_before))
+                .collect();
+            assert_eq!(expected[0].firing.len(), firing, "{expected:?}");
+            let expected = serde_json::to_vec(&expected).unwrap();
+            assert_eq!(backend.list_json(silent_before).await.unwrap(), expected);
+        }
         // An empty table is an empty array.
         let empty = MemoryBackend::default();
-        assert_eq!(empty.list_json().await.unwrap(), b"[]");
+        assert_eq!(empty.list_json(at).await.unwrap(), b"[]");
     }
 }

@@ -128,16 +128,18 @@ pub struct FunctionSummary {
     pub namespace: String,
     pub replicas: u32,
     pub labels: BTreeMap<String, String>,
-    /// Names of the alerts currently firing for it, as the ledger knows them.
+    /// Names of the up alerts stored as firing for it, silent ones included (the listing,
+    /// [`Backend::list_json`], leaves those out: [`FunctionSummary::listed`]).
     pub firing: Vec<String>,
     /// A scale-down held by the stabilization window is still heading here (the settle loop
     /// re-decides only these functions).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settling_to: Option<u32>,
-    /// When an up alert firing for it was last seen (the settle pass decides on a resolution that
-    /// never came once this is the episode TTL old). Not listed.
+    /// Each up alert stored as firing, with when it was last seen: the settle pass decides on a
+    /// resolution that never came once the latest is the episode TTL old, and the listing leaves
+    /// out each one silent that long. Not listed.
     #[serde(skip)]
-    pub up_last_seen: Option<DateTime<Utc>>,
+    pub up_seen: Vec<(String, DateTime<Utc>)>,
 }
 
 impl FunctionSummary {
@@ -156,8 +158,26 @@ impl FunctionSummary {
             labels,
             firing: stored.map(Stored::firing_up).unwrap_or_default(),
             settling_to: stored.and_then(Stored::pending_scale_down),
-            up_last_seen: stored.and_then(|s| crate::ledger::up_last_seen(&s.ledger)),
+            up_seen: stored
+                .map(|s| {
+                    let seen = s.ledger.up_seen();
+                    seen.map(|(name, at)| (name.to_owned(), at)).collect()
+                })
+                .unwrap_or_default(),
         }
+    }
+
+    /// When the last up alert firing for it was seen (`None`: none fires).
+    pub fn up_last_seen(&self) -> Option<DateTime<Utc>> {
+        self.up_seen.iter().map(|&(_, at)| at).max()
+    }
+
+    /// As `GET /system/functions` lists it when alerts last seen at or before `silent_before`
+    /// (now − the episode TTL) have gone silent: those are not firing.
+    pub fn listed(mut self, silent_before: DateTime<Utc>) -> Self {
+        let seen = self.up_seen.iter().map(|(name, at)| (name.as_str(), *at));
+        self.firing = crate::ledger::live_up(seen, Some(silent_before));
+        self
     }
 }
 
@@ -176,19 +196,23 @@ pub struct SummaryRef<'a> {
 }
 
 impl<'a> SummaryRef<'a> {
-    /// A listed function, with what its stored state (if any) says (as [`FunctionSummary::new`]).
+    /// A listed function, with what its stored state (if any) says, alerts last seen at or before
+    /// `silent_before` left out (as [`FunctionSummary::new`] then [`FunctionSummary::listed`]).
     pub fn new(
         function: &'a FunctionId,
         replicas: u32,
         labels: &'a BTreeMap<String, String>,
         stored: Option<&Stored>,
+        silent_before: DateTime<Utc>,
     ) -> Self {
         Self {
             name: &function.name,
             namespace: &function.namespace,
             replicas,
             labels,
-            firing: stored.map(Stored::firing_up).unwrap_or_default(),
+            firing: stored
+                .map(|s| crate::ledger::live_up(s.ledger.up_seen(), Some(silent_before)))
+                .unwrap_or_default(),
             settling_to: stored.and_then(Stored::pending_scale_down),
         }
     }
@@ -251,14 +275,16 @@ pub trait Backend: Send + Sync + 'static {
         Err(BackendError::Unsupported("listing functions"))
     }
 
-    /// The listing as the JSON array `GET /system/functions` answers. By default serialized from
-    /// [`Backend::list`]; a backend that keeps its functions in memory should write it straight
-    /// from its state ([`SummaryRef`], [`JsonListing`]) so that the functions are never held twice.
-    async fn list_json(&self) -> Result<Vec<u8>, BackendError> {
+    /// The listing as the JSON array `GET /system/functions` answers, alerts last seen at or
+    /// before `silent_before` (now − the episode TTL, as for [`Backend::settling`]) not listed as
+    /// firing. By default serialized from [`Backend::list`]; a backend that keeps its functions in
+    /// memory should write it straight from its state ([`SummaryRef`], [`JsonListing`]) so that
+    /// the functions are never held twice.
+    async fn list_json(&self, silent_before: DateTime<Utc>) -> Result<Vec<u8>, BackendError> {
         let listed = self.list().await?;
         let mut json = JsonListing::with_capacity(listed.len());
-        for function in &listed {
-            json.push(function)?;
+        for function in listed {
+            json.push(&function.listed(silent_before))?;
         }
         Ok(json.finish())
     }
@@ -275,7 +301,8 @@ pub trait Backend: Send + Sync + 'static {
         Ok(listed
             .into_iter()
             .filter(|f| {
-                f.settling_to.is_some() || f.up_last_seen.is_some_and(|seen| seen <= silent_before)
+                f.settling_to.is_some()
+                    || f.up_last_seen().is_some_and(|seen| seen <= silent_before)
             })
             .map(|f| FunctionId {
                 name: f.name,

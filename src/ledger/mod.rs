@@ -148,18 +148,36 @@ impl Entry {
             .any(|f| f.direction == Direction::Up && now - f.last_seen < timing.episode_ttl)
     }
 
-    /// Names of the up-direction alerts still firing.
+    /// Names of the up-direction alerts firing, as stored (silent ones included).
     pub fn firing_up(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .firing
+        live_up(self.up_seen(), None)
+    }
+
+    /// Each up-direction alert firing, as stored, with when it was last seen.
+    pub fn up_seen(&self) -> impl Iterator<Item = (&str, DateTime<Utc>)> {
+        self.firing
             .values()
             .filter(|f| f.direction == Direction::Up)
-            .map(|f| f.alertname.clone())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+            .map(|f| (f.alertname.as_str(), f.last_seen))
     }
+}
+
+/// The names in `seen` (alert name, last seen) of the alerts still firing when those last seen at
+/// or before `silent_before` (now − the episode TTL; `None`: none) have gone silent: a silent one
+/// holds nothing ([`Entry::fires_up`]) and is stored only until the settle pass decides on its lost
+/// resolution, so a listing leaves it out. Sorted, each name once.
+pub fn live_up<'a>(
+    seen: impl IntoIterator<Item = (&'a str, DateTime<Utc>)>,
+    silent_before: Option<DateTime<Utc>>,
+) -> Vec<String> {
+    let mut names: Vec<String> = seen
+        .into_iter()
+        .filter(|&(_, at)| silent_before.is_none_or(|before| at > before))
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Why a notification moves nothing.

@@ -291,6 +291,51 @@ fn a_lost_resolution_lapses_after_the_ttl_and_its_late_arrival_is_a_replay() {
 }
 
 #[test]
+fn a_listing_leaves_out_the_up_alerts_silent_for_the_ttl_as_the_ledger_does() {
+    let timing = Timing::default();
+    let ttl = timing.episode_ttl;
+    // "A" last seen at 0; "B" by two series, last seen at 10 and 30; a down alert at 31.
+    let entry = plan(
+        &Entry::default(),
+        &[signal("A", "a", 0, Status::Firing)],
+        t(0),
+        &timing,
+    )
+    .next;
+    let entry = plan(
+        &entry,
+        &[signal("B", "c", 5, Status::Firing)],
+        t(10),
+        &timing,
+    )
+    .next;
+    let entry = plan(
+        &entry,
+        &[signal("B", "b", 25, Status::Firing)],
+        t(30),
+        &timing,
+    )
+    .next;
+    let mut down = signal("FunctionLatencyLow", "d", 0, Status::Firing);
+    down.direction = Direction::Down;
+    let entry = plan(&entry, &[down], t(31), &timing).next;
+    assert_eq!(entry.firing_up(), ["A", "B"], "as stored");
+    for (now, listed) in [
+        (t(0) + ttl - TimeDelta::seconds(1), &["A", "B"][..]),
+        (t(0) + ttl, &["B"]),
+        (t(29) + ttl, &["B"]),
+        (t(30) + ttl, &[]),
+        (t(31) + ttl, &[]),
+    ] {
+        let live = live_up(entry.up_seen(), Some(now - ttl));
+        assert_eq!(live, listed, "at {now}");
+        // Listed as firing exactly while the ledger holds a scale-down for it.
+        assert_eq!(!live.is_empty(), entry.fires_up(now, &timing), "at {now}");
+    }
+    assert_eq!(live_up(entry.up_seen(), None), entry.firing_up());
+}
+
+#[test]
 fn only_down_alerts_lapsing_decide_nothing() {
     let timing = Timing::default();
     let mut down = signal("FunctionLatencyLow", "c", 0, Status::Firing);

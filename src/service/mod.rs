@@ -476,6 +476,13 @@ impl Service {
         Some(report)
     }
 
+    /// `GET /system/functions` at `now`: the backend's listing, an alert silent for the episode
+    /// TTL (it holds nothing; the settle pass decides on its lost resolution) not listed as firing.
+    pub async fn list_json(&self, now: DateTime<Utc>) -> Result<Vec<u8>, BackendError> {
+        let silent_before = now - self.settings.timing.episode_ttl;
+        self.backend.list_json(silent_before).await
+    }
+
     /// Re-export the per-function label series (latency targets …) from a fresh listing, so that
     /// functions whose labels changed or that were deleted are current without a read per scrape.
     pub async fn refresh_label_exports(&self) -> Result<(), BackendError> {

@@ -253,7 +253,8 @@ async fn the_settle_pass_decides_a_lost_resolution_once_its_alert_is_silent_for_
             reports[0].reason
         );
         assert_eq!(replicas(i), Some(1));
-        // README (Operations): the listing shows the alert until that pass, not after it.
+        // The stored state holds the alert until that pass, not after it (the listing, which
+        // knows the time, leaves it out from the TTL on: ops_http).
         let listed = svc.backend().list().await.unwrap();
         assert!(listed[0].firing.is_empty(), "{listed:?}");
         // Once: the next pass has nothing to do, and the resolution arriving after all is a replay.

@@ -532,3 +532,52 @@ async fn a_decisions_limit_given_twice_or_signed_is_a_json_400() {
     assert_invalid_query("/decisions?limit=%2B1", "limit").await;
     assert_invalid_query("/decisions?limit=-1", "limit").await;
 }
+
+/// `GET /system/functions` lists an alert as firing only while it holds a scale-down: one silent
+/// for `episode_ttl_secs` (its resolution lost) is not listed, before any settle pass drops it.
+/// Through the memory backend's own listing and the default one (built from `list`).
+#[tokio::test]
+async fn the_listing_leaves_out_an_alert_silent_for_the_episode_ttl() {
+    let c = config(&["echo", "figlet"]);
+    let ttl = chrono::TimeDelta::seconds(i64::try_from(c.episode_ttl_secs).unwrap());
+    let memory = std::sync::Arc::new(alertscaler::backend::memory::MemoryBackend::new(
+        &c.memory.functions,
+    ));
+    for backend in [
+        memory as std::sync::Arc<dyn alertscaler::backend::Backend>,
+        Double::on(&c).arc(),
+    ] {
+        let (app, state) = app_with_backend(&c, backend);
+        let notify = |function: &str| {
+            let body = webhook("firing", function, &format!("{function}-fp")).to_string();
+            alertscaler::alert::parse(body.as_bytes()).unwrap()
+        };
+        // The handler reads the clock: echo's alert was last seen a TTL and a minute before it,
+        // figlet's a minute before it.
+        let now = chrono::Utc::now();
+        let minute = chrono::TimeDelta::minutes(1);
+        state
+            .service
+            .handle(&notify("echo"), now - ttl - minute)
+            .await;
+        state.service.handle(&notify("figlet"), now - minute).await;
+        let (status, _, body) = send(&app, get("/system/functions")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let listed: Value = serde_json::from_str(&body).unwrap();
+        let firing = |name: &str| {
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["name"] == name)
+                .unwrap_or_else(|| panic!("{name} not listed: {body}"))["firing"]
+                .clone()
+        };
+        assert_eq!(firing("echo"), serde_json::json!([]), "{body}");
+        assert_eq!(
+            firing("figlet"),
+            serde_json::json!(["APIHighInvocationRate"]),
+            "{body}"
+        );
+    }
+}
