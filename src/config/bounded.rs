@@ -22,15 +22,6 @@ pub enum BoundedError {
     TooLarge { limit: usize },
 }
 
-impl std::fmt::Display for BoundedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Io(e) => e.fmt(f),
-            Self::TooLarge { limit } => write!(f, "is larger than {}", size(*limit)),
-        }
-    }
-}
-
 /// The contents of `path`, at most `limit` bytes: a longer file (or an endless device) is
 /// [`BoundedError::TooLarge`] after reading one byte past the bound.
 pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, BoundedError> {
