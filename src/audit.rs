@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::report::FunctionReport;
+use crate::report::{FunctionReport, Outcome};
 
 /// Default number of decisions kept.
 pub(crate) const DEFAULT_CAPACITY: usize = crate::config::DEFAULT_AUDIT_CAPACITY;
@@ -75,11 +75,40 @@ fn copy_names<'a>(into: &mut Vec<String>, names: impl IntoIterator<Item = &'a st
     into.dedup();
 }
 
-/// The bounded ring of recent decisions.
+/// The bounded ring of recent decisions. When it is full, the oldest *hold* (a decision that moved
+/// nothing: duplicates above all, AlertManager's repeats, retries and HA copies) is forgotten
+/// before any decision that scaled, was refused or failed: a flood of duplicates cannot push the
+/// answer to "why did my function scale?" out of the ring. Only when it holds no hold is the oldest
+/// decision forgotten, so the newest hold always shows.
 #[derive(Debug)]
 pub struct Audit {
     capacity: usize,
-    ring: Mutex<VecDeque<DecisionRecord>>,
+    ring: Mutex<Ring>,
+}
+
+/// Holds and the other decisions in two queues, each oldest first; `seq` (the order recorded)
+/// merges them back into one.
+#[derive(Debug, Default)]
+struct Ring {
+    next: u64,
+    acted: VecDeque<(u64, DecisionRecord)>,
+    held: VecDeque<(u64, DecisionRecord)>,
+}
+
+impl Ring {
+    fn len(&self) -> usize {
+        self.acted.len() + self.held.len()
+    }
+
+    /// The record to forget to make room: the oldest hold, else the oldest decision.
+    fn forget(&mut self) -> Option<DecisionRecord> {
+        let queue = if self.held.is_empty() {
+            &mut self.acted
+        } else {
+            &mut self.held
+        };
+        queue.pop_front().map(|(_, record)| record)
+    }
 }
 
 impl Default for Audit {
@@ -93,7 +122,7 @@ impl Audit {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            ring: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            ring: Mutex::new(Ring::default()),
         }
     }
 
@@ -103,8 +132,8 @@ impl Audit {
     }
 
     /// Remember a decision about `report`'s function, for the named alerts (in any order, with
-    /// repeats), forgetting the oldest when full. A full ring (its steady state) writes the new
-    /// record over the forgotten one's strings: recording then allocates nothing.
+    /// repeats), forgetting one when full (see [`Audit`]). A full ring (its steady state) writes
+    /// the new record over the forgotten one's strings: recording then allocates nothing.
     pub(crate) fn record<'a>(
         &self,
         time: DateTime<Utc>,
@@ -116,10 +145,10 @@ impl Audit {
             return;
         }
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        let record = match (ring.len() == self.capacity)
-            .then(|| ring.pop_front())
-            .flatten()
-        {
+        let forgotten = (ring.len() >= self.capacity)
+            .then(|| ring.forget())
+            .flatten();
+        let record = match forgotten {
             Some(mut forgotten) => {
                 forgotten.overwrite(time, trigger, alerts, report);
                 forgotten
@@ -135,14 +164,44 @@ impl Audit {
                 record
             }
         };
-        ring.push_back(record);
+        let seq = ring.next;
+        ring.next += 1;
+        let queue = if report.outcome == Outcome::Unchanged {
+            &mut ring.held
+        } else {
+            &mut ring.acted
+        };
+        queue.push_back((seq, record));
     }
 
-    /// The last `limit` decisions (all kept when `None`), oldest first.
+    /// The last `limit` decisions kept (all when `None`), oldest first.
     pub fn recent(&self, limit: Option<usize>) -> Vec<DecisionRecord> {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         let n = limit.unwrap_or(ring.len()).min(ring.len());
-        ring.iter().skip(ring.len() - n).cloned().collect()
+        // Newest first from the two queues' ends, then turned around.
+        let (mut acted, mut held) = (
+            ring.acted.iter().rev().peekable(),
+            ring.held.iter().rev().peekable(),
+        );
+        let mut newest = Vec::with_capacity(n);
+        while newest.len() < n {
+            let take_acted = match (acted.peek(), held.peek()) {
+                (Some((a, _)), Some((h, _))) => a > h,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            let next = if take_acted {
+                acted.next()
+            } else {
+                held.next()
+            };
+            match next {
+                Some((_, record)) => newest.push(record.clone()),
+                None => break,
+            }
+        }
+        newest.reverse();
+        newest
     }
 }
 
@@ -248,5 +307,84 @@ mod tests {
         let audit = Audit::new(1);
         audit.record(time(1), "notification", ["B", "A", "B", "C"], &report(1));
         assert_eq!(audit.recent(None)[0].alerts, ["A", "B", "C"]);
+    }
+
+    fn hold(i: u32) -> FunctionReport {
+        let mut held = report(i);
+        (held.outcome, held.from, held.to) = (crate::report::Outcome::Unchanged, None, None);
+        held.why = Some(crate::policy::Why::Duplicate);
+        held
+    }
+
+    fn kept(audit: &Audit, limit: Option<usize>) -> Vec<(u32, &'static str)> {
+        audit
+            .recent(limit)
+            .iter()
+            .map(|r| {
+                let n = r.time.timestamp() as u32;
+                (n, r.report.outcome_label())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_flood_of_holds_forgets_holds_before_any_decision_that_acted() {
+        let audit = Audit::new(4);
+        record(&audit, 1);
+        audit.record(time(2), "notification", ["High"], &hold(2));
+        let mut refused = report(3);
+        (refused.outcome, refused.from, refused.to) = (crate::report::Outcome::Refused, None, None);
+        audit.record(time(3), "notification", ["High"], &refused);
+        // AlertManager's repeats, retries and HA copies: a thousand duplicates.
+        for i in 4..1004 {
+            audit.record(time(i), "notification", ["High"], &hold(i));
+        }
+        // The move and the refusal stay; the holds share what is left, newest kept, oldest first.
+        assert_eq!(
+            kept(&audit, None),
+            [
+                (1, "scaled"),
+                (3, "refused"),
+                (1002, "duplicate"),
+                (1003, "duplicate")
+            ]
+        );
+        assert_eq!(
+            kept(&audit, Some(3)),
+            [(3, "refused"), (1002, "duplicate"), (1003, "duplicate")]
+        );
+        // Decisions that acted fill the ring: the newest hold still shows, the oldest act goes.
+        for i in 1004..1007 {
+            record(&audit, i);
+        }
+        assert_eq!(
+            kept(&audit, None),
+            [
+                (3, "refused"),
+                (1004, "scaled"),
+                (1005, "scaled"),
+                (1006, "scaled")
+            ]
+        );
+        audit.record(time(1007), "notification", ["High"], &hold(1007));
+        assert_eq!(
+            kept(&audit, None),
+            [
+                (1004, "scaled"),
+                (1005, "scaled"),
+                (1006, "scaled"),
+                (1007, "duplicate")
+            ]
+        );
+        audit.record(time(1008), "notification", ["High"], &hold(1008));
+        assert_eq!(
+            kept(&audit, None),
+            [
+                (1004, "scaled"),
+                (1005, "scaled"),
+                (1006, "scaled"),
+                (1008, "duplicate")
+            ]
+        );
     }
 }

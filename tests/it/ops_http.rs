@@ -166,7 +166,7 @@ async fn decisions_are_a_bounded_ring_of_structured_records() {
         (Some("unchanged"), Some("duplicate"))
     );
 
-    // A third decision pushes the oldest out; ?limit picks the newest.
+    // A third decision makes room by forgetting the oldest hold, not the scale-up before it.
     send(
         &app,
         post_alert(
@@ -175,19 +175,47 @@ async fn decisions_are_a_bounded_ring_of_structured_records() {
         ),
     )
     .await;
+    let kept = |body: &str| -> Vec<(String, String)> {
+        let body: Value = serde_json::from_str(body).unwrap();
+        body["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let outcome = d["why"].as_str().or(d["outcome"].as_str()).unwrap();
+                (d["function"].as_str().unwrap().into(), outcome.into())
+            })
+            .collect()
+    };
+    let pair = |f: &str, o: &str| (format!("{f}.openfaas-fn"), o.to_owned());
     let (_, _, body) = send(&app, get("/decisions")).await;
-    let body: Value = serde_json::from_str(&body).unwrap();
-    let functions: Vec<&str> = body["decisions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["function"].as_str().unwrap())
-        .collect();
-    assert_eq!(functions, ["echo.openfaas-fn", "other.openfaas-fn"]);
+    assert_eq!(
+        kept(&body),
+        [pair("echo", "scaled"), pair("other", "scaled")]
+    );
     let (_, _, body) = send(&app, get("/decisions?limit=1")).await;
-    let body: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(body["decisions"].as_array().unwrap().len(), 1);
-    assert_eq!(body["decisions"][0]["function"], "other.openfaas-fn");
+    assert_eq!(kept(&body), [pair("other", "scaled")]);
+
+    // AlertManager's repeats and HA copies: the newest duplicate shows, both moves stay.
+    let app = {
+        c.audit_capacity = 3;
+        self::app(&c)
+    };
+    send(&app, post_alert(&alert, None)).await;
+    let other = webhook("firing", "other.openfaas-fn", "00000000000000ff");
+    send(&app, post_alert(&other, None)).await;
+    for _ in 0..20 {
+        send(&app, post_alert(&alert, None)).await;
+    }
+    let (_, _, body) = send(&app, get("/decisions")).await;
+    assert_eq!(
+        kept(&body),
+        [
+            pair("echo", "scaled"),
+            pair("other", "scaled"),
+            pair("echo", "duplicate")
+        ]
+    );
 }
 
 #[tokio::test]
