@@ -176,13 +176,24 @@ impl Audit {
 
     /// The last `limit` decisions kept (all when `None`), oldest first.
     pub fn recent(&self, limit: Option<usize>) -> Vec<DecisionRecord> {
+        self.recent_about(limit, None)
+    }
+
+    /// The last `limit` decisions kept (all when `None`) about `function` (`name.namespace`; every
+    /// function when `None`), oldest first.
+    pub fn recent_about(
+        &self,
+        limit: Option<usize>,
+        function: Option<&str>,
+    ) -> Vec<DecisionRecord> {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         let n = limit.unwrap_or(ring.len()).min(ring.len());
+        let about = |(_, record): &&(u64, DecisionRecord)| {
+            function.is_none_or(|f| record.report.function == f)
+        };
         // Newest first from the two queues' ends, then turned around.
-        let (mut acted, mut held) = (
-            ring.acted.iter().rev().peekable(),
-            ring.held.iter().rev().peekable(),
-        );
+        let mut acted = ring.acted.iter().rev().filter(about).peekable();
+        let mut held = ring.held.iter().rev().filter(about).peekable();
         let mut newest = Vec::with_capacity(n);
         while newest.len() < n {
             let take_acted = match (acted.peek(), held.peek()) {

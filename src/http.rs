@@ -23,6 +23,7 @@ use serde_json::json;
 use crate::alert;
 use crate::auth::Auth;
 use crate::error::{BackendError, PayloadError};
+use crate::id::FunctionId;
 use crate::limits::{AuthLimiter, Recorded};
 use crate::metrics;
 use crate::service::Service;
@@ -123,6 +124,8 @@ pub enum AppError {
     /// The body could not be read (the connection failed mid-body).
     Body(String),
     Query(QueryRejection),
+    /// A query parameter that parsed but names nothing valid: the parameter and the problem.
+    InvalidQuery(String),
     Unauthorized(&'static str),
     Backend(BackendError),
     /// Too many failed authentications from this source; retry after the duration.
@@ -171,6 +174,9 @@ impl IntoResponse for AppError {
                 format!("Failed to buffer the request body: {e}"),
             ),
             Self::Query(e) => (StatusCode::BAD_REQUEST, "invalid_query", e.body_text()),
+            Self::InvalidQuery(problem) => {
+                (StatusCode::BAD_REQUEST, "invalid_query", problem.clone())
+            }
             Self::Unauthorized(_) => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -410,6 +416,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
 struct DecisionsQuery {
     #[serde(default, deserialize_with = "whole_number_saturating")]
     limit: Option<usize>,
+    /// Only this function's decisions: `name.namespace`, or `name` in the default namespace.
+    #[serde(default)]
+    function: Option<String>,
 }
 
 /// A whole number ≥ 0 in plain digits; one past the largest `usize` means "all" rather than a 400
@@ -427,14 +436,23 @@ where
     Ok(Some(text.parse().unwrap_or(usize::MAX)))
 }
 
-/// `GET /decisions?limit=N`: the last decisions, oldest first.
+/// `GET /decisions?limit=N&function=F`: the last decisions (of one function), oldest first.
 async fn decisions(
     State(state): State<AppState>,
     query: Result<Query<DecisionsQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
     let Query(query) = query.map_err(AppError::Query)?;
+    let function = match &query.function {
+        Some(label) => {
+            let namespace = &state.service.settings().identity.default_namespace;
+            let id = FunctionId::parse(label, namespace)
+                .map_err(|e| AppError::InvalidQuery(format!("function: {e}")))?;
+            Some(id.to_string())
+        }
+        None => None,
+    };
     let audit = state.service.audit();
-    let decisions = audit.recent(query.limit);
+    let decisions = audit.recent_about(query.limit, function.as_deref());
     Ok(Json(json!({"capacity": audit.capacity(), "decisions": decisions})).into_response())
 }
 

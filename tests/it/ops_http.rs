@@ -362,7 +362,58 @@ async fn assert_invalid_query(path: &str, parameter: &str) {
 #[tokio::test]
 async fn an_unknown_decisions_parameter_is_a_json_400() {
     // A filter the endpoint does not have must not answer as if it had filtered.
-    assert_invalid_query("/decisions?function=zzz&limit=1", "function").await;
+    assert_invalid_query("/decisions?outcome=scaled&limit=1", "outcome").await;
+}
+
+#[tokio::test]
+async fn decisions_of_one_function_are_its_last_ones() {
+    let app = app(&config(&["echo", "other"]));
+    let echo = webhook("firing", "echo.openfaas-fn", "6a65bd8dfb3af9ad");
+    let other = webhook("firing", "other.openfaas-fn", "00000000000000ff");
+    for alert in [&echo, &other, &echo, &other, &other] {
+        send(&app, post_alert(alert, None)).await;
+    }
+    let listed = |path: String| {
+        let app = app.clone();
+        async move {
+            let (status, _, body) = send(&app, get(&path)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let body: Value = serde_json::from_str(&body).unwrap();
+            body["decisions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    let outcome = d["why"].as_str().or(d["outcome"].as_str()).unwrap();
+                    format!("{} {outcome}", d["function"].as_str().unwrap())
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    // In the default namespace or named in full; oldest first, as the whole trail.
+    for name in ["echo", "echo.openfaas-fn"] {
+        assert_eq!(
+            listed(format!("/decisions?function={name}")).await,
+            ["echo.openfaas-fn scaled", "echo.openfaas-fn duplicate"]
+        );
+    }
+    assert_eq!(
+        listed("/decisions?function=other&limit=2".into()).await,
+        ["other.openfaas-fn duplicate", "other.openfaas-fn duplicate"]
+    );
+    assert!(
+        listed("/decisions?function=echo.elsewhere".into())
+            .await
+            .is_empty()
+    );
+    assert_eq!(listed("/decisions".into()).await.len(), 5);
+}
+
+#[tokio::test]
+async fn a_decisions_function_that_cannot_name_one_is_a_json_400() {
+    assert_invalid_query("/decisions?function=Not_A_Name", "function").await;
+    assert_invalid_query("/decisions?function=", "function").await;
+    assert_invalid_query("/decisions?function=echo&function=other", "function").await;
 }
 
 #[tokio::test]
