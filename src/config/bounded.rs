@@ -22,12 +22,20 @@ pub enum BoundedError {
     TooLarge { limit: usize },
 }
 
-/// The contents of `path`, at most `limit` bytes: a longer file (or an endless device) is
-/// [`BoundedError::TooLarge`] after reading one byte past the bound.
+/// The contents of `path`, at most `limit` bytes: a longer file is [`BoundedError::TooLarge`]
+/// without being read when its size says so, and a device (`/dev/zero`) or a file that grows as it is
+/// read after reading one byte past the bound.
 pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, BoundedError> {
+    let file = std::fs::File::open(path).map_err(BoundedError::Io)?;
+    if file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() > limit as u64)
+    {
+        return Err(BoundedError::TooLarge { limit });
+    }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
         .map_err(BoundedError::Io)?;
     if bytes.len() > limit {
         return Err(BoundedError::TooLarge { limit });

@@ -19,12 +19,28 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tracing::{info, warn};
 
+use crate::config::bounded;
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::stored::Stored;
 
 /// Version of the file format; a different version is refused rather than guessed.
 pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// The largest state file read (512 MiB): room for [`SUPPORTED_FUNCTIONS`] functions each at its
+/// largest ([`SLOT_MAX_BYTES`]). A wrong `state_file` (a huge unrelated file) is refused at start,
+/// naming it, instead of being read until memory runs out; a device is not a file at all.
+pub const STATE_MAX_BYTES: usize = 512 * 1024 * 1024;
+
+/// The most functions one alertscaler is built and measured for (the memory goal and the fleet
+/// simulation are at 10 000).
+const SUPPORTED_FUNCTIONS: usize = 10_000;
+
+/// One function's largest slot in the file (48 KiB): its ledger is bounded (32 episodes of each kind,
+/// under 16 KiB compact, with alert names up to 64 characters), and while a scale is in flight the
+/// intent holds a second copy; pretty-printed, the whole is about 47 KB. Typical slots are well under
+/// 1 KiB.
+const SLOT_MAX_BYTES: usize = 48 * 1024;
 
 /// What is remembered about one function.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -78,6 +94,11 @@ pub enum StateError {
     )]
     Corrupt { path: PathBuf, message: String },
     #[error(
+        "state file {path} is larger than {}: no ledger is that large (is it the right file?); move it away, or start with --fresh-state to begin with an empty ledger",
+        bounded::size(*limit)
+    )]
+    TooLarge { path: PathBuf, limit: usize },
+    #[error(
         "state file {path} is not a file (a directory?): set openfaas.state_file to a file, e.g. one inside it (a directory is never moved aside)"
     )]
     NotAFile { path: PathBuf },
@@ -102,6 +123,11 @@ impl StateError {
             Self::Corrupt { path, message } => {
                 format!("state file {} is corrupt ({message})", path.display())
             }
+            Self::TooLarge { path, limit } => format!(
+                "state file {} is larger than {}: no ledger is that large (is it the right file?)",
+                path.display(),
+                bounded::size(*limit)
+            ),
             Self::NotAFile { .. } | Self::Locked { .. } | Self::Write { .. } => self.to_string(),
         }
     }
@@ -119,16 +145,30 @@ pub fn check_path(path: &Path) -> Result<(), StateError> {
     }
 }
 
-/// Load the ledger. A missing file is an empty ledger; anything else unreadable is an error.
+/// Load the ledger. A missing file is an empty ledger; anything else unreadable, or larger than
+/// [`STATE_MAX_BYTES`], is an error.
 pub fn load(path: &Path) -> Result<Slots, StateError> {
+    load_within(path, STATE_MAX_BYTES)
+}
+
+/// [`load`] with the bound given (tests use a small one).
+fn load_within(path: &Path, limit: usize) -> Result<Slots, StateError> {
     check_path(path)?;
-    let bytes = match std::fs::read(path) {
+    let bytes = match bounded::read_bounded(path, limit) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Slots::new()),
-        Err(cause) => {
+        Err(bounded::BoundedError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Slots::new());
+        }
+        Err(bounded::BoundedError::Io(cause)) => {
             return Err(StateError::Read {
                 path: path.to_owned(),
                 cause,
+            });
+        }
+        Err(bounded::BoundedError::TooLarge { limit }) => {
+            return Err(StateError::TooLarge {
+                path: path.to_owned(),
+                limit,
             });
         }
     };
@@ -492,5 +532,112 @@ mod tests {
                 "{text}: {err}"
             );
         }
+    }
+
+    /// A slot at its largest: 32 firing and 32 resolved episodes (the ledger's bound) with 64-character
+    /// alert names, a folded summary, a full stabilization window, and an intent in flight carrying a
+    /// second copy of it all, for a function whose name and namespace are at their longest.
+    fn largest_slot() -> (FunctionId, Slot) {
+        let t = "2026-11-24T06:55:10.123456789Z";
+        let alertname = "A".repeat(64);
+        let firing: serde_json::Map<String, serde_json::Value> = (0..32u64)
+            .map(|i| {
+                let episode = serde_json::json!({"starts_at": t, "alertname": alertname,
+                    "direction": "up", "last_seen": t, "policy": "proportional"});
+                (format!("{i:016x}"), episode)
+            })
+            .collect();
+        let resolved: serde_json::Map<String, serde_json::Value> = (32..64u64)
+            .map(|i| {
+                let episode = serde_json::json!({"starts_at": t, "resolved_at": t, "ended_at": t,
+                    "lapsed": true});
+                (format!("{i:016x}"), episode)
+            })
+            .collect();
+        let window: Vec<_> = (0..32)
+            .map(|_| serde_json::json!({"at": t, "desired": u32::MAX}))
+            .collect();
+        let stored = serde_json::json!({
+            "firing": firing, "resolved": resolved,
+            "folded": {"at": t, "from": t, "until": t, "bits": vec![u64::MAX; 8]},
+            "last_up": t, "last_down": t, "scaled_up": t, "scaled_down": t,
+            "recommendations": window, "settle_to": u32::MAX, "idle_since": t,
+        });
+        let stored: Stored = serde_json::from_value(stored).unwrap();
+        let longest = format!("{}.{}", "f".repeat(63), "n".repeat(63));
+        let pending = Pending {
+            from: u32::MAX,
+            to: u32::MAX,
+            previous: stored.clone(),
+        };
+        let slot = Slot {
+            counter: u64::MAX,
+            entry: stored,
+            pending: Some(pending),
+        };
+        (FunctionId::parse(&longest, "").unwrap(), slot)
+    }
+
+    /// The bound holds the functions alertscaler supports, each at its largest.
+    #[test]
+    fn the_bound_holds_ten_thousand_functions_at_their_largest() {
+        let (id, slot) = largest_slot();
+        assert_eq!(slot.entry.ledger.firing.len(), 32);
+        let one = encode(&Slots::from([(id, slot)])).len();
+        assert!(one <= SLOT_MAX_BYTES, "{one}");
+        assert!(SLOT_MAX_BYTES * SUPPORTED_FUNCTIONS <= STATE_MAX_BYTES);
+    }
+
+    /// A state file over the bound (a wrong path to a huge file) is refused at start as a corrupt one
+    /// is, naming the file and the bound; `--fresh-state` moves it aside (kept whole) and starts
+    /// empty.
+    #[test]
+    fn a_state_file_over_the_bound_stops_startup_unless_fresh_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let huge = std::fs::File::create(&path).unwrap();
+        huge.set_len(STATE_MAX_BYTES as u64 + 1).unwrap();
+        let err = load(&path).unwrap_err();
+        assert!(matches!(err, StateError::TooLarge { .. }), "{err}");
+        let text = Store::open(&path, false).unwrap_err().to_string();
+        for says in [
+            &path.display().to_string(),
+            "larger than 512 MiB",
+            "--fresh-state",
+        ] {
+            assert!(text.contains(says), "{says}: {text}");
+        }
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            STATE_MAX_BYTES as u64 + 1
+        );
+
+        let store = Store::open(&path, true).unwrap();
+        assert!(store.slots().0.is_empty());
+        assert!(!path.exists());
+        let aside = temp_path(&path).with_extension("corrupt");
+        assert_eq!(
+            std::fs::metadata(aside).unwrap().len(),
+            STATE_MAX_BYTES as u64 + 1,
+            "kept whole"
+        );
+    }
+
+    /// A state file at the bound is read, one byte over is refused; a device is refused before any
+    /// read (it is not a file).
+    #[test]
+    fn a_state_file_at_the_bound_is_read_and_a_device_is_not_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let (id, slot) = largest_slot();
+        let mut text = encode(&Slots::from([(id.clone(), slot.clone())]));
+        text.resize(text.len() + 100, b' ');
+        std::fs::write(&path, &text).unwrap();
+        let err = load_within(&path, text.len() - 1).unwrap_err().to_string();
+        let bound = format!("larger than {} bytes", text.len() - 1);
+        assert!(err.contains(&bound), "{err}");
+        assert_eq!(load_within(&path, text.len()).unwrap()[&id], slot);
+        let err = load(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(err, StateError::NotAFile { .. }), "{err}");
     }
 }
