@@ -367,10 +367,7 @@ fn series_at(rows: &[(f64, f64)], t: f64) -> f64 {
 }
 
 fn read_csv(path: &Path, column: &str) -> Result<Vec<(f64, f64)>, SimError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SimError::Io {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
+    let text = super::read_text(path, "load trace", super::TRACE_MAX_BYTES)?;
     let err = |line: usize, what: String| {
         SimError::Scenario(format!("{}: line {line}: {what}", path.display()))
     };

@@ -41,6 +41,18 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::config::bounded;
+
+/// The largest scenario file read: the configuration file's bound (16 MiB). A scenario is written
+/// by hand (a fleet repeats its functions with `copies`), so this is far above any real one.
+pub const SCENARIO_MAX_BYTES: usize = bounded::CONFIG_MAX_BYTES;
+
+/// The largest load trace (CSV) read (256 MiB). A trace may be recorded: the longest scenario
+/// (`duration_secs` ≤ 604 800, a week) sampled every second is 604 800 rows, and 256 MiB leaves
+/// about 440 bytes a row (a time and some forty columns of 10 characters). The shipped fixtures
+/// hold no trace (the 10 000-function fleet is 1.3 KB of generated shapes).
+pub const TRACE_MAX_BYTES: usize = 256 * 1024 * 1024;
+
 pub use engine::{Bound, NotificationRecord, PolicyRun, Row, Simulation, Totals};
 use presets::Preset;
 use scenario::Scenario;
@@ -52,6 +64,15 @@ pub enum SimError {
     Scenario(String),
     #[error("cannot read {path}: {message}")]
     Io { path: PathBuf, message: String },
+    #[error(
+        "{what} {path} is larger than {}: no {what} is that large (is it the right file?)",
+        bounded::size(*limit)
+    )]
+    TooLarge {
+        what: &'static str,
+        path: PathBuf,
+        limit: usize,
+    },
     #[error("cannot write {path}: {message}")]
     Write { path: PathBuf, message: String },
     #[error("unknown policy {name:?}; known policies: {known}")]
@@ -60,6 +81,24 @@ pub enum SimError {
     Config(String),
     #[error("cannot start the simulation runtime: {0}")]
     Runtime(String),
+}
+
+/// The text of an operator-given file (`what`: "scenario file", "load trace"), at most `limit`
+/// bytes: a wrong path (`/dev/zero`, a huge file) is refused in one line naming it.
+pub(crate) fn read_text(path: &Path, what: &'static str, limit: usize) -> Result<String, SimError> {
+    let unreadable = |message: String| SimError::Io {
+        path: path.to_owned(),
+        message,
+    };
+    let bytes = bounded::read_bounded(path, limit).map_err(|e| match e {
+        bounded::BoundedError::Io(cause) => unreadable(cause.to_string()),
+        bounded::BoundedError::TooLarge { limit } => SimError::TooLarge {
+            what,
+            path: path.to_owned(),
+            limit,
+        },
+    })?;
+    String::from_utf8(bytes).map_err(|_| unreadable("stream did not contain valid UTF-8".into()))
 }
 
 /// Command-line choices for a run.

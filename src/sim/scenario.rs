@@ -142,10 +142,7 @@ fn default_timeout() -> f64 {
 impl Scenario {
     /// Read and validate a scenario file.
     pub fn load(path: &Path) -> Result<Self, SimError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SimError::Io {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let text = super::read_text(path, "scenario file", super::SCENARIO_MAX_BYTES)?;
         let scenario: Scenario = toml::from_str(&text).map_err(|e| {
             SimError::Scenario(format!(
                 "{}: {}",

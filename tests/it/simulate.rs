@@ -560,3 +560,74 @@ fn an_out_path_that_cannot_be_a_directory_is_refused_before_simulating() {
     );
     assert!(!stderr.contains("never-read.toml"), "{stderr}");
 }
+
+/// A sparse file of `len` bytes (costs no disk).
+fn sparse(dir: &Path, name: &str, len: usize) -> PathBuf {
+    let path = dir.join(name);
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(len as u64).unwrap();
+    path
+}
+
+#[test]
+fn a_scenario_or_load_trace_over_its_bound_is_refused_naming_it() {
+    // Fails on main: both were read whole (an endless device until memory ran out), then refused
+    // by the parser ("… expected …" or "no column …"), never for their size.
+    let dir = tempfile::tempdir().unwrap();
+    let huge = sparse(dir.path(), "huge.toml", sim::SCENARIO_MAX_BYTES + 1);
+    let err = sim::run_file(&huge, &Options::default())
+        .unwrap_err()
+        .to_string();
+    let says = format!("scenario file {} is larger than 16 MiB", huge.display());
+    assert!(
+        err.contains(&says) && err.contains("is it the right file?"),
+        "{err}"
+    );
+
+    sparse(dir.path(), "huge.csv", sim::TRACE_MAX_BYTES + 1);
+    let load = "kind = \"step\"\nrps = 100\nstart_secs = 0\nend_secs = 60\n";
+    assert!(TIMING.contains(load));
+    let text = TIMING.replace(load, "kind = \"csv\"\npath = \"huge.csv\"\n");
+    let err = sim::run_file(&write(dir.path(), "s.toml", &text), &Options::default())
+        .unwrap_err()
+        .to_string();
+    let trace = dir.path().join("huge.csv");
+    let says = format!("load trace {} is larger than 256 MiB", trace.display());
+    assert!(err.contains(&says), "{err}");
+
+    let zero = Path::new("/dev/zero");
+    let err = sim::run_file(zero, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("scenario file /dev/zero is larger than 16 MiB"),
+        "{err}"
+    );
+
+    // At the bound a scenario is read (and parsed: spaces are valid TOML, without a name).
+    let at = write(dir.path(), "at.toml", &" ".repeat(sim::SCENARIO_MAX_BYTES));
+    let err = sim::run_file(&at, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("larger than"), "{err}");
+}
+
+#[test]
+fn simulate_refuses_an_oversize_scenario_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = sparse(dir.path(), "huge.toml", sim::SCENARIO_MAX_BYTES + 1);
+    for scenario in [huge.as_path(), Path::new("/dev/zero")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_alertscaler"))
+            .args(["simulate", "--scenario"])
+            .arg(scenario)
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let says = format!("{} is larger than 16 MiB", scenario.display());
+        assert!(stderr.contains(&says), "{stderr}");
+    }
+}

@@ -42,6 +42,8 @@ const SUPPORTED_FUNCTIONS: usize = 10_000;
 /// 1 KiB.
 const SLOT_MAX_BYTES: usize = 48 * 1024;
 
+const _: () = assert!(SLOT_MAX_BYTES * SUPPORTED_FUNCTIONS <= STATE_MAX_BYTES);
+
 /// What is remembered about one function.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -578,14 +580,14 @@ mod tests {
         (FunctionId::parse(&longest, "").unwrap(), slot)
     }
 
-    /// The bound holds the functions alertscaler supports, each at its largest.
+    /// The bound holds the functions alertscaler supports, each at its largest (the product is
+    /// checked where the constants are).
     #[test]
     fn the_bound_holds_ten_thousand_functions_at_their_largest() {
         let (id, slot) = largest_slot();
         assert_eq!(slot.entry.ledger.firing.len(), 32);
         let one = encode(&Slots::from([(id, slot)])).len();
         assert!(one <= SLOT_MAX_BYTES, "{one}");
-        assert!(SLOT_MAX_BYTES * SUPPORTED_FUNCTIONS <= STATE_MAX_BYTES);
     }
 
     /// A state file over the bound (a wrong path to a huge file) is refused at start as a corrupt one
