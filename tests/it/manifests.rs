@@ -269,6 +269,116 @@ fn manifests_decode_and_reference_each_other() {
     }
 }
 
+/// docs/operations.md: "Keep the pod's `terminationGracePeriodSeconds` above `shutdown_grace_secs`"; and
+/// a webhook in flight at SIGTERM may run for `request_timeout_secs`, which must fit in that grace, or
+/// the kubelet's SIGKILL cuts off a request the server meant to finish.
+#[test]
+fn the_pod_outlives_the_shutdown_grace_and_the_grace_outlives_a_request() {
+    let m = load();
+    let config = configmap_config(&m);
+    let pod = m.deployments[0]
+        .spec
+        .clone()
+        .unwrap()
+        .template
+        .spec
+        .unwrap();
+    // Kubernetes' default when the field is absent.
+    let termination = u64::try_from(pod.termination_grace_period_seconds.unwrap_or(30)).unwrap();
+    assert!(
+        termination > config.shutdown_grace_secs,
+        "terminationGracePeriodSeconds {termination} must exceed shutdown_grace_secs {}",
+        config.shutdown_grace_secs
+    );
+    assert!(
+        config.request_timeout_secs <= config.shutdown_grace_secs,
+        "request_timeout_secs {} must fit in shutdown_grace_secs {}",
+        config.request_timeout_secs,
+        config.shutdown_grace_secs
+    );
+    // Both probes name the container's port, and /healthz answers without credentials (probes
+    // send none): the router serves it outside the authentication layer.
+    let c = &pod.containers[0];
+    let port_name = c.ports.as_ref().unwrap()[0].name.clone().unwrap();
+    for probe in [&c.readiness_probe, &c.liveness_probe] {
+        let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
+        assert_eq!(
+            get.port,
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(port_name.clone())
+        );
+        assert_eq!(get.scheme.as_deref().unwrap_or("HTTP"), "HTTP");
+    }
+    assert!(
+        config.tls.is_none(),
+        "HTTP probes need a plain-HTTP listener"
+    );
+}
+
+/// The Secret's name and key are the same in the command the docs give, the Deployment's volume,
+/// the configuration's `password_file` and the AlertManager snippet's path (where the Operator
+/// mounts an Alertmanager's `spec.secrets` entry: /etc/alertmanager/secrets/<secret>/<key>).
+#[test]
+fn the_webhook_secret_key_is_read_where_it_is_mounted_on_both_sides() {
+    let m = load();
+    let config = configmap_config(&m);
+    let AuthConfig::Basic { password_file, .. } = &config.auth else {
+        panic!("basic auth expected")
+    };
+    let pod = m.deployments[0]
+        .spec
+        .clone()
+        .unwrap()
+        .template
+        .spec
+        .unwrap();
+    let c = &pod.containers[0];
+    let mount = c
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|vm| password_file.starts_with(&vm.mount_path))
+        .expect("password file is mounted");
+    let secret = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == mount.name)
+        .and_then(|v| v.secret.clone())
+        .expect("a Secret volume");
+    let secret_name = secret.secret_name.unwrap();
+    let relative = password_file.strip_prefix(&mount.mount_path).unwrap();
+    let key = match &secret.items {
+        // With items, only the listed keys exist, each at its path.
+        Some(items) => items
+            .iter()
+            .find(|i| std::path::Path::new(&i.path) == relative)
+            .unwrap_or_else(|| panic!("no item of {secret_name} is mounted at {relative:?}"))
+            .key
+            .clone(),
+        None => relative.to_str().unwrap().to_owned(),
+    };
+    // The Secret the docs create holds that key.
+    let create = format!("create secret generic {secret_name} --from-literal={key}=");
+    for doc in ["docs/kubernetes.md", "README.md"] {
+        let text = std::fs::read_to_string(crate::support::repo(doc)).unwrap();
+        // Join continued shell lines, then collapse runs of spaces.
+        let joined = text.replace("\\\n", " ");
+        let joined = joined.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(joined.contains(&create), "{doc} does not run `{create}…`");
+    }
+    let snippet = &documents("alertmanager-receiver.yml")[0];
+    let am_file =
+        snippet["receivers"][0]["webhook_configs"][0]["http_config"]["basic_auth"]["password_file"]
+            .as_str()
+            .unwrap();
+    assert_eq!(
+        am_file,
+        format!("/etc/alertmanager/secrets/{secret_name}/{key}")
+    );
+}
+
 /// `(namespace, "group/resource", verb)` of a request the backend made to the fake apiserver.
 fn permission(seen: &Seen) -> (String, String, String) {
     let segments: Vec<&str> = seen.path.split('/').collect();
