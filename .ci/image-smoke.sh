@@ -6,7 +6,7 @@
 # configuration (no network) and check it listens on 0.0.0.0:8080, the image's default (the mounted
 # configuration's 127.0.0.1 listen above wins over that default); print the image size.
 # Every step is bounded in time; the container, the image and the temporary files are removed on
-# exit, also on failure. Needs buildah, podman, runc, curl, python3 (.ci/run installs the first three).
+# exit, also on failure. Needs buildah, podman, runc, curl, python3 (.ci/run installs the first four).
 #
 # podman flags, as these machines need them: runc (crun cannot run under hybrid cgroups), the
 # cgroupfs manager and file events (no systemd), and ulimits pinned to the current hard limits
@@ -89,6 +89,10 @@ pod run -d --pull never --name "$name" --network host --read-only \
 # default when it has none; not every runtime does).
 env=$(pod image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$tag")
 grep -q '^PATH=.*/usr/local/bin' <<<"$env" || fail "the image sets no PATH with /usr/local/bin: $env"
+# Distroless's nonroot working directory, the user's own: a relative path (the openfaas backend's
+# default state_file) must be writable there, as in the Containerfile's image.
+workdir=$(pod image inspect --format '{{.Config.WorkingDir}}' "$tag")
+[ "$workdir" = /home/nonroot ] || fail "working directory ${workdir:-/}, not /home/nonroot"
 user=$(pod inspect --format '{{.Config.User}}' "$name")
 [ "$user" = 65532:65532 ] || fail "runs as $user, not the non-root 65532:65532"
 base="http://127.0.0.1:$port"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Assemble alertscaler's runtime image from a local release build, pulling nothing: a `FROM scratch`
 # image holding the stripped binary, the shared libraries `ldd` lists, the dynamic loader, the CA
-# certificates and a passwd entry for the non-root user 65532 — the same layout as the
-# Containerfile's runtime stage (distroless cc), for machines that cannot reach a registry.
+# certificates, a passwd entry for the non-root user 65532 and its home /home/nonroot (owned by it,
+# the working directory) — the same layout as the Containerfile's runtime stage (distroless cc), for
+# machines that cannot reach a registry.
 # The entrypoint gives `serve` 0.0.0.0:8080 as the default listen address, as the Containerfile does
 # (a configuration's `listen` still wins). The entrypoint names `alertscaler` without a path, so the image sets PATH as distroless does:
 # a FROM scratch image has none, and a runtime that adds no default could not find the binary.
@@ -26,15 +27,16 @@ certs=/etc/ssl/certs/ca-certificates.crt
 [ -f "$certs" ] || { echo "no CA bundle at $certs: apt-get install ca-certificates" >&2; exit 2; }
 
 root=$(mktemp -d)
+home=$(mktemp -d) # empty: copied with --chown to create the user's home
 ctr=""
 cleanup() {
   trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
   [ -n "$ctr" ] && buildah "${store[@]}" rm "$ctr" >/dev/null 2>&1 || true
-  rm -rf "$root"
+  rm -rf "$root" "$home"
 }
 trap cleanup EXIT
 
-mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/tmp"
+mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/tmp" "$root/home"
 chmod 1777 "$root/tmp"
 cp "$bin" "$root/usr/local/bin/alertscaler"
 strip "$root/usr/local/bin/alertscaler" 2>/dev/null || true
@@ -49,8 +51,10 @@ printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
 
 ctr=$(buildah "${store[@]}" from scratch)
 buildah "${store[@]}" copy --quiet "$ctr" "$root/" / >/dev/null
+buildah "${store[@]}" copy --quiet --chown 65532:65532 "$ctr" "$home" /home/nonroot >/dev/null
 buildah "${store[@]}" config \
   --user 65532:65532 \
+  --workingdir /home/nonroot \
   --port 8080 \
   --stop-signal SIGTERM \
   --entrypoint '["alertscaler", "serve", "--default-listen", "0.0.0.0:8080"]' \

@@ -353,12 +353,38 @@ fn the_image_entrypoint_is_serve_and_the_deployment_passes_only_its_arguments() 
         .template
         .spec
         .unwrap();
-    let uid = pod.security_context.unwrap().run_as_user.unwrap();
-    assert!(containerfile.contains(&format!("USER {uid}:{uid}")));
-    assert!(script.contains(&format!("--user {uid}:{uid}")));
+    let pod_sc = pod.security_context.unwrap();
+    let (uid, gid) = (pod_sc.run_as_user.unwrap(), pod_sc.run_as_group.unwrap());
+    assert!(containerfile.contains(&format!("USER {uid}:{gid}")));
+    assert!(script.contains(&format!("--user {uid}:{gid}")));
     let args = pod.containers[0].args.clone().unwrap();
     assert!(!args.iter().any(|a| a == "serve"), "{args:?}");
     assert_eq!(args[..2], ["--log-format", "json"]);
+}
+
+/// The offline image works where the Containerfile's does: distroless's nonroot images set the
+/// working directory /home/nonroot (owned by the user), so a relative path there, such as the
+/// openfaas backend's default `state_file`, is writable in both, not in `/` of one of them.
+#[test]
+fn both_images_work_in_the_nonroot_home() {
+    let containerfile = std::fs::read_to_string(support::repo("Containerfile")).unwrap();
+    let script = std::fs::read_to_string(support::repo("scripts/image.sh")).unwrap();
+    let runtime = containerfile.rsplit("\nFROM ").next().unwrap();
+    assert!(runtime.contains(":nonroot"), "{runtime}");
+    let workdir = runtime
+        .lines()
+        .find_map(|l| l.strip_prefix("WORKDIR "))
+        .expect("the runtime stage names its WORKDIR");
+    assert_eq!(workdir, "/home/nonroot");
+    assert!(
+        script.contains(&format!("--workingdir {workdir}")),
+        "scripts/image.sh sets no --workingdir {workdir}"
+    );
+    // …created in the assembled root, and owned by the user (a `--chown` copy).
+    assert!(
+        script.contains(&format!("--chown 65532:65532 \"$ctr\" \"$home\" {workdir}")),
+        "scripts/image.sh does not create {workdir} owned by 65532"
+    );
 }
 
 /// Inside the image, with no `listen` configured, alertscaler listens on every interface on the
