@@ -379,6 +379,48 @@ fn the_webhook_secret_key_is_read_where_it_is_mounted_on_both_sides() {
     );
 }
 
+/// Seconds of an AlertManager duration made of `h`, `m` and `s` parts (`1m30s`).
+fn seconds(duration: &str) -> u64 {
+    let mut total = 0;
+    let mut number = String::new();
+    for c in duration.chars() {
+        match c {
+            '0'..='9' => number.push(c),
+            'h' | 'm' | 's' => {
+                let unit = match c {
+                    'h' => 3600,
+                    'm' => 60,
+                    _ => 1,
+                };
+                total += number.parse::<u64>().unwrap() * unit;
+                number.clear();
+            }
+            _ => panic!("unexpected duration {duration:?}"),
+        }
+    }
+    assert!(number.is_empty(), "no unit in {duration:?}");
+    total
+}
+
+/// The ConfigMap's `scale_up_cooldown_secs` says it is "longer than AlertManager's retry window,
+/// shorter than its repeat_interval": for the route of deploy/alertmanager-receiver.yml, a retried
+/// notification (retries last about max(group_interval, 10 s)) must hit the cooldown, and a repeat
+/// (every repeat_interval) must not.
+#[test]
+fn the_scale_up_cooldown_sits_between_alertmanager_retries_and_repeats() {
+    let config = configmap_config(&load());
+    let route = &documents("alertmanager-receiver.yml")[0]["route"]["routes"][0];
+    let timing = |key: &str| seconds(route[key].as_str().unwrap());
+    let retries = timing("group_interval").max(10);
+    let repeat = timing("repeat_interval");
+    let cooldown = config.scale_up_cooldown_secs;
+    assert!(
+        retries < cooldown && cooldown < repeat,
+        "scale_up_cooldown_secs {cooldown} must lie between the retry window {retries} s and repeat_interval {repeat} s"
+    );
+    assert_eq!(seconds("1m30s"), 90);
+}
+
 /// `(namespace, "group/resource", verb)` of a request the backend made to the fake apiserver.
 fn permission(seen: &Seen) -> (String, String, String) {
     let segments: Vec<&str> = seen.path.split('/').collect();
