@@ -561,6 +561,71 @@ fn the_optional_admission_policy_covers_every_write_and_is_bound() {
     ))));
 }
 
+/// `(key, value)` of every `object.metadata.labels["key"] == "value"` in a CEL expression.
+fn required_labels(expression: &str) -> Vec<(String, String)> {
+    let open = "object.metadata.labels[\"";
+    let mut pairs = Vec::new();
+    let mut rest = expression;
+    while let Some(at) = rest.find(open) {
+        rest = &rest[at + open.len()..];
+        let (key, after) = rest.split_once("\"]").unwrap();
+        let after = after.trim_start();
+        if let Some(value) = after.strip_prefix("== \"") {
+            pairs.push((key.to_owned(), value.split('"').next().unwrap().to_owned()));
+        }
+    }
+    pairs
+}
+
+/// The optional admission policy admits the state ConfigMaps the backend really writes: the name
+/// prefix and every label the policy requires are on the object the backend created.
+#[tokio::test]
+async fn the_state_configmaps_the_backend_writes_pass_the_admission_policy() {
+    let m = load();
+    let config = configmap_config(&m);
+    let policy: ValidatingAdmissionPolicy =
+        decode("policy", &documents("optional/admission-policy.yml")[0]);
+    let validations = policy.spec.unwrap().validations.unwrap();
+    let rule = validations
+        .iter()
+        .find(|v| v.expression.contains("\"configmaps\""))
+        .unwrap();
+    let required = required_labels(&rule.expression);
+    assert!(!required.is_empty(), "{}", rule.expression);
+
+    let fake = FakeApiserver::start().await;
+    fake.put(function_deployment("echo", "openfaas-fn", Some(1), &[]));
+    let backend =
+        alertscaler::backend::kubernetes::KubernetesBackend::new(fake.client(), &config).unwrap();
+    let id = FunctionId {
+        name: "echo".into(),
+        namespace: "openfaas-fn".into(),
+    };
+    let state = backend.read(&id).await.unwrap();
+    let entry = alertscaler::stored::Stored::default();
+    let update = Update {
+        replicas: Some(2),
+        stored: &entry,
+        version: &state.version,
+    };
+    backend.apply(&id, update).await.unwrap();
+    let name = format!("{}echo", config.kubernetes.state_prefix);
+    let written = fake
+        .get_on(support::apiserver::CONFIGMAPS, "openfaas-fn", &name)
+        .unwrap_or_else(|| panic!("no state ConfigMap {name}"));
+    assert!(rule.expression.contains(&format!(
+        "startsWith(\"{}\")",
+        config.kubernetes.state_prefix
+    )));
+    for (key, value) in &required {
+        assert_eq!(
+            written["metadata"]["labels"][key].as_str(),
+            Some(value.as_str()),
+            "the policy requires {key}={value} on {name}"
+        );
+    }
+}
+
 /// The `yaml` blocks of a Markdown file that hold an AlertManager `route:`.
 fn alertmanager_examples(markdown: &str) -> Vec<serde_norway::Value> {
     let mut examples = Vec::new();
