@@ -240,6 +240,14 @@ impl Notification<'_> {
     }
 }
 
+/// The longest alert name an episode is stored under (the ledger keeps it for the listing and the
+/// settle pass's `ALERTS{alertname=…}` check; payload values are echoed up to the same length).
+/// Longer is refused: the ledger's size must not depend on what a payload sends.
+pub const MAX_ALERTNAME_BYTES: usize = crate::skipped::MAX_VALUE_CHARS;
+/// The longest fingerprint an episode is keyed by: AlertManager's are 16 hex digits, and so is the
+/// one computed for a payload without.
+pub const MAX_FINGERPRINT_BYTES: usize = 64;
+
 impl AlertRef<'_> {
     /// The function this alert names and its signal, or why it is skipped.
     fn signal(&self, identity: &Identity) -> Result<(FunctionId, Signal), Skipped> {
@@ -290,13 +298,30 @@ impl AlertRef<'_> {
                 Err(reason) => return Err(skip(Some(function.to_string()), reason)),
             },
         };
+        let fingerprint = fingerprint();
+        let too_long = |what: &str, value: &str, max: usize, hint: &str| {
+            let size = value.len();
+            let value = crate::skipped::shorten(value, crate::skipped::MAX_VALUE_CHARS);
+            format!(
+                "{what} is {size} bytes, above the {max} an episode is stored under{hint}: {value:?}"
+            )
+        };
+        if alertname.len() > MAX_ALERTNAME_BYTES {
+            let reason = too_long("alertname", alertname, MAX_ALERTNAME_BYTES, "");
+            return Err(skip(Some(function.to_string()), reason));
+        }
+        if fingerprint.len() > MAX_FINGERPRINT_BYTES {
+            let hint = " (AlertManager's are 16 hex digits; leave it out to have one computed)";
+            let reason = too_long("fingerprint", &fingerprint, MAX_FINGERPRINT_BYTES, hint);
+            return Err(skip(Some(function.to_string()), reason));
+        }
         let signal = Signal {
             alertname: alertname.to_owned(),
             status: self.status,
             direction,
             policy,
             episode: EpisodeKey {
-                fingerprint: fingerprint(),
+                fingerprint,
                 starts_at: self.starts_at,
             },
             ends_at: self
@@ -427,6 +452,61 @@ mod tests {
         );
         assert_eq!(intents.len(), 1);
         assert_eq!(intents[0].signals[0].policy, Some(PolicyKind::Latency));
+    }
+
+    #[test]
+    fn an_alertname_or_fingerprint_longer_than_the_ledger_stores_is_refused_naming_it() {
+        // Every episode is stored under its fingerprint and alert name: unbounded, one payload
+        // could grow a function's ledger by megabytes (the Kubernetes backend then refuses the
+        // function for good at its 16 KiB ConfigMap limit; the others store it).
+        let identity = Identity {
+            function_label: "function_name".into(),
+            default_namespace: "openfaas-fn".into(),
+            allowed_namespaces: vec!["openfaas-fn".into()],
+        };
+        let alert = |name: &str, fingerprint: &str| {
+            format!(
+                r#"{{"status":"firing","labels":{{"alertname":"{name}","function_name":"f"}},"fingerprint":"{fingerprint}","startsAt":"2026-11-24T06:55:10Z"}}"#
+            )
+        };
+        let run = |name: &str, fingerprint: &str| {
+            let body = format!(
+                r#"{{"version":"4","status":"firing","alerts":[{}]}}"#,
+                alert(name, fingerprint)
+            );
+            let (intents, skipped) = intents(&parse(body.as_bytes()).unwrap(), &identity);
+            (intents.len(), skipped)
+        };
+        let at = |n: usize| "a".repeat(n);
+        assert_eq!(
+            run(&at(MAX_ALERTNAME_BYTES), &at(MAX_FINGERPRINT_BYTES)).0,
+            1
+        );
+        for (name, fingerprint, named, size) in [
+            (
+                at(MAX_ALERTNAME_BYTES + 1),
+                "6a65bd8dfb3af9ad".to_owned(),
+                "alertname",
+                MAX_ALERTNAME_BYTES + 1,
+            ),
+            (
+                "A".to_owned(),
+                at(MAX_FINGERPRINT_BYTES + 1),
+                "fingerprint",
+                MAX_FINGERPRINT_BYTES + 1,
+            ),
+        ] {
+            let (acted, skipped) = run(&name, &fingerprint);
+            assert_eq!(acted, 0);
+            assert_eq!(skipped.len(), 1);
+            assert_eq!(skipped[0].outcome, "refused");
+            assert_eq!(skipped[0].function.as_deref(), Some("f.openfaas-fn"));
+            let reason = &skipped[0].reason;
+            assert!(reason.starts_with(named), "{reason}");
+            assert!(reason.contains(&format!("{size} bytes")), "{reason}");
+            // Echoed shortened, as every payload value is.
+            assert!(reason.len() < 600, "{}", reason.len());
+        }
     }
 
     #[test]
