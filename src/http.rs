@@ -456,7 +456,8 @@ async fn decisions(
     Ok(Json(json!({"capacity": audit.capacity(), "decisions": decisions})).into_response())
 }
 
-/// `GET /readyz`: configuration loaded and backend reachable, answered within [`READYZ_DEADLINE`].
+/// `GET /readyz`: configuration loaded and backend reachable, answered within [`READYZ_DEADLINE`];
+/// says whether dry run is on (a receiver that writes nothing is ready, but not as one that scales).
 async fn ready(State(state): State<AppState>) -> Result<Response, AppError> {
     let backend = state.service.backend();
     let Ok(checked) = tokio::time::timeout(READYZ_DEADLINE, backend.ready()).await else {
@@ -467,5 +468,9 @@ async fn ready(State(state): State<AppState>) -> Result<Response, AppError> {
         ))));
     };
     checked.map_err(AppError::Backend)?;
-    Ok(Json(json!({"status": "ready", "backend": backend.name()})).into_response())
+    let dry_run = state.service.settings().dry_run;
+    Ok(
+        Json(json!({"status": "ready", "backend": backend.name(), "dry_run": dry_run}))
+            .into_response(),
+    )
 }

@@ -48,6 +48,10 @@ enum Command {
         /// an EMPTY ledger instead of refusing to start (duplicates may then step once more).
         #[arg(long)]
         fresh_state: bool,
+        /// Decide and record as usual but write no replica count (as `dry_run = true`; the flag
+        /// can only turn it on).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print the effective configuration (secrets redacted) or the error that makes it invalid.
     CheckConfig {
@@ -57,6 +61,9 @@ enum Command {
         /// As for `serve`.
         #[arg(long, value_name = "ADDR")]
         default_listen: Option<SocketAddr>,
+        /// As for `serve`.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Replay a load scenario through simulated Prometheus and AlertManager and the real decision code;
     /// compare policies (table on stdout; summary.md, summary.json, CSV and SVG in --out). Decision logs are
@@ -108,8 +115,10 @@ async fn run() -> anyhow::Result<()> {
         Command::CheckConfig {
             config,
             default_listen,
+            dry_run,
         } => {
-            let config = Config::load_with_default_listen(config.as_deref(), default_listen)?;
+            let mut config = Config::load_with_default_listen(config.as_deref(), default_listen)?;
+            config.dry_run |= dry_run;
             server::check_files(&config).await?;
             emit(&config.to_redacted_toml())
         }
@@ -117,8 +126,10 @@ async fn run() -> anyhow::Result<()> {
             config,
             default_listen,
             fresh_state,
+            dry_run,
         } => {
             let mut config = Config::load_with_default_listen(config.as_deref(), default_listen)?;
+            config.dry_run |= dry_run;
             server::check_files(&config).await?;
             let backend: Arc<dyn Backend> = match config.backend {
                 // Moved into the backend, not copied: a large function table is held once.
@@ -136,7 +147,7 @@ async fn run() -> anyhow::Result<()> {
             let bound = listener.local_addr().unwrap_or(config.listen);
             // Signal handlers first: a SIGTERM right after "serving" must not be lost.
             let shutdown = server::shutdown_signal();
-            tracing::info!(listen = %bound, backend = ?config.backend, tls = config.tls.is_some(), "alertscaler serving");
+            tracing::info!(listen = %bound, backend = ?config.backend, tls = config.tls.is_some(), dry_run = config.dry_run, "alertscaler serving");
             let options = server::ServeOptions::from_config(&config);
             server::serve_with(listener, state, shutdown, options).await
         }

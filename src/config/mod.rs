@@ -51,6 +51,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Which backend scales functions.
     pub backend: BackendKind,
+    /// Shadow mode: decide and record every trigger as usual, but write no replica count (the
+    /// decision is reported as `unchanged`, why `dry_run`, saying what it would have done).
+    pub dry_run: bool,
     /// Namespace for a `function_name` label without a `.namespace` suffix.
     pub default_namespace: String,
     /// Only functions in these namespaces are ever scaled.
@@ -102,6 +105,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             backend: BackendKind::Memory,
+            dry_run: false,
             default_namespace: "openfaas-fn".into(),
             allowed_namespaces: vec!["openfaas-fn".into()],
             function_label: "function_name".into(),
@@ -462,6 +466,12 @@ impl Config {
         };
         let mut text =
             toml::to_string_pretty(&*shown).unwrap_or_else(|e| format!("# cannot render: {e}"));
+        if self.dry_run {
+            text.push_str(
+                "\n# dry_run = true: no replica count is written; decisions are recorded in the ledger \
+                 as if made and reported as unchanged, why dry_run (\"dry run: would scale …\")\n",
+            );
+        }
         if self.policy.scale_down == ScaleDown::Ce {
             text.push_str(
                 "\n# policy.scale_down = \"ce\": the stabilization window is 0 (straight to min); \

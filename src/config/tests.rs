@@ -645,6 +645,7 @@ fn the_readme_defaults_are_the_built_in_ones() {
         (10, 60, 512)
     );
     assert!(c.tls.is_none());
+    assert!(!c.dry_run);
     let p = c.policy;
     assert_eq!(
         (p.default, p.scale_down),
@@ -742,4 +743,36 @@ fn a_config_file_larger_than_the_bound_is_refused_naming_it_and_never_read_whole
         assert!(err.contains("larger than 16 MiB"), "{err}");
         assert_eq!(err.lines().count(), 1, "{err}");
     }
+}
+
+/// README: `dry_run` from the file, overridden by `ALERTSCALER_DRY_RUN`; `check-config` says so.
+#[test]
+fn dry_run_is_read_from_the_file_and_the_environment_and_shown() {
+    assert!(load_str("dry_run = true\n", &[]).unwrap().dry_run);
+    assert!(load_str("", &[("DRY_RUN", "true")]).unwrap().dry_run);
+    assert!(
+        !load_str("dry_run = true\n", &[("DRY_RUN", "false")])
+            .unwrap()
+            .dry_run
+    );
+    let err = load_str("dry_run = \"yes\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 1") && err.contains("expected a boolean"),
+        "{err}"
+    );
+    let on = load_str("dry_run = true\n", &[])
+        .unwrap()
+        .to_redacted_toml();
+    assert!(on.contains("dry_run = true"), "{on}");
+    assert!(
+        on.contains("# dry_run = true: no replica count is written"),
+        "{on}"
+    );
+    let off = Config::default().to_redacted_toml();
+    assert!(
+        off.contains("dry_run = false") && !off.contains("# dry_run"),
+        "{off}"
+    );
 }

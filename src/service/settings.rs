@@ -17,6 +17,9 @@ pub struct Settings {
     /// before any policy plans.
     pub labels: LabelRules,
     pub policy: PolicyConfig,
+    /// Shadow mode: a decision that would move replicas writes only the ledger, as if it had
+    /// moved them, and is reported as a hold ([`crate::policy::Why::DryRun`]).
+    pub dry_run: bool,
 }
 
 impl Settings {
@@ -34,6 +37,7 @@ impl Settings {
             },
             labels: LabelRules::from_config(config),
             policy: config.policy,
+            dry_run: config.dry_run,
         }
     }
 }
