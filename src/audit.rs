@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::report::{FunctionReport, Outcome};
+use crate::report::FunctionReport;
 
 /// Default number of decisions kept.
 pub(crate) const DEFAULT_CAPACITY: usize = crate::config::DEFAULT_AUDIT_CAPACITY;
@@ -76,7 +76,8 @@ fn copy_names<'a>(into: &mut Vec<String>, names: impl IntoIterator<Item = &'a st
 }
 
 /// The bounded ring of recent decisions. When it is full, the oldest *hold* (a decision that moved
-/// nothing: duplicates above all, AlertManager's repeats, retries and HA copies) is forgotten
+/// nothing: duplicates above all, AlertManager's repeats, retries and HA copies; a dry run's
+/// would-be move is no hold, see [`FunctionReport::is_hold`]) is forgotten
 /// before any decision that scaled, was refused or failed: a flood of duplicates cannot push the
 /// answer to "why did my function scale?" out of the ring. Only when it holds no hold is the oldest
 /// decision forgotten, so the newest hold always shows.
@@ -166,7 +167,7 @@ impl Audit {
         };
         let seq = ring.next;
         ring.next += 1;
-        let queue = if report.outcome == Outcome::Unchanged {
+        let queue = if report.is_hold() {
             &mut ring.held
         } else {
             &mut ring.acted
@@ -397,5 +398,18 @@ mod tests {
                 (1008, "duplicate")
             ]
         );
+    }
+
+    #[test]
+    fn a_dry_run_would_be_move_is_kept_as_an_act_not_forgotten_as_a_hold() {
+        let audit = Audit::new(2);
+        let mut would = hold(1);
+        would.why = Some(crate::policy::Why::DryRun);
+        would.reason = "dry run: would scale 1 → 5 (step)".into();
+        audit.record(time(1), "notification", ["High"], &would);
+        for i in 2..10 {
+            audit.record(time(i), "notification", ["High"], &hold(i));
+        }
+        assert_eq!(kept(&audit, None), [(1, "dry_run"), (9, "duplicate")]);
     }
 }

@@ -71,6 +71,13 @@ impl FunctionReport {
         }
     }
 
+    /// A decision that moved nothing and would have moved nothing (duplicates above all): the
+    /// bulk of decisions, logged at debug and the first the audit ring forgets. A dry run's
+    /// would-be move is no hold: it is the record the operator reads.
+    pub fn is_hold(&self) -> bool {
+        self.outcome == Outcome::Unchanged && self.why != Some(Why::DryRun)
+    }
+
     /// The label of `alertscaler_decisions_total`: the outcome, or why nothing moved.
     pub fn outcome_label(&self) -> &'static str {
         match (self.outcome, self.why) {

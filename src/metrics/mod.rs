@@ -102,7 +102,7 @@ pub struct Metrics {
 }
 
 /// Every `outcome` label a decision can carry (see `FunctionReport::outcome_label`).
-const OUTCOMES: [&str; 21] = [
+const OUTCOMES: [&str; 22] = [
     "scaled",
     "refused",
     "error",
@@ -124,6 +124,7 @@ const OUTCOMES: [&str; 21] = [
     "idle_too_short",
     "in_band",
     "asleep",
+    "dry_run",
 ];
 
 /// Series handles filled on first use (so that nothing renders before it happened).

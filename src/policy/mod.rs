@@ -58,6 +58,9 @@ pub enum Why {
     /// A function asleep (`com.openfaas.scale.zero=true`, at 0) and a scale-down trigger: only an up
     /// alert (or a request through the gateway) wakes it.
     Asleep,
+    /// Dry run (`dry_run = true`): the decision would have moved replicas; only the ledger was
+    /// written, and the reason says what would have been done.
+    DryRun,
 }
 
 impl Why {
@@ -80,6 +83,7 @@ impl Why {
             Self::IdleTooShort => "idle_too_short",
             Self::InBand => "in_band",
             Self::Asleep => "asleep",
+            Self::DryRun => "dry_run",
         }
     }
 }

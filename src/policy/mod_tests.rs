@@ -357,6 +357,7 @@ fn every_why() -> Vec<Why> {
         IdleTooShort,
         InBand,
         Asleep,
+        DryRun,
     ];
     for (i, why) in all.iter().enumerate() {
         let position = match why {
@@ -377,6 +378,7 @@ fn every_why() -> Vec<Why> {
             IdleTooShort => 14,
             InBand => 15,
             Asleep => 16,
+            DryRun => 17,
         };
         assert_eq!(position, i, "{why:?} listed once, in order");
     }

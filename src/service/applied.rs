@@ -1,7 +1,7 @@
 //! What a write did, as the decision reports it.
 
 use crate::backend::{Applied, Settled};
-use crate::policy::Decision;
+use crate::policy::{Decision, Why};
 
 /// The decision of a read that settled an earlier write as a move: that move is what this
 /// decision reports (from where it started), followed by what was decided after it (a scale from
@@ -55,10 +55,21 @@ pub(super) fn carried_out(decision: Decision, applied: &Applied) -> Decision {
     }
 }
 
+/// The decision in dry run: a scale is not carried out (only the ledger is written) but reported
+/// as a hold that says what it would have done; anything else stays as decided.
+pub(super) fn dry_run(decision: Decision) -> Decision {
+    match decision {
+        Decision::Scale { from, to, reason } => Decision::Unchanged {
+            why: Why::DryRun,
+            reason: format!("dry run: would scale {from} → {to} ({reason})"),
+        },
+        decision => decision,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Why;
 
     #[test]
     fn a_settled_move_is_reported_from_where_it_started() {

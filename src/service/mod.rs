@@ -373,7 +373,7 @@ impl Service {
         }
         // Written when replicas move or the stored state changed; a hold that changed nothing (a
         // duplicate) copies and writes nothing.
-        let replicas = decision.target();
+        let mut replicas = decision.target();
         // When the replicas last went up or down, whatever moved them (the latency policy's hold,
         // the cooldown). Never moved back: a background pass reads its clock once and may decide
         // after waiting for this function's lock, behind a decision stamped later.
@@ -382,6 +382,11 @@ impl Service {
             Some(to) if to > state.replicas => ledger::stamp(&mut ledger.to_mut().scaled_up, now),
             Some(to) if to < state.replicas => ledger::stamp(&mut ledger.to_mut().scaled_down, now),
             _ => {}
+        }
+        // Dry run: the move is recorded as made (the cooldown and the window go on as they
+        // would), but only the ledger is written; the decision says what it would have done.
+        if s.dry_run && replicas.take().is_some() {
+            decision = applied::dry_run(decision);
         }
         let changed = matches!(&ledger, Cow::Owned(l) if *l != stored.ledger)
             || verdict.window != stored.window;
@@ -436,7 +441,7 @@ impl Service {
         let trigger = cause.name();
         // Holds (duplicates above all: AlertManager retries and HA peers) are the hot path and the
         // bulk of decisions: logged at debug so they do not cost a log line each. Everything that
-        // acted or failed is logged at info. (Fields are evaluated only when the level is enabled.)
+        // acted (or, in dry run, would have) or failed is logged at info. (Fields are evaluated only when the level is enabled.)
         macro_rules! decided {
             ($level:ident) => {
                 $level!(
@@ -460,7 +465,7 @@ impl Service {
             self.settle_refusals.forget(&report.function);
             false
         };
-        if report.outcome == Outcome::Unchanged || repeated {
+        if report.is_hold() || repeated {
             decided!(debug);
             if !matches!(cause, Cause::Notification(_)) {
                 return None;

@@ -1531,6 +1531,7 @@ async fn a_settle_refusal_is_logged_at_info_once() {
     assert_eq!(backend.replicas(&id()), Some(5), "nothing written");
 }
 
+mod dry_run;
 mod logged;
 mod races;
 

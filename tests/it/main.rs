@@ -6,6 +6,7 @@ mod binary;
 mod closed_loop;
 mod connections;
 mod dashboard;
+mod dry_run;
 mod e2e;
 mod fuzz;
 mod harness;

@@ -133,25 +133,38 @@ pub const STARTUP: Duration = Duration::from_secs(60);
 pub struct Served {
     child: Child,
     pub addr: std::net::SocketAddr,
+    /// The "alertscaler serving" log line.
+    pub serving: String,
     logs: std::sync::mpsc::Receiver<String>,
 }
 
 impl Served {
     /// `alertscaler --log-format json serve --config <config>` with `RUST_LOG=info` and `env`.
     pub fn start(config: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Self {
-        Self::start_with("json", config, env)
+        Self::start_with("json", config, env, &[])
+    }
+
+    /// As [`Served::start`], with these `serve` flags after the configuration.
+    pub fn start_flags(config: &Path, flags: &[&str]) -> Self {
+        Self::start_with("json", config, &[], flags)
     }
 
     /// As [`Served::start`], with text logs (as a terminal user sees them).
     pub fn start_text(config: &Path) -> Self {
-        Self::start_with("text", config, &[])
+        Self::start_with("text", config, &[], &[])
     }
 
-    fn start_with(format: &str, config: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Self {
+    fn start_with(
+        format: &str,
+        config: &Path,
+        env: &[(&str, &std::ffi::OsStr)],
+        flags: &[&str],
+    ) -> Self {
         use std::io::BufRead;
         let mut child = die_with_test(&mut Command::new(env!("CARGO_BIN_EXE_alertscaler")))
             .args(["--log-format", format, "serve", "--config"])
             .arg(config)
+            .args(flags)
             .env("RUST_LOG", "info")
             // Never the in-cluster Kubernetes configuration of a CI runner.
             .env_remove("KUBERNETES_SERVICE_HOST")
@@ -176,6 +189,7 @@ impl Served {
         let mut served = Self {
             child,
             addr: ([0, 0, 0, 0], 0).into(),
+            serving: String::new(),
             logs,
         };
         let serving = served.wait_line(|l| l.contains("alertscaler serving"), STARTUP);
@@ -189,6 +203,7 @@ impl Served {
         served.addr = listen
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no listen address in {serving}"));
+        served.serving = serving;
         served
     }
 
@@ -260,12 +275,21 @@ pub fn raise_open_file_limit(wanted: u64) -> u64 {
 /// A blocking HTTP/1.1 POST on a new loopback connection (`Connection: close`); returns the
 /// whole response as text.
 pub fn raw_post(addr: std::net::SocketAddr, path: &str, body: &str) -> String {
+    raw_request(addr, "POST", path, body)
+}
+
+/// As [`raw_post`], a GET.
+pub fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
+    raw_request(addr, "GET", path, "")
+}
+
+fn raw_request(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
