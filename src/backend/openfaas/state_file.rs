@@ -27,22 +27,20 @@ use crate::stored::Stored;
 /// Version of the file format; a different version is refused rather than guessed.
 pub(crate) const FORMAT_VERSION: u32 = 1;
 
-/// The largest state file read (512 MiB): room for [`SUPPORTED_FUNCTIONS`] functions each at its
+/// The largest state file read (625 MiB): room for [`SUPPORTED_FUNCTIONS`] functions each at its
 /// largest ([`SLOT_MAX_BYTES`]). A wrong `state_file` (a huge unrelated file) is refused at start,
 /// naming it, instead of being read until memory runs out; a device is not a file at all.
-pub const STATE_MAX_BYTES: usize = 512 * 1024 * 1024;
+pub const STATE_MAX_BYTES: usize = SLOT_MAX_BYTES * SUPPORTED_FUNCTIONS;
 
 /// The most functions one alertscaler is built and measured for (the memory goal and the fleet
 /// simulation are at 10 000).
 const SUPPORTED_FUNCTIONS: usize = 10_000;
 
-/// One function's largest slot in the file (48 KiB): its ledger is bounded (32 episodes of each kind,
-/// under 16 KiB compact, with alert names up to 64 characters), and while a scale is in flight the
-/// intent holds a second copy; pretty-printed, the whole is about 47 KB. Typical slots are well under
-/// 1 KiB.
-const SLOT_MAX_BYTES: usize = 48 * 1024;
-
-const _: () = assert!(SLOT_MAX_BYTES * SUPPORTED_FUNCTIONS <= STATE_MAX_BYTES);
+/// One function's largest slot in the file (64 KiB): its ledger is bounded (32 episodes of each
+/// kind, under the longest fingerprint and alert name a payload may send, `alert::MAX_*_BYTES`),
+/// and while a scale is in flight the intent holds a second copy; pretty-printed, with the longest
+/// function name, the whole is about 61 KiB. Typical slots are well under 1 KiB.
+const SLOT_MAX_BYTES: usize = 64 * 1024;
 
 /// What is remembered about one function.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -541,19 +539,20 @@ mod tests {
     /// second copy of it all, for a function whose name and namespace are at their longest.
     fn largest_slot() -> (FunctionId, Slot) {
         let t = "2026-11-24T06:55:10.123456789Z";
-        let alertname = "A".repeat(64);
+        let alertname = "A".repeat(crate::alert::MAX_ALERTNAME_BYTES);
+        let key = |i: u64| format!("{i:0>width$x}", width = crate::alert::MAX_FINGERPRINT_BYTES);
         let firing: serde_json::Map<String, serde_json::Value> = (0..32u64)
             .map(|i| {
                 let episode = serde_json::json!({"starts_at": t, "alertname": alertname,
                     "direction": "up", "last_seen": t, "policy": "proportional"});
-                (format!("{i:016x}"), episode)
+                (key(i), episode)
             })
             .collect();
         let resolved: serde_json::Map<String, serde_json::Value> = (32..64u64)
             .map(|i| {
                 let episode = serde_json::json!({"starts_at": t, "resolved_at": t, "ended_at": t,
                     "lapsed": true});
-                (format!("{i:016x}"), episode)
+                (key(i), episode)
             })
             .collect();
         let window: Vec<_> = (0..32)
@@ -566,7 +565,7 @@ mod tests {
             "recommendations": window, "settle_to": u32::MAX, "idle_since": t,
         });
         let stored: Stored = serde_json::from_value(stored).unwrap();
-        let longest = format!("{}.{}", "f".repeat(63), "n".repeat(63));
+        let longest = format!("{}.{}", "f".repeat(253), "n".repeat(63));
         let pending = Pending {
             from: u32::MAX,
             to: u32::MAX,
@@ -604,7 +603,7 @@ mod tests {
         let text = Store::open(&path, false).unwrap_err().to_string();
         for says in [
             &path.display().to_string(),
-            "larger than 512 MiB",
+            "larger than 625 MiB",
             "--fresh-state",
         ] {
             assert!(text.contains(says), "{says}: {text}");
