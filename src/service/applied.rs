@@ -67,6 +67,21 @@ pub(super) fn dry_run(decision: Decision) -> Decision {
     }
 }
 
+/// A dry-run follow-up's would-be move, said already within the cooldown: a hold (logged at debug,
+/// not recorded) until the cooldown has passed.
+pub(super) fn dry_run_said(decision: Decision, cooldown: chrono::TimeDelta) -> Decision {
+    match decision {
+        Decision::Scale { from, to, .. } => Decision::Unchanged {
+            why: Why::Cooldown,
+            reason: format!(
+                "dry run: would scale {from} → {to}, said less than {} s ago",
+                cooldown.num_seconds()
+            ),
+        },
+        decision => decision,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -378,6 +378,21 @@ impl Service {
         // the cooldown). Never moved back: a background pass reads its clock once and may decide
         // after waiting for this function's lock, behind a decision stamped later.
         let mut ledger = ledger;
+        // Dry run: the real count never reaches a would-be move, so a follow-up (every few seconds
+        // while its alert fires) would say the same move at every pass: it says it once per
+        // cooldown, as a notification's repeat would.
+        let last_said = match replicas {
+            Some(to) if to > state.replicas => ledger.scaled_up,
+            Some(to) if to < state.replicas => ledger.scaled_down,
+            _ => None,
+        };
+        if s.dry_run
+            && matches!(cause, Cause::FollowUp)
+            && last_said.is_some_and(|at| now - at < s.timing.cooldown)
+        {
+            replicas = None;
+            decision = applied::dry_run_said(decision, s.timing.cooldown);
+        }
         match replicas {
             Some(to) if to > state.replicas => ledger::stamp(&mut ledger.to_mut().scaled_up, now),
             Some(to) if to < state.replicas => ledger::stamp(&mut ledger.to_mut().scaled_down, now),

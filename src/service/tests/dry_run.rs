@@ -131,3 +131,34 @@ async fn a_would_be_move_outlives_the_duplicates_in_the_audit_ring() {
     assert_eq!(kept[0].report.why, Some(Why::DryRun), "{kept:?}");
     assert_eq!(kept[1].report.why, Some(Why::Duplicate), "{kept:?}");
 }
+
+/// A firing capacity alert is re-read every few seconds: in dry run the real count never reaches
+/// the desired one, so each follow-up would move again. How often it says so is what the test pins.
+#[tokio::test]
+async fn a_followed_capacity_alert_in_dry_run_says_its_would_be_move_once_per_cooldown() {
+    let (svc, backend, desired) = measured_with(&[], 1, 4, dry_settings()).await;
+    let under = [("scale_policy", "capacity"), ("scale_direction", "up")];
+    let fire = webhook("firing", "FunctionUnderProvisioned", &under, "0", 0);
+    let r = svc.handle(&fire, t(10)).await;
+    assert_eq!(r.functions[0].why, Some(Why::DryRun), "{r:?}");
+    assert_eq!(svc.followed_functions(), vec![id()]);
+    let mut said = Vec::new();
+    for at in (15..=60).step_by(5) {
+        for report in svc.follow_up(t(at)).await {
+            assert_eq!(report.why, Some(Why::DryRun), "{report:?}");
+            said.push(at);
+        }
+    }
+    // The notification said it at 10; the default cooldown is 20 s.
+    assert_eq!(said, [30, 50], "follow-ups that reported a would-be move");
+    assert_eq!(backend.replicas(&id()), Some(1));
+    // A larger count is a new move, but the cooldown says when it is said.
+    desired.store(7, SeqCst);
+    let reports = svc.follow_up(t(65)).await;
+    assert!(reports.is_empty(), "{reports:?}");
+    let reports = svc.follow_up(t(70)).await;
+    assert!(
+        reports[0].reason.starts_with("dry run: would scale 1 → 7"),
+        "{reports:?}"
+    );
+}
