@@ -17,6 +17,7 @@ mod kubernetes_http;
 mod kubernetes_names;
 mod kubernetes_state;
 mod manifests;
+mod manifests_rbac;
 mod openfaas;
 mod openfaas_cli;
 mod openfaas_gateway;
