@@ -253,6 +253,8 @@ fn sync_dir(_path: &Path) -> std::io::Result<()> {
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
+    /// The largest file read at start, and so the largest written ([`STATE_MAX_BYTES`]).
+    limit: usize,
     /// The ledger, and the generation of its last change (bumped under the same lock).
     slots: Mutex<(Slots, u64)>,
     /// Serialises file writes, so a later snapshot is never overwritten by an earlier one; holds
@@ -299,9 +301,14 @@ impl Store {
     /// Load `path`. With `fresh`, a corrupt or unreadable file is moved aside (`<file>.corrupt`)
     /// and the ledger starts empty (said in a warning); a good file is loaded either way.
     pub fn open(path: &Path, fresh: bool) -> Result<Self, StateError> {
+        Self::open_within(path, fresh, STATE_MAX_BYTES)
+    }
+
+    /// As [`Store::open`], reading and writing at most `limit` bytes.
+    fn open_within(path: &Path, fresh: bool, limit: usize) -> Result<Self, StateError> {
         check_path(path)?;
         let lock = lock(path)?;
-        let slots = match load(path) {
+        let slots = match load_within(path, limit) {
             Ok(slots) => {
                 if fresh {
                     info!(state_file = %path.display(), "--fresh-state given, but the state file is fine: keeping it");
@@ -326,6 +333,7 @@ impl Store {
         info!(state_file = %path.display(), functions = slots.len(), pending, "ledger loaded");
         Ok(Self {
             path: path.to_owned(),
+            limit,
             slots: Mutex::new((slots, 0)),
             writer: tokio::sync::Mutex::new(0),
             _lock: lock,
@@ -393,10 +401,21 @@ impl Store {
             (encode(&slots.0), slots.1)
         };
         let path = self.path.clone();
-        let written = tokio::task::spawn_blocking(move || save(&path, &bytes))
-            .await
-            .map_err(|e| BackendError::Unavailable(format!("state file writer failed: {e}")))
-            .and_then(|r| r.map_err(|e| BackendError::Unavailable(e.to_string())));
+        let written = if bytes.len() > self.limit {
+            // The next start would refuse the file: refused now, while this function is the one
+            // to tell.
+            Err(BackendError::Unavailable(format!(
+                "{function}: the state file would be {} bytes, larger than the {} it is read with \
+                 at start; nothing was written",
+                bytes.len(),
+                bounded::size(self.limit)
+            )))
+        } else {
+            tokio::task::spawn_blocking(move || save(&path, &bytes))
+                .await
+                .map_err(|e| BackendError::Unavailable(format!("state file writer failed: {e}")))
+                .and_then(|r| r.map_err(|e| BackendError::Unavailable(e.to_string())))
+        };
         match written {
             Ok(()) => *saved = covers,
             Err(_) => {
@@ -464,6 +483,33 @@ mod tests {
         save(&path, &encode(&slots)).unwrap();
         assert_eq!(load(&path).unwrap(), slots);
         assert!(!temp_path(&path).exists(), "temp file renamed away");
+    }
+
+    /// A write that would make the file larger than the bound it is read with at start is refused
+    /// (the function's decision fails, its slot stays as it was): alertscaler never writes a
+    /// state file that its next start would refuse.
+    #[tokio::test]
+    async fn a_write_past_the_bound_the_file_is_read_with_is_refused_and_rolled_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let (_, largest) = largest_slot();
+        let one = encode(&Slots::from([(id("f0"), largest.clone())])).len();
+        let store = Store::open_within(&path, false, one * 2).unwrap();
+        store.put(&id("f0"), largest.clone(), None).await.unwrap();
+        store.put(&id("f1"), largest.clone(), None).await.unwrap();
+        let err = store
+            .put(&id("f2"), largest.clone(), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BackendError::Unavailable(_)), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("larger than") && text.contains("nothing was written"),
+            "{text}"
+        );
+        assert!(!store.slots().0.contains_key(&id("f2")), "rolled back");
+        let on_disk = load_within(&path, one * 2).unwrap();
+        assert_eq!(on_disk.len(), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
