@@ -46,6 +46,23 @@ run promtool test rules "${tests[@]}"
 run promtool check config prometheus/prometheus.yml
 run amtool check-config prometheus/alertmanager.yml
 
+# README's "Try it beside CE": its AlertManager configuration is valid and sends CE's alert to both
+# the gateway and alertscaler (the routing README says amtool answers).
+beside="$(mktemp)"
+trap 'rm -f "$beside"' EXIT
+awk '/^### Try it beside CE/ {s = 1} s && /^```yaml/ {f = 1; next} f && /^```/ {exit} f' README.md >"$beside"
+if [ ! -s "$beside" ]; then
+  echo "check.sh: FAILED: no yaml block under README's \"Try it beside CE\"" >&2
+  failed=1
+else
+  run amtool check-config "$beside"
+  routed="$(amtool config routes test --config.file="$beside" alertname=APIHighInvocationRate 2>/dev/null)"
+  if [ "$routed" != "gateway,alertscaler" ]; then
+    echo "check.sh: FAILED: README's beside-CE routes send APIHighInvocationRate to '$routed', not gateway,alertscaler" >&2
+    failed=1
+  fi
+fi
+
 if [ "$failed" -ne 0 ]; then
   echo "check.sh: some checks failed" >&2
   exit 1
