@@ -45,3 +45,46 @@ async fn a_decision_is_logged_with_every_documented_field_at_its_level() {
     assert_eq!(held["level"], "DEBUG", "{held}");
     assert_eq!(held["fields"]["outcome"], "duplicate", "{held}");
 }
+
+/// A log processor reads `alerts` as a JSON array of the alert names, not as the text of a Rust
+/// value: names with quotes, backslashes and line breaks included, sorted and each once.
+#[tokio::test]
+async fn a_json_decision_log_line_carries_the_alert_names_as_an_array() {
+    let (svc, _) = service(&[], 1);
+    let names = [
+        "Up \"quoted\"\nINFO forged",
+        "APIHighInvocationRate",
+        "back\\slash",
+    ];
+    let alerts: Vec<_> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            json!({
+                "status": "firing",
+                "labels": {"alertname": name, "function_name": "echo", "i": i.to_string()},
+                "annotations": {"value": "10"},
+                "startsAt": t(0),
+            })
+        })
+        .collect();
+    let body = json!({"version": "4", "status": "firing", "alerts": alerts});
+    let webhook = alert::parse(body.to_string().as_bytes()).unwrap();
+
+    let logs = Logs::default();
+    {
+        let _logging = logs.capture_json("info");
+        svc.handle(&webhook, t(1)).await;
+    }
+
+    let text = logs.text();
+    let decided: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .filter(|line: &serde_json::Value| line["fields"]["message"] == "decided")
+        .collect();
+    assert_eq!(decided.len(), 1, "{text}");
+    let mut expected = names.to_vec();
+    expected.sort_unstable();
+    assert_eq!(decided[0]["fields"]["alerts"], json!(expected), "{text}");
+}

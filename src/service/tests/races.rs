@@ -196,3 +196,30 @@ async fn a_follow_up_that_read_its_clock_early_keeps_the_cooldown_of_a_newer_ste
     assert_eq!(r.functions[0].why, Some(Why::Cooldown), "{r:?}");
     assert_eq!(backend.replicas(&id()), Some(12));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_notifications_for_one_function_never_conflict_with_each_other() {
+    let (svc, backend) = service(&[("com.openfaas.scale.max", "100")], 1);
+    let barrier = Arc::new(tokio::sync::Barrier::new(50));
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let (svc, barrier) = (svc.clone(), barrier.clone());
+            tokio::spawn(async move {
+                // 50 distinct episodes (one per alert name), all at once.
+                let hook = webhook("firing", &format!("Rate{i}"), &[], "10", i);
+                barrier.wait().await;
+                svc.handle(&hook, t(100)).await
+            })
+        })
+        .collect();
+    let mut scaled = 0;
+    for task in tasks {
+        let report = task.await.unwrap();
+        let f = &report.functions[0];
+        assert_ne!(f.outcome, Outcome::Error, "{f:?}");
+        scaled += usize::from(f.outcome == Outcome::Scaled);
+    }
+    // The first episode steps; the others arrive within the cooldown and are held, one at a time.
+    assert_eq!(scaled, 1);
+    assert_eq!(backend.replicas(&id()), Some(21));
+}
