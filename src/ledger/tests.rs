@@ -1,7 +1,10 @@
-use chrono::TimeZone;
+use std::borrow::Cow;
+
+use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
-use crate::alert::EpisodeKey;
+use crate::alert::{Direction, EpisodeKey, Signal, Status};
+use crate::config::PolicyKind;
 
 fn t(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
