@@ -6,11 +6,19 @@
 //! Background loops ([`crate::background`]) only choose which functions to re-decide and when.
 //! Decisions for one function are serialized inside the process, so a version conflict always
 //! means another writer (a second receiver, a person, a controller).
+//!
+//! Here: the service, [`Service::decide`] and the round it repeats on a conflict. Beside it, each
+//! trigger (`notification`, `settle`, `follow`), the observation of a decision (`observe`), what a
+//! write did (`applied`), the listing and label exports (`listing`), and the settings.
 
 mod applied;
 mod follow;
+mod listing;
+mod notification;
+mod observe;
 mod refusals;
 mod settings;
+mod settle;
 
 pub use settings::{Cause, Settings};
 
@@ -21,9 +29,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use chrono::{DateTime, Utc};
-use tracing::{debug, info, instrument, warn};
+use tracing::{info, instrument, warn};
 
-use crate::alert::{Direction, Notification, Webhook};
+use crate::alert::Direction;
 use crate::audit::Audit;
 use crate::backend::{Backend, Settled, Update};
 use crate::error::BackendError;
@@ -109,54 +117,6 @@ impl Service {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
-    }
-
-    /// Trigger: one notification received at `now`; one decision per function it names.
-    pub async fn handle(&self, webhook: &Webhook, now: DateTime<Utc>) -> Report {
-        self.handle_notification(&webhook.notification(), now).await
-    }
-
-    /// As [`Service::handle`], from the notification borrowed from a request body (the webhook's
-    /// hot path: nothing of the body is copied that no decision keeps).
-    pub async fn handle_notification(
-        &self,
-        notification: &Notification<'_>,
-        now: DateTime<Utc>,
-    ) -> Report {
-        self.metrics.notification(notification.status);
-        let (intents, skipped) = notification.intents(&self.settings.identity);
-        crate::skipped::log(&skipped);
-        let (skipped, skipped_total) = crate::skipped::bound(skipped);
-        let mut functions = Vec::with_capacity(intents.len());
-        for intent in &intents {
-            let cause = Cause::Notification(&intent.signals);
-            if let Some(report) = self.decide(&intent.function, cause, now).await {
-                functions.push(report);
-            }
-        }
-        Report {
-            functions,
-            skipped,
-            skipped_total,
-        }
-    }
-
-    /// Trigger: the settle pass at `now`. Re-decides the listed functions whose stored state holds
-    /// a scale-down the stabilization window held back, or whose up alerts all went silent for
-    /// the episode TTL (their resolution was lost: decided as if it had come); returns what
-    /// moved, was refused or failed.
-    pub async fn settle(&self, now: DateTime<Utc>) -> Result<Vec<FunctionReport>, BackendError> {
-        // Only those functions are read again: the others would cost a read each for nothing (a
-        // GET per function per pass on Kubernetes).
-        let silent_before = now - self.settings.timing.episode_ttl;
-        let settling = self.backend.settling(silent_before).await?;
-        let mut reports = Vec::new();
-        for id in settling {
-            if let Some(report) = self.decide(&id, Cause::Settle, now).await {
-                reports.push(report);
-            }
-        }
-        Ok(reports)
     }
 
     /// The one path from a trigger to a write, for one function. `None` when a background
@@ -321,12 +281,12 @@ impl Service {
                     if firing.is_empty() {
                         let alertname = signal.alertname.clone();
                         let mut verdict = decide(&Trigger::Down { signal }, None);
-                        after_silence(&mut verdict.decision, &alertname, ttl);
+                        settle::after_silence(&mut verdict.decision, &alertname, ttl);
                         (verdict, Cow::Owned(next))
                     } else {
                         let seen = ledger::seen_firing(&stored.ledger, &firing, now);
                         let verdict = policy::Verdict {
-                            decision: still_in_prometheus(&firing, ttl),
+                            decision: settle::still_in_prometheus(&firing, ttl),
                             window: stored.window.clone(),
                         };
                         (verdict, Cow::Owned(seen))
@@ -425,97 +385,6 @@ impl Service {
         }
         Ok(Some(decision))
     }
-
-    /// Which of the function's silent up alerts Prometheus (when configured) still holds firing:
-    /// AlertManager repeats an alert only every repeat_interval, which may be longer than the
-    /// episode TTL. Empty when none, or when Prometheus cannot tell (the silence decides then).
-    async fn still_firing(&self, function: &FunctionId, ledger: &ledger::Entry) -> Vec<String> {
-        let id = &self.settings.identity;
-        let silent = ledger.firing_up();
-        self.load
-            .firing_alerts(function, &id.function_label, &id.default_namespace, &silent)
-            .await
-            .unwrap_or_default()
-    }
-
-    /// Count, log and remember one function's decision. A background pass that moved nothing is
-    /// logged at debug only: it polls, and recording every poll would flood the audit ring.
-    fn observe(
-        &self,
-        cause: Cause<'_>,
-        report: FunctionReport,
-        now: DateTime<Utc>,
-    ) -> Option<FunctionReport> {
-        let outcome = report.outcome_label();
-        // Background triggers name no alerts: the reason says what they acted on.
-        let signals = match cause {
-            Cause::Notification(signals) => signals,
-            Cause::Settle | Cause::FollowUp => &[],
-        };
-        let alerts = || signals.iter().map(|s| s.alertname.as_str());
-        let trigger = cause.name();
-        // Holds (duplicates above all: AlertManager retries and HA peers) are the hot path and the
-        // bulk of decisions: logged at debug so they do not cost a log line each. Everything that
-        // acted (or, in dry run, would have) or failed is logged at info. (Fields are evaluated only when the level is enabled.)
-        macro_rules! decided {
-            ($level:ident) => {
-                $level!(
-                    function = %report.function,
-                    trigger,
-                    alerts = ?crate::logging::JsonList(alert_names(alerts().map(|a| crate::skipped::shorten(a, crate::audit::MAX_NAME)))),
-                    outcome,
-                    from = report.from,
-                    to = report.to,
-                    reason = %report.reason,
-                    "decided"
-                )
-            };
-        }
-        // A settle pass refused again as the last time (labels still invalid while a scale-down is
-        // held: every pass until they are mended) says nothing new.
-        let repeated = if matches!(cause, Cause::Settle) && report.outcome == Outcome::Refused {
-            self.settle_refusals
-                .repeated(&report.function, &report.reason)
-        } else {
-            self.settle_refusals.forget(&report.function);
-            false
-        };
-        if report.is_hold() || repeated {
-            decided!(debug);
-            if !matches!(cause, Cause::Notification(_)) {
-                return None;
-            }
-        } else {
-            decided!(info);
-        }
-        self.metrics.decision(outcome);
-        if let (Some(from), Some(to)) = (report.from, report.to) {
-            self.metrics.scaled(&report.function, from, to);
-        }
-        self.audit.record(now, trigger, alerts(), &report);
-        Some(report)
-    }
-
-    /// `GET /system/functions` at `now`: the backend's listing, an alert silent for the episode
-    /// TTL (it holds nothing; the settle pass decides on its lost resolution) not listed as firing.
-    pub async fn list_json(&self, now: DateTime<Utc>) -> Result<Vec<u8>, BackendError> {
-        let silent_before = now - self.settings.timing.episode_ttl;
-        self.backend.list_json(silent_before).await
-    }
-
-    /// Re-export the per-function label series (latency targets …) from a fresh listing, so that
-    /// functions whose labels changed or that were deleted are current without a read per scrape.
-    pub async fn refresh_label_exports(&self) -> Result<(), BackendError> {
-        let listed = self.backend.list().await?;
-        self.metrics.replace_label_exports(listed.iter().map(|f| {
-            let id = FunctionId {
-                name: f.name.clone(),
-                namespace: f.namespace.clone(),
-            };
-            (id, &f.labels)
-        }));
-        Ok(())
-    }
 }
 
 /// A failed decision's report. A move that happened on the way stays in it, from where it started:
@@ -538,37 +407,6 @@ fn failed(
     };
     (report.from, report.to) = (moved.map(|m| m.0), moved.map(|m| m.1));
     report
-}
-
-/// Up alerts silent for the episode TTL that Prometheus still holds firing: no resolution was lost.
-fn still_in_prometheus(firing: &[String], ttl_secs: i64) -> Decision {
-    Decision::Unchanged {
-        why: policy::Why::StillFiring,
-        reason: format!(
-            "no notification of {} for {ttl_secs}s (episode_ttl_secs), but Prometheus holds it \
-             firing: not a lost resolution; asked again in {ttl_secs}s",
-            firing.join(", ")
-        ),
-    }
-}
-
-/// A decision on a resolution that never came says so first.
-fn after_silence(decision: &mut Decision, alertname: &str, silent_secs: i64) {
-    let (Decision::Scale { reason, .. }
-    | Decision::Unchanged { reason, .. }
-    | Decision::Refused { reason }) = decision;
-    *reason = format!(
-        "no notification of {alertname} for {silent_secs}s (episode_ttl_secs): its resolution was \
-         lost, decided as if it came; {reason}"
-    );
-}
-
-/// Alert names as a decision lists them: sorted, without repeats.
-fn alert_names<T: Ord>(names: impl Iterator<Item = T>) -> Vec<T> {
-    let mut names: Vec<T> = names.collect();
-    names.sort_unstable();
-    names.dedup();
-    names
 }
 
 #[cfg(test)]
