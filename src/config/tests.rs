@@ -1,3 +1,5 @@
+use std::path::Path;
+
 use super::*;
 
 fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
