@@ -16,6 +16,7 @@ use crate::id::FunctionId;
 
 mod borrowed;
 mod timestamp;
+pub use crate::skipped::Skipped;
 pub use borrowed::{AlertRef, Notification, Pairs};
 
 /// Label and annotation maps, sorted so that output and hashing are stable.
@@ -183,19 +184,6 @@ pub struct Signal {
 pub struct Intent {
     pub function: FunctionId,
     pub signals: Vec<Signal>,
-}
-
-/// An alert that could not be attributed to an eligible function.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Skipped {
-    /// `refused` when the alert names a function that is not eligible, `skipped` when it names none.
-    pub outcome: &'static str,
-    pub alertname: String,
-    pub fingerprint: String,
-    /// Set when the alert named a function that is not eligible (e.g. namespace not allowed).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub function: Option<String>,
-    pub reason: String,
 }
 
 /// How alerts are attributed to functions.

@@ -6,9 +6,23 @@
 
 use std::borrow::Cow;
 
+use serde::Serialize;
 use tracing::warn;
 
-use crate::alert::Skipped;
+/// An alert that could not be attributed to an eligible function. Defined here, beside the bounds on
+/// it, and re-exported as `alert::Skipped`: the payload module uses these bounds, so this one
+/// imports nothing of it (no import cycle).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    /// `refused` when the alert names a function that is not eligible, `skipped` when it names none.
+    pub outcome: &'static str,
+    pub alertname: String,
+    pub fingerprint: String,
+    /// Set when the alert named a function that is not eligible (e.g. namespace not allowed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    pub reason: String,
+}
 
 /// Skipped alerts listed in one webhook answer; `skipped_total` says how many there were.
 pub(crate) const MAX_LISTED: usize = 20;
