@@ -342,28 +342,35 @@ async fn corrupt_ledgers_count_as_empty_and_are_overwritten() {
 async fn oversized_ledger_is_refused_and_not_written() {
     let fake = FakeApiserver::start().await;
     fake.put(function_deployment("echo", FN_NS, Some(1), &[]));
-    let long_name = "A".repeat(600);
-    let fingerprints: Vec<String> = (0..40).map(|i| format!("{i:016x}")).collect();
-    let alerts: Vec<_> = fingerprints
-        .iter()
-        .map(|fp| {
-            (
-                "echo.openfaas-fn",
-                fp.as_str(),
-                long_name.as_str(),
-                "firing",
-            )
-        })
-        .collect();
-    let webhook = alertscaler::alert::parse(notification_json(&alerts).as_bytes()).unwrap();
-    let report = receiver(&fake, &config(&[FN_NS]))
-        .handle(&webhook, now())
-        .await;
+    // The longest alert name and fingerprint a payload may send (longer ones are refused while
+    // the payload is read): 32 firing episodes under them fit, 32 resolved beside them do not.
+    let long_name = "A".repeat(alertscaler::alert::MAX_ALERTNAME_BYTES);
+    let width = alertscaler::alert::MAX_FINGERPRINT_BYTES;
+    let fingerprints: Vec<String> = (0..80).map(|i| format!("{i:0>width$x}")).collect();
+    let notify = |range: std::ops::Range<usize>, status: &'static str| {
+        let alerts: Vec<_> = fingerprints[range]
+            .iter()
+            .map(|fp| ("echo.openfaas-fn", fp.as_str(), long_name.as_str(), status))
+            .collect();
+        alertscaler::alert::parse(notification_json(&alerts).as_bytes()).unwrap()
+    };
+    let receiver = receiver(&fake, &config(&[FN_NS]));
+    let first = receiver.handle(&notify(0..32, "firing"), now()).await;
+    assert_eq!(first.functions[0].outcome, Outcome::Scaled, "{first:?}");
+    let resolved = receiver.handle(&notify(0..32, "resolved"), now()).await;
+    assert_ne!(
+        resolved.functions[0].outcome,
+        Outcome::Refused,
+        "{resolved:?}"
+    );
+    let patches = fake.count(&Method::PATCH);
+    let replicas = fake.replicas(FN_NS, "echo");
+    let report = receiver.handle(&notify(32..80, "firing"), now()).await;
     let f = &report.functions[0];
     assert_eq!(f.outcome, Outcome::Refused, "{f:?}");
     assert!(f.reason.contains("16384-byte limit"), "{}", f.reason);
-    assert_eq!(fake.count(&Method::PATCH), 0);
-    assert_eq!(fake.replicas(FN_NS, "echo"), Some(1));
+    assert_eq!(fake.count(&Method::PATCH), patches, "nothing written");
+    assert_eq!(fake.replicas(FN_NS, "echo"), replicas);
 }
 
 #[tokio::test]
