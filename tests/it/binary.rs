@@ -9,12 +9,7 @@ use crate::support::procs::{Served, raw_post};
 #[test]
 fn json_logs_carry_decision_fields_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(
-        &file,
-        "listen = \"127.0.0.1:0\"\n[[memory.functions]]\nname = \"echo\"\n",
-    )
-    .unwrap();
+    let file = crate::support::procs::echo_config(dir.path());
     let mut served = Served::start(&file, &[]);
     let logged = Duration::from_secs(30);
 

@@ -115,12 +115,7 @@ fn the_serve_flag_turns_dry_run_on_and_says_so() {
     use crate::support::doubles::webhook;
     use crate::support::procs::{Served, raw_get, raw_post};
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(
-        &file,
-        "listen = \"127.0.0.1:0\"\n[[memory.functions]]\nname = \"echo\"\n",
-    )
-    .unwrap();
+    let file = crate::support::procs::echo_config(dir.path());
     let mut served = Served::start_flags(&file, &["--dry-run"]);
     let logged = std::time::Duration::from_secs(30);
     assert!(

@@ -48,12 +48,7 @@ fn body_of(response: &str) -> Value {
 #[test]
 fn payload_values_cannot_forge_log_lines_and_a_flood_is_logged_once() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(
-        &file,
-        "listen = \"127.0.0.1:0\"\n[[memory.functions]]\nname = \"echo\"\n",
-    )
-    .unwrap();
+    let file = crate::support::procs::echo_config(dir.path());
     let mut served = Served::start_text(&file);
     let forged = "x\nINFO alertscaler: forged";
     let response = raw_post(

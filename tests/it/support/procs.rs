@@ -126,6 +126,18 @@ pub async fn wait_ready(proc: &mut Proc, url: &str, timeout: Duration, log_dir: 
 /// moment; a process that exits early fails at once instead of waiting.
 pub const STARTUP: Duration = Duration::from_secs(60);
 
+/// A configuration in `dir` that serves the memory backend's function `echo` on a free loopback
+/// port (the address is read from the start-up line).
+pub fn echo_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let file = dir.join("c.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:0\"\n[[memory.functions]]\nname = \"echo\"\n",
+    )
+    .unwrap();
+    file
+}
+
 /// A running `alertscaler serve`: it binds the port its configuration names (use port 0) and the
 /// address it reports in its "alertscaler serving" log line is the one tests connect to, so no port
 /// is ever freed and re-bound. Log lines are kept for [`Served::wait_for`] and
