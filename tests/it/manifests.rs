@@ -268,13 +268,7 @@ fn manifests_decode_and_reference_each_other() {
 fn the_pod_outlives_the_shutdown_grace_and_the_grace_outlives_a_request() {
     let m = load();
     let config = configmap_config(&m);
-    let pod = m.deployments[0]
-        .spec
-        .clone()
-        .unwrap()
-        .template
-        .spec
-        .unwrap();
+    let pod = m.pod();
     // Kubernetes' default when the field is absent.
     let termination = u64::try_from(pod.termination_grace_period_seconds.unwrap_or(30)).unwrap();
     assert!(
@@ -316,13 +310,7 @@ fn the_webhook_secret_key_is_read_where_it_is_mounted_on_both_sides() {
     let AuthConfig::Basic { password_file, .. } = &config.auth else {
         panic!("basic auth expected")
     };
-    let pod = m.deployments[0]
-        .spec
-        .clone()
-        .unwrap()
-        .template
-        .spec
-        .unwrap();
+    let pod = m.pod();
     let c = &pod.containers[0];
     let mount = c
         .volume_mounts

@@ -297,21 +297,9 @@ fn kubectl_kustomize_renders_the_whole_install_and_it_decodes() {
         image["newTag"].as_str().unwrap()
     );
     assert_eq!(image["newTag"].as_str(), Some(env!("CARGO_PKG_VERSION")));
-    let pod = rendered.deployments[0]
-        .spec
-        .clone()
-        .unwrap()
-        .template
-        .spec
-        .unwrap();
+    let pod = rendered.pod();
     assert_eq!(pod.containers[0].image.as_deref(), Some(want.as_str()));
-    let original = files.deployments[0]
-        .spec
-        .clone()
-        .unwrap()
-        .template
-        .spec
-        .unwrap();
+    let original = files.pod();
     let name = original.containers[0].image.clone().unwrap();
     assert!(
         name.starts_with(&format!("{}:", image["name"].as_str().unwrap())),
@@ -346,13 +334,7 @@ fn the_image_entrypoint_is_serve_and_the_deployment_passes_only_its_arguments() 
     assert_eq!(built[..2], ["alertscaler", "serve"]);
     // Both run as the uid the Deployment's pod security context names.
     let m = load();
-    let pod = m.deployments[0]
-        .spec
-        .clone()
-        .unwrap()
-        .template
-        .spec
-        .unwrap();
+    let pod = m.pod();
     let pod_sc = pod.security_context.unwrap();
     let (uid, gid) = (pod_sc.run_as_user.unwrap(), pod_sc.run_as_group.unwrap());
     assert!(containerfile.contains(&format!("USER {uid}:{gid}")));

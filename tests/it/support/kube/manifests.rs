@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use alertscaler::config::Config;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use serde::de::DeserializeOwned;
@@ -54,6 +54,14 @@ pub struct Manifests {
     pub budgets: Vec<PodDisruptionBudget>,
     pub prometheus_rules: Vec<PrometheusRule>,
     pub service_monitors: Vec<ServiceMonitor>,
+}
+
+impl Manifests {
+    /// The pod template of the (one) Deployment.
+    pub fn pod(&self) -> PodSpec {
+        let deployment = self.deployments[0].spec.clone().expect("a Deployment spec");
+        deployment.template.spec.expect("a pod template spec")
+    }
 }
 
 pub fn manifest_files() -> Vec<String> {
