@@ -394,14 +394,31 @@ async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, AppErr
 }
 
 /// `GET /system/functions`: functions with their replicas, so the effect of an alert is visible.
+/// Sent in pages as the backend writes them ([`crate::service::Listing`]): a backend error before
+/// the first page is a 503; one after it ends the body early (the client sees a truncated
+/// response, not a `]`).
 async fn list_functions(State(state): State<AppState>) -> Result<Response, AppError> {
-    // Written by the backend from its own state: the functions are not copied into a list first.
-    let body = state
-        .service
-        .list_json(Utc::now())
-        .await
-        .map_err(AppError::Backend)?;
+    let mut listing = state.service.listing(Utc::now());
+    let first = match listing.next_page().await {
+        Some(page) => page.map_err(AppError::Backend)?,
+        None => Vec::new(),
+    };
     let json = HeaderValue::from_static("application/json");
+    if listing.is_done() {
+        return Ok(([(header::CONTENT_TYPE, json)], first).into_response());
+    }
+    let rest = futures_util::stream::unfold(listing, |mut listing| async move {
+        let page = listing.next_page().await?;
+        if let Err(e) = &page {
+            tracing::warn!(error = %e, "the listing failed after its first page; its body is cut short");
+        }
+        Some((page, listing))
+    });
+    let pages = futures_util::StreamExt::chain(
+        futures_util::stream::once(std::future::ready(Ok(first))),
+        rest,
+    );
+    let body = axum::body::Body::from_stream(pages);
     Ok(([(header::CONTENT_TYPE, json)], body).into_response())
 }
 

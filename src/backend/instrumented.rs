@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Applied, Backend, FunctionState, FunctionSummary, Update};
+use super::{Applied, Backend, FunctionState, FunctionSummary, JsonListing, Update};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::metrics::Metrics;
@@ -88,9 +88,14 @@ impl Backend for Instrumented {
         result
     }
 
-    async fn list_json(&self, silent_before: DateTime<Utc>) -> Result<Vec<u8>, BackendError> {
+    async fn list_page(
+        &self,
+        after: Option<&FunctionId>,
+        silent_before: DateTime<Utc>,
+        out: &mut JsonListing,
+    ) -> Result<Option<FunctionId>, BackendError> {
         let started = Instant::now();
-        let result = self.inner.list_json(silent_before).await;
+        let result = self.inner.list_page(after, silent_before, out).await;
         self.record("list", started, &result);
         result
     }

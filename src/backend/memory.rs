@@ -4,8 +4,8 @@
 //! follows the same contract, including version conflicts.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -30,8 +30,6 @@ struct Slot {
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
     functions: Mutex<BTreeMap<FunctionId, Slot>>,
-    /// Length of the last JSON listing, to allocate the next one at about its final size.
-    listed: AtomicUsize,
 }
 
 impl MemoryBackend {
@@ -60,7 +58,6 @@ impl MemoryBackend {
             .collect();
         Self {
             functions: Mutex::new(functions),
-            listed: AtomicUsize::new(0),
         }
     }
 
@@ -156,26 +153,31 @@ impl Backend for MemoryBackend {
             .collect())
     }
 
-    async fn list_json(&self, silent_before: DateTime<Utc>) -> Result<Vec<u8>, BackendError> {
-        // Written straight from the table: a listing of 10 000 functions costs its JSON only.
+    async fn list_page(
+        &self,
+        after: Option<&FunctionId>,
+        silent_before: DateTime<Utc>,
+        out: &mut JsonListing,
+    ) -> Result<Option<FunctionId>, BackendError> {
+        // Written straight from the table, one page under the lock: a listing of 10 000 functions
+        // costs a page of its JSON. The next page starts after the last function written (the
+        // table's order), so a function added or removed between pages is listed once or not at all.
         let functions = self.lock();
-        let last = self.listed.load(Ordering::Relaxed);
-        let mut json = match last {
-            0 => JsonListing::with_capacity(functions.len()),
-            last => JsonListing::with_bytes(last + last / 16),
-        };
-        for (id, s) in functions.iter() {
-            json.push(&SummaryRef::new(
+        let after = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut rest = functions.range((after, Bound::Unbounded)).peekable();
+        while let Some((id, s)) = rest.next() {
+            out.push(&SummaryRef::new(
                 id,
                 s.replicas,
                 &s.labels,
                 s.stored.as_deref(),
                 silent_before,
             ))?;
+            if out.is_full() && rest.peek().is_some() {
+                return Ok(Some(id.clone()));
+            }
         }
-        let json = json.finish();
-        self.listed.store(json.len(), Ordering::Relaxed);
-        Ok(json)
+        Ok(None)
     }
 }
 
@@ -197,6 +199,25 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
+    }
+
+    /// The listing's pages, each of about `budget` bytes.
+    async fn paged(
+        backend: &MemoryBackend,
+        silent_before: DateTime<Utc>,
+        budget: usize,
+    ) -> Vec<Vec<u8>> {
+        let (mut json, mut after, mut pages) = (JsonListing::new(budget), None, Vec::new());
+        while let Some(last) = backend
+            .list_page(after.as_ref(), silent_before, &mut json)
+            .await
+            .unwrap()
+        {
+            pages.push(json.take_page());
+            after = Some(last);
+        }
+        pages.push(json.finish());
+        pages
     }
 
     #[tokio::test]
@@ -240,10 +261,144 @@ mod tests {
                 .collect();
             assert_eq!(expected[0].firing.len(), firing, "{expected:?}");
             let expected = serde_json::to_vec(&expected).unwrap();
-            assert_eq!(backend.list_json(silent_before).await.unwrap(), expected);
+            assert_eq!(paged(&backend, silent_before, 1 << 20).await, [expected]);
         }
         // An empty table is an empty array.
         let empty = MemoryBackend::default();
-        assert_eq!(empty.list_json(at).await.unwrap(), b"[]");
+        assert_eq!(paged(&empty, at, 1).await, [b"[]"]);
+    }
+
+    /// `n` functions, one in three labelled; of the labelled, every other one with an alert firing
+    /// (last seen at `at`) and one silent (last seen a day before).
+    async fn table(n: usize, at: DateTime<Utc>) -> MemoryBackend {
+        let labels = [
+            ("com.openfaas.scale.max", "9"),
+            ("team", "a \"quoted\" één"),
+        ];
+        let specs = (0..n).map(|i| {
+            let labelled: &[(&str, &str)] = if i % 3 == 0 { &labels } else { &[] };
+            function(&format!("fn-{i:04}"), labelled)
+        });
+        let backend = MemoryBackend::from_specs(specs.collect());
+        for i in (0..n).step_by(6) {
+            let mut stored = Stored::default();
+            let day = chrono::TimeDelta::days(1);
+            for (fp, alertname, seen) in [("f1", "Up", at), ("f2", "Silent", at - day)] {
+                let firing = Firing {
+                    starts_at: at - day,
+                    alertname: alertname.into(),
+                    direction: Direction::Up,
+                    last_seen: seen,
+                    policy: None,
+                };
+                stored.ledger.firing.insert(fp.into(), firing);
+            }
+            let id = FunctionId::parse(&format!("fn-{i:04}"), "openfaas-fn").unwrap();
+            let update = Update {
+                replicas: Some(4),
+                stored: &stored,
+                version: "1",
+            };
+            backend.apply(&id, update).await.unwrap();
+        }
+        backend
+    }
+
+    #[tokio::test]
+    async fn the_pages_together_are_the_whole_listing_in_table_order() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 24, 6, 55, 10).unwrap();
+        let backend = table(400, at).await;
+        let silent_before = at - chrono::TimeDelta::hours(1);
+        let listed: Vec<FunctionSummary> = backend
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.listed(silent_before))
+            .collect();
+        let firing = listed.iter().filter(|f| f.firing == ["Up"]).count();
+        assert_eq!(
+            (listed.len(), firing),
+            (400, 67),
+            "silent alerts are not listed"
+        );
+        let expected = serde_json::to_vec(&listed).unwrap();
+        for budget in [1, 100, 4096, 1 << 20] {
+            let pages = paged(&backend, silent_before, budget).await;
+            // A page ends once it holds its budget: at most one function over it.
+            let longest = listed
+                .iter()
+                .map(|f| serde_json::to_vec(f).unwrap().len())
+                .max()
+                .unwrap();
+            assert!(
+                pages.iter().all(|p| p.len() <= budget + longest + 2),
+                "budget {budget}"
+            );
+            // ... and only then: each page but the last holds at least its budget.
+            let (last, full) = pages.split_last().unwrap();
+            assert!(full.iter().all(|p| p.len() >= budget), "budget {budget}");
+            assert!(!last.is_empty());
+            assert_eq!(pages.len() > 1, budget < expected.len(), "budget {budget}");
+            assert_eq!(pages.concat(), expected, "budget {budget}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_function_added_or_removed_between_pages_is_listed_once_or_not_at_all() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 24, 6, 55, 10).unwrap();
+        let backend = table(300, at).await;
+        let (mut json, mut after, mut body) = (JsonListing::new(2048), None, Vec::new());
+        let mut pages = 0;
+        while let Some(last) = backend
+            .list_page(after.as_ref(), at, &mut json)
+            .await
+            .unwrap()
+        {
+            body.extend(json.take_page());
+            pages += 1;
+            // Between pages: one function added behind the listing, one ahead of it, one ahead
+            // removed, and the last one listed removed and added again.
+            let mut table = backend.lock();
+            let ahead = table
+                .range(&last..)
+                .nth(3)
+                .map(|(id, _)| id.clone())
+                .unwrap();
+            table.remove(&ahead);
+            let slot = table.remove(&last).unwrap();
+            table.insert(last.clone(), slot);
+            for name in [
+                format!("{}-behind", "fn-0000"),
+                format!("{}-ahead", ahead.name),
+            ] {
+                let id = FunctionId::parse(&name, "openfaas-fn").unwrap();
+                let slot = Slot {
+                    replicas: 1,
+                    version: 1,
+                    labels: BTreeMap::new(),
+                    stored: None,
+                };
+                table.insert(id, slot);
+            }
+            after = Some(last);
+        }
+        body.extend(json.finish());
+        assert!(pages > 3, "{pages} pages");
+        let listed: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+        let names: Vec<&str> = listed.iter().map(|f| f["name"].as_str().unwrap()).collect();
+        let mut unique = names.clone();
+        unique.dedup();
+        assert_eq!(unique, names, "in order, each once");
+        assert!(names.is_sorted());
+        // Those removed ahead are not listed, those added ahead are, those added behind are not.
+        let table = backend.lock();
+        let expected: Vec<&str> = table
+            .keys()
+            .map(|id| id.name.as_str())
+            .filter(|name| !name.ends_with("-behind"))
+            .collect();
+        assert_eq!(names, expected);
+        assert_eq!(table.len(), 300 - pages + 1 + pages);
     }
 }

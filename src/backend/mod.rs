@@ -129,7 +129,7 @@ pub struct FunctionSummary {
     pub replicas: u32,
     pub labels: BTreeMap<String, String>,
     /// Names of the up alerts stored as firing for it, silent ones included (the listing,
-    /// [`Backend::list_json`], leaves those out: [`FunctionSummary::listed`]).
+    /// [`Backend::list_page`], leaves those out: [`FunctionSummary::listed`]).
     pub firing: Vec<String>,
     /// A scale-down held by the stabilization window is still heading here (the settle loop
     /// re-decides only these functions).
@@ -218,35 +218,50 @@ impl<'a> SummaryRef<'a> {
     }
 }
 
-/// The JSON array of a listing, written one function at a time.
+/// The JSON array of a listing, written one function at a time and handed out in pages of about
+/// `budget` bytes (`[`, the functions separated by commas, `]`), so that a listing of any length
+/// holds one page at a time.
 pub struct JsonListing {
     out: Vec<u8>,
+    budget: usize,
+    /// A function was written (on this page or an earlier one): the next one follows a comma.
+    any: bool,
 }
 
 impl JsonListing {
-    /// An empty array with room for about `functions` entries.
-    pub fn with_capacity(functions: usize) -> Self {
-        Self::with_bytes(2 + functions.saturating_mul(112))
-    }
-
-    /// An empty array with room for `bytes` (a backend that knows its last listing's length
-    /// allocates it once, rather than growing it by doubling).
-    pub fn with_bytes(bytes: usize) -> Self {
-        let mut out = Vec::with_capacity(bytes.max(2));
-        out.push(b'[');
-        Self { out }
+    /// An empty array whose pages hold about `budget` bytes each.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            out: vec![b'['],
+            budget,
+            any: false,
+        }
     }
 
     /// Append one function.
     pub fn push(&mut self, function: &impl Serialize) -> Result<(), BackendError> {
-        if self.out.len() > 1 {
+        if self.out.capacity() == 0 {
+            // A page is allocated once at about its final size rather than grown by doubling.
+            self.out.reserve(self.budget + self.budget / 16);
+        }
+        if std::mem::replace(&mut self.any, true) {
             self.out.push(b',');
         }
         serde_json::to_writer(&mut self.out, function)
             .map_err(|e| BackendError::Unavailable(format!("cannot write the listing: {e}")))
     }
 
-    /// The finished array.
+    /// Whether this page holds its budget: a backend ends the page here.
+    pub fn is_full(&self) -> bool {
+        self.out.len() >= self.budget
+    }
+
+    /// The page written so far; the listing goes on on the next one.
+    pub fn take_page(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The last page, with the array's end.
     pub fn finish(mut self) -> Vec<u8> {
         self.out.push(b']');
         self.out
@@ -275,18 +290,28 @@ pub trait Backend: Send + Sync + 'static {
         Err(BackendError::Unsupported("listing functions"))
     }
 
-    /// The listing as the JSON array `GET /system/functions` answers, alerts last seen at or
-    /// before `silent_before` (now − the episode TTL, as for [`Backend::settling`]) not listed as
-    /// firing. By default serialized from [`Backend::list`]; a backend that keeps its functions in
-    /// memory should write it straight from its state ([`SummaryRef`], [`JsonListing`]) so that
-    /// the functions are never held twice.
-    async fn list_json(&self, silent_before: DateTime<Utc>) -> Result<Vec<u8>, BackendError> {
-        let listed = self.list().await?;
-        let mut json = JsonListing::with_capacity(listed.len());
-        for function in listed {
-            json.push(&function.listed(silent_before))?;
+    /// Write one page of the JSON array `GET /system/functions` answers into `out`: the functions
+    /// after `after` (from the first when `None`), in [`FunctionId`] order, until `out` is full
+    /// ([`JsonListing::is_full`]), alerts last seen at or before `silent_before` (now − the
+    /// episode TTL, as for [`Backend::settling`]) not listed as firing. Returns the last function
+    /// written when more follow (the next page starts after it), `None` when the listing is done.
+    ///
+    /// By default the whole listing is one page serialized from [`Backend::list`] (such a backend
+    /// holds its list in memory anyway) and a call with `after` set writes nothing. A backend that
+    /// keeps its functions in memory should write each page straight from its state
+    /// ([`SummaryRef`]) so that the listing never holds more than a page.
+    async fn list_page(
+        &self,
+        after: Option<&FunctionId>,
+        silent_before: DateTime<Utc>,
+        out: &mut JsonListing,
+    ) -> Result<Option<FunctionId>, BackendError> {
+        if after.is_none() {
+            for function in self.list().await? {
+                out.push(&function.listed(silent_before))?;
+            }
         }
-        Ok(json.finish())
+        Ok(None)
     }
 
     /// Functions the settle pass re-decides: those whose stored state holds a scale-down the

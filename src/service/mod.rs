@@ -20,6 +20,7 @@ mod refusals;
 mod settings;
 mod settle;
 
+pub use listing::Listing;
 pub use settings::{Cause, Settings};
 
 use std::borrow::Cow;

@@ -660,3 +660,41 @@ async fn the_listing_leaves_out_an_alert_silent_for_the_episode_ttl() {
         );
     }
 }
+
+/// `GET /system/functions` on the memory backend is sent in pages of about 64 KiB, never the
+/// whole listing in one buffer, and the pages together are the listing as `list` serializes it.
+#[tokio::test]
+async fn the_memory_listing_is_streamed_in_bounded_pages() {
+    use http_body_util::BodyExt;
+    let names: Vec<String> = (0..3000).map(|i| format!("fn-{i:05}")).collect();
+    let c = config(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    let (app, memory) = crate::support::app_with(c);
+    let response = tower::ServiceExt::oneshot(app, get("/system/functions"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let (mut frames, mut streamed) = (0, Vec::new());
+    while let Some(frame) = body.frame().await {
+        let data = frame.unwrap().into_data().unwrap();
+        // A page stops once it holds 64 KiB: at most one function (under 1 KiB here) over.
+        assert!(data.len() <= 65 * 1024, "a {} byte frame", data.len());
+        frames += 1;
+        streamed.extend_from_slice(&data);
+    }
+    let listed: Vec<_> = alertscaler::backend::Backend::list(&*memory)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.listed(chrono::Utc::now()))
+        .collect();
+    assert_eq!(listed.len(), names.len());
+    let expected = serde_json::to_vec(&listed).unwrap();
+    assert!(frames > expected.len() / (65 * 1024), "{frames} frames");
+    assert_eq!(streamed, expected);
+    // A backend error before the first page is still a 503 with the error as JSON.
+    let (status, headers, body) = send(&down(), get("/system/functions")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    assert!(serde_json::from_str::<Value>(&body).is_ok(), "{body}");
+}
