@@ -661,7 +661,7 @@ async fn the_listing_leaves_out_an_alert_silent_for_the_episode_ttl() {
     }
 }
 
-/// `GET /system/functions` on the memory backend is sent in pages of about 64 KiB, never the
+/// `GET /system/functions` on the memory backend is sent in pages of about 8 KiB, never the
 /// whole listing in one buffer, and the pages together are the listing as `list` serializes it.
 #[tokio::test]
 async fn the_memory_listing_is_streamed_in_bounded_pages() {
@@ -677,8 +677,8 @@ async fn the_memory_listing_is_streamed_in_bounded_pages() {
     let (mut frames, mut streamed) = (0, Vec::new());
     while let Some(frame) = body.frame().await {
         let data = frame.unwrap().into_data().unwrap();
-        // A page stops once it holds 64 KiB: at most one function (under 1 KiB here) over.
-        assert!(data.len() <= 65 * 1024, "a {} byte frame", data.len());
+        // A page stops once it holds 8 KiB: at most one function (under 1 KiB here) over.
+        assert!(data.len() <= 9 * 1024, "a {} byte frame", data.len());
         frames += 1;
         streamed.extend_from_slice(&data);
     }
@@ -690,7 +690,7 @@ async fn the_memory_listing_is_streamed_in_bounded_pages() {
         .collect();
     assert_eq!(listed.len(), names.len());
     let expected = serde_json::to_vec(&listed).unwrap();
-    assert!(frames > expected.len() / (65 * 1024), "{frames} frames");
+    assert!(frames > expected.len() / (9 * 1024), "{frames} frames");
     assert_eq!(streamed, expected);
     // A backend error before the first page is still a 503 with the error as JSON.
     let (status, headers, body) = send(&down(), get("/system/functions")).await;
