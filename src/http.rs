@@ -422,9 +422,26 @@ async fn list_functions(State(state): State<AppState>) -> Result<Response, AppEr
     Ok(([(header::CONTENT_TYPE, json)], body).into_response())
 }
 
-/// `GET /metrics`: own metrics in the OpenMetrics text format.
+/// About how many bytes of `/metrics` are rendered (and sent) at a time.
+const METRICS_CHUNK_BYTES: usize = 8 * 1024;
+
+/// `GET /metrics`: own metrics in the OpenMetrics text format, sent as they are rendered (on a
+/// blocking thread, in chunks). The chunks queue without bound, so a slow scraper never holds the
+/// rendering, and with it the metric families' locks that decisions take; a scraper that keeps
+/// up holds a few chunks, not the whole text.
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.service.metrics().render();
+    let metrics = Arc::clone(state.service.metrics());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    tokio::task::spawn_blocking(move || {
+        metrics.render_chunked(METRICS_CHUNK_BYTES, |chunk| {
+            tx.send(Bytes::from(chunk)).is_ok()
+        });
+    });
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        let chunk = rx.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), rx))
+    });
+    let body = axum::body::Body::from_stream(chunks);
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
 }
 

@@ -277,3 +277,27 @@ fn a_refresh_racing_a_webhook_export_never_leaves_a_series_missing() {
         "{stuck} of {trials} trials left the latency target missing"
     );
 }
+
+#[test]
+fn a_chunked_render_is_the_render_in_bounded_chunks_and_stops_when_told() {
+    let m = Metrics::new();
+    for i in 0..500 {
+        m.scaled(&format!("fn-{i}.openfaas-fn"), 1, 5);
+    }
+    let whole = m.render();
+    let mut chunks = Vec::new();
+    m.render_chunked(1024, |chunk| {
+        chunks.push(chunk);
+        true
+    });
+    assert!(chunks.len() > whole.len() / 1024, "{} chunks", chunks.len());
+    assert!(chunks.iter().all(|c| c.len() <= 1024), "a chunk over the bound");
+    assert_eq!(chunks.concat(), whole);
+    // The scraper went away after two chunks: nothing more is rendered.
+    let mut taken = 0;
+    m.render_chunked(1024, |_| {
+        taken += 1;
+        taken < 2
+    });
+    assert_eq!(taken, 2);
+}

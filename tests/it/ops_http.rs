@@ -698,3 +698,47 @@ async fn the_memory_listing_is_streamed_in_bounded_pages() {
     assert_eq!(headers[header::CONTENT_TYPE], "application/json");
     assert!(serde_json::from_str::<Value>(&body).is_ok(), "{body}");
 }
+
+/// A scrape of many functions' series is sent as it is rendered, in bounded chunks, not as one
+/// text the size of all of them (about 0.8 MB at 10 000 functions, the process's peak memory).
+#[tokio::test]
+async fn metrics_are_streamed_in_bounded_chunks() {
+    use http_body_util::BodyExt;
+    let names: Vec<String> = (0..3000).map(|i| format!("fn-{i:05}")).collect();
+    let c = config(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    let (app, _memory) = crate::support::app_with(c);
+    for name in &names {
+        let alert = webhook("firing", &format!("{name}.openfaas-fn"), "6a65bd8dfb3af9ad");
+        send(&app, post_alert(&alert, None)).await;
+    }
+    let response = tower::ServiceExt::oneshot(app.clone(), get("/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        alertscaler::metrics::CONTENT_TYPE
+    );
+    let mut body = response.into_body();
+    let (mut frames, mut streamed) = (0, Vec::new());
+    while let Some(frame) = body.frame().await {
+        let data = frame.unwrap().into_data().unwrap();
+        assert!(data.len() <= 9 * 1024, "a {} byte frame", data.len());
+        frames += 1;
+        streamed.extend_from_slice(&data);
+    }
+    let text = String::from_utf8(streamed).unwrap();
+    assert!(
+        text.ends_with("# EOF\n"),
+        "{}",
+        &text[text.len().saturating_sub(200)..]
+    );
+    for name in &names[..10] {
+        assert!(
+            text.contains(&format!("function=\"{name}.openfaas-fn\"")),
+            "{name}"
+        );
+    }
+    assert!(text.len() > 200 * 1024, "{} bytes", text.len());
+    assert!(frames > text.len() / (9 * 1024), "{frames} frames");
+}
