@@ -291,7 +291,10 @@ fn a_chunked_render_is_the_render_in_bounded_chunks_and_stops_when_told() {
         true
     });
     assert!(chunks.len() > whole.len() / 1024, "{} chunks", chunks.len());
-    assert!(chunks.iter().all(|c| c.len() <= 1024), "a chunk over the bound");
+    assert!(
+        chunks.iter().all(|c| c.len() <= 1024),
+        "a chunk over the bound"
+    );
     assert_eq!(chunks.concat(), whole);
     // The scraper went away after two chunks: nothing more is rendered.
     let mut taken = 0;
