@@ -96,9 +96,6 @@ pub struct Metrics {
     /// Handles of the series every request touches, looked up once (a family lookup takes the
     /// family's lock and hashes the labels).
     handles: Handles,
-    /// Length of the last rendering: the next one is allocated at about its final size, instead
-    /// of growing by doubling (with a series per function, growing was the peak of the process).
-    rendered: std::sync::atomic::AtomicUsize,
 }
 
 /// Every `outcome` label a decision can carry (see `FunctionReport::outcome_label`).
@@ -235,18 +232,15 @@ impl Metrics {
             episodes: LedgerTally::default(),
             exports: ExportCache::default(),
             handles: Handles::default(),
-            rendered: Default::default(),
         }
     }
 
-    /// Render every metric in the OpenMetrics text format.
+    /// Render every metric in the OpenMetrics text format, in one text (`GET /metrics` sends
+    /// [`Metrics::render_chunked`]'s chunks as they fill instead).
     pub fn render(&self) -> String {
-        use std::sync::atomic::Ordering::Relaxed;
-        let last = self.rendered.load(Relaxed);
-        let mut out = String::with_capacity(last + last / 16);
+        let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
-        self.rendered.store(out.len(), Relaxed);
         out
     }
 
