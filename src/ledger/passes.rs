@@ -113,10 +113,5 @@ pub fn seen_firing(entry: &Entry, alertnames: &[String], now: DateTime<Utc>) -> 
 /// When the last up-direction alert firing for the function was seen (`None`: none fires): once
 /// this is the episode TTL old, [`lapsed`] decides on its lost resolution.
 pub fn up_last_seen(entry: &Entry) -> Option<DateTime<Utc>> {
-    entry
-        .firing
-        .values()
-        .filter(|f| f.direction == Direction::Up)
-        .map(|f| f.last_seen)
-        .max()
+    entry.up_seen().map(|(_, at)| at).max()
 }
