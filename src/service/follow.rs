@@ -1,14 +1,20 @@
-//! The follow-up trigger's bookkeeping: which functions have a firing capacity alert, so the
-//! background pass re-decides them (through [`Service::decide`]) until the alert resolves.
+//! The follow-up trigger: which functions have a firing capacity alert, so the background pass
+//! re-decides them (through [`Service::decide`]) until the alert resolves, and its verdict from
+//! the desired count Prometheus holds now.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 
-use super::{Cause, Service};
+use super::{Cause, Read, Service};
+use crate::alert::{Direction, Signal};
 use crate::id::FunctionId;
-use crate::ledger::{self, FollowUp};
+use crate::labels::ScaleLabels;
+use crate::ledger::{self, FollowUp, Trigger};
+use crate::measure::Otherwise;
+use crate::policy::Verdict;
 use crate::report::FunctionReport;
 
 /// Functions the follow-up pass decides at once.
@@ -53,6 +59,29 @@ impl Service {
         // In the order of the functions, whatever order their decisions finished in.
         reports.sort_by(|a, b| a.function.cmp(&b.function));
         reports
+    }
+
+    /// A follow-up's verdict for the capacity alert still firing (`signal`), from the desired
+    /// count Prometheus holds now; `None` when it holds none.
+    pub(super) async fn follow_up_verdict<'r>(
+        &self,
+        read: &'r Read<'_>,
+        labels: &ScaleLabels,
+        signal: Signal,
+    ) -> Option<(Verdict, Cow<'r, ledger::Entry>)> {
+        // Without a measured count there is nothing newer than the alert's annotation,
+        // which the notification already acted on.
+        let load = self.load.desired(read.function, Otherwise::Hold).await?;
+        // The alert's own direction: a followed scale-down alert is not a wake-up.
+        let trigger = match signal.direction {
+            Direction::Up => Trigger::Up {
+                signal,
+                repeat: true,
+            },
+            Direction::Down => Trigger::Down { signal },
+        };
+        let verdict = self.judge(read, labels, &trigger, Some(&load));
+        Some((verdict, Cow::Borrowed(&read.stored.ledger)))
     }
 
     /// Functions the follow-up pass re-decides.

@@ -7,9 +7,11 @@
 //! Decisions for one function are serialized inside the process, so a version conflict always
 //! means another writer (a second receiver, a person, a controller).
 //!
-//! Here: the service, [`Service::decide`] and the round it repeats on a conflict. Beside it, each
-//! trigger (`notification`, `settle`, `follow`), the observation of a decision (`observe`), what a
-//! write did (`applied`), the listing and label exports (`listing`), and the settings.
+//! Here: the service, [`Service::decide`], the round it repeats on a conflict, and the sequence
+//! of a decision on what one read found. Beside it, the steps every trigger shares (what it asks,
+//! a refusal, the policy's verdict: `verdict`), each trigger with its own verdict (`notification`,
+//! `settle`, `follow`), the write (`write`) and what it did (`applied`), the observation of a
+//! decision (`observe`; settle refusals already said: `refusals`), the listing and label exports (`listing`), and the settings.
 
 mod applied;
 mod follow;
@@ -19,11 +21,12 @@ mod observe;
 mod refusals;
 mod settings;
 mod settle;
+mod verdict;
+mod write;
 
 pub use listing::Listing;
 pub use settings::{Cause, Settings};
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -32,15 +35,13 @@ use std::sync::atomic::AtomicUsize;
 use chrono::{DateTime, Utc};
 use tracing::{info, instrument, warn};
 
-use crate::alert::Direction;
 use crate::audit::Audit;
-use crate::backend::{Backend, Settled, Update};
+use crate::backend::{Backend, FunctionState, Settled};
 use crate::error::BackendError;
 use crate::id::FunctionId;
-use crate::ledger::{self, FollowUp, Trigger};
-use crate::measure::{LoadSource, Otherwise};
+use crate::measure::LoadSource;
 use crate::metrics::Metrics;
-use crate::policy::{self, Decision, Load, stabilize};
+use crate::policy::{self, Decision};
 pub use crate::report::{FunctionReport, Outcome, Report};
 use crate::stored::Stored;
 
@@ -204,188 +205,55 @@ impl Service {
         self.decide_on(function, cause, now, state).await
     }
 
-    /// [`Self::attempt`] on what the read found.
+    /// [`Self::attempt`] on what the read found: what the trigger asks, the labels, the policy's
+    /// verdict, then the write.
     async fn decide_on(
         &self,
         function: &FunctionId,
         cause: Cause<'_>,
         now: DateTime<Utc>,
-        state: crate::backend::FunctionState,
+        state: FunctionState,
     ) -> Result<Option<Decision>, BackendError> {
-        let s = &self.settings;
-        let stored = state.stored.unwrap_or_default();
-        // The settle pass decides on a resolution that never came, else resumes a held scale-down.
-        let lapsed = match cause {
-            Cause::Settle => ledger::lapsed(&stored.ledger, now, &s.timing),
-            Cause::Notification(_) | Cause::FollowUp => None,
+        let read = Read {
+            function,
+            cause,
+            now,
+            replicas: state.replicas,
+            version: state.version,
+            stored: state.stored.unwrap_or_default(),
         };
-        if matches!(cause, Cause::Settle) && stored.window.pending.is_none() && lapsed.is_none() {
+        let Some(ask) = self.ask(&read) else {
             return Ok(None);
-        }
-        // A follow-up decides for the capacity alert still firing, holds, or stops following.
-        let follow = match cause {
-            Cause::FollowUp => match self.track_follow_up(function, &stored.ledger, now) {
-                FollowUp::Decide(signal) => Some(signal),
-                FollowUp::Hold | FollowUp::Stop => return Ok(None),
-            },
-            Cause::Notification(_) | Cause::Settle => None,
-        };
-        // A refused notification stores nothing, but an alert it resolved is no longer followed up
-        // (AlertManager sends a resolution once). A refused follow-up is recorded once and lets
-        // go: AlertManager's next repeat of the firing alert follows it again (every pass until
-        // then would be refused the same way).
-        let refused = |decision: Decision| {
-            match cause {
-                Cause::Notification(signals) => {
-                    let (_, next) = ledger::plan_borrowed(&stored.ledger, signals, now, &s.timing);
-                    self.stop_follow_up_unless_firing(function, &next, now);
-                }
-                Cause::FollowUp => self.set_followed(function, false),
-                Cause::Settle => {}
-            }
-            Ok(Some(decision))
         };
         self.metrics.export_labels(function, &state.labels);
-        let labels = match s.labels.parse(&state.labels) {
+        let labels = match self.settings.labels.parse(&state.labels) {
             Ok(labels) => labels,
-            Err(e) => return refused(Decision::refused(e.to_string())),
+            Err(e) => return Ok(Some(self.refused(&read, Decision::refused(e.to_string())))),
         };
-        // What the policy decides on this read, for a trigger and what was measured for it.
-        let decide = |trigger: &Trigger, load: Option<&Load>| {
-            let input = policy::Input {
-                labels: &labels,
-                current: state.replicas,
-                trigger,
-                ledger: &stored.ledger,
-                window: &stored.window,
-                load,
-                now,
-            };
-            policy::decide(&input, &s.policy)
+        let Some((verdict, ledger)) = self.verdict(&read, &labels, ask).await else {
+            return Ok(None);
         };
-        let (verdict, ledger) = match cause {
-            Cause::Notification(signals) => {
-                let (trigger, next) =
-                    ledger::plan_borrowed(&stored.ledger, signals, now, &s.timing);
-                // A hold measures nothing; a measurement (an HTTP query) is boxed, so that its
-                // large state does not sit in every webhook's future.
-                let load = match trigger {
-                    Trigger::Hold(_) => None,
-                    _ => Box::pin(self.load.for_trigger(&trigger, &s.policy, function)).await,
-                };
-                (decide(&trigger, load.as_ref()), next)
-            }
-            Cause::Settle => match lapsed {
-                Some((signal, next)) => {
-                    let ttl = s.timing.episode_ttl.num_seconds();
-                    let firing = Box::pin(self.still_firing(function, &stored.ledger)).await;
-                    if firing.is_empty() {
-                        let alertname = signal.alertname.clone();
-                        let mut verdict = decide(&Trigger::Down { signal }, None);
-                        settle::after_silence(&mut verdict.decision, &alertname, ttl);
-                        (verdict, Cow::Owned(next))
-                    } else {
-                        let seen = ledger::seen_firing(&stored.ledger, &firing, now);
-                        let verdict = policy::Verdict {
-                            decision: settle::still_in_prometheus(&firing, ttl),
-                            window: stored.window.clone(),
-                        };
-                        (verdict, Cow::Owned(seen))
-                    }
-                }
-                None => {
-                    // A held scale-down waits while an up alert fires; that alert's resolution
-                    // decides.
-                    if stored.ledger.fires_up(now, &s.timing) {
-                        return Ok(None);
-                    }
-                    let Some(verdict) =
-                        stabilize::resume(&labels, state.replicas, &stored.window, now, &s.policy)
-                    else {
-                        return Ok(None);
-                    };
-                    (verdict, Cow::Borrowed(&stored.ledger))
-                }
-            },
-            Cause::FollowUp => {
-                let Some(signal) = follow else {
-                    return Ok(None);
-                };
-                // Without a measured count there is nothing newer than the alert's annotation,
-                // which the notification already acted on.
-                let Some(load) = Box::pin(self.load.desired(function, Otherwise::Hold)).await
-                else {
-                    return Ok(None);
-                };
-                // The alert's own direction: a followed scale-down alert is not a wake-up.
-                let trigger = match signal.direction {
-                    Direction::Up => Trigger::Up {
-                        signal,
-                        repeat: true,
-                    },
-                    Direction::Down => Trigger::Down { signal },
-                };
-                (decide(&trigger, Some(&load)), Cow::Borrowed(&stored.ledger))
-            }
-        };
-        let mut decision = policy::platform::explain(verdict.decision, &labels, &s.labels.platform);
+        let platform = &self.settings.labels.platform;
+        let decision = policy::platform::explain(verdict.decision, &labels, platform);
         if matches!(decision, Decision::Refused { .. }) {
-            return refused(decision);
+            return Ok(Some(self.refused(&read, decision)));
         }
-        // Written when replicas move or the stored state changed; a hold that changed nothing (a
-        // duplicate) copies and writes nothing.
-        let mut replicas = decision.target();
-        // When the replicas last went up or down, whatever moved them (the latency policy's hold,
-        // the cooldown). Never moved back: a background pass reads its clock once and may decide
-        // after waiting for this function's lock, behind a decision stamped later.
-        let mut ledger = ledger;
-        // Dry run: the real count never reaches a would-be move, so a follow-up (every few seconds
-        // while its alert fires) would say the same move at every pass: it says it once per
-        // cooldown, as a notification's repeat would.
-        let last_said = match replicas {
-            Some(to) if to > state.replicas => ledger.scaled_up,
-            Some(to) if to < state.replicas => ledger.scaled_down,
-            _ => None,
-        };
-        if s.dry_run
-            && matches!(cause, Cause::FollowUp)
-            && last_said.is_some_and(|at| now - at < s.timing.cooldown)
-        {
-            replicas = None;
-            decision = applied::dry_run_said(decision, s.timing.cooldown);
-        }
-        match replicas {
-            Some(to) if to > state.replicas => ledger::stamp(&mut ledger.to_mut().scaled_up, now),
-            Some(to) if to < state.replicas => ledger::stamp(&mut ledger.to_mut().scaled_down, now),
-            _ => {}
-        }
-        // Dry run: the move is recorded as made (the cooldown and the window go on as they
-        // would), but only the ledger is written; the decision says what it would have done.
-        if s.dry_run && replicas.take().is_some() {
-            decision = applied::dry_run(decision);
-        }
-        let changed = matches!(&ledger, Cow::Owned(l) if *l != stored.ledger)
-            || verdict.window != stored.window;
-        let next = (replicas.is_some() || changed).then(|| Stored {
-            ledger: ledger.into_owned(),
-            window: verdict.window,
-        });
-        if let Some(next) = &next {
-            let update = Update {
-                replicas,
-                stored: next,
-                version: &state.version,
-            };
-            let applied = self.backend.apply(function, update).await?;
-            decision = applied::carried_out(decision, &applied);
-        }
-        let next = next.as_ref().unwrap_or(&stored);
-        self.metrics.ledger_size(function, next.ledger.len());
-        if matches!(cause, Cause::Notification(_)) {
-            self.track_follow_up(function, &next.ledger, now);
-        }
+        let decision = self.write(&read, decision, ledger, verdict.window).await?;
         Ok(Some(decision))
     }
+}
+
+/// What one read gives a decision on it, with the trigger that asked for it and when.
+struct Read<'a> {
+    function: &'a FunctionId,
+    cause: Cause<'a>,
+    now: DateTime<Utc>,
+    /// The replicas as read.
+    replicas: u32,
+    /// The read's version, which the write must still find.
+    version: String,
+    /// What alertscaler stored with the function (the default when nothing was stored yet).
+    stored: Stored,
 }
 
 /// A failed decision's report. A move that happened on the way stays in it, from where it started:

@@ -1,14 +1,19 @@
 //! The settle-pass trigger: which functions it re-decides (a scale-down the stabilization window
-//! held back, or up alerts silent for the episode TTL), and what a lost resolution says: Prometheus
-//! is asked first whether the silent alert still fires.
+//! held back, or up alerts silent for the episode TTL), and its verdict: the held scale-down
+//! resumed, or a lost resolution decided as if it came, and what that says: Prometheus is asked
+//! first whether the silent alert still fires.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
-use super::{Cause, Service};
+use super::{Cause, Read, Service};
+use crate::alert::Signal;
 use crate::error::BackendError;
 use crate::id::FunctionId;
-use crate::ledger;
-use crate::policy::{self, Decision};
+use crate::labels::ScaleLabels;
+use crate::ledger::{self, Trigger};
+use crate::policy::{self, Decision, Verdict, stabilize};
 use crate::report::FunctionReport;
 
 impl Service {
@@ -28,6 +33,51 @@ impl Service {
             }
         }
         Ok(reports)
+    }
+
+    /// The settle pass's verdict: on a resolution that never came (`lapsed`: its signal, and the
+    /// ledger without its episode) unless Prometheus still holds the alert firing, else resuming
+    /// a held scale-down.
+    pub(super) async fn settle_verdict<'r>(
+        &self,
+        read: &'r Read<'_>,
+        labels: &ScaleLabels,
+        lapsed: Option<(Signal, ledger::Entry)>,
+    ) -> Option<(Verdict, Cow<'r, ledger::Entry>)> {
+        let Some((signal, next)) = lapsed else {
+            return self.resume(read, labels);
+        };
+        let stored = &read.stored;
+        let ttl = self.settings.timing.episode_ttl.num_seconds();
+        let firing = self.still_firing(read.function, &stored.ledger).await;
+        if firing.is_empty() {
+            let alertname = signal.alertname.clone();
+            let mut verdict = self.judge(read, labels, &Trigger::Down { signal }, None);
+            after_silence(&mut verdict.decision, &alertname, ttl);
+            return Some((verdict, Cow::Owned(next)));
+        }
+        let seen = ledger::seen_firing(&stored.ledger, &firing, read.now);
+        let verdict = Verdict {
+            decision: still_in_prometheus(&firing, ttl),
+            window: stored.window.clone(),
+        };
+        Some((verdict, Cow::Owned(seen)))
+    }
+
+    /// The held scale-down, if the stabilization window lets it go on this read.
+    fn resume<'r>(
+        &self,
+        read: &'r Read<'_>,
+        labels: &ScaleLabels,
+    ) -> Option<(Verdict, Cow<'r, ledger::Entry>)> {
+        let (s, stored) = (&self.settings, &read.stored);
+        // A held scale-down waits while an up alert fires; that alert's resolution decides.
+        if stored.ledger.fires_up(read.now, &s.timing) {
+            return None;
+        }
+        let verdict =
+            stabilize::resume(labels, read.replicas, &stored.window, read.now, &s.policy)?;
+        Some((verdict, Cow::Borrowed(&stored.ledger)))
     }
 
     /// Which of the function's silent up alerts Prometheus (when configured) still holds firing:

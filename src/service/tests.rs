@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::*;
 use crate::alert::{self, Webhook};
+use crate::backend::Update;
 use crate::backend::memory::MemoryBackend;
 use crate::config::Config;
 use crate::config::MemoryFunction;
