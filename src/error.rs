@@ -71,6 +71,52 @@ impl BackendError {
     }
 }
 
+/// What an HTTPS client's error asks the operator to do about `key` (a `ca_file`, `set` or not):
+/// `Some` when the handshake refused the server's certificate as signed by no trusted CA, the
+/// failure a `ca_file` fixes, `None` for any other error.
+pub(crate) fn ca_hint(
+    e: &(dyn std::error::Error + 'static),
+    key: &str,
+    set: bool,
+) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if untrusted_issuer(e) {
+            let words = "the server's certificate is signed by no CA trusted here";
+            return Some(if set {
+                format!("{words}: check that {key} holds the CA that signed it")
+            } else {
+                format!("{words} (a private CA?): set {key} to that CA's certificate (PEM)")
+            });
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// Whether `e` is rustls's `UnknownIssuer` (no trusted CA of the issuer's name) or `BadSignature`
+/// (one of that name but another key: a CA renewed with a new key), or an io::Error holding one:
+/// tokio-rustls reports a handshake's error inside one, which a connector may wrap again, and an
+/// io::Error's `source` skips what it holds.
+fn untrusted_issuer(mut e: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            use rustls::CertificateError::{BadSignature, UnknownIssuer};
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(UnknownIssuer | BadSignature)
+            );
+        }
+        match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => e = inner,
+            None => return false,
+        }
+    }
+}
+
 /// An error and its sources, joined with ": " (transport errors hide the useful part in a source).
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -81,4 +127,38 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error, ErrorKind};
+
+    use rustls::CertificateError;
+
+    use super::ca_hint;
+
+    /// As reqwest's connector reports a refused handshake: rustls's error in an io::Error in another.
+    fn handshake(cause: CertificateError) -> Error {
+        let tls = rustls::Error::InvalidCertificate(cause);
+        Error::other(Error::new(ErrorKind::InvalidData, tls))
+    }
+
+    #[test]
+    fn only_a_certificate_of_an_untrusted_ca_asks_for_the_ca_file() {
+        for cause in [
+            CertificateError::UnknownIssuer,
+            CertificateError::BadSignature,
+        ] {
+            let unset = ca_hint(&handshake(cause.clone()), "openfaas.ca_file", false).unwrap();
+            assert!(unset.contains("set openfaas.ca_file to"), "{unset}");
+            let set = ca_hint(&handshake(cause), "openfaas.ca_file", true).unwrap();
+            assert!(set.contains("check that openfaas.ca_file holds"), "{set}");
+        }
+        // An expired certificate or a wrong name is not fixed by a CA: no hint.
+        for other in [CertificateError::Expired, CertificateError::NotValidForName] {
+            assert_eq!(ca_hint(&handshake(other), "openfaas.ca_file", false), None);
+        }
+        let refused = Error::new(ErrorKind::ConnectionRefused, "connection refused");
+        assert_eq!(ca_hint(&refused, "openfaas.ca_file", false), None);
+    }
 }

@@ -14,7 +14,7 @@ use thiserror::Error;
 use tracing::warn;
 
 use crate::alert::Signal;
-use crate::config::{ConfigError, PrometheusConfig};
+use crate::config::{ConfigError, PrometheusConfig, ca};
 use crate::id::FunctionId;
 use crate::ledger::Trigger;
 use crate::policy::{Load, PolicyConfig, PolicyKind, proportional};
@@ -106,6 +106,8 @@ struct Prometheus {
     credentials: Option<Arc<Credentials>>,
     /// What a 401 or 403 asks to check.
     hint: &'static str,
+    /// Whether `prometheus.ca_file` is set (what an untrusted certificate asks to check).
+    ca_file: bool,
 }
 
 impl LoadSource {
@@ -119,8 +121,13 @@ impl LoadSource {
         let Some(url) = &config.url else {
             return Ok(Self::none());
         };
+        // Read whatever the URL's scheme: a file that cannot be used is refused while the URL is
+        // plain HTTP too (it may turn to https later).
+        let roots = ca::roots("prometheus.ca_file", config.ca_file.as_deref())?;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.query_timeout_ms))
+            // Added to the platform's roots (rustls-platform-verifier), not in their place.
+            .tls_certs_merge(roots)
             .build()
             .map_err(|e| LoadError::Client(e.to_string()))?;
         let credentials = Credentials::from_config(config)?;
@@ -134,6 +141,7 @@ impl LoadSource {
                 desired_max_age_secs: config.desired_max_age_secs,
                 credentials: credentials.map(Arc::new),
                 hint,
+                ca_file: config.ca_file.is_some(),
             }),
         })
     }
@@ -293,13 +301,17 @@ impl Prometheus {
         Ok(body)
     }
 
-    /// A reqwest error: the timeout by name, anything else as reqwest says it.
+    /// A reqwest error: the timeout by name, anything else with its causes (reqwest's own words
+    /// name only the URL), and an untrusted certificate with what to do about it.
     fn transport(&self, e: reqwest::Error) -> LoadError {
         if e.is_timeout() {
-            LoadError::Timeout(self.timeout_ms)
-        } else {
-            LoadError::Request(e.to_string())
+            return LoadError::Timeout(self.timeout_ms);
         }
+        let mut text = crate::error::error_chain(&e);
+        if let Some(hint) = crate::error::ca_hint(&e, "prometheus.ca_file", self.ca_file) {
+            text = format!("{text}: {hint}");
+        }
+        LoadError::Request(text)
     }
 }
 

@@ -44,8 +44,9 @@ pub async fn backend_with(config: &Config, fresh_state: bool) -> anyhow::Result<
 }
 
 /// Read every file the configuration names (authentication secret, TLS certificate and key, the
-/// OpenFaaS gateway password) as `serve` will: `check-config` and `serve` refuse the same
-/// configurations, and `serve` before it says it is serving.
+/// OpenFaaS gateway's password and CA, Prometheus's credentials and CA) as `serve` will:
+/// `check-config` and `serve` refuse the same configurations, and `serve` before it says it is
+/// serving.
 pub async fn check_files(config: &Config) -> anyhow::Result<()> {
     Auth::from_config(&config.auth)?;
     if let Some(tls) = &config.tls {
@@ -55,6 +56,7 @@ pub async fn check_files(config: &Config) -> anyhow::Result<()> {
         crate::backend::openfaas::read_password(path)?;
     }
     if config.backend == BackendKind::Openfaas {
+        crate::backend::openfaas::read_ca(&config.openfaas)?;
         crate::backend::openfaas::state_file::check_path(&config.openfaas.state_file)?;
     }
     LoadSource::from_config(&config.prometheus)?;

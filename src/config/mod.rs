@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub mod bounded;
+pub mod ca;
 mod functions;
 mod load;
 mod platform;
@@ -237,3 +238,6 @@ fn redact_password(url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_ca;

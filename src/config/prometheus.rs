@@ -28,6 +28,9 @@ pub struct PrometheusConfig {
     pub username: Option<String>,
     /// File holding the basic-auth password of Prometheus; re-read when it changes.
     pub password_file: Option<PathBuf>,
+    /// PEM file of CA certificates trusted beside the platform's roots, for a Prometheus (or its
+    /// proxy) served over HTTPS with a certificate from a private CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for PrometheusConfig {
@@ -40,6 +43,7 @@ impl Default for PrometheusConfig {
             bearer_token_file: None,
             username: None,
             password_file: None,
+            ca_file: None,
         }
     }
 }
@@ -61,6 +65,12 @@ impl PrometheusConfig {
             }
         }
         self.validate_credentials()?;
+        if self.ca_file.is_some() && self.url.is_none() {
+            return Err((
+                "prometheus.ca_file",
+                "is set but prometheus.url is not: nothing would use it".into(),
+            ));
+        }
         if !(1..=60_000).contains(&self.query_timeout_ms) {
             return Err((
                 "prometheus.query_timeout_ms",

@@ -107,6 +107,9 @@ pub struct OpenFaasConfig {
     pub username: String,
     /// File holding the gateway's basic-auth password (as OpenFaaS mounts it); unset = no auth.
     pub password_file: Option<PathBuf>,
+    /// PEM file of CA certificates trusted beside the platform's roots, for a gateway served over
+    /// HTTPS with a certificate from a private CA.
+    pub ca_file: Option<PathBuf>,
     /// Local JSON file holding the dedup ledger (one alertscaler replica only).
     pub state_file: PathBuf,
     /// TCP connect timeout per attempt.
@@ -125,6 +128,7 @@ impl Default for OpenFaasConfig {
             gateway_url: "http://127.0.0.1:8080".into(),
             username: "admin".into(),
             password_file: None,
+            ca_file: None,
             state_file: PathBuf::from("alertscaler-state.json"),
             connect_timeout_ms: 2000,
             request_timeout_ms: 5000,

@@ -82,6 +82,8 @@ pub struct Gateway {
     credentials: Option<(String, String)>,
     retries: u32,
     backoff: Duration,
+    /// Whether `openfaas.ca_file` is set (what an untrusted certificate asks to check).
+    ca_file: bool,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -95,8 +97,13 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// Build the client; `password` is the content of `openfaas.password_file` (None = no auth).
-    pub fn new(config: &OpenFaasConfig, password: Option<String>) -> Result<Self, String> {
+    /// Build the client; `password` is the content of `openfaas.password_file` (None = no auth),
+    /// `roots` the certificates of `openfaas.ca_file`, trusted beside the platform's.
+    pub fn new(
+        config: &OpenFaasConfig,
+        password: Option<String>,
+        roots: Vec<reqwest::Certificate>,
+    ) -> Result<Self, String> {
         let base = Url::parse(&config.gateway_url).map_err(|e| e.to_string())?;
         // reqwest is built without a default TLS provider; main installs ring, tests may not.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -104,6 +111,8 @@ impl Gateway {
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
             .timeout(Duration::from_millis(config.request_timeout_ms))
             .user_agent(concat!("alertscaler/", env!("CARGO_PKG_VERSION")))
+            // Added to the platform's roots (rustls-platform-verifier), not in their place.
+            .tls_certs_merge(roots)
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
@@ -112,6 +121,7 @@ impl Gateway {
             credentials: password.map(|p| (config.username.clone(), p)),
             retries: config.retries,
             backoff: Duration::from_millis(config.retry_backoff_ms),
+            ca_file: config.ca_file.is_some(),
         })
     }
 
@@ -191,12 +201,9 @@ impl Gateway {
     /// `GET /healthz`, one attempt, for `/readyz`.
     pub async fn healthz(&self) -> Result<(), BackendError> {
         let url = self.url(&["healthz"], None);
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| BackendError::Unavailable(format!("gateway unreachable: {e}")))?;
+        let response = self.client.get(url).send().await.map_err(|e| {
+            BackendError::Unavailable(format!("gateway unreachable: {}", self.describe(&e)))
+        })?;
         if response.status().is_success() {
             Ok(())
         } else {
@@ -252,7 +259,7 @@ impl Gateway {
                 Err(e) => {
                     // A connection that was never made cannot have acted; anything later might have.
                     maybe_applied |= !e.is_connect();
-                    last = format!("gateway call failed: {}", error_chain(&e));
+                    last = format!("gateway call failed: {}", self.describe(&e));
                 }
             }
             warn!(attempt, %url, error = %last, "gateway call failed");
@@ -266,6 +273,15 @@ impl Gateway {
             )),
             maybe_applied,
         })
+    }
+
+    /// A transport error with its causes, and an untrusted certificate with what to do about it.
+    fn describe(&self, e: &reqwest::Error) -> String {
+        let text = error_chain(e);
+        match crate::error::ca_hint(e, "openfaas.ca_file", self.ca_file) {
+            Some(hint) => format!("{text}: {hint}"),
+            None => text,
+        }
     }
 
     async fn attempt(

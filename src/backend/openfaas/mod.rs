@@ -72,6 +72,13 @@ pub struct OpenFaasBackend {
     unreported: Unreported,
 }
 
+/// The certificates of `openfaas.ca_file` (none when unset), read and checked as at start.
+pub(crate) fn read_ca(
+    config: &crate::config::OpenFaasConfig,
+) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+    crate::config::ca::roots("openfaas.ca_file", config.ca_file.as_deref())
+}
+
 /// Read the gateway's password file and trim surrounding whitespace, as the gateway does with its
 /// own secret files (a password file ending in a space or a CRLF still matches).
 pub(crate) fn read_password(path: &Path) -> Result<String, ConfigError> {
@@ -79,16 +86,17 @@ pub(crate) fn read_password(path: &Path) -> Result<String, ConfigError> {
 }
 
 impl OpenFaasBackend {
-    /// Read the password file, build the client and load the state file. With `fresh_state`, a
-    /// corrupt or unreadable state file is moved aside (`<file>.corrupt`) and the ledger starts
-    /// empty; a good state file is still loaded.
+    /// Read the password and CA files, build the client and load the state file. With
+    /// `fresh_state`, a corrupt or unreadable state file is moved aside (`<file>.corrupt`) and the
+    /// ledger starts empty; a good state file is still loaded.
     pub fn new(all: &Config, fresh_state: bool) -> Result<Self, SetupError> {
         let config = &all.openfaas;
         let password = match &config.password_file {
             Some(path) => Some(read_password(path)?),
             None => None,
         };
-        let gateway = Gateway::new(config, password).map_err(SetupError::Client)?;
+        let gateway =
+            Gateway::new(config, password, read_ca(config)?).map_err(SetupError::Client)?;
         Ok(Self {
             gateway,
             namespaces: all.allowed_namespaces.clone(),
