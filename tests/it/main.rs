@@ -26,6 +26,7 @@ mod openfaas_state;
 mod operator;
 mod ops_doc;
 mod ops_http;
+mod private_ca;
 mod props;
 mod scale_to_zero;
 mod serve;

@@ -115,3 +115,4 @@ pub mod mutate;
 pub mod notification;
 pub mod openfaas;
 pub mod procs;
+pub mod tls;

@@ -15,6 +15,8 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::support::tls::PrivateCa;
+
 pub const NAMESPACE: &str = "openfaas-fn";
 pub const USER: &str = "admin";
 pub const PASSWORD: &str = "s3cret-pass";
@@ -169,12 +171,14 @@ pub type Shared = Arc<Mutex<Gateway>>;
 pub struct Running {
     pub addr: SocketAddr,
     pub state: Shared,
+    /// `http`, or `https` when served with a private CA's certificate.
+    scheme: &'static str,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub fn with<T>(&self, f: impl FnOnce(&mut Gateway) -> T) -> T {
@@ -193,6 +197,33 @@ impl Drop for Running {
 }
 
 pub async fn start(functions: &[(&str, Function)]) -> Running {
+    let (state, app) = gateway(functions);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Running {
+        addr,
+        state,
+        scheme: "http",
+        task,
+    }
+}
+
+/// The same gateway over HTTPS, with a certificate `ca` signed.
+pub async fn start_https(functions: &[(&str, Function)], ca: &PrivateCa) -> Running {
+    let (state, app) = gateway(functions);
+    let (addr, task) = ca.serve(app).await;
+    Running {
+        addr,
+        state,
+        scheme: "https",
+        task,
+    }
+}
+
+fn gateway(functions: &[(&str, Function)]) -> (Shared, Router) {
     let state: Shared = Arc::default();
     state.lock().unwrap().functions = functions
         .iter()
@@ -204,12 +235,7 @@ pub async fn start(functions: &[(&str, Function)]) -> Running {
         .route("/system/functions", get(list))
         .route("/healthz", get(healthz))
         .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Running { addr, state, task }
+    (state, app)
 }
 
 async fn healthz(State(s): State<Shared>) -> StatusCode {
