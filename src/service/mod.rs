@@ -11,7 +11,8 @@
 //! of a decision on what one read found. Beside it, the steps every trigger shares (what it asks,
 //! a refusal, the policy's verdict: `verdict`), each trigger with its own verdict (`notification`,
 //! `settle`, `follow`), the write (`write`) and what it did (`applied`), the observation of a
-//! decision (`observe`; settle refusals already said: `refusals`), the listing and label exports (`listing`), and the settings.
+//! decision (`observe`; settle refusals already said: `refusals`), the listing and label exports
+//! (`listing`), and the settings.
 
 mod applied;
 mod follow;
