@@ -9,7 +9,26 @@ use super::{
 impl Config {
     /// Check cross-field rules that types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
+        self.validate_names()?;
+        self.validate_scaling()?;
+        let platform = self
+            .platform
+            .validate(self.max_replicas_ceiling, self.labels.min);
+        if let Err((key, problem)) = platform
+            .and(self.policy.validate())
+            .and(self.prometheus.validate())
+        {
+            return invalid(key, problem);
+        }
+        sections::validate_ops(self)?;
+        self.validate_query_timeout()?;
+        self.validate_memory_functions()?;
+        self.kubernetes.validate()?;
+        self.openfaas.validate()
+    }
+
+    /// Namespaces and the alert label that name functions.
+    fn validate_names(&self) -> Result<(), ConfigError> {
         if self.allowed_namespaces.is_empty() {
             return invalid(
                 "allowed_namespaces",
@@ -50,6 +69,11 @@ impl Config {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// The body limit, the replica bounds and the timings of episodes.
+    fn validate_scaling(&self) -> Result<(), ConfigError> {
         if !(1024..=MAX_BODY_LIMIT_BYTES).contains(&self.body_limit_bytes) {
             return invalid(
                 "body_limit_bytes",
@@ -97,14 +121,11 @@ impl Config {
                 "must be shorter than episode_ttl_secs".into(),
             );
         }
-        let platform = self.platform.validate(self.max_replicas_ceiling, l.min);
-        if let Err((key, problem)) = platform
-            .and(self.policy.validate())
-            .and(self.prometheus.validate())
-        {
-            return invalid(key, problem);
-        }
-        sections::validate_ops(self)?;
+        Ok(())
+    }
+
+    /// The webhook's request timeout against the Prometheus query's.
+    fn validate_query_timeout(&self) -> Result<(), ConfigError> {
         // The webhook's request timeout cuts a notification off with a 503: a query that may take it
         // all never reaches its fallback (the annotation) while Prometheus hangs, and every retry ends
         // the same way. Half of it is left to the backend's read and write.
@@ -120,6 +141,11 @@ impl Config {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// The memory backend's functions: valid names, each declared once.
+    fn validate_memory_functions(&self) -> Result<(), ConfigError> {
         // A second table of one function would silently replace the first.
         let mut seen = std::collections::HashSet::with_capacity(self.memory.functions.len());
         for f in &self.memory.functions {
@@ -137,7 +163,10 @@ impl Config {
                 );
             }
         }
-        self.kubernetes.validate()?;
-        self.openfaas.validate()
+        Ok(())
     }
+}
+
+fn invalid(key: &'static str, problem: String) -> Result<(), ConfigError> {
+    Err(ConfigError::Invalid { key, problem })
 }
