@@ -59,16 +59,7 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
     let signal = match input.trigger {
         Trigger::Hold(hold) => return Err(super::hold_decision(hold)),
         Trigger::Down { signal } if signal.status == Status::Resolved => {
-            // To min, but never to 0 through a min of 0 (scale to zero stays with the zero policy),
-            // and never up from below 1 either: a resolution wakes nothing.
-            let to_min = down_to_min(labels, signal);
-            let desired = labels.clamp_awake(labels.min).min(current.max(labels.min));
-            let explain = to_min.explain.clone() + &super::clamp_note(labels, labels.min, desired);
-            return Ok(Proposal {
-                desired,
-                explain,
-                ..to_min
-            });
+            return Ok(resolved_to_min(labels, current, signal));
         }
         Trigger::Up { signal, .. } | Trigger::Down { signal } => signal,
     };
@@ -82,6 +73,60 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
         Some(load) => load.clone(),
         None => annotation_load(signal).map_err(Decision::refused)?,
     };
+    let (clamped, mut explain) = formula(labels, signal, &load, target);
+    let same = super::same_as(labels, clamped);
+    if let Some(held) = within_tolerance(labels, current, clamped, &load, target, config) {
+        return Ok(Proposal {
+            desired: current,
+            explain: explain + &held,
+            same: Why::Tolerance,
+            idle_since: None,
+        });
+    }
+    let proposal = |desired, explain, same| Proposal {
+        desired,
+        explain,
+        same,
+        idle_since: None,
+    };
+    let clamped = match bound_by_direction(signal.direction, labels, current, clamped) {
+        Bound::Free => clamped,
+        Bound::Held(note) => {
+            return Err(Decision::unchanged(Why::InBand, explain + &note));
+        }
+        Bound::Into(to, note) => {
+            let same = super::same_as(labels, to);
+            return Ok(proposal(to, explain + &note, same));
+        }
+    };
+    if clamped <= current {
+        return Ok(proposal(clamped, explain, same));
+    }
+    let capacity = f64::from(current) * target;
+    if load.value >= 2.0 * capacity {
+        explain += &format!("; panic: load ≥ 2 × capacity {capacity} → straight to {clamped}");
+        return Ok(proposal(clamped, explain, same));
+    }
+    let desired = rate_limited(labels, current, clamped, config, &mut explain);
+    Ok(proposal(desired, explain, same))
+}
+
+/// A resolution: to min, but never to 0 through a min of 0 (scale to zero stays with the zero
+/// policy), and never up from below 1 either: a resolution wakes nothing.
+fn resolved_to_min(labels: &ScaleLabels, current: u32, signal: &Signal) -> Proposal {
+    let to_min = down_to_min(labels, signal);
+    let desired = labels.clamp_awake(labels.min).min(current.max(labels.min));
+    let explain = to_min.explain.clone() + &super::clamp_note(labels, labels.min, desired);
+    Proposal {
+        desired,
+        explain,
+        ..to_min
+    }
+}
+
+/// The formula's count, `ceil(load / (target × proportion))` clamped to the labels, with how it
+/// was computed.
+fn formula(labels: &ScaleLabels, signal: &Signal, load: &Load, target: f64) -> (u32, String) {
     let proportion = labels.policy.target_proportion;
     let effective = target * proportion;
     let raw_f = (load.value / effective).ceil();
@@ -97,57 +142,41 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
         signal.alertname, load.value, load.source
     );
     explain += &super::clamp_note(labels, raw, clamped);
-    let same = super::same_as(labels, clamped);
+    (clamped, explain)
+}
+
+/// Why the current count stays, when the load uses it within the tolerance (a count within the
+/// labels that the formula would change only by noise).
+fn within_tolerance(
+    labels: &ScaleLabels,
+    current: u32,
+    clamped: u32,
+    load: &Load,
+    target: f64,
+    config: &PolicyConfig,
+) -> Option<String> {
     let in_bounds = labels.clamp(current) == current;
-    if current > 0 && in_bounds && clamped != current {
-        let usage = load.value / (f64::from(current) * effective);
-        if (usage - 1.0).abs() <= config.tolerance + TOLERANCE_SLACK {
-            explain += &format!(
-                "; usage {usage:.2} of current capacity is within ±{}% tolerance",
-                (config.tolerance * 100.0).round()
-            );
-            return Ok(Proposal {
-                desired: current,
-                explain,
-                same: Why::Tolerance,
-                idle_since: None,
-            });
-        }
+    if current == 0 || !in_bounds || clamped == current {
+        return None;
     }
-    let clamped = match bound_by_direction(signal.direction, labels, current, clamped) {
-        Bound::Free => clamped,
-        Bound::Held(note) => {
-            return Err(Decision::unchanged(Why::InBand, explain + &note));
-        }
-        Bound::Into(to, note) => {
-            explain += &note;
-            let same = super::same_as(labels, to);
-            return Ok(Proposal {
-                desired: to,
-                explain,
-                same,
-                idle_since: None,
-            });
-        }
-    };
-    if clamped <= current {
-        return Ok(Proposal {
-            desired: clamped,
-            explain,
-            same,
-            idle_since: None,
-        });
-    }
-    let capacity = f64::from(current) * target;
-    if load.value >= 2.0 * capacity {
-        explain += &format!("; panic: load ≥ 2 × capacity {capacity} → straight to {clamped}");
-        return Ok(Proposal {
-            desired: clamped,
-            explain,
-            same,
-            idle_since: None,
-        });
-    }
+    let effective = target * labels.policy.target_proportion;
+    let usage = load.value / (f64::from(current) * effective);
+    ((usage - 1.0).abs() <= config.tolerance + TOLERANCE_SLACK).then(|| {
+        format!(
+            "; usage {usage:.2} of current capacity is within ±{}% tolerance",
+            (config.tolerance * 100.0).round()
+        )
+    })
+}
+
+/// A scale-up limited to `max(current × factor, current + step)`, saying so in `explain`.
+fn rate_limited(
+    labels: &ScaleLabels,
+    current: u32,
+    clamped: u32,
+    config: &PolicyConfig,
+    explain: &mut String,
+) -> u32 {
     let factor = labels
         .policy
         .max_up_factor
@@ -160,21 +189,15 @@ pub(crate) fn propose(input: &Input<'_>, config: &PolicyConfig) -> Result<Propos
     let limit = by_factor
         .max(current.saturating_add(config.max_scale_up_step))
         .max(labels.min);
-    let desired = if clamped > limit {
-        explain += &format!(
+    if clamped > limit {
+        *explain += &format!(
             "; rate-limited to max(×{factor}, +{}) = {limit}",
             config.max_scale_up_step
         );
         limit
     } else {
         clamped
-    };
-    Ok(Proposal {
-        desired,
-        explain,
-        same,
-        idle_since: None,
-    })
+    }
 }
 
 /// What an alert's direction leaves of the formula's count.
