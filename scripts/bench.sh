@@ -34,6 +34,7 @@ command -v python3 >/dev/null || { echo "python3 not found" >&2; exit 1; }
 cargo build --release --quiet --bin alertscaler --example bare --example load
 BIN=${CARGO_TARGET_DIR:-target}/release # where that build put them
 LOAD=$BIN/examples/load
+DUP=scripts/duplicate.json # one real AlertManager notification (scripts/instructions.sh posts it too)
 TICKS=$(getconf CLK_TCK)
 
 work=$(mktemp -d)
@@ -78,9 +79,6 @@ wait_up "http://127.0.0.1:$BARE_PORT/system/alert" POST
 url() { [ "$1" = as ] && echo "http://127.0.0.1:$AS_PORT/system/alert" || echo "http://127.0.0.1:$BARE_PORT/system/alert"; }
 pid() { [ "$1" = as ] && echo "$AS_PID" || echo "$BARE_PID"; }
 
-cat >"$work/dup.json" <<'JSON'
-{"version":"4","status":"firing","receiver":"bench","groupKey":"{}:{alertname=\"APIHighInvocationRate\"}","alerts":[{"status":"firing","labels":{"alertname":"APIHighInvocationRate","function_name":"fn-0.openfaas-fn","service":"gateway","severity":"major"},"annotations":{"description":"High invocation total on gateway"},"startsAt":"2026-11-24T06:55:10.479Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus:9090/graph","fingerprint":"6a65bd8dfb3af9ad"}],"groupLabels":{"alertname":"APIHighInvocationRate"},"commonLabels":{},"commonAnnotations":{},"externalURL":"http://alertmanager:9093","truncatedAlerts":0}
-JSON
 
 # hey output → "req/s p50_ms p99_ms requests failures"; failures = errors + non-2xx answers.
 hey_summary() {
@@ -97,8 +95,8 @@ load_summary() {
 episode=0
 run_load() { # scenario server → summary line
     case $1 in
-    dup32) hey -z "${SECS}s" -c 32 -m POST -T application/json -D "$work/dup.json" "$(url "$2")" | hey_summary ;;
-    dup1) hey -z "${SECS}s" -c 1 -m POST -T application/json -D "$work/dup.json" "$(url "$2")" | hey_summary ;;
+    dup32) hey -z "${SECS}s" -c 32 -m POST -T application/json -D "$DUP" "$(url "$2")" | hey_summary ;;
+    dup1) hey -z "${SECS}s" -c 1 -m POST -T application/json -D "$DUP" "$(url "$2")" | hey_summary ;;
     new32) "$LOAD" "$(url "$2")" "$SECS" 32 "$FUNCTIONS" "$episode" | load_summary ;;
     esac
 }
@@ -120,7 +118,7 @@ round() { # scenario server round
 
 # Warm up both (connections, allocator, the duplicate's ledger entry), unmeasured.
 for s in as bare; do
-    hey -n 2000 -c 32 -m POST -T application/json -D "$work/dup.json" "$(url $s)" >/dev/null
+    hey -n 2000 -c 32 -m POST -T application/json -D "$DUP" "$(url $s)" >/dev/null
 done
 "$LOAD" "$(url as)" 1 32 "$FUNCTIONS" 0 >/dev/null
 episode=1000000 # past anything the warm-up used; even

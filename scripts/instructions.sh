@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# User-space instructions per duplicate notification (the hot path), alertscaler against the bare
+# axum server, counted by callgrind: deterministic enough to compare two commits on a busy machine,
+# where scripts/bench.sh's CPU time moves by more than a change is worth.
+#
+# Each server (release build; alertscaler with the memory backend and FUNCTIONS functions, as in
+# bench.sh) runs under `valgrind --tool=callgrind` twice: WARMUP then LOW duplicates of
+# scripts/duplicate.json posted by `hey -c 4`, and WARMUP then HIGH. Per request = (instructions
+# at HIGH − at LOW) / (HIGH − LOW): start-up, the first (non-duplicate) request, the warm-up and
+# shutdown cancel out. The warm-up fills the audit ring (1000 decisions by default), so that the
+# requests counted are those of a server that has been running a while (each replaces the oldest hold). Kernel time
+# (loopback TCP, most of the CPU in bench.sh) is not counted: this is the code's own cost.
+# Then alertscaler once more under `valgrind --tool=dhat`, for heap allocations per request (same
+# differencing).
+#
+# Usage: scripts/instructions.sh   (WARMUP=1100 LOW=300 HIGH=1300 FUNCTIONS=10000 RUST_LOG=info DHAT=1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WARMUP=${WARMUP:-1100}
+LOW=${LOW:-300}
+HIGH=${HIGH:-1300}
+FUNCTIONS=${FUNCTIONS:-10000}
+DHAT=${DHAT:-1}
+export RUST_LOG=${RUST_LOG:-info}
+
+for knob in WARMUP LOW HIGH FUNCTIONS; do
+    [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || { echo "instructions: $knob must be a positive integer, not '${!knob}'" >&2; exit 2; }
+done
+((HIGH > LOW)) || { echo "instructions: HIGH ($HIGH) must be above LOW ($LOW)" >&2; exit 2; }
+command -v valgrind >/dev/null || { echo "valgrind not found: apt-get install -y valgrind" >&2; exit 1; }
+command -v hey >/dev/null || { echo "hey not found: apt-get install -y hey" >&2; exit 1; }
+command -v curl >/dev/null || { echo "curl not found" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "python3 not found" >&2; exit 1; }
+cargo build --release --quiet --bin alertscaler --example bare
+BIN=${CARGO_TARGET_DIR:-target}/release # where that build put them
+DUP=scripts/duplicate.json
+
+work=$(mktemp -d)
+server="" out=""
+cleanup() {
+    if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "instructions: $*" >&2; exit 1; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+config() { # port → a config file path
+    local f="$work/as.toml"
+    {
+        echo "listen = \"127.0.0.1:$1\""
+        echo "backend = \"memory\""
+        printf '[policy]\nscale_down = "ce"\n'
+        for ((i = 0; i < FUNCTIONS; i++)); do printf '[[memory.functions]]\nname = "fn-%d"\n' "$i"; done
+    } >"$f"
+    echo "$f"
+}
+
+# One measured run: the server under valgrind TOOL, one request to see it up (and to create the
+# duplicate's episode), WARMUP then N duplicates, then SIGTERM (valgrind writes its output as the process ends).
+# Sets $out to valgrind's output file (not printed: a subshell would lose the server's pid).
+run() { # tool server n
+    local tool=$1 name=$2 n=$3 port url
+    port=$(free_port)
+    out="$work/$name.$tool.$n"
+    local cmd=("$BIN/alertscaler" serve --config "$(config "$port")")
+    [ "$name" = bare ] && cmd=("$BIN/examples/bare" "127.0.0.1:$port")
+    case $tool in
+    callgrind) valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}" >"$out.log" 2>&1 & ;;
+    dhat) valgrind --tool=dhat --dhat-out-file="$out" "${cmd[@]}" >"$out.log" 2>&1 & ;;
+    esac
+    server=$!
+    url="http://127.0.0.1:$port/system/alert"
+    local up=""
+    for _ in $(seq 600); do # up to a minute: start-up under valgrind is slow
+        if curl -sf -o /dev/null -X POST -H 'content-type: application/json' --data-binary "@$DUP" "$url"; then up=1; break; fi
+        kill -0 "$server" 2>/dev/null || fail "$name under $tool exited: $(tail -5 "$out.log")"
+        sleep 0.1
+    done
+    [ -n "$up" ] || fail "$name under $tool did not come up"
+    timeout 300 hey -n "$WARMUP" -c 4 -m POST -T application/json -D "$DUP" "$url" >"$out.warmup" ||
+        fail "hey failed or timed out against $name under $tool"
+    timeout 300 hey -n "$n" -c 4 -m POST -T application/json -D "$DUP" "$url" >"$out.hey" ||
+        fail "hey failed or timed out against $name under $tool"
+    local ok
+    ok=$(awk '/^ *\[200\][ \t]+[0-9]+ responses/ {print $2}' "$out.hey")
+    [ "${ok:-0}" = "$n" ] || fail "$name under $tool: ${ok:-0} of $n requests answered 200: $(cat "$out.hey")"
+    kill -TERM "$server"
+    timeout 60 tail --pid="$server" -f /dev/null || fail "$name under $tool did not stop"
+    wait "$server" 2>/dev/null || true
+    server=""
+}
+instructions() { awk '/^(summary|totals):/ {print $2; exit}' "$1"; }
+blocks() { sed -n 's/.*Total: .* in \([0-9,]*\) blocks.*/\1/p' "$1.log" | tr -d , | head -1; }
+per_request() { awk -v a="$1" -v b="$2" -v n=$((HIGH - LOW)) 'BEGIN {printf "%.1f", (b - a) / n}'; }
+
+for name in alertscaler bare; do
+    run callgrind "$name" "$LOW"; low=$(instructions "$out")
+    run callgrind "$name" "$HIGH"; high=$(instructions "$out")
+    [ -n "$low" ] && [ -n "$high" ] || fail "no instruction count in callgrind's output for $name"
+    per_request "$low" "$high" >"$work/$name.ir"
+done
+as_ir=$(cat "$work/alertscaler.ir"); bare_ir=$(cat "$work/bare.ir")
+
+echo "user-space instructions per duplicate notification (callgrind; $HIGH − $LOW requests after $WARMUP, hey -c 4, FUNCTIONS=$FUNCTIONS, RUST_LOG=$RUST_LOG)"
+printf '  alertscaler  %9.0f\n  bare axum    %9.0f\n  ratio        %9.3f\n' "$as_ir" "$bare_ir" \
+    "$(awk -v a="$as_ir" -v b="$bare_ir" 'BEGIN {print a / b}')"
+if [ "$DHAT" = 1 ]; then
+    run dhat alertscaler "$LOW"; low=$(blocks "$out")
+    run dhat alertscaler "$HIGH"; high=$(blocks "$out")
+    [ -n "$low" ] && [ -n "$high" ] || fail "no allocation count in dhat's output"
+    printf '  alertscaler heap allocations per request (dhat)  %.1f\n' "$(per_request "$low" "$high")"
+fi
