@@ -13,7 +13,8 @@
 # Then alertscaler once more under `valgrind --tool=dhat`, for heap allocations per request (same
 # differencing).
 #
-# Usage: scripts/instructions.sh   (WARMUP=1100 LOW=300 HIGH=1300 FUNCTIONS=10000 RUST_LOG=info DHAT=1)
+# Usage: scripts/instructions.sh   (WARMUP=1100 LOW=300 HIGH=1300 FUNCTIONS=10000 RUST_LOG=info DHAT=1;
+#        BIN=DIR to measure binaries already built in DIR instead of building)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WARMUP=${WARMUP:-1100}
@@ -31,8 +32,11 @@ command -v valgrind >/dev/null || { echo "valgrind not found: apt-get install -y
 command -v hey >/dev/null || { echo "hey not found: apt-get install -y hey" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl not found" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 not found" >&2; exit 1; }
-cargo build --release --quiet --bin alertscaler --example bare
-BIN=${CARGO_TARGET_DIR:-target}/release # where that build put them
+if [ -z "${BIN:-}" ]; then
+    cargo build --release --quiet --bin alertscaler --example bare
+    BIN=${CARGO_TARGET_DIR:-target}/release # where that build put them
+fi # else BIN=DIR: the binaries already built there (DIR/alertscaler, DIR/examples/bare), e.g. to compare two builds
+[ -x "$BIN/alertscaler" ] && [ -x "$BIN/examples/bare" ] || { echo "instructions: no alertscaler or examples/bare in $BIN" >&2; exit 1; }
 DUP=scripts/duplicate.json
 
 work=$(mktemp -d)
