@@ -12,6 +12,7 @@ use super::{Applied, Backend, FunctionState, FunctionSummary, JsonListing, Updat
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::metrics::Metrics;
+use crate::stored::Stored;
 use prometheus_client::metrics::histogram::Histogram;
 
 /// Wraps a backend and records the latency and result of each call.
@@ -60,6 +61,19 @@ impl Backend for Instrumented {
     async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError> {
         let started = Instant::now();
         let result = self.inner.read(function).await;
+        match &result {
+            Ok(_) => self.read_ok.observe(started.elapsed().as_secs_f64()),
+            Err(_) => self.record("read", started, &result),
+        }
+        result
+    }
+
+    async fn read_shared(
+        &self,
+        function: &FunctionId,
+    ) -> Result<FunctionState<Arc<Stored>>, BackendError> {
+        let started = Instant::now();
+        let result = self.inner.read_shared(function).await;
         match &result {
             Ok(_) => self.read_ok.observe(started.elapsed().as_secs_f64()),
             Err(_) => self.record("read", started, &result),

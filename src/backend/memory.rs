@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,13 +17,15 @@ use crate::id::FunctionId;
 use crate::stored::Stored;
 
 /// One function as the memory backend keeps it: compact, since there may be tens of thousands
-/// (the stored state is boxed: most functions never receive an alert).
+/// (the stored state is behind a pointer: most functions never receive an alert). It is shared
+/// with the decisions that read it ([`Backend::read_shared`]), and replaced, not changed, when one
+/// of them is still reading it at a write.
 #[derive(Debug)]
 struct Slot {
     replicas: u32,
     version: u64,
     labels: BTreeMap<String, String>,
-    stored: Option<Box<Stored>>,
+    stored: Option<Arc<Stored>>,
 }
 
 /// In-memory functions. Cheap to share: wrap it in an `Arc`.
@@ -79,6 +81,20 @@ impl Backend for MemoryBackend {
     }
 
     async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError> {
+        let state = self.read_shared(function).await?;
+        Ok(FunctionState {
+            replicas: state.replicas,
+            labels: state.labels,
+            stored: state.stored.as_deref().cloned(),
+            version: state.version,
+            settled: state.settled,
+        })
+    }
+
+    async fn read_shared(
+        &self,
+        function: &FunctionId,
+    ) -> Result<FunctionState<Arc<Stored>>, BackendError> {
         let functions = self.lock();
         let s = functions
             .get(function)
@@ -86,7 +102,7 @@ impl Backend for MemoryBackend {
         Ok(FunctionState {
             replicas: s.replicas,
             labels: s.labels.clone(),
-            stored: s.stored.as_deref().cloned(),
+            stored: s.stored.clone(),
             version: s.version.to_string(),
             settled: None,
         })
@@ -110,9 +126,10 @@ impl Backend for MemoryBackend {
         if let Some(replicas) = update.replicas {
             s.replicas = replicas;
         }
-        match &mut s.stored {
-            Some(stored) => (**stored).clone_from(update.stored),
-            None => s.stored = Some(Box::new(update.stored.clone())),
+        // Changed in place unless a decision still holds the state it read.
+        match s.stored.as_mut().and_then(Arc::get_mut) {
+            Some(stored) => stored.clone_from(update.stored),
+            None => s.stored = Some(Arc::new(update.stored.clone())),
         }
         s.version += 1;
         Ok(Applied::as_asked(&update))

@@ -11,6 +11,7 @@ pub mod memory;
 pub mod openfaas;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,14 +21,15 @@ use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::stored::Stored;
 
-/// What a backend knows about a function at one moment.
+/// What a backend knows about a function at one moment. `S` is how the stored state is held: owned
+/// ([`Backend::read`]) or shared with the backend ([`Backend::read_shared`], the decision path).
 #[derive(Debug, Clone, PartialEq)]
-pub struct FunctionState {
+pub struct FunctionState<S = Stored> {
     pub replicas: u32,
     /// Labels (and annotations) that may hold `com.openfaas.scale.*`.
     pub labels: BTreeMap<String, String>,
     /// What alertscaler stored with the function; `None` when nothing was stored yet.
-    pub stored: Option<Stored>,
+    pub stored: Option<S>,
     /// Opaque version for optimistic concurrency (e.g. Kubernetes' resourceVersion).
     pub version: String,
     /// An earlier write of unknown outcome that this read settled as a move of the replicas.
@@ -276,6 +278,23 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Read a function's replicas, labels, stored state and version.
     async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError>;
+
+    /// As [`Backend::read`], the stored state shared rather than owned: decisions only borrow it,
+    /// and a backend that keeps it in memory then need not copy it for every duplicate
+    /// notification (the hot path). By default, what `read` found.
+    async fn read_shared(
+        &self,
+        function: &FunctionId,
+    ) -> Result<FunctionState<Arc<Stored>>, BackendError> {
+        let state = self.read(function).await?;
+        Ok(FunctionState {
+            replicas: state.replicas,
+            labels: state.labels,
+            stored: state.stored.map(Arc::new),
+            version: state.version,
+            settled: state.settled,
+        })
+    }
 
     /// Write the stored state and, if set, the replica count, atomically, if the version still matches.
     /// Returns what the backend really set, which the service reports.

@@ -199,7 +199,7 @@ impl Service {
         now: DateTime<Utc>,
         settled: &mut Option<Settled>,
     ) -> Result<Option<Decision>, BackendError> {
-        let mut state = self.backend.read(function).await?;
+        let mut state = self.backend.read_shared(function).await?;
         if let Some(moved) = state.settled.take() {
             *settled = Some(moved);
         }
@@ -213,7 +213,7 @@ impl Service {
         function: &FunctionId,
         cause: Cause<'_>,
         now: DateTime<Utc>,
-        state: FunctionState,
+        state: FunctionState<Arc<Stored>>,
     ) -> Result<Option<Decision>, BackendError> {
         let read = Read {
             function,
@@ -253,8 +253,9 @@ struct Read<'a> {
     replicas: u32,
     /// The read's version, which the write must still find.
     version: String,
-    /// What alertscaler stored with the function (the default when nothing was stored yet).
-    stored: Stored,
+    /// What alertscaler stored with the function (the default when nothing was stored yet); shared
+    /// with the backend, which need not copy it for a decision that only reads it.
+    stored: Arc<Stored>,
 }
 
 /// A failed decision's report. A move that happened on the way stays in it, from where it started:

@@ -30,7 +30,7 @@ impl Service {
         }
         // Written when replicas move or the stored state changed; a hold that changed nothing (a
         // duplicate) copies and writes nothing.
-        let stored = &read.stored;
+        let stored: &Stored = &read.stored;
         let changed =
             matches!(&ledger, Cow::Owned(l) if *l != stored.ledger) || window != stored.window;
         let next = (replicas.is_some() || changed).then(|| Stored {
