@@ -8,23 +8,27 @@
 # scripts/duplicate.json posted by `hey -c 4`, and WARMUP then HIGH. Per request = (instructions
 # at HIGH − at LOW) / (HIGH − LOW): start-up, the first (non-duplicate) request, the warm-up and
 # shutdown cancel out. The warm-up fills the audit ring (1000 decisions by default), so that the
-# requests counted are those of a server that has been running a while (each replaces the oldest hold). Kernel time
+# requests counted are those of a server that has been running a while (each replaces the oldest hold).
+# The background passes that run on a timer (settle, follow-up) are turned off: when they run would
+# depend on how long a run takes, and they are not the duplicate's cost. What remains varies with
+# thread scheduling (by about 1% from run to run): each count is the median of REPEAT pairs of runs. Kernel time
 # (loopback TCP, most of the CPU in bench.sh) is not counted: this is the code's own cost.
 # Then alertscaler once more under `valgrind --tool=dhat`, for heap allocations per request (same
 # differencing).
 #
-# Usage: scripts/instructions.sh   (WARMUP=1100 LOW=300 HIGH=1300 FUNCTIONS=10000 RUST_LOG=info DHAT=1;
+# Usage: scripts/instructions.sh   (WARMUP=1100 LOW=500 HIGH=2500 REPEAT=3 FUNCTIONS=10000 RUST_LOG=info DHAT=1;
 #        BIN=DIR to measure binaries already built in DIR instead of building)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WARMUP=${WARMUP:-1100}
-LOW=${LOW:-300}
-HIGH=${HIGH:-1300}
+LOW=${LOW:-500}
+HIGH=${HIGH:-2500}
+REPEAT=${REPEAT:-3}
 FUNCTIONS=${FUNCTIONS:-10000}
 DHAT=${DHAT:-1}
 export RUST_LOG=${RUST_LOG:-info}
 
-for knob in WARMUP LOW HIGH FUNCTIONS; do
+for knob in WARMUP LOW HIGH REPEAT FUNCTIONS; do
     [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || { echo "instructions: $knob must be a positive integer, not '${!knob}'" >&2; exit 2; }
 done
 ((HIGH > LOW)) || { echo "instructions: HIGH ($HIGH) must be above LOW ($LOW)" >&2; exit 2; }
@@ -54,7 +58,7 @@ config() { # port → a config file path
     {
         echo "listen = \"127.0.0.1:$1\""
         echo "backend = \"memory\""
-        printf '[policy]\nscale_down = "ce"\n'
+        printf '[policy]\nscale_down = "ce"\nsettle_interval_secs = 0\nfollow_up_interval_secs = 0\n'
         for ((i = 0; i < FUNCTIONS; i++)); do printf '[[memory.functions]]\nname = "fn-%d"\n' "$i"; done
     } >"$f"
     echo "$f"
@@ -96,18 +100,22 @@ run() { # tool server n
 }
 instructions() { awk '/^(summary|totals):/ {print $2; exit}' "$1"; }
 blocks() { sed -n 's/.*Total: .* in \([0-9,]*\) blocks.*/\1/p' "$1.log" | tr -d , | head -1; }
-per_request() { awk -v a="$1" -v b="$2" -v n=$((HIGH - LOW)) 'BEGIN {printf "%.1f", (b - a) / n}'; }
+per_request() { awk -v a="$1" -v b="$2" -v n=$((HIGH - LOW)) 'BEGIN {printf "%.1f\n", (b - a) / n}'; }
 
+median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR + 1) / 2)]}'; }
 for name in alertscaler bare; do
-    run callgrind "$name" "$LOW"; low=$(instructions "$out")
-    run callgrind "$name" "$HIGH"; high=$(instructions "$out")
-    [ -n "$low" ] && [ -n "$high" ] || fail "no instruction count in callgrind's output for $name"
-    per_request "$low" "$high" >"$work/$name.ir"
+    for ((r = 1; r <= REPEAT; r++)); do
+        run callgrind "$name" "$LOW"; low=$(instructions "$out")
+        run callgrind "$name" "$HIGH"; high=$(instructions "$out")
+        [ -n "$low" ] && [ -n "$high" ] || fail "no instruction count in callgrind's output for $name"
+        per_request "$low" "$high" >>"$work/$name.ir"
+    done
 done
-as_ir=$(cat "$work/alertscaler.ir"); bare_ir=$(cat "$work/bare.ir")
+as_ir=$(median <"$work/alertscaler.ir"); bare_ir=$(median <"$work/bare.ir")
 
 echo "user-space instructions per duplicate notification (callgrind; $HIGH − $LOW requests after $WARMUP, hey -c 4, FUNCTIONS=$FUNCTIONS, RUST_LOG=$RUST_LOG)"
-printf '  alertscaler  %9.0f\n  bare axum    %9.0f\n  ratio        %9.3f\n' "$as_ir" "$bare_ir" \
+printf '  alertscaler  %9.0f   (runs: %s)\n  bare axum    %9.0f   (runs: %s)\n  ratio        %9.3f\n' \
+    "$as_ir" "$(xargs printf '%.0f ' <"$work/alertscaler.ir")" "$bare_ir" "$(xargs printf '%.0f ' <"$work/bare.ir")" \
     "$(awk -v a="$as_ir" -v b="$bare_ir" 'BEGIN {print a / b}')"
 if [ "$DHAT" = 1 ]; then
     run dhat alertscaler "$LOW"; low=$(blocks "$out")
