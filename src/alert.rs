@@ -203,26 +203,33 @@ pub fn intents(webhook: &Webhook, identity: &Identity) -> (Vec<Intent>, Vec<Skip
 impl Notification<'_> {
     /// As [`intents`], from the borrowed notification: only what a signal keeps is copied.
     pub fn intents(&self, identity: &Identity) -> (Vec<Intent>, Vec<Skipped>) {
-        let mut signals = Vec::with_capacity(self.alerts.len());
+        // Consecutive alerts of one function join one intent as they come: most notifications
+        // name one function, and are then grouped without a sort or a second vector.
+        let mut intents: Vec<Intent> = Vec::new();
         let mut skipped = Vec::new();
         for alert in &self.alerts {
             match alert.signal(identity) {
-                Ok(signal) => signals.push(signal),
+                Ok((function, signal)) => match intents.last_mut() {
+                    Some(last) if last.function == function => last.signals.push(signal),
+                    _ => intents.push(Intent {
+                        function,
+                        signals: vec![signal],
+                    }),
+                },
                 Err(skip) => skipped.push(skip),
             }
         }
-        // Grouped by function in a stable order, each function's signals in body order (a sort
-        // rather than a map: most notifications name one function, and a map node is large).
-        signals.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut intents: Vec<Intent> = Vec::new();
-        for (function, signal) in signals {
-            match intents.last_mut() {
-                Some(last) if last.function == function => last.signals.push(signal),
-                _ => intents.push(Intent {
-                    function,
-                    signals: vec![signal],
-                }),
-            }
+        // Then grouped by function in a stable order, each function's signals in body order: the
+        // sort is stable, so a function's intents stay in body order and join in it.
+        if !intents.is_sorted_by(|a, b| a.function < b.function) {
+            intents.sort_by(|a, b| a.function.cmp(&b.function));
+            intents.dedup_by(|later, earlier| {
+                let same = later.function == earlier.function;
+                if same {
+                    earlier.signals.append(&mut later.signals);
+                }
+                same
+            });
         }
         (intents, skipped)
     }
@@ -417,6 +424,50 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn alerts_are_grouped_by_function_in_order_each_functions_in_body_order() {
+        let alert = |name: &str, function: &str| {
+            format!(
+                r#"{{"status":"firing","labels":{{"alertname":"{name}","function_name":"{function}"}},"startsAt":"2026-11-24T06:55:10Z"}}"#
+            )
+        };
+        let identity = Identity {
+            function_label: "function_name".into(),
+            default_namespace: "openfaas-fn".into(),
+            allowed_namespaces: vec!["openfaas-fn".into()],
+        };
+        let grouped = |alerts: &[(&str, &str)]| {
+            let alerts: Vec<String> = alerts.iter().map(|(n, f)| alert(n, f)).collect();
+            let body = format!(
+                r#"{{"version":"4","status":"firing","alerts":[{}]}}"#,
+                alerts.join(",")
+            );
+            let (intents, _) = intents(&parse(body.as_bytes()).unwrap(), &identity);
+            intents
+                .iter()
+                .map(|i| {
+                    let names: Vec<&str> = i.signals.iter().map(|s| &*s.alertname).collect();
+                    format!("{}:{}", i.function.name, names.join(","))
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(grouped(&[("A", "f")]), ["f:A"]);
+        assert_eq!(grouped(&[("A", "f"), ("B", "f")]), ["f:A,B"]);
+        assert_eq!(
+            grouped(&[
+                ("A", "g"),
+                ("B", "f"),
+                ("C", "g"),
+                ("D", "e"),
+                ("E", "f"),
+                ("F", "g")
+            ]),
+            ["e:D", "f:B,E", "g:A,C,F"]
+        );
+        assert_eq!(grouped(&[("A", "f"), ("B", "g")]), ["f:A", "g:B"]);
+        assert!(grouped(&[]).is_empty());
     }
 
     #[test]
