@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use super::SimError;
 use super::alertmanager::{Alertmanager, Notification, PromAlert};
 use super::capacity::{CapacityTarget, Windows};
-use super::decider::{Deciding, setup};
+use super::decider::{Deciding, Setup, setup};
 use super::function::{FunctionModel, Second};
 use super::load::{Rng, Trace};
 use super::monitor::{Active, NEWBORN_SECS, Send, Series, step_alert};
@@ -163,58 +163,155 @@ pub fn run_policy(
     seed: u64,
 ) -> Result<PolicyRun, SimError> {
     let started = Instant::now();
-    let detailed = scenario.fleet.is_none();
     let setup = setup(scenario, functions, preset)?;
-    let rules: &[Rule] = &setup.rules;
-    let histogram = rules.iter().any(|r| r.expr.needs_histogram());
-    let prom = scenario.prometheus;
-    let phases = Phases::draw(scenario, seed);
-    // At least the newborn range, so a trimmed history never makes an old series look newborn.
-    let keep = rules
-        .iter()
-        .map(|r| r.expr.window())
-        .fold(NEWBORN_SECS, u64::max)
-        + prom.scrape_interval_secs;
-    let ids: Vec<FunctionId> = setup
-        .specs
-        .iter()
-        .map(|s| FunctionId {
-            name: s.name.clone(),
-            namespace: s.namespace.clone(),
-        })
-        .collect();
-    let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
-    let mut deciding = Deciding::new(preset, &setup, phases.kpa)?;
-    let mut models: Vec<FunctionModel> = functions
-        .iter()
-        .enumerate()
-        .map(|(i, (f, trace))| FunctionModel::new(f, trace.clone(), stream(seed, i)))
-        .collect();
-    let mut series = vec![Series::default(); models.len()];
-    let mut alerts: Vec<Vec<Option<Active>>> = vec![vec![None; models.len()]; rules.len()];
-    let mut am = Alertmanager::new(scenario.alertmanager.clone(), epoch());
-    let mut totals = Totals::default();
-    let mut rows = Vec::new();
-    let mut records = Vec::new();
-
+    let mut run = Run::new(scenario, &setup, functions, preset, seed)?;
     for t in 1..=scenario.duration_secs {
+        run.second(t);
+    }
+    let (totals, rows, notifications) = run.finish();
+    Ok(PolicyRun {
+        policy: preset,
+        totals,
+        rows,
+        notifications,
+        wall: started.elapsed(),
+    })
+}
+
+/// The state of one policy run from second to second: the functions, Prometheus' series and alerts,
+/// AlertManager, the decider, and what the run records.
+struct Run<'a> {
+    scenario: &'a Scenario,
+    setup: &'a Setup,
+    /// Per-function rows and notification records (not in fleet runs).
+    detailed: bool,
+    histogram: bool,
+    phases: Phases,
+    /// How many seconds of scraped samples each series keeps.
+    keep: u64,
+    ids: Vec<FunctionId>,
+    names: Vec<String>,
+    deciding: Deciding,
+    models: Vec<FunctionModel>,
+    series: Vec<Series>,
+    /// Each rule's alert state for each function.
+    alerts: Vec<Vec<Option<Active>>>,
+    am: Alertmanager,
+    totals: Totals,
+    rows: Vec<Row>,
+    records: Vec<NotificationRecord>,
+}
+
+/// What the functions did in one second, for the decider and the rows.
+struct Served {
+    /// The fleet's sums (fleet runs only).
+    fleet: Second,
+    /// Each function's second (detailed runs only).
+    seconds: Vec<Second>,
+    /// Each function's load as its capacity target measures it (requests per second, or in flight).
+    loads: Vec<f64>,
+    /// Functions at zero replicas that received requests.
+    asleep_with_requests: Vec<usize>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        scenario: &'a Scenario,
+        setup: &'a Setup,
+        functions: &[(FunctionSpec, Trace)],
+        preset: &'static Preset,
+        seed: u64,
+    ) -> Result<Self, SimError> {
+        let rules: &[Rule] = &setup.rules;
+        let phases = Phases::draw(scenario, seed);
+        // At least the newborn range, so a trimmed history never makes an old series look newborn.
+        let keep = rules
+            .iter()
+            .map(|r| r.expr.window())
+            .fold(NEWBORN_SECS, u64::max)
+            + scenario.prometheus.scrape_interval_secs;
+        let ids: Vec<FunctionId> = setup
+            .specs
+            .iter()
+            .map(|s| FunctionId {
+                name: s.name.clone(),
+                namespace: s.namespace.clone(),
+            })
+            .collect();
+        let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let deciding = Deciding::new(preset, setup, phases.kpa)?;
+        let models: Vec<FunctionModel> = functions
+            .iter()
+            .enumerate()
+            .map(|(i, (f, trace))| FunctionModel::new(f, trace.clone(), stream(seed, i)))
+            .collect();
+        Ok(Self {
+            scenario,
+            setup,
+            detailed: scenario.fleet.is_none(),
+            histogram: rules.iter().any(|r| r.expr.needs_histogram()),
+            phases,
+            keep,
+            ids,
+            names,
+            deciding,
+            series: vec![Series::default(); models.len()],
+            alerts: vec![vec![None; models.len()]; rules.len()],
+            models,
+            am: Alertmanager::new(scenario.alertmanager.clone(), epoch()),
+            totals: Totals::default(),
+            rows: Vec::new(),
+            records: Vec::new(),
+        })
+    }
+
+    /// Second `t`, in the order the module docs give.
+    fn second(&mut self, t: u64) {
+        let served = self.serve(t);
+        for &i in &served.asleep_with_requests {
+            self.deciding
+                .wake(i, &self.ids, &mut self.models, &mut self.totals, t);
+        }
+        let prom = self.scenario.prometheus;
+        if t % prom.scrape_interval_secs == self.phases.scrape {
+            for (m, s) in self.models.iter().zip(&mut self.series) {
+                s.scrape(t, m.desired, m.sample(t), self.keep);
+            }
+        }
+        if t % prom.evaluation_interval_secs == self.phases.evaluation {
+            self.evaluate(t);
+        }
+        self.notify(t);
+        self.deciding.tick(
+            t,
+            &self.ids,
+            &mut self.models,
+            &served.loads,
+            &mut self.totals,
+        );
+        self.record_rows(t, served);
+    }
+
+    /// Every function serves `(t-1, t]`; the totals count what they served, dropped and violated.
+    fn serve(&mut self, t: u64) -> Served {
+        let detailed = self.detailed;
         let mut fleet = Second::default();
-        let mut seconds = Vec::with_capacity(if detailed { models.len() } else { 0 });
-        let mut loads = Vec::with_capacity(models.len());
+        let mut seconds = Vec::with_capacity(if detailed { self.models.len() } else { 0 });
+        let mut loads = Vec::with_capacity(self.models.len());
         let mut asleep_with_requests = Vec::new();
-        for (i, m) in models.iter_mut().enumerate() {
-            let s = m.step(t, histogram, detailed);
+        for (i, m) in self.models.iter_mut().enumerate() {
+            let s = m.step(t, self.histogram, detailed);
             if m.desired == 0 && s.arrivals > 0.0 {
                 asleep_with_requests.push(i);
             }
-            loads.push(if setup.capacity[i].rps {
+            loads.push(if self.setup.capacity[i].rps {
                 s.arrivals
             } else {
                 s.in_flight
             });
-            totals.served += s.served;
-            totals.dropped += s.dropped;
-            totals.slo_violation_secs += u64::from(s.violation);
+            self.totals.served += s.served;
+            self.totals.dropped += s.dropped;
+            self.totals.slo_violation_secs += u64::from(s.violation);
             if detailed {
                 seconds.push(s);
             } else {
@@ -225,58 +322,77 @@ pub fn run_policy(
                 fleet.backlog += s.backlog;
             }
         }
-        for i in asleep_with_requests {
-            deciding.wake(i, &ids, &mut models, &mut totals, t);
+        Served {
+            fleet,
+            seconds,
+            loads,
+            asleep_with_requests,
         }
-        if t % prom.scrape_interval_secs == phases.scrape {
-            for (m, s) in models.iter().zip(&mut series) {
-                s.scrape(t, m.desired, m.sample(t), keep);
-            }
+    }
+
+    /// A rule evaluation at `t`: the recorded desired counts, then each rule on each function's series,
+    /// sending the alerts that change to AlertManager at once.
+    fn evaluate(&mut self, t: u64) {
+        let every = self.scenario.prometheus.evaluation_interval_secs;
+        let rules: &[Rule] = &self.setup.rules;
+        if let Some(recorded) = self.deciding.recorded() {
+            let (names, series) = (&self.names, &self.series);
+            record_desired(
+                recorded,
+                rules,
+                names,
+                series,
+                &self.setup.capacity,
+                t,
+                every,
+            );
         }
-        if t % prom.evaluation_interval_secs == phases.evaluation
-            && let Some(recorded) = deciding.recorded()
-        {
-            let every = prom.evaluation_interval_secs;
-            record_desired(recorded, rules, &names, &series, &setup.capacity, t, every);
-        }
-        if t % prom.evaluation_interval_secs == phases.evaluation {
-            for (rule, states) in rules.iter().zip(&mut alerts) {
-                for (i, state) in states.iter_mut().enumerate() {
-                    let targets = Targets {
-                        latency_secs: models[i].target_secs,
-                        latency_tolerance: None,
-                        capacity: setup.capacity[i],
-                        evaluation_secs: prom.evaluation_interval_secs,
-                    };
-                    let result = rule.expr.eval(&series[i], t, &targets);
-                    if let Some(send) =
-                        step_alert(state, result, t, rule.for_secs, rule.keep_firing_secs)
-                    {
-                        am.receive(prom_alert(rule, i, &names[i], send), t);
-                    }
+        for (rule, states) in rules.iter().zip(&mut self.alerts) {
+            for (i, state) in states.iter_mut().enumerate() {
+                let targets = Targets {
+                    latency_secs: self.models[i].target_secs,
+                    latency_tolerance: None,
+                    capacity: self.setup.capacity[i],
+                    evaluation_secs: every,
+                };
+                let result = rule.expr.eval(&self.series[i], t, &targets);
+                if let Some(send) =
+                    step_alert(state, result, t, rule.for_secs, rule.keep_firing_secs)
+                {
+                    self.am
+                        .receive(prom_alert(rule, i, &self.names[i], send), t);
                 }
             }
         }
-        for n in am.tick(t) {
-            totals.notifications += 1;
-            if detailed {
-                records.push(record(&n));
+    }
+
+    /// AlertManager's due timers at `t`: each post goes to the decider (as often as it is delivered).
+    fn notify(&mut self, t: u64) {
+        for n in self.am.tick(t) {
+            self.totals.notifications += 1;
+            if self.detailed {
+                self.records.push(record(&n));
             }
-            for _ in 0..scenario.alertmanager.deliveries {
-                deciding.deliver(&n, &ids, &mut models, &mut totals, t);
+            for _ in 0..self.scenario.alertmanager.deliveries {
+                self.deciding
+                    .deliver(&n, &self.ids, &mut self.models, &mut self.totals, t);
             }
         }
-        deciding.tick(t, &ids, &mut models, &loads, &mut totals);
-        let replicas: u32 = models.iter().map(|m| m.desired).sum();
-        totals.replica_seconds += u64::from(replicas);
-        totals.peak_replicas = totals.peak_replicas.max(replicas);
-        if detailed {
-            for (i, (m, s)) in models.iter().zip(seconds).enumerate() {
-                let firing = alerts
+    }
+
+    /// Count second `t`'s replicas and write its rows: one per function, or the fleet's sums.
+    fn record_rows(&mut self, t: u64, served: Served) {
+        let replicas: u32 = self.models.iter().map(|m| m.desired).sum();
+        self.totals.replica_seconds += u64::from(replicas);
+        self.totals.peak_replicas = self.totals.peak_replicas.max(replicas);
+        if self.detailed {
+            for (i, (m, s)) in self.models.iter().zip(served.seconds).enumerate() {
+                let firing = self
+                    .alerts
                     .iter()
                     .filter(|r| r[i].is_some_and(|a| a.fired_at.is_some()))
                     .count() as u32;
-                rows.push(Row {
+                self.rows.push(Row {
                     t,
                     function: Some(i),
                     second: s,
@@ -286,35 +402,36 @@ pub fn run_policy(
                 });
             }
         } else {
+            let mut fleet = served.fleet;
             fleet.p95 = f64::NAN;
-            rows.push(Row {
+            self.rows.push(Row {
                 t,
                 function: None,
                 second: fleet,
                 replicas,
-                ready: models.iter().map(|m| m.ready).sum(),
+                ready: self.models.iter().map(|m| m.ready).sum(),
                 firing: 0,
             });
         }
     }
-    // Requests still queued at the horizon were never answered within the run: dropped.
-    totals.dropped += models.iter().map(FunctionModel::queued).sum::<f64>();
-    totals.cold_starts = models.iter().map(|m| m.cold_starts).sum();
-    totals.direction_window_secs = Deciding::window_secs(&setup.config);
-    for m in &models {
-        totals.latencies.merge(&m.latencies);
-        let changes = m.reversals.max_in_window(totals.direction_window_secs);
-        totals.max_direction_changes = totals.max_direction_changes.max(changes);
-        let common = m.reversals.max_in_window(COMMON_DIRECTION_WINDOW_SECS);
-        totals.max_direction_changes_common = totals.max_direction_changes_common.max(common);
+
+    /// The run's totals at the horizon, its rows and its notification records.
+    fn finish(self) -> (Totals, Vec<Row>, Vec<NotificationRecord>) {
+        let mut totals = self.totals;
+        let models = &self.models;
+        // Requests still queued at the horizon were never answered within the run: dropped.
+        totals.dropped += models.iter().map(FunctionModel::queued).sum::<f64>();
+        totals.cold_starts = models.iter().map(|m| m.cold_starts).sum();
+        totals.direction_window_secs = Deciding::window_secs(&self.setup.config);
+        for m in models {
+            totals.latencies.merge(&m.latencies);
+            let changes = m.reversals.max_in_window(totals.direction_window_secs);
+            totals.max_direction_changes = totals.max_direction_changes.max(changes);
+            let common = m.reversals.max_in_window(COMMON_DIRECTION_WINDOW_SECS);
+            totals.max_direction_changes_common = totals.max_direction_changes_common.max(common);
+        }
+        (totals, self.rows, self.records)
     }
-    Ok(PolicyRun {
-        policy: preset,
-        totals,
-        rows,
-        notifications: records,
-        wall: started.elapsed(),
-    })
 }
 
 /// The capacity pack's `alertscaler:function_desired_replicas` at `t`, for the service's decision-time reads.

@@ -139,10 +139,58 @@ impl FunctionModel {
 
     /// Simulate the second `(t-1, t]`. `histogram`: update the latency buckets; `detailed`: compute the p95.
     pub fn step(&mut self, t: u64, histogram: bool, detailed: bool) -> Second {
+        self.start_replicas(t);
+        let offer = self.offer(t);
+        let (offered, arrivals, servers) = (offer.offered, offer.arrivals, offer.servers);
+        let dropped = self.drop_timed_out(t);
+        let (stationary, answered, response) = self.serve(t, offer);
+        let served = answered.served;
+        let backlog = self.queued();
+        let backlog = if backlog > 0.0 { backlog } else { 0.0 };
+        let mean = response.as_ref().map_or(f64::NAN, ResponseTime::mean);
+        self.count_latencies(&answered, dropped, detailed);
+        let in_flight = if stationary {
+            offered * mean
+        } else {
+            f64::from(servers) + backlog
+        };
+        self.count_buckets(&answered, dropped, histogram);
+        self.ok_total += served;
+        let p95 = if detailed && served > 0.0 && response.is_some() {
+            let guess = response.as_ref().map_or(self.service, ResponseTime::mean);
+            quantile_of(|x| answered.survival(x), 0.95, guess)
+        } else {
+            f64::NAN
+        };
+        let violation = dropped > 0.0
+            || (served == 0.0 && backlog > 0.0)
+            || (served > 0.0 && answered.survival(self.target_secs) > 0.05);
+        Second {
+            offered_rps: offered,
+            arrivals,
+            served,
+            dropped,
+            backlog,
+            p95,
+            violation,
+            in_flight: if in_flight.is_finite() {
+                in_flight
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// Replicas whose cold start ended before `t` become ready.
+    fn start_replicas(&mut self, t: u64) {
         while self.starting.front().is_some_and(|r| *r < t) {
             self.starting.pop_front();
             self.ready += 1;
         }
+    }
+
+    /// The demand of second `t` on the ready servers, and the requests that arrive (counted as started).
+    fn offer(&mut self, t: u64) -> Offer {
         let servers = self.ready * self.concurrency;
         let capacity = f64::from(servers) / self.service;
         let demand = self.trace.at((t - 1) as f64);
@@ -157,7 +205,17 @@ impl FunctionModel {
         // beyond itself).
         let arrivals = self.rng.poisson(demand.rps) + closed;
         self.started_total += arrivals;
+        Offer {
+            servers,
+            capacity,
+            finite,
+            offered,
+            arrivals,
+        }
+    }
 
+    /// Drop the backlog's requests older than the timeout at `t`; how many.
+    fn drop_timed_out(&mut self, t: u64) -> f64 {
         let mut dropped = 0.0;
         while let Some(&(at, n)) = self.backlog.front() {
             if (t - at) as f64 <= self.timeout {
@@ -166,83 +224,88 @@ impl FunctionModel {
             dropped += n;
             self.backlog.pop_front();
         }
-        let mut cohorts: Vec<(f64, f64)> = Vec::new();
-        let stationary =
-            finite.is_some() || (self.backlog.is_empty() && offered < RHO_MAX * capacity);
-        let response = if stationary {
-            cohorts.push((0.0, arrivals));
-            finite.map(ResponseTime::Finite).or_else(|| {
-                Response::new(offered, servers, self.service, self.distribution)
+        dropped
+    }
+
+    /// Answer second `t`'s requests: all of them in the stationary regime, else the backlog's front at full
+    /// capacity. Whether the regime is stationary, what was answered, and the response time past a wait.
+    fn serve(&mut self, t: u64, offer: Offer) -> (bool, Answered, Option<ResponseTime>) {
+        let (servers, capacity) = (offer.servers, offer.capacity);
+        let stationary = offer.finite.is_some()
+            || (self.backlog.is_empty() && offer.offered < RHO_MAX * capacity);
+        let (cohorts, response) = if stationary {
+            let response = offer.finite.map(ResponseTime::Finite).or_else(|| {
+                Response::new(offer.offered, servers, self.service, self.distribution)
                     .map(ResponseTime::Open)
-            })
-        } else {
-            self.backlog.push_back((t, arrivals));
-            let mut budget = capacity;
-            let mut before = 0.0;
-            while budget > 0.0 {
-                let Some(front) = self.backlog.front_mut() else {
-                    break;
-                };
-                let n = front.1.min(budget);
-                // Fluid FIFO: served at (t-1) + position/capacity, arrived mid-second of its cohort.
-                let wait = (t - front.0) as f64 + (before + n / 2.0) / capacity - 0.5;
-                cohorts.push((wait.max(0.0), n));
-                before += n;
-                budget -= n;
-                front.1 -= n;
-                if front.1 <= 0.0 {
-                    self.backlog.pop_front();
-                }
-            }
-            Response::new(RHO_MAX * capacity, servers, self.service, self.distribution)
-                .map(ResponseTime::Open)
-        };
-        let served: f64 = cohorts.iter().map(|c| c.1).sum();
-        let backlog: f64 = self.backlog.iter().map(|c| c.1).sum();
-        let backlog = if backlog > 0.0 { backlog } else { 0.0 };
-        // Each cohort's response past its wait `d` in the backlog (0 in the stationary regime).
-        let responses: Vec<(f64, f64, ResponseTime)> =
-            response.as_ref().map_or_else(Vec::new, |r| {
-                cohorts
-                    .iter()
-                    .map(|&(d, n)| (d, n, r.after_waiting(d)))
-                    .collect()
             });
-        let survival = |x: f64| {
-            if served > 0.0 && !responses.is_empty() {
-                responses
-                    .iter()
-                    .map(|(d, n, r)| n * r.survival(x - d))
-                    .sum::<f64>()
-                    / served
-            } else {
-                1.0
-            }
+            (vec![(0.0, offer.arrivals)], response)
+        } else {
+            let cohorts = self.drain_backlog(t, capacity, offer.arrivals);
+            let response =
+                Response::new(RHO_MAX * capacity, servers, self.service, self.distribution)
+                    .map(ResponseTime::Open);
+            (cohorts, response)
         };
-        let mean = response.as_ref().map_or(f64::NAN, ResponseTime::mean);
+        (
+            stationary,
+            Answered::new(&cohorts, response.as_ref()),
+            response,
+        )
+    }
+
+    /// Queue second `t`'s `arrivals` behind the backlog and serve its front, up to `capacity`: each
+    /// answered cohort's wait and size.
+    fn drain_backlog(&mut self, t: u64, capacity: f64, arrivals: f64) -> Vec<(f64, f64)> {
+        let mut cohorts = Vec::new();
+        self.backlog.push_back((t, arrivals));
+        let mut budget = capacity;
+        let mut before = 0.0;
+        while budget > 0.0 {
+            let Some(front) = self.backlog.front_mut() else {
+                break;
+            };
+            let n = front.1.min(budget);
+            // Fluid FIFO: served at (t-1) + position/capacity, arrived mid-second of its cohort.
+            let wait = (t - front.0) as f64 + (before + n / 2.0) / capacity - 0.5;
+            cohorts.push((wait.max(0.0), n));
+            before += n;
+            budget -= n;
+            front.1 -= n;
+            if front.1 <= 0.0 {
+                self.backlog.pop_front();
+            }
+        }
+        cohorts
+    }
+
+    /// Add the second's latencies to the `_sum` counter (dropped requests at the timeout) and, in detailed
+    /// runs, to the run's latencies.
+    fn count_latencies(&mut self, answered: &Answered, dropped: f64, detailed: bool) {
+        let responses = &answered.responses;
         let latency_sum: f64 = if responses.is_empty() {
             f64::NAN
         } else {
             responses.iter().map(|(d, n, r)| n * (d + r.mean())).sum()
         };
-        if served > 0.0 && latency_sum.is_finite() {
+        if answered.served > 0.0 && latency_sum.is_finite() {
             self.sum_total += latency_sum;
         }
         self.sum_total += dropped * self.timeout;
         if detailed {
-            for (d, n, r) in &responses {
+            for (d, n, r) in responses {
                 let (d, n) = (*d, *n);
                 self.latencies.add(n, d + r.mean(), |x| r.survival(x - d));
             }
         }
-        let in_flight = if stationary {
-            offered * mean
-        } else {
-            f64::from(servers) + backlog
-        };
+    }
+
+    /// Add the second's answered and dropped requests to the histogram (only its `+Inf` bucket without
+    /// `histogram`).
+    fn count_buckets(&mut self, answered: &Answered, dropped: f64, histogram: bool) {
+        let served = answered.served;
         if histogram {
             for (i, le) in BUCKETS.iter().enumerate() {
-                self.buckets[i] += served * (1.0 - survival(*le));
+                self.buckets[i] += served * (1.0 - answered.survival(*le));
                 if *le >= self.timeout {
                     self.buckets[i] += dropped;
                 }
@@ -250,30 +313,6 @@ impl FunctionModel {
             self.buckets[NB - 1] += served + dropped;
         } else {
             self.buckets[NB - 1] += served + dropped;
-        }
-        self.ok_total += served;
-        let p95 = if detailed && served > 0.0 && response.is_some() {
-            let guess = response.as_ref().map_or(self.service, ResponseTime::mean);
-            quantile_of(survival, 0.95, guess)
-        } else {
-            f64::NAN
-        };
-        let violation = dropped > 0.0
-            || (served == 0.0 && backlog > 0.0)
-            || (served > 0.0 && survival(self.target_secs) > 0.05);
-        Second {
-            offered_rps: offered,
-            arrivals,
-            served,
-            dropped,
-            backlog,
-            p95,
-            violation,
-            in_flight: if in_flight.is_finite() {
-                in_flight
-            } else {
-                0.0
-            },
         }
     }
 
@@ -340,6 +379,51 @@ impl FunctionModel {
             }
         }
         lo
+    }
+}
+
+/// Second `t`'s demand on the ready servers (see [`FunctionModel::step`]).
+struct Offer {
+    servers: u32,
+    /// Requests per second the ready servers answer.
+    capacity: f64,
+    /// The exact finite-population queue, where it applies.
+    finite: Option<FinitePopulation>,
+    offered: f64,
+    arrivals: f64,
+}
+
+/// The requests answered in one second.
+struct Answered {
+    served: f64,
+    /// Each cohort's response past its wait `d` in the backlog (0 in the stationary regime).
+    responses: Vec<(f64, f64, ResponseTime)>,
+}
+
+impl Answered {
+    /// `cohorts`: each cohort's wait and size; `response`: the response time past a wait, if any.
+    fn new(cohorts: &[(f64, f64)], response: Option<&ResponseTime>) -> Self {
+        let served: f64 = cohorts.iter().map(|c| c.1).sum();
+        let responses = response.map_or_else(Vec::new, |r| {
+            cohorts
+                .iter()
+                .map(|&(d, n)| (d, n, r.after_waiting(d)))
+                .collect()
+        });
+        Self { served, responses }
+    }
+
+    /// The share of the answered requests slower than `x` seconds (1 when none were answered).
+    fn survival(&self, x: f64) -> f64 {
+        if self.served > 0.0 && !self.responses.is_empty() {
+            self.responses
+                .iter()
+                .map(|(d, n, r)| n * r.survival(x - d))
+                .sum::<f64>()
+                / self.served
+        } else {
+            1.0
+        }
     }
 }
 
