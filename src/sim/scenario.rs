@@ -156,102 +156,47 @@ impl Scenario {
 
     /// Rules that types cannot express; each error names the key.
     pub fn validate(&self) -> Result<(), SimError> {
-        let bad = |what: String| {
-            Err(SimError::Scenario(format!(
-                "scenario {}: {what}",
-                self.name
-            )))
-        };
+        self.check()
+            .map_err(|what| SimError::Scenario(format!("scenario {}: {what}", self.name)))
+    }
+
+    /// [`Self::validate`]'s checks in order; the first problem found.
+    fn check(&self) -> Result<(), String> {
         if self.duration_secs == 0 || self.duration_secs > 7 * 86_400 {
-            return bad("duration_secs must be between 1 and 604800".into());
+            return Err("duration_secs must be between 1 and 604800".into());
         }
+        self.check_loops()?;
+        if self.functions.is_empty() {
+            return Err("needs at least one [[functions]]".into());
+        }
+        for (name, o) in &self.presets {
+            check_preset(name, o)?;
+        }
+        if self
+            .fleet
+            .is_some_and(|f| f.copies == 0 || f.copies > 1_000_000)
+        {
+            return Err("fleet.copies must be between 1 and 1000000".into());
+        }
+        self.functions.iter().try_for_each(check_function)
+    }
+
+    /// Prometheus' and AlertManager's intervals and offsets.
+    fn check_loops(&self) -> Result<(), String> {
         let p = &self.prometheus;
         if p.scrape_interval_secs == 0 || p.evaluation_interval_secs == 0 {
-            return bad("prometheus intervals must be ≥ 1 s".into());
+            return Err("prometheus intervals must be ≥ 1 s".into());
         }
         if p.scrape_offset_secs
             .is_some_and(|o| o >= p.scrape_interval_secs)
             || p.evaluation_offset_secs
                 .is_some_and(|o| o >= p.evaluation_interval_secs)
         {
-            return bad("prometheus offsets must be below their intervals".into());
+            return Err("prometheus offsets must be below their intervals".into());
         }
         let a = &self.alertmanager;
         if a.group_interval_secs == 0 || a.deliveries == 0 {
-            return bad("alertmanager.group_interval_secs and deliveries must be ≥ 1".into());
-        }
-        if self.functions.is_empty() {
-            return bad("needs at least one [[functions]]".into());
-        }
-        for (name, o) in &self.presets {
-            let Some(preset) = super::presets::preset(name) else {
-                return bad(format!(
-                    "[presets.{name}]: no such preset (known: {})",
-                    super::presets::names().join(", ")
-                ));
-            };
-            for (alert, params) in &o.rules {
-                let Some(rule) = preset
-                    .rules
-                    .iter()
-                    .map(|r| r.rule())
-                    .find(|r| r.alertname == alert)
-                else {
-                    return bad(format!(
-                        "[presets.{name}.rules.{alert}]: preset {name} does not simulate {alert}"
-                    ));
-                };
-                if let Some(problem) = params.problem(&rule) {
-                    return bad(format!("[presets.{name}.rules.{alert}]: {problem}"));
-                }
-            }
-            if o.kpa.is_some() && preset.decider != super::presets::Decider::Kpa {
-                return bad(format!(
-                    "[presets.{name}.kpa]: only the kpa preset has KPA parameters"
-                ));
-            }
-            if o.kpa.is_some_and(|k| {
-                k.tick_secs == 0
-                    || k.stable_window_secs == 0
-                    || k.panic_window_secs == 0
-                    || !(k.max_scale_up_rate >= 1.0 && k.max_scale_down_rate >= 1.0)
-            }) {
-                return bad(format!(
-                    "[presets.{name}.kpa]: windows and tick must be ≥ 1 s, rates ≥ 1"
-                ));
-            }
-        }
-        if self
-            .fleet
-            .is_some_and(|f| f.copies == 0 || f.copies > 1_000_000)
-        {
-            return bad("fleet.copies must be between 1 and 1000000".into());
-        }
-        for f in &self.functions {
-            let id = format!("{}.{}", f.name, f.namespace);
-            if crate::id::FunctionId::parse(&id, "openfaas-fn").is_err() {
-                return bad(format!("function {id:?} is not a valid name.namespace"));
-            }
-            let positive = |x: f64| x.is_finite() && x > 0.0;
-            if !positive(f.service_time_ms)
-                || !positive(f.latency_target_ms)
-                || !positive(f.timeout_secs)
-            {
-                return bad(format!(
-                    "function {id}: service_time_ms, latency_target_ms and timeout_secs must be > 0"
-                ));
-            }
-            if f.concurrency == 0 || f.replicas == 0 {
-                return bad(format!(
-                    "function {id}: concurrency and replicas must be ≥ 1"
-                ));
-            }
-            if f.concurrency > MAX_CONCURRENCY || f.replicas > MAX_START_REPLICAS {
-                return bad(format!(
-                    "function {id}: concurrency must be at most {MAX_CONCURRENCY} and replicas at most \
-                     {MAX_START_REPLICAS} (the queue model's cost grows with the requests served at once)"
-                ));
-            }
+            return Err("alertmanager.group_interval_secs and deliveries must be ≥ 1".into());
         }
         Ok(())
     }
@@ -276,4 +221,71 @@ impl Scenario {
         }
         Ok(out)
     }
+}
+
+/// `[presets.NAME]`: a known preset, overriding only rules it simulates, with valid parameters.
+fn check_preset(name: &str, o: &PresetOverrides) -> Result<(), String> {
+    let Some(preset) = super::presets::preset(name) else {
+        return Err(format!(
+            "[presets.{name}]: no such preset (known: {})",
+            super::presets::names().join(", ")
+        ));
+    };
+    for (alert, params) in &o.rules {
+        let Some(rule) = preset
+            .rules
+            .iter()
+            .map(|r| r.rule())
+            .find(|r| r.alertname == alert)
+        else {
+            return Err(format!(
+                "[presets.{name}.rules.{alert}]: preset {name} does not simulate {alert}"
+            ));
+        };
+        if let Some(problem) = params.problem(&rule) {
+            return Err(format!("[presets.{name}.rules.{alert}]: {problem}"));
+        }
+    }
+    if o.kpa.is_some() && preset.decider != super::presets::Decider::Kpa {
+        return Err(format!(
+            "[presets.{name}.kpa]: only the kpa preset has KPA parameters"
+        ));
+    }
+    if o.kpa.is_some_and(|k| {
+        k.tick_secs == 0
+            || k.stable_window_secs == 0
+            || k.panic_window_secs == 0
+            || !(k.max_scale_up_rate >= 1.0 && k.max_scale_down_rate >= 1.0)
+    }) {
+        return Err(format!(
+            "[presets.{name}.kpa]: windows and tick must be ≥ 1 s, rates ≥ 1"
+        ));
+    }
+    Ok(())
+}
+
+/// One `[[functions]]` entry: a valid id, positive times, and bounded concurrency and replicas.
+fn check_function(f: &FunctionSpec) -> Result<(), String> {
+    let id = format!("{}.{}", f.name, f.namespace);
+    if crate::id::FunctionId::parse(&id, "openfaas-fn").is_err() {
+        return Err(format!("function {id:?} is not a valid name.namespace"));
+    }
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    if !positive(f.service_time_ms) || !positive(f.latency_target_ms) || !positive(f.timeout_secs) {
+        return Err(format!(
+            "function {id}: service_time_ms, latency_target_ms and timeout_secs must be > 0"
+        ));
+    }
+    if f.concurrency == 0 || f.replicas == 0 {
+        return Err(format!(
+            "function {id}: concurrency and replicas must be ≥ 1"
+        ));
+    }
+    if f.concurrency > MAX_CONCURRENCY || f.replicas > MAX_START_REPLICAS {
+        return Err(format!(
+            "function {id}: concurrency must be at most {MAX_CONCURRENCY} and replicas at most \
+             {MAX_START_REPLICAS} (the queue model's cost grows with the requests served at once)"
+        ));
+    }
+    Ok(())
 }

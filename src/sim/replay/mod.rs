@@ -45,82 +45,120 @@ pub fn replay(file: &TestFile, rules: &[Rule]) -> Outcome {
         .unwrap_or(60)
         .max(1);
     for (g, group) in file.tests.iter().enumerate() {
-        let label = group.name.clone().unwrap_or_else(|| format!("group {g}"));
-        let interval = group
-            .interval
-            .as_deref()
-            .and_then(duration)
-            .unwrap_or(every);
-        let inputs = match functions(group, interval.max(1)) {
-            Ok(f) => f,
-            Err(e) => {
-                outcome.mismatches.push(format!("{label}: {e}"));
-                continue;
-            }
-        };
-        let mut checks: BTreeMap<u64, Vec<&AlertTest>> = BTreeMap::new();
-        for test in &group.alert_rule_test {
-            match duration(&test.eval_time) {
-                Some(t) if rules.iter().any(|r| r.alertname == test.alertname) => {
-                    checks.entry(t).or_default().push(test)
-                }
-                Some(_) => outcome
-                    .skipped
-                    .push(format!("{label}: {} at {}", test.alertname, test.eval_time)),
-                None => outcome
-                    .mismatches
-                    .push(format!("{label}: bad eval_time {:?}", test.eval_time)),
-            }
-        }
-        let mut exprs: BTreeMap<u64, Vec<&ExprTest>> = BTreeMap::new();
-        for test in &group.promql_expr_test {
-            match (duration(&test.eval_time), recorded_series(&test.expr)) {
-                (Some(t), Some(_)) => exprs.entry(t).or_default().push(test),
-                _ => outcome
-                    .skipped_exprs
-                    .push(format!("{label}: {} at {}", test.expr, test.eval_time)),
-            }
-        }
-        let last = checks
-            .keys()
-            .chain(exprs.keys())
-            .max()
-            .copied()
-            .unwrap_or(0);
-        let mut states: States = BTreeMap::new();
-        let mut t = 0;
-        while t <= last {
-            for (r, rule) in rules.iter().enumerate() {
-                for (name, f) in &inputs {
-                    let result = rule.expr.eval(f, t, &f.targets(t, every));
-                    let state = states.entry((r, name.as_str())).or_default();
-                    step_alert(
-                        &mut state.0,
-                        result,
-                        t,
-                        rule.for_secs,
-                        rule.keep_firing_secs,
-                    );
-                    state.1 = result;
-                }
-            }
-            for test in checks.get(&t).into_iter().flatten() {
-                outcome.checked += 1;
-                compare(&mut outcome, &label, test, rules, &states);
-            }
-            for test in exprs.get(&t).into_iter().flatten() {
-                outcome.checked_exprs += 1;
-                compare_expr(&mut outcome, &label, test, rules, &inputs, t, every);
-            }
-            t += every;
-        }
-        if let Some(missed) = checks.keys().find(|k| *k % every != 0) {
-            outcome.mismatches.push(format!(
-                "{label}: eval_time {missed}s is not on an evaluation step"
-            ));
-        }
+        replay_group(&mut outcome, g, group, rules, every);
     }
     outcome
+}
+
+/// Replay the `g`-th group, evaluating `rules` every `every` seconds up to its last expectation.
+fn replay_group(outcome: &mut Outcome, g: usize, group: &TestGroup, rules: &[Rule], every: u64) {
+    let label = group.name.clone().unwrap_or_else(|| format!("group {g}"));
+    let interval = group
+        .interval
+        .as_deref()
+        .and_then(duration)
+        .unwrap_or(every);
+    let inputs = match functions(group, interval.max(1)) {
+        Ok(f) => f,
+        Err(e) => {
+            outcome.mismatches.push(format!("{label}: {e}"));
+            return;
+        }
+    };
+    let checks = alert_checks(outcome, &label, group, rules);
+    let exprs = expr_checks(outcome, &label, group);
+    let last = checks
+        .keys()
+        .chain(exprs.keys())
+        .max()
+        .copied()
+        .unwrap_or(0);
+    let mut states: States = BTreeMap::new();
+    let mut t = 0;
+    while t <= last {
+        evaluate(&mut states, rules, &inputs, t, every);
+        for test in checks.get(&t).into_iter().flatten() {
+            outcome.checked += 1;
+            compare(outcome, &label, test, rules, &states);
+        }
+        for test in exprs.get(&t).into_iter().flatten() {
+            outcome.checked_exprs += 1;
+            compare_expr(outcome, &label, test, rules, &inputs, t, every);
+        }
+        t += every;
+    }
+    if let Some(missed) = checks.keys().find(|k| *k % every != 0) {
+        outcome.mismatches.push(format!(
+            "{label}: eval_time {missed}s is not on an evaluation step"
+        ));
+    }
+}
+
+/// The group's alert expectations by evaluation time; those of alerts `rules` do not model are skipped.
+fn alert_checks<'g>(
+    outcome: &mut Outcome,
+    label: &str,
+    group: &'g TestGroup,
+    rules: &[Rule],
+) -> BTreeMap<u64, Vec<&'g AlertTest>> {
+    let mut checks: BTreeMap<u64, Vec<&AlertTest>> = BTreeMap::new();
+    for test in &group.alert_rule_test {
+        match duration(&test.eval_time) {
+            Some(t) if rules.iter().any(|r| r.alertname == test.alertname) => {
+                checks.entry(t).or_default().push(test)
+            }
+            Some(_) => outcome
+                .skipped
+                .push(format!("{label}: {} at {}", test.alertname, test.eval_time)),
+            None => outcome
+                .mismatches
+                .push(format!("{label}: bad eval_time {:?}", test.eval_time)),
+        }
+    }
+    checks
+}
+
+/// The group's expression expectations by evaluation time; those of series the model does not compute are
+/// skipped.
+fn expr_checks<'g>(
+    outcome: &mut Outcome,
+    label: &str,
+    group: &'g TestGroup,
+) -> BTreeMap<u64, Vec<&'g ExprTest>> {
+    let mut exprs: BTreeMap<u64, Vec<&ExprTest>> = BTreeMap::new();
+    for test in &group.promql_expr_test {
+        match (duration(&test.eval_time), recorded_series(&test.expr)) {
+            (Some(t), Some(_)) => exprs.entry(t).or_default().push(test),
+            _ => outcome
+                .skipped_exprs
+                .push(format!("{label}: {} at {}", test.expr, test.eval_time)),
+        }
+    }
+    exprs
+}
+
+/// One evaluation at `t`: every rule on every function's inputs, stepping its alert state.
+fn evaluate<'i>(
+    states: &mut States<'i>,
+    rules: &[Rule],
+    inputs: &'i BTreeMap<String, Function>,
+    t: u64,
+    every: u64,
+) {
+    for (r, rule) in rules.iter().enumerate() {
+        for (name, f) in inputs {
+            let result = rule.expr.eval(f, t, &f.targets(t, every));
+            let state = states.entry((r, name.as_str())).or_default();
+            step_alert(
+                &mut state.0,
+                result,
+                t,
+                rule.for_secs,
+                rule.keep_firing_secs,
+            );
+            state.1 = result;
+        }
+    }
 }
 
 /// The capacity pack's recorded series the model computes: `alertscaler:function_desired_replicas`, its

@@ -284,34 +284,38 @@ pub(super) fn functions(
             continue;
         };
         let f = out.entry(function.clone()).or_default();
-        match name.as_str() {
+        f.add(&name, &labels, points, stale)?;
+    }
+    for f in out.values_mut() {
+        f.up = up.clone();
+    }
+    Ok(out)
+}
+
+impl Function {
+    /// One input series of this function: metric `name` with `labels`, its `points` and when it went
+    /// `stale`. Metrics the model does not read are ignored.
+    fn add(
+        &mut self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        points: Points,
+        stale: Vec<f64>,
+    ) -> Result<(), String> {
+        match name {
             "gateway_function_invocation_total" => {
                 if labels.get("code").is_some_and(|c| c == "200") {
-                    f.ok.push(points.clone());
+                    self.ok.push(points.clone());
                 }
-                f.invocations.push(points);
-                f.invocations_stale.push(stale);
+                self.invocations.push(points);
+                self.invocations_stale.push(stale);
             }
             "gateway_functions_seconds_count" | "gateway_functions_seconds_sum" => {
-                let served = labels.get("code").is_none_or(|c| c != "429");
-                let (all, kept) = if name == "gateway_functions_seconds_count" {
-                    (&mut f.count, &mut f.served_count)
-                } else {
-                    (&mut f.sum, &mut f.served_sum)
-                };
-                if served {
-                    kept.push(points.clone());
-                } else if name == "gateway_functions_seconds_count" {
-                    f.shed.push(points.clone());
-                }
-                if name == "gateway_functions_seconds_count" {
-                    f.count_stale.push(stale);
-                }
-                all.push(points);
+                self.add_seconds(name, labels, points, stale);
             }
             "gateway_function_invocation_started" => {
-                f.started.push(points);
-                f.started_stale.push(stale);
+                self.started.push(points);
+                self.started_stale.push(stale);
             }
             "gateway_functions_seconds_bucket" => {
                 let le = labels.get("le").ok_or("bucket without le")?;
@@ -320,20 +324,43 @@ pub(super) fn functions(
                 } else {
                     le.parse().map_err(|_| "bad le")?
                 };
-                f.buckets.push((le, points));
+                self.buckets.push((le, points));
             }
-            "gateway_service_count" => f.replicas = points,
-            "alertscaler_function_latency_target_seconds" => f.latency_target = points,
-            "alertscaler_function_latency_tolerance_ratio" => f.tolerance = points,
+            "gateway_service_count" => self.replicas = points,
+            "alertscaler_function_latency_target_seconds" => self.latency_target = points,
+            "alertscaler_function_latency_tolerance_ratio" => self.tolerance = points,
             "alertscaler_function_capacity_target" => {
                 let rps = labels.get("type").is_some_and(|t| t == "rps");
-                f.capacity = Some((points, rps));
+                self.capacity = Some((points, rps));
             }
             _ => {}
         }
+        Ok(())
     }
-    for f in out.values_mut() {
-        f.up = up.clone();
+
+    /// A `gateway_functions_seconds_count` or `_sum` series: all of them, and apart those served (not
+    /// `code="429"`) and, for the count, those shed.
+    fn add_seconds(
+        &mut self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        points: Points,
+        stale: Vec<f64>,
+    ) {
+        let served = labels.get("code").is_none_or(|c| c != "429");
+        let (all, kept) = if name == "gateway_functions_seconds_count" {
+            (&mut self.count, &mut self.served_count)
+        } else {
+            (&mut self.sum, &mut self.served_sum)
+        };
+        if served {
+            kept.push(points.clone());
+        } else if name == "gateway_functions_seconds_count" {
+            self.shed.push(points.clone());
+        }
+        if name == "gateway_functions_seconds_count" {
+            self.count_stale.push(stale);
+        }
+        all.push(points);
     }
-    Ok(out)
 }
