@@ -1,186 +1,25 @@
-//! The per-second loop of one policy run: functions → scrapes → rule evaluations → AlertManager → the
-//! decision code → replicas.
-//!
-//! Order within second `t`: every function serves `(t-1, t]`; Prometheus scrapes at multiples of the scrape
-//! interval and evaluates at multiples of the evaluation interval, sending alerts to AlertManager at once;
-//! AlertManager runs its due timers and posts; the decider handles each post with `now = t`; replicas the
-//! backend reports start (cold start) or stop.
+//! The loop's state and its steps, one method per phase of the second (in the order [`super`] gives).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeZone, Utc};
-
-use super::SimError;
-use super::alertmanager::{Alertmanager, Notification, PromAlert};
-use super::capacity::{CapacityTarget, Windows};
-use super::decider::{Deciding, Setup, setup};
-use super::function::{FunctionModel, Second};
-use super::load::{Rng, Trace};
-use super::monitor::{Active, NEWBORN_SECS, Send, Series, step_alert};
-use super::presets::Preset;
-use super::prom_api::Recorded;
-use super::rules::{Expr, Rule, Targets};
-use super::scenario::{FunctionSpec, Scenario};
-use super::stats::Latencies;
-use crate::alert::{Labels, Status};
+use super::{COMMON_DIRECTION_WINDOW_SECS, NotificationRecord, Phases, Row, Totals, epoch, stream};
+use crate::alert::Labels;
 use crate::id::FunctionId;
-
-/// One function's second, as written to the CSV (in fleet mode, `function` is `None`: the fleet's sums).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Row {
-    pub t: u64,
-    pub function: Option<usize>,
-    pub second: Second,
-    pub replicas: u32,
-    pub ready: u32,
-    pub firing: u32,
-}
-
-/// A notification as the receiver got it (kept in detailed runs, for timing checks).
-#[derive(Debug, Clone, PartialEq)]
-pub struct NotificationRecord {
-    pub at: u64,
-    pub status: Status,
-    /// (alertname, function_name, status) of each alert.
-    pub alerts: Vec<(String, String, Status)>,
-}
-
-/// What a policy cost and achieved over the whole run (sums over functions).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Totals {
-    pub slo_violation_secs: u64,
-    pub replica_seconds: u64,
-    pub scale_events: u64,
-    pub cold_starts: u64,
-    pub peak_replicas: u32,
-    pub served: f64,
-    pub dropped: f64,
-    pub notifications: u64,
-    pub refused: u64,
-    /// Latencies of the served requests (empty in fleet runs).
-    pub latencies: Latencies,
-    /// The most direction changes of one function's replicas within one stabilization window.
-    pub max_direction_changes: u32,
-    /// The window those changes are counted in (alertscaler's `scale_down_stabilization_secs`).
-    pub direction_window_secs: u64,
-    /// The same within [`COMMON_DIRECTION_WINDOW_SECS`], one window for every preset (comparable
-    /// across presets, whose own windows differ).
-    pub max_direction_changes_common: u32,
-}
-
-/// The window direction changes are also counted in for every preset alike: 300 s, the HPA's and
-/// alertscaler's default stabilization window and the longest any preset uses.
-pub const COMMON_DIRECTION_WINDOW_SECS: u64 = 300;
-
-/// The result of one policy on one scenario.
-#[derive(Debug, Clone)]
-pub struct PolicyRun {
-    pub policy: &'static Preset,
-    pub totals: Totals,
-    pub rows: Vec<Row>,
-    pub notifications: Vec<NotificationRecord>,
-    pub wall: Duration,
-}
-
-/// All policies on one scenario.
-#[derive(Debug, Clone)]
-pub struct Simulation {
-    pub scenario: Scenario,
-    /// `name.namespace` of each simulated function.
-    pub functions: Vec<String>,
-    /// Capacity against peak load of each function of the scenario file (before fleet copies).
-    pub capacity: Vec<super::feasibility::Capacity>,
-    pub runs: Vec<PolicyRun>,
-    /// Issue 12's bar as a lower bound: the fewest replica-seconds any policy could spend with at most half
-    /// of CE's violation seconds ([`super::feasibility::least_replica_seconds`]); `None` without a `ce` run.
-    pub bound: Option<Bound>,
-}
-
-/// What the best possible policy would spend for half of CE's violations (`summary.json`'s
-/// `half_ce_violations`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Bound {
-    /// Half of CE's violation seconds (rounded down).
-    pub allowed_violation_seconds: u64,
-    /// `None` (`null`) when more seconds than that cannot be met even at max replicas.
-    pub least_replica_seconds: Option<u64>,
-}
-
-impl Simulation {
-    /// Fleet runs record fleet-wide sums instead of per-function series.
-    pub fn is_fleet(&self) -> bool {
-        self.scenario.fleet.is_some()
-    }
-}
-
-/// The simulated clock's origin (any fixed instant: only differences matter).
-pub fn epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-        .single()
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-/// Offsets of the periodic loops from the simulated clock, drawn from the seed (so every preset of a run
-/// sees the same): Prometheus' scrape and its rule evaluation are not aligned with each other or with the
-/// load, as on a real installation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Phases {
-    pub scrape: u64,
-    pub evaluation: u64,
-    pub kpa: u64,
-}
-
-impl Phases {
-    /// Phases for `scenario` from `seed`.
-    pub fn draw(scenario: &Scenario, seed: u64) -> Self {
-        let mut rng = Rng::new(seed ^ 0x005e_ed0f_9a5e);
-        let p = scenario.prometheus;
-        let (scrape, evaluation, kpa) = (rng.next_u64(), rng.next_u64(), rng.next_u64());
-        Self {
-            scrape: p
-                .scrape_offset_secs
-                .unwrap_or(scrape % p.scrape_interval_secs),
-            evaluation: p
-                .evaluation_offset_secs
-                .unwrap_or(evaluation % p.evaluation_interval_secs),
-            kpa: kpa % 64,
-        }
-    }
-}
-
-/// The random source of the run's `index`-th function: each function its own stream, the same for
-/// every preset (and for the closed-loop test, which serves a scenario's function through the model).
-pub fn stream(seed: u64, index: usize) -> Rng {
-    Rng::new(Rng::new(seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).next_u64())
-}
-
-/// Run one policy preset on the expanded functions of a scenario.
-pub fn run_policy(
-    scenario: &Scenario,
-    functions: &[(FunctionSpec, Trace)],
-    preset: &'static Preset,
-    seed: u64,
-) -> Result<PolicyRun, SimError> {
-    let started = Instant::now();
-    let setup = setup(scenario, functions, preset)?;
-    let mut run = Run::new(scenario, &setup, functions, preset, seed)?;
-    for t in 1..=scenario.duration_secs {
-        run.second(t);
-    }
-    let (totals, rows, notifications) = run.finish();
-    Ok(PolicyRun {
-        policy: preset,
-        totals,
-        rows,
-        notifications,
-        wall: started.elapsed(),
-    })
-}
+use crate::sim::SimError;
+use crate::sim::alertmanager::{Alertmanager, Notification, PromAlert};
+use crate::sim::capacity::{CapacityTarget, Windows};
+use crate::sim::decider::{Deciding, Setup};
+use crate::sim::function::{FunctionModel, Second};
+use crate::sim::load::Trace;
+use crate::sim::monitor::{Active, NEWBORN_SECS, Send, Series, step_alert};
+use crate::sim::presets::Preset;
+use crate::sim::prom_api::Recorded;
+use crate::sim::rules::{Expr, Rule, Targets};
+use crate::sim::scenario::{FunctionSpec, Scenario};
 
 /// The state of one policy run from second to second: the functions, Prometheus' series and alerts,
 /// AlertManager, the decider, and what the run records.
-struct Run<'a> {
+pub(super) struct Run<'a> {
     scenario: &'a Scenario,
     setup: &'a Setup,
     /// Per-function rows and notification records (not in fleet runs).
@@ -215,7 +54,7 @@ struct Served {
 }
 
 impl<'a> Run<'a> {
-    fn new(
+    pub(super) fn new(
         scenario: &'a Scenario,
         setup: &'a Setup,
         functions: &[(FunctionSpec, Trace)],
@@ -266,7 +105,7 @@ impl<'a> Run<'a> {
     }
 
     /// Second `t`, in the order the module docs give.
-    fn second(&mut self, t: u64) {
+    pub(super) fn second(&mut self, t: u64) {
         let served = self.serve(t);
         for &i in &served.asleep_with_requests {
             self.deciding
@@ -416,7 +255,7 @@ impl<'a> Run<'a> {
     }
 
     /// The run's totals at the horizon, its rows and its notification records.
-    fn finish(self) -> (Totals, Vec<Row>, Vec<NotificationRecord>) {
+    pub(super) fn finish(self) -> (Totals, Vec<Row>, Vec<NotificationRecord>) {
         let mut totals = self.totals;
         let models = &self.models;
         // Requests still queued at the horizon were never answered within the run: dropped.
@@ -461,7 +300,7 @@ fn record_desired(
         return;
     };
     for ((name, s), target) in names.iter().zip(series).zip(capacity) {
-        match super::capacity::desired(s, t, *target, w) {
+        match crate::sim::capacity::desired(s, t, *target, w) {
             Some(d) => table.insert(name.clone(), f64::from(d.desired)),
             None => table.remove(name),
         };
@@ -525,56 +364,5 @@ fn record(n: &Notification) -> NotificationRecord {
                 (get("alertname"), get("function_name"), a.status)
             })
             .collect(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scenario(prometheus: &str) -> Scenario {
-        let text = format!(
-            "name = \"p\"\nduration_secs = 10\n[prometheus]\n{prometheus}\n\
-             [[functions]]\nname = \"f\"\nservice_time_ms = 10\nlatency_target_ms = 100\nload = []\n"
-        );
-        toml::from_str(&text).unwrap()
-    }
-
-    /// The doc: scrape and evaluation phases are drawn from the seed (not aligned with each other), the
-    /// same for every preset of a run, unless pinned by `scrape_offset_secs` / `evaluation_offset_secs`.
-    #[test]
-    fn loop_phases_are_drawn_from_the_seed_unless_pinned() {
-        let s = scenario("scrape_interval_secs = 5\nevaluation_interval_secs = 15");
-        let drawn: Vec<Phases> = (0..64).map(|seed| Phases::draw(&s, seed)).collect();
-        assert!(drawn.iter().all(|p| p.scrape < 5 && p.evaluation < 15));
-        assert_eq!(
-            drawn[7],
-            Phases::draw(&s, 7),
-            "the same seed, the same phases"
-        );
-        let distinct = |f: fn(&Phases) -> u64| {
-            let mut v: Vec<u64> = drawn.iter().map(f).collect();
-            v.sort_unstable();
-            v.dedup();
-            v.len()
-        };
-        assert_eq!(distinct(|p| p.scrape), 5, "every scrape phase occurs");
-        assert!(distinct(|p| p.evaluation) >= 10);
-        assert!(
-            distinct(|p| p.kpa % 2) == 2,
-            "the KPA tick's phase varies too"
-        );
-        assert!(
-            drawn.iter().any(|p| p.scrape != p.evaluation % 5),
-            "scrape and evaluation are not aligned"
-        );
-        let pinned = scenario(
-            "scrape_interval_secs = 5\nevaluation_interval_secs = 15\n\
-             scrape_offset_secs = 3\nevaluation_offset_secs = 0",
-        );
-        for seed in 0..16 {
-            let p = Phases::draw(&pinned, seed);
-            assert_eq!((p.scrape, p.evaluation), (3, 0));
-        }
     }
 }
