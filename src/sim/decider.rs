@@ -55,7 +55,30 @@ pub fn setup(
     preset: &Preset,
 ) -> Result<Setup, SimError> {
     let over = overrides(scenario, preset);
-    let specs: Vec<MemoryFunction> = functions
+    let specs = specs(functions, preset, over);
+    let config = config(preset, over, &specs)?;
+    let rules = rules(preset, over);
+    let capacity = specs
+        .iter()
+        .map(|s| CapacityTarget::from_labels(&s.labels))
+        .collect();
+    Ok(Setup {
+        rules,
+        specs,
+        config,
+        kpa: over.and_then(|o| o.kpa).unwrap_or_default(),
+        capacity,
+    })
+}
+
+/// The functions as the memory backend holds them: the scenario's labels, then the preset's where the
+/// scenario sets none, then the scenario's `[presets.NAME]` labels over both.
+fn specs(
+    functions: &[(FunctionSpec, Trace)],
+    preset: &Preset,
+    over: Option<&PresetOverrides>,
+) -> Vec<MemoryFunction> {
+    functions
         .iter()
         .map(|(f, _)| {
             let mut labels = f.labels.clone();
@@ -72,7 +95,16 @@ pub fn setup(
                 labels,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// alertscaler's configuration under `preset`, with the scenario's `[presets.NAME.config]` merged over it
+/// and validated.
+fn config(
+    preset: &Preset,
+    over: Option<&PresetOverrides>,
+    specs: &[MemoryFunction],
+) -> Result<Config, SimError> {
     let mut config = Config::default();
     if let Some(c) = preset.cooldown_secs {
         config.scale_up_cooldown_secs = c;
@@ -89,11 +121,16 @@ pub fn setup(
             .extract()
             .map_err(|e| SimError::Config(format!("[presets.{}.config]: {e}", preset.name)))?;
     }
-    config.memory.functions = specs.clone();
+    config.memory.functions = specs.to_vec();
     config
         .validate()
         .map_err(|e| SimError::Config(e.to_string()))?;
-    let rules = preset
+    Ok(config)
+}
+
+/// The preset's rules, with its `scale_policy` label and the scenario's parameter overrides.
+fn rules(preset: &Preset, over: Option<&PresetOverrides>) -> Vec<Rule> {
+    preset
         .rules
         .iter()
         .map(|k| {
@@ -106,18 +143,7 @@ pub fn setup(
                 None => rule,
             }
         })
-        .collect();
-    let capacity = specs
-        .iter()
-        .map(|s| CapacityTarget::from_labels(&s.labels))
-        .collect();
-    Ok(Setup {
-        rules,
-        specs,
-        config,
-        kpa: over.and_then(|o| o.kpa).unwrap_or_default(),
-        capacity,
-    })
+        .collect()
 }
 
 /// The decider of one run.
@@ -158,35 +184,7 @@ impl Deciding {
             Decider::CeNoDedup => {
                 Self::Ce(setup.specs.iter().map(parse).collect::<Result<_, _>>()?)
             }
-            Decider::Service => {
-                let backend = Arc::new(MemoryBackend::new(&setup.specs));
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| SimError::Runtime(e.to_string()))?;
-                let mut service = Service::new(backend.clone(), Settings::from_config(config));
-                let mut recorded = None;
-                if preset.reads_desired {
-                    let table = Recorded::default();
-                    let url = prom_api::serve(&runtime, table.clone())?;
-                    // reqwest's rustls needs a process-wide provider (main installs the same one).
-                    let _ = rustls::crypto::ring::default_provider().install_default();
-                    let prometheus = PrometheusConfig {
-                        url: Some(url),
-                        ..config.prometheus.clone()
-                    };
-                    let load = LoadSource::from_config(&prometheus)
-                        .map_err(|e| SimError::Runtime(e.to_string()))?;
-                    service = service.with_load_source(load);
-                    recorded = Some(table);
-                }
-                Self::Service {
-                    service,
-                    backend,
-                    runtime,
-                    recorded,
-                }
-            }
+            Decider::Service => Self::service(preset, setup)?,
             Decider::Kpa => {
                 let scalers = setup
                     .specs
@@ -210,6 +208,39 @@ impl Deciding {
                     phase,
                 }
             }
+        })
+    }
+
+    /// alertscaler's service on a memory backend, on its own runtime; for presets that read the desired
+    /// count, with a Prometheus API that answers from the simulated recording rule.
+    fn service(preset: &Preset, setup: &Setup) -> Result<Self, SimError> {
+        let config = &setup.config;
+        let backend = Arc::new(MemoryBackend::new(&setup.specs));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SimError::Runtime(e.to_string()))?;
+        let mut service = Service::new(backend.clone(), Settings::from_config(config));
+        let mut recorded = None;
+        if preset.reads_desired {
+            let table = Recorded::default();
+            let url = prom_api::serve(&runtime, table.clone())?;
+            // reqwest's rustls needs a process-wide provider (main installs the same one).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let prometheus = PrometheusConfig {
+                url: Some(url),
+                ..config.prometheus.clone()
+            };
+            let load = LoadSource::from_config(&prometheus)
+                .map_err(|e| SimError::Runtime(e.to_string()))?;
+            service = service.with_load_source(load);
+            recorded = Some(table);
+        }
+        Ok(Self::Service {
+            service,
+            backend,
+            runtime,
+            recorded,
         })
     }
 

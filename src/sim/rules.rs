@@ -121,44 +121,56 @@ impl Expr {
                 panic_hold,
             } => {
                 let w = windows(stable_window, panic_window, panic_hold, targets);
-                let d = capacity::desired(series, now, targets.capacity, w)?;
-                let desired = d.desired.max(1);
-                // `alertscaler:function_arrivals:1m offset 1m` had a value other than an unseen function's
-                // 0 (a young series' 1m rate under-reads), or the function is unseen now.
-                let unseen = |t| series.unseen(t, capacity::UNSEEN_SECS, Metric::Started);
-                let full_window = now.checked_sub(stable_window).is_some_and(|then| {
-                    capacity::arrivals(series, then, stable_window).is_some() && !unseen(then)
-                }) || unseen(now);
-                (desired < d.replicas? && full_window)
-                    .then_some(d.observed(targets.capacity, desired))
+                desired_below(series, now, targets, w)
             }
-            Self::Idle { window, lookback } => {
-                let then = now.checked_sub(window);
-                // Counted: the counters existed a window ago and did not move since, and no series
-                // younger than the window counts a request.
-                let counted = series
-                    .rate(now, window, Metric::Invocations)
-                    .is_some_and(|r| r * window as f64 == 0.0)
-                    && series.young(now, window, lookback) == 0.0
-                    && then.is_some_and(|then| series.sampled(then, lookback));
-                // Forgotten: the gateway (up throughout) reported the function since a window ago but
-                // has no counter for it (a gateway restart, or never invoked).
-                let forgotten = series.unseen(now, window, Metric::Invocations)
-                    && then.is_some_and(|then| series.replicas(then).is_some());
-                // Never with a request in flight: one longer than the window answers nothing in it.
-                let running = series
-                    .in_flight(now, Metric::Invocations)
-                    .is_some_and(|n| n > 0.0);
-                ((counted || forgotten) && !running).then_some(Observed {
-                    window_secs: Some(window),
-                    ..Observed::new(0.0, 0.0)
-                })
-            }
+            Self::Idle { window, lookback } => idle(series, now, window, lookback),
         }
     }
 }
 
-/// The latency pack's `p95_1m` recording rule: only defined where the request rate is > 0.
+/// `FunctionOverProvisioned`'s condition: fewer replicas needed than run, over a full stable window.
+fn desired_below(
+    series: &impl Scraped,
+    now: u64,
+    targets: &Targets,
+    w: Windows,
+) -> Option<Observed> {
+    let stable_window = w.stable;
+    let d = capacity::desired(series, now, targets.capacity, w)?;
+    let desired = d.desired.max(1);
+    // `alertscaler:function_arrivals:1m offset 1m` had a value other than an unseen function's
+    // 0 (a young series' 1m rate under-reads), or the function is unseen now.
+    let unseen = |t| series.unseen(t, capacity::UNSEEN_SECS, Metric::Started);
+    let full_window = now.checked_sub(stable_window).is_some_and(|then| {
+        capacity::arrivals(series, then, stable_window).is_some() && !unseen(then)
+    }) || unseen(now);
+    (desired < d.replicas? && full_window).then_some(d.observed(targets.capacity, desired))
+}
+
+/// `FunctionIdle`'s condition: no request over `window` (counted or forgotten), none in flight.
+fn idle(series: &impl Scraped, now: u64, window: u64, lookback: u64) -> Option<Observed> {
+    let then = now.checked_sub(window);
+    // Counted: the counters existed a window ago and did not move since, and no series
+    // younger than the window counts a request.
+    let counted = series
+        .rate(now, window, Metric::Invocations)
+        .is_some_and(|r| r * window as f64 == 0.0)
+        && series.young(now, window, lookback) == 0.0
+        && then.is_some_and(|then| series.sampled(then, lookback));
+    // Forgotten: the gateway (up throughout) reported the function since a window ago but
+    // has no counter for it (a gateway restart, or never invoked).
+    let forgotten = series.unseen(now, window, Metric::Invocations)
+        && then.is_some_and(|then| series.replicas(then).is_some());
+    // Never with a request in flight: one longer than the window answers nothing in it.
+    let running = series
+        .in_flight(now, Metric::Invocations)
+        .is_some_and(|n| n > 0.0);
+    ((counted || forgotten) && !running).then_some(Observed {
+        window_secs: Some(window),
+        ..Observed::new(0.0, 0.0)
+    })
+}
+
 /// The capacity pack's windows, evaluated at the simulated Prometheus' interval.
 fn windows(stable: u64, panic: u64, hold: u64, targets: &Targets) -> Windows {
     Windows {
@@ -169,6 +181,7 @@ fn windows(stable: u64, panic: u64, hold: u64, targets: &Targets) -> Windows {
     }
 }
 
+/// The latency pack's `p95_1m` recording rule: only defined where the request rate is > 0.
 pub fn p95(series: &impl Scraped, now: u64, window: u64) -> Option<f64> {
     let traffic = series.rate(now, window, Metric::Count)?;
     if traffic <= 0.0 {

@@ -260,7 +260,13 @@ impl LoadSpec {
             ],
             Self::Csv { .. } => vec![],
         };
-        let optional = match *self {
+        out.extend(self.optional_number());
+        out
+    }
+
+    /// The segment's optional number, when set (by its field name).
+    fn optional_number(&self) -> Option<(&'static str, f64)> {
+        match *self {
             Self::Step { end_secs, .. }
             | Self::OnOff { end_secs, .. }
             | Self::Clients { end_secs, .. } => end_secs.map(|e| ("end_secs", e)),
@@ -268,9 +274,7 @@ impl LoadSpec {
                 hold_until_secs, ..
             } => hold_until_secs.map(|h| ("hold_until_secs", h)),
             _ => None,
-        };
-        out.extend(optional);
-        out
+        }
     }
 
     /// Where the segment starts and ends (`None`: open-ended), for the check that it ends after it starts.
