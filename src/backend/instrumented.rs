@@ -36,6 +36,15 @@ impl Instrumented {
         })
     }
 
+    /// A read (owned or shared) as one operation: a success into the `ok` histogram looked up once,
+    /// a failure as any other call.
+    fn record_read<T>(&self, started: Instant, result: &Result<T, BackendError>) {
+        match result {
+            Ok(_) => self.read_ok.observe(started.elapsed().as_secs_f64()),
+            Err(_) => self.record("read", started, result),
+        }
+    }
+
     fn record<T>(
         &self,
         operation: &'static str,
@@ -61,10 +70,7 @@ impl Backend for Instrumented {
     async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError> {
         let started = Instant::now();
         let result = self.inner.read(function).await;
-        match &result {
-            Ok(_) => self.read_ok.observe(started.elapsed().as_secs_f64()),
-            Err(_) => self.record("read", started, &result),
-        }
+        self.record_read(started, &result);
         result
     }
 
@@ -74,10 +80,7 @@ impl Backend for Instrumented {
     ) -> Result<FunctionState<Arc<Stored>>, BackendError> {
         let started = Instant::now();
         let result = self.inner.read_shared(function).await;
-        match &result {
-            Ok(_) => self.read_ok.observe(started.elapsed().as_secs_f64()),
-            Err(_) => self.record("read", started, &result),
-        }
+        self.record_read(started, &result);
         result
     }
 
