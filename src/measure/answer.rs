@@ -4,7 +4,7 @@
 use super::LoadError;
 use super::promql::{DESIRED_SERIES, PART};
 
-/// A [`desired_query`] answer as Prometheus gives it: the count and the time it was sampled, both
+/// A [`desired_query`](crate::measure::desired_query) answer as Prometheus gives it: the count and the time it was sampled, both
 /// stamped with the evaluation time. What the simulated Prometheus and the tests' fakes answer.
 pub(crate) fn desired_answer(
     desired: f64,
@@ -34,7 +34,7 @@ pub(crate) fn parse_alertnames(body: &serde_json::Value) -> Result<Vec<String>, 
     Ok(names)
 }
 
-/// The desired count from a [`desired_query`] answer: its two samples, the count a number ≥ 0,
+/// The desired count from a [`desired_query`](crate::measure::desired_query) answer: its two samples, the count a number ≥ 0,
 /// sampled at most `max_age_secs` before the evaluation. An empty vector means the pack has no value
 /// for the function (not loaded, or no gateway series yet).
 pub(crate) fn parse_desired(body: &serde_json::Value, max_age_secs: u64) -> Result<f64, LoadError> {
