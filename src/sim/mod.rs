@@ -35,6 +35,7 @@ pub mod replay;
 pub mod report;
 pub mod rules;
 pub mod scenario;
+pub mod setup;
 pub mod stats;
 
 use std::path::{Path, PathBuf};

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::SimError;
-use super::decider::setup;
 use super::function::Second;
 use super::load::{Rng, Trace};
 use super::presets::Preset;
 use super::scenario::{FunctionSpec, Scenario};
+use super::setup::setup;
 use super::stats::Latencies;
 use crate::alert::Status;
 use run::Run;

@@ -8,7 +8,7 @@ use crate::id::FunctionId;
 use crate::sim::SimError;
 use crate::sim::alertmanager::{Alertmanager, Notification, PromAlert};
 use crate::sim::capacity::{CapacityTarget, Windows};
-use crate::sim::decider::{Deciding, Setup};
+use crate::sim::decider::Deciding;
 use crate::sim::function::{FunctionModel, Second};
 use crate::sim::load::Trace;
 use crate::sim::monitor::{Active, NEWBORN_SECS, Send, Series, step_alert};
@@ -16,6 +16,7 @@ use crate::sim::presets::Preset;
 use crate::sim::prom_api::Recorded;
 use crate::sim::rules::{Expr, Rule, Targets};
 use crate::sim::scenario::{FunctionSpec, Scenario};
+use crate::sim::setup::Setup;
 
 /// The state of one policy run from second to second: the functions, Prometheus' series and alerts,
 /// AlertManager, the decider, and what the run records.

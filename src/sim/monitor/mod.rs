@@ -1,5 +1,6 @@
 //! The Prometheus side of the monitoring path: gateway metrics as scraped, `rate()` and
-//! `histogram_quantile()` computed as Prometheus computes them, and alert rules with `for:`.
+//! `histogram_quantile()` computed as Prometheus computes them ([`promql`]), and alert rules with
+//! `for:` ([`alerting`]: the rule manager's states).
 //!
 //! What the gateway exports per function (`function_name="name.namespace"`):
 //! `gateway_function_invocation_total{code="200"}` (counter) and the histogram
@@ -7,6 +8,12 @@
 //! its function's first request on, as with the real gateway, which matters for `rate()` at the start.
 
 use std::collections::VecDeque;
+
+mod alerting;
+mod promql;
+
+pub use alerting::{Active, Observed, RESEND_DELAY, Send, step_alert};
+pub use promql::{extrapolated_rate, histogram_quantile};
 
 /// Upper bounds of the gateway histogram (the Prometheus client's `DefBuckets`); `+Inf` is implicit.
 pub const BUCKETS: [f64; 11] = [
@@ -249,204 +256,6 @@ impl Series {
                 self.rate(now, window, |s| s.buckets[i]).map(|r| (le, r))
             })
             .collect()
-    }
-}
-
-/// Prometheus' `extrapolatedRate` (2.x, promql/functions.go) for a counter: the increase between the first and
-/// last sample in `[range_start, range_end]`, counting across resets (a sample below the one before it, as
-/// when a gateway restarts at the same address, adds the value before the reset), extrapolated towards the
-/// range edges (not before the counter's zero point; half an average sample interval when an edge is further
-/// than 1.1 intervals), per second. `None` with fewer than two samples, as Prometheus returns no value.
-pub fn extrapolated_rate(points: &[(f64, f64)], range_start: f64, range_end: f64) -> Option<f64> {
-    if points.len() < 2 {
-        return None;
-    }
-    let (first_t, first_v) = points[0];
-    let (last_t, last_v) = points[points.len() - 1];
-    let mut increase = last_v - first_v;
-    let mut before = 0.0;
-    for &(_, v) in points {
-        if v < before {
-            increase += before;
-        }
-        before = v;
-    }
-    let sampled = last_t - first_t;
-    let average = sampled / (points.len() - 1) as f64;
-    let mut to_start = first_t - range_start;
-    let to_end = range_end - last_t;
-    // Prometheus 2.42 order: first limit the start by the counter's zero point, then cap both edges.
-    if increase > 0.0 && first_v >= 0.0 {
-        to_start = to_start.min(sampled * (first_v / increase));
-    }
-    let threshold = average * 1.1;
-    let edge = |d: f64| if d < threshold { d } else { average / 2.0 };
-    let (to_start, to_end) = (edge(to_start), edge(to_end));
-    let factor = (sampled + to_start + to_end) / sampled;
-    Some(increase * factor / (range_end - range_start))
-}
-
-/// Prometheus' `histogram_quantile(q, …)` over cumulative `(le, count)` buckets sorted by `le` with `+Inf`
-/// last: linear interpolation inside the bucket holding the rank; the lowest bucket starts at 0; a rank in
-/// `+Inf` answers the highest finite bound. NaN when there are no observations.
-pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
-    if buckets.len() < 2 || !buckets.last().is_some_and(|b| b.0.is_infinite()) {
-        return f64::NAN;
-    }
-    // Prometheus fixes non-monotonic buckets (from float error) by carrying the maximum forward.
-    let mut counts: Vec<f64> = buckets.iter().map(|b| b.1).collect();
-    for i in 1..counts.len() {
-        counts[i] = counts[i].max(counts[i - 1]);
-    }
-    let total = counts[counts.len() - 1];
-    if total <= 0.0 || q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    let rank = q * total;
-    let b = counts
-        .iter()
-        .position(|c| *c >= rank)
-        .unwrap_or(counts.len() - 1);
-    if b == buckets.len() - 1 {
-        return buckets[buckets.len() - 2].0;
-    }
-    if b == 0 && buckets[0].0 <= 0.0 {
-        return buckets[0].0;
-    }
-    let (lower, below) = if b == 0 {
-        (0.0, 0.0)
-    } else {
-        (buckets[b - 1].0, counts[b - 1])
-    };
-    let upper = buckets[b].0;
-    let in_bucket = counts[b] - below;
-    lower + (upper - lower) * ((rank - below) / in_bucket)
-}
-
-/// Alert state of one rule for one function, as Prometheus' rule manager keeps it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Active {
-    pub active_at: u64,
-    pub fired_at: Option<u64>,
-    pub last_sent: u64,
-    /// What the condition observed the last time it held, and the first evaluation since that found it false
-    /// (`keep_firing_for`).
-    pub observed: Observed,
-    pub false_since: Option<u64>,
-}
-
-/// What a true alert condition observed: the numbers its annotations carry.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Observed {
-    /// `value`: the expression's value (req/s, p95 seconds, or load for the capacity pack).
-    pub value: f64,
-    /// `target`: the threshold (or the per-replica target).
-    pub target: f64,
-    /// `desired` and `replicas` (capacity pack only).
-    pub desired: Option<u32>,
-    pub replicas: Option<u32>,
-    /// `window` (idle rule only): how long the function had been idle when the alert became active.
-    pub window_secs: Option<u64>,
-}
-
-impl Observed {
-    /// A value against a threshold, without replica counts.
-    pub fn new(value: f64, target: f64) -> Self {
-        Self {
-            value,
-            target,
-            desired: None,
-            replicas: None,
-            window_secs: None,
-        }
-    }
-}
-
-/// What an evaluation asks Prometheus to send to AlertManager for one function.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Send {
-    /// The alert (still) fires; `starts_at` is when it started firing (Prometheus sends `FiredAt`).
-    Firing { starts_at: u64, observed: Observed },
-    /// The alert stopped firing at `ends_at`.
-    Resolved { starts_at: u64, ends_at: u64 },
-}
-
-/// How long Prometheus waits before re-sending a still-firing alert (`--rules.alert.resend-delay`): it
-/// re-sends at the first evaluation *more* than this after the last send.
-pub const RESEND_DELAY: u64 = 60;
-
-/// Advance one function's alert state by one evaluation: pending after the first true evaluation, firing once
-/// it has been true for `for_secs` (`>=`, as Prometheus), resolved on the first false evaluation while firing —
-/// or, with `keep_secs` (`keep_firing_for`), once the condition has been false for that long (measured from the
-/// first false evaluation, as Prometheus); until then it fires on with what it observed last.
-pub fn step_alert(
-    state: &mut Option<Active>,
-    result: Option<Observed>,
-    now: u64,
-    for_secs: u64,
-    keep_secs: u64,
-) -> Option<Send> {
-    let result = match (result, state.as_mut()) {
-        (Some(observed), Some(a)) => {
-            a.observed = observed;
-            a.false_since = None;
-            result
-        }
-        (None, Some(a)) if a.fired_at.is_some() => {
-            let since = *a.false_since.get_or_insert(now);
-            (now - since < keep_secs).then_some(a.observed)
-        }
-        _ => result,
-    };
-    match (result, state.as_mut()) {
-        (Some(observed), None) => {
-            *state = Some(Active {
-                active_at: now,
-                fired_at: None,
-                last_sent: 0,
-                observed,
-                false_since: None,
-            });
-            step_alert(state, result, now, for_secs, keep_secs).filter(|_| for_secs == 0)
-        }
-        (Some(observed), Some(a)) => {
-            let fired_at = match a.fired_at {
-                Some(f) => f,
-                None if now - a.active_at >= for_secs => {
-                    a.fired_at = Some(now);
-                    a.last_sent = now;
-                    return Some(Send::Firing {
-                        starts_at: now,
-                        observed,
-                    });
-                }
-                None => return None,
-            };
-            // Prometheus' `needsSending`: `LastSentAt + resendDelay` strictly before the evaluation.
-            if now - a.last_sent > RESEND_DELAY {
-                a.last_sent = now;
-                return Some(Send::Firing {
-                    starts_at: fired_at,
-                    observed,
-                });
-            }
-            None
-        }
-        (None, Some(a)) => {
-            let sent = a.fired_at.map(|starts_at| Send::Resolved {
-                starts_at,
-                ends_at: now,
-            });
-            *state = None;
-            sent
-        }
-        (None, None) => None,
     }
 }
 
