@@ -130,3 +130,48 @@ pub fn least_replica_seconds(
     extras.sort_unstable_by(|a, b| b.cmp(a));
     Some(base + extras.iter().skip(left as usize).sum::<u64>())
 }
+
+/// What serving every second that a cold start's notice allows costs at the least. A policy that learns
+/// each second's need (see `needed_per_second`) the moment that second starts, gets the replicas it asks
+/// for after the function's cold start and never holds more than the most the function has needed so far
+/// (or its starting replicas) cannot serve the seconds of each new peak's cold start; serving all the
+/// others costs what each needs. Any policy that serves those others spends at least that much, with or
+/// without headroom (headroom can serve the cold-start seconds too, at a higher cost). So where
+/// `replica_seconds` is above CE's, a policy within CE's replica-seconds has to leave seconds unserved
+/// that a cold start's notice would have served: it can meet CE's bar only by serving worse on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Serving {
+    /// The seconds such a policy leaves unserved: a need above every need at least a cold start earlier
+    /// (a load that rises past anything seen before waits for new replicas), or above max replicas.
+    pub violation_seconds: u64,
+    /// The least that serving every other second costs: its need there, the floor in the rest.
+    pub replica_seconds: u64,
+}
+
+/// [`Serving`] for `functions` over `duration` seconds (no alert path is that fast: the detection delay
+/// is taken as zero).
+pub fn serving_bound(functions: &[(FunctionSpec, Trace)], duration: u64) -> Serving {
+    let mut bound = Serving {
+        violation_seconds: 0,
+        replica_seconds: 0,
+    };
+    for (f, trace) in functions {
+        let (floor, seconds) = needed_per_second(f, trace, duration);
+        let cold = usize::try_from(f.cold_start_secs).unwrap_or(usize::MAX);
+        let mut ready = f.replicas;
+        for (i, needed) in seconds.iter().enumerate() {
+            // Replicas asked for in the second `cold` seconds back serve from this one on.
+            if let Some(Some(n)) = i.checked_sub(cold).and_then(|j| seconds.get(j)) {
+                ready = ready.max(*n);
+            }
+            match needed {
+                Some(n) if *n <= ready => bound.replica_seconds += u64::from(*n),
+                _ => {
+                    bound.violation_seconds += 1;
+                    bound.replica_seconds += u64::from(floor);
+                }
+            }
+        }
+    }
+    bound
+}

@@ -173,6 +173,7 @@ pub fn run(scenario: &Scenario, base: &Path, options: &Options) -> Result<Simula
         capacity,
         runs,
         bound,
+        serving: feasibility::serving_bound(&functions, scenario.duration_secs),
     })
 }
 

@@ -96,6 +96,10 @@ pub struct Summary {
     /// exceeds CE's replica-seconds, no policy can have half of CE's violations at CE's cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub half_ce_violations: Option<super::Bound>,
+    /// What serving every second a cold start's notice allows costs at the least
+    /// ([`super::feasibility::Serving`]): above CE's replica-seconds, CE's bar needs seconds left
+    /// unserved on purpose.
+    pub serving_policy: super::feasibility::Serving,
 }
 
 /// The summary of a simulation.
@@ -129,6 +133,7 @@ pub fn summary_json(sim: &Simulation) -> Summary {
             })
             .collect(),
         half_ce_violations: sim.bound,
+        serving_policy: sim.serving,
     }
 }
 
@@ -158,6 +163,12 @@ pub fn summary(sim: &Simulation) -> String {
             b.allowed_violation_seconds
         );
     }
+    let _ = writeln!(
+        out,
+        "- Serving every second a cold start's notice allows (each second's need known as it starts, new \
+         replicas after the cold start) leaves {} seconds unserved and costs at least {} replica-seconds.",
+        sim.serving.violation_seconds, sim.serving.replica_seconds
+    );
     out.push('\n');
     out.push_str(&table(sim));
     out.push('\n');

@@ -91,6 +91,8 @@ pub struct Simulation {
     /// Issue 12's bar as a lower bound: the fewest replica-seconds any policy could spend with at most half
     /// of CE's violation seconds ([`super::feasibility::least_replica_seconds`]); `None` without a `ce` run.
     pub bound: Option<Bound>,
+    /// What a policy that serves what it has seen cannot avoid ([`super::feasibility::serving_bound`]).
+    pub serving: super::feasibility::Serving,
 }
 
 /// What the best possible policy would spend for half of CE's violations (`summary.json`'s

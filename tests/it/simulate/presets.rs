@@ -27,8 +27,14 @@ fn summary_json_has_the_shape_the_issue_gives() {
             "horizon_seconds",
             "policies",
             "recommended",
-            "scenario"
+            "scenario",
+            "serving_policy"
         ]
+    );
+    let serving = &v["serving_policy"];
+    assert!(
+        serving["violation_seconds"].is_u64()
+            && serving["replica_seconds"].as_u64().unwrap() >= 100
     );
     // Half of CE's violations, and the least replica-seconds any policy needs for that.
     let half = &v["half_ce_violations"];
@@ -115,6 +121,54 @@ end_secs = 40
         sim::feasibility::least_replica_seconds(&functions, 60, 30),
         Some(60)
     );
+}
+
+/// The same load with a 5 s cold start: a policy that serves what it has seen cannot serve the load's
+/// first 5 seconds (its 3 replicas are asked for at the first loaded second), and pays the floor there and
+/// 3 replicas in the other 25; replicas it starts with, or a second step no higher than the first, need no
+/// new ones; a need above max is never served.
+#[test]
+fn a_policy_serving_what_it_has_seen_waits_a_cold_start_at_each_new_peak() {
+    let text = r#"
+name = "serving"
+duration_secs = 60
+[[functions]]
+name = "f"
+service_time_ms = 100
+service_distribution = "deterministic"
+concurrency = 1
+cold_start_secs = 5
+latency_target_ms = 1000
+labels = { "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "10" }
+[[functions.load]]
+kind = "step"
+rps = 20
+start_secs = 10
+end_secs = 40
+"#;
+    let bound = |text: &str| {
+        let scenario: sim::scenario::Scenario = toml::from_str(text).unwrap();
+        let functions = scenario.expand(Path::new(".")).unwrap();
+        sim::feasibility::serving_bound(&functions, 60)
+    };
+    let serving = |violation_seconds, replica_seconds| sim::feasibility::Serving {
+        violation_seconds,
+        replica_seconds,
+    };
+    assert_eq!(bound(text), serving(5, 35 + 25 * 3));
+    let instant = text.replace("cold_start_secs = 5", "cold_start_secs = 0");
+    assert_eq!(bound(&instant), serving(0, 30 + 30 * 3));
+    let ready = text.replace("cold_start_secs = 5", "cold_start_secs = 5\nreplicas = 3");
+    assert_eq!(bound(&ready), serving(0, 30 + 30 * 3));
+    let again = format!(
+        "{text}[[functions.load]]\nkind = \"step\"\nrps = 20\nstart_secs = 50\nend_secs = 55\n"
+    );
+    assert_eq!(bound(&again), serving(5, 30 + 30 * 3));
+    let capped = text.replace(
+        r#""com.openfaas.scale.max" = "10""#,
+        r#""com.openfaas.scale.max" = "2""#,
+    );
+    assert_eq!(bound(&capped), serving(30, 60));
 }
 
 #[test]
