@@ -1,3 +1,7 @@
+//! Tests of label parsing: defaults, refusals naming label and value, durations and the
+//! platform's limits.
+
+use super::capacity::SCALE_TYPE;
 use super::*;
 
 fn parse_pairs(pairs: &[(&str, &str)]) -> Result<ScaleLabels, LabelError> {
