@@ -135,10 +135,42 @@ fn prune(history: &mut Vec<Recommendation>, now: DateTime<Utc>, window: TimeDelt
 /// Turn a policy's proposal into the verdict: record it, scale up at once, scale down no lower
 /// than the window's highest recommendation.
 pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
-    let (current, now) = (input.current, input.now);
+    let current = input.current;
     let w = window(input.labels, config);
+    let high = holding(
+        &input.window.recommendations,
+        input.now,
+        w,
+        input.labels,
+        p.desired,
+    );
+    let next = remember(input, &p, w);
+    if p.desired == current {
+        let reason = format!("{}: stays at {current}", p.explain);
+        return Verdict {
+            decision: Decision::unchanged(p.same, reason),
+            window: next,
+        };
+    }
+    if p.desired > current {
+        let reason = format!("{}: {current} → {}", p.explain, p.desired);
+        return Verdict {
+            decision: Decision::Scale {
+                from: current,
+                to: p.desired,
+                reason,
+            },
+            window: next,
+        };
+    }
+    scale_down(input, &p, w, high, next)
+}
+
+/// The window after a proposal: the proposal recorded, and a held target released, each unless
+/// the proposal only says "keep serving" (a count at min or at the serving floor that moves nothing).
+fn remember(input: &Input<'_>, p: &Proposal, w: TimeDelta) -> Window {
+    let (current, now) = (input.current, input.now);
     let mut next = input.window.clone();
-    let high = holding(&next.recommendations, now, w, input.labels, p.desired);
     // A count at min that moves nothing is not recorded: a recommendation at min holds nothing (see
     // [`holding`]), and the capacity pack's follow-ups of an idle function whose min is above 1 say
     // it every few seconds for as long as it idles, each a write of the function's state.
@@ -162,30 +194,30 @@ pub fn apply(input: &Input<'_>, config: &PolicyConfig, p: Proposal) -> Verdict {
     if !next.pending.is_some_and(|t| keeps_sleep && t == 0) {
         next.release();
     }
-    let verdict = |decision| Verdict {
-        decision,
-        window: next.clone(),
-    };
-    if p.desired == current {
-        return verdict(Decision::unchanged(
-            p.same,
-            format!("{}: stays at {current}", p.explain),
-        ));
-    }
-    if p.desired > current {
-        return verdict(Decision::Scale {
-            from: current,
-            to: p.desired,
-            reason: format!("{}: {current} → {}", p.explain, p.desired),
-        });
-    }
+    next
+}
+
+/// A proposal below the current count: scaled down no lower than the window's `high` (and held,
+/// so the settle pass can finish it), or straight to the proposal when nothing holds it.
+fn scale_down(
+    input: &Input<'_>,
+    p: &Proposal,
+    w: TimeDelta,
+    high: Option<Recommendation>,
+    mut next: Window,
+) -> Verdict {
+    let (current, now) = (input.current, input.now);
     let to = held_to(high, p.desired, current, input.labels);
     let Some(h) = high.filter(|_| to > p.desired) else {
-        return verdict(Decision::Scale {
-            from: current,
-            to,
-            reason: format!("{}: {current} → {to}", p.explain),
-        });
+        let reason = format!("{}: {current} → {to}", p.explain);
+        return Verdict {
+            decision: Decision::Scale {
+                from: current,
+                to,
+                reason,
+            },
+            window: next,
+        };
     };
     next.hold(p.desired, p.idle_since);
     let held = format!(
