@@ -246,70 +246,12 @@ pub const MAX_FINGERPRINT_BYTES: usize = 64;
 impl AlertRef<'_> {
     /// The function this alert names and its signal, or why it is skipped.
     fn signal(&self, identity: &Identity) -> Result<(FunctionId, Signal), Skipped> {
-        let alertname = self.labels.get("alertname").unwrap_or_default();
-        let fingerprint = || match self.fingerprint.as_deref() {
-            Some(f) if !f.is_empty() => f.to_owned(),
-            _ => self.labels.fingerprint(),
-        };
-        let skip = |function: Option<String>, reason: String| Skipped {
-            outcome: if function.is_some() {
-                "refused"
-            } else {
-                "skipped"
-            },
-            alertname: alertname.to_owned(),
-            fingerprint: fingerprint(),
-            function,
-            reason,
-        };
-        let Some(label) = self.labels.get(&identity.function_label) else {
-            let reason = format!("alert has no {:?} label", identity.function_label);
-            return Err(skip(None, reason));
-        };
-        let function = match FunctionId::parse(label, &identity.default_namespace) {
-            Ok(function) => function,
-            Err(reason) => return Err(skip(Some(label.to_owned()), reason)),
-        };
-        if !identity.allowed_namespaces.contains(&function.namespace) {
-            let reason = format!(
-                "namespace {:?} is not in the allowed namespaces {:?}",
-                function.namespace, identity.allowed_namespaces
-            );
-            return Err(skip(Some(function.to_string()), reason));
-        }
-        let direction = match self.labels.get("scale_direction") {
-            None | Some("up") => Direction::Up,
-            Some("down") => Direction::Down,
-            Some(other) => {
-                let reason =
-                    format!("label scale_direction={other:?}: expected \"up\" or \"down\"");
-                return Err(skip(Some(function.to_string()), reason));
-            }
-        };
-        let policy = match self.labels.get("scale_policy") {
-            None => None,
-            Some(label) => match PolicyKind::parse(label) {
-                Ok(kind) => Some(kind),
-                Err(reason) => return Err(skip(Some(function.to_string()), reason)),
-            },
-        };
-        let fingerprint = fingerprint();
-        let too_long = |what: &str, value: &str, max: usize, hint: &str| {
-            let size = value.len();
-            let value = crate::skipped::shorten(value, crate::skipped::MAX_VALUE_CHARS);
-            format!(
-                "{what} is {size} bytes, above the {max} an episode is stored under{hint}: {value:?}"
-            )
-        };
-        if alertname.len() > MAX_ALERTNAME_BYTES {
-            let reason = too_long("alertname", alertname, MAX_ALERTNAME_BYTES, "");
-            return Err(skip(Some(function.to_string()), reason));
-        }
-        if fingerprint.len() > MAX_FINGERPRINT_BYTES {
-            let hint = " (AlertManager's are 16 hex digits; leave it out to have one computed)";
-            let reason = too_long("fingerprint", &fingerprint, MAX_FINGERPRINT_BYTES, hint);
-            return Err(skip(Some(function.to_string()), reason));
-        }
+        let function = self.function(identity)?;
+        let refuse = |reason: String| self.skipped(Some(function.to_string()), reason);
+        let direction = self.direction().map_err(refuse)?;
+        let policy = self.policy().map_err(refuse)?;
+        let (alertname, fingerprint) = (self.alertname(), self.episode_fingerprint());
+        fits_an_episode(alertname, &fingerprint).map_err(refuse)?;
         let signal = Signal {
             alertname: alertname.to_owned(),
             status: self.status,
@@ -326,6 +268,98 @@ impl AlertRef<'_> {
         };
         Ok((function, signal))
     }
+
+    /// The `alertname` label, empty when absent.
+    fn alertname(&self) -> &str {
+        self.labels.get("alertname").unwrap_or_default()
+    }
+
+    /// The fingerprint the alert's episode is keyed by: as sent, else computed from its labels.
+    fn episode_fingerprint(&self) -> String {
+        match self.fingerprint.as_deref() {
+            Some(f) if !f.is_empty() => f.to_owned(),
+            _ => self.labels.fingerprint(),
+        }
+    }
+
+    /// The alert left out for `reason`: `refused` when it names a function, else `skipped`.
+    fn skipped(&self, function: Option<String>, reason: String) -> Skipped {
+        Skipped {
+            outcome: if function.is_some() {
+                "refused"
+            } else {
+                "skipped"
+            },
+            alertname: self.alertname().to_owned(),
+            fingerprint: self.episode_fingerprint(),
+            function,
+            reason,
+        }
+    }
+
+    /// The function the alert's function label names, in one of the allowed namespaces.
+    fn function(&self, identity: &Identity) -> Result<FunctionId, Skipped> {
+        let Some(label) = self.labels.get(&identity.function_label) else {
+            let reason = format!("alert has no {:?} label", identity.function_label);
+            return Err(self.skipped(None, reason));
+        };
+        let function = match FunctionId::parse(label, &identity.default_namespace) {
+            Ok(function) => function,
+            Err(reason) => return Err(self.skipped(Some(label.to_owned()), reason)),
+        };
+        if !identity.allowed_namespaces.contains(&function.namespace) {
+            let reason = format!(
+                "namespace {:?} is not in the allowed namespaces {:?}",
+                function.namespace, identity.allowed_namespaces
+            );
+            return Err(self.skipped(Some(function.to_string()), reason));
+        }
+        Ok(function)
+    }
+
+    /// The `scale_direction` label: `up` when absent.
+    fn direction(&self) -> Result<Direction, String> {
+        match self.labels.get("scale_direction") {
+            None | Some("up") => Ok(Direction::Up),
+            Some("down") => Ok(Direction::Down),
+            Some(other) => Err(format!(
+                "label scale_direction={other:?}: expected \"up\" or \"down\""
+            )),
+        }
+    }
+
+    /// The `scale_policy` label, if any.
+    fn policy(&self) -> Result<Option<PolicyKind>, String> {
+        self.labels
+            .get("scale_policy")
+            .map(PolicyKind::parse)
+            .transpose()
+    }
+}
+
+/// Whether `alertname` and `fingerprint` fit the bounds an episode is stored under
+/// ([`MAX_ALERTNAME_BYTES`], [`MAX_FINGERPRINT_BYTES`]); the reason when not.
+fn fits_an_episode(alertname: &str, fingerprint: &str) -> Result<(), String> {
+    let too_long = |what: &str, value: &str, max: usize, hint: &str| {
+        let size = value.len();
+        let value = crate::skipped::shorten(value, crate::skipped::MAX_VALUE_CHARS);
+        format!(
+            "{what} is {size} bytes, above the {max} an episode is stored under{hint}: {value:?}"
+        )
+    };
+    if alertname.len() > MAX_ALERTNAME_BYTES {
+        return Err(too_long("alertname", alertname, MAX_ALERTNAME_BYTES, ""));
+    }
+    if fingerprint.len() > MAX_FINGERPRINT_BYTES {
+        let hint = " (AlertManager's are 16 hex digits; leave it out to have one computed)";
+        return Err(too_long(
+            "fingerprint",
+            fingerprint,
+            MAX_FINGERPRINT_BYTES,
+            hint,
+        ));
+    }
+    Ok(())
 }
 
 /// AlertManager's own fingerprint of a label set (FNV-1a 64 over sorted `name 0xff value 0xff`),
