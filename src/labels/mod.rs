@@ -4,7 +4,7 @@
 //!
 //! # Layout
 //! This file holds the vocabulary: the label names, the validated types ([`ScaleLabels`],
-//! [`PolicyLabels`], [`LabelError`]) and the entry points ([`parse`], [`LabelRules`]). Beside it:
+//! [`PolicyLabels`], [`LabelError`]) and the entry points ([`parse()`], [`LabelRules`]). Beside it:
 //! - `parse`: the rules a function's labels are held to, against the defaults, the ceiling and
 //!   the platform's limits;
 //! - `values`: the parsers of one value each (whole numbers, decimals, percents, booleans,

@@ -19,8 +19,9 @@ use crate::config::{LabelDefaults, Platform};
 const LATENCY_TARGET_MAX_MS: f64 = 10_000.0;
 
 /// Parse and validate the scaling labels, then fit them into the platform's limits: a max above
-/// `max_replicas` is lowered to it (remembered in [`Limited`] for the reason), a min above it or a
-/// min of 0 where the platform cannot scale to zero is refused with what to do.
+/// `max_replicas` is lowered to it (remembered in [`Limited`](crate::config::Limited) for the
+/// reason), a min above it or a min of 0 where the platform cannot scale to zero is refused with
+/// what to do.
 pub(crate) fn parse_within(
     labels: &BTreeMap<String, String>,
     defaults: &LabelDefaults,
