@@ -16,8 +16,14 @@
 # Then alertscaler once more under `valgrind --tool=dhat`, for heap allocations per request (same
 # differencing).
 #
-# Usage: scripts/instructions.sh   (WARMUP=1100 LOW=500 HIGH=2500 REPEAT=3 FUNCTIONS=10000 RUST_LOG=info DHAT=1;
-#        BIN=DIR to measure binaries already built in DIR instead of building)
+# MODE=distinct measures distinct notifications instead (bench.sh's new32 scenario, where every
+# request reads, decides and writes), posted by examples/load.rs -c 4: the warm-up fires one
+# episode for each of fn-0 … fn-(HIGH−1) (each scales up; WARMUP is not used), then LOW or HIGH
+# requests resolve those episodes in turn (each scales back to min and writes the function's
+# stored state, which the firing created). Per request = the cost of one such resolution.
+#
+# Usage: scripts/instructions.sh   (MODE=duplicate WARMUP=1100 LOW=500 HIGH=2500 REPEAT=3 FUNCTIONS=10000
+#        LABELS=0 RUST_LOG=info DHAT=1; BIN=DIR to measure binaries already built in DIR instead of building)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WARMUP=${WARMUP:-1100}
@@ -26,22 +32,37 @@ HIGH=${HIGH:-2500}
 REPEAT=${REPEAT:-3}
 FUNCTIONS=${FUNCTIONS:-10000}
 DHAT=${DHAT:-1}
+MODE=${MODE:-duplicate}
+LABELS=${LABELS:-0}
+# LABELS=1: every function carries the scaling labels a real one typically has (by default they carry
+# none, which costs a decision nothing to copy or parse).
+TYPICAL_LABELS='[memory.functions.labels]
+"com.openfaas.scale.min" = "1"
+"com.openfaas.scale.max" = "20"
+"com.openfaas.scale.factor" = "20"
+"com.openfaas.scale.zero" = "false"
+"com.openfaas.scale.target" = "50"'
 export RUST_LOG=${RUST_LOG:-info}
 
 for knob in WARMUP LOW HIGH REPEAT FUNCTIONS; do
     [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || { echo "instructions: $knob must be a positive integer, not '${!knob}'" >&2; exit 2; }
 done
+[[ $LABELS =~ ^[01]$ ]] || { echo "instructions: LABELS must be 0 or 1, not '$LABELS'" >&2; exit 2; }
+case $MODE in duplicate | distinct) ;; *) echo "instructions: MODE must be duplicate or distinct, not '$MODE'" >&2; exit 2 ;; esac
 ((HIGH > LOW)) || { echo "instructions: HIGH ($HIGH) must be above LOW ($LOW)" >&2; exit 2; }
+[ "$MODE" = duplicate ] || ((FUNCTIONS >= HIGH)) || { echo "instructions: MODE=distinct needs FUNCTIONS ≥ HIGH" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "valgrind not found: apt-get install -y valgrind" >&2; exit 1; }
 command -v hey >/dev/null || { echo "hey not found: apt-get install -y hey" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl not found" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 not found" >&2; exit 1; }
 if [ -z "${BIN:-}" ]; then
-    cargo build --release --quiet --bin alertscaler --example bare
+    cargo build --release --quiet --bin alertscaler --example bare --example load
     BIN=${CARGO_TARGET_DIR:-target}/release # where that build put them
 fi # else BIN=DIR: the binaries already built there (DIR/alertscaler, DIR/examples/bare), e.g. to compare two builds
 [ -x "$BIN/alertscaler" ] && [ -x "$BIN/examples/bare" ] || { echo "instructions: no alertscaler or examples/bare in $BIN" >&2; exit 1; }
 DUP=scripts/duplicate.json
+LOAD=${LOAD:-$BIN/examples/load} # the client: LOAD=PATH to post with another build's
+[ "$MODE" = duplicate ] || [ -x "$LOAD" ] || { echo "instructions: MODE=distinct needs $LOAD (or LOAD=PATH)" >&2; exit 1; }
 
 work=$(mktemp -d)
 server="" out=""
@@ -59,13 +80,38 @@ config() { # port → a config file path
         echo "listen = \"127.0.0.1:$1\""
         echo "backend = \"memory\""
         printf '[policy]\nscale_down = "ce"\nsettle_interval_secs = 0\nfollow_up_interval_secs = 0\n'
-        for ((i = 0; i < FUNCTIONS; i++)); do printf '[[memory.functions]]\nname = "fn-%d"\n' "$i"; done
+        for ((i = 0; i < FUNCTIONS; i++)); do
+            printf '[[memory.functions]]\nname = "fn-%d"\n' "$i"
+            if [ "$LABELS" = 1 ]; then printf '%s\n' "$TYPICAL_LABELS"; fi
+        done
     } >"$f"
     echo "$f"
 }
 
+# WARMUP then N duplicates to URL (checked: all answered 200).
+post_duplicates() { # url n
+    timeout 300 hey -n "$WARMUP" -c 4 -m POST -T application/json -D "$DUP" "$1" >"$out.warmup" ||
+        fail "hey failed or timed out against $name under $tool"
+    timeout 300 hey -n "$2" -c 4 -m POST -T application/json -D "$DUP" "$1" >"$out.hey" ||
+        fail "hey failed or timed out against $name under $tool"
+    local ok
+    ok=$(awk '/^ *\[200\][ \t]+[0-9]+ responses/ {print $2}' "$out.hey")
+    [ "${ok:-0}" = "$2" ] || fail "$name under $tool: ${ok:-0} of $2 requests answered 200: $(cat "$out.hey")"
+}
+# A firing episode for each of HIGH functions, then N of them resolved (checked: no failure).
+post_distinct() { # url n
+    local step episode count file
+    for step in "0 $HIGH warmup" "1 $2 load"; do
+        read -r episode count file <<<"$step"
+        timeout 300 "$LOAD" "$1" 0 4 "$count" "$episode" >"$out.$file" ||
+            fail "load failed or timed out against $name under $tool: $(cat "$out.$file")"
+        grep -q "^ *requests: $count\$" "$out.$file" && grep -q '^ *failures: 0$' "$out.$file" ||
+            fail "$name under $tool: not $count requests without failure: $(cat "$out.$file")"
+    done
+}
+
 # One measured run: the server under valgrind TOOL, one request to see it up (and to create the
-# duplicate's episode), WARMUP then N duplicates, then SIGTERM (valgrind writes its output as the process ends).
+# duplicate's episode), the MODE's warm-up then N requests, then SIGTERM (valgrind writes its output as the process ends).
 # Sets $out to valgrind's output file (not printed: a subshell would lose the server's pid).
 run() { # tool server n
     local tool=$1 name=$2 n=$3 port url
@@ -86,13 +132,10 @@ run() { # tool server n
         sleep 0.1
     done
     [ -n "$up" ] || fail "$name under $tool did not come up"
-    timeout 300 hey -n "$WARMUP" -c 4 -m POST -T application/json -D "$DUP" "$url" >"$out.warmup" ||
-        fail "hey failed or timed out against $name under $tool"
-    timeout 300 hey -n "$n" -c 4 -m POST -T application/json -D "$DUP" "$url" >"$out.hey" ||
-        fail "hey failed or timed out against $name under $tool"
-    local ok
-    ok=$(awk '/^ *\[200\][ \t]+[0-9]+ responses/ {print $2}' "$out.hey")
-    [ "${ok:-0}" = "$n" ] || fail "$name under $tool: ${ok:-0} of $n requests answered 200: $(cat "$out.hey")"
+    case $MODE in
+    duplicate) post_duplicates "$url" "$n" ;;
+    distinct) post_distinct "$url" "$n" ;;
+    esac
     kill -TERM "$server"
     timeout 60 tail --pid="$server" -f /dev/null || fail "$name under $tool did not stop"
     wait "$server" 2>/dev/null || true
@@ -113,7 +156,10 @@ for name in alertscaler bare; do
 done
 as_ir=$(median <"$work/alertscaler.ir"); bare_ir=$(median <"$work/bare.ir")
 
-echo "user-space instructions per duplicate notification (callgrind; $HIGH − $LOW requests after $WARMUP, hey -c 4, FUNCTIONS=$FUNCTIONS, RUST_LOG=$RUST_LOG)"
+case $MODE in
+duplicate) echo "user-space instructions per duplicate notification (callgrind; $HIGH − $LOW requests after $WARMUP, hey -c 4, FUNCTIONS=$FUNCTIONS, LABELS=$LABELS, RUST_LOG=$RUST_LOG)" ;;
+distinct) echo "user-space instructions per distinct notification, a resolution that scales down (callgrind; $HIGH − $LOW requests after $HIGH firings, load -c 4, FUNCTIONS=$FUNCTIONS, LABELS=$LABELS, RUST_LOG=$RUST_LOG)" ;;
+esac
 printf '  alertscaler  %9.0f   (runs: %s)\n  bare axum    %9.0f   (runs: %s)\n  ratio        %9.3f\n' \
     "$as_ir" "$(xargs printf '%.0f ' <"$work/alertscaler.ir")" "$bare_ir" "$(xargs printf '%.0f ' <"$work/bare.ir")" \
     "$(awk -v a="$as_ir" -v b="$bare_ir" 'BEGIN {print a / b}')"
