@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Applied, Backend, FunctionState, FunctionSummary, JsonListing, Update};
+use super::{Applied, Backend, FunctionState, FunctionSummary, JsonListing, SharedState, Update};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::metrics::Metrics;
-use crate::stored::Stored;
 use prometheus_client::metrics::histogram::Histogram;
 
 /// Wraps a backend and records the latency and result of each call.
@@ -74,10 +73,7 @@ impl Backend for Instrumented {
         result
     }
 
-    async fn read_shared(
-        &self,
-        function: &FunctionId,
-    ) -> Result<FunctionState<Arc<Stored>>, BackendError> {
+    async fn read_shared(&self, function: &FunctionId) -> Result<SharedState, BackendError> {
         let started = Instant::now();
         let result = self.inner.read_shared(function).await;
         self.record_read(started, &result);

@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Applied, Backend, FunctionState, FunctionSummary, JsonListing, SummaryRef, Update};
+use super::{
+    Applied, Backend, FunctionState, FunctionSummary, JsonListing, Labels, SharedState, SummaryRef,
+    Update,
+};
 use crate::config::MemoryFunction;
 use crate::error::BackendError;
 use crate::id::FunctionId;
@@ -19,12 +22,12 @@ use crate::stored::Stored;
 /// One function as the memory backend keeps it: compact, since there may be tens of thousands
 /// (the stored state is behind a pointer: most functions never receive an alert). It is shared
 /// with the decisions that read it ([`Backend::read_shared`]), and replaced, not changed, when one
-/// of them is still reading it at a write.
+/// of them is still reading it at a write. The labels are shared with them too (they never change).
 #[derive(Debug)]
 struct Slot {
     replicas: u32,
     version: u64,
-    labels: BTreeMap<String, String>,
+    labels: Arc<Labels>,
     stored: Option<Arc<Stored>>,
 }
 
@@ -51,7 +54,7 @@ impl MemoryBackend {
                 };
                 let slot = Slot {
                     replicas: s.replicas,
-                    labels: s.labels,
+                    labels: Arc::new(s.labels),
                     stored: None,
                     version: 1,
                 };
@@ -84,24 +87,21 @@ impl Backend for MemoryBackend {
         let state = self.read_shared(function).await?;
         Ok(FunctionState {
             replicas: state.replicas,
-            labels: state.labels,
+            labels: Arc::unwrap_or_clone(state.labels),
             stored: state.stored.as_deref().cloned(),
             version: state.version,
             settled: state.settled,
         })
     }
 
-    async fn read_shared(
-        &self,
-        function: &FunctionId,
-    ) -> Result<FunctionState<Arc<Stored>>, BackendError> {
+    async fn read_shared(&self, function: &FunctionId) -> Result<SharedState, BackendError> {
         let functions = self.lock();
         let s = functions
             .get(function)
             .ok_or_else(|| BackendError::NotFound(function.to_string()))?;
         Ok(FunctionState {
             replicas: s.replicas,
-            labels: s.labels.clone(),
+            labels: Arc::clone(&s.labels),
             stored: s.stored.clone(),
             version: s.version.to_string(),
             settled: None,
@@ -163,7 +163,7 @@ impl Backend for MemoryBackend {
                     id.name.clone(),
                     id.namespace.clone(),
                     s.replicas,
-                    s.labels.clone(),
+                    Labels::clone(&s.labels),
                     s.stored.as_deref(),
                 )
             })
@@ -393,7 +393,7 @@ mod tests {
                 let slot = Slot {
                     replicas: 1,
                     version: 1,
-                    labels: BTreeMap::new(),
+                    labels: Arc::default(),
                     stored: None,
                 };
                 table.insert(id, slot);

@@ -21,13 +21,17 @@ use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::stored::Stored;
 
-/// What a backend knows about a function at one moment. `S` is how the stored state is held: owned
-/// ([`Backend::read`]) or shared with the backend ([`Backend::read_shared`], the decision path).
+/// A function's labels (and annotations), as a backend reads them.
+pub type Labels = BTreeMap<String, String>;
+
+/// What a backend knows about a function at one moment. `S` and `L` are how the stored state and
+/// the labels are held: owned ([`Backend::read`]) or shared with the backend ([`SharedState`],
+/// [`Backend::read_shared`], the decision path).
 #[derive(Debug, Clone, PartialEq)]
-pub struct FunctionState<S = Stored> {
+pub struct FunctionState<S = Stored, L = Labels> {
     pub replicas: u32,
     /// Labels (and annotations) that may hold `com.openfaas.scale.*`.
-    pub labels: BTreeMap<String, String>,
+    pub labels: L,
     /// What alertscaler stored with the function; `None` when nothing was stored yet.
     pub stored: Option<S>,
     /// Opaque version for optimistic concurrency (e.g. Kubernetes' resourceVersion).
@@ -35,6 +39,10 @@ pub struct FunctionState<S = Stored> {
     /// An earlier write of unknown outcome that this read settled as a move of the replicas.
     pub settled: Option<Settled>,
 }
+
+/// A function as the decision path reads it: its stored state and labels shared with the backend,
+/// which then need not copy them for every duplicate notification (the hot path).
+pub type SharedState = FunctionState<Arc<Stored>, Arc<Labels>>;
 
 /// Settled moves a read made but could not hand to a decision (the read failed after settling):
 /// the next successful read of the function takes them, so each is reported once.
@@ -279,17 +287,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Read a function's replicas, labels, stored state and version.
     async fn read(&self, function: &FunctionId) -> Result<FunctionState, BackendError>;
 
-    /// As [`Backend::read`], the stored state shared rather than owned: decisions only borrow it,
-    /// and a backend that keeps it in memory then need not copy it for every duplicate
-    /// notification (the hot path). By default, what `read` found.
-    async fn read_shared(
-        &self,
-        function: &FunctionId,
-    ) -> Result<FunctionState<Arc<Stored>>, BackendError> {
+    /// As [`Backend::read`], the stored state and labels shared rather than owned: decisions only
+    /// borrow them, and a backend that keeps them in memory then need not copy them for every
+    /// duplicate notification (the hot path). By default, what `read` found.
+    async fn read_shared(&self, function: &FunctionId) -> Result<SharedState, BackendError> {
         let state = self.read(function).await?;
         Ok(FunctionState {
             replicas: state.replicas,
-            labels: state.labels,
+            labels: Arc::new(state.labels),
             stored: state.stored.map(Arc::new),
             version: state.version,
             settled: state.settled,

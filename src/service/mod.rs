@@ -37,7 +37,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, instrument, warn};
 
 use crate::audit::Audit;
-use crate::backend::{Backend, FunctionState, Settled};
+use crate::backend::{Backend, Settled, SharedState};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::measure::LoadSource;
@@ -213,7 +213,7 @@ impl Service {
         function: &FunctionId,
         cause: Cause<'_>,
         now: DateTime<Utc>,
-        state: FunctionState<Arc<Stored>>,
+        state: SharedState,
     ) -> Result<Option<Decision>, BackendError> {
         let read = Read {
             function,
