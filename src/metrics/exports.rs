@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::tally::Exported;
 use super::{CapacityLabels, FunctionLabels, Metrics};
 use crate::id::FunctionId;
+use crate::labels::PolicyLabels;
 
 impl Metrics {
     /// Export (or withdraw) the per-function series the rule packs join on `function_name`
@@ -15,7 +16,21 @@ impl Metrics {
     /// runs on every read: when nothing changed (the usual case) it takes no write lock and
     /// allocates nothing.
     pub fn export_labels(&self, function: &FunctionId, labels: &BTreeMap<String, String>) {
-        let want = Exported::from_labels(labels);
+        self.export(function, Exported::from_labels(labels));
+    }
+
+    /// As [`Self::export_labels`], with the policy labels a decision parsed from `labels` already
+    /// (it need not parse them a second time).
+    pub fn export_parsed_labels(
+        &self,
+        function: &FunctionId,
+        labels: &BTreeMap<String, String>,
+        policy: &PolicyLabels,
+    ) {
+        self.export(function, Exported::from_policy(labels, policy));
+    }
+
+    fn export(&self, function: &FunctionId, want: Exported) {
         // The hot path: unchanged labels, a read lock only.
         if self.exports.last(function) == want {
             return;

@@ -9,7 +9,7 @@ use std::sync::{Mutex, RwLock};
 use fnv::FnvBuildHasher;
 
 use crate::id::FunctionId;
-use crate::labels::{self, ScaleType};
+use crate::labels::{self, PolicyLabels, ScaleType};
 
 /// Shards per map: enough that two cores rarely meet on one.
 const SHARDS: usize = 16;
@@ -75,9 +75,15 @@ impl Exported {
         if !any {
             return Self::default();
         }
-        let Ok(policy) = labels::parse_policy(labels) else {
-            return Self::default();
-        };
+        match labels::parse_policy(labels) {
+            Ok(policy) => Self::from_policy(labels, &policy),
+            Err(_) => Self::default(),
+        }
+    }
+
+    /// What `labels` ask for, their policy labels parsed already (`policy`, as
+    /// [`labels::parse_policy`] reads them).
+    pub(super) fn from_policy(labels: &BTreeMap<String, String>, policy: &PolicyLabels) -> Self {
         Self {
             latency_target: policy.latency_target_secs,
             latency_tolerance: policy.latency_tolerance,

@@ -37,9 +37,10 @@ use chrono::{DateTime, Utc};
 use tracing::{info, instrument, warn};
 
 use crate::audit::Audit;
-use crate::backend::{Backend, Settled, SharedState};
+use crate::backend::{Backend, Labels, Settled, SharedState};
 use crate::error::BackendError;
 use crate::id::FunctionId;
+use crate::labels::{LabelError, ScaleLabels};
 use crate::measure::LoadSource;
 use crate::metrics::Metrics;
 use crate::policy::{self, Decision};
@@ -226,8 +227,7 @@ impl Service {
         let Some(ask) = self.ask(&read) else {
             return Ok(None);
         };
-        self.metrics.export_labels(function, &state.labels);
-        let labels = match self.settings.labels.parse(&state.labels) {
+        let labels = match self.labels(function, &state.labels) {
             Ok(labels) => labels,
             Err(e) => return Ok(Some(self.refused(&read, Decision::refused(e.to_string())))),
         };
@@ -241,6 +241,21 @@ impl Service {
         }
         let decision = self.write(&read, decision, ledger, verdict.window).await?;
         Ok(Some(decision))
+    }
+}
+
+impl Service {
+    /// A function's scaling labels as read, parsed once: for the decision, and for the series
+    /// exported from them.
+    fn labels(&self, function: &FunctionId, labels: &Labels) -> Result<ScaleLabels, LabelError> {
+        let parsed = self.settings.labels.parse(labels);
+        match &parsed {
+            Ok(scale) => self
+                .metrics
+                .export_parsed_labels(function, labels, &scale.policy),
+            Err(_) => self.metrics.export_labels(function, labels),
+        }
+        parsed
     }
 }
 
