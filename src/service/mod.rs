@@ -19,6 +19,7 @@ mod follow;
 mod listing;
 mod notification;
 mod observe;
+mod parsed;
 mod refusals;
 mod settings;
 mod settle;
@@ -63,6 +64,8 @@ pub struct Service {
     metrics: Arc<Metrics>,
     audit: Arc<Audit>,
     locks: Arc<[tokio::sync::Mutex<()>]>,
+    /// The labels last parsed under each lock.
+    parsed: Arc<parsed::ParsedLabels>,
     /// Functions with a firing capacity alert, as this process last decided them: the follow-up
     /// pass re-decides these.
     followed: Arc<std::sync::Mutex<BTreeSet<FunctionId>>>,
@@ -83,6 +86,7 @@ impl Service {
             locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            parsed: Arc::new(parsed::ParsedLabels::new(LOCK_STRIPES)),
             followed: Arc::default(),
             following: Arc::default(),
             settle_refusals: Arc::default(),
@@ -184,10 +188,14 @@ impl Service {
     }
 
     fn lock_for(&self, function: &FunctionId) -> &tokio::sync::Mutex<()> {
+        &self.locks[self.stripe(function)]
+    }
+
+    /// The lock stripe of `function`.
+    fn stripe(&self, function: &FunctionId) -> usize {
         let mut h = fnv::FnvHasher::default();
         function.hash(&mut h);
-        let stripe = usize::try_from(h.finish() % self.locks.len() as u64).unwrap_or(0);
-        &self.locks[stripe]
+        usize::try_from(h.finish() % self.locks.len() as u64).unwrap_or(0)
     }
 
     /// One read → plan → decide → write round; a conflict means "do it again". `None`: nothing
@@ -245,10 +253,17 @@ impl Service {
 }
 
 impl Service {
-    /// A function's scaling labels as read, parsed once: for the decision, and for the series
-    /// exported from them.
-    fn labels(&self, function: &FunctionId, labels: &Labels) -> Result<ScaleLabels, LabelError> {
-        let parsed = self.settings.labels.parse(labels);
+    /// A function's scaling labels as read, parsed once (and not again while the backend shares
+    /// the same labels): for the decision, and for the series exported from them.
+    fn labels(
+        &self,
+        function: &FunctionId,
+        labels: &Arc<Labels>,
+    ) -> Result<ScaleLabels, LabelError> {
+        let rules = &self.settings.labels;
+        let parsed = self
+            .parsed
+            .parse(self.stripe(function), labels, |l| rules.parse(l));
         match &parsed {
             Ok(scale) => self
                 .metrics
