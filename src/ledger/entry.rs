@@ -3,6 +3,7 @@
 //! small (pruned after the TTL, capped at `max_episodes` of each kind).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -178,35 +179,57 @@ pub(super) fn prune(entry: &mut Cow<'_, Entry>, now: DateTime<Utc>, settings: &T
     }
 }
 
-/// Bound the entry's size: drop the oldest episodes beyond `max_episodes` of each kind. A resolved
-/// episode evicted within the cooldown of its resolution (one notification resolved more than the
-/// bound) is folded into the fixed-size summary, so that a late firing copy of it stays `stale`;
-/// older ones, and lapsed ones (whose firing copy fires again), are only dropped.
-pub(super) fn cap(entry: &mut Cow<'_, Entry>, now: DateTime<Utc>, settings: &Timing) {
+/// Bound the entry's size: drop the oldest episodes beyond `max_episodes` of each kind, those the
+/// notification being decided names (`current`: its signals) last, since a copy of it judged by
+/// them would otherwise find them gone and act again. A resolved episode evicted within the
+/// cooldown of its resolution (one notification resolved more than the bound), or named by the
+/// notification, is folded into the fixed-size summary, so that a late firing copy of it, or a
+/// stale copy beside it, stays `stale`; older ones, and lapsed ones (whose firing copy fires
+/// again), are only dropped.
+pub(super) fn cap(
+    entry: &mut Cow<'_, Entry>,
+    now: DateTime<Utc>,
+    settings: &Timing,
+    current: &[Signal],
+) {
     let max = settings.max_episodes;
     if entry.resolved.len() <= max && entry.firing.len() <= max {
         return;
     }
+    // The earliest start of the notification's copies of each fingerprint it names.
+    let mut named: HashMap<&str, DateTime<Utc>> = HashMap::with_capacity(current.len());
+    for s in current {
+        let start = named
+            .entry(s.episode.fingerprint.as_str())
+            .or_insert(s.episode.starts_at);
+        *start = (*start).min(s.episode.starts_at);
+    }
     let entry = entry.to_mut();
-    for (fp, r) in evict_oldest(&mut entry.resolved, max, |r| r.resolved_at) {
-        if !r.lapsed && now - r.resolved_at < settings.cooldown {
-            entry.folded = Some(Folded::fold(entry.folded.take(), &fp, &r, now));
+    let evicted = evict_oldest(&mut entry.resolved, max, |fp, r| {
+        (named.contains_key(fp), r.resolved_at)
+    });
+    for (fp, r) in evicted {
+        let copy_from = named.get(fp.as_str()).copied();
+        if !r.lapsed && (copy_from.is_some() || now - r.resolved_at < settings.cooldown) {
+            entry.folded = Some(Folded::fold(entry.folded.take(), &fp, &r, now, copy_from));
         }
     }
-    evict_oldest(&mut entry.firing, max, |f| f.last_seen);
+    evict_oldest(&mut entry.firing, max, |fp, f| {
+        (named.contains_key(fp), f.last_seen)
+    });
 }
 
-/// Remove the oldest episodes beyond `max`, returning them.
-fn evict_oldest<V>(
+/// Remove the episodes beyond `max` that `age` puts first (the oldest), returning them.
+fn evict_oldest<V, K: Ord>(
     map: &mut Episodes<V>,
     max: usize,
-    age: impl Fn(&V) -> DateTime<Utc>,
+    age: impl Fn(&str, &V) -> K,
 ) -> Vec<(String, V)> {
     let mut evicted = Vec::new();
     while map.len() > max {
         let Some(oldest) = map
             .iter()
-            .min_by_key(|(_, v)| age(v))
+            .min_by_key(|(fp, v)| age(fp, v))
             .map(|(k, _)| k.clone())
         else {
             break;

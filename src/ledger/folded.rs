@@ -9,6 +9,9 @@
 //! into one fixed-size summary instead: the range of their starts and ends, and a Bloom filter of
 //! their fingerprints. A copy is covered when its fingerprint is in the filter and it starts within
 //! the range, before the latest end. The summary is forgotten one cooldown after the last fold.
+//! A record the notification being decided names is evicted last, and if it still goes, it is
+//! folded whatever its age, its range reaching back to that notification's earliest copy of it:
+//! a copy the record made `stale` stays so when the same notification comes again.
 //!
 //! A Bloom filter has no false negatives (every folded episode stays covered, however many were
 //! folded) and a few false positives: a fingerprint never seen, starting within the range, may be
@@ -43,13 +46,17 @@ pub struct Folded {
 }
 
 impl Folded {
-    /// `summary` with one more evicted resolved episode folded in at `now`.
+    /// `summary` with one more evicted resolved episode folded in at `now`; `copy_from`: the
+    /// earliest start of a copy of its fingerprint in the notification that evicted it (a copy of an
+    /// older episode, stale by this record, must stay covered).
     pub fn fold(
         summary: Option<Self>,
         fingerprint: &str,
         r: &Resolved,
         now: DateTime<Utc>,
+        copy_from: Option<DateTime<Utc>>,
     ) -> Self {
+        let from = copy_from.map_or(r.starts_at, |c| c.min(r.starts_at));
         // A record without an end covers copies that start no later than it (see
         // `Resolved::covers`).
         let until = r
@@ -58,12 +65,12 @@ impl Folded {
             .max(r.starts_at + TimeDelta::nanoseconds(1));
         let mut next = summary.unwrap_or(Self {
             at: now,
-            from: r.starts_at,
+            from,
             until,
             bits: [0; WORDS],
         });
         next.at = next.at.max(now);
-        next.from = next.from.min(r.starts_at);
+        next.from = next.from.min(from);
         next.until = next.until.max(until);
         for bit in positions(fingerprint) {
             next.bits[(bit / 64) as usize] |= 1 << (bit % 64);
@@ -118,7 +125,13 @@ mod tests {
         let mut summary = None;
         let folded: Vec<String> = (0..200).map(|i| format!("{i:016x}")).collect();
         for fp in &folded {
-            summary = Some(Folded::fold(summary, fp, &resolved(10, Some(90)), t(100)));
+            summary = Some(Folded::fold(
+                summary,
+                fp,
+                &resolved(10, Some(90)),
+                t(100),
+                None,
+            ));
         }
         let summary = summary.unwrap();
         for fp in &folded {
@@ -133,7 +146,7 @@ mod tests {
         // With few folds, fingerprints never folded are rarely covered.
         let mut few = None;
         for fp in &folded[..8] {
-            few = Some(Folded::fold(few, fp, &resolved(10, Some(90)), t(100)));
+            few = Some(Folded::fold(few, fp, &resolved(10, Some(90)), t(100), None));
         }
         let few = few.unwrap();
         let others = (1000..3000)
@@ -144,7 +157,7 @@ mod tests {
 
     #[test]
     fn without_an_end_covers_copies_starting_no_later_and_expires_after_the_horizon() {
-        let summary = Folded::fold(None, "a", &resolved(10, None), t(100));
+        let summary = Folded::fold(None, "a", &resolved(10, None), t(100), None);
         assert!(summary.covers("a", t(10)));
         assert!(!summary.covers("a", t(11)));
         let horizon = TimeDelta::seconds(20);
@@ -152,5 +165,27 @@ mod tests {
         assert!(summary.expired(t(120), horizon));
         let json = serde_json::to_string(&summary).unwrap();
         assert_eq!(serde_json::from_str::<Folded>(&json).unwrap(), summary);
+    }
+
+    #[test]
+    fn a_record_folded_beside_an_older_copy_covers_that_copy_too() {
+        // A copy starting before the record's start, by more than the skew of HA copies.
+        let old = t(300) - START_SKEW - TimeDelta::seconds(100);
+        let record = resolved(300, Some(400));
+        let alone = Folded::fold(None, "a", &record, t(500), None);
+        assert!(
+            !alone.covers("a", old),
+            "a copy of an older episode is not of it"
+        );
+        let beside = Folded::fold(None, "a", &record, t(500), Some(old));
+        assert!(beside.covers("a", old));
+        assert!(beside.covers("a", t(300)));
+        assert!(
+            !beside.covers("a", t(400)),
+            "the next episode starts at the end"
+        );
+        // A copy named in the notification after the record's start leaves the range as it was.
+        let later = Folded::fold(None, "a", &record, t(500), Some(t(350)));
+        assert_eq!(later, alone);
     }
 }

@@ -92,7 +92,7 @@ pub fn lapsed(entry: &Entry, now: DateTime<Utc>, timing: &Timing) -> Option<(Sig
         );
     }
     prune(&mut next, now, timing);
-    cap(&mut next, now, timing);
+    cap(&mut next, now, timing, &[]);
     stamp(&mut next.to_mut().last_down, now);
     Some((signal, next.into_owned()))
 }

@@ -75,7 +75,7 @@ pub fn plan_borrowed<'a>(
             Status::Resolved => planner.resolved(signal),
         }
     }
-    planner.finish()
+    planner.finish(signals)
 }
 
 /// One notification being planned: the entry as the signals so far left it, and what they chose.
@@ -322,9 +322,9 @@ impl<'a> Planner<'a> {
 
     /// The trigger the signals chose, and the entry to store: bounded, and stamped with the
     /// decision's direction.
-    fn finish(mut self) -> (Trigger, Cow<'a, Entry>) {
+    fn finish(mut self, signals: &[Signal]) -> (Trigger, Cow<'a, Entry>) {
         let (next, now) = (&mut self.next, self.now);
-        cap(next, now, &self.settings);
+        cap(next, now, &self.settings, signals);
         let trigger = if let Some((signal, repeat)) = self.up {
             stamp(&mut next.to_mut().last_up, now);
             Trigger::Up { signal, repeat }

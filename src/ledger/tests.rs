@@ -1,6 +1,6 @@
 use std::borrow::Cow;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use super::*;
 use crate::alert::{Direction, EpisodeKey, Signal, Status};
@@ -745,6 +745,42 @@ fn a_late_firing_copy_stays_stale_when_one_notification_resolves_more_than_the_c
     // The summary is forgotten one cooldown after the resolution.
     let after = t(60) + settings.cooldown;
     assert!(plan(&entry, &[], after, &settings).next.folded.is_none());
+}
+
+/// A notification whose new resolutions push past the cap the very record that makes one of its
+/// firing copies stale (found by `props::the_same_notification_over_the_episode_bound_twice_acts_once`):
+/// its copy a second later found no record and stepped as a new episode.
+#[test]
+fn a_copy_stays_stale_when_its_own_notification_evicts_the_record_that_made_it_stale() {
+    let settings = Timing {
+        max_episodes: 2,
+        ..Timing::default()
+    };
+    // "a" ran from 100 to 160 and is long resolved (older than the cooldown).
+    let mut entry = plan(&Entry::default(), &[firing("a", 100)], t(110), &settings).next;
+    entry.scaled_up = Some(t(110));
+    entry = plan(&entry, &[ended("a", 100, 160)], t(160), &settings).next;
+    let late = t(160) + settings.cooldown * 3;
+    // A copy of an older episode of "a", beside two new resolutions that overflow the cap.
+    let notification = [firing("a", 40), ended("b", 50, 150), ended("c", 60, 150)];
+    // The resolutions decide (a scale-down); the stale copy holds.
+    let first = plan(&entry, &notification, late, &settings);
+    assert_eq!(kind(&first.trigger), "down", "{first:?}");
+    assert!(first.next.resolved.len() <= settings.max_episodes);
+    // The same notification again: the resolutions are replays, the copy still stale.
+    let second = late + TimeDelta::seconds(1);
+    let again = plan(&first.next, &notification, second, &settings);
+    assert!(matches!(again.trigger, Trigger::Hold(_)), "{again:?}");
+    let copy = plan(&first.next, &[firing("a", 40)], second, &settings);
+    assert_eq!(kind(&copy.trigger), "stale", "{copy:?}");
+    // Alone, long after, a copy of the newer episode's series firing anew is a new episode.
+    let anew = plan(
+        &again.next,
+        &[firing("a", 300)],
+        late + settings.cooldown * 2,
+        &settings,
+    );
+    assert_eq!(kind(&anew.trigger), "up", "{anew:?}");
 }
 
 /// docs/policies.md: when one notification carries several alerts for a function, the first one

@@ -256,6 +256,38 @@ fn acts_once(
     })
 }
 
+/// A case `the_same_notification_over_the_episode_bound_twice_acts_once` found (shrunk): the
+/// notification's own resolutions pushed out of the bounded entry the record that made one of its
+/// firing copies stale, and its copy a second later scaled again.
+#[test]
+fn the_found_case_over_the_episode_bound_acts_once() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/props/over-the-bound-twice.json"
+    );
+    let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let before = case["before"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b[0].clone(), b[1].as_i64().unwrap()))
+        .collect();
+    let replicas = case["replicas"].as_u64().unwrap() as u32;
+    let specs = vec![MemoryFunction {
+        name: "alpha".into(),
+        namespace: "openfaas-fn".into(),
+        replicas,
+        labels: BTreeMap::new(),
+    }];
+    acts_once(
+        &specs,
+        before,
+        case["w"].clone(),
+        case["gap"].as_i64().unwrap(),
+    )
+    .unwrap();
+}
+
 fn id(name: &str) -> FunctionId {
     FunctionId {
         name: name.into(),
