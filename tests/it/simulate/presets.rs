@@ -79,11 +79,8 @@ fn summary_json_has_the_shape_the_issue_gives() {
 }
 
 /// 20 req/s of 100 ms deterministic requests, one at a time per replica, for 30 of 60 s: 2 replicas would
-/// run at 100 % (beyond the model's 95 %), 3 meet the 1 s target. The bound is the floor (1 replica × 60 s)
-/// plus 2 more replicas in each second with traffic, less those in the seconds allowed to violate.
-#[test]
-fn least_replica_seconds_is_the_floor_plus_what_each_second_needs() {
-    let text = r#"
+/// run at 100 % (beyond the model's 95 %), 3 meet the 1 s target.
+const STEP_20_RPS: &str = r#"
 name = "bound"
 duration_secs = 60
 [[functions]]
@@ -99,28 +96,36 @@ rps = 20
 start_secs = 10
 end_secs = 40
 "#;
+
+/// The functions of a scenario file's text.
+fn functions(text: &str) -> Vec<(sim::scenario::FunctionSpec, sim::load::Trace)> {
     let scenario: sim::scenario::Scenario = toml::from_str(text).unwrap();
-    let functions = scenario.expand(Path::new(".")).unwrap();
+    scenario.expand(Path::new(".")).unwrap()
+}
+
+/// [`STEP_20_RPS`] with at most `max` replicas.
+fn capped(text: &str, max: u32) -> String {
+    text.replace(
+        r#""com.openfaas.scale.max" = "10""#,
+        &format!(r#""com.openfaas.scale.max" = "{max}""#),
+    )
+}
+
+/// The bound is the floor (1 replica × 60 s) plus 2 more replicas in each second with traffic, less those
+/// in the seconds allowed to violate.
+#[test]
+fn least_replica_seconds_is_the_floor_plus_what_each_second_needs() {
+    let functions = functions(STEP_20_RPS);
     let bound = |allowed| sim::feasibility::least_replica_seconds(&functions, 60, allowed);
     assert_eq!(bound(0), Some(60 + 30 * 2));
     assert_eq!(bound(10), Some(60 + 20 * 2));
     assert_eq!(bound(30), Some(60));
     assert_eq!(bound(1000), Some(60));
     // At most 1 replica: no second with traffic can be met.
-    let capped = text.replace(
-        r#""com.openfaas.scale.max" = "10""#,
-        r#""com.openfaas.scale.max" = "1""#,
-    );
-    let scenario: sim::scenario::Scenario = toml::from_str(&capped).unwrap();
-    let functions = scenario.expand(Path::new(".")).unwrap();
-    assert_eq!(
-        sim::feasibility::least_replica_seconds(&functions, 60, 29),
-        None
-    );
-    assert_eq!(
-        sim::feasibility::least_replica_seconds(&functions, 60, 30),
-        Some(60)
-    );
+    let capped = self::functions(&capped(STEP_20_RPS, 1));
+    let bound = |allowed| sim::feasibility::least_replica_seconds(&capped, 60, allowed);
+    assert_eq!(bound(29), None);
+    assert_eq!(bound(30), Some(60));
 }
 
 /// The same load with a 5 s cold start: a policy that serves what it has seen cannot serve the load's
@@ -129,32 +134,16 @@ end_secs = 40
 /// new ones; a need above max is never served.
 #[test]
 fn a_policy_serving_what_it_has_seen_waits_a_cold_start_at_each_new_peak() {
-    let text = r#"
-name = "serving"
-duration_secs = 60
-[[functions]]
-name = "f"
-service_time_ms = 100
-service_distribution = "deterministic"
-concurrency = 1
-cold_start_secs = 5
-latency_target_ms = 1000
-labels = { "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "10" }
-[[functions.load]]
-kind = "step"
-rps = 20
-start_secs = 10
-end_secs = 40
-"#;
-    let bound = |text: &str| {
-        let scenario: sim::scenario::Scenario = toml::from_str(text).unwrap();
-        let functions = scenario.expand(Path::new(".")).unwrap();
-        sim::feasibility::serving_bound(&functions, 60)
-    };
+    let text = STEP_20_RPS.replace(
+        "concurrency = 1\n",
+        "concurrency = 1\ncold_start_secs = 5\n",
+    );
+    let bound = |text: &str| sim::feasibility::serving_bound(&functions(text), 60);
     let serving = |violation_seconds, replica_seconds| sim::feasibility::Serving {
         violation_seconds,
         replica_seconds,
     };
+    let text = text.as_str();
     assert_eq!(bound(text), serving(5, 35 + 25 * 3));
     let instant = text.replace("cold_start_secs = 5", "cold_start_secs = 0");
     assert_eq!(bound(&instant), serving(0, 30 + 30 * 3));
@@ -164,11 +153,7 @@ end_secs = 40
         "{text}[[functions.load]]\nkind = \"step\"\nrps = 20\nstart_secs = 50\nend_secs = 55\n"
     );
     assert_eq!(bound(&again), serving(5, 30 + 30 * 3));
-    let capped = text.replace(
-        r#""com.openfaas.scale.max" = "10""#,
-        r#""com.openfaas.scale.max" = "2""#,
-    );
-    assert_eq!(bound(&capped), serving(30, 60));
+    assert_eq!(bound(&capped(text, 2)), serving(30, 60));
 }
 
 #[test]
