@@ -62,7 +62,9 @@ async fn fake(prefix: &str) -> (String, Arc<Seen>, JoinHandle<()>) {
                 .chain(futures_util::stream::pending())
                 .boxed(),
             "endless" => {
-                let sample = Bytes::from_static(br#"{"metric":{},"value":[1,"2"]},"#);
+                // Samples in chunks of 256: 1 MiB in ~140 chunks, not ~35 000 (a debug build on a
+                // loaded machine took longer than the query timeout to send those).
+                let sample = Bytes::from(br#"{"metric":{},"value":[1,"2"]},"#.repeat(256));
                 futures_util::stream::once(async move { Bytes::from(start) })
                     .chain(futures_util::stream::repeat(sample).map(move |chunk| {
                         seen.sent.fetch_add(chunk.len(), Ordering::Relaxed);
