@@ -16,6 +16,7 @@ mod labels;
 mod lease;
 mod listing;
 mod protocol;
+mod read;
 mod request;
 pub mod state;
 mod store;
@@ -38,7 +39,7 @@ pub(crate) use self::labels::scaling_labels;
 use self::lease::Election;
 use self::state::{Pending, Version};
 use self::store::StateWrite;
-use super::{Applied, Backend, FunctionState, FunctionSummary, Settled, Unreported, Update};
+use super::{Applied, Backend, FunctionState, FunctionSummary, Unreported, Update};
 use crate::config::selector::Selector;
 use crate::config::{Config, ConfigError};
 use crate::error::BackendError;
@@ -163,48 +164,6 @@ impl KubernetesBackend {
         }
     }
 
-    fn check_eligible(&self, d: &Deployment, function: &FunctionId) -> Result<(), BackendError> {
-        let labels = d.metadata.labels.clone().unwrap_or_default();
-        if self.selector.matches(&labels) {
-            Ok(())
-        } else {
-            Err(BackendError::Ineligible(format!(
-                "{}/{}: the Deployment's labels do not match the selector {:?} \
-                 (it is not an OpenFaaS function); it is never scaled",
-                function.namespace,
-                function.name,
-                self.selector.to_string()
-            )))
-        }
-    }
-
-    /// The ledger older versions kept in an annotation (read once, to migrate it).
-    fn legacy_ledger(&self, d: &Deployment) -> Option<Stored> {
-        let text = d
-            .metadata
-            .annotations
-            .as_ref()?
-            .get(&self.legacy_annotation)?;
-        match serde_json::from_str(text) {
-            Ok(entry) => Some(entry),
-            Err(e) => {
-                warn!(
-                    deployment = d.metadata.name.as_deref().unwrap_or_default(),
-                    annotation = %self.legacy_annotation,
-                    error = %e,
-                    "corrupt legacy ledger annotation ignored"
-                );
-                None
-            }
-        }
-    }
-
-    async fn get_deployment(&self, function: &FunctionId) -> Result<Deployment, BackendError> {
-        let api = self.api(&function.namespace);
-        let call = Call::on("get", DEPLOYMENTS, &function.namespace, &function.name);
-        Ok(request::run(call, self.timeout, || api.get(&function.name)).await?)
-    }
-
     /// The absolute replica write, conditioned on the Deployment version that was read.
     async fn patch_replicas(&self, f: &FunctionId, version: &str, to: u32) -> Result<(), Failure> {
         let replicas = i32::try_from(to).map_err(|_| Failure {
@@ -234,61 +193,6 @@ impl KubernetesBackend {
 
     fn snapshots_lock(&self) -> std::sync::MutexGuard<'_, HashMap<FunctionId, Snapshot>> {
         self.snapshots.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// One read of the Deployment and its state: the function's state, or, when a write was left
-    /// pending, what settling it moved (the caller reads again).
-    async fn read_once(
-        &self,
-        function: &FunctionId,
-    ) -> Result<Result<FunctionState, Option<Settled>>, BackendError> {
-        // Both objects at once; the Deployment's answer (existence, eligibility) decides first.
-        let (d, state) = tokio::join!(self.get_deployment(function), self.get_state(function));
-        // A function gone (or no longer eligible) leaves no snapshot behind.
-        let forget = |e: BackendError| {
-            if matches!(e, BackendError::NotFound(_) | BackendError::Ineligible(_)) {
-                self.snapshots_lock().remove(function);
-            }
-            e
-        };
-        let d = d.map_err(forget)?;
-        self.check_eligible(&d, function).map_err(forget)?;
-        let deployment = d
-            .metadata
-            .resource_version
-            .clone()
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                BackendError::Unavailable(format!("deployment {function} has no resourceVersion"))
-            })?;
-        let current = replicas(&d);
-        let (ledger, state) = match state? {
-            None => (self.legacy_ledger(&d), None),
-            Some(doc) => match &doc.pending {
-                None => (doc.ledger, Some(doc.version)),
-                // Settled (completed, confirmed or rolled back): read again.
-                Some(p) => return Ok(Err(self.settle_pending(function, &doc, p, &d).await?)),
-            },
-        };
-        let version = Version {
-            deployment,
-            state,
-            replicas: current,
-        }
-        .encode();
-        let snapshot = Snapshot {
-            version: version.clone(),
-            ledger: ledger.clone(),
-            uid: d.metadata.uid.clone(),
-        };
-        self.snapshots_lock().insert(function.clone(), snapshot);
-        Ok(Ok(FunctionState {
-            replicas: current,
-            labels: scaling_labels(&d),
-            stored: ledger,
-            version,
-            settled: None,
-        }))
     }
 }
 
