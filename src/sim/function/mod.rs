@@ -19,11 +19,15 @@
 //! whose requests already wait in the backlog (no replica was ready) keep the model above: the open M/M/c
 //! at the rate Little's law gives the clients, which overstates the queueing of a few clients.
 
+mod answers;
+mod demand;
+
 use std::collections::VecDeque;
 
-use super::finite::FinitePopulation;
-use super::load::{Demand, Rng, Trace};
-use super::monitor::{BUCKETS, NB, Sample};
+use self::answers::Answered;
+use self::demand::Offer;
+use super::load::{Rng, Trace};
+use super::monitor::{NB, Sample};
 use super::queue::{Distribution, Response, ResponseTime, quantile_of};
 use super::scenario::FunctionSpec;
 use super::stats::{Latencies, Reversals};
@@ -31,10 +35,6 @@ use super::stats::{Latencies, Reversals};
 /// The most clients the exact finite-population queue is solved for (its cost and memory grow with them);
 /// a larger population queues as the open model says, which it approaches as the clients grow.
 pub const FINITE_MAX_CLIENTS: u32 = 10_000;
-
-/// A finite population whose requests time out more often than this is left to the backlog model, which
-/// drops them (the exact queue has no timeout).
-const TIMEOUT_NEGLIGIBLE: f64 = 1e-4;
 
 /// Utilisation above which the backlog model takes over from the stationary M/M/c model.
 pub const RHO_MAX: f64 = 0.95;
@@ -189,31 +189,6 @@ impl FunctionModel {
         }
     }
 
-    /// The demand of second `t` on the ready servers, and the requests that arrive (counted as started).
-    fn offer(&mut self, t: u64) -> Offer {
-        let servers = self.ready * self.concurrency;
-        let capacity = f64::from(servers) / self.service;
-        let demand = self.trace.at((t - 1) as f64);
-        let queued: f64 = self.backlog.iter().map(|c| c.1).sum();
-        let finite = self.finite_population(demand, servers);
-        let closed = finite.as_ref().map_or_else(
-            || self.closed_loop(demand, servers, queued),
-            |f| f.throughput(),
-        );
-        let offered = demand.rps + closed;
-        // Open-loop arrivals are Poisson; a closed population sends at its solved rate (it cannot burst
-        // beyond itself).
-        let arrivals = self.rng.poisson(demand.rps) + closed;
-        self.started_total += arrivals;
-        Offer {
-            servers,
-            capacity,
-            finite,
-            offered,
-            arrivals,
-        }
-    }
-
     /// Drop the backlog's requests older than the timeout at `t`; how many.
     fn drop_timed_out(&mut self, t: u64) -> f64 {
         let mut dropped = 0.0;
@@ -278,152 +253,9 @@ impl FunctionModel {
         cohorts
     }
 
-    /// Add the second's latencies to the `_sum` counter (dropped requests at the timeout) and, in detailed
-    /// runs, to the run's latencies.
-    fn count_latencies(&mut self, answered: &Answered, dropped: f64, detailed: bool) {
-        let responses = &answered.responses;
-        let latency_sum: f64 = if responses.is_empty() {
-            f64::NAN
-        } else {
-            responses.iter().map(|(d, n, r)| n * (d + r.mean())).sum()
-        };
-        if answered.served > 0.0 && latency_sum.is_finite() {
-            self.sum_total += latency_sum;
-        }
-        self.sum_total += dropped * self.timeout;
-        if detailed {
-            for (d, n, r) in responses {
-                let (d, n) = (*d, *n);
-                self.latencies.add(n, d + r.mean(), |x| r.survival(x - d));
-            }
-        }
-    }
-
-    /// Add the second's answered and dropped requests to the histogram (only its `+Inf` bucket without
-    /// `histogram`).
-    fn count_buckets(&mut self, answered: &Answered, dropped: f64, histogram: bool) {
-        let served = answered.served;
-        if histogram {
-            for (i, le) in BUCKETS.iter().enumerate() {
-                self.buckets[i] += served * (1.0 - answered.survival(*le));
-                if *le >= self.timeout {
-                    self.buckets[i] += dropped;
-                }
-            }
-            self.buckets[NB - 1] += served + dropped;
-        } else {
-            self.buckets[NB - 1] += served + dropped;
-        }
-    }
-
     /// Requests waiting in the backlog (at the horizon: never answered within the run).
     pub fn queued(&self) -> f64 {
         self.backlog.iter().map(|c| c.1).sum()
-    }
-
-    /// The exact finite-population queue where it applies (see the module docs): clients alone, a whole
-    /// number of them up to [`FINITE_MAX_CLIENTS`], exponential service, a ready server, no backlog, and
-    /// waits that do not reach the timeout (this model has no drops; the backlog model has). `None` elsewhere.
-    fn finite_population(&self, demand: Demand, servers: u32) -> Option<FinitePopulation> {
-        let whole = demand.clients >= 1.0
-            && demand.clients.fract() == 0.0
-            && demand.clients <= f64::from(FINITE_MAX_CLIENTS);
-        let alone = demand.rps <= 0.0 && self.backlog.is_empty();
-        if !(whole && alone && self.distribution == Distribution::Exponential) {
-            return None;
-        }
-        FinitePopulation::new(demand.clients as u32, demand.think, servers, self.service)
-            .filter(|f| f.survival(self.timeout) < TIMEOUT_NEGLIGIBLE)
-    }
-
-    /// Arrival rate of a closed population whose `queued` members wait in the backlog. Below saturation the
-    /// free clients satisfy `X (R(open + X) + think) = free` (Little's law), solved by bisection; when even
-    /// 95 % utilisation does not absorb them, arrivals match capacity and the backlog moves towards the
-    /// clients that are neither thinking nor in service (so the response time obeys Little's law).
-    fn closed_loop(&self, demand: Demand, servers: u32, queued: f64) -> f64 {
-        let free = (demand.clients - queued).max(0.0);
-        if free <= 0.0 {
-            return 0.0;
-        }
-        if servers == 0 {
-            // No replica ready (asleep, or all starting): each free client's request waits, and
-            // wakes a function at zero; it sends no more until that one is answered or times out.
-            return free;
-        }
-        let capacity = f64::from(servers) / self.service;
-        let room = RHO_MAX * capacity - demand.rps;
-        let mean_r = |x: f64| {
-            Response::new(demand.rps + x, servers, self.service, self.distribution)
-                .map_or(f64::INFINITY, |r| r.mean())
-        };
-        let g = |x: f64| x * (mean_r(x) + demand.think) - free;
-        let no_wait = free / (self.service + demand.think);
-        let top = no_wait.min(room);
-        if top <= 0.0 || (no_wait > room && g(room) <= 0.0) {
-            // Saturated: every server busy; the clients neither thinking nor in service queue. Relax the
-            // backlog half-way to that equilibrium each second (a one-second step would overshoot).
-            let share = (capacity - demand.rps).max(0.0);
-            let equilibrium = (demand.clients - share * (self.service + demand.think)).max(0.0);
-            return (share + 0.5 * (equilibrium - queued)).max(0.0);
-        }
-        if g(top) <= 0.0 {
-            return top;
-        }
-        let (mut lo, mut hi) = (0.0, top);
-        for _ in 0..50 {
-            let mid = 0.5 * (lo + hi);
-            if g(mid) > 0.0 {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
-        lo
-    }
-}
-
-/// Second `t`'s demand on the ready servers (see [`FunctionModel::step`]).
-struct Offer {
-    servers: u32,
-    /// Requests per second the ready servers answer.
-    capacity: f64,
-    /// The exact finite-population queue, where it applies.
-    finite: Option<FinitePopulation>,
-    offered: f64,
-    arrivals: f64,
-}
-
-/// The requests answered in one second.
-struct Answered {
-    served: f64,
-    /// Each cohort's response past its wait `d` in the backlog (0 in the stationary regime).
-    responses: Vec<(f64, f64, ResponseTime)>,
-}
-
-impl Answered {
-    /// `cohorts`: each cohort's wait and size; `response`: the response time past a wait, if any.
-    fn new(cohorts: &[(f64, f64)], response: Option<&ResponseTime>) -> Self {
-        let served: f64 = cohorts.iter().map(|c| c.1).sum();
-        let responses = response.map_or_else(Vec::new, |r| {
-            cohorts
-                .iter()
-                .map(|&(d, n)| (d, n, r.after_waiting(d)))
-                .collect()
-        });
-        Self { served, responses }
-    }
-
-    /// The share of the answered requests slower than `x` seconds (1 when none were answered).
-    fn survival(&self, x: f64) -> f64 {
-        if self.served > 0.0 && !self.responses.is_empty() {
-            self.responses
-                .iter()
-                .map(|(d, n, r)| n * r.survival(x - d))
-                .sum::<f64>()
-                / self.served
-        } else {
-            1.0
-        }
     }
 }
 

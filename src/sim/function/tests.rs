@@ -1,6 +1,8 @@
 use std::path::Path;
 
 use super::*;
+use crate::sim::load::Demand;
+use crate::sim::monitor::BUCKETS;
 
 /// One replica of 180 ms (exponential), serving one at a time, under `load` (TOML load tables).
 fn model(load: &str, labels_min: u32) -> FunctionModel {
