@@ -20,8 +20,56 @@ pub struct JsonList<T>(pub Vec<T>);
 
 impl<T: Serialize> fmt::Debug for JsonList<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = serde_json::to_string(&self.0).map_err(|_| fmt::Error)?;
-        f.write_str(&text)
+        // Serialized straight into the line, not into a string of its own first.
+        let mut out = Utf8Writer {
+            out: f,
+            pending: Vec::new(),
+        };
+        serde_json::to_writer(&mut out, &self.0).map_err(|_| fmt::Error)?;
+        if out.pending.is_empty() {
+            Ok(())
+        } else {
+            Err(fmt::Error)
+        }
+    }
+}
+
+/// The bytes serde_json writes, passed on as text. serde_json writes whole characters in each
+/// write; should one ever end inside a character, its start waits in `pending` for the rest.
+struct Utf8Writer<'a, W> {
+    out: &'a mut W,
+    pending: Vec<u8>,
+}
+
+impl<W: fmt::Write> std::io::Write for Utf8Writer<'_, W> {
+    fn write(&mut self, written: &[u8]) -> std::io::Result<usize> {
+        let joined;
+        let bytes = if self.pending.is_empty() {
+            written
+        } else {
+            self.pending.extend_from_slice(written);
+            joined = std::mem::take(&mut self.pending);
+            &joined[..]
+        };
+        let (text, rest) = match std::str::from_utf8(bytes) {
+            Ok(text) => (text, &[][..]),
+            // Cut inside a character at the end: its start waits for the next write.
+            Err(e) if e.error_len().is_none() => {
+                let (text, rest) = bytes.split_at(e.valid_up_to());
+                (
+                    std::str::from_utf8(text).map_err(std::io::Error::other)?,
+                    rest,
+                )
+            }
+            Err(e) => return Err(std::io::Error::other(e)),
+        };
+        self.out.write_str(text).map_err(std::io::Error::other)?;
+        self.pending.extend_from_slice(rest);
+        Ok(written.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -88,6 +136,37 @@ mod tests {
         assert_eq!(
             embedded,
             json!({"fields": {"message": "\"alerts\":\"[2]\"", "alerts": names, "to": 5}})
+        );
+    }
+
+    #[test]
+    fn a_list_is_the_json_serde_writes_even_when_a_write_ends_inside_a_character() {
+        let names = vec!["Up \"q\"\n", "naïve ✓", "\u{85}"];
+        assert_eq!(
+            format!("{:?}", JsonList(names.clone())),
+            serde_json::to_string(&names).unwrap()
+        );
+        let text = "naïve ✓ €";
+        for cut in 0..=text.len() {
+            let mut out = String::new();
+            let mut writer = Utf8Writer {
+                out: &mut out,
+                pending: Vec::new(),
+            };
+            use std::io::Write as _;
+            writer.write_all(&text.as_bytes()[..cut]).unwrap();
+            writer.write_all(&text.as_bytes()[cut..]).unwrap();
+            assert!(writer.pending.is_empty(), "cut at {cut}");
+            assert_eq!(out, text, "cut at {cut}");
+        }
+        let mut out = String::new();
+        let mut writer = Utf8Writer {
+            out: &mut out,
+            pending: Vec::new(),
+        };
+        assert!(
+            std::io::Write::write(&mut writer, b"a\xff").is_err(),
+            "not UTF-8"
         );
     }
 
