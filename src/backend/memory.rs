@@ -110,7 +110,7 @@ impl Backend for MemoryBackend {
             replicas: s.replicas,
             labels: Arc::clone(&s.labels),
             stored: s.stored.clone(),
-            version: s.version.to_string(),
+            version: s.version.into(),
             settled: None,
         })
     }

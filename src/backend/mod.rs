@@ -10,6 +10,7 @@ pub mod kubernetes;
 mod listing;
 pub mod memory;
 pub mod openfaas;
+mod version;
 
 pub use self::listing::{FunctionSummary, JsonListing, SummaryRef};
 
@@ -22,6 +23,7 @@ use chrono::{DateTime, Utc};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::stored::Stored;
+pub use version::Version;
 
 /// A function's labels (and annotations), as a backend reads them.
 pub type Labels = BTreeMap<String, String>;
@@ -37,7 +39,7 @@ pub struct FunctionState<S = Stored, L = Labels> {
     /// What alertscaler stored with the function; `None` when nothing was stored yet.
     pub stored: Option<S>,
     /// Opaque version for optimistic concurrency (e.g. Kubernetes' resourceVersion).
-    pub version: String,
+    pub version: Version,
     /// An earlier write of unknown outcome that this read settled as a move of the replicas.
     pub settled: Option<Settled>,
 }

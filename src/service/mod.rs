@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, instrument, warn};
 
 use crate::audit::Audit;
-use crate::backend::{Backend, Labels, Settled, SharedState};
+use crate::backend::{Backend, Labels, Settled, SharedState, Version};
 use crate::error::BackendError;
 use crate::id::FunctionId;
 use crate::labels::{LabelError, ScaleLabels};
@@ -282,7 +282,7 @@ struct Read<'a> {
     /// The replicas as read.
     replicas: u32,
     /// The read's version, which the write must still find.
-    version: String,
+    version: Version,
     /// What alertscaler stored with the function (the default when nothing was stored yet); shared
     /// with the backend, which need not copy it for a decision that only reads it.
     stored: Arc<Stored>,

@@ -111,7 +111,7 @@ impl KubernetesBackend {
             replicas: current,
             labels: scaling_labels(&d),
             stored: ledger,
-            version,
+            version: version.into(),
             settled: None,
         }))
     }

@@ -210,7 +210,7 @@ impl Backend for OpenFaasBackend {
             replicas,
             labels: status.scaling_labels(),
             stored: slot.map(|s| s.entry),
-            version: format!("{counter}:{replicas}"),
+            version: format!("{counter}:{replicas}").into(),
             settled: self.unreported.take(function, settled),
         })
     }
