@@ -13,6 +13,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub mod json;
+mod time;
 pub mod writer;
 pub use json::JsonList;
 pub use writer::{DEFAULT_CAPACITY, FlushGuard, NonBlocking};
@@ -122,6 +123,7 @@ pub fn init(json: bool) -> FlushGuard {
     }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_timer(time::UtcMicros)
         .with_writer(writer);
     let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
         if field.name() != "message" {
