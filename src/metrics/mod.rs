@@ -11,8 +11,8 @@
 //! - `exports`: the per-function series exported from labels for the rule packs;
 //! - `tally`: the bookkeeping those series and the ledger gauges are kept from.
 
+use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -29,7 +29,7 @@ mod exports;
 mod register;
 mod render;
 mod tally;
-use tally::{ExportCache, LedgerTally, ScaleCounters};
+use tally::{ExportCache, LedgerTally};
 
 /// Content type of `GET /metrics`.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -46,8 +46,7 @@ struct OutcomeLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ScaleActionLabels {
-    /// Shared with the counters' cache ([`ScaleCounters`]): the name is kept once.
-    function: Arc<str>,
+    function: String,
     direction: &'static str,
 }
 
@@ -85,8 +84,6 @@ pub struct Metrics {
     notifications: Family<StatusLabels, Counter>,
     decisions: Family<OutcomeLabels, Counter>,
     scale_actions: Family<ScaleActionLabels, Counter>,
-    /// `scale_actions`' counters by function name, found without building a label set.
-    scale_counters: ScaleCounters,
     backend_latency: Histograms<BackendLabels>,
     webhook_latency: Histograms<CodeLabels>,
     auth_failures: Counter,
@@ -182,15 +179,13 @@ impl Metrics {
 
     /// Replicas of `function` were written from `from` to `to`.
     pub fn scaled(&self, function: &str, from: u32, to: u32) {
-        let (direction, index) = if to >= from { ("up", 0) } else { ("down", 1) };
-        self.scale_counters.inc(function, index, |function| {
-            self.scale_actions
-                .get_or_create(&ScaleActionLabels {
-                    function,
-                    direction,
-                })
-                .clone()
-        });
+        let direction = if to >= from { "up" } else { "down" };
+        self.scale_actions
+            .get_or_create(&ScaleActionLabels {
+                function: function.to_owned(),
+                direction,
+            })
+            .inc();
     }
 
     /// One backend call took `elapsed`; `result` is `ok` or the error's metric label.

@@ -7,7 +7,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::tally::{ExportCache, LedgerTally, ScaleCounters};
+use super::tally::{ExportCache, LedgerTally};
 use super::{BackendLabels, CodeLabels, FunctionGauges, Handles, Histograms, Metrics};
 
 /// 0.1 ms … ~3.3 s: the memory backend answers in microseconds, a remote API in milliseconds.
@@ -95,7 +95,6 @@ impl Metrics {
             notifications,
             decisions,
             scale_actions,
-            scale_counters: ScaleCounters::default(),
             backend_latency,
             webhook_latency,
             auth_failures,

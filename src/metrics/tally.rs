@@ -4,10 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Mutex, RwLock};
 
 use fnv::FnvBuildHasher;
-use prometheus_client::metrics::counter::Counter;
 
 use crate::id::FunctionId;
 use crate::labels::{self, PolicyLabels, ScaleType};
@@ -136,44 +135,5 @@ impl ExportCache {
                 map.keys().cloned().collect::<Vec<_>>()
             })
             .collect()
-    }
-}
-
-/// The `scale_actions` counters of each function that scaled, by direction, looked up by the
-/// function's name: a family lookup needs a label set, which owns a copy of the name (an
-/// allocation per scale). The name is allocated once per function and shared with the label set.
-#[derive(Default)]
-pub(super) struct ScaleCounters {
-    shards: [RwLock<ByName<[Option<Counter>; 2]>>; SHARDS],
-}
-
-/// A map keyed by a function's name, shared with the series' labels.
-type ByName<V> = HashMap<Arc<str>, V, FnvBuildHasher>;
-
-impl ScaleCounters {
-    /// Count one scale of `function` in direction `index` (0 up, 1 down); the first time, the
-    /// counter is `create`d (the series appears) from the shared name.
-    pub(super) fn inc(
-        &self,
-        function: &str,
-        index: usize,
-        create: impl FnOnce(Arc<str>) -> Counter,
-    ) {
-        let mut h = fnv::FnvHasher::default();
-        function.hash(&mut h);
-        let shard = &self.shards[(h.finish() % SHARDS as u64) as usize];
-        let map = shard.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(counter) = map.get(function).and_then(|c| c[index].as_ref()) {
-            counter.inc();
-            return;
-        }
-        drop(map);
-        let mut map = shard.write().unwrap_or_else(|e| e.into_inner());
-        let name: Arc<str> = match map.get_key_value(function) {
-            Some((name, _)) => Arc::clone(name),
-            None => Arc::from(function),
-        };
-        let counters = map.entry(Arc::clone(&name)).or_default();
-        counters[index].get_or_insert_with(|| create(name)).inc();
     }
 }

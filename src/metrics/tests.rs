@@ -138,30 +138,6 @@ fn label_exports_follow_reads_and_listings() {
 }
 
 #[test]
-fn scale_actions_count_each_function_and_direction_and_render_only_those_that_happened() {
-    let m = Metrics::new();
-    for _ in 0..3 {
-        m.scaled("a.openfaas-fn", 1, 5);
-    }
-    m.scaled("b.openfaas-fn", 5, 1);
-    m.scaled("a.openfaas-fn", 5, 5);
-    let text = m.render();
-    let mut series: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("alertscaler_scale_actions_total{"))
-        .collect();
-    series.sort_unstable();
-    assert_eq!(
-        series,
-        [
-            r#"alertscaler_scale_actions_total{function="a.openfaas-fn",direction="up"} 4"#,
-            r#"alertscaler_scale_actions_total{function="b.openfaas-fn",direction="down"} 1"#,
-        ],
-        "{text}"
-    );
-}
-
-#[test]
 fn counters_render_with_labels() {
     let m = Metrics::new();
     m.notification(Status::Firing);
