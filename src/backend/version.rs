@@ -46,22 +46,10 @@ impl Version {
 }
 
 impl From<u64> for Version {
-    /// The counter's decimal digits, written without the formatting machinery.
+    /// The counter's decimal digits (itoa, which serde_json uses too), kept inline: a `u64` has at
+    /// most 20.
     fn from(counter: u64) -> Self {
-        let mut digits = [0; INLINE];
-        let (mut at, mut rest) = (INLINE, counter);
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        let mut bytes = [0; INLINE];
-        bytes[..INLINE - at].copy_from_slice(&digits[at..]);
-        let len = (INLINE - at) as u8;
-        Self(Repr::Inline { len, bytes })
+        Self::from(itoa::Buffer::new().format(counter))
     }
 }
 
